@@ -1,0 +1,190 @@
+//! The SSA tensor graph: a model holds symbolic dims, parameters and functions;
+//! a function holds typed values and a list of instructions in definition order.
+
+use crate::op::Op;
+use crate::shape::TensorType;
+
+/// Index of a value within its function.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    /// The index as `usize`.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Index of a parameter within its model.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParamId(pub u32);
+
+impl ParamId {
+    /// The index as `usize`.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A symbolic dim declared in the model header: `dim tokens <= 2048`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DimDecl {
+    /// The dim's name.
+    pub name: String,
+    /// The largest size it may take at run time (at least 1).
+    pub max: u64,
+}
+
+/// A model parameter (weight), written `param layers.0.wq: f32[256, 256]` and used as `@layers.0.wq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamDecl {
+    /// The parameter's name (letters, digits, `_` and `.`).
+    pub name: String,
+    /// Its type; parameter shapes are static.
+    pub ty: TensorType,
+}
+
+/// A value of a function: an input or an instruction result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value {
+    /// The name printed after `%`.
+    pub name: String,
+    /// Its declared type.
+    pub ty: TensorType,
+}
+
+/// What an instruction reads.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Operand {
+    /// A value of the same function (`%x`).
+    Value(ValueId),
+    /// A model parameter (`@name`).
+    Param(ParamId),
+}
+
+/// One instruction: `%a, %b = op(operands, attrs) : types`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instr {
+    /// The operation and its attributes.
+    pub op: Op,
+    /// What it reads, in order.
+    pub operands: Vec<Operand>,
+    /// The values it defines, in order.
+    pub results: Vec<ValueId>,
+}
+
+/// A function: typed inputs, instructions in definition order, outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    /// The function's name (`forward`, later `prefill`, `decode`).
+    pub name: String,
+    /// Every value; inputs and results index into this.
+    pub values: Vec<Value>,
+    /// The input values, in signature order.
+    pub inputs: Vec<ValueId>,
+    /// The instructions, each operand defined before use.
+    pub body: Vec<Instr>,
+    /// The returned values.
+    pub outputs: Vec<ValueId>,
+}
+
+impl Function {
+    /// An empty function with no inputs, body or outputs.
+    pub fn new(name: impl Into<String>) -> Self {
+        Function {
+            name: name.into(),
+            values: Vec::new(),
+            inputs: Vec::new(),
+            body: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// The value with this id.
+    pub fn value(&self, id: ValueId) -> &Value {
+        &self.values[id.index()]
+    }
+
+    /// Adds a value and returns its id.
+    pub fn add_value(&mut self, name: impl Into<String>, ty: TensorType) -> ValueId {
+        let id = ValueId(self.values.len() as u32);
+        self.values.push(Value {
+            name: name.into(),
+            ty,
+        });
+        id
+    }
+
+    /// Finds a value by name.
+    pub fn value_by_name(&self, name: &str) -> Option<ValueId> {
+        self.values
+            .iter()
+            .position(|v| v.name == name)
+            .map(|i| ValueId(i as u32))
+    }
+}
+
+/// A whole model: name, symbolic dims, parameters and functions.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Model {
+    /// The model's name (`model readme_moe`).
+    pub name: String,
+    /// Declared symbolic dims.
+    pub dims: Vec<DimDecl>,
+    /// Declared parameters.
+    pub params: Vec<ParamDecl>,
+    /// Functions; the first is the default entry point.
+    pub functions: Vec<Function>,
+}
+
+impl Model {
+    /// An empty model.
+    pub fn new(name: impl Into<String>) -> Self {
+        Model {
+            name: name.into(),
+            ..Model::default()
+        }
+    }
+
+    /// The parameter with this id.
+    pub fn param(&self, id: ParamId) -> &ParamDecl {
+        &self.params[id.index()]
+    }
+
+    /// Finds a parameter by name.
+    pub fn param_by_name(&self, name: &str) -> Option<ParamId> {
+        self.params
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| ParamId(i as u32))
+    }
+
+    /// Finds a symbolic dim by name.
+    pub fn dim(&self, name: &str) -> Option<&DimDecl> {
+        self.dims.iter().find(|d| d.name == name)
+    }
+
+    /// Finds a function by name.
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// The type of an operand in function `func`.
+    pub fn operand_type<'a>(&'a self, func: &'a Function, operand: Operand) -> &'a TensorType {
+        match operand {
+            Operand::Value(v) => &func.value(v).ty,
+            Operand::Param(p) => &self.param(p).ty,
+        }
+    }
+
+    /// Total bytes of all parameters.
+    pub fn param_bytes(&self) -> u64 {
+        self.params
+            .iter()
+            .map(|p| {
+                let n: u64 = p.ty.shape.static_sizes().map_or(0, |s| s.iter().product());
+                n * p.ty.dtype.size_bytes() as u64
+            })
+            .sum()
+    }
+}
