@@ -1,4 +1,11 @@
 //! # seam-frontends
 //!
-//! Ways into the IR: the Rust [builder](crate) API (and, later, the Hugging Face
-//! checkpoint importer).
+//! Ways into Seam's IR:
+//! - [`builder`]: the Rust builder API, producing exactly the IR the text format does;
+//! - [`examples`]: the example model families (Read-ME-style pre-gated MoE,
+//!   Mixtral-style in-layer routing, and the general pre-gated top-k form) built
+//!   from a configuration;
+//! - later, the Hugging Face `config.json` + safetensors importer.
+
+pub mod builder;
+pub mod examples;

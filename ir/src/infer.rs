@@ -597,3 +597,20 @@ fn infer_moe(c: &Ctx<'_>) -> Result<Vec<TensorType>, TypeError> {
         shape: c.ty(0).shape.clone(),
     }])
 }
+
+/// Infers the result types of an op whose results follow from its operands
+/// (every op but those with [`Op::result_type_is_declared`], which need
+/// [`infer`] with the declared types).
+pub fn infer_from_operands(op: &Op, operands: &[&TensorType]) -> Result<Vec<TensorType>, TypeError> {
+    if op.result_type_is_declared() {
+        return Err(TypeError::Attr {
+            op: op.name(),
+            detail: "the result type must be declared".to_string(),
+        });
+    }
+    let placeholder = TensorType {
+        dtype: DType::F32,
+        shape: Shape::scalar(),
+    };
+    infer(op, operands, &vec![placeholder; op.num_results()])
+}

@@ -188,3 +188,15 @@ impl Model {
             .sum()
     }
 }
+
+impl From<ValueId> for Operand {
+    fn from(v: ValueId) -> Self {
+        Operand::Value(v)
+    }
+}
+
+impl From<ParamId> for Operand {
+    fn from(p: ParamId) -> Self {
+        Operand::Param(p)
+    }
+}

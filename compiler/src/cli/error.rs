@@ -1,0 +1,51 @@
+//! Errors of the command line, and how they are shown.
+
+use std::io::IsTerminal;
+
+use seam_ir::eval::EvalError;
+use thiserror::Error;
+
+use crate::load::LoadError;
+
+/// Why a command failed.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// The model could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Evaluation failed.
+    #[error("evaluation failed: {0}")]
+    Eval(#[from] EvalError),
+    /// Input data (tokens, `.npy` inputs) is unusable.
+    #[error("{0}")]
+    Input(String),
+    /// An output could not be written.
+    #[error("cannot write `{path}`: {reason}")]
+    Output {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The arguments do not fit together.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    /// The process exit code: 2 for usage errors, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// The error as shown on stderr: rustc-style source excerpts for model errors.
+    pub fn render(&self) -> String {
+        match self {
+            CliError::Load(LoadError::Invalid(d)) => d.render(std::io::stderr().is_terminal()),
+            other => format!("error: {other}"),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The `seam` command line: argument parsing, logging set-up, exit codes.
+
+mod check;
+mod error;
+mod eval;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use error::CliError;
+
+/// Seam: a GPU-native compiler for decoupled model architectures.
+#[derive(Debug, Parser)]
+#[command(name = "seam", version, about, long_about = None)]
+#[command(after_help = "Set RUST_LOG=debug (or info, trace) for logs on stderr.\n\
+Exit codes: 0 success, 1 a problem with the input, 2 a usage error.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and verify a model file; print a summary (params, parameter bytes, ops per kind).
+    Check(check::CheckArgs),
+    /// Evaluate a model on the CPU with the reference evaluator.
+    Eval(eval::EvalArgs),
+}
+
+/// Runs the tool and maps errors to exit codes (1: bad input, 2: usage).
+pub fn main() -> ExitCode {
+    init_logging();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", e.render());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Eval(args) => eval::run(&args),
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,131 @@
+//! Transformer building blocks shared by the example models: parameter sets and
+//! the code that emits their instructions.
+
+use seam_ir::{DType, Dim, Operand, ParamId, TensorType, ValueId};
+
+use crate::builder::{BuildError, FunctionBuilder, ModelBuilder};
+
+/// Shape of one causal self-attention block.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub(crate) struct AttentionShape {
+    pub d_model: u64,
+    pub heads: u64,
+    pub kv_heads: u64,
+    pub rope_theta: f32,
+    pub eps: f32,
+}
+
+impl AttentionShape {
+    fn head_dim(&self) -> u64 {
+        self.d_model / self.heads
+    }
+}
+
+/// Parameters of a pre-norm causal self-attention block.
+pub(crate) struct AttentionParams {
+    norm: ParamId,
+    wq: ParamId,
+    wk: ParamId,
+    wv: ParamId,
+    wo: ParamId,
+    shape: AttentionShape,
+}
+
+pub(crate) fn f32_param(m: &mut ModelBuilder, name: &str, dims: &[u64]) -> ParamId {
+    m.param(name, TensorType::new(DType::F32, dims.iter().copied()))
+}
+
+impl AttentionParams {
+    pub(crate) fn declare(m: &mut ModelBuilder, prefix: &str, shape: AttentionShape) -> Self {
+        let d = shape.d_model;
+        let kv = shape.kv_heads * shape.head_dim();
+        AttentionParams {
+            norm: f32_param(m, &format!("{prefix}.attn_norm"), &[d]),
+            wq: f32_param(m, &format!("{prefix}.wq"), &[d, d]),
+            wk: f32_param(m, &format!("{prefix}.wk"), &[d, kv]),
+            wv: f32_param(m, &format!("{prefix}.wv"), &[d, kv]),
+            wo: f32_param(m, &format!("{prefix}.wo"), &[d, d]),
+            shape,
+        }
+    }
+
+    /// Emits `x + wo(attention(rope(q), rope(k), v))` with `q, k, v` from `rms_norm(x)`.
+    pub(crate) fn emit(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        prefix: &str,
+        tokens: &Dim,
+        x: ValueId,
+        pos: ValueId,
+    ) -> Result<ValueId, BuildError> {
+        let s = self.shape;
+        let n = |suffix: &str| format!("{prefix}.{suffix}");
+        let heads = |h: u64| vec![tokens.clone(), Dim::Static(h), Dim::Static(s.head_dim())];
+        let h = f.rms_norm(&n("attn_in"), x, self.norm, s.eps)?;
+        let q = f.matmul(&n("q"), h, self.wq)?;
+        let k = f.matmul(&n("k"), h, self.wk)?;
+        let v = f.matmul(&n("v"), h, self.wv)?;
+        let q = f.reshape(&n("q_heads"), q, heads(s.heads))?;
+        let k = f.reshape(&n("k_heads"), k, heads(s.kv_heads))?;
+        let v = f.reshape(&n("v_heads"), v, heads(s.kv_heads))?;
+        let q = f.rope(&n("q_rot"), q, pos, s.rope_theta)?;
+        let k = f.rope(&n("k_rot"), k, pos, s.rope_theta)?;
+        let a = f.attention(&n("attn"), [q.into(), k.into(), v.into()], true, None)?;
+        let a = f.reshape(&n("attn_flat"), a, vec![tokens.clone(), Dim::Static(s.d_model)])?;
+        let o = f.matmul(&n("attn_out"), a, self.wo)?;
+        f.add(&n("attn_res"), x, o)
+    }
+}
+
+/// Gate, up and down weights of a gated FFN (one expert, or stacked experts).
+pub(crate) struct GatedFfnParams {
+    pub gate: ParamId,
+    pub up: ParamId,
+    pub down: ParamId,
+}
+
+impl GatedFfnParams {
+    /// Dense weights `[d, ffn]`, `[d, ffn]`, `[ffn, d]`.
+    pub(crate) fn declare_dense(m: &mut ModelBuilder, prefix: &str, d: u64, ffn: u64) -> Self {
+        GatedFfnParams {
+            gate: f32_param(m, &format!("{prefix}.w_gate"), &[d, ffn]),
+            up: f32_param(m, &format!("{prefix}.w_up"), &[d, ffn]),
+            down: f32_param(m, &format!("{prefix}.w_down"), &[ffn, d]),
+        }
+    }
+
+    /// Stacked expert weights `[e, d, ffn]`, `[e, d, ffn]`, `[e, ffn, d]`.
+    pub(crate) fn declare_experts(
+        m: &mut ModelBuilder,
+        prefix: &str,
+        e: u64,
+        d: u64,
+        ffn: u64,
+    ) -> Self {
+        GatedFfnParams {
+            gate: f32_param(m, &format!("{prefix}.w_gate"), &[e, d, ffn]),
+            up: f32_param(m, &format!("{prefix}.w_up"), &[e, d, ffn]),
+            down: f32_param(m, &format!("{prefix}.w_down"), &[e, ffn, d]),
+        }
+    }
+
+    /// The three weights as operands.
+    pub(crate) fn operands(&self) -> [Operand; 3] {
+        [self.gate.into(), self.up.into(), self.down.into()]
+    }
+
+    /// Emits the dense SwiGLU FFN `down(silu(x·gate) * (x·up))`.
+    pub(crate) fn emit_swiglu(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        prefix: &str,
+        x: ValueId,
+    ) -> Result<ValueId, BuildError> {
+        let n = |suffix: &str| format!("{prefix}.{suffix}");
+        let g = f.matmul(&n("gate"), x, self.gate)?;
+        let g = f.silu(&n("gate_act"), g)?;
+        let u = f.matmul(&n("up"), x, self.up)?;
+        let h = f.mul(&n("gated"), g, u)?;
+        f.matmul(&n("down"), h, self.down)
+    }
+}

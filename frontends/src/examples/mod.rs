@@ -1,0 +1,12 @@
+//! Example model families, built from a configuration with the builder API.
+//!
+//! The files `examples/*.seam` in the repository are these models printed in the
+//! text format (with comments added); a test checks that parsing each file gives
+//! exactly the model built here.
+
+mod blocks;
+mod moe_transformer;
+
+pub use moe_transformer::{
+    mixtral_tiny, pregated_topk, readme_moe, MoeTransformerConfig, RouterConfig, Routing,
+};

@@ -1,0 +1,308 @@
+//! A decoder-only MoE transformer with a choice of routing: Read-ME's decoupled
+//! pre-gating router, its per-layer top-k generalisation, or Mixtral's in-layer routers.
+
+use seam_ir::{DType, Dim, GatedAct, Model, ParamId, RouteMode, TensorType, ValueId};
+
+use super::blocks::{f32_param, AttentionParams, AttentionShape, GatedFfnParams};
+use crate::builder::{BuildError, FunctionBuilder, ModelBuilder};
+
+/// The decoupled router: its own one-layer causal transformer over its own token
+/// embedding (it never reads the backbone's hidden states).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct RouterConfig {
+    /// Router width.
+    pub d_model: u64,
+    /// Router attention heads.
+    pub heads: u64,
+    /// Router SwiGLU hidden size.
+    pub ffn: u64,
+}
+
+/// How tokens are routed to experts.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum Routing {
+    /// Read-ME: the router makes one top-1 decision per token (weight 1) that every
+    /// layer uses, so expert `e` is the same path through all layers.
+    PreGatedShared(RouterConfig),
+    /// The general decoupled form: the router's final hidden state feeds one head
+    /// per layer, each making a top-`k` decision (softmax, then top-k, renormalised).
+    PreGatedPerLayer(RouterConfig, usize),
+    /// Mixtral: each layer routes its own normalised hidden state, top-`k`
+    /// (softmax, then top-k, renormalised).
+    InLayer(usize),
+}
+
+/// Shape and routing of a MoE transformer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MoeTransformerConfig {
+    /// Model name.
+    pub name: String,
+    /// Number of layers.
+    pub layers: usize,
+    /// Hidden size.
+    pub d_model: u64,
+    /// Query heads.
+    pub heads: u64,
+    /// Key/value heads (grouped-query attention when fewer than `heads`).
+    pub kv_heads: u64,
+    /// Hidden size of each expert.
+    pub ffn: u64,
+    /// Number of experts per layer.
+    pub experts: u64,
+    /// Hidden size of the always-on shared expert, if any.
+    pub shared_ffn: Option<u64>,
+    /// Vocabulary size.
+    pub vocab: u64,
+    /// Upper bound of the `tokens` dim.
+    pub max_tokens: u64,
+    /// RoPE base.
+    pub rope_theta: f32,
+    /// RMSNorm epsilon.
+    pub eps: f32,
+    /// Routing scheme.
+    pub routing: Routing,
+}
+
+/// The Read-ME-shaped example (`examples/readme_moe.seam`): 4 layers, d=256,
+/// 8 SwiGLU experts of 512 plus a shared expert, a 128-wide router transformer.
+pub fn readme_moe() -> MoeTransformerConfig {
+    MoeTransformerConfig {
+        name: "readme_moe".into(),
+        layers: 4,
+        d_model: 256,
+        heads: 4,
+        kv_heads: 2,
+        ffn: 512,
+        experts: 8,
+        shared_ffn: Some(512),
+        vocab: 1024,
+        max_tokens: 2048,
+        rope_theta: 10000.0,
+        eps: 1e-5,
+        routing: Routing::PreGatedShared(RouterConfig {
+            d_model: 128,
+            heads: 4,
+            ffn: 256,
+        }),
+    }
+}
+
+/// The same backbone with per-layer top-2 decisions from the decoupled router
+/// (`examples/pregated_topk.seam`).
+pub fn pregated_topk() -> MoeTransformerConfig {
+    let mut c = readme_moe();
+    c.name = "pregated_topk".into();
+    c.routing = Routing::PreGatedPerLayer(
+        RouterConfig {
+            d_model: 128,
+            heads: 4,
+            ffn: 256,
+        },
+        2,
+    );
+    c
+}
+
+/// The same backbone with Mixtral's in-layer top-2 routers and no shared expert
+/// (`examples/mixtral_tiny.seam`).
+pub fn mixtral_tiny() -> MoeTransformerConfig {
+    let mut c = readme_moe();
+    c.name = "mixtral_tiny".into();
+    c.shared_ffn = None;
+    c.routing = Routing::InLayer(2);
+    c
+}
+
+/// Parameters of the decoupled router transformer.
+struct RouterParams {
+    embed: ParamId,
+    attn: AttentionParams,
+    mlp_norm: ParamId,
+    mlp: GatedFfnParams,
+    norm: ParamId,
+    heads: Vec<ParamId>,
+}
+
+/// Parameters of one backbone layer.
+struct LayerParams {
+    attn: AttentionParams,
+    mlp_norm: ParamId,
+    router: Option<ParamId>,
+    experts: GatedFfnParams,
+    shared: Option<GatedFfnParams>,
+}
+
+impl MoeTransformerConfig {
+    /// Builds the model: one function `forward(%ids: i32[tokens]) -> f32[tokens, vocab]`.
+    pub fn build(&self) -> Result<Model, BuildError> {
+        let mut m = ModelBuilder::new(&self.name);
+        let tokens = m.dim("tokens", self.max_tokens);
+        let router = self.declare_router(&mut m);
+        let embed = f32_param(&mut m, "embed", &[self.vocab, self.d_model]);
+        let layers: Vec<LayerParams> = (0..self.layers)
+            .map(|l| self.declare_layer(&mut m, l))
+            .collect();
+        let norm = f32_param(&mut m, "norm", &[self.d_model]);
+        let lm_head = f32_param(&mut m, "lm_head", &[self.d_model, self.vocab]);
+
+        let mut f = m.function("forward");
+        let ids = f.input("ids", TensorType::new(DType::I32, [tokens.clone()]));
+        let pos = f.iota("pos", 0, TensorType::new(DType::I32, [tokens.clone()]))?;
+        let decisions = match &router {
+            Some(r) => self.emit_router(&mut f, r, &tokens, ids, pos)?,
+            None => Vec::new(),
+        };
+        let mut x = f.gather("x", embed, ids)?;
+        for (l, p) in layers.iter().enumerate() {
+            let decision = decisions.get(l).or(decisions.first()).copied();
+            x = self.emit_layer(&mut f, l, p, &tokens, x, pos, decision)?;
+        }
+        let h = f.rms_norm("final_norm", x, norm, self.eps)?;
+        let logits = f.matmul("logits", h, lm_head)?;
+        f.finish(&[logits]);
+        m.finish()
+    }
+
+    fn attention_shape(&self, d_model: u64, heads: u64, kv_heads: u64) -> AttentionShape {
+        AttentionShape {
+            d_model,
+            heads,
+            kv_heads,
+            rope_theta: self.rope_theta,
+            eps: self.eps,
+        }
+    }
+
+    fn declare_router(&self, m: &mut ModelBuilder) -> Option<RouterParams> {
+        let (rc, per_layer) = match self.routing {
+            Routing::PreGatedShared(rc) => (rc, false),
+            Routing::PreGatedPerLayer(rc, _) => (rc, true),
+            Routing::InLayer(_) => return None,
+        };
+        let d = rc.d_model;
+        let head_names: Vec<String> = if per_layer {
+            (0..self.layers).map(|l| format!("router.head.{l}")).collect()
+        } else {
+            vec!["router.head".to_string()]
+        };
+        Some(RouterParams {
+            embed: f32_param(m, "router.embed", &[self.vocab, d]),
+            attn: AttentionParams::declare(
+                m,
+                "router",
+                self.attention_shape(d, rc.heads, rc.heads),
+            ),
+            mlp_norm: f32_param(m, "router.mlp_norm", &[d]),
+            mlp: GatedFfnParams::declare_dense(m, "router.mlp", d, rc.ffn),
+            norm: f32_param(m, "router.norm", &[d]),
+            heads: head_names
+                .iter()
+                .map(|n| f32_param(m, n, &[d, self.experts]))
+                .collect(),
+        })
+    }
+
+    fn declare_layer(&self, m: &mut ModelBuilder, l: usize) -> LayerParams {
+        let p = format!("layers.{l}");
+        let d = self.d_model;
+        LayerParams {
+            attn: AttentionParams::declare(
+                m,
+                &p,
+                self.attention_shape(d, self.heads, self.kv_heads),
+            ),
+            mlp_norm: f32_param(m, &format!("{p}.mlp_norm"), &[d]),
+            router: matches!(self.routing, Routing::InLayer(_))
+                .then(|| f32_param(m, &format!("{p}.router"), &[d, self.experts])),
+            experts: GatedFfnParams::declare_experts(
+                m,
+                &format!("{p}.experts"),
+                self.experts,
+                d,
+                self.ffn,
+            ),
+            shared: self
+                .shared_ffn
+                .map(|fs| GatedFfnParams::declare_dense(m, &format!("{p}.shared"), d, fs)),
+        }
+    }
+
+    /// Emits the router transformer; returns one (ids, weights) decision per
+    /// router head (one shared decision for Read-ME, one per layer otherwise).
+    fn emit_router(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        r: &RouterParams,
+        tokens: &Dim,
+        ids: ValueId,
+        pos: ValueId,
+    ) -> Result<Vec<(ValueId, ValueId)>, BuildError> {
+        let x = f.gather("router.x", r.embed, ids)?;
+        let x = r.attn.emit(f, "router", tokens, x, pos)?;
+        let h = f.rms_norm("router.mlp_in", x, r.mlp_norm, self.eps)?;
+        let y = r.mlp.emit_swiglu(f, "router.mlp", h)?;
+        let x = f.add("router.mlp_res", x, y)?;
+        let h = f.rms_norm("router.out", x, r.norm, self.eps)?;
+        let (k, mode, renorm) = match self.routing {
+            Routing::PreGatedPerLayer(_, k) => (k, RouteMode::SoftmaxTopk, true),
+            _ => (1, RouteMode::TopkSoftmax, false),
+        };
+        let single = r.heads.len() == 1;
+        r.heads
+            .iter()
+            .enumerate()
+            .map(|(l, &head)| {
+                let tag = if single { String::new() } else { format!(".{l}") };
+                let logits = f.matmul(&format!("router.logits{tag}"), h, head)?;
+                f.route(
+                    [&format!("expert_ids{tag}"), &format!("expert_weights{tag}")],
+                    logits,
+                    None,
+                    k,
+                    mode,
+                    renorm,
+                )
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_layer(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        l: usize,
+        p: &LayerParams,
+        tokens: &Dim,
+        x: ValueId,
+        pos: ValueId,
+        decision: Option<(ValueId, ValueId)>,
+    ) -> Result<ValueId, BuildError> {
+        let pre = format!("l{l}");
+        let n = |suffix: &str| format!("{pre}.{suffix}");
+        let x = p.attn.emit(f, &pre, tokens, x, pos)?;
+        let h = f.rms_norm(&n("mlp_in"), x, p.mlp_norm, self.eps)?;
+        let (ids, weights) = match (self.routing, p.router, decision) {
+            (Routing::InLayer(k), Some(router), _) => {
+                let logits = f.matmul(&n("router_logits"), h, router)?;
+                f.route(
+                    [&n("expert_ids"), &n("expert_weights")],
+                    logits,
+                    None,
+                    k,
+                    RouteMode::SoftmaxTopk,
+                    true,
+                )?
+            }
+            (_, _, Some(d)) => d,
+            _ => return Err(BuildError::MissingRouting(l)),
+        };
+        let y = f.moe(
+            &n("moe"),
+            [h.into(), ids.into(), weights.into()],
+            p.experts.operands(),
+            p.shared.as_ref().map(GatedFfnParams::operands),
+            GatedAct::SwiGlu,
+        )?;
+        f.add(&n("mlp_res"), x, y)
+    }
+}

@@ -1,0 +1,270 @@
+//! The manifest: what a bundle holds and how to run it, as serde data.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{BundleError, Expr};
+
+/// Element type of a tensor in the bundle.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ElementType {
+    /// 32-bit float.
+    F32,
+    /// 16-bit float.
+    F16,
+    /// 32-bit signed integer.
+    I32,
+    /// 32-bit unsigned integer.
+    U32,
+}
+
+impl ElementType {
+    /// Bytes per element.
+    pub fn size_bytes(self) -> u64 {
+        match self {
+            ElementType::F16 => 2,
+            _ => 4,
+        }
+    }
+}
+
+/// A symbolic dim and its upper bound.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DimBound {
+    /// Name (`tokens`).
+    pub name: String,
+    /// Largest size at run time.
+    pub max: u64,
+}
+
+/// A weight blob in the weights section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightEntry {
+    /// Parameter name.
+    pub name: String,
+    /// Element type as stored.
+    pub dtype: ElementType,
+    /// Shape as stored (after any repacking by the compiler).
+    pub shape: Vec<u64>,
+    /// Byte offset within the weights section (a multiple of 64).
+    pub offset: u64,
+    /// Length in bytes.
+    pub bytes: u64,
+}
+
+/// A compute kernel: a WGSL source range in the shaders section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelEntry {
+    /// Kernel name (for logs and `seam inspect`).
+    pub name: String,
+    /// WGSL entry point.
+    pub entry_point: String,
+    /// Byte offset of the source within the shaders section.
+    pub source_offset: u64,
+    /// Source length in bytes.
+    pub source_len: u64,
+    /// Workgroup size.
+    pub workgroup_size: [u32; 3],
+}
+
+/// What a device buffer holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferRole {
+    /// A weight, uploaded once at load.
+    Weight(u32),
+    /// Activations: inputs, outputs and intermediates (possibly shared by values
+    /// whose lifetimes do not overlap).
+    Activation,
+}
+
+/// A device buffer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BufferEntry {
+    /// Name (for logs).
+    pub name: String,
+    /// Size in bytes as a function of the symbolic dims; allocated at their bounds.
+    pub bytes: Expr,
+    /// What it holds.
+    pub role: BufferRole,
+}
+
+/// One binding of a dispatch: a buffer range at a binding index of group 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    /// Binding index in the kernel.
+    pub binding: u32,
+    /// Buffer index.
+    pub buffer: u32,
+    /// Byte offset into the buffer.
+    pub offset: u64,
+    /// Bytes bound; `None` binds to the end of the buffer.
+    pub size: Option<u64>,
+}
+
+/// One kernel dispatch of an entry point.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispatch {
+    /// Kernel index.
+    pub kernel: u32,
+    /// Storage-buffer bindings.
+    pub bindings: Vec<Binding>,
+    /// Binding index of the uniform block, if the kernel has one.
+    pub uniform_binding: Option<u32>,
+    /// The uniform block as u32 words (sizes that depend on symbolic dims).
+    pub uniforms: Vec<Expr>,
+    /// Workgroup counts.
+    pub workgroups: [Expr; 3],
+}
+
+/// An input or output of an entry point.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoEntry {
+    /// Name (the IR value's name).
+    pub name: String,
+    /// Element type.
+    pub dtype: ElementType,
+    /// Shape; dims may be symbolic.
+    pub shape: Vec<Expr>,
+    /// Buffer holding it.
+    pub buffer: u32,
+}
+
+/// A function of the model, lowered to a list of dispatches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryPoint {
+    /// Function name (`forward`).
+    pub name: String,
+    /// Inputs in signature order.
+    pub inputs: Vec<IoEntry>,
+    /// Outputs in order.
+    pub outputs: Vec<IoEntry>,
+    /// Dispatches in execution order (one compute pass, one submit).
+    pub dispatches: Vec<Dispatch>,
+}
+
+/// Figures recorded by the compiler, shown by `seam inspect`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanStats {
+    /// Optimization level the bundle was compiled at.
+    pub opt_level: u8,
+    /// Peak activation memory at the dims' bounds, in bytes.
+    pub peak_activation_bytes: u64,
+    /// Total weight bytes.
+    pub weight_bytes: u64,
+}
+
+/// Everything about a bundle except the shader and weight bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Model name.
+    pub model: String,
+    /// Version of the compiler that wrote it.
+    pub compiler_version: String,
+    /// Symbolic dims with bounds.
+    pub dims: Vec<DimBound>,
+    /// Weights in the weights section.
+    pub weights: Vec<WeightEntry>,
+    /// Kernels in the shaders section.
+    pub kernels: Vec<KernelEntry>,
+    /// Device buffers.
+    pub buffers: Vec<BufferEntry>,
+    /// Entry points.
+    pub entry_points: Vec<EntryPoint>,
+    /// Compiler figures.
+    pub stats: PlanStats,
+}
+
+/// The largest buffer a manifest may ask for (1 TiB): anything larger is corrupt.
+const MAX_BUFFER_BYTES: u64 = 1 << 40;
+
+impl Manifest {
+    /// Checks internal consistency against the sizes of the shader and weight
+    /// sections: every index in range, every byte range inside its section,
+    /// every size computable at the dims' bounds.
+    pub fn validate(&self, shaders_len: u64, weights_len: u64) -> Result<(), BundleError> {
+        let bad = |m: String| Err(BundleError::ManifestInvalid(m));
+        let mut names = HashSet::new();
+        for d in &self.dims {
+            if !names.insert(d.name.as_str()) || d.max == 0 {
+                return bad(format!("dim `{}` is duplicated or has bound 0", d.name));
+            }
+        }
+        let at_bounds = |e: &Expr, what: &str| -> Result<u64, BundleError> {
+            for d in e.dims() {
+                if !self.dims.iter().any(|b| b.name == d) {
+                    return Err(BundleError::ManifestInvalid(format!(
+                        "{what} uses undeclared dim `{d}`"
+                    )));
+                }
+            }
+            e.eval(&|d| self.dims.iter().find(|b| b.name == d).map(|b| b.max))
+                .map_err(|err| BundleError::ManifestInvalid(format!("{what}: {err}")))
+        };
+        for (i, w) in self.weights.iter().enumerate() {
+            let elems = w.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+            let expected = elems.and_then(|n| n.checked_mul(w.dtype.size_bytes()));
+            if expected != Some(w.bytes) {
+                return bad(format!("weight {i} `{}`: {} bytes do not match its shape", w.name, w.bytes));
+            }
+            if w.offset % super::format::ALIGN != 0 || w.offset.checked_add(w.bytes).is_none_or(|end| end > weights_len) {
+                return bad(format!("weight {i} `{}` lies outside the weights section", w.name));
+            }
+        }
+        for (i, k) in self.kernels.iter().enumerate() {
+            if k.source_offset.checked_add(k.source_len).is_none_or(|end| end > shaders_len) {
+                return bad(format!("kernel {i} `{}` lies outside the shaders section", k.name));
+            }
+            if k.workgroup_size.contains(&0) {
+                return bad(format!("kernel {i} `{}` has an empty workgroup", k.name));
+            }
+        }
+        for (i, b) in self.buffers.iter().enumerate() {
+            let n = at_bounds(&b.bytes, &format!("buffer {i}"))?;
+            if n > MAX_BUFFER_BYTES {
+                return bad(format!("buffer {i} `{}` asks for {n} bytes", b.name));
+            }
+            if let BufferRole::Weight(w) = b.role {
+                let Some(weight) = self.weights.get(w as usize) else {
+                    return bad(format!("buffer {i} refers to missing weight {w}"));
+                };
+                if weight.bytes > n {
+                    return bad(format!("buffer {i} is smaller than weight {w}"));
+                }
+            }
+        }
+        let buffer = |i: u32, what: &str| -> Result<(), BundleError> {
+            if (i as usize) < self.buffers.len() {
+                Ok(())
+            } else {
+                Err(BundleError::ManifestInvalid(format!("{what} refers to missing buffer {i}")))
+            }
+        };
+        for ep in &self.entry_points {
+            for io in ep.inputs.iter().chain(&ep.outputs) {
+                buffer(io.buffer, &format!("`{}` input/output `{}`", ep.name, io.name))?;
+                for e in &io.shape {
+                    at_bounds(e, &format!("shape of `{}`", io.name))?;
+                }
+            }
+            for (di, d) in ep.dispatches.iter().enumerate() {
+                let what = format!("`{}` dispatch {di}", ep.name);
+                if d.kernel as usize >= self.kernels.len() {
+                    return bad(format!("{what} refers to missing kernel {}", d.kernel));
+                }
+                for b in &d.bindings {
+                    buffer(b.buffer, &what)?;
+                }
+                for e in d.uniforms.iter().chain(&d.workgroups) {
+                    let v = at_bounds(e, &what)?;
+                    if v > u64::from(u32::MAX) {
+                        return bad(format!("{what} has a value over 32 bits"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

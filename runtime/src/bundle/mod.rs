@@ -1,0 +1,37 @@
+//! The bundle: one versioned binary file holding everything a model needs to run.
+//!
+//! Layout (all integers little-endian):
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic  b"SEAMBNDL"
+//!      8     4  format version (FORMAT_VERSION)
+//!     12     4  section count
+//!     16     8  total file length in bytes
+//!     24     4  CRC-32 of bytes 0..24 and of the section table
+//!     28     4  reserved, zero
+//!     32  32·n  section table: kind u32, reserved u32, offset u64, length u64, CRC-32 u32, reserved u32
+//!      …        sections, each starting at a multiple of 64 bytes
+//! ```
+//!
+//! Sections: the manifest (JSON, [`Manifest`]), the shaders (WGSL sources, UTF-8,
+//! referenced by byte range), and the weights (blobs, each 64-byte aligned in the
+//! file). [`BundleReader`] verifies the header, every checksum and the manifest's
+//! internal consistency before anything touches a GPU.
+
+mod error;
+mod expr;
+mod format;
+mod manifest;
+mod reader;
+mod writer;
+
+pub use error::BundleError;
+pub use expr::Expr;
+pub use format::{SectionKind, FORMAT_VERSION, MAGIC};
+pub use manifest::{
+    Binding, BufferEntry, BufferRole, DimBound, Dispatch, ElementType, EntryPoint, IoEntry,
+    KernelEntry, Manifest, PlanStats, WeightEntry,
+};
+pub use reader::{Bundle, BundleReader};
+pub use writer::BundleWriter;

@@ -1,0 +1,120 @@
+//! Writing a bundle: collect kernels and weights, then lay out the file.
+
+use std::path::Path;
+
+use super::format::{align_up, SectionKind, FORMAT_VERSION, HEADER_LEN, MAGIC, SECTION_ENTRY_LEN};
+use super::{BundleError, ElementType, KernelEntry, Manifest, WeightEntry};
+use crate::files::write_new_file;
+
+/// Builds a bundle. Kernels and weights are appended and referenced by the
+/// indices returned; the manifest's other fields are set by the caller.
+#[derive(Debug)]
+pub struct BundleWriter {
+    /// The manifest being built; `kernels` and `weights` are filled by the add methods.
+    pub manifest: Manifest,
+    shaders: Vec<u8>,
+    weights: Vec<u8>,
+}
+
+impl BundleWriter {
+    /// A writer around a manifest with no kernels or weights yet.
+    pub fn new(manifest: Manifest) -> Self {
+        BundleWriter {
+            manifest,
+            shaders: Vec::new(),
+            weights: Vec::new(),
+        }
+    }
+
+    /// Adds a kernel's WGSL source; identical sources are stored once.
+    pub fn add_kernel(
+        &mut self,
+        name: &str,
+        entry_point: &str,
+        wgsl: &str,
+        workgroup_size: [u32; 3],
+    ) -> u32 {
+        let existing = self.manifest.kernels.iter().position(|k| {
+            k.entry_point == entry_point
+                && k.workgroup_size == workgroup_size
+                && self.shaders[k.source_offset as usize..][..k.source_len as usize]
+                    == *wgsl.as_bytes()
+        });
+        if let Some(i) = existing {
+            return i as u32;
+        }
+        let source_offset = self.shaders.len() as u64;
+        self.shaders.extend_from_slice(wgsl.as_bytes());
+        self.manifest.kernels.push(KernelEntry {
+            name: name.to_string(),
+            entry_point: entry_point.to_string(),
+            source_offset,
+            source_len: wgsl.len() as u64,
+            workgroup_size,
+        });
+        self.manifest.kernels.len() as u32 - 1
+    }
+
+    /// Adds a weight blob, 64-byte aligned.
+    pub fn add_weight(&mut self, name: &str, dtype: ElementType, shape: Vec<u64>, bytes: &[u8]) -> u32 {
+        let offset = align_up(self.weights.len() as u64);
+        self.weights.resize(offset as usize, 0);
+        self.weights.extend_from_slice(bytes);
+        self.manifest.weights.push(WeightEntry {
+            name: name.to_string(),
+            dtype,
+            shape,
+            offset,
+            bytes: bytes.len() as u64,
+        });
+        self.manifest.weights.len() as u32 - 1
+    }
+
+    /// Lays out the file: header, section table, then the sections, 64-byte aligned.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
+        let manifest = serde_json::to_vec(&self.manifest)
+            .map_err(|e| BundleError::ManifestDecode(e.to_string()))?;
+        self.manifest
+            .validate(self.shaders.len() as u64, self.weights.len() as u64)?;
+        let sections: [(SectionKind, &[u8]); 3] = [
+            (SectionKind::Manifest, &manifest),
+            (SectionKind::Shaders, &self.shaders),
+            (SectionKind::Weights, &self.weights),
+        ];
+        let table_end = (HEADER_LEN + sections.len() * SECTION_ENTRY_LEN) as u64;
+        let mut out = vec![0u8; table_end as usize];
+        let mut table = Vec::with_capacity(sections.len() * SECTION_ENTRY_LEN);
+        for (kind, data) in sections {
+            let offset = align_up(out.len() as u64);
+            out.resize(offset as usize, 0);
+            out.extend_from_slice(data);
+            table.extend_from_slice(&kind.code().to_le_bytes());
+            table.extend_from_slice(&0u32.to_le_bytes());
+            table.extend_from_slice(&offset.to_le_bytes());
+            table.extend_from_slice(&(data.len() as u64).to_le_bytes());
+            table.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+            table.extend_from_slice(&0u32.to_le_bytes());
+        }
+        out.resize(align_up(out.len() as u64) as usize, 0);
+        out[..8].copy_from_slice(&MAGIC);
+        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[12..16].copy_from_slice(&(sections.len() as u32).to_le_bytes());
+        let total = out.len() as u64;
+        out[16..24].copy_from_slice(&total.to_le_bytes());
+        out[HEADER_LEN..table_end as usize].copy_from_slice(&table);
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&out[..24]);
+        hasher.update(&table);
+        out[24..28].copy_from_slice(&hasher.finalize().to_le_bytes());
+        Ok(out)
+    }
+
+    /// Writes the bundle atomically; an existing file is replaced only with `replace`.
+    pub fn write(&self, path: &Path, replace: bool) -> Result<(), BundleError> {
+        let bytes = self.to_bytes()?;
+        write_new_file(path, &bytes, replace).map_err(|source| BundleError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}

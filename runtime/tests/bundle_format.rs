@@ -1,0 +1,201 @@
+//! The bundle format: round trip, and rejection of every kind of corruption with
+//! a named error (no panic, nothing touches a GPU).
+
+use seam_runtime::bundle::{
+    Binding, BufferEntry, BufferRole, BundleError, BundleReader, BundleWriter, DimBound, Dispatch,
+    ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, FORMAT_VERSION,
+};
+
+fn sample_writer() -> BundleWriter {
+    let manifest = Manifest {
+        model: "sample".into(),
+        compiler_version: "test".into(),
+        dims: vec![DimBound {
+            name: "tokens".into(),
+            max: 64,
+        }],
+        weights: Vec::new(),
+        kernels: Vec::new(),
+        buffers: Vec::new(),
+        entry_points: Vec::new(),
+        stats: PlanStats::default(),
+    };
+    let mut w = BundleWriter::new(manifest);
+    let weight: Vec<u8> = (0..4 * 12).map(|i| i as u8).collect();
+    let wi = w.add_weight("w", ElementType::F32, vec![3, 4], &weight);
+    let ki = w.add_kernel(
+        "copy",
+        "main",
+        "@compute @workgroup_size(64) fn main() {}",
+        [64, 1, 1],
+    );
+    let act = Expr::Mul(vec![Expr::Dim("tokens".into()), Expr::Const(16)]);
+    w.manifest.buffers = vec![
+        BufferEntry {
+            name: "w".into(),
+            bytes: Expr::Const(48),
+            role: BufferRole::Weight(wi),
+        },
+        BufferEntry {
+            name: "x".into(),
+            bytes: act.clone(),
+            role: BufferRole::Activation,
+        },
+    ];
+    w.manifest.entry_points = vec![EntryPoint {
+        name: "forward".into(),
+        inputs: vec![IoEntry {
+            name: "x".into(),
+            dtype: ElementType::F32,
+            shape: vec![Expr::Dim("tokens".into()), Expr::Const(4)],
+            buffer: 1,
+        }],
+        outputs: vec![],
+        dispatches: vec![Dispatch {
+            kernel: ki,
+            bindings: vec![Binding {
+                binding: 0,
+                buffer: 1,
+                offset: 0,
+                size: None,
+            }],
+            uniform_binding: None,
+            uniforms: vec![Expr::Dim("tokens".into())],
+            workgroups: [Expr::CeilDiv(Box::new(act), 64), Expr::Const(1), Expr::Const(1)],
+        }],
+    }];
+    w
+}
+
+fn sample_bytes() -> Vec<u8> {
+    sample_writer().to_bytes().expect("sample bundle writes")
+}
+
+/// Byte range of the manifest section, read from the section table.
+fn manifest_range(bytes: &[u8]) -> std::ops::Range<usize> {
+    let off = u64::from_le_bytes(bytes[32 + 8..32 + 16].try_into().unwrap()) as usize;
+    let len = u64::from_le_bytes(bytes[32 + 16..32 + 24].try_into().unwrap()) as usize;
+    off..off + len
+}
+
+#[test]
+fn round_trip_preserves_manifest_kernels_and_weights() {
+    let w = sample_writer();
+    let b = BundleReader::from_bytes(w.to_bytes().unwrap()).unwrap();
+    assert_eq!(*b.manifest(), w.manifest);
+    assert_eq!(b.kernel_source(0), "@compute @workgroup_size(64) fn main() {}");
+    assert_eq!(b.weight_bytes(0), (0..48).map(|i| i as u8).collect::<Vec<_>>());
+    assert_eq!(b.file_len() % 64, 0);
+}
+
+#[test]
+fn every_single_byte_flip_in_header_and_manifest_is_rejected() {
+    let bytes = sample_bytes();
+    let m = manifest_range(&bytes);
+    let mut checked = 0;
+    for i in (0..m.start).chain(m.clone()) {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut b = bytes.clone();
+            b[i] ^= flip;
+            let err = BundleReader::from_bytes(b).expect_err(&format!("flip {flip:#x} at byte {i} accepted"));
+            assert!(!err.to_string().is_empty());
+            checked += 1;
+        }
+    }
+    assert!(checked > 3 * 200, "only {checked} flips checked");
+}
+
+#[test]
+fn truncation_anywhere_is_rejected() {
+    let bytes = sample_bytes();
+    for k in 0..20 {
+        let cut = bytes.len() * k / 20;
+        let err = BundleReader::from_bytes(bytes[..cut].to_vec()).expect_err("truncated bundle accepted");
+        assert!(
+            matches!(err, BundleError::Truncated { .. } | BundleError::BadMagic),
+            "cut at {cut}: {err}"
+        );
+    }
+}
+
+#[test]
+fn wrong_magic_is_named() {
+    let mut b = sample_bytes();
+    b[..8].copy_from_slice(b"GGUF\0\0\0\0");
+    assert!(matches!(BundleReader::from_bytes(b), Err(BundleError::BadMagic)));
+    assert!(matches!(BundleReader::from_bytes(Vec::new()), Err(BundleError::Truncated { .. })));
+}
+
+#[test]
+fn newer_format_version_is_named() {
+    let mut b = sample_bytes();
+    b[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    match BundleReader::from_bytes(b) {
+        Err(BundleError::UnsupportedVersion { found, supported }) => {
+            assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
+        }
+        other => panic!("expected UnsupportedVersion, got {other:?}"),
+    }
+}
+
+/// Rewrites the header checksum so that only the semantic checks can catch a change.
+fn reseal(b: &mut [u8]) {
+    let count = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&b[..24]);
+    h.update(&b[32..32 + 32 * count]);
+    let crc = h.finalize();
+    b[24..28].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn oversized_length_fields_are_rejected_without_allocating() {
+    // Section length far past the end of the file, header checksum made valid.
+    let mut b = sample_bytes();
+    b[32 + 16..32 + 24].copy_from_slice(&u64::MAX.to_le_bytes());
+    reseal(&mut b);
+    assert!(matches!(BundleReader::from_bytes(b), Err(BundleError::SectionTable(_))));
+    // Declared file length larger than the file.
+    let mut b = sample_bytes();
+    b[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    reseal(&mut b);
+    assert!(matches!(BundleReader::from_bytes(b), Err(BundleError::Truncated { .. })));
+    // Section count far beyond the limit.
+    let mut b = sample_bytes();
+    b[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(BundleReader::from_bytes(b).is_err());
+}
+
+#[test]
+fn inconsistent_manifests_are_rejected_by_validation() {
+    let mut w = sample_writer();
+    w.manifest.buffers[1].bytes = Expr::Mul(vec![Expr::Dim("tokens".into()), Expr::Const(1 << 40)]);
+    assert!(matches!(w.to_bytes(), Err(BundleError::ManifestInvalid(_))));
+    let mut w = sample_writer();
+    w.manifest.entry_points[0].dispatches[0].kernel = 7;
+    assert!(matches!(w.to_bytes(), Err(BundleError::ManifestInvalid(_))));
+    let mut w = sample_writer();
+    w.manifest.buffers[1].bytes = Expr::Dim("batch".into());
+    assert!(matches!(w.to_bytes(), Err(BundleError::ManifestInvalid(_))));
+}
+
+#[test]
+fn trailing_bytes_are_rejected() {
+    let mut b = sample_bytes();
+    b.push(0);
+    assert!(matches!(BundleReader::from_bytes(b), Err(BundleError::TrailingBytes { extra: 1 })));
+}
+
+#[test]
+fn existing_files_are_kept_unless_replace_is_asked() {
+    let dir = std::env::temp_dir().join(format!("seam-bundle-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.seamb");
+    std::fs::write(&path, b"precious").unwrap();
+    let w = sample_writer();
+    assert!(w.write(&path, false).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    w.write(&path, true).unwrap();
+    assert!(BundleReader::open(&path).is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
