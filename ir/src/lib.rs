@@ -11,17 +11,30 @@
 //! - [`text`]: the text format (parser with line/column diagnostics, printer; exact round trip);
 //! - [`eval`]: the reference CPU evaluator, the oracle for every kernel and rewrite;
 //! - [`expand`]: the dense expansion that defines `moe`;
-//! - [`weights`]: seeded random weights, shared by `seam eval` and `seam compile`.
+//! - [`weights`]: weights for the evaluator and seeded random weights, shared by
+//!   `seam eval` and `seam compile`;
+//! - [`npy`]: reading and writing tensors as NumPy `.npy` files.
 
 pub mod dtype;
+pub mod eval;
+pub mod expand;
 pub mod infer;
 pub mod model;
+pub mod npy;
 pub mod op;
 pub mod shape;
 pub mod verify;
+pub mod weights;
+
+#[cfg(test)]
+mod testutil;
 
 pub use dtype::DType;
+pub use eval::{evaluate, EvalError, Tensor, TensorData, TensorError};
+pub use expand::{expand_all_moe, expand_moe, ExpandError};
 pub use model::{DimDecl, Function, Instr, Model, Operand, ParamDecl, ParamId, Value, ValueId};
+pub use npy::{read_npy, write_npy, NpyError};
 pub use op::{AttrValue, GatedAct, GeluApprox, Op, ReduceOp, RouteMode};
 pub use shape::{Dim, Shape, TensorType};
 pub use verify::{verify, Location, VerifyError, VerifyErrorKind};
+pub use weights::{random_tensor, random_tensor_in, random_weights, Weights, WeightsError};

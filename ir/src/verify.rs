@@ -203,7 +203,9 @@ fn verify_function(model: &Model, fi: usize, f: &Function) -> Result<(), VerifyE
             .get(v.index())
             .ok_or_else(|| err(loc, VerifyErrorKind::Dangling("value")))?;
         check_dims(model, &value.ty, loc)?;
-        defined[v.index()] = true;
+        if std::mem::replace(&mut defined[v.index()], true) {
+            return Err(err(loc, dup("value", &value.name)));
+        }
     }
     for (ii, instr) in f.body.iter().enumerate() {
         let mut operand_types = Vec::with_capacity(instr.operands.len());
@@ -277,8 +279,16 @@ fn verify_function(model: &Model, fi: usize, f: &Function) -> Result<(), VerifyE
                 ));
             }
         }
-        for &r in &instr.results {
-            defined[r.index()] = true;
+        for (ri, &r) in instr.results.iter().enumerate() {
+            // SSA: a value is defined once (as an input or by one result).
+            if std::mem::replace(&mut defined[r.index()], true) {
+                let loc = Location::ResultType {
+                    func: fi,
+                    instr: ii,
+                    result: ri,
+                };
+                return Err(err(loc, dup("value", &f.value(r).name)));
+            }
         }
     }
     if f.outputs.is_empty() {

@@ -1,0 +1,501 @@
+//! The reference CPU evaluator: the executable definition of every op, and the
+//! oracle every GPU kernel and every rewrite is tested against.
+//!
+//! [`evaluate`] verifies the model, binds each symbolic dim from the actual
+//! input shapes, then runs the function's instructions in order. Floats are
+//! computed in `f32` with `f32` accumulation (`f16` operands are widened, and
+//! every `f16` result is rounded back to `f16` once per op); integers are exact
+//! (wrapping on overflow). Clarity comes first; the kernels are plain loops.
+//!
+//! Data-dependent failures — an expert id or gather id out of range, a negative
+//! rope position, an integer division by zero — are [`EvalError`]s naming the
+//! op, the value it computes and the offending number; the evaluator never panics
+//! on user input.
+
+use std::collections::HashMap;
+
+use thiserror::Error;
+
+use crate::dtype::DType;
+use crate::model::{Function, Model, Operand, Value};
+use crate::op::Op;
+use crate::shape::{Dim, TensorType};
+use crate::verify::{verify, VerifyError};
+use crate::weights::{Weights, WeightsError};
+
+mod attention;
+mod elementwise;
+mod linalg;
+mod moe;
+mod norm;
+mod routing;
+mod shape_ops;
+pub mod tensor;
+
+#[cfg(test)]
+mod tests;
+
+pub use tensor::{Tensor, TensorData, TensorError};
+
+/// Why evaluation failed.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum EvalError {
+    /// The model does not verify.
+    #[error("the model does not verify: {0}")]
+    Verify(#[from] VerifyError),
+    /// The weights do not fit the model.
+    #[error("weights do not fit the model: {0}")]
+    Weights(#[from] WeightsError),
+    /// No function has this name.
+    #[error("the model has no function `{0}`")]
+    UnknownFunction(String),
+    /// Wrong number of inputs.
+    #[error("function `{function}` takes {expected} input(s), but {found} were given")]
+    InputCount {
+        /// The function.
+        function: String,
+        /// Inputs it declares.
+        expected: usize,
+        /// Inputs given.
+        found: usize,
+    },
+    /// An input tensor is internally inconsistent.
+    #[error("input {index} (`%{name}`): {source}")]
+    InputTensor {
+        /// Input index.
+        index: usize,
+        /// The input's name.
+        name: String,
+        /// What is wrong.
+        source: TensorError,
+    },
+    /// An input has the wrong dtype.
+    #[error("input {index} (`%{name}`) must be {expected}, but a {found} tensor was given")]
+    InputDType {
+        /// Input index.
+        index: usize,
+        /// The input's name.
+        name: String,
+        /// The declared dtype.
+        expected: DType,
+        /// The given dtype.
+        found: DType,
+    },
+    /// An input has the wrong rank.
+    #[error("input {index} (`%{name}`) is declared {declared} (rank {expected}), but a tensor of shape {found:?} was given")]
+    InputRank {
+        /// Input index.
+        index: usize,
+        /// The input's name.
+        name: String,
+        /// The declared type.
+        declared: TensorType,
+        /// The declared rank.
+        expected: usize,
+        /// The given shape.
+        found: Vec<usize>,
+    },
+    /// A static dim of an input differs from its declaration.
+    #[error("input {index} (`%{name}`) is declared {declared}, but dim {axis} of the given shape {found:?} is not {expected}")]
+    InputDim {
+        /// Input index.
+        index: usize,
+        /// The input's name.
+        name: String,
+        /// The declared type.
+        declared: TensorType,
+        /// The axis.
+        axis: usize,
+        /// The declared size.
+        expected: u64,
+        /// The given shape.
+        found: Vec<usize>,
+    },
+    /// A symbolic dim is bound to a size over its declared bound.
+    #[error(
+        "symbolic dim `{dim}` is {size} in input `%{input}`, over its bound (`dim {dim} <= {max}`)"
+    )]
+    DimOverBound {
+        /// The dim.
+        dim: String,
+        /// The size found.
+        size: usize,
+        /// The declared bound.
+        max: u64,
+        /// The input that binds it.
+        input: String,
+    },
+    /// Two inputs give a symbolic dim different sizes.
+    #[error("symbolic dim `{dim}` is {first} in input `%{first_input}` but {second} in input `%{second_input}`")]
+    DimMismatch {
+        /// The dim.
+        dim: String,
+        /// Its first size.
+        first: usize,
+        /// The input that bound it first.
+        first_input: String,
+        /// The conflicting size.
+        second: usize,
+        /// The input that conflicts.
+        second_input: String,
+    },
+    /// A value's type names a symbolic dim no input binds.
+    #[error(
+        "symbolic dim `{dim}` in the type of `%{value}` is not bound by any input of `{function}`"
+    )]
+    UnboundDim {
+        /// The dim.
+        dim: String,
+        /// The value whose type needs it.
+        value: String,
+        /// The function.
+        function: String,
+    },
+    /// A `moe` token selects an expert that does not exist.
+    #[error("`moe` computing `%{value}`: token {token} selects expert {id}, but there are only {experts} expert(s) (ids 0..{experts})")]
+    ExpertIdOutOfRange {
+        /// The moe's result value.
+        value: String,
+        /// The token (row of `ids`).
+        token: usize,
+        /// The id found.
+        id: i64,
+        /// Number of experts.
+        experts: usize,
+    },
+    /// A `gather` id is not a row of the table.
+    #[error("`gather` computing `%{value}`: id {id} (element {index} of the ids) is outside the table's rows 0..{rows}")]
+    GatherIdOutOfRange {
+        /// The gather's result value.
+        value: String,
+        /// Flat index of the offending id.
+        index: usize,
+        /// The id found.
+        id: i64,
+        /// Rows of the table.
+        rows: usize,
+    },
+    /// A `rope` position is negative.
+    #[error("`rope` computing `%{value}`: position {pos} of token {token} is negative")]
+    NegativePosition {
+        /// The rope's result value.
+        value: String,
+        /// The token.
+        token: usize,
+        /// The position found.
+        pos: i64,
+    },
+    /// An integer `div` by zero.
+    #[error("`div` computing `%{value}`: integer division by zero at element {index}")]
+    DivisionByZero {
+        /// The div's result value.
+        value: String,
+        /// Flat index in the result.
+        index: usize,
+    },
+    /// A kernel produced a result that disagrees with the declared type, or met
+    /// operands it cannot handle: a bug in the evaluator or verifier.
+    #[error("`{op}` computing `%{value}`: {detail} (an evaluator bug)")]
+    Internal {
+        /// The op.
+        op: &'static str,
+        /// Its result value.
+        value: String,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// The concrete sizes of the model's symbolic dims during one evaluation.
+#[derive(Clone, Debug, Default)]
+struct Bindings {
+    sizes: HashMap<String, (usize, String)>,
+}
+
+impl Bindings {
+    fn bind(
+        &mut self,
+        model: &Model,
+        dim: &str,
+        size: usize,
+        input: &str,
+    ) -> Result<(), EvalError> {
+        if let Some(decl) = model.dim(dim) {
+            if size as u64 > decl.max {
+                return Err(EvalError::DimOverBound {
+                    dim: dim.to_string(),
+                    size,
+                    max: decl.max,
+                    input: input.to_string(),
+                });
+            }
+        }
+        match self.sizes.get(dim) {
+            Some((first, first_input)) if *first != size => Err(EvalError::DimMismatch {
+                dim: dim.to_string(),
+                first: *first,
+                first_input: first_input.clone(),
+                second: size,
+                second_input: input.to_string(),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.sizes
+                    .insert(dim.to_string(), (size, input.to_string()));
+                Ok(())
+            }
+        }
+    }
+
+    fn resolve(&self, value: &Value, function: &str) -> Result<Vec<usize>, EvalError> {
+        value
+            .ty
+            .shape
+            .dims()
+            .iter()
+            .map(|d| match d {
+                Dim::Static(n) => Ok(*n as usize),
+                Dim::Sym(s) => {
+                    self.sizes
+                        .get(s)
+                        .map(|(n, _)| *n)
+                        .ok_or_else(|| EvalError::UnboundDim {
+                            dim: s.clone(),
+                            value: value.name.clone(),
+                            function: function.to_string(),
+                        })
+                }
+            })
+            .collect()
+    }
+}
+
+/// Checks the inputs against the function's signature and binds the symbolic dims.
+fn bind_inputs(model: &Model, func: &Function, inputs: &[Tensor]) -> Result<Bindings, EvalError> {
+    if inputs.len() != func.inputs.len() {
+        return Err(EvalError::InputCount {
+            function: func.name.clone(),
+            expected: func.inputs.len(),
+            found: inputs.len(),
+        });
+    }
+    let mut b = Bindings::default();
+    for (index, (&id, t)) in func.inputs.iter().zip(inputs).enumerate() {
+        let v = func.value(id);
+        let name = v.name.clone();
+        t.validate().map_err(|source| EvalError::InputTensor {
+            index,
+            name: name.clone(),
+            source,
+        })?;
+        if t.dtype != v.ty.dtype {
+            return Err(EvalError::InputDType {
+                index,
+                name,
+                expected: v.ty.dtype,
+                found: t.dtype,
+            });
+        }
+        if t.rank() != v.ty.rank() {
+            return Err(EvalError::InputRank {
+                index,
+                name,
+                declared: v.ty.clone(),
+                expected: v.ty.rank(),
+                found: t.shape.clone(),
+            });
+        }
+        for (axis, (d, &size)) in v.ty.shape.dims().iter().zip(&t.shape).enumerate() {
+            match d {
+                Dim::Static(n) if *n != size as u64 => {
+                    return Err(EvalError::InputDim {
+                        index,
+                        name,
+                        declared: v.ty.clone(),
+                        axis,
+                        expected: *n,
+                        found: t.shape.clone(),
+                    })
+                }
+                Dim::Static(_) => {}
+                Dim::Sym(s) => b.bind(model, s, size, &v.name)?,
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// A declared result type with its symbolic dims resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct OutType {
+    /// The declared dtype.
+    pub dtype: DType,
+    /// The resolved shape.
+    pub shape: Vec<usize>,
+}
+
+/// Runs function `function` of `model` on `inputs` (in signature order) with
+/// `params`, returning the function's outputs in order.
+///
+/// The model is verified first; the inputs must match the declared dtypes, ranks
+/// and static dims, and every symbolic dim is bound from the inputs' actual
+/// shapes (consistently across inputs, within its declared bound).
+pub fn evaluate(
+    model: &Model,
+    function: &str,
+    params: &Weights,
+    inputs: &[Tensor],
+) -> Result<Vec<Tensor>, EvalError> {
+    verify(model)?;
+    params.check(model)?;
+    let func = model
+        .function(function)
+        .ok_or_else(|| EvalError::UnknownFunction(function.to_string()))?;
+    let bindings = bind_inputs(model, func, inputs)?;
+    let mut env: Vec<Option<Tensor>> = vec![None; func.values.len()];
+    for (&id, t) in func.inputs.iter().zip(inputs) {
+        env[id.index()] = Some(t.clone());
+    }
+    for instr in &func.body {
+        let first = instr.results.first().map(|&r| func.value(r));
+        let at = first.map_or("?", |v| v.name.as_str());
+        let internal = |detail: String| EvalError::Internal {
+            op: instr.op.name(),
+            value: at.to_string(),
+            detail,
+        };
+        let mut out_types = Vec::with_capacity(instr.results.len());
+        for &r in &instr.results {
+            let v = func.value(r);
+            out_types.push(OutType {
+                dtype: v.ty.dtype,
+                shape: bindings.resolve(v, &func.name)?,
+            });
+        }
+        let results = {
+            let mut operands = Vec::with_capacity(instr.operands.len());
+            for &o in &instr.operands {
+                let t = match o {
+                    Operand::Value(v) => env.get(v.index()).and_then(Option::as_ref),
+                    Operand::Param(p) => params.get(p),
+                };
+                operands.push(t.ok_or_else(|| internal(format!("operand {o:?} is undefined")))?);
+            }
+            run_op(&instr.op, &operands, &out_types, at)?
+        };
+        if results.len() != instr.results.len() {
+            return Err(internal(format!(
+                "produced {} results for {} declared",
+                results.len(),
+                instr.results.len()
+            )));
+        }
+        for ((t, ty), &r) in results.into_iter().zip(&out_types).zip(&instr.results) {
+            if t.dtype != ty.dtype || t.shape != ty.shape {
+                return Err(internal(format!(
+                    "produced {}{:?} but `%{}` is declared {} = {}{:?}",
+                    t.dtype,
+                    t.shape,
+                    func.value(r).name,
+                    func.value(r).ty,
+                    ty.dtype,
+                    ty.shape
+                )));
+            }
+            env[r.index()] = Some(t);
+        }
+    }
+    func.outputs
+        .iter()
+        .map(|&o| {
+            env.get(o.index())
+                .and_then(Option::clone)
+                .ok_or_else(|| EvalError::Internal {
+                    op: "return",
+                    value: func.value(o).name.clone(),
+                    detail: "the returned value was never computed".into(),
+                })
+        })
+        .collect()
+}
+
+/// Where a kernel runs: the op and the value it computes, for error messages.
+pub(crate) struct At<'a> {
+    /// The op's name.
+    pub op: &'static str,
+    /// The name of the (first) result value.
+    pub value: &'a str,
+}
+
+impl At<'_> {
+    /// An [`EvalError::Internal`] at this op: a failure well-typed operands cannot cause.
+    pub fn bug(&self, detail: impl std::fmt::Display) -> EvalError {
+        EvalError::Internal {
+            op: self.op,
+            value: self.value.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Builds a result tensor, turning a length mismatch into [`EvalError::Internal`].
+    pub fn tensor(&self, shape: Vec<usize>, data: TensorData) -> Result<Tensor, EvalError> {
+        Tensor::new(shape, data).map_err(|e| self.bug(e))
+    }
+
+    /// Builds a result of float `dtype` from `f32` values (rounded for `f16`).
+    pub fn floats(
+        &self,
+        dtype: DType,
+        shape: Vec<usize>,
+        values: Vec<f32>,
+    ) -> Result<Tensor, EvalError> {
+        Tensor::from_f32_vec(dtype, shape, values).map_err(|e| self.bug(e))
+    }
+}
+
+/// Runs one op on its operands. `out` are the declared result types, resolved.
+fn run_op(op: &Op, x: &[&Tensor], out: &[OutType], value: &str) -> Result<Vec<Tensor>, EvalError> {
+    let at = &At {
+        op: op.name(),
+        value,
+    };
+    let out0 = out.first().ok_or_else(|| at.bug("no declared result"))?;
+    let one = |r: Result<Tensor, EvalError>| r.map(|t| vec![t]);
+    match op {
+        Op::Const { value } => one(elementwise::constant(*value, out0, at)),
+        Op::Iota { axis } => one(elementwise::iota(*axis, out0, at)),
+        Op::MatMul => one(linalg::matmul(x[0], x[1], at)),
+        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Eq => {
+            one(elementwise::binary(op, x[0], x[1], at))
+        }
+        Op::Neg | Op::Exp | Op::Silu | Op::Gelu { .. } | Op::Sigmoid | Op::Tanh => {
+            one(elementwise::unary(op, x[0], at))
+        }
+        Op::Cast => one(elementwise::cast(x[0], out0.dtype, at)),
+        Op::RmsNorm { eps } => one(norm::rms_norm(x[0], x[1], *eps, at)),
+        Op::LayerNorm { eps } => one(norm::layer_norm(x[0], x[1], x[2], *eps, at)),
+        Op::Softmax => one(norm::softmax(x[0], at)),
+        Op::ReduceSum => one(norm::reduce_sum(x[0], at)),
+        Op::Reshape => one(at.tensor(out0.shape.clone(), x[0].data.clone())),
+        Op::Transpose { perm } => one(shape_ops::transpose(x[0], perm, at)),
+        Op::Concat { axis } => one(shape_ops::concat(x, *axis, at)),
+        Op::Slice { axis, start, end } => one(shape_ops::slice(
+            x[0],
+            *axis,
+            *start as usize,
+            *end as usize,
+            at,
+        )),
+        Op::Gather => one(shape_ops::gather(x[0], x[1], at)),
+        Op::Rope { theta } => one(attention::rope(x[0], x[1], *theta, at)),
+        Op::Attention { causal, scale } => {
+            one(attention::attention(x[0], x[1], x[2], *causal, *scale, at))
+        }
+        Op::TopK { k } => routing::topk(x[0], *k, at),
+        Op::Route { k, mode, renorm } => {
+            routing::route(x[0], x.get(1).copied(), *k, *mode, *renorm, at)
+        }
+        Op::Moe { act } => one(moe::moe(x, *act, at)),
+        Op::AllReduce { .. } | Op::Cache { .. } => Ok(vec![x[0].clone()]),
+    }
+}
