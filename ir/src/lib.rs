@@ -18,6 +18,7 @@ pub mod infer;
 pub mod model;
 pub mod op;
 pub mod shape;
+pub mod text;
 pub mod verify;
 
 pub use dtype::DType;
