@@ -13,8 +13,10 @@ use crate::model::{Function, Instr, Model, Operand, ValueId};
 /// the model's names follow the text format's rules and each function's values
 /// are numbered in definition order (inputs, then results in body order, with
 /// no unused entries), as the parser and a straightforward builder produce
-/// them; float attributes round-trip bit-exactly except NaN payloads. For
-/// every model, `print(&parse(&print(&m))?) == print(&m)`.
+/// them; float attributes round-trip bit-exactly except NaN payloads (NaN never
+/// compares equal). Otherwise the parsed model is the renumbered equivalent,
+/// and whenever the printed text parses, printing the parsed model gives the
+/// same text again.
 ///
 /// Ids that point nowhere (a malformed model) are printed as
 /// `%__invalid_value_N` / `@__invalid_param_N` rather than panicking.
