@@ -23,6 +23,7 @@ pub mod model;
 pub mod npy;
 pub mod op;
 pub mod shape;
+pub mod text;
 pub mod verify;
 pub mod weights;
 

@@ -99,6 +99,17 @@ fn write_float(f: &mut fmt::Formatter<'_>, v: f64) -> fmt::Result {
     }
 }
 
+/// The f64 written for an f32 attribute: the f64 nearest the shortest decimal
+/// that reads back as `x` (so `eps=1e-5` prints as `1e-5`, not
+/// `9.999999747378752e-6`), provided it converts back to exactly `x`;
+/// otherwise `x` widened exactly.
+fn f32_attr(x: f32) -> f64 {
+    match format!("{x:?}").parse::<f64>() {
+        Ok(d) if (d as f32).to_bits() == x.to_bits() => d,
+        _ => f64::from(x),
+    }
+}
+
 /// Number of operands an op accepts.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Arity {
@@ -476,7 +487,7 @@ impl Op {
                 ),
             )],
             Op::RmsNorm { eps } | Op::LayerNorm { eps } => {
-                vec![("eps", A::Float(f64::from(*eps)))]
+                vec![("eps", A::Float(f32_attr(*eps)))]
             }
             Op::Transpose { perm } => {
                 vec![("perm", A::Ints(perm.iter().map(|&p| p as i64).collect()))]
@@ -487,11 +498,11 @@ impl Op {
                 ("start", A::Int(*start as i64)),
                 ("end", A::Int(*end as i64)),
             ],
-            Op::Rope { theta } => vec![("theta", A::Float(f64::from(*theta)))],
+            Op::Rope { theta } => vec![("theta", A::Float(f32_attr(*theta)))],
             Op::Attention { causal, scale } => {
                 let mut v = vec![("causal", A::Bool(*causal))];
                 if let Some(s) = scale {
-                    v.push(("scale", A::Float(f64::from(*s))));
+                    v.push(("scale", A::Float(f32_attr(*s))));
                 }
                 v
             }
