@@ -6,7 +6,6 @@
 //! The e-graph optimizer, lowering to WGSL kernels, buffer planning and the bundle
 //! writer join as they land.
 
-
 pub mod cli;
 pub mod load;
 pub mod plan;

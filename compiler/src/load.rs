@@ -30,7 +30,6 @@ pub fn load_model(path: &Path) -> Result<Model, LoadError> {
         source,
     })?;
     tracing::debug!(path = %shown, bytes = bytes.len(), "loading model");
-    let (model, _) =
-        text::parse_bytes_and_verify(&shown, &bytes).map_err(|d| LoadError::Invalid(Box::new(d)))?;
+    let (model, _) = text::parse_bytes_and_verify(&shown, &bytes).map_err(LoadError::Invalid)?;
     Ok(model)
 }

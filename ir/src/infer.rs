@@ -601,7 +601,10 @@ fn infer_moe(c: &Ctx<'_>) -> Result<Vec<TensorType>, TypeError> {
 /// Infers the result types of an op whose results follow from its operands
 /// (every op but those with [`Op::result_type_is_declared`], which need
 /// [`infer`] with the declared types).
-pub fn infer_from_operands(op: &Op, operands: &[&TensorType]) -> Result<Vec<TensorType>, TypeError> {
+pub fn infer_from_operands(
+    op: &Op,
+    operands: &[&TensorType],
+) -> Result<Vec<TensorType>, TypeError> {
     if op.result_type_is_declared() {
         return Err(TypeError::Attr {
             op: op.name(),

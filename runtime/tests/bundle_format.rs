@@ -61,7 +61,11 @@ fn sample_writer() -> BundleWriter {
             }],
             uniform_binding: None,
             uniforms: vec![Expr::Dim("tokens".into())],
-            workgroups: [Expr::CeilDiv(Box::new(act), 64), Expr::Const(1), Expr::Const(1)],
+            workgroups: [
+                Expr::CeilDiv(Box::new(act), 64),
+                Expr::Const(1),
+                Expr::Const(1),
+            ],
         }],
     }];
     w
@@ -83,8 +87,14 @@ fn round_trip_preserves_manifest_kernels_and_weights() {
     let w = sample_writer();
     let b = BundleReader::from_bytes(w.to_bytes().unwrap()).unwrap();
     assert_eq!(*b.manifest(), w.manifest);
-    assert_eq!(b.kernel_source(0), "@compute @workgroup_size(64) fn main() {}");
-    assert_eq!(b.weight_bytes(0), (0..48).map(|i| i as u8).collect::<Vec<_>>());
+    assert_eq!(
+        b.kernel_source(0),
+        "@compute @workgroup_size(64) fn main() {}"
+    );
+    assert_eq!(
+        b.weight_bytes(0),
+        (0..48).map(|i| i as u8).collect::<Vec<_>>()
+    );
     assert_eq!(b.file_len() % 64, 0);
 }
 
@@ -97,7 +107,8 @@ fn every_single_byte_flip_in_header_and_manifest_is_rejected() {
         for flip in [0x01u8, 0x80, 0xff] {
             let mut b = bytes.clone();
             b[i] ^= flip;
-            let err = BundleReader::from_bytes(b).expect_err(&format!("flip {flip:#x} at byte {i} accepted"));
+            let err = BundleReader::from_bytes(b)
+                .expect_err(&format!("flip {flip:#x} at byte {i} accepted"));
             assert!(!err.to_string().is_empty());
             checked += 1;
         }
@@ -110,7 +121,8 @@ fn truncation_anywhere_is_rejected() {
     let bytes = sample_bytes();
     for k in 0..20 {
         let cut = bytes.len() * k / 20;
-        let err = BundleReader::from_bytes(bytes[..cut].to_vec()).expect_err("truncated bundle accepted");
+        let err =
+            BundleReader::from_bytes(bytes[..cut].to_vec()).expect_err("truncated bundle accepted");
         assert!(
             matches!(err, BundleError::Truncated { .. } | BundleError::BadMagic),
             "cut at {cut}: {err}"
@@ -122,8 +134,14 @@ fn truncation_anywhere_is_rejected() {
 fn wrong_magic_is_named() {
     let mut b = sample_bytes();
     b[..8].copy_from_slice(b"GGUF\0\0\0\0");
-    assert!(matches!(BundleReader::from_bytes(b), Err(BundleError::BadMagic)));
-    assert!(matches!(BundleReader::from_bytes(Vec::new()), Err(BundleError::Truncated { .. })));
+    assert!(matches!(
+        BundleReader::from_bytes(b),
+        Err(BundleError::BadMagic)
+    ));
+    assert!(matches!(
+        BundleReader::from_bytes(Vec::new()),
+        Err(BundleError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -154,12 +172,18 @@ fn oversized_length_fields_are_rejected_without_allocating() {
     let mut b = sample_bytes();
     b[32 + 16..32 + 24].copy_from_slice(&u64::MAX.to_le_bytes());
     reseal(&mut b);
-    assert!(matches!(BundleReader::from_bytes(b), Err(BundleError::SectionTable(_))));
+    assert!(matches!(
+        BundleReader::from_bytes(b),
+        Err(BundleError::SectionTable(_))
+    ));
     // Declared file length larger than the file.
     let mut b = sample_bytes();
     b[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
     reseal(&mut b);
-    assert!(matches!(BundleReader::from_bytes(b), Err(BundleError::Truncated { .. })));
+    assert!(matches!(
+        BundleReader::from_bytes(b),
+        Err(BundleError::Truncated { .. })
+    ));
     // Section count far beyond the limit.
     let mut b = sample_bytes();
     b[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -183,7 +207,10 @@ fn inconsistent_manifests_are_rejected_by_validation() {
 fn trailing_bytes_are_rejected() {
     let mut b = sample_bytes();
     b.push(0);
-    assert!(matches!(BundleReader::from_bytes(b), Err(BundleError::TrailingBytes { extra: 1 })));
+    assert!(matches!(
+        BundleReader::from_bytes(b),
+        Err(BundleError::TrailingBytes { extra: 1 })
+    ));
 }
 
 #[test]

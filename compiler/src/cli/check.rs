@@ -44,7 +44,11 @@ pub fn summary(model: &Model) -> String {
             .iter()
             .map(|&v| format!("%{}: {}", f.value(v).name, f.value(v).ty))
             .collect();
-        let outputs: Vec<String> = f.outputs.iter().map(|&v| f.value(v).ty.to_string()).collect();
+        let outputs: Vec<String> = f
+            .outputs
+            .iter()
+            .map(|&v| f.value(v).ty.to_string())
+            .collect();
         let _ = writeln!(
             s,
             "  func {}({}) -> ({}): {} instructions",

@@ -38,6 +38,12 @@ pub struct EvalArgs {
 
 /// Runs `seam eval`.
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
+    if let Some(path) = args.out.as_deref().filter(|p| p.exists() && !args.force) {
+        return Err(CliError::Output {
+            path: path.display().to_string(),
+            reason: "the file exists (pass --force to replace it)".into(),
+        });
+    }
     let model = load_model(&args.file)?;
     let func = match &args.function {
         Some(name) => model.function(name).ok_or_else(|| {
@@ -89,7 +95,11 @@ fn gather_inputs(model: &Model, func: &Function, args: &EvalArgs) -> Result<Vec<
         let value = func.value(v);
         if let Some(i) = from_files.iter().position(|(n, _)| *n == value.name) {
             inputs.push(from_files.swap_remove(i).1);
-        } else if !args.tokens.is_empty() && !tokens_used && value.ty.dtype.is_int() && value.ty.rank() == 1 {
+        } else if !args.tokens.is_empty()
+            && !tokens_used
+            && value.ty.dtype.is_int()
+            && value.ty.rank() == 1
+        {
             tokens_used = true;
             inputs.push(tokens_tensor(&args.tokens, value.ty.dtype)?);
         } else {

@@ -14,8 +14,10 @@ pub use error::CliError;
 /// Seam: a GPU-native compiler for decoupled model architectures.
 #[derive(Debug, Parser)]
 #[command(name = "seam", version, about, long_about = None)]
-#[command(after_help = "Set RUST_LOG=debug (or info, trace) for logs on stderr.\n\
-Exit codes: 0 success, 1 a problem with the input, 2 a usage error.")]
+#[command(
+    after_help = "Set RUST_LOG=debug (or info, trace) for logs on stderr.\n\
+Exit codes: 0 success, 1 a problem with the input, 2 a usage error."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -45,7 +47,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}", e.render());
+            eprintln!("{}", e.render().trim_end());
             ExitCode::from(e.exit_code())
         }
     }

@@ -23,7 +23,7 @@ mod ops;
 pub use error::BuildError;
 pub use function::FunctionBuilder;
 
-use seam_ir::{verify, DimDecl, Dim, Model, ParamDecl, ParamId, TensorType};
+use seam_ir::{verify, Dim, DimDecl, Model, ParamDecl, ParamId, TensorType};
 
 /// Builds a [`Model`]: declare dims and params, add functions, then [`ModelBuilder::finish`].
 #[derive(Debug)]

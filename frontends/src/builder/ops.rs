@@ -1,8 +1,7 @@
 //! Typed convenience methods, one per op, on [`FunctionBuilder`].
 
 use seam_ir::{
-    DType, Dim, GatedAct, GeluApprox, Op, Operand, ReduceOp, RouteMode, Shape, TensorType,
-    ValueId,
+    DType, Dim, GatedAct, GeluApprox, Op, Operand, ReduceOp, RouteMode, Shape, TensorType, ValueId,
 };
 
 use super::{BuildError, FunctionBuilder};
@@ -33,7 +32,13 @@ impl FunctionBuilder<'_> {
         Ok(self.op(&[name], op, operands)?[0])
     }
 
-    fn single_declared(&mut self, name: &str, op: Op, operands: &[Operand], ty: TensorType) -> Built {
+    fn single_declared(
+        &mut self,
+        name: &str,
+        op: Op,
+        operands: &[Operand],
+        ty: TensorType,
+    ) -> Built {
         Ok(self.op_declared(&[name], op, operands, vec![ty])?[0])
     }
 
@@ -106,7 +111,13 @@ impl FunctionBuilder<'_> {
     }
 
     /// `rms_norm(x, w, eps)`.
-    pub fn rms_norm(&mut self, name: &str, x: impl Into<Operand>, w: impl Into<Operand>, eps: f32) -> Built {
+    pub fn rms_norm(
+        &mut self,
+        name: &str,
+        x: impl Into<Operand>,
+        w: impl Into<Operand>,
+        eps: f32,
+    ) -> Built {
         self.single(name, Op::RmsNorm { eps }, &[x.into(), w.into()])
     }
 
@@ -133,12 +144,25 @@ impl FunctionBuilder<'_> {
     }
 
     /// `slice(x, axis, start, end)`.
-    pub fn slice(&mut self, name: &str, x: impl Into<Operand>, axis: usize, start: u64, end: u64) -> Built {
+    pub fn slice(
+        &mut self,
+        name: &str,
+        x: impl Into<Operand>,
+        axis: usize,
+        start: u64,
+        end: u64,
+    ) -> Built {
         self.single(name, Op::Slice { axis, start, end }, &[x.into()])
     }
 
     /// `rope(x, pos, theta)`.
-    pub fn rope(&mut self, name: &str, x: impl Into<Operand>, pos: impl Into<Operand>, theta: f32) -> Built {
+    pub fn rope(
+        &mut self,
+        name: &str,
+        x: impl Into<Operand>,
+        pos: impl Into<Operand>,
+        theta: f32,
+    ) -> Built {
         self.single(name, Op::Rope { theta }, &[x.into(), pos.into()])
     }
 
@@ -154,7 +178,12 @@ impl FunctionBuilder<'_> {
     }
 
     /// `topk(x, k)` → (values, indices).
-    pub fn topk(&mut self, names: [&str; 2], x: impl Into<Operand>, k: usize) -> Result<(ValueId, ValueId), BuildError> {
+    pub fn topk(
+        &mut self,
+        names: [&str; 2],
+        x: impl Into<Operand>,
+        k: usize,
+    ) -> Result<(ValueId, ValueId), BuildError> {
         let r = self.op(&names, Op::TopK { k }, &[x.into()])?;
         Ok((r[0], r[1]))
     }

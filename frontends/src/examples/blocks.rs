@@ -71,7 +71,11 @@ impl AttentionParams {
         let q = f.rope(&n("q_rot"), q, pos, s.rope_theta)?;
         let k = f.rope(&n("k_rot"), k, pos, s.rope_theta)?;
         let a = f.attention(&n("attn"), [q.into(), k.into(), v.into()], true, None)?;
-        let a = f.reshape(&n("attn_flat"), a, vec![tokens.clone(), Dim::Static(s.d_model)])?;
+        let a = f.reshape(
+            &n("attn_flat"),
+            a,
+            vec![tokens.clone(), Dim::Static(s.d_model)],
+        )?;
         let o = f.matmul(&n("attn_out"), a, self.wo)?;
         f.add(&n("attn_res"), x, o)
     }

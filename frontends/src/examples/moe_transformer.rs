@@ -181,7 +181,9 @@ impl MoeTransformerConfig {
         };
         let d = rc.d_model;
         let head_names: Vec<String> = if per_layer {
-            (0..self.layers).map(|l| format!("router.head.{l}")).collect()
+            (0..self.layers)
+                .map(|l| format!("router.head.{l}"))
+                .collect()
         } else {
             vec!["router.head".to_string()]
         };
@@ -252,7 +254,11 @@ impl MoeTransformerConfig {
             .iter()
             .enumerate()
             .map(|(l, &head)| {
-                let tag = if single { String::new() } else { format!(".{l}") };
+                let tag = if single {
+                    String::new()
+                } else {
+                    format!(".{l}")
+                };
                 let logits = f.matmul(&format!("router.logits{tag}"), h, head)?;
                 f.route(
                     [&format!("expert_ids{tag}"), &format!("expert_weights{tag}")],

@@ -27,7 +27,9 @@ impl Expr {
     pub fn eval(&self, lookup: &dyn Fn(&str) -> Option<u64>) -> Result<u64, BundleError> {
         match self {
             Expr::Const(c) => Ok(*c),
-            Expr::Dim(d) => lookup(d).ok_or_else(|| BundleError::Expr(format!("unknown dim `{d}`"))),
+            Expr::Dim(d) => {
+                lookup(d).ok_or_else(|| BundleError::Expr(format!("unknown dim `{d}`")))
+            }
             Expr::Mul(terms) => terms.iter().try_fold(1u64, |acc, t| {
                 acc.checked_mul(t.eval(lookup)?)
                     .ok_or_else(|| BundleError::Expr("size overflows 64 bits".into()))

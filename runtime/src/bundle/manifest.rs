@@ -207,15 +207,31 @@ impl Manifest {
             let elems = w.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
             let expected = elems.and_then(|n| n.checked_mul(w.dtype.size_bytes()));
             if expected != Some(w.bytes) {
-                return bad(format!("weight {i} `{}`: {} bytes do not match its shape", w.name, w.bytes));
+                return bad(format!(
+                    "weight {i} `{}`: {} bytes do not match its shape",
+                    w.name, w.bytes
+                ));
             }
-            if w.offset % super::format::ALIGN != 0 || w.offset.checked_add(w.bytes).is_none_or(|end| end > weights_len) {
-                return bad(format!("weight {i} `{}` lies outside the weights section", w.name));
+            if w.offset % super::format::ALIGN != 0
+                || w.offset
+                    .checked_add(w.bytes)
+                    .is_none_or(|end| end > weights_len)
+            {
+                return bad(format!(
+                    "weight {i} `{}` lies outside the weights section",
+                    w.name
+                ));
             }
         }
         for (i, k) in self.kernels.iter().enumerate() {
-            if k.source_offset.checked_add(k.source_len).is_none_or(|end| end > shaders_len) {
-                return bad(format!("kernel {i} `{}` lies outside the shaders section", k.name));
+            if k.source_offset
+                .checked_add(k.source_len)
+                .is_none_or(|end| end > shaders_len)
+            {
+                return bad(format!(
+                    "kernel {i} `{}` lies outside the shaders section",
+                    k.name
+                ));
             }
             if k.workgroup_size.contains(&0) {
                 return bad(format!("kernel {i} `{}` has an empty workgroup", k.name));
@@ -239,12 +255,17 @@ impl Manifest {
             if (i as usize) < self.buffers.len() {
                 Ok(())
             } else {
-                Err(BundleError::ManifestInvalid(format!("{what} refers to missing buffer {i}")))
+                Err(BundleError::ManifestInvalid(format!(
+                    "{what} refers to missing buffer {i}"
+                )))
             }
         };
         for ep in &self.entry_points {
             for io in ep.inputs.iter().chain(&ep.outputs) {
-                buffer(io.buffer, &format!("`{}` input/output `{}`", ep.name, io.name))?;
+                buffer(
+                    io.buffer,
+                    &format!("`{}` input/output `{}`", ep.name, io.name),
+                )?;
                 for e in &io.shape {
                     at_bounds(e, &format!("shape of `{}`", io.name))?;
                 }

@@ -3,7 +3,9 @@
 use std::ops::Range;
 use std::path::Path;
 
-use super::format::{SectionKind, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SECTIONS, SECTION_ENTRY_LEN};
+use super::format::{
+    SectionKind, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SECTIONS, SECTION_ENTRY_LEN,
+};
 use super::{BundleError, Manifest};
 
 /// A verified bundle in memory: the manifest plus the shader and weight bytes.
@@ -156,7 +158,9 @@ fn parse_table(bytes: &[u8]) -> Result<Vec<Section>, BundleError> {
             )));
         }
         if sections.iter().any(|o: &Section| o.kind == kind) {
-            return Err(BundleError::SectionTable(format!("section `{kind}` appears twice")));
+            return Err(BundleError::SectionTable(format!(
+                "section `{kind}` appears twice"
+            )));
         }
         sections.push(s);
     }
@@ -168,7 +172,9 @@ fn parse_table(bytes: &[u8]) -> Result<Vec<Section>, BundleError> {
 /// so that a flip anywhere in the file is detected.
 fn check_padding(bytes: &[u8], table_end: usize, sections: &[Section]) -> Result<(), BundleError> {
     if bytes[28..32] != [0; 4] {
-        return Err(BundleError::SectionTable("reserved header bytes are not zero".into()));
+        return Err(BundleError::SectionTable(
+            "reserved header bytes are not zero".into(),
+        ));
     }
     let mut covered: Vec<(usize, usize)> = sections
         .iter()
@@ -181,12 +187,16 @@ fn check_padding(bytes: &[u8], table_end: usize, sections: &[Section]) -> Result
             return Err(BundleError::SectionTable("sections overlap".into()));
         }
         if bytes[at..start].iter().any(|&b| b != 0) {
-            return Err(BundleError::SectionTable(format!("non-zero padding at byte {at}")));
+            return Err(BundleError::SectionTable(format!(
+                "non-zero padding at byte {at}"
+            )));
         }
         at = end;
     }
     if bytes[at..].iter().any(|&b| b != 0) {
-        return Err(BundleError::SectionTable(format!("non-zero padding at byte {at}")));
+        return Err(BundleError::SectionTable(format!(
+            "non-zero padding at byte {at}"
+        )));
     }
     Ok(())
 }

@@ -56,7 +56,13 @@ impl BundleWriter {
     }
 
     /// Adds a weight blob, 64-byte aligned.
-    pub fn add_weight(&mut self, name: &str, dtype: ElementType, shape: Vec<u64>, bytes: &[u8]) -> u32 {
+    pub fn add_weight(
+        &mut self,
+        name: &str,
+        dtype: ElementType,
+        shape: Vec<u64>,
+        bytes: &[u8],
+    ) -> u32 {
         let offset = align_up(self.weights.len() as u64);
         self.weights.resize(offset as usize, 0);
         self.weights.extend_from_slice(bytes);

@@ -1,0 +1,186 @@
+//! The `seam` tool on bad input: a clear message and exit code 1 for user errors,
+//! 2 for usage errors — never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn seam(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seam"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("seam runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A scratch folder unique to one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seam-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+const SMALL: &str = "model small
+dim tokens <= 4
+param w: f32[3, 2]
+func forward(%x: f32[tokens, 3]) -> (f32[tokens, 2]) {
+  %y = matmul(%x, @w) : f32[tokens, 2]
+  return %y
+}
+";
+
+fn assert_user_error(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn check_accepts_the_examples() {
+    for name in ["readme_moe", "mixtral_tiny", "pregated_topk"] {
+        let path = format!("{}/../examples/{name}.seam", env!("CARGO_MANIFEST_DIR"));
+        let o = seam(&["check", &path]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(&format!("model {name}: ok")), "{out}");
+        assert!(out.contains("moe 4"), "{out}");
+    }
+}
+
+#[test]
+fn empty_file() {
+    let d = scratch("empty");
+    let o = seam(&["check", &write(&d, "e.seam", b"")]);
+    assert_user_error(&o, "empty");
+}
+
+#[test]
+fn truncated_file() {
+    let d = scratch("truncated");
+    let cut = &SMALL.as_bytes()[..SMALL.len() - 20];
+    let o = seam(&["check", &write(&d, "t.seam", cut)]);
+    assert_user_error(&o, "t.seam:");
+}
+
+#[test]
+fn unknown_op_names_line_and_column() {
+    let d = scratch("unknown-op");
+    let text = SMALL.replace("matmul(", "matmull(");
+    let o = seam(&["check", &write(&d, "u.seam", text.as_bytes())]);
+    assert_user_error(&o, "unknown op `matmull`");
+    assert!(stderr(&o).contains("u.seam:5:8"), "{}", stderr(&o));
+}
+
+#[test]
+fn shape_mismatch() {
+    let d = scratch("shape");
+    let text = SMALL.replace("param w: f32[3, 2]", "param w: f32[4, 2]");
+    let o = seam(&["check", &write(&d, "s.seam", text.as_bytes())]);
+    assert_user_error(&o, "shape mismatch in `matmul`");
+}
+
+#[test]
+fn symbolic_dim_over_its_bound() {
+    let d = scratch("bound");
+    let model = "model ids
+dim tokens <= 4
+param e: f32[8, 2]
+func forward(%ids: i32[tokens]) -> (f32[tokens, 2]) {
+  %y = gather(@e, %ids) : f32[tokens, 2]
+  return %y
+}
+";
+    let path = write(&d, "b.seam", model.as_bytes());
+    let ok = seam(&[
+        "eval",
+        &path,
+        "--random-weights",
+        "1",
+        "--tokens",
+        "1,2,3,4",
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let o = seam(&[
+        "eval",
+        &path,
+        "--random-weights",
+        "1",
+        "--tokens",
+        "1,2,3,4,5",
+    ]);
+    assert_user_error(&o, "tokens");
+    assert!(stderr(&o).contains("4"), "{}", stderr(&o));
+}
+
+#[test]
+fn ten_megabytes_of_random_bytes() {
+    use rand::{RngCore, SeedableRng};
+    let d = scratch("random");
+    let mut bytes = vec![0u8; 10 << 20];
+    rand_chacha::ChaCha8Rng::seed_from_u64(1).fill_bytes(&mut bytes);
+    let o = seam(&["check", &write(&d, "r.seam", &bytes)]);
+    assert_user_error(&o, "UTF-8");
+}
+
+#[test]
+fn missing_file() {
+    let o = seam(&["check", "/nonexistent/model.seam"]);
+    assert_user_error(&o, "cannot read `/nonexistent/model.seam`");
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    assert_eq!(seam(&[]).status.code(), Some(2));
+    assert_eq!(seam(&["check"]).status.code(), Some(2));
+    assert_eq!(seam(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        seam(&["eval", "x.seam", "--tokens", "1"]).status.code(),
+        Some(2)
+    );
+    assert!(seam(&["--help"]).status.success());
+}
+
+#[test]
+fn eval_writes_npy_and_never_overwrites_unasked() {
+    let d = scratch("npy");
+    let model = write(&d, "m.seam", SMALL.as_bytes());
+    let x = seam_ir::Tensor::f32(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap();
+    let x_path = write(&d, "x.npy", &seam_ir::npy::to_npy_bytes(&x).unwrap());
+    let out = d.join("y.npy").display().to_string();
+    let args = [
+        "eval",
+        &model,
+        "--random-weights",
+        "3",
+        "--input",
+        &format!("x={x_path}"),
+        "--out",
+        &out,
+    ];
+    let o = seam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let y = seam_ir::npy::read_npy(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(y.shape, vec![2, 2]);
+    // The same values as the library evaluator on the same seeded weights.
+    let (m, _) = seam_ir::text::parse(SMALL).unwrap();
+    let w = seam_ir::random_weights(&m, 3);
+    let expected = seam_ir::evaluate(&m, "forward", &w, &[x]).unwrap();
+    assert_eq!(y.max_abs_diff(&expected[0]), Some(0.0));
+    std::fs::write(&out, b"keep me").unwrap();
+    let o = seam(&args);
+    assert_user_error(&o, "pass --force");
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(seam(&forced).status.success());
+}

@@ -1,0 +1,84 @@
+//! The example `.seam` files are exactly the models the builder API produces.
+//!
+//! Run with `SEAM_BLESS=1` to rewrite the files from the builder (then read the
+//! diff before committing it).
+
+use std::path::PathBuf;
+
+use seam_frontends::examples::{mixtral_tiny, pregated_topk, readme_moe, MoeTransformerConfig};
+use seam_ir::text;
+
+fn example_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(format!("{name}.seam"))
+}
+
+fn header(config: &MoeTransformerConfig) -> String {
+    let routing = match config.routing {
+        seam_frontends::examples::Routing::PreGatedShared(r) => format!(
+            "Read-ME pre-gating router: its own 1-layer causal transformer (d={}, {} heads, ffn {})\n\
+             # over its own token embedding; one top-1 decision per token (weight 1), shared by every layer.",
+            r.d_model, r.heads, r.ffn
+        ),
+        seam_frontends::examples::Routing::PreGatedPerLayer(r, k) => format!(
+            "Decoupled router transformer (d={}, {} heads, ffn {}) with one head per layer,\n\
+             # each making a top-{k} decision (softmax, top-k, renormalised) before the backbone runs.",
+            r.d_model, r.heads, r.ffn
+        ),
+        seam_frontends::examples::Routing::InLayer(k) => format!(
+            "Mixtral-style routing: each layer routes its own normalised hidden state, top-{k}\n\
+             # (softmax, top-k, renormalised)."
+        ),
+    };
+    format!(
+        "# {name}: a decoder-only MoE transformer, {layers} layers, d={d}, {h} query / {kv} kv heads,\n\
+         # {e} SwiGLU experts of {f}{shared}, vocab {v}.\n\
+         # {routing}\n\
+         # Generated from seam_frontends::examples::{name}() (SEAM_BLESS=1 cargo test -p seam-tests).\n\n",
+        name = config.name,
+        layers = config.layers,
+        d = config.d_model,
+        h = config.heads,
+        kv = config.kv_heads,
+        e = config.experts,
+        f = config.ffn,
+        shared = config
+            .shared_ffn
+            .map(|s| format!(" plus an always-on shared expert of {s}"))
+            .unwrap_or_default(),
+        v = config.vocab,
+    )
+}
+
+fn check_example(config: MoeTransformerConfig) {
+    let built = config.build().expect("example builds");
+    let path = example_path(&config.name);
+    if std::env::var_os("SEAM_BLESS").is_some() {
+        let text = format!("{}{}", header(&config), text::print(&built));
+        std::fs::write(&path, text).expect("write example");
+    }
+    let source = std::fs::read_to_string(&path).expect("example file exists");
+    let (parsed, _) = text::parse_and_verify(&path.display().to_string(), &source)
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    assert!(
+        parsed == built,
+        "{} differs from the builder's model",
+        path.display()
+    );
+}
+
+#[test]
+fn readme_moe_file_matches_builder() {
+    check_example(readme_moe());
+}
+
+#[test]
+fn pregated_topk_file_matches_builder() {
+    check_example(pregated_topk());
+}
+
+#[test]
+fn mixtral_tiny_file_matches_builder() {
+    check_example(mixtral_tiny());
+}
