@@ -20,6 +20,20 @@ pub struct TensorUse {
     pub is_output: bool,
 }
 
+impl TensorUse {
+    /// The time span `[start, end]` in which the tensor occupies its buffer, with
+    /// step `s` at time `s + 1`, inputs from time 0 and outputs to past the last step.
+    pub fn lifetime(&self, steps: usize) -> (usize, usize) {
+        let start = self.first_write.map_or(0, |s| s + 1);
+        let end = if self.is_output {
+            steps + 2
+        } else {
+            self.last_read.map_or(start, |s| s + 1)
+        };
+        (start, end)
+    }
+}
+
 /// The result of planning: a buffer per tensor and each buffer's size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BufferPlan {
@@ -39,16 +53,8 @@ impl BufferPlan {
 /// Assigns buffers to tensors, reusing buffers across non-overlapping lifetimes.
 /// `steps` is the number of steps (dispatches) of the function.
 pub fn plan_buffers(tensors: &[TensorUse], steps: usize) -> BufferPlan {
-    let start = |t: &TensorUse| t.first_write.map_or(0, |s| s + 1);
-    let end = |t: &TensorUse| {
-        if t.is_output {
-            steps + 2
-        } else {
-            t.last_read.map_or(start(t), |s| s + 1)
-        }
-    };
     let mut order: Vec<usize> = (0..tensors.len()).collect();
-    order.sort_by_key(|&i| (start(&tensors[i]), i));
+    order.sort_by_key(|&i| (tensors[i].lifetime(steps).0, i));
 
     let mut buffer_of = vec![usize::MAX; tensors.len()];
     let mut buffer_bytes: Vec<u64> = Vec::new();
@@ -57,7 +63,7 @@ pub fn plan_buffers(tensors: &[TensorUse], steps: usize) -> BufferPlan {
     let mut free: Vec<usize> = Vec::new();
     for &i in &order {
         let t = &tensors[i];
-        let now = start(t);
+        let (now, until) = t.lifetime(steps);
         busy.retain(|&(b, until)| {
             if until < now {
                 free.push(b);
@@ -90,7 +96,7 @@ pub fn plan_buffers(tensors: &[TensorUse], steps: usize) -> BufferPlan {
             }
         };
         buffer_of[i] = b;
-        busy.push((b, end(t)));
+        busy.push((b, until));
     }
     BufferPlan {
         buffer_of,

@@ -41,14 +41,7 @@ impl<'m> FunctionBuilder<'m> {
         op: Op,
         operands: &[Operand],
     ) -> Result<Vec<ValueId>, BuildError> {
-        let types = {
-            let operand_types: Vec<&TensorType> =
-                operands.iter().map(|&o| self.type_of(o)).collect();
-            infer_from_operands(&op, &operand_types).map_err(|error| BuildError::Type {
-                value: names.first().copied().unwrap_or_default().to_string(),
-                error,
-            })?
-        };
+        let types = self.infer_types(names, &op, operands, None)?;
         self.push(names, op, operands, types)
     }
 
@@ -60,15 +53,26 @@ impl<'m> FunctionBuilder<'m> {
         operands: &[Operand],
         declared: Vec<TensorType>,
     ) -> Result<Vec<ValueId>, BuildError> {
-        let types = {
-            let operand_types: Vec<&TensorType> =
-                operands.iter().map(|&o| self.type_of(o)).collect();
-            infer(&op, &operand_types, &declared).map_err(|error| BuildError::Type {
-                value: names.first().copied().unwrap_or_default().to_string(),
-                error,
-            })?
-        };
+        let types = self.infer_types(names, &op, operands, Some(&declared))?;
         self.push(names, op, operands, types)
+    }
+
+    fn infer_types(
+        &self,
+        names: &[&str],
+        op: &Op,
+        operands: &[Operand],
+        declared: Option<&[TensorType]>,
+    ) -> Result<Vec<TensorType>, BuildError> {
+        let operand_types: Vec<&TensorType> = operands.iter().map(|&o| self.type_of(o)).collect();
+        match declared {
+            Some(d) => infer(op, &operand_types, d),
+            None => infer_from_operands(op, &operand_types),
+        }
+        .map_err(|error| BuildError::Type {
+            value: names.first().copied().unwrap_or_default().to_string(),
+            error,
+        })
     }
 
     fn push(

@@ -63,6 +63,13 @@ pub struct MoeTransformerConfig {
     pub routing: Routing,
 }
 
+/// The router of the examples: 128 wide, 4 heads, SwiGLU of 256.
+const TINY_ROUTER: RouterConfig = RouterConfig {
+    d_model: 128,
+    heads: 4,
+    ffn: 256,
+};
+
 /// The Read-ME-shaped example (`examples/readme_moe.seam`): 4 layers, d=256,
 /// 8 SwiGLU experts of 512 plus a shared expert, a 128-wide router transformer.
 pub fn readme_moe() -> MoeTransformerConfig {
@@ -79,11 +86,7 @@ pub fn readme_moe() -> MoeTransformerConfig {
         max_tokens: 2048,
         rope_theta: 10000.0,
         eps: 1e-5,
-        routing: Routing::PreGatedShared(RouterConfig {
-            d_model: 128,
-            heads: 4,
-            ffn: 256,
-        }),
+        routing: Routing::PreGatedShared(TINY_ROUTER),
     }
 }
 
@@ -92,14 +95,7 @@ pub fn readme_moe() -> MoeTransformerConfig {
 pub fn pregated_topk() -> MoeTransformerConfig {
     let mut c = readme_moe();
     c.name = "pregated_topk".into();
-    c.routing = Routing::PreGatedPerLayer(
-        RouterConfig {
-            d_model: 128,
-            heads: 4,
-            ffn: 256,
-        },
-        2,
-    );
+    c.routing = Routing::PreGatedPerLayer(TINY_ROUTER, 2);
     c
 }
 
