@@ -2,11 +2,40 @@
 //!
 //! Loads a Seam bundle, verifies it before touching the GPU, and runs it through
 //! wgpu on Vulkan, Metal, DX12 — or on machines without a GPU through Mesa's
-//! lavapipe. It never depends on the compiler, the frontends, egg or petgraph, so
-//! an app can embed it alone.
+//! lavapipe. It depends on wgpu, bytemuck and the plain-data half of
+//! `seam-shaders` (built without its naga `validate` feature) only: never on the
+//! compiler, the frontends, egg or petgraph, so an app can embed it alone.
 //!
 //! - [`bundle`]: the versioned bundle format (reader with full verification, writer);
 //! - [`files`]: atomic file writes that never replace a file unasked.
+//!
+//! The device layer:
+//! - [`Gpu::new`] picks an adapter ([`DeviceOptions`], Vulkan preferred,
+//!   `WGPU_BACKEND` honoured) and [`list_adapters`] lists them;
+//!   [`Gpu::shader_limits`] gives the generators the device's limits.
+//! - [`Gpu::pipeline`] compiles a [`seam_shaders::Kernel`] once.
+//! - [`Gpu::create_buffer`], [`Gpu::upload`], [`Gpu::read`] manage buffers;
+//!   [`GpuBuffer::slice`] binds a sub-range (one part of a split weight).
+//! - [`Gpu::batch`] records many dispatches; [`Batch::finish`] gives a
+//!   [`Recorded`] submitted as one command buffer with one compute pass by
+//!   [`Gpu::run`] / [`Gpu::submit`] / [`Gpu::run_timed`].
+//!
+//! Every device error (out of memory, validation, device loss, failed map) comes
+//! back as a [`RuntimeError`]; error scopes and an uncaptured-error handler keep
+//! wgpu from panicking.
 
 pub mod bundle;
+mod buffers;
+mod device;
+mod dispatch;
+mod error;
 pub mod files;
+mod pipeline;
+
+pub use buffers::{BufferView, GpuBuffer};
+pub use device::{list_adapters, AdapterSummary, DeviceOptions, Gpu};
+pub use dispatch::{Batch, Recorded};
+pub use error::RuntimeError;
+pub use pipeline::KernelPipeline;
+pub use seam_shaders;
+pub use wgpu;

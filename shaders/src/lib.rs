@@ -1,8 +1,38 @@
 //! # seam-shaders
 //!
 //! The WGSL kernel library: one generator per kernel family (matmul, GEMV,
-//! element-wise, norms, softmax, gather, RoPE, attention, top-k routing and the
-//! grouped MoE kernels), each specialised by shape, dtype and the device limits
-//! read at start-up, and every generated module validated with naga.
+//! element-wise, norms, softmax, data movement, RoPE, attention, top-k routing and
+//! the grouped MoE kernels), each specialised by shape, dtype and the device
+//! limits read at start-up. Every generator returns a [`Kernel`]: WGSL source,
+//! entry point, workgroup size, bindings (all in group 0), the sizes it is
+//! parametric in, and its dispatch grid as a function of those sizes.
 //!
-//! Filled by the GPU-slice work; see the workspace README.
+//! Sizes known at generation time are baked in as constants ([`Dim::Fixed`]);
+//! the others ([`Dim::Dynamic`], e.g. the number of tokens) are read at run time
+//! from a small uniform `Params` struct — one `u32` per dynamic size, in
+//! declaration order — bound after the storage buffers. [`Kernel::launch`] packs
+//! it and computes the grid, so one kernel serves every size up to its bound.
+//!
+//! With the default `validate` feature, [`validate`] parses and checks every
+//! module with naga and [`emit`] translates it to SPIR-V, MSL or HLSL. The
+//! runtime depends on this crate with `default-features = false`: plain data and
+//! generators only, no naga.
+
+mod error;
+mod kernel;
+pub mod kernels;
+mod limits;
+mod split;
+#[cfg(feature = "validate")]
+mod validate;
+mod wgsl;
+
+pub use error::ShaderError;
+pub use kernel::{Access, BindingDesc, Dim, Grid, GridDim, GridTerm, Kernel, Launch, SizeDesc};
+pub use kernels::matmul::{matmul, BLayout, MatmulConfig, MatmulVariant, RowTile, TiledTile};
+pub use kernels::GatedAct;
+pub use limits::{DeviceClass, DeviceLimits, KernelProfile};
+pub use split::WeightSplit;
+#[cfg(feature = "validate")]
+pub use validate::{emit, spirv_words, validate, Target, Validated};
+pub use wgsl::{f32_literal, ScalarType};

@@ -1,0 +1,5 @@
+//! GPU kernel tests: every generated kernel run on the device (lavapipe on
+//! machines without a GPU) against a plain CPU loop, with seeded random inputs.
+
+mod common;
+mod matmul;

@@ -1,0 +1,271 @@
+//! Shared WGSL scaffolding: the `Params` uniform, binding declarations, size
+//! constants, the entry-point signature and small math helpers. Every generator
+//! builds its module through [`KernelBuilder`], so all kernels agree on layout.
+
+use std::fmt::Write as _;
+
+use crate::kernel::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
+
+/// Element type of a storage buffer or value.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ScalarType {
+    /// 32-bit float.
+    F32,
+    /// 32-bit signed integer.
+    I32,
+    /// 32-bit unsigned integer.
+    U32,
+}
+
+impl ScalarType {
+    /// The WGSL type name.
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            ScalarType::F32 => "f32",
+            ScalarType::I32 => "i32",
+            ScalarType::U32 => "u32",
+        }
+    }
+
+    /// A WGSL literal of this type for `v` (integers truncate toward zero and
+    /// saturate, as the `cast` op does).
+    pub fn literal(self, v: f64) -> String {
+        match self {
+            ScalarType::F32 => f32_literal(v as f32),
+            ScalarType::I32 => {
+                let i = if v.is_nan() { 0 } else { v as i32 };
+                if i == i32::MIN {
+                    "i32(-2147483648)".to_string()
+                } else {
+                    format!("{i}i")
+                }
+            }
+            ScalarType::U32 => {
+                let u = if v.is_nan() { 0 } else { v as u32 };
+                format!("{u}u")
+            }
+        }
+    }
+
+    /// Size in bytes of one element.
+    pub fn size_bytes(self) -> u64 {
+        4
+    }
+}
+
+/// A WGSL `f32` literal that reads back as exactly `v` (infinities and NaN are
+/// built with `bitcast`, which WGSL allows in expressions).
+pub fn f32_literal(v: f32) -> String {
+    if v.is_finite() {
+        format!("{v:?}f")
+    } else {
+        format!("bitcast<f32>({}u)", v.to_bits())
+    }
+}
+
+/// The WGSL identifier of a size: its name in upper case.
+pub(crate) fn size_ident(name: &str) -> String {
+    name.to_ascii_uppercase()
+}
+
+/// Accumulates the pieces of one kernel module and renders it.
+pub(crate) struct KernelBuilder {
+    name: String,
+    bindings: Vec<(String, Access, String)>,
+    sizes: Vec<SizeDesc>,
+    workgroup_size: [u32; 3],
+    items: Vec<String>,
+    indexing_proven: bool,
+}
+
+impl KernelBuilder {
+    /// Starts a kernel named `name` with a 1-D workgroup of `workgroup` invocations.
+    pub(crate) fn new(name: impl Into<String>, workgroup: u32) -> Self {
+        KernelBuilder {
+            name: name.into(),
+            bindings: Vec::new(),
+            sizes: Vec::new(),
+            workgroup_size: [workgroup, 1, 1],
+            items: Vec::new(),
+            indexing_proven: true,
+        }
+    }
+
+    /// Declares a size. Its WGSL identifier is the name in upper case.
+    pub(crate) fn size(&mut self, name: &str, dim: Dim) -> &mut Self {
+        debug_assert!(!self.sizes.iter().any(|s| s.name == name), "size {name} twice");
+        self.sizes.push(SizeDesc {
+            name: name.to_string(),
+            dim,
+        });
+        self
+    }
+
+    /// Declares a read-only storage binding `var<storage, read> name: array<ty>`.
+    pub(crate) fn input(&mut self, name: &str, ty: ScalarType) -> &mut Self {
+        self.input_typed(name, &format!("array<{}>", ty.wgsl()))
+    }
+
+    /// Declares a read-only storage binding of an explicit WGSL type.
+    pub(crate) fn input_typed(&mut self, name: &str, ty: &str) -> &mut Self {
+        self.bindings
+            .push((name.to_string(), Access::ReadOnly, ty.to_string()));
+        self
+    }
+
+    /// Declares a read-write storage binding `var<storage, read_write> name: array<ty>`.
+    pub(crate) fn output(&mut self, name: &str, ty: ScalarType) -> &mut Self {
+        self.bindings.push((
+            name.to_string(),
+            Access::ReadWrite,
+            format!("array<{}>", ty.wgsl()),
+        ));
+        self
+    }
+
+    /// Adds a module-scope item (a helper function, a constant, a workgroup array).
+    pub(crate) fn item(&mut self, wgsl: impl Into<String>) -> &mut Self {
+        self.items.push(wgsl.into());
+        self
+    }
+
+    /// Records that some access is not proven in range by construction.
+    #[allow(dead_code)]
+    pub(crate) fn unproven_indexing(&mut self) -> &mut Self {
+        self.indexing_proven = false;
+        self
+    }
+
+    /// Renders the module around `body` (the entry point's statements) and
+    /// returns the kernel. The body may use the size identifiers, the builtins
+    /// `gid`, `lid`, `wid`, `nwg`, `lidx` and `group` (the folded linear
+    /// workgroup index `wid.x + wid.y * nwg.x`).
+    pub(crate) fn finish(self, body: &str, grid: Grid) -> Kernel {
+        let mut src = String::new();
+        let _ = writeln!(src, "// Seam kernel `{}` (generated).", self.name);
+        let dynamic: Vec<&SizeDesc> = self
+            .sizes
+            .iter()
+            .filter(|s| s.dim == Dim::Dynamic)
+            .collect();
+        let mut descs = Vec::new();
+        for (i, (name, access, ty)) in self.bindings.iter().enumerate() {
+            let space = match access {
+                Access::ReadOnly => "storage, read",
+                Access::ReadWrite => "storage, read_write",
+                Access::Uniform => "uniform",
+            };
+            let _ = writeln!(src, "@group(0) @binding({i}) var<{space}> {name}: {ty};");
+            descs.push(BindingDesc {
+                binding: i as u32,
+                name: name.clone(),
+                access: *access,
+            });
+        }
+        if !dynamic.is_empty() {
+            src.push_str("struct Params {\n");
+            for s in &dynamic {
+                let _ = writeln!(src, "    {}: u32,", s.name);
+            }
+            src.push_str("}\n");
+            let b = descs.len() as u32;
+            let _ = writeln!(src, "@group(0) @binding({b}) var<uniform> params: Params;");
+            descs.push(BindingDesc {
+                binding: b,
+                name: "params".into(),
+                access: Access::Uniform,
+            });
+        }
+        for item in &self.items {
+            src.push_str(item);
+            if !item.ends_with('\n') {
+                src.push('\n');
+            }
+        }
+        let [x, y, z] = self.workgroup_size;
+        let _ = writeln!(src, "@compute @workgroup_size({x}, {y}, {z})");
+        src.push_str(
+            "fn main(@builtin(global_invocation_id) gid: vec3<u32>,\n        \
+             @builtin(local_invocation_id) lid: vec3<u32>,\n        \
+             @builtin(local_invocation_index) lidx: u32,\n        \
+             @builtin(workgroup_id) wid: vec3<u32>,\n        \
+             @builtin(num_workgroups) nwg: vec3<u32>) {\n",
+        );
+        for s in &self.sizes {
+            let id = size_ident(&s.name);
+            match s.dim {
+                Dim::Fixed(v) => {
+                    let _ = writeln!(src, "    let {id}: u32 = {v}u;");
+                }
+                Dim::Dynamic => {
+                    let _ = writeln!(src, "    let {id}: u32 = params.{};", s.name);
+                }
+            }
+        }
+        src.push_str("    let group: u32 = wid.x + wid.y * nwg.x;\n");
+        for line in body.lines() {
+            if line.trim().is_empty() {
+                src.push('\n');
+            } else {
+                src.push_str("    ");
+                src.push_str(line);
+                src.push('\n');
+            }
+        }
+        src.push_str("}\n");
+        Kernel {
+            name: self.name,
+            wgsl: src,
+            entry_point: "main".into(),
+            workgroup_size: self.workgroup_size,
+            bindings: descs,
+            sizes: self.sizes,
+            grid,
+            indexing_proven: self.indexing_proven,
+        }
+    }
+}
+
+/// WGSL helpers for activations, shared by the element-wise, gated-matmul and
+/// MoE kernels. `gelu_erf` uses an erfc approximation with relative error below
+/// 1.2e-7 everywhere (Numerical Recipes' `erfcc`), so small negative tails keep
+/// their relative accuracy.
+pub(crate) const ACTIVATIONS: &str = r#"fn seam_sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+fn seam_silu(x: f32) -> f32 {
+    return x / (1.0 + exp(-x));
+}
+fn seam_tanh(x: f32) -> f32 {
+    return tanh(clamp(x, -20.0, 20.0));
+}
+fn seam_erfc(x: f32) -> f32 {
+    let z = abs(x);
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let p = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+        + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
+        + t * (-0.82215223 + t * 0.17087277))))))));
+    let r = t * exp(p);
+    return select(2.0 - r, r, x >= 0.0);
+}
+fn seam_gelu_erf(x: f32) -> f32 {
+    return 0.5 * x * seam_erfc(-x * 0.70710678118654752);
+}
+fn seam_gelu_tanh(x: f32) -> f32 {
+    return 0.5 * x * (1.0 + seam_tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
+}
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f32_literals_round_trip() {
+        assert_eq!(f32_literal(1.0), "1.0f");
+        assert_eq!(f32_literal(-0.5), "-0.5f");
+        assert!(f32_literal(f32::INFINITY).starts_with("bitcast"));
+        assert_eq!(ScalarType::I32.literal(-3.7), "-3i");
+        assert_eq!(ScalarType::U32.literal(5.0), "5u");
+    }
+}
