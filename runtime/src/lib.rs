@@ -9,6 +9,9 @@
 //! - [`bundle`]: the versioned bundle format (reader with full verification, writer);
 //! - [`files`]: atomic file writes that never replace a file unasked.
 //!
+//! - [`Runtime`] opens a device and loads bundles into a [`Model`]; a [`Session`]
+//!   runs an entry point on [`HostTensor`] inputs.
+//!
 //! The device layer:
 //! - [`Gpu::new`] picks an adapter ([`DeviceOptions`], Vulkan preferred,
 //!   `WGPU_BACKEND` honoured) and [`list_adapters`] lists them;
@@ -30,12 +33,20 @@ mod device;
 mod dispatch;
 mod error;
 pub mod files;
+mod model;
 mod pipeline;
+mod run_error;
+mod session;
+mod tensor;
 
 pub use buffers::{BufferView, GpuBuffer};
 pub use device::{list_adapters, AdapterSummary, DeviceOptions, Gpu};
 pub use dispatch::{Batch, Recorded};
 pub use error::RuntimeError;
+pub use model::{Model, Runtime};
 pub use pipeline::KernelPipeline;
+pub use run_error::RunError;
+pub use session::{RunTiming, Session};
+pub use tensor::HostTensor;
 pub use seam_shaders;
 pub use wgpu;

@@ -2,9 +2,28 @@
 //! a named error (no panic, nothing touches a GPU).
 
 use seam_runtime::bundle::{
-    Binding, BufferEntry, BufferRole, BundleError, BundleReader, BundleWriter, DimBound, Dispatch,
-    ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, FORMAT_VERSION,
+    BufferEntry, BufferRange, BufferRole, BundleError, BundleReader, BundleWriter, DimBound,
+    Dispatch, ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, FORMAT_VERSION,
 };
+use seam_runtime::seam_shaders::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
+
+const SOURCE: &str = "@compute @workgroup_size(64) fn main() {}";
+
+fn sample_kernel() -> Kernel {
+    Kernel {
+        name: "copy".into(),
+        wgsl: SOURCE.into(),
+        entry_point: "main".into(),
+        workgroup_size: [64, 1, 1],
+        bindings: vec![
+            BindingDesc { binding: 0, name: "x".into(), access: Access::ReadWrite },
+            BindingDesc { binding: 1, name: "params".into(), access: Access::Uniform },
+        ],
+        sizes: vec![SizeDesc { name: "n".into(), dim: Dim::Dynamic }],
+        grid: Grid::linear(&["n"], 64),
+        indexing_proven: false,
+    }
+}
 
 fn sample_writer() -> BundleWriter {
     let manifest = Manifest {
@@ -23,12 +42,8 @@ fn sample_writer() -> BundleWriter {
     let mut w = BundleWriter::new(manifest);
     let weight: Vec<u8> = (0..4 * 12).map(|i| i as u8).collect();
     let wi = w.add_weight("w", ElementType::F32, vec![3, 4], &weight);
-    let ki = w.add_kernel(
-        "copy",
-        "main",
-        "@compute @workgroup_size(64) fn main() {}",
-        [64, 1, 1],
-    );
+    let ki = w.add_kernel(&sample_kernel());
+    assert_eq!(w.add_kernel(&sample_kernel()), ki, "identical kernels are stored once");
     let act = Expr::Mul(vec![Expr::Dim("tokens".into()), Expr::Const(16)]);
     w.manifest.buffers = vec![
         BufferEntry {
@@ -53,19 +68,12 @@ fn sample_writer() -> BundleWriter {
         outputs: vec![],
         dispatches: vec![Dispatch {
             kernel: ki,
-            bindings: vec![Binding {
-                binding: 0,
+            buffers: vec![BufferRange {
                 buffer: 1,
                 offset: 0,
                 size: None,
             }],
-            uniform_binding: None,
-            uniforms: vec![Expr::Dim("tokens".into())],
-            workgroups: [
-                Expr::CeilDiv(Box::new(act), 64),
-                Expr::Const(1),
-                Expr::Const(1),
-            ],
+            sizes: vec![("n".into(), act)],
         }],
     }];
     w

@@ -54,7 +54,62 @@ pub struct WeightEntry {
     pub bytes: u64,
 }
 
-/// A compute kernel: a WGSL source range in the shaders section.
+/// How a kernel uses one binding (mirrors `seam_shaders::Access`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessEntry {
+    /// Read-only storage.
+    ReadOnly,
+    /// Read-write storage.
+    ReadWrite,
+    /// The kernel's uniform size block.
+    Uniform,
+}
+
+/// One binding of a kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingEntry {
+    /// `@binding` index in group 0.
+    pub binding: u32,
+    /// Variable name in the WGSL.
+    pub name: String,
+    /// How the kernel uses it.
+    pub access: AccessEntry,
+}
+
+/// A size a kernel is parametric in: `fixed` when baked into the WGSL,
+/// otherwise passed in the uniform block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizeEntry {
+    /// The size's name.
+    pub name: String,
+    /// Its baked-in value, if any.
+    pub fixed: Option<u32>,
+}
+
+/// One grid dimension: `ceil(product(terms) / divisor)` workgroups, where a term
+/// is a size's name or a constant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridEntry {
+    /// Factors, multiplied together (an empty list is 1).
+    pub terms: Vec<GridTermEntry>,
+    /// Divisor, rounding up.
+    pub divisor: u32,
+}
+
+/// A factor of a grid dimension.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum GridTermEntry {
+    /// A constant.
+    Const(u32),
+    /// The value of a named size.
+    Size(String),
+}
+
+/// A compute kernel: its WGSL source range in the shaders section and how to
+/// bind and launch it. Kept separate from `seam_shaders::Kernel` so the file
+/// format stays stable while the generators change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelEntry {
     /// Kernel name (for logs and `seam inspect`).
@@ -67,6 +122,16 @@ pub struct KernelEntry {
     pub source_len: u64,
     /// Workgroup size.
     pub workgroup_size: [u32; 3],
+    /// Bindings, sorted by index.
+    pub bindings: Vec<BindingEntry>,
+    /// Sizes, in uniform-block order for the dynamic ones.
+    pub sizes: Vec<SizeEntry>,
+    /// Workgroups along x, y, z.
+    pub grid: [GridEntry; 3],
+    /// Whether an x count over the device limit may fold into y.
+    pub fold_x: bool,
+    /// Whether the generator proved every access in range.
+    pub indexing_proven: bool,
 }
 
 /// What a device buffer holds.
@@ -91,11 +156,9 @@ pub struct BufferEntry {
     pub role: BufferRole,
 }
 
-/// One binding of a dispatch: a buffer range at a binding index of group 0.
+/// A buffer range bound to one storage binding of a dispatch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Binding {
-    /// Binding index in the kernel.
-    pub binding: u32,
+pub struct BufferRange {
     /// Buffer index.
     pub buffer: u32,
     /// Byte offset into the buffer.
@@ -109,14 +172,10 @@ pub struct Binding {
 pub struct Dispatch {
     /// Kernel index.
     pub kernel: u32,
-    /// Storage-buffer bindings.
-    pub bindings: Vec<Binding>,
-    /// Binding index of the uniform block, if the kernel has one.
-    pub uniform_binding: Option<u32>,
-    /// The uniform block as u32 words (sizes that depend on symbolic dims).
-    pub uniforms: Vec<Expr>,
-    /// Workgroup counts.
-    pub workgroups: [Expr; 3],
+    /// One range per storage binding of the kernel, in binding order.
+    pub buffers: Vec<BufferRange>,
+    /// Every dynamic size of the kernel, as a function of the symbolic dims.
+    pub sizes: Vec<(String, Expr)>,
 }
 
 /// An input or output of an entry point.
@@ -233,8 +292,8 @@ impl Manifest {
                     k.name
                 ));
             }
-            if k.workgroup_size.contains(&0) {
-                return bad(format!("kernel {i} `{}` has an empty workgroup", k.name));
+            if k.workgroup_size.contains(&0) || k.grid.iter().any(|g| g.divisor == 0) {
+                return bad(format!("kernel {i} `{}` has an empty workgroup or grid divisor", k.name));
             }
         }
         for (i, b) in self.buffers.iter().enumerate() {
@@ -272,16 +331,26 @@ impl Manifest {
             }
             for (di, d) in ep.dispatches.iter().enumerate() {
                 let what = format!("`{}` dispatch {di}", ep.name);
-                if d.kernel as usize >= self.kernels.len() {
+                let Some(kernel) = self.kernels.get(d.kernel as usize) else {
                     return bad(format!("{what} refers to missing kernel {}", d.kernel));
+                };
+                let storage = kernel.bindings.iter().filter(|b| b.access != AccessEntry::Uniform).count();
+                if d.buffers.len() != storage {
+                    return bad(format!(
+                        "{what} binds {} buffers but kernel `{}` has {storage}",
+                        d.buffers.len(),
+                        kernel.name
+                    ));
                 }
-                for b in &d.bindings {
+                for b in &d.buffers {
                     buffer(b.buffer, &what)?;
                 }
-                for e in d.uniforms.iter().chain(&d.workgroups) {
-                    let v = at_bounds(e, &what)?;
-                    if v > u64::from(u32::MAX) {
-                        return bad(format!("{what} has a value over 32 bits"));
+                for (name, e) in &d.sizes {
+                    if !kernel.sizes.iter().any(|s| s.name == *name && s.fixed.is_none()) {
+                        return bad(format!("{what} sets `{name}`, not a dynamic size of `{}`", kernel.name));
+                    }
+                    if at_bounds(e, &what)? > u64::from(u32::MAX) {
+                        return bad(format!("{what} has a size over 32 bits"));
                     }
                 }
             }

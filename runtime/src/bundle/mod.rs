@@ -22,6 +22,7 @@
 mod error;
 mod expr;
 mod format;
+mod kernel_entry;
 mod manifest;
 mod reader;
 mod writer;
@@ -30,8 +31,9 @@ pub use error::BundleError;
 pub use expr::Expr;
 pub use format::{SectionKind, FORMAT_VERSION, MAGIC};
 pub use manifest::{
-    Binding, BufferEntry, BufferRole, DimBound, Dispatch, ElementType, EntryPoint, IoEntry,
-    KernelEntry, Manifest, PlanStats, WeightEntry,
+    AccessEntry, BindingEntry, BufferEntry, BufferRange, BufferRole, DimBound, Dispatch,
+    ElementType, EntryPoint, GridEntry, GridTermEntry, IoEntry, KernelEntry, Manifest, PlanStats,
+    SizeEntry, WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
 pub use writer::BundleWriter;

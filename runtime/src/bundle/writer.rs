@@ -5,6 +5,7 @@ use std::path::Path;
 use super::format::{align_up, SectionKind, FORMAT_VERSION, HEADER_LEN, MAGIC, SECTION_ENTRY_LEN};
 use super::{BundleError, ElementType, KernelEntry, Manifest, WeightEntry};
 use crate::files::write_new_file;
+use seam_shaders::Kernel;
 
 /// Builds a bundle. Kernels and weights are appended and referenced by the
 /// indices returned; the manifest's other fields are set by the caller.
@@ -26,32 +27,24 @@ impl BundleWriter {
         }
     }
 
-    /// Adds a kernel's WGSL source; identical sources are stored once.
-    pub fn add_kernel(
-        &mut self,
-        name: &str,
-        entry_point: &str,
-        wgsl: &str,
-        workgroup_size: [u32; 3],
-    ) -> u32 {
+    /// Adds a kernel; an identical kernel (same source and launch description)
+    /// is stored once. Returns its index.
+    pub fn add_kernel(&mut self, kernel: &Kernel) -> u32 {
+        let source_offset = self.shaders.len() as u64;
+        let entry = KernelEntry::describe(kernel, source_offset, kernel.wgsl.len() as u64);
         let existing = self.manifest.kernels.iter().position(|k| {
-            k.entry_point == entry_point
-                && k.workgroup_size == workgroup_size
-                && self.shaders[k.source_offset as usize..][..k.source_len as usize]
-                    == *wgsl.as_bytes()
+            let source = &self.shaders[k.source_offset as usize..][..k.source_len as usize];
+            source == kernel.wgsl.as_bytes()
+                && KernelEntry {
+                    source_offset: k.source_offset,
+                    ..entry.clone()
+                } == *k
         });
         if let Some(i) = existing {
             return i as u32;
         }
-        let source_offset = self.shaders.len() as u64;
-        self.shaders.extend_from_slice(wgsl.as_bytes());
-        self.manifest.kernels.push(KernelEntry {
-            name: name.to_string(),
-            entry_point: entry_point.to_string(),
-            source_offset,
-            source_len: wgsl.len() as u64,
-            workgroup_size,
-        });
+        self.shaders.extend_from_slice(kernel.wgsl.as_bytes());
+        self.manifest.kernels.push(entry);
         self.manifest.kernels.len() as u32 - 1
     }
 

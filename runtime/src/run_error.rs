@@ -1,0 +1,28 @@
+//! Errors of loading and running a bundle.
+
+use thiserror::Error;
+
+use crate::bundle::BundleError;
+use crate::error::RuntimeError;
+
+/// Why a bundle could not be loaded or run.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The bundle is unusable (verified before any GPU work).
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The device failed (out of memory, device lost, validation).
+    #[error(transparent)]
+    Device(#[from] RuntimeError),
+    /// The bundle has no entry point of this name.
+    #[error("the bundle has no entry point `{name}` (it has: {available})")]
+    UnknownEntry {
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        available: String,
+    },
+    /// The inputs do not fit the entry point.
+    #[error("bad input: {0}")]
+    Input(String),
+}

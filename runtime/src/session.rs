@@ -1,0 +1,273 @@
+//! Running an entry point: bind dims from the inputs, upload, replay the
+//! recorded dispatches as one submission, read the outputs back.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::bundle::{BufferRole, EntryPoint, Expr, IoEntry};
+use crate::dispatch::Recorded;
+use crate::model::Model;
+use crate::run_error::RunError;
+use crate::tensor::HostTensor;
+use crate::GpuBuffer;
+
+/// Sizes of the symbolic dims for one run.
+type DimValues = BTreeMap<String, u64>;
+
+/// One entry point of a loaded model with its activation buffers. Dispatches are
+/// recorded once and replayed; a run with other dim sizes only rewrites sizes.
+pub struct Session<'m> {
+    model: &'m Model,
+    entry: &'m EntryPoint,
+    slots: Vec<Slot>,
+    recorded: Option<(DimValues, Recorded)>,
+}
+
+/// Where a bundle buffer lives: a model weight, or a session's own activation buffer.
+enum Slot {
+    Weight(usize),
+    Activation(GpuBuffer),
+}
+
+/// What one timed run measured.
+#[derive(Clone, Debug)]
+pub struct RunTiming {
+    /// Wall time of upload, submission, wait and read-back.
+    pub wall: Duration,
+    /// Device time of the compute pass, where timestamps are supported.
+    pub device: Option<Duration>,
+    /// Dispatches submitted.
+    pub dispatches: usize,
+    /// Submissions (command buffers) per run.
+    pub submits: usize,
+}
+
+impl<'m> Session<'m> {
+    pub(crate) fn new(model: &'m Model, name: &str) -> Result<Session<'m>, RunError> {
+        let manifest = &model.manifest;
+        let entry = manifest
+            .entry_points
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| RunError::UnknownEntry {
+                name: name.to_string(),
+                available: manifest
+                    .entry_points
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let at_bounds = |d: &str| manifest.dims.iter().find(|b| b.name == d).map(|b| b.max);
+        let slots = manifest
+            .buffers
+            .iter()
+            .map(|b| match b.role {
+                BufferRole::Weight(w) => Ok(Slot::Weight(w as usize)),
+                BufferRole::Activation => {
+                    let bytes = b.bytes.eval(&at_bounds)?;
+                    Ok(Slot::Activation(model.gpu.create_buffer(&b.name, bytes)?))
+                }
+            })
+            .collect::<Result<Vec<_>, RunError>>()?;
+        Ok(Session {
+            model,
+            entry,
+            slots,
+            recorded: None,
+        })
+    }
+
+    /// The entry point's inputs.
+    pub fn inputs(&self) -> &[IoEntry] {
+        &self.entry.inputs
+    }
+
+    /// The entry point's outputs.
+    pub fn outputs(&self) -> &[IoEntry] {
+        &self.entry.outputs
+    }
+
+    /// Dispatches per run.
+    pub fn dispatches(&self) -> usize {
+        self.entry.dispatches.len()
+    }
+
+    /// Runs the entry point on `inputs` (in signature order) and returns its outputs.
+    pub fn run(&mut self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>, RunError> {
+        Ok(self.run_timed(inputs)?.0)
+    }
+
+    /// Like [`Session::run`], also reporting time and dispatch counts.
+    pub fn run_timed(
+        &mut self,
+        inputs: &[HostTensor],
+    ) -> Result<(Vec<HostTensor>, RunTiming), RunError> {
+        let started = Instant::now();
+        let dims = self.bind_dims(inputs)?;
+        self.prepare(&dims)?;
+        let gpu = &self.model.gpu;
+        for (io, t) in self.entry.inputs.iter().zip(inputs) {
+            gpu.write(self.buffer(io.buffer), 0, &t.bytes)?;
+        }
+        let (_, recorded) = self.recorded.as_ref().ok_or_else(|| {
+            RunError::Input("internal: dispatches were not recorded".to_string())
+        })?;
+        let device = gpu.run_timed(recorded)?;
+        let outputs = self
+            .entry
+            .outputs
+            .iter()
+            .map(|io| {
+                let shape = eval_shape(&io.shape, &dims)?;
+                let n: usize = shape.iter().product();
+                let bytes: Vec<u8> =
+                    gpu.read_range(self.buffer(io.buffer), 0, n * io.dtype.size_bytes() as usize)?;
+                Ok(HostTensor {
+                    dtype: io.dtype,
+                    shape,
+                    bytes,
+                })
+            })
+            .collect::<Result<Vec<_>, RunError>>()?;
+        let timing = RunTiming {
+            wall: started.elapsed(),
+            device,
+            dispatches: self.entry.dispatches.len(),
+            submits: 1,
+        };
+        Ok((outputs, timing))
+    }
+
+    fn buffer(&self, index: u32) -> &GpuBuffer {
+        match &self.slots[index as usize] {
+            Slot::Weight(w) => &self.model.weights[*w],
+            Slot::Activation(b) => b,
+        }
+    }
+
+    /// Binds every symbolic dim from the inputs' shapes and checks all of them.
+    fn bind_dims(&self, inputs: &[HostTensor]) -> Result<DimValues, RunError> {
+        let ios = &self.entry.inputs;
+        if inputs.len() != ios.len() {
+            return Err(RunError::Input(format!(
+                "`{}` takes {} inputs, {} given",
+                self.entry.name,
+                ios.len(),
+                inputs.len()
+            )));
+        }
+        let mut dims = DimValues::new();
+        for (io, t) in ios.iter().zip(inputs) {
+            if t.dtype != io.dtype || t.shape.len() != io.shape.len() {
+                return Err(RunError::Input(format!(
+                    "input `{}` must be {:?} of rank {}, found {:?} of rank {}",
+                    io.name,
+                    io.dtype,
+                    io.shape.len(),
+                    t.dtype,
+                    t.shape.len()
+                )));
+            }
+            if t.bytes.len() != t.len() * io.dtype.size_bytes() as usize {
+                return Err(RunError::Input(format!(
+                    "input `{}` has {} bytes for {} elements",
+                    io.name,
+                    t.bytes.len(),
+                    t.len()
+                )));
+            }
+            for (e, &size) in io.shape.iter().zip(&t.shape) {
+                if let Expr::Dim(name) = e {
+                    let bound = self.model.manifest.dims.iter().find(|d| d.name == *name);
+                    let max = bound.map_or(0, |d| d.max);
+                    if size == 0 || size as u64 > max {
+                        return Err(RunError::Input(format!(
+                            "input `{}`: dim `{name}` is {size}, outside 1..={max}",
+                            io.name
+                        )));
+                    }
+                    if let Some(prev) = dims.insert(name.clone(), size as u64) {
+                        if prev != size as u64 {
+                            return Err(RunError::Input(format!(
+                                "dim `{name}` is {prev} in one input and {size} in `{}`",
+                                io.name
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        for (io, t) in ios.iter().zip(inputs) {
+            let expected = eval_shape(&io.shape, &dims)?;
+            if expected != t.shape {
+                return Err(RunError::Input(format!(
+                    "input `{}` must have shape {expected:?}, found {:?}",
+                    io.name, t.shape
+                )));
+            }
+        }
+        Ok(dims)
+    }
+
+    /// Records the dispatches on first use; later, rewrites their sizes when the dims change.
+    fn prepare(&mut self, dims: &DimValues) -> Result<(), RunError> {
+        let lookup = |d: &str| dims.get(d).copied();
+        let sizes_of = |i: usize| -> Result<Vec<(String, u32)>, RunError> {
+            self.entry.dispatches[i]
+                .sizes
+                .iter()
+                .map(|(n, e)| Ok((n.clone(), e.eval(&lookup)? as u32)))
+                .collect()
+        };
+        let gpu = &self.model.gpu;
+        match &mut self.recorded {
+            Some((recorded_dims, _)) if recorded_dims == dims => Ok(()),
+            Some((_, _)) => {
+                let all: Vec<Vec<(String, u32)>> = (0..self.entry.dispatches.len())
+                    .map(sizes_of)
+                    .collect::<Result<_, _>>()?;
+                if let Some((recorded_dims, rec)) = &mut self.recorded {
+                    for (i, sizes) in all.iter().enumerate() {
+                        rec.update(gpu, i, &as_refs(sizes))?;
+                    }
+                    *recorded_dims = dims.clone();
+                }
+                Ok(())
+            }
+            None => {
+                let mut batch = gpu.batch();
+                for (i, d) in self.entry.dispatches.iter().enumerate() {
+                    let views: Vec<_> = d
+                        .buffers
+                        .iter()
+                        .map(|r| {
+                            let b = self.buffer(r.buffer);
+                            let size = r.size.unwrap_or(b.size().saturating_sub(r.offset));
+                            b.slice(r.offset, size)
+                        })
+                        .collect();
+                    let sizes = sizes_of(i)?;
+                    batch.dispatch(
+                        &self.model.pipelines[d.kernel as usize],
+                        &views,
+                        &as_refs(&sizes),
+                    )?;
+                }
+                self.recorded = Some((dims.clone(), batch.finish()?));
+                Ok(())
+            }
+        }
+    }
+}
+
+fn as_refs(v: &[(String, u32)]) -> Vec<(&str, u32)> {
+    v.iter().map(|(n, x)| (n.as_str(), *x)).collect()
+}
+
+fn eval_shape(shape: &[Expr], dims: &DimValues) -> Result<Vec<usize>, RunError> {
+    shape
+        .iter()
+        .map(|e| Ok(e.eval(&|d| dims.get(d).copied())? as usize))
+        .collect()
+}

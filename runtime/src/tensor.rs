@@ -1,0 +1,84 @@
+//! Host tensors: what an app passes to and gets back from a session.
+
+use crate::bundle::ElementType;
+use crate::run_error::RunError;
+
+/// A tensor in host memory: element type, shape and little-endian bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    /// Element type.
+    pub dtype: ElementType,
+    /// Shape, outermost first.
+    pub shape: Vec<usize>,
+    /// Row-major little-endian element bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl HostTensor {
+    /// An f32 tensor; the data length must match the shape.
+    pub fn from_f32(shape: Vec<usize>, data: &[f32]) -> Result<Self, RunError> {
+        Self::from_pod(ElementType::F32, shape, data)
+    }
+
+    /// An i32 tensor (token ids); the data length must match the shape.
+    pub fn from_i32(shape: Vec<usize>, data: &[i32]) -> Result<Self, RunError> {
+        Self::from_pod(ElementType::I32, shape, data)
+    }
+
+    /// A u32 tensor; the data length must match the shape.
+    pub fn from_u32(shape: Vec<usize>, data: &[u32]) -> Result<Self, RunError> {
+        Self::from_pod(ElementType::U32, shape, data)
+    }
+
+    fn from_pod<T: bytemuck::Pod>(
+        dtype: ElementType,
+        shape: Vec<usize>,
+        data: &[T],
+    ) -> Result<Self, RunError> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(RunError::Input(format!(
+                "shape {shape:?} holds {n} elements but {} were given",
+                data.len()
+            )));
+        }
+        Ok(HostTensor {
+            dtype,
+            shape,
+            bytes: bytemuck::cast_slice(data).to_vec(),
+        })
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as f32 (f16 widened, integers converted).
+    pub fn to_f32(&self) -> Vec<f32> {
+        let words = |b: &[u8]| -> Vec<[u8; 4]> {
+            b.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect()
+        };
+        match self.dtype {
+            ElementType::F32 => words(&self.bytes).into_iter().map(f32::from_le_bytes).collect(),
+            ElementType::I32 => words(&self.bytes)
+                .into_iter()
+                .map(|w| i32::from_le_bytes(w) as f32)
+                .collect(),
+            ElementType::U32 => words(&self.bytes)
+                .into_iter()
+                .map(|w| u32::from_le_bytes(w) as f32)
+                .collect(),
+            ElementType::F16 => self
+                .bytes
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+        }
+    }
+}
