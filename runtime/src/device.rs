@@ -127,7 +127,7 @@ impl std::fmt::Debug for Gpu {
 
 impl Gpu {
     /// Picks an adapter per `options` and creates a device with all of the
-    /// adapter's limits, plus `TIMESTAMP_QUERY` and `SHADER_F16` where offered.
+    /// adapter's limits, plus `TIMESTAMP_QUERY`, `SHADER_F16` and `SUBGROUP` where offered.
     pub fn new(options: &DeviceOptions) -> Result<Gpu, RuntimeError> {
         let backends = options.backends.with_env();
         let inst = instance(options.backends);
@@ -149,7 +149,8 @@ impl Gpu {
             })?;
         let info = adapter.get_info();
         let offered = adapter.features();
-        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
+        let wanted =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
         let features = offered & wanted;
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
@@ -181,10 +182,11 @@ impl Gpu {
                 v.push(e.to_string());
             }
         }));
-        let subgroup_size = offered
+        // Kernels that rely on the subgroup size need it to be fixed.
+        let subgroup_size = features
             .contains(wgpu::Features::SUBGROUP)
             .then_some(info.subgroup_min_size)
-            .filter(|&s| s > 0);
+            .filter(|&s| s > 0 && s == info.subgroup_max_size);
         tracing::info!("seam: using adapter {}", AdapterSummary::of(&info));
         Ok(Gpu {
             device,

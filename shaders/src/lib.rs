@@ -29,7 +29,21 @@ mod wgsl;
 
 pub use error::ShaderError;
 pub use kernel::{Access, BindingDesc, Dim, Grid, GridDim, GridTerm, Kernel, Launch, SizeDesc};
-pub use kernels::matmul::{matmul, BLayout, MatmulConfig, MatmulVariant, RowTile, TiledTile};
+pub use kernels::matmul::{
+    matmul, BLayout, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
+};
+pub use kernels::attention::{attention, AttentionConfig};
+pub use kernels::elementwise::{
+    binary, cast, elementwise, fill, iota, transpose, transpose_sizes, unary, BinaryOp,
+    ElementwiseConfig, EwInput, Expr, IndexMap, UnaryOp,
+};
+pub use kernels::moe::{
+    gated_matmul, moe_combine, moe_down, moe_gate_up, moe_max_blocks, moe_plan, MoeConfig,
+};
+pub use kernels::movement::{concat, gather, slice, slice_update};
+pub use kernels::rope::rope;
+pub use kernels::route::{route, topk, RouteMode};
+pub use kernels::rowwise::{row_kernel, RowConfig, RowOp};
 pub use kernels::GatedAct;
 pub use limits::{DeviceClass, DeviceLimits, KernelProfile};
 pub use split::WeightSplit;

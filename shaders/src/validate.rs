@@ -45,8 +45,12 @@ pub fn validate(kernel: &Kernel) -> Result<Validated, ShaderError> {
         kernel: kernel.name.clone(),
         message: e.emit_to_string(&kernel.wgsl),
     })?;
-    let caps = naga::valid::Capabilities::default() | naga::valid::Capabilities::SHADER_FLOAT16;
+    let caps = naga::valid::Capabilities::default()
+        | naga::valid::Capabilities::SHADER_FLOAT16
+        | naga::valid::Capabilities::SUBGROUP;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
         .map_err(|e| ShaderError::Validation {
             kernel: kernel.name.clone(),

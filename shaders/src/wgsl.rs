@@ -76,6 +76,7 @@ pub(crate) struct KernelBuilder {
     workgroup_size: [u32; 3],
     items: Vec<String>,
     indexing_proven: bool,
+    subgroups: bool,
 }
 
 impl KernelBuilder {
@@ -88,6 +89,7 @@ impl KernelBuilder {
             workgroup_size: [workgroup, 1, 1],
             items: Vec::new(),
             indexing_proven: true,
+            subgroups: false,
         }
     }
 
@@ -113,6 +115,13 @@ impl KernelBuilder {
         self
     }
 
+    /// Declares a read-write storage binding of an explicit WGSL type.
+    pub(crate) fn output_typed(&mut self, name: &str, ty: &str) -> &mut Self {
+        self.bindings
+            .push((name.to_string(), Access::ReadWrite, ty.to_string()));
+        self
+    }
+
     /// Declares a read-write storage binding `var<storage, read_write> name: array<ty>`.
     pub(crate) fn output(&mut self, name: &str, ty: ScalarType) -> &mut Self {
         self.bindings.push((
@@ -126,6 +135,13 @@ impl KernelBuilder {
     /// Adds a module-scope item (a helper function, a constant, a workgroup array).
     pub(crate) fn item(&mut self, wgsl: impl Into<String>) -> &mut Self {
         self.items.push(wgsl.into());
+        self
+    }
+
+    /// Adds the `sgid` (`subgroup_invocation_id`) builtin to the entry point
+    /// (naga accepts subgroup builtins without an `enable` directive).
+    pub(crate) fn subgroups(&mut self) -> &mut Self {
+        self.subgroups = true;
         self
     }
 
@@ -189,8 +205,12 @@ impl KernelBuilder {
              @builtin(local_invocation_id) lid: vec3<u32>,\n        \
              @builtin(local_invocation_index) lidx: u32,\n        \
              @builtin(workgroup_id) wid: vec3<u32>,\n        \
-             @builtin(num_workgroups) nwg: vec3<u32>) {\n",
+             @builtin(num_workgroups) nwg: vec3<u32>",
         );
+        if self.subgroups {
+            src.push_str(",\n        @builtin(subgroup_invocation_id) sgid: u32");
+        }
+        src.push_str(") {\n");
         for s in &self.sizes {
             let id = size_ident(&s.name);
             match s.dim {
@@ -255,6 +275,32 @@ fn seam_gelu_tanh(x: f32) -> f32 {
     return 0.5 * x * (1.0 + seam_tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
 }
 "#;
+
+/// Module items for a workgroup-wide reduction over `w` invocations (a power of
+/// two): `seam_wg_sum(v, lidx)` and `seam_wg_max(v, lidx)`, each returning the
+/// result to every invocation. Call them in uniform control flow.
+pub(crate) fn workgroup_reduce(w: u32) -> String {
+    let mut s = format!("var<workgroup> seam_red: array<f32, {w}>;\n");
+    for (name, op) in [("sum", "seam_red[l] + seam_red[l + s]"), ("max", "max(seam_red[l], seam_red[l + s])")] {
+        let _ = write!(
+            s,
+            "fn seam_wg_{name}(v: f32, l: u32) -> f32 {{
+    seam_red[l] = v;
+    workgroupBarrier();
+    for (var s = {half}u; s > 0u; s = s >> 1u) {{
+        if (l < s) {{ seam_red[l] = {op}; }}
+        workgroupBarrier();
+    }}
+    let r = seam_red[0];
+    workgroupBarrier();
+    return r;
+}}
+",
+            half = w / 2
+        );
+    }
+    s
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,15 @@
 //! Kernel generators, one module per family.
 
+pub mod attention;
+pub mod elementwise;
 pub mod matmul;
+pub mod moe;
+pub mod movement;
+pub mod rope;
+pub mod route;
 mod rowblock;
+mod sgblock;
+pub mod rowwise;
 mod tiled;
 
 /// The gated activation of an expert FFN (`act(x·gate) * (x·up)`).

@@ -16,7 +16,7 @@ use crate::kernel::{Dim, Grid, GridDim, Kernel};
 use crate::split::WeightSplit;
 use crate::wgsl::{KernelBuilder, ScalarType, ACTIVATIONS};
 
-use super::matmul::{BLayout, RowTile};
+use super::matmul::{BLayout, RowTile, SubgroupTile};
 use super::GatedAct;
 
 /// Where the rows of the left operand come from.
@@ -49,7 +49,7 @@ pub(crate) struct BSpec {
 #[derive(Clone, Debug)]
 pub(crate) struct RowBlockedSpec {
     pub name: String,
-    pub tile: RowTile,
+    pub tile: BlockTile,
     pub rows: RowSource,
     pub n: Dim,
     pub k: Dim,
@@ -59,11 +59,19 @@ pub(crate) struct RowBlockedSpec {
     pub gated: Option<GatedAct>,
 }
 
+/// Which row-blocked core generates the kernel.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum BlockTile {
+    /// Scalar loads, every invocation loads the rows' `a` values itself.
+    Scalar(RowTile),
+    /// Subgroup-broadcast of `a`, `vec4` loads ([`super::sgblock`]).
+    Subgroup(SubgroupTile),
+}
+
 /// The sentinel for "no expert / no pair" in the MoE index buffers.
 pub(crate) const NONE: &str = "0xffffffffu";
 
-fn check(spec: &RowBlockedSpec) -> Result<(), ShaderError> {
-    let t = &spec.tile;
+fn check(spec: &RowBlockedSpec, t: &RowTile) -> Result<(), ShaderError> {
     let bad = |r: &str| Err(ShaderError::config(&spec.name, r.to_string()));
     if t.rows == 0 || t.cols == 0 || t.workgroup == 0 || t.unroll == 0 {
         return bad("tile sizes must be positive");
@@ -80,9 +88,10 @@ fn check(spec: &RowBlockedSpec) -> Result<(), ShaderError> {
         }
         if spec.b.layout == BLayout::Transposed {
             if spec.b.experts.is_some() {
-                return bad("split transposed per-expert weights are not supported");
-            }
-            if spec.b.split.rows_per_part % (t.workgroup * t.cols) != 0 {
+                if !matches!(spec.n, Dim::Fixed(n) if n > 0 && spec.b.split.rows_per_part % n == 0) {
+                    return bad("a split of transposed per-expert weights needs whole experts per part");
+                }
+            } else if spec.b.split.rows_per_part % (t.workgroup * t.cols) != 0 {
                 return bad("a transposed split needs rows_per_part to be a multiple of the column block");
             }
         }
@@ -90,10 +99,16 @@ fn check(spec: &RowBlockedSpec) -> Result<(), ShaderError> {
     Ok(())
 }
 
-/// Generates the kernel.
+/// Generates the kernel with the spec's core.
 pub(crate) fn generate(spec: &RowBlockedSpec) -> Result<Kernel, ShaderError> {
-    check(spec)?;
-    let t = spec.tile;
+    match spec.tile {
+        BlockTile::Scalar(t) => generate_scalar(spec, t),
+        BlockTile::Subgroup(t) => super::sgblock::generate(spec, &t),
+    }
+}
+
+fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderError> {
+    check(spec, &t)?;
     let (rr, cc, wg) = (t.rows, t.cols, t.workgroup);
     let parts = spec.b.split.parts;
     let mut kb = KernelBuilder::new(&spec.name, wg);

@@ -1,0 +1,338 @@
+//! The grouped, dropless MoE kernels (DESIGN §4), four dispatches per layer:
+//!
+//! 1. [`moe_plan`] — one workgroup: counts the (token, slot) pairs per expert,
+//!    prefix-sums them into blocks of `rows` pairs (each expert's group padded to
+//!    a whole number of blocks, as vLLM's `moe_align_block_size`), and writes,
+//!    in token order within each expert (so the result is deterministic):
+//!    `block_expert[b]` (the expert of block `b`, or `NONE` = `0xffffffff` past
+//!    the last block), `pairs[b·rows + r]` (the pair `t·k + j`, or `NONE` for
+//!    padding) and `pair_pos[t·k + j]` (where the pair landed; `NONE` for an id
+//!    outside `0..E`, which is dropped).
+//! 2. [`moe_gate_up`] — per block, `h = act(x·Wg[e]) * (x·Wu[e])` for its rows,
+//!    reading only expert `e`'s weights (the SwiGLU/GeGLU epilogue fused);
+//!    padding rows get zeros.
+//! 3. [`moe_down`] — per block, `y = h·Wd[e]`.
+//! 4. [`moe_combine`] — per token, `out[t] = Σ_j w[t, j]·y[pair_pos[t·k + j]]`
+//!    in slot order (+ an optional shared-expert output): no atomics, no float
+//!    races.
+//!
+//! The grid of 2 and 3 covers `blocks` = [`moe_max_blocks`] blocks, an upper
+//! bound computable without reading the routing back; blocks past the last used
+//! one exit at once (llama.cpp-style early exit). Weights are never gathered or
+//! copied per token. The row-blocked tile's `rows` must be the same in all of
+//! [`moe_plan`], [`moe_gate_up`] and [`moe_down`]: use one [`MoeConfig`].
+
+use std::fmt::Write as _;
+
+use crate::error::ShaderError;
+use crate::kernel::{Dim, Grid, Kernel};
+use crate::limits::{DeviceLimits, KernelProfile};
+use crate::split::WeightSplit;
+use crate::wgsl::{KernelBuilder, ScalarType};
+
+use super::matmul::{BLayout, MatmulVariant, RowTile};
+use super::rowblock::{self, BSpec, BlockTile, RowBlockedSpec, RowSource, NONE};
+use super::GatedAct;
+
+/// Shapes and tiles shared by the MoE kernels of one layer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MoeConfig {
+    /// Experts `E`.
+    pub experts: u32,
+    /// Hidden size `D`.
+    pub hidden: u32,
+    /// Expert FFN size `F`.
+    pub ffn: u32,
+    /// The gated activation.
+    pub act: GatedAct,
+    /// The expert matmuls' variant: [`MatmulVariant::RowBlocked`] or
+    /// [`MatmulVariant::SubgroupBlocked`]; its `rows` is the block size.
+    pub variant: MatmulVariant,
+    /// How the expert weights are stored: row-major (the IR's `[E, D, F]` gate/up
+    /// and `[E, F, D]` down) or transposed (`[E, F, D]` gate/up and `[E, D, F]`
+    /// down, each output column's weights contiguous — faster on CPU devices).
+    pub layout: BLayout,
+    /// Split of the stored gate/up weights (rows `E·D`, or `E·F` transposed).
+    pub gate_up_split: WeightSplit,
+    /// Split of the stored down weights (rows `E·F`, or `E·D` transposed).
+    pub down_split: WeightSplit,
+}
+
+impl MoeConfig {
+    /// Variant, layout and splits chosen for the device: transposed weights and
+    /// the subgroup variant where it applies. `offset_align` is the device's
+    /// storage-offset alignment (for binding parts as sub-ranges of one buffer).
+    pub fn new(
+        experts: u32,
+        hidden: u32,
+        ffn: u32,
+        act: GatedAct,
+        limits: &DeviceLimits,
+        offset_align: u64,
+    ) -> Result<Self, ShaderError> {
+        let cpu = limits.profile() == KernelProfile::CpuLike;
+        let layout = if cpu { BLayout::Transposed } else { BLayout::RowMajor };
+        let fits = |n: u32, k: u32| {
+            MatmulVariant::gemv(limits, 4, Dim::Fixed(n), Dim::Fixed(k), layout)
+        };
+        let variant = match (fits(ffn, hidden), fits(hidden, ffn)) {
+            (MatmulVariant::SubgroupBlocked(t), MatmulVariant::SubgroupBlocked(_)) => {
+                MatmulVariant::SubgroupBlocked(t)
+            }
+            _ => MatmulVariant::RowBlocked(RowTile {
+                rows: 4,
+                cols: 2,
+                workgroup: limits.clamp_workgroup(64),
+                unroll: 4,
+            }),
+        };
+        Self::with(experts, hidden, ffn, act, variant, layout, limits, offset_align)
+    }
+
+    /// An explicit variant and layout; splits planned for `limits`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with(
+        experts: u32,
+        hidden: u32,
+        ffn: u32,
+        act: GatedAct,
+        variant: MatmulVariant,
+        layout: BLayout,
+        limits: &DeviceLimits,
+        offset_align: u64,
+    ) -> Result<Self, ShaderError> {
+        let max = limits.max_storage_buffer_binding_size;
+        let plan = |n_out: u32, k_in: u32| match layout {
+            // Stored [E·k_in, n_out]: K-loop splits; keep parts a multiple of 4 rows.
+            BLayout::RowMajor => WeightSplit::plan(
+                experts.saturating_mul(k_in),
+                u64::from(n_out) * 4,
+                max,
+                4,
+                offset_align,
+            ),
+            // Stored [E·n_out, k_in]: whole experts per part.
+            BLayout::Transposed => WeightSplit::plan(
+                experts.saturating_mul(n_out),
+                u64::from(k_in) * 4,
+                max,
+                n_out,
+                offset_align,
+            ),
+        };
+        Ok(MoeConfig {
+            experts,
+            hidden,
+            ffn,
+            act,
+            variant,
+            layout,
+            gate_up_split: plan(ffn, hidden)?,
+            down_split: plan(hidden, ffn)?,
+        })
+    }
+
+    /// Rows per block (the variant's tile rows).
+    pub fn block_rows(&self) -> u32 {
+        match self.variant {
+            MatmulVariant::RowBlocked(t) => t.rows,
+            MatmulVariant::SubgroupBlocked(t) => t.rows,
+            MatmulVariant::Tiled(t) => t.block,
+        }
+    }
+
+    fn tile(&self) -> Result<BlockTile, ShaderError> {
+        match self.variant {
+            MatmulVariant::RowBlocked(t) => Ok(BlockTile::Scalar(t)),
+            MatmulVariant::SubgroupBlocked(t) => Ok(BlockTile::Subgroup(t)),
+            MatmulVariant::Tiled(_) => Err(ShaderError::config(
+                "moe",
+                "the grouped expert kernels are row-blocked only",
+            )),
+        }
+    }
+}
+
+/// An upper bound on the blocks the plan can use for `tokens·topk` pairs over
+/// `experts` experts with `rows` rows per block: `ceil(T·k / rows) + min(E, T·k)`.
+pub fn moe_max_blocks(tokens: u32, topk: u32, experts: u32, rows: u32) -> u32 {
+    let pairs = tokens.saturating_mul(topk);
+    pairs.div_ceil(rows.max(1)) + experts.min(pairs)
+}
+
+/// The routing plan. Bindings `ids` (i32 `[tokens, topk]`), `block_expert` (u32
+/// `[blocks]`), `pairs` (u32 `[blocks·rows]`), `pair_pos` (u32 `[tokens·topk]`).
+/// Sizes `tokens`, `topk`, `experts`, `blocks`. One workgroup.
+pub fn moe_plan(cfg: &MoeConfig, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+    let e = cfg.experts;
+    if e == 0 || cfg.block_rows() == 0 {
+        return Err(ShaderError::config("moe_plan", "no experts or empty blocks"));
+    }
+    if u64::from(e) * 8 + 16 > u64::from(limits.workgroup_storage_bytes) {
+        return Err(ShaderError::config("moe_plan", "too many experts for workgroup memory"));
+    }
+    let w = limits.clamp_workgroup(64.min(e.next_power_of_two()));
+    let r = cfg.block_rows();
+    let mut kb = KernelBuilder::new(format!("moe_plan_e{e}_r{r}"), w);
+    kb.size("tokens", Dim::Dynamic)
+        .size("topk", Dim::Dynamic)
+        .size("experts", Dim::Fixed(e))
+        .size("blocks", Dim::Dynamic);
+    kb.input("ids", ScalarType::I32)
+        .output("block_expert", ScalarType::U32)
+        .output("pairs", ScalarType::U32)
+        .output("pair_pos", ScalarType::U32);
+    kb.item(format!("var<workgroup> cnt: array<u32, {e}>;"));
+    kb.item(format!("var<workgroup> first_block: array<u32, {e}>;"));
+    kb.item("var<workgroup> used_blocks: u32;");
+    let mut s = String::new();
+    let _ = writeln!(s, "let np = TOKENS * TOPK;");
+    let _ = writeln!(s, "for (var e = lidx; e < EXPERTS; e += {w}u) {{");
+    let _ = writeln!(s, "    var c = 0u;");
+    let _ = writeln!(s, "    for (var i = 0u; i < np; i += 1u) {{ if (u32(ids[i]) == e) {{ c += 1u; }} }}");
+    let _ = writeln!(s, "    cnt[e] = c;");
+    let _ = writeln!(s, "}}");
+    let _ = writeln!(s, "workgroupBarrier();");
+    let _ = writeln!(s, "if (lidx == 0u) {{");
+    let _ = writeln!(s, "    var b = 0u;");
+    let _ = writeln!(s, "    for (var e = 0u; e < EXPERTS; e += 1u) {{ first_block[e] = b; b += (cnt[e] + {}u) / {r}u; }}", r - 1);
+    let _ = writeln!(s, "    used_blocks = b;");
+    let _ = writeln!(s, "}}");
+    let _ = writeln!(s, "workgroupBarrier();");
+    let _ = writeln!(s, "let cap = BLOCKS * {r}u;");
+    let _ = writeln!(s, "for (var e = lidx; e < EXPERTS; e += {w}u) {{");
+    let _ = writeln!(s, "    let b0 = first_block[e];");
+    let _ = writeln!(s, "    let nb = (cnt[e] + {}u) / {r}u;", r - 1);
+    let _ = writeln!(s, "    var p = b0 * {r}u;");
+    let _ = writeln!(s, "    for (var i = 0u; i < np; i += 1u) {{");
+    let _ = writeln!(s, "        if (u32(ids[i]) == e) {{");
+    let _ = writeln!(s, "            if (p < cap) {{ pairs[p] = i; pair_pos[i] = p; }} else {{ pair_pos[i] = {NONE}; }}");
+    let _ = writeln!(s, "            p += 1u;");
+    let _ = writeln!(s, "        }}");
+    let _ = writeln!(s, "    }}");
+    let _ = writeln!(s, "    for (; p < (b0 + nb) * {r}u; p += 1u) {{ if (p < cap) {{ pairs[p] = {NONE}; }} }}");
+    let _ = writeln!(s, "    for (var b = b0; b < b0 + nb; b += 1u) {{ if (b < BLOCKS) {{ block_expert[b] = e; }} }}");
+    let _ = writeln!(s, "}}");
+    let _ = writeln!(s, "for (var b = used_blocks + lidx; b < BLOCKS; b += {w}u) {{ block_expert[b] = {NONE}; }}");
+    let _ = writeln!(s, "for (var i = lidx; i < np; i += {w}u) {{ if (u32(ids[i]) >= EXPERTS) {{ pair_pos[i] = {NONE}; }} }}");
+    Ok(kb.finish(&s, Grid::xyz(crate::kernel::GridDim::one(), crate::kernel::GridDim::one(), crate::kernel::GridDim::one())))
+}
+
+/// Gate and up projections of every routed pair with the activation epilogue.
+/// Bindings `a` (= `x`, f32 `[tokens, D]`), `block_expert`, `pairs` (from the
+/// plan), `b_gate`, `b_up` (f32 `[E, D, F]`, or `b_gate_0…`, `b_up_0…` when
+/// split), `out` (= `h`, f32 `[blocks·rows, F]`). Sizes `tokens`, `topk`, `n`
+/// (= F), `k` (= D), `experts`, `blocks`.
+pub fn moe_gate_up(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
+    rowblock::generate(&RowBlockedSpec {
+        name: format!("moe_gate_up_{:?}_r{}", cfg.act, cfg.block_rows()).to_lowercase(),
+        tile: cfg.tile()?,
+        rows: RowSource::MoePairs {
+            topk: Dim::Dynamic,
+            tokens: Dim::Dynamic,
+        },
+        n: Dim::Fixed(cfg.ffn),
+        k: Dim::Fixed(cfg.hidden),
+        batch: None,
+        b: BSpec {
+            layout: cfg.layout,
+            split: cfg.gate_up_split,
+            batched: false,
+            experts: Some(Dim::Fixed(cfg.experts)),
+        },
+        gated: Some(cfg.act),
+    })
+}
+
+/// Down projection of every padded row. Bindings `a` (= `h`, f32
+/// `[blocks·rows, F]`), `block_expert`, `b` (f32 `[E, F, D]`, or `b_0…`), `out`
+/// (= `y`, f32 `[blocks·rows, D]`). Sizes `n` (= D), `k` (= F), `experts`, `blocks`.
+pub fn moe_down(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
+    rowblock::generate(&RowBlockedSpec {
+        name: format!("moe_down_r{}", cfg.block_rows()),
+        tile: cfg.tile()?,
+        rows: RowSource::MoePadded,
+        n: Dim::Fixed(cfg.hidden),
+        k: Dim::Fixed(cfg.ffn),
+        batch: None,
+        b: BSpec {
+            layout: cfg.layout,
+            split: cfg.down_split,
+            batched: false,
+            experts: Some(Dim::Fixed(cfg.experts)),
+        },
+        gated: None,
+    })
+}
+
+/// A dense gated projection `act(x·Wg) * (x·Wu)` (the first half of a dense or
+/// shared-expert FFN). Bindings `a` (f32 `[m, k]`), `b_gate`, `b_up` (f32 `[k, n]`,
+/// or `[n, k]` when `layout` is transposed), `out` (f32 `[m, n]`). Sizes `m`, `n`,
+/// `k`. `variant` must be row-blocked (scalar or subgroup).
+pub fn gated_matmul(
+    act: GatedAct,
+    n: Dim,
+    k: Dim,
+    layout: BLayout,
+    variant: MatmulVariant,
+) -> Result<Kernel, ShaderError> {
+    let tile = match variant {
+        MatmulVariant::RowBlocked(t) => BlockTile::Scalar(t),
+        MatmulVariant::SubgroupBlocked(t) => BlockTile::Subgroup(t),
+        MatmulVariant::Tiled(_) => {
+            return Err(ShaderError::config("gated_matmul", "row-blocked variants only"))
+        }
+    };
+    rowblock::generate(&RowBlockedSpec {
+        name: format!("gated_matmul_{act:?}_{}", if layout == BLayout::Transposed { "bt" } else { "b" })
+            .to_lowercase(),
+        tile,
+        rows: RowSource::Direct { m: Dim::Dynamic },
+        n,
+        k,
+        batch: None,
+        b: BSpec {
+            layout,
+            split: WeightSplit::whole(u32::MAX),
+            batched: false,
+            experts: None,
+        },
+        gated: Some(act),
+    })
+}
+
+/// The weighted combine. Bindings `y` (f32 `[blocks·rows, D]`), `weights` (f32
+/// `[tokens, topk]`), `pair_pos` (u32 `[tokens·topk]`), optionally `shared` (f32
+/// `[tokens, D]`, added), `out` (f32 `[tokens, D]`). Sizes `tokens`, `topk`,
+/// `d`, `blocks`, `rows` (fixed: the block size).
+pub fn moe_combine(cfg: &MoeConfig, with_shared: bool, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+    let w = limits.clamp_workgroup(256);
+    let mut kb = KernelBuilder::new(
+        format!("moe_combine{}", if with_shared { "_shared" } else { "" }),
+        w,
+    );
+    kb.size("tokens", Dim::Dynamic)
+        .size("topk", Dim::Dynamic)
+        .size("d", Dim::Fixed(cfg.hidden))
+        .size("blocks", Dim::Dynamic)
+        .size("rows", Dim::Fixed(cfg.block_rows()));
+    kb.input("y", ScalarType::F32)
+        .input("weights", ScalarType::F32)
+        .input("pair_pos", ScalarType::U32);
+    if with_shared {
+        kb.input("shared", ScalarType::F32);
+    }
+    kb.output("out", ScalarType::F32);
+    let mut s = String::new();
+    let _ = writeln!(s, "let i = group * {w}u + lidx;");
+    let _ = writeln!(s, "if (i >= TOKENS * D) {{ return; }}");
+    let _ = writeln!(s, "let t = i / D;");
+    let _ = writeln!(s, "let c = i % D;");
+    let _ = writeln!(s, "var acc = {};", if with_shared { "shared[i]" } else { "0.0" });
+    let _ = writeln!(s, "for (var j = 0u; j < TOPK; j += 1u) {{");
+    let _ = writeln!(s, "    let p = pair_pos[t * TOPK + j];");
+    let _ = writeln!(s, "    if (p < BLOCKS * ROWS) {{ acc = fma(weights[t * TOPK + j], y[p * D + c], acc); }}");
+    let _ = writeln!(s, "}}");
+    let _ = writeln!(s, "out[i] = acc;");
+    Ok(kb.finish(&s, Grid::linear(&["tokens", "d"], w)))
+}
