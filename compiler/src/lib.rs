@@ -7,5 +7,8 @@
 //! writer join as they land.
 
 pub mod cli;
+pub mod compile;
+pub mod emit;
 pub mod load;
 pub mod plan;
+pub mod lower;

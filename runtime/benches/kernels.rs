@@ -139,7 +139,11 @@ fn main() -> Res<()> {
                 let build = t0.elapsed();
                 let sizes: Vec<(&str, u32)> = ["m", "n", "k"]
                     .into_iter()
-                    .filter(|s| kern.sizes.iter().any(|d| d.name == *s && d.dim == Dim::Dynamic))
+                    .filter(|s| {
+                        kern.sizes
+                            .iter()
+                            .any(|d| d.name == *s && d.dim == Dim::Dynamic)
+                    })
                     .map(|s| (s, n as u32))
                     .collect();
                 let case = Case {
@@ -175,7 +179,10 @@ fn main() -> Res<()> {
 
     // ---- GEMV K=4096, N=11008 ----
     let (k, nn) = (4096usize, 11008usize);
-    println!("\n== GEMV K={k} N={nn} f32 (weight {} MB) ==", k * nn * 4 / 1_000_000);
+    println!(
+        "\n== GEMV K={k} N={nn} f32 (weight {} MB) ==",
+        k * nn * 4 / 1_000_000
+    );
     let w = filled(k * nn, 3); // [K, N] row-major (the IR layout)
     let mut wt = vec![0f32; k * nn]; // [N, K]
     for i in 0..k {
@@ -201,7 +208,12 @@ fn main() -> Res<()> {
             let mut tiles = vec![RowTile::gemv(m as u32)];
             if sweep {
                 for (cols, wg) in [(1, 64), (2, 32), (4, 64), (1, 256), (2, 128)] {
-                    tiles.push(RowTile { rows: m as u32, cols, workgroup: wg, unroll: 4 });
+                    tiles.push(RowTile {
+                        rows: m as u32,
+                        cols,
+                        workgroup: wg,
+                        unroll: 4,
+                    });
                 }
             }
             for tile in tiles {
@@ -212,7 +224,11 @@ fn main() -> Res<()> {
                     BLayout::Transposed => (nn, k * 4),
                     BLayout::RowMajor => (k, nn * 4),
                 };
-                let row_align = if layout == BLayout::Transposed { tile.workgroup * tile.cols } else { 1 };
+                let row_align = if layout == BLayout::Transposed {
+                    tile.workgroup * tile.cols
+                } else {
+                    1
+                };
                 cfg.b_split = WeightSplit::plan(
                     stored_rows as u32,
                     row_bytes as u64,
@@ -223,14 +239,25 @@ fn main() -> Res<()> {
                 let kern = matmul(&cfg)?;
                 // SAFETY: x, the weight parts and y match the kernel's shapes.
                 let pipeline = unsafe { gpu.pipeline_trusted(&kern)? };
-                let wbuf: &GpuBuffer = if layout == BLayout::Transposed { &wtb } else { &wb };
+                let wbuf: &GpuBuffer = if layout == BLayout::Transposed {
+                    &wtb
+                } else {
+                    &wb
+                };
                 let mut buffers = vec![xb.view()];
                 for p in 0..cfg.b_split.parts {
                     let (r0, rn) = cfg.b_split.part_rows(stored_rows as u32, p);
-                    buffers.push(wbuf.slice(u64::from(r0) * row_bytes as u64, u64::from(rn) * row_bytes as u64));
+                    buffers.push(wbuf.slice(
+                        u64::from(r0) * row_bytes as u64,
+                        u64::from(rn) * row_bytes as u64,
+                    ));
                 }
                 buffers.push(yb.view());
-                let case = Case { pipeline, buffers, sizes: vec![("m", m as u32)] };
+                let case = Case {
+                    pipeline,
+                    buffers,
+                    sizes: vec![("m", m as u32)],
+                };
                 let (med, _) = run_case(&gpu, &case, 5)?;
                 println!(
                     "  seam M={m} {:<30} parts {} {:6.2} GFLOP/s {:6.2} GB/s (median {:7.2} ms)",
@@ -259,7 +286,12 @@ fn main() -> Res<()> {
     // ---- dispatch and submit overhead ----
     println!("\n== overhead ==");
     let mut cfg = MatmulConfig::new(Dim::Dynamic, Dim::Dynamic, Dim::Dynamic, &lim);
-    cfg.variant = MatmulVariant::RowBlocked(RowTile { rows: 1, cols: 1, workgroup: 1, unroll: 1 });
+    cfg.variant = MatmulVariant::RowBlocked(RowTile {
+        rows: 1,
+        cols: 1,
+        workgroup: 1,
+        unroll: 1,
+    });
     let tiny = gpu.pipeline(&matmul(&cfg)?)?;
     let one = gpu.upload("one", &[1.0f32])?;
     let o1 = gpu.create_buffer("o1", 4)?;

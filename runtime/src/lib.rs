@@ -27,8 +27,8 @@
 //! back as a [`RuntimeError`]; error scopes and an uncaptured-error handler keep
 //! wgpu from panicking.
 
-pub mod bundle;
 mod buffers;
+pub mod bundle;
 mod device;
 mod dispatch;
 mod error;
@@ -46,7 +46,7 @@ pub use error::RuntimeError;
 pub use model::{Model, Runtime};
 pub use pipeline::KernelPipeline;
 pub use run_error::RunError;
+pub use seam_shaders;
 pub use session::{RunTiming, Session};
 pub use tensor::HostTensor;
-pub use seam_shaders;
 pub use wgpu;

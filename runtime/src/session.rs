@@ -110,9 +110,10 @@ impl<'m> Session<'m> {
         for (io, t) in self.entry.inputs.iter().zip(inputs) {
             gpu.write(self.buffer(io.buffer), 0, &t.bytes)?;
         }
-        let (_, recorded) = self.recorded.as_ref().ok_or_else(|| {
-            RunError::Input("internal: dispatches were not recorded".to_string())
-        })?;
+        let (_, recorded) = self
+            .recorded
+            .as_ref()
+            .ok_or_else(|| RunError::Input("internal: dispatches were not recorded".to_string()))?;
         let device = gpu.run_timed(recorded)?;
         let outputs = self
             .entry
@@ -121,8 +122,11 @@ impl<'m> Session<'m> {
             .map(|io| {
                 let shape = eval_shape(&io.shape, &dims)?;
                 let n: usize = shape.iter().product();
-                let bytes: Vec<u8> =
-                    gpu.read_range(self.buffer(io.buffer), 0, n * io.dtype.size_bytes() as usize)?;
+                let bytes: Vec<u8> = gpu.read_range(
+                    self.buffer(io.buffer),
+                    0,
+                    n * io.dtype.size_bytes() as usize,
+                )?;
                 Ok(HostTensor {
                     dtype: io.dtype,
                     shape,

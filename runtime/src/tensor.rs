@@ -62,10 +62,15 @@ impl HostTensor {
     /// The values as f32 (f16 widened, integers converted).
     pub fn to_f32(&self) -> Vec<f32> {
         let words = |b: &[u8]| -> Vec<[u8; 4]> {
-            b.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect()
+            b.chunks_exact(4)
+                .map(|c| [c[0], c[1], c[2], c[3]])
+                .collect()
         };
         match self.dtype {
-            ElementType::F32 => words(&self.bytes).into_iter().map(f32::from_le_bytes).collect(),
+            ElementType::F32 => words(&self.bytes)
+                .into_iter()
+                .map(f32::from_le_bytes)
+                .collect(),
             ElementType::I32 => words(&self.bytes)
                 .into_iter()
                 .map(|w| i32::from_le_bytes(w) as f32)

@@ -16,10 +16,21 @@ fn sample_kernel() -> Kernel {
         entry_point: "main".into(),
         workgroup_size: [64, 1, 1],
         bindings: vec![
-            BindingDesc { binding: 0, name: "x".into(), access: Access::ReadWrite },
-            BindingDesc { binding: 1, name: "params".into(), access: Access::Uniform },
+            BindingDesc {
+                binding: 0,
+                name: "x".into(),
+                access: Access::ReadWrite,
+            },
+            BindingDesc {
+                binding: 1,
+                name: "params".into(),
+                access: Access::Uniform,
+            },
         ],
-        sizes: vec![SizeDesc { name: "n".into(), dim: Dim::Dynamic }],
+        sizes: vec![SizeDesc {
+            name: "n".into(),
+            dim: Dim::Dynamic,
+        }],
         grid: Grid::linear(&["n"], 64),
         indexing_proven: false,
     }
@@ -38,12 +49,18 @@ fn sample_writer() -> BundleWriter {
         buffers: Vec::new(),
         entry_points: Vec::new(),
         stats: PlanStats::default(),
+        source_ir: None,
+        params: Vec::new(),
     };
     let mut w = BundleWriter::new(manifest);
     let weight: Vec<u8> = (0..4 * 12).map(|i| i as u8).collect();
     let wi = w.add_weight("w", ElementType::F32, vec![3, 4], &weight);
     let ki = w.add_kernel(&sample_kernel());
-    assert_eq!(w.add_kernel(&sample_kernel()), ki, "identical kernels are stored once");
+    assert_eq!(
+        w.add_kernel(&sample_kernel()),
+        ki,
+        "identical kernels are stored once"
+    );
     let act = Expr::Mul(vec![Expr::Dim("tokens".into()), Expr::Const(16)]);
     w.manifest.buffers = vec![
         BufferEntry {

@@ -57,3 +57,95 @@ impl Expr {
         }
     }
 }
+
+impl Expr {
+    /// The product of `terms` with constants folded (`Const(1)` for none).
+    pub fn product(terms: impl IntoIterator<Item = Expr>) -> Expr {
+        let mut constant = 1u64;
+        let mut rest = Vec::new();
+        for t in terms {
+            match t {
+                Expr::Const(c) => constant = constant.saturating_mul(c),
+                Expr::Mul(inner) => match Expr::product(inner) {
+                    Expr::Const(c) => constant = constant.saturating_mul(c),
+                    Expr::Mul(v) => rest.extend(v),
+                    other => rest.push(other),
+                },
+                other => rest.push(other),
+            }
+        }
+        if constant == 0 || rest.is_empty() {
+            return Expr::Const(constant);
+        }
+        if constant != 1 {
+            rest.insert(0, Expr::Const(constant));
+        }
+        if rest.len() == 1 {
+            rest.pop().unwrap_or(Expr::Const(1))
+        } else {
+            Expr::Mul(rest)
+        }
+    }
+
+    /// The sum of `terms` with constants folded.
+    pub fn sum(terms: impl IntoIterator<Item = Expr>) -> Expr {
+        let mut constant = 0u64;
+        let mut rest = Vec::new();
+        for t in terms {
+            match t {
+                Expr::Const(c) => constant = constant.saturating_add(c),
+                other => rest.push(other),
+            }
+        }
+        if rest.is_empty() {
+            return Expr::Const(constant);
+        }
+        if constant != 0 {
+            rest.push(Expr::Const(constant));
+        }
+        if rest.len() == 1 {
+            rest.pop().unwrap_or(Expr::Const(0))
+        } else {
+            Expr::Add(rest)
+        }
+    }
+
+    /// `ceil(self / d)`, folded when constant.
+    pub fn ceil_div(self, d: u64) -> Expr {
+        match self {
+            Expr::Const(c) if d > 0 => Expr::Const(c.div_ceil(d)),
+            e if d == 1 => e,
+            e => Expr::CeilDiv(Box::new(e), d),
+        }
+    }
+
+    /// The value, if constant.
+    pub fn as_const(&self) -> Option<u64> {
+        match self {
+            Expr::Const(c) => Some(*c),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let join = |f: &mut std::fmt::Formatter<'_>, terms: &[Expr], sep: &str| {
+            f.write_str("(")?;
+            for (i, t) in terms.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(sep)?;
+                }
+                write!(f, "{t}")?;
+            }
+            f.write_str(")")
+        };
+        match self {
+            Expr::Const(c) => write!(f, "{c}"),
+            Expr::Dim(d) => f.write_str(d),
+            Expr::Mul(t) => join(f, t, "·"),
+            Expr::Add(t) => join(f, t, " + "),
+            Expr::CeilDiv(a, b) => write!(f, "ceil({a}/{b})"),
+        }
+    }
+}

@@ -215,6 +215,28 @@ pub struct PlanStats {
     pub weight_bytes: u64,
 }
 
+/// How a weight blob was derived from a model parameter.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Packing {
+    /// The parameter's elements as they are.
+    AsIs,
+    /// The last two dims swapped (`[.., K, N]` stored as `[.., N, K]`).
+    TransposedLast2,
+}
+
+/// Where a model parameter lives in the bundle (for tools that re-run the
+/// model on the CPU, such as `seam run --check-reference`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamEntry {
+    /// Parameter name.
+    pub name: String,
+    /// The weight holding it.
+    pub weight: u32,
+    /// How the weight was packed from it.
+    pub packing: Packing,
+}
+
 /// Everything about a bundle except the shader and weight bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -234,6 +256,10 @@ pub struct Manifest {
     pub entry_points: Vec<EntryPoint>,
     /// Compiler figures.
     pub stats: PlanStats,
+    /// The model in Seam's text format, for reference checks (not needed to run).
+    pub source_ir: Option<String>,
+    /// Where each parameter lives, for reference checks.
+    pub params: Vec<ParamEntry>,
 }
 
 /// The largest buffer a manifest may ask for (1 TiB): anything larger is corrupt.
@@ -293,7 +319,18 @@ impl Manifest {
                 ));
             }
             if k.workgroup_size.contains(&0) || k.grid.iter().any(|g| g.divisor == 0) {
-                return bad(format!("kernel {i} `{}` has an empty workgroup or grid divisor", k.name));
+                return bad(format!(
+                    "kernel {i} `{}` has an empty workgroup or grid divisor",
+                    k.name
+                ));
+            }
+        }
+        for p in &self.params {
+            if p.weight as usize >= self.weights.len() {
+                return bad(format!(
+                    "param `{}` refers to missing weight {}",
+                    p.name, p.weight
+                ));
             }
         }
         for (i, b) in self.buffers.iter().enumerate() {
@@ -334,7 +371,11 @@ impl Manifest {
                 let Some(kernel) = self.kernels.get(d.kernel as usize) else {
                     return bad(format!("{what} refers to missing kernel {}", d.kernel));
                 };
-                let storage = kernel.bindings.iter().filter(|b| b.access != AccessEntry::Uniform).count();
+                let storage = kernel
+                    .bindings
+                    .iter()
+                    .filter(|b| b.access != AccessEntry::Uniform)
+                    .count();
                 if d.buffers.len() != storage {
                     return bad(format!(
                         "{what} binds {} buffers but kernel `{}` has {storage}",
@@ -346,8 +387,15 @@ impl Manifest {
                     buffer(b.buffer, &what)?;
                 }
                 for (name, e) in &d.sizes {
-                    if !kernel.sizes.iter().any(|s| s.name == *name && s.fixed.is_none()) {
-                        return bad(format!("{what} sets `{name}`, not a dynamic size of `{}`", kernel.name));
+                    if !kernel
+                        .sizes
+                        .iter()
+                        .any(|s| s.name == *name && s.fixed.is_none())
+                    {
+                        return bad(format!(
+                            "{what} sets `{name}`, not a dynamic size of `{}`",
+                            kernel.name
+                        ));
                     }
                     if at_bounds(e, &what)? > u64::from(u32::MAX) {
                         return bad(format!("{what} has a size over 32 bits"));

@@ -32,8 +32,8 @@ pub use expr::Expr;
 pub use format::{SectionKind, FORMAT_VERSION, MAGIC};
 pub use manifest::{
     AccessEntry, BindingEntry, BufferEntry, BufferRange, BufferRole, DimBound, Dispatch,
-    ElementType, EntryPoint, GridEntry, GridTermEntry, IoEntry, KernelEntry, Manifest, PlanStats,
-    SizeEntry, WeightEntry,
+    ElementType, EntryPoint, GridEntry, GridTermEntry, IoEntry, KernelEntry, Manifest, Packing,
+    ParamEntry, PlanStats, SizeEntry, WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
 pub use writer::BundleWriter;

@@ -49,7 +49,9 @@ pub fn up<T: bytemuck::Pod>(data: &[T]) -> GpuBuffer {
 
 /// A zeroed output buffer of `n` 4-byte elements.
 pub fn out(n: usize) -> GpuBuffer {
-    gpu().create_buffer("test output", (n.max(1) * 4) as u64).unwrap()
+    gpu()
+        .create_buffer("test output", (n.max(1) * 4) as u64)
+        .unwrap()
 }
 
 /// Compiles a kernel (with runtime checks on).

@@ -18,10 +18,18 @@ const SHAPES: &[(usize, usize, usize)] = &[
 fn variants() -> Vec<MatmulVariant> {
     vec![
         MatmulVariant::RowBlocked(RowTile::large()),
-        MatmulVariant::RowBlocked(RowTile { rows: 3, cols: 1, workgroup: 8, unroll: 1 }),
+        MatmulVariant::RowBlocked(RowTile {
+            rows: 3,
+            cols: 1,
+            workgroup: 8,
+            unroll: 1,
+        }),
         MatmulVariant::RowBlocked(RowTile::gemv(1)),
         MatmulVariant::Tiled(TiledTile::default()),
-        MatmulVariant::Tiled(TiledTile { block: 32, depth: 8 }),
+        MatmulVariant::Tiled(TiledTile {
+            block: 32,
+            depth: 8,
+        }),
     ]
 }
 
@@ -40,19 +48,25 @@ fn check(cfg: &MatmulConfig, m: usize, n: usize, k: usize, seed: u64) {
     let sizes = [("m", m as u32), ("n", n as u32), ("k", k as u32)];
     let sizes: Vec<(&str, u32)> = sizes
         .into_iter()
-        .filter(|(s, _)| kern.sizes.iter().any(|d| d.name == *s && d.dim == Dim::Dynamic))
+        .filter(|(s, _)| {
+            kern.sizes
+                .iter()
+                .any(|d| d.name == *s && d.dim == Dim::Dynamic)
+        })
         .collect();
     if cfg.b_split.parts > 1 {
         // Bind each part as its own buffer.
-        let width = stored.len() / match cfg.b_layout {
-            BLayout::RowMajor => k,
-            BLayout::Transposed => n,
-        };
+        let width = stored.len()
+            / match cfg.b_layout {
+                BLayout::RowMajor => k,
+                BLayout::Transposed => n,
+            };
         let rows = stored.len() / width;
         let parts: Vec<_> = (0..cfg.b_split.parts)
             .map(|q| {
                 let (r0, rn) = cfg.b_split.part_rows(rows as u32, q);
-                up(&stored[r0 as usize * width..(r0 + rn).max(r0 + 1).min(rows as u32) as usize * width])
+                up(&stored
+                    [r0 as usize * width..(r0 + rn).max(r0 + 1).min(rows as u32) as usize * width])
             })
             .collect();
         let mut bufs = vec![&ab];
@@ -102,10 +116,16 @@ fn matmul_split_weights() {
     ] {
         let mut cfg = MatmulConfig::new(Dim::Dynamic, Dim::Dynamic, Dim::Dynamic, &lim);
         cfg.variant = v;
-        cfg.b_split = WeightSplit { parts: 3, rows_per_part: 16 };
+        cfg.b_split = WeightSplit {
+            parts: 3,
+            rows_per_part: 16,
+        };
         check(&cfg, 10, 19, 37, 11);
         cfg.b_layout = BLayout::Transposed;
-        cfg.b_split = WeightSplit { parts: 3, rows_per_part: 128 };
+        cfg.b_split = WeightSplit {
+            parts: 3,
+            rows_per_part: 128,
+        };
         check(&cfg, 3, 300, 9, 12);
     }
 }
@@ -125,7 +145,11 @@ fn matmul_batched() {
             let mut want = Vec::new();
             let mut scale = Vec::new();
             for i in 0..bt {
-                let bi = if b_batched { &b[i * k * n..(i + 1) * k * n] } else { &b[..] };
+                let bi = if b_batched {
+                    &b[i * k * n..(i + 1) * k * n]
+                } else {
+                    &b[..]
+                };
                 let (c, s) = ref_matmul(&a[i * m * k..(i + 1) * m * k], bi, m, n, k);
                 want.extend(c);
                 scale.extend(s);
@@ -133,7 +157,16 @@ fn matmul_batched() {
             let kern = matmul(&cfg).unwrap();
             let p = pipeline(&kern);
             let (ab, bb, o) = (up(&a), up(&b), out(bt * m * n));
-            run(&p, &[&ab, &bb, &o], &[("m", m as u32), ("n", n as u32), ("k", k as u32), ("batch", bt as u32)]);
+            run(
+                &p,
+                &[&ab, &bb, &o],
+                &[
+                    ("m", m as u32),
+                    ("n", n as u32),
+                    ("k", k as u32),
+                    ("batch", bt as u32),
+                ],
+            );
             assert_close_scaled(&kern.name, &read_f32(&o, bt * m * n), &want, &scale);
         }
     }

@@ -238,8 +238,13 @@ impl MatmulConfig {
         limits: &DeviceLimits,
         offset_align: u64,
     ) -> Result<Self, ShaderError> {
-        let variant =
-            MatmulVariant::gemv(limits, max_rows, Dim::Fixed(n), Dim::Fixed(k), BLayout::Transposed);
+        let variant = MatmulVariant::gemv(
+            limits,
+            max_rows,
+            Dim::Fixed(n),
+            Dim::Fixed(k),
+            BLayout::Transposed,
+        );
         let col_block = match variant {
             MatmulVariant::RowBlocked(t) => t.workgroup * t.cols,
             MatmulVariant::SubgroupBlocked(t) => t.workgroup * t.cols,
@@ -268,7 +273,10 @@ impl MatmulConfig {
 /// Generates the matrix-product kernel.
 pub fn matmul(cfg: &MatmulConfig) -> Result<Kernel, ShaderError> {
     if cfg.b_batched && cfg.batch.is_none() {
-        return Err(ShaderError::config("matmul", "b_batched needs a batch size"));
+        return Err(ShaderError::config(
+            "matmul",
+            "b_batched needs a batch size",
+        ));
     }
     match cfg.variant {
         MatmulVariant::RowBlocked(tile) => {
@@ -277,7 +285,11 @@ pub fn matmul(cfg: &MatmulConfig) -> Result<Kernel, ShaderError> {
                 tile.rows,
                 tile.cols,
                 tile.workgroup,
-                if cfg.b_layout == BLayout::Transposed { "_bt" } else { "" },
+                if cfg.b_layout == BLayout::Transposed {
+                    "_bt"
+                } else {
+                    ""
+                },
                 if cfg.b_split.parts > 1 {
                     format!("_p{}", cfg.b_split.parts)
                 } else {
@@ -306,7 +318,11 @@ pub fn matmul(cfg: &MatmulConfig) -> Result<Kernel, ShaderError> {
                 tile.rows,
                 tile.cols,
                 tile.workgroup,
-                if cfg.b_layout == BLayout::Transposed { "_bt" } else { "" },
+                if cfg.b_layout == BLayout::Transposed {
+                    "_bt"
+                } else {
+                    ""
+                },
                 if cfg.b_split.parts > 1 {
                     format!("_p{}", cfg.b_split.parts)
                 } else {

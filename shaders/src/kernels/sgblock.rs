@@ -39,7 +39,9 @@ fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
         return bad("the subgroup variant needs a fixed K that is a multiple of 4");
     }
     if spec.b.layout == BLayout::RowMajor && !matches!(spec.n, Dim::Fixed(n) if n % 4 == 0) {
-        return bad("the subgroup variant with a row-major b needs a fixed N that is a multiple of 4");
+        return bad(
+            "the subgroup variant with a row-major b needs a fixed N that is a multiple of 4",
+        );
     }
     let p = &spec.b.split;
     if p.parts > 1 {
@@ -52,11 +54,15 @@ fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
             }
             BLayout::Transposed if spec.b.experts.is_some() => {
                 if !matches!(spec.n, Dim::Fixed(n) if n > 0 && p.rows_per_part % n == 0) {
-                    return bad("a split of transposed per-expert weights needs whole experts per part");
+                    return bad(
+                        "a split of transposed per-expert weights needs whole experts per part",
+                    );
                 }
             }
             BLayout::Transposed if p.rows_per_part % (t.workgroup * t.cols) != 0 => {
-                return bad("a transposed split needs rows_per_part to be a multiple of the column block");
+                return bad(
+                    "a transposed split needs rows_per_part to be a multiple of the column block",
+                );
             }
             _ => {}
         }
@@ -160,7 +166,10 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
             for i in 0..g {
                 let _ = writeln!(s, "let my_p{i} = pairs[rb * {rr}u + my_r + {}u];", i * rs);
                 let _ = writeln!(s, "let my_ok{i} = my_p{i} < TOKENS * TOPK;");
-                let _ = writeln!(s, "let a_base{i} = select(0u, my_p{i} / TOPK, my_ok{i}) * K;");
+                let _ = writeln!(
+                    s,
+                    "let a_base{i} = select(0u, my_p{i} / TOPK, my_ok{i}) * K;"
+                );
             }
             for r in 0..rr {
                 let _ = writeln!(
@@ -219,7 +228,11 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     // The k loop, part by part.
     let rp = u64::from(spec.b.split.rows_per_part);
     for p in 0..parts {
-        let part = if parts == 1 { String::new() } else { format!("_{p}") };
+        let part = if parts == 1 {
+            String::new()
+        } else {
+            format!("_{p}")
+        };
         let lo = (u64::from(p) * rp).min(u64::from(u32::MAX));
         let hi = (lo + rp).min(u64::from(u32::MAX));
         if row_major {
@@ -304,7 +317,13 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
 
 /// One chunk of `4·S/rows` k values starting at `k` (a multiple of 4). With
 /// `guarded`, k values at or past `k_hi` are skipped (the last, partial chunk).
-fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, guarded: bool) -> String {
+fn chunk(
+    spec: &RowBlockedSpec,
+    t: &SubgroupTile,
+    mats: &[&str],
+    part: &str,
+    guarded: bool,
+) -> String {
     let (rr, cc, sg) = (t.rows, t.cols, t.subgroup);
     let rs = rr.min(sg);
     let g = rr / rs;
@@ -314,7 +333,10 @@ fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, gua
     for i in 0..g {
         if guarded {
             // Lanes past the end load a valid vec4 whose values are never used.
-            let _ = writeln!(x, "let av{i} = a[(a_base{i} + min(k + my_k, k_hi - 4u)) / 4u];");
+            let _ = writeln!(
+                x,
+                "let av{i} = a[(a_base{i} + min(k + my_k, k_hi - 4u)) / 4u];"
+            );
         } else {
             let _ = writeln!(x, "let av{i} = a[(a_base{i} + k + my_k) / 4u];");
         }
@@ -359,7 +381,11 @@ fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, gua
             }
             for mat in mats {
                 for j in 0..cc {
-                    let _ = writeln!(x, "let {}_{j} = {mat}{part}[bt_{j} + k / 4u + {q}u];", val(mat));
+                    let _ = writeln!(
+                        x,
+                        "let {}_{j} = {mat}{part}[bt_{j} + k / 4u + {q}u];",
+                        val(mat)
+                    );
                 }
             }
             for r in 0..rr {

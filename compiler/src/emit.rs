@@ -1,0 +1,225 @@
+//! From lowered functions to a bundle: pack weights, plan activation buffers,
+//! validate every kernel with naga, and fill the manifest.
+
+use std::collections::HashMap;
+
+use seam_ir::{text, DType, Model, ParamId, Tensor, TensorType, Weights};
+use seam_runtime::bundle::{
+    BufferEntry, BufferRange, BufferRole, BundleWriter, DimBound, Dispatch, ElementType,
+    EntryPoint, Expr, IoEntry, Manifest, Packing, ParamEntry, PlanStats,
+};
+use thiserror::Error;
+
+use crate::lower::{dims_of, Lowered, Source, TensorId};
+use crate::plan::{plan_buffers, TensorUse};
+
+/// Why a bundle could not be assembled.
+#[derive(Debug, Error)]
+pub enum EmitError {
+    /// A generated kernel failed naga validation (a compiler bug).
+    #[error("kernel failed validation: {0}")]
+    Invalid(#[from] seam_shaders::ShaderError),
+    /// A weight is missing or has the wrong type.
+    #[error("weight `{0}` is missing or not f32")]
+    Weight(String),
+    /// A size is not computable at the dims' bounds.
+    #[error("size of `{name}` cannot be computed at the bounds: {reason}")]
+    Size {
+        /// The tensor.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The bundle's element type for an IR dtype.
+fn element(d: DType) -> ElementType {
+    match d {
+        DType::F32 => ElementType::F32,
+        DType::F16 => ElementType::F16,
+        DType::I32 => ElementType::I32,
+        DType::U32 => ElementType::U32,
+    }
+}
+
+/// The f32 little-endian bytes of a parameter, packed as asked.
+fn pack(tensor: &Tensor, packing: Packing) -> Vec<u8> {
+    let v = tensor.to_f32_vec();
+    let packed = match packing {
+        Packing::AsIs => v,
+        Packing::TransposedLast2 => {
+            let r = tensor.shape.len();
+            let (rows, cols) = (tensor.shape[r - 2], tensor.shape[r - 1]);
+            let mut out = vec![0f32; v.len()];
+            for (b, chunk) in v.chunks(rows * cols).enumerate() {
+                for i in 0..rows {
+                    for j in 0..cols {
+                        out[b * rows * cols + j * rows + i] = chunk[i * cols + j];
+                    }
+                }
+            }
+            out
+        }
+    };
+    packed.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn packed_shape(ty: &TensorType, packing: Packing) -> Vec<u64> {
+    let mut s = ty.shape.static_sizes().unwrap_or_default();
+    if packing == Packing::TransposedLast2 && s.len() >= 2 {
+        let r = s.len();
+        s.swap(r - 1, r - 2);
+    }
+    s
+}
+
+/// Assembles a bundle from a model, its lowered functions and its weights.
+pub fn build_bundle(
+    model: &Model,
+    lowered: &[Lowered],
+    weights: &Weights,
+    opt_level: u8,
+) -> Result<BundleWriter, EmitError> {
+    let manifest = Manifest {
+        model: model.name.clone(),
+        compiler_version: env!("CARGO_PKG_VERSION").to_string(),
+        dims: model
+            .dims
+            .iter()
+            .map(|d| DimBound {
+                name: d.name.clone(),
+                max: d.max,
+            })
+            .collect(),
+        weights: Vec::new(),
+        kernels: Vec::new(),
+        buffers: Vec::new(),
+        entry_points: Vec::new(),
+        stats: PlanStats {
+            opt_level,
+            ..PlanStats::default()
+        },
+        source_ir: Some(text::print(model)),
+        params: Vec::new(),
+    };
+    let mut w = BundleWriter::new(manifest);
+    let bounds = |d: &str| model.dim(d).map(|b| b.max);
+    let mut weight_buffers: HashMap<(ParamId, Packing), u32> = HashMap::new();
+    let mut validated = std::collections::HashSet::new();
+    let mut peak = 0;
+    for l in lowered {
+        // Buffers: weights shared across entry points; activations planned per entry.
+        let mut buffer_of: HashMap<TensorId, u32> = HashMap::new();
+        for (i, t) in l.tensors.iter().enumerate() {
+            if let Source::Param(p, packing) = &t.source {
+                let key = (*p, *packing);
+                let b = match weight_buffers.get(&key) {
+                    Some(&b) => b,
+                    None => {
+                        let decl = model.param(*p);
+                        let tensor = weights
+                            .get(*p)
+                            .filter(|t| t.dtype == DType::F32)
+                            .ok_or_else(|| EmitError::Weight(decl.name.clone()))?;
+                        let bytes = pack(tensor, *packing);
+                        let wi = w.add_weight(
+                            &decl.name,
+                            element(decl.ty.dtype),
+                            packed_shape(&decl.ty, *packing),
+                            &bytes,
+                        );
+                        w.manifest.params.push(ParamEntry {
+                            name: decl.name.clone(),
+                            weight: wi,
+                            packing: *packing,
+                        });
+                        w.manifest.buffers.push(BufferEntry {
+                            name: decl.name.clone(),
+                            bytes: Expr::Const(bytes.len() as u64),
+                            role: BufferRole::Weight(wi),
+                        });
+                        let b = w.manifest.buffers.len() as u32 - 1;
+                        weight_buffers.insert(key, b);
+                        b
+                    }
+                };
+                buffer_of.insert(TensorId(i), b);
+            }
+        }
+        let activations: Vec<usize> = (0..l.tensors.len())
+            .filter(|&i| !matches!(l.tensors[i].source, Source::Param(..)))
+            .collect();
+        let mut uses = Vec::with_capacity(activations.len());
+        for &i in &activations {
+            let t = &l.tensors[i];
+            let bytes = t.bytes().eval(&bounds).map_err(|e| EmitError::Size {
+                name: t.name.clone(),
+                reason: e.to_string(),
+            })?;
+            let id = TensorId(i);
+            let first_write = l.steps.iter().position(|s| s.writes.contains(&id));
+            let last_read = l
+                .steps
+                .iter()
+                .rposition(|s| s.args.iter().any(|a| a.tensor == id) && !s.writes.contains(&id));
+            let last_read = match (first_write, last_read) {
+                (Some(fw), Some(lr)) => Some(lr.max(fw)),
+                (_, lr) => lr,
+            };
+            uses.push(TensorUse {
+                bytes,
+                first_write,
+                last_read,
+                is_output: l.outputs.iter().any(|(o, _)| *o == id),
+            });
+        }
+        let plan = plan_buffers(&uses, l.steps.len());
+        peak += plan.total_bytes();
+        let base = w.manifest.buffers.len() as u32;
+        for (b, bytes) in plan.buffer_bytes.iter().enumerate() {
+            w.manifest.buffers.push(BufferEntry {
+                name: format!("{}.act{b}", l.name),
+                bytes: Expr::Const(*bytes),
+                role: BufferRole::Activation,
+            });
+        }
+        for (k, &i) in activations.iter().enumerate() {
+            buffer_of.insert(TensorId(i), base + plan.buffer_of[k] as u32);
+        }
+        let mut dispatches = Vec::with_capacity(l.steps.len());
+        for s in &l.steps {
+            if validated.insert(s.kernel.wgsl.clone()) {
+                seam_shaders::validate(&s.kernel)?;
+            }
+            let kernel = w.add_kernel(&s.kernel);
+            dispatches.push(Dispatch {
+                kernel,
+                buffers: s
+                    .args
+                    .iter()
+                    .map(|a| BufferRange {
+                        buffer: buffer_of[&a.tensor],
+                        offset: a.offset,
+                        size: a.size,
+                    })
+                    .collect(),
+                sizes: s.sizes.clone(),
+            });
+        }
+        let io = |(t, ty): &(TensorId, TensorType)| IoEntry {
+            name: l.tensors[t.0].name.clone(),
+            dtype: element(ty.dtype),
+            shape: dims_of(ty),
+            buffer: buffer_of[t],
+        };
+        w.manifest.entry_points.push(EntryPoint {
+            name: l.name.clone(),
+            inputs: l.inputs.iter().map(io).collect(),
+            outputs: l.outputs.iter().map(io).collect(),
+            dispatches,
+        });
+    }
+    w.manifest.stats.peak_activation_bytes = peak;
+    w.manifest.stats.weight_bytes = w.manifest.weights.iter().map(|x| x.bytes).sum();
+    Ok(w)
+}

@@ -1,0 +1,30 @@
+//! Why a model could not be lowered to kernels.
+
+use seam_shaders::ShaderError;
+use thiserror::Error;
+
+/// A lowering failure, naming the instruction.
+#[derive(Debug, Error)]
+pub enum LowerError {
+    /// The op or dtype has no GPU kernel yet.
+    #[error("`{op}` computing `%{value}` is not supported on the GPU yet: {reason}")]
+    Unsupported {
+        /// The op.
+        op: &'static str,
+        /// The value it computes.
+        value: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// A kernel generator rejected its configuration.
+    #[error("generating the kernel for `%{value}` failed: {error}")]
+    Shader {
+        /// The value computed.
+        value: String,
+        /// The generator's error.
+        error: ShaderError,
+    },
+    /// The model does not verify.
+    #[error("model does not verify: {0}")]
+    Verify(String),
+}

@@ -1,0 +1,266 @@
+//! Lowering: each instruction of a verified function becomes kernel dispatches
+//! over tensors (IR values, packed parameters, scratch). Shape-only ops
+//! (`reshape`) and single-device identities (`all_reduce`, `cache`) become
+//! aliases and cost nothing.
+//!
+//! Every size a kernel needs is an [`Expr`] over the symbolic dims, so one
+//! lowered function serves every size up to the declared bounds.
+
+mod error;
+mod ops;
+mod target;
+mod tensor;
+
+use std::collections::HashMap;
+
+use seam_ir::{DType, Dim, Function, Instr, Model, Operand, ParamId, TensorType, ValueId};
+use seam_runtime::bundle::{Expr, Packing};
+use seam_shaders::{Kernel, ScalarType, ShaderError};
+
+pub use error::LowerError;
+pub use target::{Target, TargetKind};
+pub use tensor::{Source, TensorId, TensorInfo};
+
+/// One storage binding of a step: a byte range of a tensor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arg {
+    /// The tensor bound.
+    pub tensor: TensorId,
+    /// Byte offset into it.
+    pub offset: u64,
+    /// Bytes bound; `None` to the end.
+    pub size: Option<u64>,
+}
+
+/// One kernel dispatch.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// The kernel.
+    pub kernel: Kernel,
+    /// One argument per storage binding, in binding order.
+    pub args: Vec<Arg>,
+    /// Values of the kernel's dynamic sizes.
+    pub sizes: Vec<(String, Expr)>,
+    /// Tensors the step writes (the others it reads).
+    pub writes: Vec<TensorId>,
+}
+
+/// A function lowered to dispatches.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    /// The function's name.
+    pub name: String,
+    /// Every tensor.
+    pub tensors: Vec<TensorInfo>,
+    /// Dispatches in order.
+    pub steps: Vec<Step>,
+    /// Input tensors, in signature order, with their IR types.
+    pub inputs: Vec<(TensorId, TensorType)>,
+    /// Output tensors, in order, with their IR types.
+    pub outputs: Vec<(TensorId, TensorType)>,
+}
+
+/// Lowers one function of a verified model for `target`.
+pub fn lower_function(model: &Model, func: &Function, target: &Target) -> Result<Lowered, LowerError> {
+    let mut cx = LowerCx {
+        model,
+        func,
+        target,
+        tensors: Vec::new(),
+        steps: Vec::new(),
+        of_value: HashMap::new(),
+        of_param: HashMap::new(),
+    };
+    let inputs = func
+        .inputs
+        .iter()
+        .map(|&v| (cx.value_tensor(v), func.value(v).ty.clone()))
+        .collect();
+    for instr in &func.body {
+        ops::lower_instr(&mut cx, instr)?;
+    }
+    let outputs = func
+        .outputs
+        .iter()
+        .map(|&v| (cx.value_tensor(v), func.value(v).ty.clone()))
+        .collect();
+    Ok(Lowered {
+        name: func.name.clone(),
+        tensors: cx.tensors,
+        steps: cx.steps,
+        inputs,
+        outputs,
+    })
+}
+
+/// State while lowering one function.
+pub(crate) struct LowerCx<'a> {
+    pub model: &'a Model,
+    pub func: &'a Function,
+    pub target: &'a Target,
+    tensors: Vec<TensorInfo>,
+    steps: Vec<Step>,
+    of_value: HashMap<ValueId, TensorId>,
+    of_param: HashMap<(ParamId, Packing), TensorId>,
+}
+
+/// A dim as a size expression.
+pub(crate) fn dim_expr(d: &Dim) -> Expr {
+    match d {
+        Dim::Static(n) => Expr::Const(*n),
+        Dim::Sym(s) => Expr::Dim(s.clone()),
+    }
+}
+
+/// The dims of a shape as size expressions.
+pub(crate) fn dims_of(ty: &TensorType) -> Vec<Expr> {
+    ty.shape.dims().iter().map(dim_expr).collect()
+}
+
+/// A kernel dim: baked in when constant (and fitting 32 bits), dynamic otherwise.
+pub(crate) fn kdim(e: &Expr) -> seam_shaders::Dim {
+    match e.as_const().and_then(|c| u32::try_from(c).ok()) {
+        Some(c) => seam_shaders::Dim::Fixed(c),
+        None => seam_shaders::Dim::Dynamic,
+    }
+}
+
+impl<'a> LowerCx<'a> {
+    fn add_tensor(&mut self, info: TensorInfo) -> TensorId {
+        self.tensors.push(info);
+        TensorId(self.tensors.len() - 1)
+    }
+
+    /// The tensor of an IR value (created on first use).
+    pub fn value_tensor(&mut self, v: ValueId) -> TensorId {
+        if let Some(&t) = self.of_value.get(&v) {
+            return t;
+        }
+        let value = self.func.value(v);
+        let t = self.add_tensor(TensorInfo {
+            name: value.name.clone(),
+            dtype: value.ty.dtype,
+            elems: Expr::product(dims_of(&value.ty)),
+            source: Source::Value(v),
+        });
+        self.of_value.insert(v, t);
+        t
+    }
+
+    /// Makes `v` share `t`'s storage (a reshape or an identity).
+    pub fn alias(&mut self, v: ValueId, t: TensorId) {
+        self.of_value.insert(v, t);
+    }
+
+    /// The tensor of a parameter packed as asked.
+    pub fn param_tensor(&mut self, p: ParamId, packing: Packing) -> TensorId {
+        if let Some(&t) = self.of_param.get(&(p, packing)) {
+            return t;
+        }
+        let decl = self.model.param(p);
+        let t = self.add_tensor(TensorInfo {
+            name: decl.name.clone(),
+            dtype: decl.ty.dtype,
+            elems: Expr::product(dims_of(&decl.ty)),
+            source: Source::Param(p, packing),
+        });
+        self.of_param.insert((p, packing), t);
+        t
+    }
+
+    /// The tensor an operand reads, parameters unpacked.
+    pub fn operand(&mut self, o: Operand) -> TensorId {
+        match o {
+            Operand::Value(v) => self.value_tensor(v),
+            Operand::Param(p) => self.param_tensor(p, Packing::AsIs),
+        }
+    }
+
+    /// A scratch tensor.
+    pub fn temp(&mut self, name: String, dtype: DType, elems: Expr) -> TensorId {
+        self.add_tensor(TensorInfo {
+            name,
+            dtype,
+            elems,
+            source: Source::Temp,
+        })
+    }
+
+    /// The type of an operand.
+    pub fn ty(&self, o: Operand) -> &'a TensorType {
+        self.model.operand_type(self.func, o)
+    }
+
+    /// Appends a dispatch. `args` bind whole tensors in binding order; `writes`
+    /// lists the written ones; `sizes` may name more sizes than the kernel has
+    /// dynamic (only those are kept).
+    pub fn step(
+        &mut self,
+        instr: &Instr,
+        kernel: Result<Kernel, ShaderError>,
+        args: Vec<Arg>,
+        writes: Vec<TensorId>,
+        sizes: Vec<(&str, Expr)>,
+    ) -> Result<(), LowerError> {
+        let kernel = kernel.map_err(|error| LowerError::Shader {
+            value: self.result_name(instr),
+            error,
+        })?;
+        let mut kept = Vec::new();
+        for s in kernel.sizes.iter().filter(|s| s.dim.fixed().is_none()) {
+            let value = sizes
+                .iter()
+                .find(|(n, _)| *n == s.name)
+                .map(|(_, e)| e.clone())
+                .ok_or_else(|| LowerError::Shader {
+                    value: self.result_name(instr),
+                    error: ShaderError::config(&kernel.name, format!("size `{}` was not given", s.name)),
+                })?;
+            kept.push((s.name.clone(), value));
+        }
+        self.steps.push(Step {
+            kernel,
+            args,
+            sizes: kept,
+            writes,
+        });
+        Ok(())
+    }
+
+    /// The name of the instruction's first result (for messages).
+    pub fn result_name(&self, instr: &Instr) -> String {
+        instr
+            .results
+            .first()
+            .map(|&r| self.func.value(r).name.clone())
+            .unwrap_or_default()
+    }
+
+    /// The kernel scalar type of an IR dtype (f16 has no kernels yet).
+    pub fn scalar(&self, instr: &Instr, d: DType) -> Result<ScalarType, LowerError> {
+        match d {
+            DType::F32 => Ok(ScalarType::F32),
+            DType::I32 => Ok(ScalarType::I32),
+            DType::U32 => Ok(ScalarType::U32),
+            DType::F16 => Err(self.unsupported(instr, "f16 tensors (compute in f32 for now)")),
+        }
+    }
+
+    /// An unsupported-feature error for `instr`.
+    pub fn unsupported(&self, instr: &Instr, reason: &str) -> LowerError {
+        LowerError::Unsupported {
+            op: instr.op.name(),
+            value: self.result_name(instr),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// A whole-tensor argument.
+pub(crate) fn whole(t: TensorId) -> Arg {
+    Arg {
+        tensor: t,
+        offset: 0,
+        size: None,
+    }
+}

@@ -1,0 +1,51 @@
+//! Per-op lowering, one module per kernel family.
+
+mod attention;
+mod elementwise;
+mod linalg;
+mod moe;
+mod movement;
+mod routing;
+mod rows;
+
+use seam_ir::{Instr, Op};
+
+use super::{LowerCx, LowerError};
+
+/// Lowers one instruction into zero or more dispatches.
+pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
+    match &instr.op {
+        Op::Reshape | Op::AllReduce { .. } | Op::Cache { .. } => {
+            let t = cx.operand(instr.operands[0]);
+            cx.alias(instr.results[0], t);
+            Ok(())
+        }
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Add
+        | Op::Sub
+        | Op::Mul
+        | Op::Div
+        | Op::Eq
+        | Op::Neg
+        | Op::Exp
+        | Op::Silu
+        | Op::Gelu { .. }
+        | Op::Sigmoid
+        | Op::Tanh
+        | Op::Cast => elementwise::lower(cx, instr),
+        Op::Transpose { perm } => elementwise::transpose(cx, instr, perm),
+        Op::MatMul => linalg::matmul_instr(cx, instr),
+        Op::RmsNorm { .. } | Op::LayerNorm { .. } | Op::Softmax | Op::ReduceSum => {
+            rows::lower(cx, instr)
+        }
+        Op::Concat { axis } => movement::concat(cx, instr, *axis),
+        Op::Slice { axis, start, end } => movement::slice(cx, instr, *axis, *start, *end),
+        Op::Gather => movement::gather(cx, instr),
+        Op::Rope { theta } => attention::rope(cx, instr, *theta),
+        Op::Attention { causal, scale } => attention::attention(cx, instr, *causal, *scale),
+        Op::TopK { k } => routing::topk(cx, instr, *k),
+        Op::Route { k, mode, renorm } => routing::route(cx, instr, *k, *mode, *renorm),
+        Op::Moe { act } => moe::lower(cx, instr, *act),
+    }
+}

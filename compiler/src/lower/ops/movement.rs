@@ -1,0 +1,77 @@
+//! Data movement: concat, slice and gather (embedding lookup).
+
+use seam_ir::Instr;
+use seam_runtime::bundle::Expr;
+use seam_shaders::kernels::movement;
+
+use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError};
+
+/// Lowers `concat` along `axis` (viewed as `[outer, a_j, inner]`).
+pub(crate) fn concat(cx: &mut LowerCx<'_>, instr: &Instr, axis: usize) -> Result<(), LowerError> {
+    let out_ty = &cx.func.value(instr.results[0]).ty;
+    let scalar = cx.scalar(instr, out_ty.dtype)?;
+    let out_dims = dims_of(out_ty);
+    let mut sizes: Vec<(String, Expr)> = vec![
+        ("n".into(), Expr::product(out_dims.clone())),
+        ("outer".into(), Expr::product(out_dims[..axis].iter().cloned())),
+        ("inner".into(), Expr::product(out_dims[axis + 1..].iter().cloned())),
+    ];
+    let mut args = Vec::new();
+    for (j, &o) in instr.operands.iter().enumerate() {
+        sizes.push((format!("a{j}"), dims_of(cx.ty(o))[axis].clone()));
+        args.push(whole(cx.operand(o)));
+    }
+    let out = cx.value_tensor(instr.results[0]);
+    args.push(whole(out));
+    let kernel = movement::concat(instr.operands.len(), scalar, &cx.target.limits);
+    let sizes = sizes.iter().map(|(n, e)| (n.as_str(), e.clone())).collect();
+    cx.step(instr, kernel, args, vec![out], sizes)
+}
+
+/// Lowers `slice` of `start..end` along `axis`.
+pub(crate) fn slice(
+    cx: &mut LowerCx<'_>,
+    instr: &Instr,
+    axis: usize,
+    start: u64,
+    end: u64,
+) -> Result<(), LowerError> {
+    let x = instr.operands[0];
+    let dims = dims_of(cx.ty(x));
+    let scalar = cx.scalar(instr, cx.ty(x).dtype)?;
+    let inner = Expr::product(dims[axis + 1..].iter().cloned());
+    let n = Expr::product(
+        dims.iter()
+            .enumerate()
+            .map(|(i, d)| if i == axis { Expr::Const(end - start) } else { d.clone() }),
+    );
+    let input = cx.operand(x);
+    let out = cx.value_tensor(instr.results[0]);
+    let sizes = vec![
+        ("n", n),
+        ("inner", inner),
+        ("a", dims[axis].clone()),
+        ("start", Expr::Const(start)),
+        ("len", Expr::Const(end - start)),
+    ];
+    let kernel = movement::slice(scalar, &cx.target.limits);
+    cx.step(instr, kernel, vec![whole(input), whole(out)], vec![out], sizes)
+}
+
+/// Lowers `gather(table[V, D], ids[...])`.
+pub(crate) fn gather(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
+    let (table, ids) = (instr.operands[0], instr.operands[1]);
+    let t_dims = dims_of(cx.ty(table));
+    let scalar = cx.scalar(instr, cx.ty(table).dtype)?;
+    if cx.ty(ids).dtype != seam_ir::DType::I32 {
+        return Err(cx.unsupported(instr, "ids must be i32"));
+    }
+    let tokens = Expr::product(dims_of(cx.ty(ids)));
+    let args = vec![whole(cx.operand(table)), whole(cx.operand(ids))];
+    let out = cx.value_tensor(instr.results[0]);
+    let mut args = args;
+    args.push(whole(out));
+    let kernel = movement::gather(scalar, kdim(&t_dims[1]), &cx.target.limits);
+    let sizes = vec![("tokens", tokens), ("v", t_dims[0].clone()), ("d", t_dims[1].clone())];
+    cx.step(instr, kernel, args, vec![out], sizes)
+}
