@@ -302,7 +302,7 @@ pub fn gated_matmul(
 }
 
 /// The weighted combine. Bindings `y` (f32 `[blocks·rows, D]`), `weights` (f32
-/// `[tokens, topk]`), `pair_pos` (u32 `[tokens·topk]`), optionally `shared` (f32
+/// `[tokens, topk]`), `pair_pos` (u32 `[tokens·topk]`), optionally `shared_out` (f32
 /// `[tokens, D]`, added), `out` (f32 `[tokens, D]`). Sizes `tokens`, `topk`,
 /// `d`, `blocks`, `rows` (fixed: the block size).
 pub fn moe_combine(cfg: &MoeConfig, with_shared: bool, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
@@ -320,7 +320,7 @@ pub fn moe_combine(cfg: &MoeConfig, with_shared: bool, limits: &DeviceLimits) ->
         .input("weights", ScalarType::F32)
         .input("pair_pos", ScalarType::U32);
     if with_shared {
-        kb.input("shared", ScalarType::F32);
+        kb.input("shared_out", ScalarType::F32);
     }
     kb.output("out", ScalarType::F32);
     let mut s = String::new();
@@ -328,7 +328,7 @@ pub fn moe_combine(cfg: &MoeConfig, with_shared: bool, limits: &DeviceLimits) ->
     let _ = writeln!(s, "if (i >= TOKENS * D) {{ return; }}");
     let _ = writeln!(s, "let t = i / D;");
     let _ = writeln!(s, "let c = i % D;");
-    let _ = writeln!(s, "var acc = {};", if with_shared { "shared[i]" } else { "0.0" });
+    let _ = writeln!(s, "var acc = {};", if with_shared { "shared_out[i]" } else { "0.0" });
     let _ = writeln!(s, "for (var j = 0u; j < TOPK; j += 1u) {{");
     let _ = writeln!(s, "    let p = pair_pos[t * TOPK + j];");
     let _ = writeln!(s, "    if (p < BLOCKS * ROWS) {{ acc = fma(weights[t * TOPK + j], y[p * D + c], acc); }}");
