@@ -4,3 +4,9 @@
 mod common;
 mod matmul;
 mod elementwise;
+mod attention;
+mod movement;
+mod rope;
+mod rowwise;
+mod moe;
+mod route;
