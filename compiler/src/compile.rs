@@ -35,7 +35,11 @@ pub struct CompileOptions {
 }
 
 /// Compiles every function of `model` with `weights` into a bundle writer.
-pub fn compile(model: &Model, weights: &Weights, options: &CompileOptions) -> Result<BundleWriter, CompileError> {
+pub fn compile(
+    model: &Model,
+    weights: &Weights,
+    options: &CompileOptions,
+) -> Result<BundleWriter, CompileError> {
     verify(model).map_err(|e| CompileError::Verify(e.to_string()))?;
     weights
         .check(model)

@@ -10,5 +10,5 @@ pub mod cli;
 pub mod compile;
 pub mod emit;
 pub mod load;
-pub mod plan;
 pub mod lower;
+pub mod plan;

@@ -14,7 +14,10 @@ fn example(name: &str) -> seam_ir::Model {
 }
 
 fn runtime() -> Runtime {
-    std::env::set_var("WGPU_BACKEND", std::env::var("WGPU_BACKEND").unwrap_or("vulkan".into()));
+    std::env::set_var(
+        "WGPU_BACKEND",
+        std::env::var("WGPU_BACKEND").unwrap_or("vulkan".into()),
+    );
     Runtime::new(&DeviceOptions::default()).expect("a Vulkan device (lavapipe on CI)")
 }
 
@@ -24,20 +27,44 @@ fn check(name: &str, token_counts: &[usize]) {
     let weights = random_weights(&model, 11);
     let rt = runtime();
     let target = Target::from_gpu(rt.gpu());
-    let bundle = compile(&model, &weights, &CompileOptions { target, opt_level: 0 }).unwrap();
+    let bundle = compile(
+        &model,
+        &weights,
+        &CompileOptions {
+            target,
+            opt_level: 0,
+        },
+    )
+    .unwrap();
     let bytes = bundle.to_bytes().unwrap();
-    let loaded = rt.load_bundle(BundleReader::from_bytes(bytes).unwrap()).unwrap();
+    let loaded = rt
+        .load_bundle(BundleReader::from_bytes(bytes).unwrap())
+        .unwrap();
     let mut session = loaded.session("forward").unwrap();
     for &n in token_counts {
         let ids: Vec<i32> = (0..n).map(|i| ((i * 37 + 5) % 1024) as i32).collect();
-        let gpu = session.run(&[HostTensor::from_i32(vec![n], &ids).unwrap()]).unwrap();
-        let cpu = evaluate(&model, "forward", &weights, &[Tensor::i32(vec![n], ids).unwrap()]).unwrap();
+        let gpu = session
+            .run(&[HostTensor::from_i32(vec![n], &ids).unwrap()])
+            .unwrap();
+        let cpu = evaluate(
+            &model,
+            "forward",
+            &weights,
+            &[Tensor::i32(vec![n], ids).unwrap()],
+        )
+        .unwrap();
         let (g, c) = (gpu[0].to_f32(), cpu[0].to_f32_vec());
         assert_eq!(gpu[0].shape, cpu[0].shape);
         let scale = c.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let err = g.iter().zip(&c).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let err = g
+            .iter()
+            .zip(&c)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         println!("{name} tokens={n}: max abs err {err:.3e} (max |logit| {scale:.3})");
-        assert!(err <= 1e-4 * scale.max(1.0), "{name} tokens={n}: max abs err {err}");
+        assert!(
+            err <= 1e-4 * scale.max(1.0),
+            "{name} tokens={n}: max abs err {err}"
+        );
     }
 }
 

@@ -61,7 +61,11 @@ pub struct Lowered {
 }
 
 /// Lowers one function of a verified model for `target`.
-pub fn lower_function(model: &Model, func: &Function, target: &Target) -> Result<Lowered, LowerError> {
+pub fn lower_function(
+    model: &Model,
+    func: &Function,
+    target: &Target,
+) -> Result<Lowered, LowerError> {
     let mut cx = LowerCx {
         model,
         func,
@@ -214,7 +218,10 @@ impl<'a> LowerCx<'a> {
                 .map(|(_, e)| e.clone())
                 .ok_or_else(|| LowerError::Shader {
                     value: self.result_name(instr),
-                    error: ShaderError::config(&kernel.name, format!("size `{}` was not given", s.name)),
+                    error: ShaderError::config(
+                        &kernel.name,
+                        format!("size `{}` was not given", s.name),
+                    ),
                 })?;
             kept.push((s.name.clone(), value));
         }

@@ -32,7 +32,9 @@ impl FromStr for TargetKind {
             "local" => Ok(TargetKind::Local),
             "lavapipe" | "cpu" => Ok(TargetKind::Lavapipe),
             "gpu" => Ok(TargetKind::Gpu),
-            other => Err(format!("unknown target `{other}` (expected local, lavapipe or gpu)")),
+            other => Err(format!(
+                "unknown target `{other}` (expected local, lavapipe or gpu)"
+            )),
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct TensorInfo {
 impl TensorInfo {
     /// Byte size as a function of the symbolic dims.
     pub fn bytes(&self) -> Expr {
-        Expr::product([self.elems.clone(), Expr::Const(self.dtype.size_bytes() as u64)])
+        Expr::product([
+            self.elems.clone(),
+            Expr::Const(self.dtype.size_bytes() as u64),
+        ])
     }
 }

@@ -1,6 +1,7 @@
 //! Shared test helpers: one device per test process, seeded inputs, tolerance checks.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -54,10 +55,18 @@ pub fn out(n: usize) -> GpuBuffer {
         .unwrap()
 }
 
-/// Compiles a kernel (with runtime checks on).
+/// Validates and compiles a kernel (with runtime checks on), once per distinct
+/// WGSL: lavapipe compiles every pipeline with LLVM, which dominates a cold run.
 pub fn pipeline(k: &Kernel) -> KernelPipeline {
+    static CACHE: OnceLock<Mutex<HashMap<String, KernelPipeline>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(p) = cache.lock().unwrap().get(&k.wgsl) {
+        return p.clone();
+    }
     seam_shaders::validate(k).unwrap_or_else(|e| panic!("{e}\n{}", k.wgsl));
-    gpu().pipeline(k).unwrap()
+    let p = gpu().pipeline(k).unwrap();
+    cache.lock().unwrap().insert(k.wgsl.clone(), p.clone());
+    p
 }
 
 /// Runs one dispatch.

@@ -71,7 +71,8 @@ pub enum Expr {
     Unary(UnaryOp, Box<Expr>),
     /// A binary op.
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
-    /// Conversion (float → int truncates toward zero, saturating).
+    /// Conversion (float → int truncates toward zero and saturates — to
+    /// 2147483520, the largest f32 below 2³¹, at the top, as WGSL defines).
     Cast(ScalarType, Box<Expr>),
 }
 

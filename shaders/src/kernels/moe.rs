@@ -346,7 +346,7 @@ pub fn gated_matmul(
 }
 
 /// The weighted combine. Bindings `y` (f32 `[blocks·rows, D]`), `weights` (f32
-/// `[tokens, topk]`), `pair_pos` (u32 `[tokens·topk]`), optionally `shared` (f32
+/// `[tokens, topk]`), `pair_pos` (u32 `[tokens·topk]`), optionally `shared_out` (f32
 /// `[tokens, D]`, added), `out` (f32 `[tokens, D]`). Sizes `tokens`, `topk`,
 /// `d`, `blocks`, `rows` (fixed: the block size).
 pub fn moe_combine(
@@ -368,7 +368,7 @@ pub fn moe_combine(
         .input("weights", ScalarType::F32)
         .input("pair_pos", ScalarType::U32);
     if with_shared {
-        kb.input("shared", ScalarType::F32);
+        kb.input("shared_out", ScalarType::F32);
     }
     kb.output("out", ScalarType::F32);
     let mut s = String::new();
@@ -379,7 +379,7 @@ pub fn moe_combine(
     let _ = writeln!(
         s,
         "var acc = {};",
-        if with_shared { "shared[i]" } else { "0.0" }
+        if with_shared { "shared_out[i]" } else { "0.0" }
     );
     let _ = writeln!(s, "for (var j = 0u; j < TOPK; j += 1u) {{");
     let _ = writeln!(s, "    let p = pair_pos[t * TOPK + j];");

@@ -247,7 +247,9 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
                 );
             }
         } else {
-            let _ = writeln!(s, "let nrow0 = {base_row} * N;");
+            if p == 0 {
+                let _ = writeln!(s, "let nrow0 = {base_row} * N;");
+            }
             if parts == 1 {
                 let _ = writeln!(s, "{{");
             } else {

@@ -19,7 +19,11 @@ pub(crate) fn rope(cx: &mut LowerCx<'_>, instr: &Instr, theta: f32) -> Result<()
     let out = cx.value_tensor(instr.results[0]);
     let mut args = args;
     args.push(whole(out));
-    let sizes = vec![("tokens", d[0].clone()), ("heads", d[1].clone()), ("head_dim", d[2].clone())];
+    let sizes = vec![
+        ("tokens", d[0].clone()),
+        ("heads", d[1].clone()),
+        ("head_dim", d[2].clone()),
+    ];
     cx.step(instr, kernel, args, vec![out], sizes)
 }
 
@@ -37,8 +41,19 @@ pub(crate) fn attention(
         .as_const()
         .and_then(|h| u32::try_from(h).ok())
         .ok_or_else(|| cx.unsupported(instr, "the head dim must be static"))?;
-    let cfg = AttentionConfig::new(causal, scale, kdim(&qd[1]), kdim(&kd[1]), head_dim, &cx.target.limits);
-    let args = vec![whole(cx.operand(q)), whole(cx.operand(k)), whole(cx.operand(v))];
+    let cfg = AttentionConfig::new(
+        causal,
+        scale,
+        kdim(&qd[1]),
+        kdim(&kd[1]),
+        head_dim,
+        &cx.target.limits,
+    );
+    let args = vec![
+        whole(cx.operand(q)),
+        whole(cx.operand(k)),
+        whole(cx.operand(v)),
+    ];
     let out = cx.value_tensor(instr.results[0]);
     let mut args = args;
     args.push(whole(out));

@@ -18,12 +18,20 @@ fn index_map(j: usize, input: &[Expr], out: &[Expr]) -> (IndexMap, Vec<(String, 
         return (IndexMap::Scalar, Vec::new());
     }
     let trimmed: Vec<&Expr> = input.iter().skip_while(|d| **d == Expr::Const(1)).collect();
-    if trimmed.len() <= out.len() && out[out.len() - trimmed.len()..].iter().eq(trimmed.iter().copied()) {
+    if trimmed.len() <= out.len()
+        && out[out.len() - trimmed.len()..]
+            .iter()
+            .eq(trimmed.iter().copied())
+    {
         let len = Expr::product(trimmed.into_iter().cloned());
         return (IndexMap::Repeat(kdim(&len)), vec![(format!("len{j}"), len)]);
     }
     // A prefix of the output's dims followed by ones ([T, 1] against [T, D]).
-    let ones_after = input.iter().rev().take_while(|d| **d == Expr::Const(1)).count();
+    let ones_after = input
+        .iter()
+        .rev()
+        .take_while(|d| **d == Expr::Const(1))
+        .count();
     let keep = input.len() - ones_after;
     if input.len() == out.len() && keep > 0 && input[..keep] == out[..keep] {
         let div = Expr::product(out[keep..].iter().cloned());
@@ -34,11 +42,12 @@ fn index_map(j: usize, input: &[Expr], out: &[Expr]) -> (IndexMap, Vec<(String, 
     let mut strides = Vec::with_capacity(out.len());
     let mut sizes = Vec::new();
     for d in 0..out.len() {
-        let stride = if d < offset || (input[d - offset] == Expr::Const(1) && out[d] != Expr::Const(1)) {
-            Expr::Const(0)
-        } else {
-            Expr::product(input[d - offset + 1..].iter().cloned())
-        };
+        let stride =
+            if d < offset || (input[d - offset] == Expr::Const(1) && out[d] != Expr::Const(1)) {
+                Expr::Const(0)
+            } else {
+                Expr::product(input[d - offset + 1..].iter().cloned())
+            };
         strides.push(kdim(&stride));
         sizes.push((format!("s{j}_{d}"), stride));
     }
@@ -50,8 +59,12 @@ fn unary_op(op: &Op) -> Option<UnaryOp> {
         Op::Neg => UnaryOp::Neg,
         Op::Exp => UnaryOp::Exp,
         Op::Silu => UnaryOp::Silu,
-        Op::Gelu { approx: GeluApprox::Erf } => UnaryOp::GeluErf,
-        Op::Gelu { approx: GeluApprox::Tanh } => UnaryOp::GeluTanh,
+        Op::Gelu {
+            approx: GeluApprox::Erf,
+        } => UnaryOp::GeluErf,
+        Op::Gelu {
+            approx: GeluApprox::Tanh,
+        } => UnaryOp::GeluTanh,
         Op::Sigmoid => UnaryOp::Sigmoid,
         Op::Tanh => UnaryOp::Tanh,
         _ => return None,
@@ -104,7 +117,12 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErro
         args.push(whole(cx.operand(o)));
     }
     if cfg.dims.is_some() {
-        sizes.extend(out_dims.iter().enumerate().map(|(d, e)| (format!("d{d}"), e.clone())));
+        sizes.extend(
+            out_dims
+                .iter()
+                .enumerate()
+                .map(|(d, e)| (format!("d{d}"), e.clone())),
+        );
     }
     let out = cx.value_tensor(result);
     args.push(whole(out));
@@ -114,7 +132,11 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErro
 }
 
 /// Lowers `transpose` as a strided element-wise copy.
-pub(crate) fn transpose(cx: &mut LowerCx<'_>, instr: &Instr, perm: &[usize]) -> Result<(), LowerError> {
+pub(crate) fn transpose(
+    cx: &mut LowerCx<'_>,
+    instr: &Instr,
+    perm: &[usize],
+) -> Result<(), LowerError> {
     let x: Operand = instr.operands[0];
     let in_ty = cx.ty(x);
     let in_dims = dims_of(in_ty);
@@ -128,7 +150,12 @@ pub(crate) fn transpose(cx: &mut LowerCx<'_>, instr: &Instr, perm: &[usize]) -> 
         strides.push(kdim(&stride));
         sizes.push((format!("s0_{d}"), stride));
     }
-    sizes.extend(out_dims.iter().enumerate().map(|(d, e)| (format!("d{d}"), e.clone())));
+    sizes.extend(
+        out_dims
+            .iter()
+            .enumerate()
+            .map(|(d, e)| (format!("d{d}"), e.clone())),
+    );
     let mut cfg = ElementwiseConfig::new("transpose", Ew::Input(0), scalar, &cx.target.limits)
         .input(scalar, IndexMap::Strided(strides));
     cfg.n = kdim(&n);
@@ -136,5 +163,11 @@ pub(crate) fn transpose(cx: &mut LowerCx<'_>, instr: &Instr, perm: &[usize]) -> 
     let input = cx.operand(x);
     let out = cx.value_tensor(instr.results[0]);
     let sizes = sizes.iter().map(|(n, e)| (n.as_str(), e.clone())).collect();
-    cx.step(instr, elementwise(&cfg), vec![whole(input), whole(out)], vec![out], sizes)
+    cx.step(
+        instr,
+        elementwise(&cfg),
+        vec![whole(input), whole(out)],
+        vec![out],
+        sizes,
+    )
 }

@@ -43,7 +43,10 @@ pub(crate) fn matmul_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lo
             a_dims[a_dims.len() - 2].clone(),
         )
     } else {
-        (None, Expr::product(a_dims[..a_dims.len() - 1].iter().cloned()))
+        (
+            None,
+            Expr::product(a_dims[..a_dims.len() - 1].iter().cloned()),
+        )
     };
     let weight = matches!(b, Operand::Param(_)) && !batched;
     let layout = if weight && limits.profile() == KernelProfile::CpuLike {
@@ -51,13 +54,18 @@ pub(crate) fn matmul_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lo
     } else {
         BLayout::RowMajor
     };
-    let mut cfg = MatmulConfig::new(kdim(&m), kdim(&n), kdim(&k), limits).with_layout(layout, limits);
+    let mut cfg =
+        MatmulConfig::new(kdim(&m), kdim(&n), kdim(&k), limits).with_layout(layout, limits);
     cfg.batch = batch.as_ref().map(kdim);
     cfg.b_batched = batched;
     let b_tensor = match b {
         Operand::Param(p) if weight => cx.param_tensor(
             p,
-            if layout == BLayout::Transposed { Packing::TransposedLast2 } else { Packing::AsIs },
+            if layout == BLayout::Transposed {
+                Packing::TransposedLast2
+            } else {
+                Packing::AsIs
+            },
         ),
         other => cx.operand(other),
     };
@@ -73,7 +81,11 @@ pub(crate) fn matmul_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lo
                 MatmulVariant::SubgroupBlocked(t) => t.workgroup * t.cols,
                 MatmulVariant::Tiled(t) => t.block,
             };
-            let row_align = if layout == BLayout::Transposed { col_block } else { 4 };
+            let row_align = if layout == BLayout::Transposed {
+                col_block
+            } else {
+                4
+            };
             let split = WeightSplit::plan(
                 rows as u32,
                 row_elems * 4,

@@ -4,7 +4,9 @@
 
 use seam_ir::{DType, GatedAct, Instr, Operand};
 use seam_runtime::bundle::{Expr, Packing};
-use seam_shaders::kernels::moe::{gated_matmul, moe_combine, moe_down, moe_gate_up, moe_plan, MoeConfig};
+use seam_shaders::kernels::moe::{
+    gated_matmul, moe_combine, moe_down, moe_gate_up, moe_plan, MoeConfig,
+};
 use seam_shaders::{matmul, BLayout, GatedAct as KAct, MatmulConfig};
 
 use super::linalg::split_args;
@@ -18,9 +20,16 @@ fn static_u32(cx: &LowerCx<'_>, instr: &Instr, e: &Expr, what: &str) -> Result<u
 
 /// The tensor of an expert weight operand in `layout` (weights must be parameters
 /// when they are repacked).
-fn weight(cx: &mut LowerCx<'_>, instr: &Instr, o: Operand, layout: BLayout) -> Result<TensorId, LowerError> {
+fn weight(
+    cx: &mut LowerCx<'_>,
+    instr: &Instr,
+    o: Operand,
+    layout: BLayout,
+) -> Result<TensorId, LowerError> {
     match (o, layout) {
-        (Operand::Param(p), BLayout::Transposed) => Ok(cx.param_tensor(p, Packing::TransposedLast2)),
+        (Operand::Param(p), BLayout::Transposed) => {
+            Ok(cx.param_tensor(p, Packing::TransposedLast2))
+        }
         (o, BLayout::RowMajor) => Ok(cx.operand(o)),
         _ => Err(cx.unsupported(instr, "expert weights computed at run time")),
     }
@@ -46,15 +55,19 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
         GatedAct::GeGlu => KAct::GeGlu,
     };
     let limits = cx.target.limits.clone();
-    let cfg = MoeConfig::new(experts, hidden, ffn, kact, &limits, cx.target.offset_align)
-        .map_err(|error| LowerError::Shader {
+    let cfg = MoeConfig::new(experts, hidden, ffn, kact, &limits, cx.target.offset_align).map_err(
+        |error| LowerError::Shader {
             value: cx.result_name(instr),
             error,
-        })?;
+        },
+    )?;
     let rows = u64::from(cfg.block_rows());
     // Upper bound on blocks: ceil(T·k / rows) + E (each expert pads at most one block).
     let pairs = Expr::product([tokens.clone(), topk.clone()]);
-    let blocks = Expr::sum([pairs.clone().ceil_div(rows), Expr::Const(u64::from(experts))]);
+    let blocks = Expr::sum([
+        pairs.clone().ceil_div(rows),
+        Expr::Const(u64::from(experts)),
+    ]);
     let name = cx.result_name(instr);
     let block_expert = cx.temp(format!("{name}.block_expert"), DType::U32, blocks.clone());
     let pair_list = cx.temp(
@@ -77,13 +90,22 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     let ids = cx.operand(ops[1]);
     let route_w = cx.operand(ops[2]);
     let sizes = |extra: Vec<(&'static str, Expr)>| {
-        let mut s = vec![("tokens", tokens.clone()), ("topk", topk.clone()), ("blocks", blocks.clone())];
+        let mut s = vec![
+            ("tokens", tokens.clone()),
+            ("topk", topk.clone()),
+            ("blocks", blocks.clone()),
+        ];
         s.extend(extra);
         s
     };
 
     // 1. Plan: sort (token, slot) pairs by expert into padded blocks.
-    let args = vec![whole(ids), whole(block_expert), whole(pair_list), whole(pair_pos)];
+    let args = vec![
+        whole(ids),
+        whole(block_expert),
+        whole(pair_list),
+        whole(pair_pos),
+    ];
     let writes = vec![block_expert, pair_list, pair_pos];
     cx.step(instr, moe_plan(&cfg, &limits), args, writes, sizes(vec![]))?;
 
@@ -98,7 +120,10 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     args.extend(split_args(wg, cfg.gate_up_split, gu_rows, gu_row_bytes));
     args.extend(split_args(wu, cfg.gate_up_split, gu_rows, gu_row_bytes));
     args.push(whole(h));
-    let gu_sizes = sizes(vec![("n", Expr::Const(u64::from(ffn))), ("k", Expr::Const(u64::from(hidden)))]);
+    let gu_sizes = sizes(vec![
+        ("n", Expr::Const(u64::from(ffn))),
+        ("k", Expr::Const(u64::from(hidden))),
+    ]);
     cx.step(instr, moe_gate_up(&cfg), args, vec![h], gu_sizes)?;
 
     // 3. Down projection of every padded row.
@@ -110,12 +135,22 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     let mut args = vec![whole(h), whole(block_expert)];
     args.extend(split_args(wd, cfg.down_split, d_rows, d_row_bytes));
     args.push(whole(y));
-    let d_sizes = sizes(vec![("n", Expr::Const(u64::from(hidden))), ("k", Expr::Const(u64::from(ffn)))]);
+    let d_sizes = sizes(vec![
+        ("n", Expr::Const(u64::from(hidden))),
+        ("k", Expr::Const(u64::from(ffn))),
+    ]);
     cx.step(instr, moe_down(&cfg), args, vec![y], d_sizes)?;
 
     // 4. The always-on shared expert, as a dense gated FFN.
     let shared = if ops.len() == 9 {
-        Some(shared_expert(cx, instr, &cfg, x, &tokens, [ops[6], ops[7], ops[8]])?)
+        Some(shared_expert(
+            cx,
+            instr,
+            &cfg,
+            x,
+            &tokens,
+            [ops[6], ops[7], ops[8]],
+        )?)
     } else {
         None
     };
@@ -142,16 +177,33 @@ fn shared_expert(
     let fs = dims_of(cx.ty(sg))[1].clone();
     let hidden = Expr::Const(u64::from(cfg.hidden));
     let name = cx.result_name(instr);
-    let hs = cx.temp(format!("{name}.shared_h"), DType::F32, Expr::product([tokens.clone(), fs.clone()]));
-    let out = cx.temp(format!("{name}.shared"), DType::F32, Expr::product([tokens.clone(), hidden.clone()]));
+    let hs = cx.temp(
+        format!("{name}.shared_h"),
+        DType::F32,
+        Expr::product([tokens.clone(), fs.clone()]),
+    );
+    let out = cx.temp(
+        format!("{name}.shared"),
+        DType::F32,
+        Expr::product([tokens.clone(), hidden.clone()]),
+    );
     let wg = weight(cx, instr, sg, cfg.layout)?;
     let wu = weight(cx, instr, su, cfg.layout)?;
     let kernel = gated_matmul(cfg.act, kdim(&fs), kdim(&hidden), cfg.layout, cfg.variant);
     let args = vec![whole(x), whole(wg), whole(wu), whole(hs)];
-    let sizes = vec![("m", tokens.clone()), ("n", fs.clone()), ("k", hidden.clone())];
+    let sizes = vec![
+        ("m", tokens.clone()),
+        ("n", fs.clone()),
+        ("k", hidden.clone()),
+    ];
     cx.step(instr, kernel, args, vec![hs], sizes)?;
-    let down = MatmulConfig::new(seam_shaders::Dim::Dynamic, kdim(&hidden), kdim(&fs), &limits)
-        .with_layout(cfg.layout, &limits);
+    let down = MatmulConfig::new(
+        seam_shaders::Dim::Dynamic,
+        kdim(&hidden),
+        kdim(&fs),
+        &limits,
+    )
+    .with_layout(cfg.layout, &limits);
     let wd = weight(cx, instr, sd, cfg.layout)?;
     let args: Vec<Arg> = vec![whole(hs), whole(wd), whole(out)];
     let sizes = vec![("m", tokens.clone()), ("n", hidden), ("k", fs)];

@@ -13,8 +13,14 @@ pub(crate) fn concat(cx: &mut LowerCx<'_>, instr: &Instr, axis: usize) -> Result
     let out_dims = dims_of(out_ty);
     let mut sizes: Vec<(String, Expr)> = vec![
         ("n".into(), Expr::product(out_dims.clone())),
-        ("outer".into(), Expr::product(out_dims[..axis].iter().cloned())),
-        ("inner".into(), Expr::product(out_dims[axis + 1..].iter().cloned())),
+        (
+            "outer".into(),
+            Expr::product(out_dims[..axis].iter().cloned()),
+        ),
+        (
+            "inner".into(),
+            Expr::product(out_dims[axis + 1..].iter().cloned()),
+        ),
     ];
     let mut args = Vec::new();
     for (j, &o) in instr.operands.iter().enumerate() {
@@ -40,11 +46,13 @@ pub(crate) fn slice(
     let dims = dims_of(cx.ty(x));
     let scalar = cx.scalar(instr, cx.ty(x).dtype)?;
     let inner = Expr::product(dims[axis + 1..].iter().cloned());
-    let n = Expr::product(
-        dims.iter()
-            .enumerate()
-            .map(|(i, d)| if i == axis { Expr::Const(end - start) } else { d.clone() }),
-    );
+    let n = Expr::product(dims.iter().enumerate().map(|(i, d)| {
+        if i == axis {
+            Expr::Const(end - start)
+        } else {
+            d.clone()
+        }
+    }));
     let input = cx.operand(x);
     let out = cx.value_tensor(instr.results[0]);
     let sizes = vec![
@@ -55,7 +63,13 @@ pub(crate) fn slice(
         ("len", Expr::Const(end - start)),
     ];
     let kernel = movement::slice(scalar, &cx.target.limits);
-    cx.step(instr, kernel, vec![whole(input), whole(out)], vec![out], sizes)
+    cx.step(
+        instr,
+        kernel,
+        vec![whole(input), whole(out)],
+        vec![out],
+        sizes,
+    )
 }
 
 /// Lowers `gather(table[V, D], ids[...])`.
@@ -72,6 +86,10 @@ pub(crate) fn gather(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErr
     let mut args = args;
     args.push(whole(out));
     let kernel = movement::gather(scalar, kdim(&t_dims[1]), &cx.target.limits);
-    let sizes = vec![("tokens", tokens), ("v", t_dims[0].clone()), ("d", t_dims[1].clone())];
+    let sizes = vec![
+        ("tokens", tokens),
+        ("v", t_dims[0].clone()),
+        ("d", t_dims[1].clone()),
+    ];
     cx.step(instr, kernel, args, vec![out], sizes)
 }

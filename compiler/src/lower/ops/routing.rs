@@ -2,7 +2,9 @@
 
 use seam_ir::{Instr, RouteMode};
 use seam_runtime::bundle::Expr;
-use seam_shaders::kernels::route::{route as route_kernel, topk as topk_kernel, RouteMode as KMode};
+use seam_shaders::kernels::route::{
+    route as route_kernel, topk as topk_kernel, RouteMode as KMode,
+};
 
 use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError};
 
@@ -20,7 +22,13 @@ pub(crate) fn topk(cx: &mut LowerCx<'_>, instr: &Instr, k: usize) -> Result<(), 
     let indices = cx.value_tensor(instr.results[1]);
     let kernel = topk_kernel(k as u32, kdim(&e), &cx.target.limits);
     let args = vec![whole(input), whole(values), whole(indices)];
-    cx.step(instr, kernel, args, vec![values, indices], vec![("rows", rows), ("e", e)])
+    cx.step(
+        instr,
+        kernel,
+        args,
+        vec![values, indices],
+        vec![("rows", rows), ("e", e)],
+    )
 }
 
 /// Lowers `route(logits [, scores], k, mode, renorm)`.
@@ -39,7 +47,11 @@ pub(crate) fn route(
         RouteMode::TopkSoftmax => KMode::TopkSoftmax,
         RouteMode::Take => KMode::Take,
     };
-    let mut args: Vec<_> = instr.operands.iter().map(|&o| whole(cx.operand(o))).collect();
+    let mut args: Vec<_> = instr
+        .operands
+        .iter()
+        .map(|&o| whole(cx.operand(o)))
+        .collect();
     let ids = cx.value_tensor(instr.results[0]);
     let weights = cx.value_tensor(instr.results[1]);
     args.push(whole(ids));

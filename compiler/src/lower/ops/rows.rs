@@ -21,8 +21,18 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErro
     };
     let mut cfg = RowConfig::new(op, kdim(&d), &cx.target.limits);
     cfg.rows = kdim(&rows);
-    let mut args: Vec<_> = instr.operands.iter().map(|&o| whole(cx.operand(o))).collect();
+    let mut args: Vec<_> = instr
+        .operands
+        .iter()
+        .map(|&o| whole(cx.operand(o)))
+        .collect();
     let out = cx.value_tensor(instr.results[0]);
     args.push(whole(out));
-    cx.step(instr, row_kernel(&cfg), args, vec![out], vec![("rows", rows), ("d", d)])
+    cx.step(
+        instr,
+        row_kernel(&cfg),
+        args,
+        vec![out],
+        vec![("rows", rows), ("d", d)],
+    )
 }
