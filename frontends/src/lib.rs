@@ -9,3 +9,4 @@
 
 pub mod builder;
 pub mod examples;
+pub mod safetensors_weights;

@@ -143,6 +143,45 @@ impl<'m> Session<'m> {
         Ok((outputs, timing))
     }
 
+    /// Runs each dispatch on its own (one submission each) and returns the device
+    /// (or wall) time per dispatch with its kernel's name: where the time goes.
+    /// Slower than [`Session::run`]; for profiling only.
+    pub fn profile(&mut self, inputs: &[HostTensor]) -> Result<Vec<(String, Duration)>, RunError> {
+        let dims = self.bind_dims(inputs)?;
+        let gpu = &self.model.gpu;
+        for (io, t) in self.entry.inputs.iter().zip(inputs) {
+            gpu.write(self.buffer(io.buffer), 0, &t.bytes)?;
+        }
+        let lookup = |d: &str| dims.get(d).copied();
+        let mut times = Vec::with_capacity(self.entry.dispatches.len());
+        for d in &self.entry.dispatches {
+            let sizes: Vec<(String, u32)> = d
+                .sizes
+                .iter()
+                .map(|(n, e)| Ok((n.clone(), e.eval(&lookup)? as u32)))
+                .collect::<Result<_, RunError>>()?;
+            let views: Vec<_> = d.buffers.iter().map(|r| self.view(r)).collect();
+            let mut batch = gpu.batch();
+            batch.dispatch(
+                &self.model.pipelines[d.kernel as usize],
+                &views,
+                &as_refs(&sizes),
+            )?;
+            let rec = batch.finish()?;
+            let started = Instant::now();
+            let device = gpu.run_timed(&rec)?;
+            let name = self.model.manifest.kernels[d.kernel as usize].name.clone();
+            times.push((name, device.unwrap_or_else(|| started.elapsed())));
+        }
+        Ok(times)
+    }
+
+    fn view(&self, r: &crate::bundle::BufferRange) -> crate::BufferView<'_> {
+        let b = self.buffer(r.buffer);
+        let size = r.size.unwrap_or(b.size().saturating_sub(r.offset));
+        b.slice(r.offset, size)
+    }
+
     fn buffer(&self, index: u32) -> &GpuBuffer {
         match &self.slots[index as usize] {
             Slot::Weight(w) => &self.model.weights[*w],
@@ -242,15 +281,7 @@ impl<'m> Session<'m> {
             None => {
                 let mut batch = gpu.batch();
                 for (i, d) in self.entry.dispatches.iter().enumerate() {
-                    let views: Vec<_> = d
-                        .buffers
-                        .iter()
-                        .map(|r| {
-                            let b = self.buffer(r.buffer);
-                            let size = r.size.unwrap_or(b.size().saturating_sub(r.offset));
-                            b.slice(r.offset, size)
-                        })
-                        .collect();
+                    let views: Vec<_> = d.buffers.iter().map(|r| self.view(r)).collect();
                     let sizes = sizes_of(i)?;
                     batch.dispatch(
                         &self.model.pipelines[d.kernel as usize],

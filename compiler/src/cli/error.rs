@@ -16,6 +16,15 @@ pub enum CliError {
     /// Evaluation failed.
     #[error("evaluation failed: {0}")]
     Eval(#[from] EvalError),
+    /// Compilation failed.
+    #[error("compilation failed: {0}")]
+    Compile(#[from] crate::compile::CompileError),
+    /// A bundle could not be loaded or run.
+    #[error(transparent)]
+    Run(#[from] seam_runtime::RunError),
+    /// A kernel could not be emitted.
+    #[error(transparent)]
+    Shader(#[from] seam_shaders::ShaderError),
     /// Input data (tokens, `.npy` inputs) is unusable.
     #[error("{0}")]
     Input(String),

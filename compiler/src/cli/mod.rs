@@ -1,9 +1,15 @@
 //! The `seam` command line: argument parsing, logging set-up, exit codes.
 
+mod bench;
 mod check;
+mod compile;
+mod device;
 mod error;
 mod eval;
+mod inputs;
+mod inspect;
 mod output;
+mod run;
 
 use std::process::ExitCode;
 
@@ -31,6 +37,16 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Evaluate a model on the CPU with the reference evaluator.
     Eval(eval::EvalArgs),
+    /// Compile a model into a bundle (kernels, plan and weights in one file).
+    Compile(compile::CompileArgs),
+    /// Run a bundle on a device (lavapipe where there is no GPU).
+    Run(run::RunArgs),
+    /// Show what a bundle holds: sections, sizes, kernels, dispatches, peak memory.
+    Inspect(inspect::InspectArgs),
+    /// List the GPU adapters wgpu sees.
+    Devices,
+    /// Measure forward latency of bundles side by side (and where the time goes).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the tool and maps errors to exit codes (1: bad input, 2: usage).
@@ -58,6 +74,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Compile(args) => compile::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Devices => device::run(),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 

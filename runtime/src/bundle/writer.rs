@@ -48,6 +48,13 @@ impl BundleWriter {
         self.manifest.kernels.len() as u32 - 1
     }
 
+    /// The WGSL source of kernel `i` added so far.
+    pub fn kernel_source(&self, i: usize) -> &str {
+        let k = &self.manifest.kernels[i];
+        std::str::from_utf8(&self.shaders[k.source_offset as usize..][..k.source_len as usize])
+            .unwrap_or_default()
+    }
+
     /// Adds a weight blob, 64-byte aligned.
     pub fn add_weight(
         &mut self,

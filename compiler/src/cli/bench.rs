@@ -1,0 +1,131 @@
+//! `seam bench`: forward latency of a bundle, with dispatches and submits per
+//! forward, and optionally where the time goes per kernel.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use seam_runtime::bundle::ElementType;
+use seam_runtime::HostTensor;
+
+use super::device::DeviceArgs;
+use super::CliError;
+
+/// Arguments of `seam bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The bundle (`.seamb`).
+    pub bundles: Vec<PathBuf>,
+    /// Token counts to measure (a forward over that many tokens each).
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    pub tokens: Vec<usize>,
+    /// Timed runs per measurement (after one warm-up run).
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// Also time every dispatch on its own and print the slowest kernels.
+    #[arg(long)]
+    pub profile: bool,
+    /// The device.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// Runs `seam bench`.
+pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    if args.bundles.is_empty() {
+        return Err(CliError::Usage("give at least one bundle".into()));
+    }
+    let rt = args.device.open()?;
+    println!(
+        "device: {} ({:?})",
+        rt.gpu().adapter().name,
+        rt.gpu().adapter().backend
+    );
+    println!(
+        "{:<28} {:>7} {:>11} {:>11} {:>10} {:>7}",
+        "bundle", "tokens", "mean ms", "min ms", "dispatches", "submits"
+    );
+    for path in &args.bundles {
+        let model = rt.load(path)?;
+        let entry = model
+            .manifest()
+            .entry_points
+            .first()
+            .ok_or_else(|| CliError::Input(format!("`{}` has no entry point", path.display())))?
+            .name
+            .clone();
+        let mut session = model.session(&entry)?;
+        for &n in &args.tokens {
+            let inputs = synthetic_inputs(&session, n)?;
+            session.run(&inputs)?;
+            let mut times = Vec::with_capacity(args.iters);
+            let mut last = None;
+            for _ in 0..args.iters.max(1) {
+                let (_, t) = session.run_timed(&inputs)?;
+                times.push(t.device.unwrap_or(t.wall));
+                last = Some(t);
+            }
+            let mean = times.iter().sum::<Duration>() / times.len() as u32;
+            let min = times.iter().min().copied().unwrap_or_default();
+            let t = last.ok_or_else(|| CliError::Input("no run".into()))?;
+            let name = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            println!(
+                "{name:<28} {n:>7} {:>11.3} {:>11.3} {:>10} {:>7}",
+                mean.as_secs_f64() * 1e3,
+                min.as_secs_f64() * 1e3,
+                t.dispatches,
+                t.submits
+            );
+            if args.profile {
+                let mut per_kernel: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
+                for (k, d) in session.profile(&inputs)? {
+                    let e = per_kernel.entry(k).or_default();
+                    e.0 += d;
+                    e.1 += 1;
+                }
+                let mut rows: Vec<_> = per_kernel.into_iter().collect();
+                rows.sort_by_key(|r| std::cmp::Reverse(r.1 .0));
+                for (k, (d, count)) in rows.iter().take(12) {
+                    println!("    {:>9.3} ms  {count:>3}×  {k}", d.as_secs_f64() * 1e3);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inputs of the right shape for `tokens` tokens: ids `i mod 1000`, floats 0.5.
+fn synthetic_inputs(
+    session: &seam_runtime::Session<'_>,
+    tokens: usize,
+) -> Result<Vec<HostTensor>, CliError> {
+    session
+        .inputs()
+        .iter()
+        .map(|io| {
+            let shape: Vec<usize> = io
+                .shape
+                .iter()
+                .map(|e| e.eval(&|_| Some(tokens as u64)).map(|v| v as usize))
+                .collect::<Result<_, _>>()
+                .map_err(|e| CliError::Input(e.to_string()))?;
+            let n: usize = shape.iter().product();
+            let t = match io.dtype {
+                ElementType::I32 => HostTensor::from_i32(
+                    shape,
+                    &(0..n).map(|i| (i % 1000) as i32).collect::<Vec<_>>(),
+                ),
+                ElementType::U32 => HostTensor::from_u32(
+                    shape,
+                    &(0..n).map(|i| (i % 1000) as u32).collect::<Vec<_>>(),
+                ),
+                _ => HostTensor::from_f32(shape, &vec![0.5; n]),
+            };
+            t.map_err(CliError::from)
+        })
+        .collect()
+}

@@ -1,0 +1,141 @@
+//! `seam compile`: model file → bundle.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use seam_frontends::safetensors_weights::load_safetensors;
+use seam_ir::weights::random_weights;
+use seam_shaders::Target as EmitTarget;
+
+use super::device::DeviceArgs;
+use super::CliError;
+use crate::compile::{compile, CompileOptions};
+use crate::load::load_model;
+use crate::lower::{Target, TargetKind};
+
+/// Arguments of `seam compile`.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The model file in Seam's text format (`.seam`).
+    pub file: PathBuf,
+    /// Where to write the bundle (`.seamb`).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Fill every parameter with seeded random values (the same generator as `seam eval`).
+    #[arg(long, value_name = "SEED", conflicts_with = "weights")]
+    pub random_weights: Option<u64>,
+    /// Read the parameters from a safetensors file, by name.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// The device kernels are specialised for: `local` (this machine's default
+    /// adapter), `lavapipe` (CPU), or `gpu` (a discrete GPU).
+    #[arg(long, default_value = "local", value_name = "TARGET")]
+    pub target: TargetKind,
+    /// Optimization level (0: op-by-op lowering; the optimizer is not in yet).
+    #[arg(short = 'O', default_value_t = 0, value_name = "LEVEL")]
+    pub opt_level: u8,
+    /// Also write every kernel as FORMAT (wgsl, spirv, msl, hlsl) into DIR.
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "DIR"])]
+    pub emit: Vec<String>,
+    /// Replace OUT (and files in the --emit DIR) if they exist.
+    #[arg(long)]
+    pub force: bool,
+    /// The device used with `--target local`.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+fn emit_target(name: &str) -> Result<EmitTarget, CliError> {
+    match name {
+        "wgsl" => Ok(EmitTarget::Wgsl),
+        "spirv" => Ok(EmitTarget::Spirv),
+        "msl" => Ok(EmitTarget::Msl),
+        "hlsl" => Ok(EmitTarget::Hlsl),
+        other => Err(CliError::Usage(format!(
+            "--emit format `{other}` is not one of wgsl, spirv, msl, hlsl"
+        ))),
+    }
+}
+
+/// Runs `seam compile`.
+pub fn run(args: &CompileArgs) -> Result<(), CliError> {
+    if args.output.exists() && !args.force {
+        return Err(CliError::Output {
+            path: args.output.display().to_string(),
+            reason: "the file exists (pass --force to replace it)".into(),
+        });
+    }
+    let emit = match args.emit.as_slice() {
+        [] => None,
+        [format, dir] => Some((emit_target(format)?, PathBuf::from(dir))),
+        _ => return Err(CliError::Usage("--emit takes FORMAT DIR".into())),
+    };
+    let model = load_model(&args.file)?;
+    let weights = match (&args.weights, args.random_weights) {
+        (Some(path), _) => {
+            load_safetensors(&model, path).map_err(|e| CliError::Input(e.to_string()))?
+        }
+        (None, Some(seed)) => random_weights(&model, seed),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "give the weights: --weights FILE.safetensors or --random-weights SEED".into(),
+            ))
+        }
+    };
+    let target = match args.target {
+        TargetKind::Lavapipe => Target::lavapipe(),
+        TargetKind::Gpu => Target::gpu(),
+        TargetKind::Local => match args.device.open() {
+            Ok(rt) => Target::from_gpu(rt.gpu()),
+            Err(e) => {
+                tracing::warn!("no local device ({e}); compiling for lavapipe");
+                Target::lavapipe()
+            }
+        },
+    };
+    let started = std::time::Instant::now();
+    let options = CompileOptions {
+        target,
+        opt_level: args.opt_level,
+    };
+    let bundle = compile(&model, &weights, &options)?;
+    let compile_time = started.elapsed();
+    if let Some((format, dir)) = emit {
+        std::fs::create_dir_all(&dir).map_err(|e| CliError::Output {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        for (i, k) in bundle.manifest.kernels.iter().enumerate() {
+            let kernel = k.to_kernel(bundle.kernel_source(i));
+            let text = seam_shaders::emit(&kernel, format)?;
+            let path = dir.join(format!("{i:03}_{}.{}", k.name, format.name()));
+            super::output::write_atomic(&path, text.as_bytes(), args.force)?;
+        }
+        println!(
+            "wrote {} kernels as {} to {}",
+            bundle.manifest.kernels.len(),
+            format.name(),
+            dir.display()
+        );
+    }
+    bundle
+        .write(&args.output, args.force)
+        .map_err(seam_runtime::RunError::from)?;
+    let m = &bundle.manifest;
+    let dispatches: Vec<String> = m
+        .entry_points
+        .iter()
+        .map(|e| format!("{} {}", e.name, e.dispatches.len()))
+        .collect();
+    println!(
+        "compiled {} in {:.0} ms: {} kernels, dispatches per call: {}, weights {} bytes, peak activations {} bytes -> {}",
+        m.model,
+        compile_time.as_secs_f64() * 1e3,
+        m.kernels.len(),
+        dispatches.join(", "),
+        m.stats.weight_bytes,
+        m.stats.peak_activation_bytes,
+        args.output.display()
+    );
+    Ok(())
+}

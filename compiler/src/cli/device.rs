@@ -1,0 +1,51 @@
+//! Device options on the command line, and `seam devices`.
+
+use clap::Args;
+use seam_runtime::{list_adapters, DeviceOptions, Runtime};
+
+use super::CliError;
+
+/// Which device to use.
+#[derive(Debug, Args, Clone)]
+pub struct DeviceArgs {
+    /// Use the first adapter whose name contains this text (see `seam devices`).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+    /// Prefer an integrated GPU over a discrete one.
+    #[arg(long)]
+    pub low_power: bool,
+}
+
+impl DeviceArgs {
+    /// Opens the chosen device.
+    pub fn open(&self) -> Result<Runtime, CliError> {
+        let options = DeviceOptions {
+            adapter_name_contains: self.adapter.clone(),
+            power_preference: if self.low_power {
+                seam_runtime::wgpu::PowerPreference::LowPower
+            } else {
+                seam_runtime::wgpu::PowerPreference::HighPerformance
+            },
+            ..DeviceOptions::default()
+        };
+        let rt = Runtime::new(&options)?;
+        let a = rt.gpu().adapter();
+        tracing::info!(adapter = %a.name, backend = ?a.backend, "device opened");
+        Ok(rt)
+    }
+}
+
+/// Runs `seam devices`: every adapter wgpu sees, best first.
+pub fn run() -> Result<(), CliError> {
+    let adapters = list_adapters(seam_runtime::wgpu::Backends::all());
+    if adapters.is_empty() {
+        println!("no adapters found (install a Vulkan driver, e.g. `scripts/setup-vulkan.sh`)");
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        println!(
+            "{i}: {} ({:?}, {:?}) driver {} {}",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! `seam inspect`: what a bundle holds, verified, without touching a GPU.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use seam_runtime::bundle::BundleReader;
+
+use super::CliError;
+
+/// Arguments of `seam inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The bundle (`.seamb`).
+    pub bundle: PathBuf,
+    /// Also list every dispatch with its kernel and sizes.
+    #[arg(long)]
+    pub dispatches: bool,
+}
+
+/// Runs `seam inspect`.
+pub fn run(args: &InspectArgs) -> Result<(), CliError> {
+    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::RunError::from)?;
+    let m = bundle.manifest();
+    println!(
+        "bundle {}: model {}, compiler {}, -O{}, {} bytes",
+        args.bundle.display(),
+        m.model,
+        m.compiler_version,
+        m.stats.opt_level,
+        bundle.file_len()
+    );
+    for (kind, offset, len) in bundle.sections() {
+        println!("  section {kind:<8} at {offset:>10}, {len:>10} bytes");
+    }
+    for d in &m.dims {
+        println!("  dim {} <= {}", d.name, d.max);
+    }
+    println!(
+        "  weights: {} blobs, {} bytes; kernels: {}; buffers: {}; peak activation memory {} bytes",
+        m.weights.len(),
+        m.stats.weight_bytes,
+        m.kernels.len(),
+        m.buffers.len(),
+        m.stats.peak_activation_bytes
+    );
+    for e in &m.entry_points {
+        let io = |v: &[seam_runtime::bundle::IoEntry]| -> String {
+            v.iter()
+                .map(|i| {
+                    let dims: Vec<String> = i.shape.iter().map(ToString::to_string).collect();
+                    format!("%{}: {:?}[{}]", i.name, i.dtype, dims.join(", ")).to_lowercase()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "  entry {}({}) -> ({}): {} dispatches per call, 1 submit",
+            e.name,
+            io(&e.inputs),
+            io(&e.outputs),
+            e.dispatches.len()
+        );
+        if args.dispatches {
+            for (i, d) in e.dispatches.iter().enumerate() {
+                let sizes: Vec<String> = d.sizes.iter().map(|(n, x)| format!("{n}={x}")).collect();
+                println!(
+                    "    {i:>4} {} {}",
+                    m.kernels[d.kernel as usize].name,
+                    sizes.join(" ")
+                );
+            }
+        }
+    }
+    Ok(())
+}

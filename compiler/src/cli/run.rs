@@ -1,0 +1,207 @@
+//! `seam run`: load a bundle on a device and run it; optionally compare with the
+//! reference evaluator.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use seam_ir::{evaluate, text, DType, Tensor, TensorData, Weights};
+use seam_runtime::bundle::{Bundle, BundleReader, ElementType, Packing};
+use seam_runtime::HostTensor;
+
+use super::device::DeviceArgs;
+use super::eval::{refuse_existing, write_npy_file};
+use super::inputs::{describe, InputArgs, InputSpec};
+use super::CliError;
+
+/// Arguments of `seam run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The bundle (`.seamb`) written by `seam compile`.
+    pub bundle: PathBuf,
+    /// The inputs.
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    /// The entry point to run (default: the first).
+    #[arg(long)]
+    pub entry: Option<String>,
+    /// Write the first output as `.npy` to this path.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Replace the `--out` file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Also evaluate the model on the CPU with the reference evaluator (on the
+    /// bundle's own weights) and print the largest absolute difference.
+    #[arg(long)]
+    pub check_reference: bool,
+    /// The device.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+fn dtype_of(e: ElementType) -> DType {
+    match e {
+        ElementType::F32 => DType::F32,
+        ElementType::F16 => DType::F16,
+        ElementType::I32 => DType::I32,
+        ElementType::U32 => DType::U32,
+    }
+}
+
+fn to_host(t: &Tensor) -> HostTensor {
+    let (dtype, bytes): (ElementType, Vec<u8>) = match &t.data {
+        TensorData::F32(v) => (
+            ElementType::F32,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+        TensorData::F16(v) => (
+            ElementType::F16,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+        TensorData::I32(v) => (
+            ElementType::I32,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+        TensorData::U32(v) => (
+            ElementType::U32,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+    };
+    HostTensor {
+        dtype,
+        shape: t.shape.clone(),
+        bytes,
+    }
+}
+
+/// The model and its weights as stored in the bundle, for the reference evaluator.
+fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliError> {
+    let m = bundle.manifest();
+    let source = m.source_ir.as_deref().ok_or_else(|| {
+        CliError::Input("the bundle carries no model text; --check-reference is unavailable".into())
+    })?;
+    let (model, _) =
+        text::parse_and_verify("<bundle>", source).map_err(|d| CliError::Input(d.to_string()))?;
+    let mut tensors = Vec::with_capacity(model.params.len());
+    for p in &model.params {
+        let entry = m.params.iter().find(|e| e.name == p.name).ok_or_else(|| {
+            CliError::Input(format!("the bundle has no weight for `@{}`", p.name))
+        })?;
+        let stored: Vec<f32> = bundle
+            .weight_bytes(entry.weight as usize)
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let shape: Vec<usize> =
+            p.ty.shape
+                .static_sizes()
+                .unwrap_or_default()
+                .iter()
+                .map(|&d| d as usize)
+                .collect();
+        let values = match entry.packing {
+            Packing::AsIs => stored,
+            Packing::TransposedLast2 => {
+                let r = shape.len();
+                let (rows, cols) = (shape[r - 2], shape[r - 1]);
+                let mut out = vec![0f32; stored.len()];
+                for b in 0..stored.len() / (rows * cols).max(1) {
+                    for i in 0..rows {
+                        for j in 0..cols {
+                            out[b * rows * cols + i * cols + j] =
+                                stored[b * rows * cols + j * rows + i];
+                        }
+                    }
+                }
+                out
+            }
+        };
+        tensors.push(Tensor::f32(shape, values).map_err(|e| CliError::Input(e.to_string()))?);
+    }
+    let weights = Weights::new(&model, tensors).map_err(|e| CliError::Input(e.to_string()))?;
+    Ok((model, weights))
+}
+
+/// Runs `seam run`.
+pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    refuse_existing(args.out.as_deref(), args.force)?;
+    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::RunError::from)?;
+    let manifest = bundle.manifest().clone();
+    let entry = match &args.entry {
+        Some(name) => manifest.entry_points.iter().find(|e| &e.name == name),
+        None => manifest.entry_points.first(),
+    }
+    .ok_or_else(|| {
+        CliError::Usage(format!(
+            "the bundle has no entry point `{}`",
+            args.entry.as_deref().unwrap_or("")
+        ))
+    })?;
+    let specs: Vec<InputSpec<'_>> = entry
+        .inputs
+        .iter()
+        .map(|io| InputSpec {
+            name: &io.name,
+            dtype: dtype_of(io.dtype),
+            rank: io.shape.len(),
+        })
+        .collect();
+    let inputs = args.inputs.gather(&entry.name, &specs)?;
+    let reference = if args.check_reference {
+        Some(reference_model(&bundle)?)
+    } else {
+        None
+    };
+    let rt = args.device.open()?;
+    println!(
+        "device: {} ({:?})",
+        rt.gpu().adapter().name,
+        rt.gpu().adapter().backend
+    );
+    let model = rt.load_bundle(bundle)?;
+    let mut session = model.session(&entry.name)?;
+    let host: Vec<HostTensor> = inputs.iter().map(to_host).collect();
+    let (outputs, timing) = session.run_timed(&host)?;
+    for (i, (t, io)) in outputs.iter().zip(&entry.outputs).enumerate() {
+        println!(
+            "output {i} %{}: {}",
+            io.name,
+            describe(
+                format!("{:?}", t.dtype).to_lowercase(),
+                &t.shape,
+                &t.to_f32()
+            )
+        );
+    }
+    println!(
+        "{} dispatches in {} submit, {:.2} ms wall{}",
+        timing.dispatches,
+        timing.submits,
+        timing.wall.as_secs_f64() * 1e3,
+        timing
+            .device
+            .map(|d| format!(", {:.2} ms on the device", d.as_secs_f64() * 1e3))
+            .unwrap_or_default()
+    );
+    if let Some((model, weights)) = reference {
+        let cpu = evaluate(&model, &entry.name, &weights, &inputs)?;
+        for (i, (g, c)) in outputs.iter().zip(&cpu).enumerate() {
+            let (g, c) = (g.to_f32(), c.to_f32_vec());
+            let err = g
+                .iter()
+                .zip(&c)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            let scale = c.iter().fold(0f32, |m, x| m.max(x.abs()));
+            println!(
+                "check-reference output {i}: max abs error {err:.3e} (max |reference| {scale:.3e})"
+            );
+        }
+    }
+    if let Some(path) = &args.out {
+        let t = &outputs[0];
+        let tensor =
+            Tensor::f32(t.shape.clone(), t.to_f32()).map_err(|e| CliError::Input(e.to_string()))?;
+        write_npy_file(path, &tensor, args.force)?;
+    }
+    Ok(())
+}
