@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: check the example Read-ME-style decoupled-MoE model and evaluate it
-# with the reference evaluator on random weights.
+# The main job: compile the example Read-ME-style decoupled-MoE model to a bundle
+# and run it on the default device (lavapipe where there is no GPU), checked
+# against the reference CPU evaluator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +9,10 @@ bash scripts/setup-vulkan.sh
 cargo build --release -p seam-compiler --bin seam
 seam=target/release/seam
 model=examples/readme_moe.seam
+mkdir -p out
 
 "$seam" check "$model"
-mkdir -p out
-"$seam" eval "$model" --random-weights 7 --tokens 1,2,3,4,5,6,7,8 --out out/readme_moe_logits.npy --force
+"$seam" compile "$model" -o out/readme_moe.seamb --random-weights 7 --force
+"$seam" inspect out/readme_moe.seamb
+"$seam" run out/readme_moe.seamb --tokens 1,2,3,4,5,6,7,8 --check-reference \
+    --out out/readme_moe_logits.npy --force

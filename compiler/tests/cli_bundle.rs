@@ -1,0 +1,172 @@
+//! `seam compile`, `inspect` and `run` end to end, and bundles that must be refused.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn seam(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seam"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("WGPU_BACKEND", "vulkan")
+        .output()
+        .expect("seam runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seam-cli-bundle-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const SMALL: &str = "model small
+dim tokens <= 16
+param e: f32[32, 8]
+param w: f32[8, 8]
+func forward(%ids: i32[tokens]) -> (f32[tokens, 8]) {
+  %x = gather(@e, %ids) : f32[tokens, 8]
+  %h = matmul(%x, @w) : f32[tokens, 8]
+  %y = silu(%h) : f32[tokens, 8]
+  return %y
+}
+";
+
+/// Compiles SMALL into `dir/m.seamb` and returns its path.
+fn compiled(dir: &std::path::Path) -> String {
+    let model = dir.join("m.seam");
+    std::fs::write(&model, SMALL).unwrap();
+    let out = dir.join("m.seamb").display().to_string();
+    let o = seam(&[
+        "compile",
+        &model.display().to_string(),
+        "-o",
+        &out,
+        "--random-weights",
+        "5",
+        "--target",
+        "lavapipe",
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    out
+}
+
+#[test]
+fn compile_inspect_and_run_match_the_reference() {
+    let d = scratch("e2e");
+    let bundle = compiled(&d);
+    let o = seam(&["inspect", &bundle]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("3 dispatches per call"), "{}", text(&o));
+    let o = seam(&["run", &bundle, "--tokens", "1,2,3", "--check-reference"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("check-reference"))
+        .expect("a check line");
+    let err: f32 = line
+        .split("max abs error ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(err < 1e-5, "{line}");
+    // The same checksum as the reference evaluator's `seam eval` on the same seed.
+    let e = seam(&[
+        "eval",
+        &d.join("m.seam").display().to_string(),
+        "--random-weights",
+        "5",
+        "--tokens",
+        "1,2,3",
+    ]);
+    let sum = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("output 0"))
+            .unwrap()
+            .split("sum=")
+            .nth(1)
+            .unwrap()[..8]
+            .to_string()
+    };
+    assert_eq!(sum(&out), sum(&text(&e)));
+}
+
+#[test]
+fn existing_bundle_is_not_replaced_without_force() {
+    let d = scratch("force");
+    let bundle = compiled(&d);
+    std::fs::write(&bundle, b"precious").unwrap();
+    let o = seam(&[
+        "compile",
+        &d.join("m.seam").display().to_string(),
+        "-o",
+        &bundle,
+        "--random-weights",
+        "5",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--force"));
+    assert_eq!(std::fs::read(&bundle).unwrap(), b"precious");
+}
+
+#[test]
+fn corrupt_bundles_are_refused_with_a_named_error() {
+    let d = scratch("corrupt");
+    let bundle = compiled(&d);
+    let good = std::fs::read(&bundle).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "magic",
+            [b"NOTSEAM!".as_slice(), &good[8..]].concat(),
+            "bad magic",
+        ),
+        ("truncated", good[..good.len() / 2].to_vec(), "truncated"),
+        (
+            "version",
+            {
+                let mut b = good.clone();
+                b[8] = 99;
+                b
+            },
+            "format version 99",
+        ),
+        (
+            "flip",
+            {
+                let mut b = good.clone();
+                b[200] ^= 1;
+                b
+            },
+            "corrupt",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        let p = d.join(format!("{name}.seamb"));
+        std::fs::write(&p, bytes).unwrap();
+        for cmd in ["inspect", "run"] {
+            let o = seam(
+                &[cmd, &p.display().to_string(), "--tokens", "1"]
+                    [..if cmd == "run" { 4 } else { 2 }],
+            );
+            assert_eq!(o.status.code(), Some(1), "{cmd} {name}: {}", text(&o));
+            assert!(text(&o).contains(needle), "{cmd} {name}: {}", text(&o));
+            assert!(!text(&o).contains("panicked"));
+            assert!(
+                !text(&o).contains("device:"),
+                "{cmd} {name}: GPU work started"
+            );
+        }
+    }
+}
