@@ -170,3 +170,68 @@ fn corrupt_bundles_are_refused_with_a_named_error() {
         }
     }
 }
+
+#[test]
+fn weights_from_safetensors_and_a_missing_tensor() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let d = scratch("safetensors");
+    let model = d.join("m.seam");
+    std::fs::write(&model, SMALL).unwrap();
+    let e: Vec<u8> = (0..32 * 8)
+        .flat_map(|i| (i as f32 * 0.01).to_le_bytes())
+        .collect();
+    let w: Vec<u8> = (0..8 * 8).flat_map(|i| half_bits(i as f32 * 0.1)).collect();
+    let views = vec![
+        ("e", TensorView::new(Dtype::F32, vec![32, 8], &e).unwrap()),
+        ("w", TensorView::new(Dtype::BF16, vec![8, 8], &w).unwrap()),
+    ];
+    let file = d.join("w.safetensors");
+    safetensors::serialize_to_file(views.clone(), None, &file).unwrap();
+    let out = d.join("w.seamb").display().to_string();
+    let m = model.display().to_string();
+    let f = file.display().to_string();
+    let o = seam(&[
+        "compile",
+        &m,
+        "-o",
+        &out,
+        "--weights",
+        &f,
+        "--target",
+        "lavapipe",
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = seam(&["run", &out, "--tokens", "0,5", "--check-reference"]);
+    assert!(
+        o.status.success() && text(&o).contains("max abs error"),
+        "{}",
+        text(&o)
+    );
+
+    safetensors::serialize_to_file(views[..1].to_vec(), None, &file).unwrap();
+    let o = seam(&["compile", &m, "-o", &out, "--weights", &f, "--force"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("has no tensor `w`"), "{}", text(&o));
+    assert!(
+        seam(&[
+            "compile",
+            &m,
+            "-o",
+            &out,
+            "--random-weights",
+            "1",
+            "-O",
+            "2"
+        ])
+        .status
+        .code()
+            == Some(2)
+    );
+}
+
+/// bf16 bits of `x` (truncation), little-endian.
+fn half_bits(x: f32) -> [u8; 2] {
+    let b = (x.to_bits() >> 16) as u16;
+    b.to_le_bytes()
+}

@@ -31,8 +31,9 @@ pub struct CompileArgs {
     /// adapter), `lavapipe` (CPU), or `gpu` (a discrete GPU).
     #[arg(long, default_value = "local", value_name = "TARGET")]
     pub target: TargetKind,
-    /// Optimization level (0: op-by-op lowering; the optimizer is not in yet).
-    #[arg(short = 'O', default_value_t = 0, value_name = "LEVEL")]
+    /// Optimization level. Only 0 (op-by-op lowering) exists so far; the e-graph
+    /// optimizer adds 1 and 2.
+    #[arg(short = 'O', default_value_t = 0, value_name = "LEVEL", value_parser = clap::value_parser!(u8).range(0..=0))]
     pub opt_level: u8,
     /// Also write every kernel as FORMAT (wgsl, spirv, msl, hlsl) into DIR.
     #[arg(long, num_args = 2, value_names = ["FORMAT", "DIR"])]
