@@ -30,11 +30,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let k = matmul(&cfg)?;
         if let Err(e) = seam_shaders::validate(&k) { println!("{e}"); }
         if std::env::var("SEAM_DUMP").is_ok() { println!("{}", k.wgsl); }
+        let tc = Instant::now();
         let p = unsafe { gpu.pipeline_trusted(&k)? };
+        println!("{t}: pipeline {:.0} ms, {} WGSL lines", tc.elapsed().as_secs_f64() * 1e3, k.wgsl.lines().count());
         let mut batch = gpu.batch();
         batch.dispatch(&p, &[ab.view(), bb.view(), ob.view()], &[])?;
         let rec = batch.finish()?;
+        let tf = Instant::now();
         gpu.run(&rec)?;
+        println!("{t}: first run {:.0} ms", tf.elapsed().as_secs_f64() * 1e3);
         let mut best = f64::MAX;
         let c0 = cpu_secs();
         for _ in 0..reps {

@@ -68,11 +68,8 @@ fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
 /// `a`, `b` and, for a row-major `b`, `out` are bound as `vec4` arrays).
 pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel, ShaderError> {
     check(spec, t)?;
-    let (rr, cc, sg, wg) = (t.rows, t.cols, t.subgroup, t.workgroup);
-    // Each a load covers `rs` rows and `kc` k values; `g` loads cover all rows.
-    let rs = rr.min(sg);
-    let g = rr / rs;
-    let kc = 4 * sg / rs;
+    let (rr, cc, wg) = (t.rows, t.cols, t.workgroup);
+    let (rs, g, kc) = a_chunk(t, spec.b.layout);
     let parts = spec.b.split.parts;
     let row_major = spec.b.layout == BLayout::RowMajor;
     let mut kb = KernelBuilder::new(&spec.name, wg);
@@ -133,7 +130,7 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     let mut s = String::new();
     let _ = writeln!(s, "let rb = wid.y;");
     let _ = writeln!(s, "let my_r = sgid % {rs}u;");
-    let _ = writeln!(s, "let my_k = (sgid / {rs}u) * 4u;");
+    let _ = writeln!(s, "let my_k = min(sgid / {rs}u, {}u) * 4u;", kc / 4 - 1);
     let batched = spec.batch.is_some();
     let _ = writeln!(s, "let bat = {};", if batched { "wid.z" } else { "0u" });
     // Rows: this lane's a row, and per output row r whether it is stored.
@@ -253,11 +250,14 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
         }
         let _ = writeln!(s, "var k = k_lo;");
         let _ = writeln!(s, "for (; k + {kc}u <= k_hi; k += {kc}u) {{");
-        s.push_str(&chunk(spec, t, &mats, &part, false));
+        s.push_str(&chunk(spec, t, &mats, &part, Chunk::Unrolled));
         let _ = writeln!(s, "}}");
-        let _ = writeln!(s, "if (k < k_hi) {{");
-        s.push_str(&chunk(spec, t, &mats, &part, true));
-        let _ = writeln!(s, "}}");
+        if kc > 4 {
+            // K ≡ 0 (mod 4): only a chunk of more than 4 values can be partial.
+            let _ = writeln!(s, "if (k < k_hi) {{");
+            s.push_str(&chunk(spec, t, &mats, &part, Chunk::Tail));
+            let _ = writeln!(s, "}}");
+        }
         let _ = writeln!(s, "}}");
     }
     // Stores.
@@ -304,13 +304,36 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     Ok(kb.finish(&s, Grid::xyz(x, y, z)))
 }
 
-/// One chunk of `4·S/rows` k values starting at `k` (a multiple of 4). With
-/// `guarded`, k values at or past `k_hi` are skipped (the last, partial chunk).
-fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, guarded: bool) -> String {
-    let (rr, cc, sg) = (t.rows, t.cols, t.subgroup);
-    let rs = rr.min(sg);
-    let g = rr / rs;
-    let kc = 4 * sg / rs;
+/// How the `a` loads are spread over a subgroup: each covers `rs` rows (lane
+/// `l` reads row `l % rs`) and `kc` k values (at k-offset `4·(l / rs)`); `g`
+/// loads cover all rows. A row-major `b` takes chunks of 4 k values (lanes past
+/// `rs` repeat rows): each k of a longer chunk would add `cols` unrolled
+/// per-lane `b` loads, which makes lavapipe's compile time explode.
+fn a_chunk(t: &SubgroupTile, layout: BLayout) -> (u32, u32, u32) {
+    let rs = t.rows.min(t.subgroup);
+    let kc = match layout {
+        BLayout::RowMajor => 4,
+        BLayout::Transposed => 4 * t.subgroup / rs,
+    };
+    (rs, t.rows / rs, kc)
+}
+
+/// How a chunk of k values is emitted.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Chunk {
+    /// Fully unrolled, `a` values handed out by constant-lane broadcasts.
+    Unrolled,
+    /// The last, partial chunk: a loop over its remaining groups of 4 k values,
+    /// reading `a` with `subgroupShuffle` (the lane is not a constant there).
+    Tail,
+}
+
+/// One chunk of `4·S/rows` k values starting at `k` (a multiple of 4).
+fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, mode: Chunk) -> String {
+    let guarded = mode == Chunk::Tail;
+    let looped = guarded;
+    let (rr, cc) = (t.rows, t.cols);
+    let (rs, g, kc) = a_chunk(t, spec.b.layout);
     let row_major = spec.b.layout == BLayout::RowMajor;
     let mut x = String::from("{\n");
     for i in 0..g {
@@ -322,54 +345,68 @@ fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, gua
         }
     }
     let comp = ["x", "y", "z", "w"];
-    if row_major {
-        for kk in 0..kc {
-            if guarded {
-                let _ = writeln!(x, "if (k + {kk}u < k_hi) {{");
-            } else {
+    // (group of 4 k values, its WGSL index expression, lane expression for row r)
+    let groups: Vec<(String, Box<dyn Fn(u32) -> String>)> = if looped {
+        let _ = writeln!(x, "for (var q = 0u; k + 4u * q < k_hi; q += 1u) {{");
+        vec![(
+            "q".to_string(),
+            Box::new(move |r: u32| format!("{}u + {rs}u * q", r % rs)),
+        )]
+    } else {
+        (0..kc / 4)
+            .map(|q| {
+                let f: Box<dyn Fn(u32) -> String> =
+                    Box::new(move |r: u32| format!("{}u", r % rs + rs * q));
+                (format!("{q}u"), f)
+            })
+            .collect()
+    };
+    let bcast = |v: &str, lane: &str| {
+        if looped {
+            format!("subgroupShuffle({v}, {lane})")
+        } else {
+            format!("subgroupBroadcast({v}, {lane})")
+        }
+    };
+    for (q, lane) in &groups {
+        if row_major {
+            for c in 0..4 {
                 let _ = writeln!(x, "{{");
-            }
-            let _ = writeln!(x, "let brow = (prow + k + {kk}u) * N4;");
-            for mat in mats {
-                for j in 0..cc {
-                    let _ = writeln!(x, "let {}_{j} = {mat}{part}[brow + nc_{j}];", val(mat));
-                }
-            }
-            for r in 0..rr {
-                let _ = writeln!(
-                    x,
-                    "let x_{r} = vec4<f32>(subgroupBroadcast(av{}.{}, {}u));",
-                    r / rs,
-                    comp[(kk % 4) as usize],
-                    r % rs + rs * (kk / 4)
-                );
+                let _ = writeln!(x, "let brow = (prow + k + 4u * {q} + {c}u) * N4;");
                 for mat in mats {
                     for j in 0..cc {
-                        let ac = acc(mat, r, j);
-                        let _ = writeln!(x, "{ac} = fma(x_{r}, {}_{j}, {ac});", val(mat));
+                        let _ = writeln!(x, "let {}_{j} = {mat}{part}[brow + nc_{j}];", val(mat));
                     }
                 }
+                for r in 0..rr {
+                    let v = format!("av{}.{}", r / rs, comp[c]);
+                    let _ = writeln!(x, "let x_{r} = vec4<f32>({});", bcast(&v, &lane(r)));
+                    for mat in mats {
+                        for j in 0..cc {
+                            let ac = acc(mat, r, j);
+                            let _ = writeln!(x, "{ac} = fma(x_{r}, {}_{j}, {ac});", val(mat));
+                        }
+                    }
+                }
+                let _ = writeln!(x, "}}");
             }
-            let _ = writeln!(x, "}}");
-        }
-    } else {
-        for q in 0..kc / 4 {
-            if guarded {
-                let _ = writeln!(x, "if (k + {}u < k_hi) {{", 4 * q);
-            } else {
-                let _ = writeln!(x, "{{");
-            }
+        } else {
+            let _ = writeln!(x, "{{");
             for mat in mats {
                 for j in 0..cc {
-                    let _ = writeln!(x, "let {}_{j} = {mat}{part}[bt_{j} + k / 4u + {q}u];", val(mat));
+                    let _ = writeln!(x, "let {}_{j} = {mat}{part}[bt_{j} + k / 4u + {q}];", val(mat));
                 }
             }
             for r in 0..rr {
-                let lane = r % rs + rs * q;
+                let l = lane(r);
+                let i = r / rs;
                 let _ = writeln!(
                     x,
-                    "let x_{r} = vec4<f32>(subgroupBroadcast(av{i}.x, {lane}u), subgroupBroadcast(av{i}.y, {lane}u), subgroupBroadcast(av{i}.z, {lane}u), subgroupBroadcast(av{i}.w, {lane}u));",
-                    i = r / rs
+                    "let x_{r} = vec4<f32>({}, {}, {}, {});",
+                    bcast(&format!("av{i}.x"), &l),
+                    bcast(&format!("av{i}.y"), &l),
+                    bcast(&format!("av{i}.z"), &l),
+                    bcast(&format!("av{i}.w"), &l)
                 );
                 for mat in mats {
                     for j in 0..cc {
@@ -380,6 +417,9 @@ fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, gua
             }
             let _ = writeln!(x, "}}");
         }
+    }
+    if looped {
+        x.push_str("}\n");
     }
     x.push_str("}\n");
     x
