@@ -73,7 +73,11 @@ fn run_case(gpu: &Gpu, c: &Case<'_>, reps: usize, created: Instant) -> Res<Timin
     gpu.run(&rec)?;
     let first = created.elapsed();
     let (median, cpu_per_run) = time_cpu(reps, || Ok(gpu.run(&rec)?))?;
-    Ok(Timing { median, cpu_per_run, first })
+    Ok(Timing {
+        median,
+        cpu_per_run,
+        first,
+    })
 }
 
 /// Like [`time`], also returning the process CPU seconds per run.
@@ -150,7 +154,12 @@ fn main() -> Res<()> {
             (2 * sg, 1, BLayout::RowMajor),
         ] {
             let mut c = base.clone().with_layout(layout, &lim);
-            c.variant = MatmulVariant::SubgroupBlocked(SubgroupTile { rows, cols, subgroup: sg, workgroup: 8 * sg });
+            c.variant = MatmulVariant::SubgroupBlocked(SubgroupTile {
+                rows,
+                cols,
+                subgroup: sg,
+                workgroup: 8 * sg,
+            });
             cases.push((c, true));
         }
         for layout in [BLayout::RowMajor, BLayout::Transposed] {
@@ -170,7 +179,11 @@ fn main() -> Res<()> {
         } else {
             gpu.pipeline(&kern)?
         };
-        let wb = if cfg.b_layout == BLayout::Transposed { &btb } else { &bb };
+        let wb = if cfg.b_layout == BLayout::Transposed {
+            &btb
+        } else {
+            &bb
+        };
         let case = Case {
             pipeline,
             buffers: vec![ab.view(), wb.view(), ob.view()],
@@ -220,11 +233,24 @@ fn main() -> Res<()> {
         let yb = gpu.create_buffer("y", (m * nn * 4) as u64)?;
         let flops = 2.0 * (m * k * nn) as f64;
         let bytes = (k * nn * 4) as f64;
-        let mut cfgs = vec![MatmulConfig::gemv(m as u32, nn as u32, k as u32, &lim, align)?];
+        let mut cfgs = vec![MatmulConfig::gemv(
+            m as u32, nn as u32, k as u32, &lim, align,
+        )?];
         if sweep {
             // The row-major weight, split along K, with the large-product variant.
-            let mut c = MatmulConfig::new(Dim::Dynamic, Dim::Fixed(nn as u32), Dim::Fixed(k as u32), &lim);
-            c.b_split = WeightSplit::plan(k as u32, (nn * 4) as u64, lim.max_storage_buffer_binding_size, 4, align)?;
+            let mut c = MatmulConfig::new(
+                Dim::Dynamic,
+                Dim::Fixed(nn as u32),
+                Dim::Fixed(k as u32),
+                &lim,
+            );
+            c.b_split = WeightSplit::plan(
+                k as u32,
+                (nn * 4) as u64,
+                lim.max_storage_buffer_binding_size,
+                4,
+                align,
+            )?;
             cfgs.push(c);
         }
         for cfg in cfgs {
@@ -239,10 +265,17 @@ fn main() -> Res<()> {
             let mut buffers = vec![xb.view()];
             for p in 0..cfg.b_split.parts {
                 let (r0, rn) = cfg.b_split.part_rows(stored_rows as u32, p);
-                buffers.push(wbuf.slice(u64::from(r0) * row_bytes as u64, u64::from(rn) * row_bytes as u64));
+                buffers.push(wbuf.slice(
+                    u64::from(r0) * row_bytes as u64,
+                    u64::from(rn) * row_bytes as u64,
+                ));
             }
             buffers.push(yb.view());
-            let case = Case { pipeline, buffers, sizes: vec![("m", m as u32)] };
+            let case = Case {
+                pipeline,
+                buffers,
+                sizes: vec![("m", m as u32)],
+            };
             let r = run_case(&gpu, &case, 5, t0)?;
             println!(
                 "  seam M={m} {:<26} {} parts {:6.2} GFLOP/s {:6.2} GB/s (median {:7.2} ms; {:5.2} GFLOP per CPU-s)",
@@ -272,7 +305,12 @@ fn main() -> Res<()> {
     // ---- dispatch and submit overhead ----
     println!("\n== overhead ==");
     let mut cfg = MatmulConfig::new(Dim::Dynamic, Dim::Dynamic, Dim::Dynamic, &lim);
-    cfg.variant = MatmulVariant::RowBlocked(RowTile { rows: 1, cols: 1, workgroup: 1, unroll: 1 });
+    cfg.variant = MatmulVariant::RowBlocked(RowTile {
+        rows: 1,
+        cols: 1,
+        workgroup: 1,
+        unroll: 1,
+    });
     let tiny = gpu.pipeline(&matmul(&cfg)?)?;
     let one = gpu.upload("one", &[1.0f32])?;
     let o1 = gpu.create_buffer("o1", 4)?;

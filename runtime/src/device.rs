@@ -92,10 +92,14 @@ fn rank(info: &wgpu::AdapterInfo, pref: wgpu::PowerPreference) -> (u8, u8) {
         _ => 2,
     };
     let (first, second) = match pref {
-        wgpu::PowerPreference::LowPower => {
-            (wgpu::DeviceType::IntegratedGpu, wgpu::DeviceType::DiscreteGpu)
-        }
-        _ => (wgpu::DeviceType::DiscreteGpu, wgpu::DeviceType::IntegratedGpu),
+        wgpu::PowerPreference::LowPower => (
+            wgpu::DeviceType::IntegratedGpu,
+            wgpu::DeviceType::DiscreteGpu,
+        ),
+        _ => (
+            wgpu::DeviceType::DiscreteGpu,
+            wgpu::DeviceType::IntegratedGpu,
+        ),
     };
     let ty = match info.device_type {
         t if t == first => 0,
@@ -121,7 +125,9 @@ pub struct Gpu {
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gpu").field("adapter", &self.summary).finish()
+        f.debug_struct("Gpu")
+            .field("adapter", &self.summary)
+            .finish()
     }
 }
 
@@ -266,7 +272,11 @@ impl Gpu {
 
     /// Runs `f` inside out-of-memory, validation and internal error scopes and
     /// turns whatever they caught into an error.
-    pub(crate) fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T, RuntimeError> {
+    pub(crate) fn scoped<T>(
+        &self,
+        context: &str,
+        f: impl FnOnce() -> T,
+    ) -> Result<T, RuntimeError> {
         self.check()?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);

@@ -301,7 +301,11 @@ impl Recorded {
     }
 }
 
-fn check_buffers(gpu: &Gpu, kernel: &Kernel, buffers: &[BufferView<'_>]) -> Result<(), RuntimeError> {
+fn check_buffers(
+    gpu: &Gpu,
+    kernel: &Kernel,
+    buffers: &[BufferView<'_>],
+) -> Result<(), RuntimeError> {
     let err = |message: String| RuntimeError::Binding {
         kernel: kernel.name.clone(),
         message,

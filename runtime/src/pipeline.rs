@@ -72,9 +72,7 @@ impl Gpu {
                 ty: wgpu::BindingType::Buffer {
                     ty: match b.access {
                         Access::ReadOnly => wgpu::BufferBindingType::Storage { read_only: true },
-                        Access::ReadWrite => {
-                            wgpu::BufferBindingType::Storage { read_only: false }
-                        }
+                        Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
                         Access::Uniform => wgpu::BufferBindingType::Uniform,
                     },
                     has_dynamic_offset: false,

@@ -122,7 +122,11 @@ impl Grid {
     /// A 1-D grid over `ceil(product(sizes) / divisor)` workgroups, foldable.
     pub fn linear(sizes: &[&str], divisor: u32) -> Self {
         Grid {
-            dims: [GridDim::ceil_product(sizes, divisor), GridDim::one(), GridDim::one()],
+            dims: [
+                GridDim::ceil_product(sizes, divisor),
+                GridDim::one(),
+                GridDim::one(),
+            ],
             fold_x: true,
         }
     }
@@ -315,13 +319,22 @@ mod tests {
     fn launch_packs_dynamic_sizes_and_folds_large_grids() {
         let k = kernel(
             vec![
-                SizeDesc { name: "n".into(), dim: Dim::Dynamic },
-                SizeDesc { name: "d".into(), dim: Dim::Fixed(4) },
+                SizeDesc {
+                    name: "n".into(),
+                    dim: Dim::Dynamic,
+                },
+                SizeDesc {
+                    name: "d".into(),
+                    dim: Dim::Fixed(4),
+                },
             ],
             Grid::linear(&["n", "d"], 64),
         );
         let l = k.launch(&[("n", 100)], 65535).unwrap();
-        assert_eq!(l.uniform, [100u32.to_le_bytes(), [0; 4], [0; 4], [0; 4]].concat());
+        assert_eq!(
+            l.uniform,
+            [100u32.to_le_bytes(), [0; 4], [0; 4], [0; 4]].concat()
+        );
         assert_eq!(l.grid, [7, 1, 1]);
         let l = k.launch(&[("n", 70_000 * 16)], 65535).unwrap();
         assert_eq!(l.grid, [65535, 2, 1]);
@@ -329,7 +342,10 @@ mod tests {
             k.launch(&[("d", 5), ("n", 1)], 65535),
             Err(ShaderError::FixedSizeMismatch { .. })
         ));
-        assert!(matches!(k.launch(&[], 65535), Err(ShaderError::MissingSize { .. })));
+        assert!(matches!(
+            k.launch(&[], 65535),
+            Err(ShaderError::MissingSize { .. })
+        ));
         assert!(matches!(
             k.launch(&[("q", 1)], 65535),
             Err(ShaderError::UnknownSize { .. })

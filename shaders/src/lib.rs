@@ -29,13 +29,13 @@ mod wgsl;
 
 pub use error::ShaderError;
 pub use kernel::{Access, BindingDesc, Dim, Grid, GridDim, GridTerm, Kernel, Launch, SizeDesc};
-pub use kernels::matmul::{
-    matmul, BLayout, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
-};
 pub use kernels::attention::{attention, AttentionConfig};
 pub use kernels::elementwise::{
     binary, cast, elementwise, fill, iota, transpose, transpose_sizes, unary, BinaryOp,
     ElementwiseConfig, EwInput, Expr, IndexMap, UnaryOp,
+};
+pub use kernels::matmul::{
+    matmul, BLayout, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
 };
 pub use kernels::moe::{
     gated_matmul, moe_combine, moe_down, moe_gate_up, moe_max_blocks, moe_plan, MoeConfig,

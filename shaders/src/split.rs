@@ -101,12 +101,18 @@ mod tests {
         assert_eq!(s.parts, 2);
         assert!(u64::from(s.rows_per_part) * 16384 <= 128 << 20);
         assert_eq!(s.rows_per_part % 256, 0);
-        assert_eq!(s.part_rows(11008, 1), (s.rows_per_part, 11008 - s.rows_per_part));
+        assert_eq!(
+            s.part_rows(11008, 1),
+            (s.rows_per_part, 11008 - s.rows_per_part)
+        );
         // Stored as [K=4096, N=11008]: rows of 44032 bytes.
         let s = WeightSplit::plan(4096, 11008 * 4, 128 << 20, 1, 256).unwrap();
         assert_eq!(s.parts, 2);
         assert_eq!((u64::from(s.rows_per_part) * 44032) % 256, 0);
-        assert_eq!(WeightSplit::plan(10, 4, 1 << 20, 1, 256).unwrap(), WeightSplit::whole(10));
+        assert_eq!(
+            WeightSplit::plan(10, 4, 1 << 20, 1, 256).unwrap(),
+            WeightSplit::whole(10)
+        );
         assert!(WeightSplit::plan(10, 1 << 20, 1 << 19, 1, 256).is_err());
     }
 }

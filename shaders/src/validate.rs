@@ -125,10 +125,15 @@ pub fn emit(kernel: &Kernel, target: Target) -> Result<String, ShaderError> {
 /// The SPIR-V words of a validated kernel (for tools that want the binary).
 pub fn spirv_words(kernel: &Kernel) -> Result<Vec<u32>, ShaderError> {
     let v = validate(kernel)?;
-    naga::back::spv::write_vec(&v.module, &v.info, &naga::back::spv::Options::default(), None)
-        .map_err(|e| ShaderError::Emit {
-            kernel: kernel.name.clone(),
-            target: "spirv".into(),
-            message: e.to_string(),
-        })
+    naga::back::spv::write_vec(
+        &v.module,
+        &v.info,
+        &naga::back::spv::Options::default(),
+        None,
+    )
+    .map_err(|e| ShaderError::Emit {
+        kernel: kernel.name.clone(),
+        target: "spirv".into(),
+        message: e.to_string(),
+    })
 }

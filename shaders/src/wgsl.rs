@@ -95,7 +95,10 @@ impl KernelBuilder {
 
     /// Declares a size. Its WGSL identifier is the name in upper case.
     pub(crate) fn size(&mut self, name: &str, dim: Dim) -> &mut Self {
-        debug_assert!(!self.sizes.iter().any(|s| s.name == name), "size {name} twice");
+        debug_assert!(
+            !self.sizes.iter().any(|s| s.name == name),
+            "size {name} twice"
+        );
         self.sizes.push(SizeDesc {
             name: name.to_string(),
             dim,
@@ -281,7 +284,10 @@ fn seam_gelu_tanh(x: f32) -> f32 {
 /// result to every invocation. Call them in uniform control flow.
 pub(crate) fn workgroup_reduce(w: u32) -> String {
     let mut s = format!("var<workgroup> seam_red: array<f32, {w}>;\n");
-    for (name, op) in [("sum", "seam_red[l] + seam_red[l + s]"), ("max", "max(seam_red[l], seam_red[l + s])")] {
+    for (name, op) in [
+        ("sum", "seam_red[l] + seam_red[l + s]"),
+        ("max", "max(seam_red[l], seam_red[l + s])"),
+    ] {
         let _ = write!(
             s,
             "fn seam_wg_{name}(v: f32, l: u32) -> f32 {{

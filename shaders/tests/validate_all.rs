@@ -21,14 +21,25 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
             MatmulVariant::Tiled(TiledTile::default()),
             MatmulVariant::SubgroupBlocked(SubgroupTile::new(8, 8)),
             MatmulVariant::SubgroupBlocked(SubgroupTile::new(1, 8)),
-            MatmulVariant::SubgroupBlocked(SubgroupTile { rows: 16, cols: 2, subgroup: 8, workgroup: 64 }),
+            MatmulVariant::SubgroupBlocked(SubgroupTile {
+                rows: 16,
+                cols: 2,
+                subgroup: 8,
+                workgroup: 64,
+            }),
         ] {
             let mut cfg = MatmulConfig::new(Dim::Dynamic, Dim::Fixed(4096), Dim::Fixed(512), lim);
             cfg.variant = variant;
             cfg.b_layout = layout;
             cfg.b_split = match layout {
-                BLayout::RowMajor => WeightSplit { parts: 2, rows_per_part: 256 },
-                BLayout::Transposed => WeightSplit { parts: 2, rows_per_part: 2048 },
+                BLayout::RowMajor => WeightSplit {
+                    parts: 2,
+                    rows_per_part: 256,
+                },
+                BLayout::Transposed => WeightSplit {
+                    parts: 2,
+                    rows_per_part: 2048,
+                },
             };
             v.push(matmul(&cfg).unwrap());
         }
@@ -48,20 +59,45 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
     ] {
         v.push(unary(op, lim).unwrap());
     }
-    for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Eq, BinaryOp::Max, BinaryOp::Min] {
+    for op in [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Eq,
+        BinaryOp::Max,
+        BinaryOp::Min,
+    ] {
         for t in [ScalarType::F32, ScalarType::I32, ScalarType::U32] {
             v.push(binary(op, t, IndexMap::Repeat(Dim::Dynamic), lim).unwrap());
         }
     }
-    v.push(binary(BinaryOp::Add, ScalarType::F32, IndexMap::Strided(vec![]), lim).unwrap_or_else(|_| unary(UnaryOp::Neg, lim).unwrap()));
-    for (a, b) in [(ScalarType::F32, ScalarType::I32), (ScalarType::I32, ScalarType::F32), (ScalarType::U32, ScalarType::F32)] {
+    v.push(
+        binary(
+            BinaryOp::Add,
+            ScalarType::F32,
+            IndexMap::Strided(vec![]),
+            lim,
+        )
+        .unwrap_or_else(|_| unary(UnaryOp::Neg, lim).unwrap()),
+    );
+    for (a, b) in [
+        (ScalarType::F32, ScalarType::I32),
+        (ScalarType::I32, ScalarType::F32),
+        (ScalarType::U32, ScalarType::F32),
+    ] {
         v.push(cast(a, b, lim).unwrap());
     }
     v.push(fill(f64::NEG_INFINITY, ScalarType::F32, lim).unwrap());
     v.push(fill(-7.0, ScalarType::I32, lim).unwrap());
     v.push(iota(1, 3, ScalarType::I32, lim).unwrap());
     v.push(transpose(&[2, 0, 1], ScalarType::F32, lim).unwrap());
-    for op in [RowOp::RmsNorm { eps: 1e-5 }, RowOp::LayerNorm { eps: 1e-6 }, RowOp::Softmax, RowOp::Sum] {
+    for op in [
+        RowOp::RmsNorm { eps: 1e-5 },
+        RowOp::LayerNorm { eps: 1e-6 },
+        RowOp::Softmax,
+        RowOp::Sum,
+    ] {
         v.push(row_kernel(&RowConfig::new(op, Dim::Dynamic, lim)).unwrap());
         v.push(row_kernel(&RowConfig::new(op, Dim::Fixed(4096), lim)).unwrap());
     }
@@ -71,10 +107,25 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
     v.push(gather(ScalarType::F32, Dim::Fixed(4096), lim).unwrap());
     v.push(rope(10000.0, Dim::Fixed(32), Dim::Fixed(128), lim).unwrap());
     for causal in [false, true] {
-        v.push(attention(&AttentionConfig::new(causal, None, Dim::Fixed(32), Dim::Fixed(8), 128, lim)).unwrap());
+        v.push(
+            attention(&AttentionConfig::new(
+                causal,
+                None,
+                Dim::Fixed(32),
+                Dim::Fixed(8),
+                128,
+                lim,
+            ))
+            .unwrap(),
+        );
     }
     v.push(topk(2, Dim::Fixed(8), lim).unwrap());
-    for mode in [RouteMode::SoftmaxTopk { renorm: true }, RouteMode::SoftmaxTopk { renorm: false }, RouteMode::TopkSoftmax, RouteMode::Take] {
+    for mode in [
+        RouteMode::SoftmaxTopk { renorm: true },
+        RouteMode::SoftmaxTopk { renorm: false },
+        RouteMode::TopkSoftmax,
+        RouteMode::Take,
+    ] {
         v.push(route(2, mode, Dim::Dynamic, lim).unwrap());
     }
     for act in [GatedAct::SwiGlu, GatedAct::GeGlu] {
@@ -84,7 +135,16 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
         v.push(moe_down(&cfg).unwrap());
         v.push(moe_combine(&cfg, true, lim).unwrap());
         v.push(moe_combine(&cfg, false, lim).unwrap());
-        v.push(gated_matmul(act, Dim::Fixed(512), Dim::Fixed(256), BLayout::RowMajor, MatmulVariant::RowBlocked(RowTile::large())).unwrap());
+        v.push(
+            gated_matmul(
+                act,
+                Dim::Fixed(512),
+                Dim::Fixed(256),
+                BLayout::RowMajor,
+                MatmulVariant::RowBlocked(RowTile::large()),
+            )
+            .unwrap(),
+        );
     }
     v
 }
@@ -115,13 +175,27 @@ fn invalid_configs_are_errors() {
     let lim = DeviceLimits::lavapipe();
     let mut cfg = MatmulConfig::new(Dim::Dynamic, Dim::Fixed(30), Dim::Fixed(30), &lim);
     cfg.variant = MatmulVariant::SubgroupBlocked(SubgroupTile::new(8, 8));
-    assert!(matches!(matmul(&cfg), Err(ShaderError::InvalidConfig { .. })));
-    assert!(row_kernel(&RowConfig { op: RowOp::Softmax, rows: Dim::Dynamic, d: Dim::Dynamic, workgroup: 12 }).is_err());
+    assert!(matches!(
+        matmul(&cfg),
+        Err(ShaderError::InvalidConfig { .. })
+    ));
+    assert!(row_kernel(&RowConfig {
+        op: RowOp::Softmax,
+        rows: Dim::Dynamic,
+        d: Dim::Dynamic,
+        workgroup: 12
+    })
+    .is_err());
     assert!(transpose(&[0, 0], ScalarType::F32, &lim).is_err());
     assert!(topk(0, Dim::Fixed(4), &lim).is_err());
     assert!(rope(10000.0, Dim::Dynamic, Dim::Fixed(7), &lim).is_err());
-    let bad = ElementwiseConfig::new("bad", Expr::unary(UnaryOp::Exp, Expr::Input(0)), ScalarType::F32, &lim)
-        .input(ScalarType::I32, IndexMap::Same);
+    let bad = ElementwiseConfig::new(
+        "bad",
+        Expr::unary(UnaryOp::Exp, Expr::Input(0)),
+        ScalarType::F32,
+        &lim,
+    )
+    .input(ScalarType::I32, IndexMap::Same);
     assert!(elementwise(&bad).is_err());
 }
 

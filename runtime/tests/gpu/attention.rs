@@ -5,18 +5,36 @@ use seam_shaders::{attention, AttentionConfig, Dim};
 use crate::common::*;
 
 #[allow(clippy::too_many_arguments)]
-fn reference(q: &[f32], k: &[f32], v: &[f32], t: usize, s: usize, hq: usize, hkv: usize, dh: usize, causal: bool, scale: f64) -> (Vec<f64>, Vec<f64>) {
+fn reference(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    t: usize,
+    s: usize,
+    hq: usize,
+    hkv: usize,
+    dh: usize,
+    causal: bool,
+    scale: f64,
+) -> (Vec<f64>, Vec<f64>) {
     let mut out = vec![0.0; t * hq * dh];
     let mut mag = vec![0.0; t * hq * dh];
     for ti in 0..t {
         for h in 0..hq {
             let kh = h / (hq / hkv);
-            let limit = if causal { (ti + s + 1).saturating_sub(t).min(s) } else { s };
+            let limit = if causal {
+                (ti + s + 1).saturating_sub(t).min(s)
+            } else {
+                s
+            };
             let qo = (ti * hq + h) * dh;
             let logits: Vec<f64> = (0..limit)
                 .map(|j| {
                     let ko = (j * hkv + kh) * dh;
-                    (0..dh).map(|d| f64::from(q[qo + d]) * f64::from(k[ko + d])).sum::<f64>() * scale
+                    (0..dh)
+                        .map(|d| f64::from(q[qo + d]) * f64::from(k[ko + d]))
+                        .sum::<f64>()
+                        * scale
                 })
                 .collect();
             if logits.is_empty() {
@@ -48,15 +66,46 @@ fn attention_gqa_causal_and_full() {
         let v = rand_f32(3 + s as u64, s * hkv * dh);
         for causal in [true, false] {
             for wg in [None, Some(16u32)] {
-                let mut cfg = AttentionConfig::new(causal, None, Dim::Fixed(hq as u32), Dim::Dynamic, dh as u32, &lim);
+                let mut cfg = AttentionConfig::new(
+                    causal,
+                    None,
+                    Dim::Fixed(hq as u32),
+                    Dim::Dynamic,
+                    dh as u32,
+                    &lim,
+                );
                 if let Some(w) = wg {
                     cfg.workgroup = w;
                 }
                 let p = pipeline(&attention(&cfg).unwrap());
                 let o = out(t * hq * dh);
-                run(&p, &[&up(&q), &up(&k), &up(&v), &o], &[("tokens", t as u32), ("kv_len", s as u32), ("kv_heads", hkv as u32)]);
-                let (want, mag) = reference(&q, &k, &v, t, s, hq, hkv, dh, causal, 1.0 / (dh as f64).sqrt());
-                assert_close_scaled(&format!("attention t={t} s={s} causal={causal} wg={wg:?}"), &read_f32(&o, t * hq * dh), &want, &mag);
+                run(
+                    &p,
+                    &[&up(&q), &up(&k), &up(&v), &o],
+                    &[
+                        ("tokens", t as u32),
+                        ("kv_len", s as u32),
+                        ("kv_heads", hkv as u32),
+                    ],
+                );
+                let (want, mag) = reference(
+                    &q,
+                    &k,
+                    &v,
+                    t,
+                    s,
+                    hq,
+                    hkv,
+                    dh,
+                    causal,
+                    1.0 / (dh as f64).sqrt(),
+                );
+                assert_close_scaled(
+                    &format!("attention t={t} s={s} causal={causal} wg={wg:?}"),
+                    &read_f32(&o, t * hq * dh),
+                    &want,
+                    &mag,
+                );
             }
         }
     }
@@ -73,7 +122,32 @@ fn attention_explicit_scale_reads_a_cache_prefix() {
     let cfg = AttentionConfig::new(true, Some(0.3), Dim::Dynamic, Dim::Dynamic, dh as u32, &lim);
     let p = pipeline(&attention(&cfg).unwrap());
     let o = out(t * h * dh);
-    run(&p, &[&up(&q), &up(&kc), &up(&vc), &o], &[("tokens", t as u32), ("kv_len", s as u32), ("heads", h as u32), ("kv_heads", h as u32)]);
-    let (want, mag) = reference(&q, &kc[..s * h * dh], &vc[..s * h * dh], t, s, h, h, dh, true, 0.3);
-    assert_close_scaled("attention cache prefix", &read_f32(&o, t * h * dh), &want, &mag);
+    run(
+        &p,
+        &[&up(&q), &up(&kc), &up(&vc), &o],
+        &[
+            ("tokens", t as u32),
+            ("kv_len", s as u32),
+            ("heads", h as u32),
+            ("kv_heads", h as u32),
+        ],
+    );
+    let (want, mag) = reference(
+        &q,
+        &kc[..s * h * dh],
+        &vc[..s * h * dh],
+        t,
+        s,
+        h,
+        h,
+        dh,
+        true,
+        0.3,
+    );
+    assert_close_scaled(
+        "attention cache prefix",
+        &read_f32(&o, t * h * dh),
+        &want,
+        &mag,
+    );
 }

@@ -50,7 +50,9 @@ pub fn up<T: bytemuck::Pod>(data: &[T]) -> GpuBuffer {
 
 /// A zeroed output buffer of `n` 4-byte elements.
 pub fn out(n: usize) -> GpuBuffer {
-    gpu().create_buffer("test output", (n.max(1) * 4) as u64).unwrap()
+    gpu()
+        .create_buffer("test output", (n.max(1) * 4) as u64)
+        .unwrap()
 }
 
 /// Validates and compiles a kernel (with runtime checks on), once per distinct
@@ -91,7 +93,7 @@ pub fn assert_close_scaled(what: &str, got: &[f32], want: &[f64], scale: &[f64])
         let d = (f64::from(got[i]) - want[i]).abs();
         let tol = RTOL * scale[i].max(want[i].abs()) + ATOL;
         let ratio = d / tol;
-        if !(ratio <= 1.0) {
+        if ratio.is_nan() || ratio > 1.0 {
             panic!(
                 "{what}: element {i}: got {}, want {} (|diff| {d:e} > tol {tol:e})",
                 got[i], want[i]

@@ -53,7 +53,10 @@ fn sqrt_and_recip() {
     let lim = limits();
     let x: Vec<f32> = rand_f32(3, 33).iter().map(|v| v.abs() + 0.1).collect();
     let xb = up(&x);
-    for (op, f) in [(UnaryOp::Sqrt, f64::sqrt as fn(f64) -> f64), (UnaryOp::Recip, |v: f64| 1.0 / v)] {
+    for (op, f) in [
+        (UnaryOp::Sqrt, f64::sqrt as fn(f64) -> f64),
+        (UnaryOp::Recip, |v: f64| 1.0 / v),
+    ] {
         let p = pipeline(&unary(op, &lim).unwrap());
         let o = out(33);
         run(&p, &[&xb, &o], &[("n", 33)]);
@@ -61,6 +64,15 @@ fn sqrt_and_recip() {
         assert_close(&format!("{op:?}"), &read_f32(&o, 33), &want);
     }
 }
+
+/// A broadcast case: the second operand's map, its data, its index for output
+/// element `i`, and the extra sizes.
+type Case<'a> = (
+    IndexMap,
+    &'a [f32],
+    Box<dyn Fn(usize) -> usize>,
+    Vec<(&'a str, u32)>,
+);
 
 #[test]
 fn binary_broadcasts_f32() {
@@ -71,7 +83,14 @@ fn binary_broadcasts_f32() {
     let col = rand_f32(12, t);
     let s = [0.75f32];
     let ab = up(&a);
-    for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min] {
+    for op in [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Max,
+        BinaryOp::Min,
+    ] {
         let f = |x: f64, y: f64| match op {
             BinaryOp::Add => x + y,
             BinaryOp::Sub => x - y,
@@ -82,9 +101,19 @@ fn binary_broadcasts_f32() {
             BinaryOp::Eq => unreachable!(),
         };
         // [T, D] ∘ [D] (trailing broadcast), [T, D] ∘ [T, 1] (outer), [T, D] ∘ scalar.
-        let cases: Vec<(IndexMap, &[f32], Box<dyn Fn(usize) -> usize>, Vec<(&str, u32)>)> = vec![
-            (IndexMap::Repeat(Dim::Dynamic), &bias, Box::new(move |i| i % d), vec![("len1", d as u32)]),
-            (IndexMap::Outer(Dim::Fixed(d as u32)), &col, Box::new(move |i| i / d), vec![]),
+        let cases: Vec<Case<'_>> = vec![
+            (
+                IndexMap::Repeat(Dim::Dynamic),
+                &bias,
+                Box::new(move |i| i % d),
+                vec![("len1", d as u32)],
+            ),
+            (
+                IndexMap::Outer(Dim::Fixed(d as u32)),
+                &col,
+                Box::new(move |i| i / d),
+                vec![],
+            ),
             (IndexMap::Scalar, &s, Box::new(|_| 0), vec![]),
         ];
         for (map, b, idx, extra) in cases {
@@ -94,8 +123,10 @@ fn binary_broadcasts_f32() {
             let mut sizes = vec![("n", (t * d) as u32)];
             sizes.extend(extra);
             run(&p, &[&ab, &bb, &o], &sizes);
-            let want: Vec<f64> = (0..t * d).map(|i| f(f64::from(a[i]), f64::from(b[idx(i)]))).collect();
-            assert_close(&format!("{}", k.name), &read_f32(&o, t * d), &want);
+            let want: Vec<f64> = (0..t * d)
+                .map(|i| f(f64::from(a[i]), f64::from(b[idx(i)])))
+                .collect();
+            assert_close(&k.name, &read_f32(&o, t * d), &want);
         }
     }
 }
@@ -147,7 +178,13 @@ fn integer_ops_eq_and_casts() {
     let a = rand_i32(30, 257, -50, 50);
     let b = rand_i32(31, 257, 1, 7);
     let (ab, bb) = (up(&a), up(&b));
-    for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Eq] {
+    for op in [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Eq,
+    ] {
         let p = pipeline(&binary(op, ScalarType::I32, IndexMap::Same, &lim).unwrap());
         let o = out(257);
         run(&p, &[&ab, &bb, &o], &[("n", 257)]);
@@ -178,7 +215,10 @@ fn integer_ops_eq_and_casts() {
     let o = out(f.len());
     run(&p, &[&up(&f), &o], &[("n", f.len() as u32)]);
     // WGSL saturates to the largest f32 below 2^31 (2147483520), not i32::MAX.
-    assert_eq!(read_i32(&o, f.len()), vec![1, -1, 0, 0, 2147483520, i32::MIN, 123456]);
+    assert_eq!(
+        read_i32(&o, f.len()),
+        vec![1, -1, 0, 0, 2147483520, i32::MIN, 123456]
+    );
     let p = pipeline(&cast(ScalarType::I32, ScalarType::F32, &lim).unwrap());
     let o = out(257);
     run(&p, &[&ab, &o], &[("n", 257)]);
@@ -197,14 +237,18 @@ fn fill_iota_and_fused_expression() {
     let p = pipeline(&iota(1, 3, ScalarType::I32, &lim).unwrap());
     let o = out(30);
     run(&p, &[&o], &[("n", 30), ("d0", 3), ("d1", 5), ("d2", 2)]);
-    let want: Vec<i32> = (0..30).map(|i| ((i / 2) % 5) as i32).collect();
+    let want: Vec<i32> = (0..30).map(|i| (i / 2) % 5).collect();
     assert_eq!(read_i32(&o, 30), want);
     // silu(g) * u, the SwiGLU epilogue as one kernel.
     let g = rand_f32(40, 77);
     let u = rand_f32(41, 77);
     let cfg = ElementwiseConfig::new(
         "swiglu",
-        Expr::binary(BinaryOp::Mul, Expr::unary(UnaryOp::Silu, Expr::Input(0)), Expr::Input(1)),
+        Expr::binary(
+            BinaryOp::Mul,
+            Expr::unary(UnaryOp::Silu, Expr::Input(0)),
+            Expr::Input(1),
+        ),
         ScalarType::F32,
         &lim,
     )
@@ -227,7 +271,11 @@ fn fill_iota_and_fused_expression() {
 #[test]
 fn transposes() {
     let lim = limits();
-    for (shape, perm) in [(vec![7u32, 33], vec![1usize, 0]), (vec![2, 3, 5], vec![2, 0, 1]), (vec![1, 4, 1, 3], vec![3, 1, 2, 0])] {
+    for (shape, perm) in [
+        (vec![7u32, 33], vec![1usize, 0]),
+        (vec![2, 3, 5], vec![2, 0, 1]),
+        (vec![1, 4, 1, 3], vec![3, 1, 2, 0]),
+    ] {
         let n: usize = shape.iter().product::<u32>() as usize;
         let x = rand_i32(50, n, -1000, 1000);
         let p = pipeline(&transpose(&perm, ScalarType::I32, &lim).unwrap());

@@ -1,12 +1,16 @@
 //! GPU kernel tests: every generated kernel run on the device (lavapipe on
 //! machines without a GPU) against a plain CPU loop, with seeded random inputs.
 
-mod common;
-mod matmul;
-mod elementwise;
+// Reference loops index several arrays by the same counters, as the math reads.
+#![allow(clippy::needless_range_loop)]
+
 mod attention;
+mod common;
+mod elementwise;
+mod matmul;
+mod moe;
 mod movement;
 mod rope;
-mod rowwise;
-mod moe;
 mod route;
+mod rowwise;
+mod runtime;

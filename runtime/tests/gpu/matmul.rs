@@ -19,10 +19,18 @@ const SHAPES: &[(usize, usize, usize)] = &[
 fn variants() -> Vec<MatmulVariant> {
     vec![
         MatmulVariant::RowBlocked(RowTile::large()),
-        MatmulVariant::RowBlocked(RowTile { rows: 3, cols: 1, workgroup: 8, unroll: 1 }),
+        MatmulVariant::RowBlocked(RowTile {
+            rows: 3,
+            cols: 1,
+            workgroup: 8,
+            unroll: 1,
+        }),
         MatmulVariant::RowBlocked(RowTile::gemv(1)),
         MatmulVariant::Tiled(TiledTile::default()),
-        MatmulVariant::Tiled(TiledTile { block: 32, depth: 8 }),
+        MatmulVariant::Tiled(TiledTile {
+            block: 32,
+            depth: 8,
+        }),
     ]
 }
 
@@ -41,19 +49,25 @@ fn check(cfg: &MatmulConfig, m: usize, n: usize, k: usize, seed: u64) {
     let sizes = [("m", m as u32), ("n", n as u32), ("k", k as u32)];
     let sizes: Vec<(&str, u32)> = sizes
         .into_iter()
-        .filter(|(s, _)| kern.sizes.iter().any(|d| d.name == *s && d.dim == Dim::Dynamic))
+        .filter(|(s, _)| {
+            kern.sizes
+                .iter()
+                .any(|d| d.name == *s && d.dim == Dim::Dynamic)
+        })
         .collect();
     if cfg.b_split.parts > 1 {
         // Bind each part as its own buffer.
-        let width = stored.len() / match cfg.b_layout {
-            BLayout::RowMajor => k,
-            BLayout::Transposed => n,
-        };
+        let width = stored.len()
+            / match cfg.b_layout {
+                BLayout::RowMajor => k,
+                BLayout::Transposed => n,
+            };
         let rows = stored.len() / width;
         let parts: Vec<_> = (0..cfg.b_split.parts)
             .map(|q| {
                 let (r0, rn) = cfg.b_split.part_rows(rows as u32, q);
-                up(&stored[r0 as usize * width..(r0 + rn).max(r0 + 1).min(rows as u32) as usize * width])
+                up(&stored
+                    [r0 as usize * width..(r0 + rn).max(r0 + 1).min(rows as u32) as usize * width])
             })
             .collect();
         let mut bufs = vec![&ab];
@@ -103,10 +117,16 @@ fn matmul_split_weights() {
     ] {
         let mut cfg = MatmulConfig::new(Dim::Dynamic, Dim::Dynamic, Dim::Dynamic, &lim);
         cfg.variant = v;
-        cfg.b_split = WeightSplit { parts: 3, rows_per_part: 16 };
+        cfg.b_split = WeightSplit {
+            parts: 3,
+            rows_per_part: 16,
+        };
         check(&cfg, 10, 19, 37, 11);
         cfg.b_layout = BLayout::Transposed;
-        cfg.b_split = WeightSplit { parts: 3, rows_per_part: 128 };
+        cfg.b_split = WeightSplit {
+            parts: 3,
+            rows_per_part: 128,
+        };
         check(&cfg, 3, 300, 9, 12);
     }
 }
@@ -126,7 +146,11 @@ fn matmul_batched() {
             let mut want = Vec::new();
             let mut scale = Vec::new();
             for i in 0..bt {
-                let bi = if b_batched { &b[i * k * n..(i + 1) * k * n] } else { &b[..] };
+                let bi = if b_batched {
+                    &b[i * k * n..(i + 1) * k * n]
+                } else {
+                    &b[..]
+                };
                 let (c, s) = ref_matmul(&a[i * m * k..(i + 1) * m * k], bi, m, n, k);
                 want.extend(c);
                 scale.extend(s);
@@ -134,20 +158,46 @@ fn matmul_batched() {
             let kern = matmul(&cfg).unwrap();
             let p = pipeline(&kern);
             let (ab, bb, o) = (up(&a), up(&b), out(bt * m * n));
-            run(&p, &[&ab, &bb, &o], &[("m", m as u32), ("n", n as u32), ("k", k as u32), ("batch", bt as u32)]);
+            run(
+                &p,
+                &[&ab, &bb, &o],
+                &[
+                    ("m", m as u32),
+                    ("n", n as u32),
+                    ("k", k as u32),
+                    ("batch", bt as u32),
+                ],
+            );
             assert_close_scaled(&kern.name, &read_f32(&o, bt * m * n), &want, &scale);
         }
     }
 }
 
 fn sg_variants() -> Vec<SubgroupTile> {
-    let sg = limits().subgroup_size.expect("lavapipe has fixed-size subgroups");
+    let sg = limits()
+        .subgroup_size
+        .expect("lavapipe has fixed-size subgroups");
     vec![
         SubgroupTile::new(1, sg),
         SubgroupTile::new(2, sg),
-        SubgroupTile { rows: sg, cols: 1, subgroup: sg, workgroup: sg * 8 },
-        SubgroupTile { rows: sg, cols: 2, subgroup: sg, workgroup: sg },
-        SubgroupTile { rows: 2 * sg, cols: 2, subgroup: sg, workgroup: sg * 8 },
+        SubgroupTile {
+            rows: sg,
+            cols: 1,
+            subgroup: sg,
+            workgroup: sg * 8,
+        },
+        SubgroupTile {
+            rows: sg,
+            cols: 2,
+            subgroup: sg,
+            workgroup: sg,
+        },
+        SubgroupTile {
+            rows: 2 * sg,
+            cols: 2,
+            subgroup: sg,
+            workgroup: sg * 8,
+        },
     ]
 }
 
@@ -156,13 +206,24 @@ fn matmul_subgroup_variant_awkward_shapes() {
     let lim = limits();
     // K and N fixed multiples of 4 (the variant's requirement); M awkward; K not a
     // multiple of the chunk (tail path); N not a multiple of the column block.
-    let shapes = [(1, 4, 4), (7, 12, 36), (33, 260, 68), (257, 36, 100), (8, 44, 4)];
+    let shapes = [
+        (1, 4, 4),
+        (7, 12, 36),
+        (33, 260, 68),
+        (257, 36, 100),
+        (8, 44, 4),
+    ];
     for (ti, tile) in sg_variants().into_iter().enumerate() {
         // Two shapes per tile keep the number of distinct (compiled) kernels small.
         for si in [ti % shapes.len(), (ti + 2) % shapes.len()] {
             let (m, n, k) = shapes[si];
             for layout in [BLayout::RowMajor, BLayout::Transposed] {
-                let mut cfg = MatmulConfig::new(Dim::Dynamic, Dim::Fixed(n as u32), Dim::Fixed(k as u32), &lim);
+                let mut cfg = MatmulConfig::new(
+                    Dim::Dynamic,
+                    Dim::Fixed(n as u32),
+                    Dim::Fixed(k as u32),
+                    &lim,
+                );
                 cfg.variant = MatmulVariant::SubgroupBlocked(tile);
                 cfg.b_layout = layout;
                 check(&cfg, m, n, k, (ti * 100 + si) as u64);
@@ -175,20 +236,36 @@ fn matmul_subgroup_variant_awkward_shapes() {
 fn matmul_subgroup_split_and_batched() {
     let lim = limits();
     let sg = lim.subgroup_size.unwrap();
-    let tile = SubgroupTile { rows: sg, cols: 1, subgroup: sg, workgroup: sg * 2 };
+    let tile = SubgroupTile {
+        rows: sg,
+        cols: 1,
+        subgroup: sg,
+        workgroup: sg * 2,
+    };
     let mut cfg = MatmulConfig::new(Dim::Dynamic, Dim::Fixed(20), Dim::Fixed(40), &lim);
     cfg.variant = MatmulVariant::SubgroupBlocked(tile);
-    cfg.b_split = WeightSplit { parts: 3, rows_per_part: 16 };
+    cfg.b_split = WeightSplit {
+        parts: 3,
+        rows_per_part: 16,
+    };
     check(&cfg, 10, 20, 40, 21);
     cfg.b_layout = BLayout::Transposed;
     cfg.n = Dim::Fixed(70);
-    cfg.b_split = WeightSplit { parts: 3, rows_per_part: 2 * sg * 2 * tile.cols };
+    cfg.b_split = WeightSplit {
+        parts: 3,
+        rows_per_part: 2 * sg * 2 * tile.cols,
+    };
     check(&cfg, 9, 70, 40, 22);
     // Batched, b batched or shared.
     let (bt, m, n, k) = (3usize, 5usize, 8usize, 12usize);
     for layout in [BLayout::RowMajor, BLayout::Transposed] {
         for b_batched in [false, true] {
-            let mut cfg = MatmulConfig::new(Dim::Dynamic, Dim::Fixed(n as u32), Dim::Fixed(k as u32), &lim);
+            let mut cfg = MatmulConfig::new(
+                Dim::Dynamic,
+                Dim::Fixed(n as u32),
+                Dim::Fixed(k as u32),
+                &lim,
+            );
             cfg.variant = MatmulVariant::SubgroupBlocked(tile);
             cfg.b_layout = layout;
             cfg.batch = Some(Dim::Dynamic);
@@ -207,7 +284,11 @@ fn matmul_subgroup_split_and_batched() {
                 });
             }
             for i in 0..bt {
-                let bi = if b_batched { &b[i * k * n..(i + 1) * k * n] } else { &b[..] };
+                let bi = if b_batched {
+                    &b[i * k * n..(i + 1) * k * n]
+                } else {
+                    &b[..]
+                };
                 let (c, s) = ref_matmul(&a[i * m * k..(i + 1) * m * k], bi, m, n, k);
                 want.extend(c);
                 scale.extend(s);
@@ -215,7 +296,11 @@ fn matmul_subgroup_split_and_batched() {
             let kern = matmul(&cfg).unwrap();
             let p = pipeline(&kern);
             let (ab, bb, o) = (up(&a), up(&stored), out(bt * m * n));
-            run(&p, &[&ab, &bb, &o], &[("m", m as u32), ("batch", bt as u32)]);
+            run(
+                &p,
+                &[&ab, &bb, &o],
+                &[("m", m as u32), ("batch", bt as u32)],
+            );
             assert_close_scaled(&kern.name, &read_f32(&o, bt * m * n), &want, &scale);
         }
     }

@@ -19,7 +19,15 @@ fn act(a: GatedAct, x: f64) -> f64 {
 }
 
 /// `(act(x·wg) * (x·wu))·wd` for one row, with the magnitude of its terms.
-fn ffn(a: GatedAct, x: &[f32], wg: &[f32], wu: &[f32], wd: &[f32], d: usize, f: usize) -> (Vec<f64>, Vec<f64>) {
+fn ffn(
+    a: GatedAct,
+    x: &[f32],
+    wg: &[f32],
+    wu: &[f32],
+    wd: &[f32],
+    d: usize,
+    f: usize,
+) -> (Vec<f64>, Vec<f64>) {
     let mut h = vec![0.0; f];
     let mut hm = vec![0.0; f];
     for j in 0..f {
@@ -49,7 +57,9 @@ fn ffn(a: GatedAct, x: &[f32], wg: &[f32], wu: &[f32], wd: &[f32], d: usize, f: 
 fn store(w: &[f32], e: usize, r: usize, c: usize, layout: BLayout) -> Vec<f32> {
     match layout {
         BLayout::RowMajor => w.to_vec(),
-        BLayout::Transposed => (0..e).flat_map(|i| transpose(&w[i * r * c..(i + 1) * r * c], r, c)).collect(),
+        BLayout::Transposed => (0..e)
+            .flat_map(|i| transpose(&w[i * r * c..(i + 1) * r * c], r, c))
+            .collect(),
     }
 }
 
@@ -70,7 +80,11 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
     let wu = rand_f32(seed + 3, e * d * f);
     let wd = rand_f32(seed + 4, e * f * d);
     let fs = 8usize;
-    let (sg, su, sd) = (rand_f32(seed + 5, d * fs), rand_f32(seed + 6, d * fs), rand_f32(seed + 7, fs * d));
+    let (sg, su, sd) = (
+        rand_f32(seed + 5, d * fs),
+        rand_f32(seed + 6, d * fs),
+        rand_f32(seed + 7, fs * d),
+    );
 
     // Reference.
     let mut want = vec![0.0; t * d];
@@ -83,7 +97,15 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
                 continue;
             }
             let ei = id as usize;
-            let (y, ym) = ffn(cfg.act, xt, &wg[ei * d * f..(ei + 1) * d * f], &wu[ei * d * f..(ei + 1) * d * f], &wd[ei * f * d..(ei + 1) * f * d], d, f);
+            let (y, ym) = ffn(
+                cfg.act,
+                xt,
+                &wg[ei * d * f..(ei + 1) * d * f],
+                &wu[ei * d * f..(ei + 1) * d * f],
+                &wd[ei * f * d..(ei + 1) * f * d],
+                d,
+                f,
+            );
             let wt = f64::from(w[ti * k + j]);
             for c in 0..d {
                 want[ti * d + c] += wt * y[c];
@@ -104,7 +126,10 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
     let blocks = moe_max_blocks(t as u32, k as u32, e as u32, r as u32);
     let nb = blocks as usize;
     let (gu_stored, d_stored) = (
-        (store(&wg, e, d, f, cfg.layout), store(&wu, e, d, f, cfg.layout)),
+        (
+            store(&wg, e, d, f, cfg.layout),
+            store(&wu, e, d, f, cfg.layout),
+        ),
         store(&wd, e, f, d, cfg.layout),
     );
     let (xb, idb, wb) = (up(&x), up(&case.ids), up(&w));
@@ -119,36 +144,102 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
     let g = gpu();
     let mut batch = g.batch();
     batch
-        .dispatch(&plan, &[idb.view(), block_expert.view(), pairs.view(), pair_pos.view()], &[("tokens", tt), ("topk", kk), ("blocks", blocks)])
+        .dispatch(
+            &plan,
+            &[
+                idb.view(),
+                block_expert.view(),
+                pairs.view(),
+                pair_pos.view(),
+            ],
+            &[("tokens", tt), ("topk", kk), ("blocks", blocks)],
+        )
         .unwrap();
     batch
-        .dispatch(&gate_up, &[xb.view(), block_expert.view(), pairs.view(), gb.view(), ub.view(), h.view()], &[("tokens", tt), ("topk", kk), ("blocks", blocks)])
+        .dispatch(
+            &gate_up,
+            &[
+                xb.view(),
+                block_expert.view(),
+                pairs.view(),
+                gb.view(),
+                ub.view(),
+                h.view(),
+            ],
+            &[("tokens", tt), ("topk", kk), ("blocks", blocks)],
+        )
         .unwrap();
-    batch.dispatch(&down, &[h.view(), block_expert.view(), db.view(), y.view()], &[("blocks", blocks)]).unwrap();
-    let shared_bufs: Option<(GpuBuffer, GpuBuffer, GpuBuffer, GpuBuffer, GpuBuffer)> = case.shared.then(|| {
-        (up(&sg), up(&su), up(&sd), out(t * fs), out(t * d))
-    });
+    batch
+        .dispatch(
+            &down,
+            &[h.view(), block_expert.view(), db.view(), y.view()],
+            &[("blocks", blocks)],
+        )
+        .unwrap();
+    let shared_bufs: Option<(GpuBuffer, GpuBuffer, GpuBuffer, GpuBuffer, GpuBuffer)> = case
+        .shared
+        .then(|| (up(&sg), up(&su), up(&sd), out(t * fs), out(t * d)));
     if let Some((sgb, sub, sdb, hs, so)) = &shared_bufs {
         let tile = MatmulVariant::RowBlocked(RowTile::gemv(4));
-        let gm = pipeline(&gated_matmul(cfg.act, Dim::Fixed(fs as u32), Dim::Fixed(d as u32), BLayout::RowMajor, tile).unwrap());
-        batch.dispatch(&gm, &[xb.view(), sgb.view(), sub.view(), hs.view()], &[("m", tt)]).unwrap();
-        let mm = pipeline(&matmul(&MatmulConfig::new(Dim::Dynamic, Dim::Fixed(d as u32), Dim::Fixed(fs as u32), &lim)).unwrap());
-        batch.dispatch(&mm, &[hs.view(), sdb.view(), so.view()], &[("m", tt)]).unwrap();
+        let gm = pipeline(
+            &gated_matmul(
+                cfg.act,
+                Dim::Fixed(fs as u32),
+                Dim::Fixed(d as u32),
+                BLayout::RowMajor,
+                tile,
+            )
+            .unwrap(),
+        );
         batch
-            .dispatch(&combine, &[y.view(), wb.view(), pair_pos.view(), so.view(), o.view()], &[("tokens", tt), ("topk", kk), ("blocks", blocks)])
+            .dispatch(
+                &gm,
+                &[xb.view(), sgb.view(), sub.view(), hs.view()],
+                &[("m", tt)],
+            )
+            .unwrap();
+        let mm = pipeline(
+            &matmul(&MatmulConfig::new(
+                Dim::Dynamic,
+                Dim::Fixed(d as u32),
+                Dim::Fixed(fs as u32),
+                &lim,
+            ))
+            .unwrap(),
+        );
+        batch
+            .dispatch(&mm, &[hs.view(), sdb.view(), so.view()], &[("m", tt)])
+            .unwrap();
+        batch
+            .dispatch(
+                &combine,
+                &[y.view(), wb.view(), pair_pos.view(), so.view(), o.view()],
+                &[("tokens", tt), ("topk", kk), ("blocks", blocks)],
+            )
             .unwrap();
     } else {
         batch
-            .dispatch(&combine, &[y.view(), wb.view(), pair_pos.view(), o.view()], &[("tokens", tt), ("topk", kk), ("blocks", blocks)])
+            .dispatch(
+                &combine,
+                &[y.view(), wb.view(), pair_pos.view(), o.view()],
+                &[("tokens", tt), ("topk", kk), ("blocks", blocks)],
+            )
             .unwrap();
     }
     let rec = batch.finish().unwrap();
     g.run(&rec).unwrap();
-    let name = format!("moe {:?} {:?} {:?} t={t} k={k} shared={}", cfg.variant, cfg.layout, cfg.act, case.shared);
+    let name = format!(
+        "moe {:?} {:?} {:?} t={t} k={k} shared={}",
+        cfg.variant, cfg.layout, cfg.act, case.shared
+    );
     assert_close_scaled(&name, &read_f32(&o, t * d), &want, &mag);
 
     // The plan itself: every in-range pair lands in a block of its expert, in token order.
-    let (be, pr, pp) = (read_i32(&block_expert, nb), read_i32(&pairs, nb * r), read_i32(&pair_pos, t * k));
+    let (be, pr, pp) = (
+        read_i32(&block_expert, nb),
+        read_i32(&pairs, nb * r),
+        read_i32(&pair_pos, t * k),
+    );
     for (i, &id) in case.ids.iter().enumerate() {
         if id < 0 || id as usize >= e {
             assert_eq!(pp[i], -1, "{name}: dropped pair {i}");
@@ -166,8 +257,37 @@ fn configs(act: GatedAct) -> Vec<MoeConfig> {
     let (e, d, f) = (5u32, 16u32, 24u32);
     let mut v = vec![MoeConfig::new(e, d, f, act, &lim, 256).unwrap()];
     for layout in [BLayout::RowMajor, BLayout::Transposed] {
-        v.push(MoeConfig::with(e, d, f, act, MatmulVariant::RowBlocked(RowTile { rows: 3, cols: 2, workgroup: 8, unroll: 2 }), layout, &lim, 256).unwrap());
-        v.push(MoeConfig::with(e, d, f, act, MatmulVariant::SubgroupBlocked(SubgroupTile::new(2, sg)), layout, &lim, 256).unwrap());
+        v.push(
+            MoeConfig::with(
+                e,
+                d,
+                f,
+                act,
+                MatmulVariant::RowBlocked(RowTile {
+                    rows: 3,
+                    cols: 2,
+                    workgroup: 8,
+                    unroll: 2,
+                }),
+                layout,
+                &lim,
+                256,
+            )
+            .unwrap(),
+        );
+        v.push(
+            MoeConfig::with(
+                e,
+                d,
+                f,
+                act,
+                MatmulVariant::SubgroupBlocked(SubgroupTile::new(2, sg)),
+                layout,
+                &lim,
+                256,
+            )
+            .unwrap(),
+        );
     }
     v
 }
@@ -176,11 +296,26 @@ fn configs(act: GatedAct) -> Vec<MoeConfig> {
 fn moe_swiglu_every_variant() {
     let cases = [
         // Decode, k = 2, one token whose two slots pick the same expert.
-        Case { t: 1, k: 2, ids: vec![3, 3], shared: false },
+        Case {
+            t: 1,
+            k: 2,
+            ids: vec![3, 3],
+            shared: false,
+        },
         // k = 1, repeated experts, experts 2 and 4 unused, with a shared expert.
-        Case { t: 7, k: 1, ids: vec![0, 1, 1, 3, 0, 1, 3], shared: true },
+        Case {
+            t: 7,
+            k: 1,
+            ids: vec![0, 1, 1, 3, 0, 1, 3],
+            shared: true,
+        },
         // k = 2, uneven groups, an out-of-range and a negative id (dropped).
-        Case { t: 9, k: 2, ids: vec![0, 1, 1, 2, 2, 0, 4, 1, 1, 0, 3, 4, 0, 9, 2, -1, 1, 4], shared: false },
+        Case {
+            t: 9,
+            k: 2,
+            ids: vec![0, 1, 1, 2, 2, 0, 4, 1, 1, 0, 3, 4, 0, 9, 2, -1, 1, 4],
+            shared: false,
+        },
     ];
     for (i, cfg) in configs(GatedAct::SwiGlu).iter().enumerate() {
         for (j, case) in cases.iter().enumerate() {
@@ -191,7 +326,12 @@ fn moe_swiglu_every_variant() {
 
 #[test]
 fn moe_geglu_with_shared_expert() {
-    let case = Case { t: 5, k: 2, ids: vec![4, 0, 0, 4, 2, 1, 4, 2, 1, 1], shared: true };
+    let case = Case {
+        t: 5,
+        k: 2,
+        ids: vec![4, 0, 0, 4, 2, 1, 4, 2, 1, 1],
+        shared: true,
+    };
     // The default (transposed, subgroup) and the scalar row-major configs: the
     // activation is the only difference from the SwiGLU test.
     let cfgs = configs(GatedAct::GeGlu);
@@ -208,8 +348,21 @@ fn moe_many_tokens_split_weights() {
     tight.max_storage_buffer_binding_size = 3 * 16 * 24 * 4;
     for layout in [BLayout::RowMajor, BLayout::Transposed] {
         let sg = lim.subgroup_size.unwrap();
-        let cfg = MoeConfig::with(5, 16, 24, GatedAct::SwiGlu, MatmulVariant::SubgroupBlocked(SubgroupTile::new(4, sg)), layout, &tight, 256).unwrap();
-        assert!(cfg.gate_up_split.parts > 1 && cfg.down_split.parts > 1, "{cfg:?}");
+        let cfg = MoeConfig::with(
+            5,
+            16,
+            24,
+            GatedAct::SwiGlu,
+            MatmulVariant::SubgroupBlocked(SubgroupTile::new(4, sg)),
+            layout,
+            &tight,
+            256,
+        )
+        .unwrap();
+        assert!(
+            cfg.gate_up_split.parts > 1 && cfg.down_split.parts > 1,
+            "{cfg:?}"
+        );
         // Bind each part as its own buffer: exercised through run_split below.
         run_split(&cfg, layout);
     }
@@ -230,7 +383,15 @@ fn run_split(cfg: &MoeConfig, layout: BLayout) {
     for ti in 0..t {
         for j in 0..k {
             let ei = ids[ti * k + j] as usize;
-            let (y, ym) = ffn(cfg.act, &x[ti * d..(ti + 1) * d], &wg[ei * d * f..(ei + 1) * d * f], &wu[ei * d * f..(ei + 1) * d * f], &wd[ei * f * d..(ei + 1) * f * d], d, f);
+            let (y, ym) = ffn(
+                cfg.act,
+                &x[ti * d..(ti + 1) * d],
+                &wg[ei * d * f..(ei + 1) * d * f],
+                &wu[ei * d * f..(ei + 1) * d * f],
+                &wd[ei * f * d..(ei + 1) * f * d],
+                d,
+                f,
+            );
             for c in 0..d {
                 want[ti * d + c] += f64::from(w[ti * k + j]) * y[c];
                 mag[ti * d + c] += f64::from(w[ti * k + j]).abs() * ym[c];
@@ -260,7 +421,11 @@ fn run_split(cfg: &MoeConfig, layout: BLayout) {
     let (block_expert, pairs, pair_pos) = (out(nb), out(nb * r), out(t * k));
     let (h, y, o) = (out(nb * r * f), out(nb * r * d), out(t * d));
     let sizes = [("tokens", t as u32), ("topk", k as u32), ("blocks", blocks)];
-    run(&pipeline(&moe_plan(cfg, &lim).unwrap()), &[&idb, &block_expert, &pairs, &pair_pos], &sizes);
+    run(
+        &pipeline(&moe_plan(cfg, &lim).unwrap()),
+        &[&idb, &block_expert, &pairs, &pair_pos],
+        &sizes,
+    );
     let mut bufs = vec![&xb, &block_expert, &pairs];
     bufs.extend(gparts.iter());
     bufs.extend(uparts.iter());
@@ -269,7 +434,20 @@ fn run_split(cfg: &MoeConfig, layout: BLayout) {
     let mut bufs = vec![&h, &block_expert];
     bufs.extend(dparts.iter());
     bufs.push(&y);
-    run(&pipeline(&moe_down(cfg).unwrap()), &bufs, &[("blocks", blocks)]);
-    run(&pipeline(&moe_combine(cfg, false, &lim).unwrap()), &[&y, &wb, &pair_pos, &o], &sizes);
-    assert_close_scaled(&format!("moe split {layout:?}"), &read_f32(&o, t * d), &want, &mag);
+    run(
+        &pipeline(&moe_down(cfg).unwrap()),
+        &bufs,
+        &[("blocks", blocks)],
+    );
+    run(
+        &pipeline(&moe_combine(cfg, false, &lim).unwrap()),
+        &[&y, &wb, &pair_pos, &o],
+        &sizes,
+    );
+    assert_close_scaled(
+        &format!("moe split {layout:?}"),
+        &read_f32(&o, t * d),
+        &want,
+        &mag,
+    );
 }

@@ -10,7 +10,11 @@ fn concat_middle_axis() {
     // [2, a_j, 3] for a = (1, 4, 2) along axis 1.
     let (outer, inner) = (2usize, 3usize);
     let lens = [1usize, 4, 2];
-    let parts: Vec<Vec<i32>> = lens.iter().enumerate().map(|(j, &a)| rand_i32(j as u64, outer * a * inner, -99, 99)).collect();
+    let parts: Vec<Vec<i32>> = lens
+        .iter()
+        .enumerate()
+        .map(|(j, &a)| rand_i32(j as u64, outer * a * inner, -99, 99))
+        .collect();
     let total: usize = lens.iter().sum();
     let p = pipeline(&concat(3, ScalarType::I32, &lim).unwrap());
     let bufs: Vec<_> = parts.iter().map(|v| up(v)).collect();
@@ -18,7 +22,14 @@ fn concat_middle_axis() {
     run(
         &p,
         &[&bufs[0], &bufs[1], &bufs[2], &o],
-        &[("n", (outer * total * inner) as u32), ("outer", 2), ("inner", 3), ("a0", 1), ("a1", 4), ("a2", 2)],
+        &[
+            ("n", (outer * total * inner) as u32),
+            ("outer", 2),
+            ("inner", 3),
+            ("a0", 1),
+            ("a1", 4),
+            ("a2", 2),
+        ],
     );
     let mut want = Vec::new();
     for o_ in 0..outer {
@@ -37,7 +48,13 @@ fn slice_and_slice_update() {
     let (start, len) = (2usize, 4usize);
     let p = pipeline(&slice(ScalarType::F32, &lim).unwrap());
     let o = out(outer * len * inner);
-    let sizes = [("n", (outer * len * inner) as u32), ("inner", inner as u32), ("a", a as u32), ("start", start as u32), ("len", len as u32)];
+    let sizes = [
+        ("n", (outer * len * inner) as u32),
+        ("inner", inner as u32),
+        ("a", a as u32),
+        ("start", start as u32),
+        ("len", len as u32),
+    ];
     run(&p, &[&up(&x), &o], &sizes);
     let mut want = Vec::new();
     for o_ in 0..outer {
@@ -70,7 +87,15 @@ fn gather_embedding_rows_with_clamped_ids() {
     for dim in [Dim::Dynamic, Dim::Fixed(d as u32)] {
         let p = pipeline(&gather(ScalarType::F32, dim, &lim).unwrap());
         let o = out(ids.len() * d);
-        run(&p, &[&up(&table), &up(&ids), &o], &[("tokens", ids.len() as u32), ("v", v as u32), ("d", d as u32)]);
+        run(
+            &p,
+            &[&up(&table), &up(&ids), &o],
+            &[
+                ("tokens", ids.len() as u32),
+                ("v", v as u32),
+                ("d", d as u32),
+            ],
+        );
         let mut want = Vec::new();
         for &id in &ids {
             let r = id.clamp(0, v as i32 - 1) as usize;

@@ -7,13 +7,28 @@ use crate::common::*;
 #[test]
 fn rope_rotate_half() {
     let lim = limits();
-    for &(t, h, dh, theta) in &[(1usize, 1usize, 2usize, 10000.0f32), (5, 3, 8, 10000.0), (7, 2, 64, 500000.0)] {
+    for &(t, h, dh, theta) in &[
+        (1usize, 1usize, 2usize, 10000.0f32),
+        (5, 3, 8, 10000.0),
+        (7, 2, 64, 500000.0),
+    ] {
         let x = rand_f32(t as u64, t * h * dh);
         let pos = rand_i32(9, t, 0, 200);
-        for (hd, dd) in [(Dim::Dynamic, Dim::Dynamic), (Dim::Fixed(h as u32), Dim::Fixed(dh as u32))] {
+        for (hd, dd) in [
+            (Dim::Dynamic, Dim::Dynamic),
+            (Dim::Fixed(h as u32), Dim::Fixed(dh as u32)),
+        ] {
             let p = pipeline(&rope(theta, hd, dd, &lim).unwrap());
             let o = out(t * h * dh);
-            run(&p, &[&up(&x), &up(&pos), &o], &[("tokens", t as u32), ("heads", h as u32), ("head_dim", dh as u32)]);
+            run(
+                &p,
+                &[&up(&x), &up(&pos), &o],
+                &[
+                    ("tokens", t as u32),
+                    ("heads", h as u32),
+                    ("head_dim", dh as u32),
+                ],
+            );
             let half = dh / 2;
             let mut want = vec![0.0f64; t * h * dh];
             let mut scale = vec![0.0f64; t * h * dh];
@@ -34,7 +49,12 @@ fn rope_rotate_half() {
                     }
                 }
             }
-            assert_close_scaled(&format!("rope t={t} h={h} dh={dh}"), &read_f32(&o, t * h * dh), &want, &scale);
+            assert_close_scaled(
+                &format!("rope t={t} h={h} dh={dh}"),
+                &read_f32(&o, t * h * dh),
+                &want,
+                &scale,
+            );
         }
     }
 }

@@ -9,12 +9,20 @@ use crate::common::*;
 fn ref_topk(row: &[f32], k: usize) -> Vec<(f32, i32)> {
     let mut idx: Vec<usize> = (0..row.len()).filter(|&i| !row[i].is_nan()).collect();
     idx.sort_by(|&a, &b| row[b].partial_cmp(&row[a]).unwrap().then(a.cmp(&b)));
-    (0..k).map(|j| idx.get(j).map_or((f32::NEG_INFINITY, -1), |&i| (row[i], i as i32))).collect()
+    (0..k)
+        .map(|j| {
+            idx.get(j)
+                .map_or((f32::NEG_INFINITY, -1), |&i| (row[i], i as i32))
+        })
+        .collect()
 }
 
 fn rows_with_ties(rows: usize, e: usize) -> Vec<f32> {
     // Values on a coarse grid so ties are common.
-    rand_i32(77, rows * e, -3, 4).iter().map(|&v| v as f32 * 0.5).collect()
+    rand_i32(77, rows * e, -3, 4)
+        .iter()
+        .map(|&v| v as f32 * 0.5)
+        .collect()
 }
 
 #[test]
@@ -29,7 +37,10 @@ fn topk_ties_go_to_the_lower_index() {
             let p = pipeline(&topk(k, dim, &lim).unwrap());
             let (vals, ids) = (out(9 * k as usize), out(9 * k as usize));
             run(&p, &[&up(&x), &vals, &ids], &[("rows", 9), ("e", e as u32)]);
-            let (gv, gi) = (read_f32(&vals, 9 * k as usize), read_i32(&ids, 9 * k as usize));
+            let (gv, gi) = (
+                read_f32(&vals, 9 * k as usize),
+                read_i32(&ids, 9 * k as usize),
+            );
             for r in 0..9 {
                 let want = ref_topk(&x[r * e..(r + 1) * e], k as usize);
                 for (j, &(v, i)) in want.iter().enumerate() {
@@ -63,7 +74,10 @@ fn route_modes() {
             } else {
                 run(&p, &[&lb, &ids, &w], &[("rows", rows as u32)]);
             }
-            let (gi, gw) = (read_i32(&ids, rows * k as usize), read_f32(&w, rows * k as usize));
+            let (gi, gw) = (
+                read_i32(&ids, rows * k as usize),
+                read_f32(&w, rows * k as usize),
+            );
             let mut want_w = Vec::new();
             for r in 0..rows {
                 let row = &logits[r * e..(r + 1) * e];
@@ -71,13 +85,21 @@ fn route_modes() {
                 let z: f64 = row.iter().map(|&v| (f64::from(v) - m).exp()).sum();
                 let sel = ref_topk(row, k as usize);
                 let mut ws: Vec<f64> = match mode {
-                    RouteMode::SoftmaxTopk { .. } => sel.iter().map(|&(v, _)| (f64::from(v) - m).exp() / z).collect(),
+                    RouteMode::SoftmaxTopk { .. } => sel
+                        .iter()
+                        .map(|&(v, _)| (f64::from(v) - m).exp() / z)
+                        .collect(),
                     RouteMode::TopkSoftmax => {
                         let mk = f64::from(sel[0].0);
                         let zk: f64 = sel.iter().map(|&(v, _)| (f64::from(v) - mk).exp()).sum();
-                        sel.iter().map(|&(v, _)| (f64::from(v) - mk).exp() / zk).collect()
+                        sel.iter()
+                            .map(|&(v, _)| (f64::from(v) - mk).exp() / zk)
+                            .collect()
                     }
-                    RouteMode::Take => sel.iter().map(|&(_, i)| f64::from(scores[r * e + i as usize])).collect(),
+                    RouteMode::Take => sel
+                        .iter()
+                        .map(|&(_, i)| f64::from(scores[r * e + i as usize]))
+                        .collect(),
                 };
                 if mode == (RouteMode::SoftmaxTopk { renorm: true }) {
                     let s: f64 = ws.iter().sum();

@@ -6,9 +6,17 @@ use crate::common::*;
 
 const SHAPES: &[(usize, usize)] = &[(1, 1), (1, 4096), (7, 5), (33, 257), (3, 1000)];
 
-fn run_row(op: RowOp, rows: usize, d: usize, workgroup: Option<u32>) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+fn run_row(
+    op: RowOp,
+    rows: usize,
+    d: usize,
+    workgroup: Option<u32>,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let lim = limits();
-    let x: Vec<f32> = rand_f32(rows as u64 * 31 + d as u64, rows * d).iter().map(|v| v * 3.0).collect();
+    let x: Vec<f32> = rand_f32(rows as u64 * 31 + d as u64, rows * d)
+        .iter()
+        .map(|v| v * 3.0)
+        .collect();
     let w = rand_f32(7, d);
     let b = rand_f32(8, d);
     let mut cfg = RowConfig::new(op, Dim::Dynamic, &lim);
@@ -36,9 +44,17 @@ fn rms_norm() {
             let mut want = Vec::new();
             for r in 0..rows {
                 let row = &x[r * d..(r + 1) * d];
-                let ms = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / d as f64;
+                let ms = row
+                    .iter()
+                    .map(|&v| f64::from(v) * f64::from(v))
+                    .sum::<f64>()
+                    / d as f64;
                 let inv = 1.0 / (ms + 1e-5).sqrt();
-                want.extend(row.iter().zip(&w).map(|(&v, &g)| f64::from(v) * inv * f64::from(g)));
+                want.extend(
+                    row.iter()
+                        .zip(&w)
+                        .map(|(&v, &g)| f64::from(v) * inv * f64::from(g)),
+                );
             }
             assert_close(&format!("rms_norm {rows}x{d} {wg:?}"), &got, &want);
         }
@@ -51,7 +67,10 @@ fn layer_norm() {
         let (x, w, b, got) = run_row(RowOp::LayerNorm { eps: 1e-5 }, rows, d, None);
         let mut want = Vec::new();
         for r in 0..rows {
-            let row: Vec<f64> = x[r * d..(r + 1) * d].iter().map(|&v| f64::from(v)).collect();
+            let row: Vec<f64> = x[r * d..(r + 1) * d]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
             let mean = row.iter().sum::<f64>() / d as f64;
             let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / d as f64;
             let inv = 1.0 / (var + 1e-5).sqrt();
@@ -68,7 +87,10 @@ fn softmax() {
         let (x, _, _, got) = run_row(RowOp::Softmax, rows, d, None);
         let mut want = Vec::new();
         for r in 0..rows {
-            let row: Vec<f64> = x[r * d..(r + 1) * d].iter().map(|&v| f64::from(v)).collect();
+            let row: Vec<f64> = x[r * d..(r + 1) * d]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
             let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
             want.extend(row.iter().map(|v| (v - m).exp() / s));
@@ -81,8 +103,17 @@ fn softmax() {
 fn reduce_sum() {
     for &(rows, d) in SHAPES {
         let (x, _, _, got) = run_row(RowOp::Sum, rows, d, None);
-        let want: Vec<f64> = (0..rows).map(|r| x[r * d..(r + 1) * d].iter().map(|&v| f64::from(v)).sum()).collect();
-        let scale: Vec<f64> = (0..rows).map(|r| x[r * d..(r + 1) * d].iter().map(|&v| f64::from(v).abs()).sum()).collect();
+        let want: Vec<f64> = (0..rows)
+            .map(|r| x[r * d..(r + 1) * d].iter().map(|&v| f64::from(v)).sum())
+            .collect();
+        let scale: Vec<f64> = (0..rows)
+            .map(|r| {
+                x[r * d..(r + 1) * d]
+                    .iter()
+                    .map(|&v| f64::from(v).abs())
+                    .sum()
+            })
+            .collect();
         assert_close_scaled(&format!("reduce_sum {rows}x{d}"), &got, &want, &scale);
     }
 }

@@ -40,7 +40,14 @@ pub struct AttentionConfig {
 
 impl AttentionConfig {
     /// A config with the workgroup chosen for the device.
-    pub fn new(causal: bool, scale: Option<f32>, heads: Dim, kv_heads: Dim, head_dim: u32, limits: &DeviceLimits) -> Self {
+    pub fn new(
+        causal: bool,
+        scale: Option<f32>,
+        heads: Dim,
+        kv_heads: Dim,
+        head_dim: u32,
+        limits: &DeviceLimits,
+    ) -> Self {
         let want = match limits.profile() {
             KernelProfile::CpuLike => 8,
             KernelProfile::GpuTiled => 32,
@@ -69,12 +76,18 @@ pub fn attention(cfg: &AttentionConfig) -> Result<Kernel, ShaderError> {
     }
     if let (Some(h), Some(kvh)) = (cfg.heads.fixed(), cfg.kv_heads.fixed()) {
         if kvh == 0 || h % kvh != 0 {
-            return Err(ShaderError::config("attention", "kv_heads must divide heads"));
+            return Err(ShaderError::config(
+                "attention",
+                "kv_heads must divide heads",
+            ));
         }
     }
     let scale = cfg.scale.unwrap_or(1.0 / (dh as f32).sqrt());
     let mut kb = KernelBuilder::new(
-        format!("attention{}_d{dh}_w{w}", if cfg.causal { "_causal" } else { "" }),
+        format!(
+            "attention{}_d{dh}_w{w}",
+            if cfg.causal { "_causal" } else { "" }
+        ),
         w,
     );
     kb.size("tokens", Dim::Dynamic)

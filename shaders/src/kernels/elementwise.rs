@@ -191,9 +191,10 @@ fn emit(e: &Expr, cfg: &ElementwiseConfig) -> Result<String, ShaderError> {
         Expr::Input(j) => format!("v{j}"),
         Expr::Const(v, t) => t.literal(*v),
         Expr::Iota(axis, t) => {
-            let dims = cfg.dims.as_ref().ok_or_else(|| {
-                ShaderError::config(&cfg.name, "iota needs the output dims")
-            })?;
+            let dims = cfg
+                .dims
+                .as_ref()
+                .ok_or_else(|| ShaderError::config(&cfg.name, "iota needs the output dims"))?;
             if *axis >= dims.len() {
                 return Err(ShaderError::config(&cfg.name, "iota axis out of range"));
             }
@@ -223,11 +224,9 @@ fn emit(e: &Expr, cfg: &ElementwiseConfig) -> Result<String, ShaderError> {
                 BinaryOp::Div => format!("({a} / {b})"),
                 BinaryOp::Max => format!("max({a}, {b})"),
                 BinaryOp::Min => format!("min({a}, {b})"),
-                BinaryOp::Eq => format!(
-                    "select({}, {}, {a} == {b})",
-                    t.literal(0.0),
-                    t.literal(1.0)
-                ),
+                BinaryOp::Eq => {
+                    format!("select({}, {}, {a} == {b})", t.literal(0.0), t.literal(1.0))
+                }
             }
         }
         Expr::Cast(t, x) => format!("{}({})", t.wgsl(), emit(x, cfg)?),
@@ -347,7 +346,11 @@ pub fn binary(
 }
 
 /// Conversion of every element from `from` to `to`.
-pub fn cast(from: ScalarType, to: ScalarType, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+pub fn cast(
+    from: ScalarType,
+    to: ScalarType,
+    limits: &DeviceLimits,
+) -> Result<Kernel, ShaderError> {
     let cfg = ElementwiseConfig::new(
         &format!("cast_{}_{}", from.wgsl(), to.wgsl()),
         Expr::Cast(to, Box::new(Expr::Input(0))),
@@ -370,7 +373,12 @@ pub fn fill(value: f64, dtype: ScalarType, limits: &DeviceLimits) -> Result<Kern
 }
 
 /// `out[i] = i[axis]` over an output of `rank` dynamic dims (sizes `d0…`).
-pub fn iota(axis: usize, rank: usize, dtype: ScalarType, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+pub fn iota(
+    axis: usize,
+    rank: usize,
+    dtype: ScalarType,
+    limits: &DeviceLimits,
+) -> Result<Kernel, ShaderError> {
     let mut cfg = ElementwiseConfig::new(
         &format!("iota_{}", dtype.wgsl()),
         Expr::Iota(axis, dtype),
@@ -384,11 +392,18 @@ pub fn iota(axis: usize, rank: usize, dtype: ScalarType, limits: &DeviceLimits) 
 /// A transpose of a rank-`perm.len()` tensor as an element-wise copy with a
 /// strided input: result dim `d` is operand dim `perm[d]`. All sizes dynamic:
 /// use [`transpose_sizes`] to compute them.
-pub fn transpose(perm: &[usize], dtype: ScalarType, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+pub fn transpose(
+    perm: &[usize],
+    dtype: ScalarType,
+    limits: &DeviceLimits,
+) -> Result<Kernel, ShaderError> {
     let mut seen = vec![false; perm.len()];
     for &p in perm {
         if p >= perm.len() || seen[p] {
-            return Err(ShaderError::config("transpose", format!("{perm:?} is not a permutation")));
+            return Err(ShaderError::config(
+                "transpose",
+                format!("{perm:?} is not a permutation"),
+            ));
         }
         seen[p] = true;
     }

@@ -175,7 +175,7 @@ impl MatmulVariant {
 
 /// The subgroup size, if the subgroup variant can serve this shape on this device.
 fn subgroup_fits(limits: &DeviceLimits, n: Dim, k: Dim, layout: BLayout) -> Option<u32> {
-    let sg = limits.subgroup_size.filter(|&s| s >= 1 && s <= 64)?;
+    let sg = limits.subgroup_size.filter(|s| (1..=64).contains(s))?;
     let k_ok = matches!(k, Dim::Fixed(v) if v % 4 == 0);
     let n_ok = layout == BLayout::Transposed || matches!(n, Dim::Fixed(v) if v % 4 == 0);
     let fits_wg = limits.max_invocations_per_workgroup >= 8 * sg;
@@ -238,8 +238,13 @@ impl MatmulConfig {
         limits: &DeviceLimits,
         offset_align: u64,
     ) -> Result<Self, ShaderError> {
-        let variant =
-            MatmulVariant::gemv(limits, max_rows, Dim::Fixed(n), Dim::Fixed(k), BLayout::Transposed);
+        let variant = MatmulVariant::gemv(
+            limits,
+            max_rows,
+            Dim::Fixed(n),
+            Dim::Fixed(k),
+            BLayout::Transposed,
+        );
         let col_block = match variant {
             MatmulVariant::RowBlocked(t) => t.workgroup * t.cols,
             MatmulVariant::SubgroupBlocked(t) => t.workgroup * t.cols,
@@ -268,7 +273,10 @@ impl MatmulConfig {
 /// Generates the matrix-product kernel.
 pub fn matmul(cfg: &MatmulConfig) -> Result<Kernel, ShaderError> {
     if cfg.b_batched && cfg.batch.is_none() {
-        return Err(ShaderError::config("matmul", "b_batched needs a batch size"));
+        return Err(ShaderError::config(
+            "matmul",
+            "b_batched needs a batch size",
+        ));
     }
     match cfg.variant {
         MatmulVariant::RowBlocked(tile) => {
@@ -277,7 +285,11 @@ pub fn matmul(cfg: &MatmulConfig) -> Result<Kernel, ShaderError> {
                 tile.rows,
                 tile.cols,
                 tile.workgroup,
-                if cfg.b_layout == BLayout::Transposed { "_bt" } else { "" },
+                if cfg.b_layout == BLayout::Transposed {
+                    "_bt"
+                } else {
+                    ""
+                },
                 if cfg.b_split.parts > 1 {
                     format!("_p{}", cfg.b_split.parts)
                 } else {
@@ -306,7 +318,11 @@ pub fn matmul(cfg: &MatmulConfig) -> Result<Kernel, ShaderError> {
                 tile.rows,
                 tile.cols,
                 tile.workgroup,
-                if cfg.b_layout == BLayout::Transposed { "_bt" } else { "" },
+                if cfg.b_layout == BLayout::Transposed {
+                    "_bt"
+                } else {
+                    ""
+                },
                 if cfg.b_split.parts > 1 {
                     format!("_p{}", cfg.b_split.parts)
                 } else {

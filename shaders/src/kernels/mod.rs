@@ -8,8 +8,8 @@ pub mod movement;
 pub mod rope;
 pub mod route;
 mod rowblock;
-mod sgblock;
 pub mod rowwise;
+mod sgblock;
 mod tiled;
 
 /// The gated activation of an expert FFN (`act(x·gate) * (x·up)`).

@@ -71,10 +71,13 @@ impl MoeConfig {
         offset_align: u64,
     ) -> Result<Self, ShaderError> {
         let cpu = limits.profile() == KernelProfile::CpuLike;
-        let layout = if cpu { BLayout::Transposed } else { BLayout::RowMajor };
-        let fits = |n: u32, k: u32| {
-            MatmulVariant::gemv(limits, 4, Dim::Fixed(n), Dim::Fixed(k), layout)
+        let layout = if cpu {
+            BLayout::Transposed
+        } else {
+            BLayout::RowMajor
         };
+        let fits =
+            |n: u32, k: u32| MatmulVariant::gemv(limits, 4, Dim::Fixed(n), Dim::Fixed(k), layout);
         let variant = match (fits(ffn, hidden), fits(hidden, ffn)) {
             (MatmulVariant::SubgroupBlocked(t), MatmulVariant::SubgroupBlocked(_)) => {
                 MatmulVariant::SubgroupBlocked(t)
@@ -86,7 +89,16 @@ impl MoeConfig {
                 unroll: 4,
             }),
         };
-        Self::with(experts, hidden, ffn, act, variant, layout, limits, offset_align)
+        Self::with(
+            experts,
+            hidden,
+            ffn,
+            act,
+            variant,
+            layout,
+            limits,
+            offset_align,
+        )
     }
 
     /// An explicit variant and layout; splits planned for `limits`.
@@ -166,10 +178,16 @@ pub fn moe_max_blocks(tokens: u32, topk: u32, experts: u32, rows: u32) -> u32 {
 pub fn moe_plan(cfg: &MoeConfig, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
     let e = cfg.experts;
     if e == 0 || cfg.block_rows() == 0 {
-        return Err(ShaderError::config("moe_plan", "no experts or empty blocks"));
+        return Err(ShaderError::config(
+            "moe_plan",
+            "no experts or empty blocks",
+        ));
     }
     if u64::from(e) * 8 + 16 > u64::from(limits.workgroup_storage_bytes) {
-        return Err(ShaderError::config("moe_plan", "too many experts for workgroup memory"));
+        return Err(ShaderError::config(
+            "moe_plan",
+            "too many experts for workgroup memory",
+        ));
     }
     let w = limits.clamp_workgroup(64.min(e.next_power_of_two()));
     let r = cfg.block_rows();
@@ -189,7 +207,10 @@ pub fn moe_plan(cfg: &MoeConfig, limits: &DeviceLimits) -> Result<Kernel, Shader
     let _ = writeln!(s, "let np = TOKENS * TOPK;");
     let _ = writeln!(s, "for (var e = lidx; e < EXPERTS; e += {w}u) {{");
     let _ = writeln!(s, "    var c = 0u;");
-    let _ = writeln!(s, "    for (var i = 0u; i < np; i += 1u) {{ if (u32(ids[i]) == e) {{ c += 1u; }} }}");
+    let _ = writeln!(
+        s,
+        "    for (var i = 0u; i < np; i += 1u) {{ if (u32(ids[i]) == e) {{ c += 1u; }} }}"
+    );
     let _ = writeln!(s, "    cnt[e] = c;");
     let _ = writeln!(s, "}}");
     let _ = writeln!(s, "workgroupBarrier();");
@@ -210,12 +231,25 @@ pub fn moe_plan(cfg: &MoeConfig, limits: &DeviceLimits) -> Result<Kernel, Shader
     let _ = writeln!(s, "            p += 1u;");
     let _ = writeln!(s, "        }}");
     let _ = writeln!(s, "    }}");
-    let _ = writeln!(s, "    for (; p < (b0 + nb) * {r}u; p += 1u) {{ if (p < cap) {{ pairs[p] = {NONE}; }} }}");
+    let _ = writeln!(
+        s,
+        "    for (; p < (b0 + nb) * {r}u; p += 1u) {{ if (p < cap) {{ pairs[p] = {NONE}; }} }}"
+    );
     let _ = writeln!(s, "    for (var b = b0; b < b0 + nb; b += 1u) {{ if (b < BLOCKS) {{ block_expert[b] = e; }} }}");
     let _ = writeln!(s, "}}");
-    let _ = writeln!(s, "for (var b = used_blocks + lidx; b < BLOCKS; b += {w}u) {{ block_expert[b] = {NONE}; }}");
+    let _ = writeln!(
+        s,
+        "for (var b = used_blocks + lidx; b < BLOCKS; b += {w}u) {{ block_expert[b] = {NONE}; }}"
+    );
     let _ = writeln!(s, "for (var i = lidx; i < np; i += {w}u) {{ if (u32(ids[i]) >= EXPERTS) {{ pair_pos[i] = {NONE}; }} }}");
-    Ok(kb.finish(&s, Grid::xyz(crate::kernel::GridDim::one(), crate::kernel::GridDim::one(), crate::kernel::GridDim::one())))
+    Ok(kb.finish(
+        &s,
+        Grid::xyz(
+            crate::kernel::GridDim::one(),
+            crate::kernel::GridDim::one(),
+            crate::kernel::GridDim::one(),
+        ),
+    ))
 }
 
 /// Gate and up projections of every routed pair with the activation epilogue.
@@ -280,12 +314,22 @@ pub fn gated_matmul(
         MatmulVariant::RowBlocked(t) => BlockTile::Scalar(t),
         MatmulVariant::SubgroupBlocked(t) => BlockTile::Subgroup(t),
         MatmulVariant::Tiled(_) => {
-            return Err(ShaderError::config("gated_matmul", "row-blocked variants only"))
+            return Err(ShaderError::config(
+                "gated_matmul",
+                "row-blocked variants only",
+            ))
         }
     };
     rowblock::generate(&RowBlockedSpec {
-        name: format!("gated_matmul_{act:?}_{}", if layout == BLayout::Transposed { "bt" } else { "b" })
-            .to_lowercase(),
+        name: format!(
+            "gated_matmul_{act:?}_{}",
+            if layout == BLayout::Transposed {
+                "bt"
+            } else {
+                "b"
+            }
+        )
+        .to_lowercase(),
         tile,
         rows: RowSource::Direct { m: Dim::Dynamic },
         n,
@@ -305,7 +349,11 @@ pub fn gated_matmul(
 /// `[tokens, topk]`), `pair_pos` (u32 `[tokens·topk]`), optionally `shared_out` (f32
 /// `[tokens, D]`, added), `out` (f32 `[tokens, D]`). Sizes `tokens`, `topk`,
 /// `d`, `blocks`, `rows` (fixed: the block size).
-pub fn moe_combine(cfg: &MoeConfig, with_shared: bool, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+pub fn moe_combine(
+    cfg: &MoeConfig,
+    with_shared: bool,
+    limits: &DeviceLimits,
+) -> Result<Kernel, ShaderError> {
     let w = limits.clamp_workgroup(256);
     let mut kb = KernelBuilder::new(
         format!("moe_combine{}", if with_shared { "_shared" } else { "" }),
@@ -328,10 +376,17 @@ pub fn moe_combine(cfg: &MoeConfig, with_shared: bool, limits: &DeviceLimits) ->
     let _ = writeln!(s, "if (i >= TOKENS * D) {{ return; }}");
     let _ = writeln!(s, "let t = i / D;");
     let _ = writeln!(s, "let c = i % D;");
-    let _ = writeln!(s, "var acc = {};", if with_shared { "shared_out[i]" } else { "0.0" });
+    let _ = writeln!(
+        s,
+        "var acc = {};",
+        if with_shared { "shared_out[i]" } else { "0.0" }
+    );
     let _ = writeln!(s, "for (var j = 0u; j < TOPK; j += 1u) {{");
     let _ = writeln!(s, "    let p = pair_pos[t * TOPK + j];");
-    let _ = writeln!(s, "    if (p < BLOCKS * ROWS) {{ acc = fma(weights[t * TOPK + j], y[p * D + c], acc); }}");
+    let _ = writeln!(
+        s,
+        "    if (p < BLOCKS * ROWS) {{ acc = fma(weights[t * TOPK + j], y[p * D + c], acc); }}"
+    );
     let _ = writeln!(s, "}}");
     let _ = writeln!(s, "out[i] = acc;");
     Ok(kb.finish(&s, Grid::linear(&["tokens", "d"], w)))

@@ -19,7 +19,11 @@ fn wg(limits: &DeviceLimits) -> u32 {
 /// Concatenation of `parts` inputs along the middle axis of `[outer, a_j, inner]`.
 /// Bindings `in0…`, `out`. Sizes `outer`, `inner`, `a0…` (each input's axis
 /// length), `n` (output elements).
-pub fn concat(parts: usize, dtype: ScalarType, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+pub fn concat(
+    parts: usize,
+    dtype: ScalarType,
+    limits: &DeviceLimits,
+) -> Result<Kernel, ShaderError> {
     if parts == 0 {
         return Err(ShaderError::config("concat", "needs at least one input"));
     }

@@ -12,13 +12,21 @@ use crate::limits::DeviceLimits;
 use crate::wgsl::{f32_literal, KernelBuilder, ScalarType};
 
 /// Generates the RoPE kernel for base `theta`.
-pub fn rope(theta: f32, heads: Dim, head_dim: Dim, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+pub fn rope(
+    theta: f32,
+    heads: Dim,
+    head_dim: Dim,
+    limits: &DeviceLimits,
+) -> Result<Kernel, ShaderError> {
     if let Some(d) = head_dim.fixed() {
         if d % 2 != 0 || d == 0 {
-            return Err(ShaderError::config("rope", "head_dim must be even and positive"));
+            return Err(ShaderError::config(
+                "rope",
+                "head_dim must be even and positive",
+            ));
         }
     }
-    if !(theta > 0.0) {
+    if theta.is_nan() || theta <= 0.0 {
         return Err(ShaderError::config("rope", "theta must be positive"));
     }
     let w = limits.clamp_workgroup(256);

@@ -82,7 +82,12 @@ pub fn topk(k: u32, experts: Dim, limits: &DeviceLimits) -> Result<Kernel, Shade
 /// Router decision per token. Bindings `logits` (f32 `[rows, e]`), for
 /// [`RouteMode::Take`] also `scores` (f32 `[rows, e]`), then `ids` (i32
 /// `[rows, k]`) and `weights` (f32 `[rows, k]`). Sizes `rows`, `e`.
-pub fn route(k: u32, mode: RouteMode, experts: Dim, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+pub fn route(
+    k: u32,
+    mode: RouteMode,
+    experts: Dim,
+    limits: &DeviceLimits,
+) -> Result<Kernel, ShaderError> {
     if k == 0 {
         return Err(ShaderError::config("route", "k must be positive"));
     }
@@ -104,9 +109,15 @@ pub fn route(k: u32, mode: RouteMode, experts: Dim, limits: &DeviceLimits) -> Re
     let val = match mode {
         RouteMode::SoftmaxTopk { .. } => {
             let _ = writeln!(s, "var mx = bitcast<f32>(0xff800000u);");
-            let _ = writeln!(s, "for (var e = 0u; e < E; e += 1u) {{ mx = max(mx, logits[base + e]); }}");
+            let _ = writeln!(
+                s,
+                "for (var e = 0u; e < E; e += 1u) {{ mx = max(mx, logits[base + e]); }}"
+            );
             let _ = writeln!(s, "var se = 0.0;");
-            let _ = writeln!(s, "for (var e = 0u; e < E; e += 1u) {{ se += exp(logits[base + e] - mx); }}");
+            let _ = writeln!(
+                s,
+                "for (var e = 0u; e < E; e += 1u) {{ se += exp(logits[base + e] - mx); }}"
+            );
             let _ = writeln!(s, "let inv = 1.0 / se;");
             "exp(logits[base + e] - mx) * inv"
         }

@@ -88,11 +88,16 @@ fn check(spec: &RowBlockedSpec, t: &RowTile) -> Result<(), ShaderError> {
         }
         if spec.b.layout == BLayout::Transposed {
             if spec.b.experts.is_some() {
-                if !matches!(spec.n, Dim::Fixed(n) if n > 0 && spec.b.split.rows_per_part % n == 0) {
-                    return bad("a split of transposed per-expert weights needs whole experts per part");
+                if !matches!(spec.n, Dim::Fixed(n) if n > 0 && spec.b.split.rows_per_part % n == 0)
+                {
+                    return bad(
+                        "a split of transposed per-expert weights needs whole experts per part",
+                    );
                 }
             } else if spec.b.split.rows_per_part % (t.workgroup * t.cols) != 0 {
-                return bad("a transposed split needs rows_per_part to be a multiple of the column block");
+                return bad(
+                    "a transposed split needs rows_per_part to be a multiple of the column block",
+                );
             }
         }
     }
@@ -231,7 +236,13 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
         let mut x = String::from("{\n");
         for mat in &mats {
             for j in 0..cc {
-                let _ = writeln!(x, "let {}_{j} = {}[{}];", val(mat), pname(mat, part), idx(j));
+                let _ = writeln!(
+                    x,
+                    "let {}_{j} = {}[{}];",
+                    val(mat),
+                    pname(mat, part),
+                    idx(j)
+                );
             }
         }
         for r in 0..rr {
@@ -254,7 +265,11 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
             let rp = spec.b.split.rows_per_part;
             let _ = writeln!(s, "let row0 = {base_row} * K;");
             for p in 0..parts {
-                let part = if parts == 1 { String::new() } else { format!("_{p}") };
+                let part = if parts == 1 {
+                    String::new()
+                } else {
+                    format!("_{p}")
+                };
                 if parts == 1 {
                     let _ = writeln!(s, "{{\nlet k_lo = 0u;\nlet k_hi = K;\nlet prow = row0;");
                 } else {
@@ -287,7 +302,11 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
             let rp = spec.b.split.rows_per_part;
             let _ = writeln!(s, "let nrow0 = {base_row} * N;");
             for p in 0..parts {
-                let part = if parts == 1 { String::new() } else { format!("_{p}") };
+                let part = if parts == 1 {
+                    String::new()
+                } else {
+                    format!("_{p}")
+                };
                 let lo = u64::from(p) * u64::from(rp);
                 if parts == 1 {
                     let _ = writeln!(s, "{{");
@@ -338,7 +357,10 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
                     "if (n_{j} < N) {{ out[o_{r}_off + n_{j}] = select(0.0, {v}, ok_{r}); }}"
                 );
             } else {
-                let _ = writeln!(s, "if (ok_{r} && n_{j} < N) {{ out[o_{r}_off + n_{j}] = {v}; }}");
+                let _ = writeln!(
+                    s,
+                    "if (ok_{r} && n_{j} < N) {{ out[o_{r}_off + n_{j}] = {v}; }}"
+                );
             }
         }
     }

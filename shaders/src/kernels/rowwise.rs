@@ -73,7 +73,10 @@ pub(crate) fn prev_pow2(x: u32) -> u32 {
 pub fn row_kernel(cfg: &RowConfig) -> Result<Kernel, ShaderError> {
     let w = cfg.workgroup;
     if w == 0 || !w.is_power_of_two() {
-        return Err(ShaderError::config("row", "workgroup must be a power of two"));
+        return Err(ShaderError::config(
+            "row",
+            "workgroup must be a power of two",
+        ));
     }
     let name = match cfg.op {
         RowOp::RmsNorm { .. } => "rms_norm",
@@ -117,7 +120,9 @@ pub fn row_kernel(cfg: &RowConfig) -> Result<Kernel, ShaderError> {
             s.push_str(&strided("acc += x[base + c];"));
             let _ = writeln!(s, "let mean = seam_wg_sum(acc, lidx) / f32(D);");
             let _ = writeln!(s, "var acc2 = 0.0;");
-            s.push_str(&strided("let v = x[base + c] - mean; acc2 = fma(v, v, acc2);"));
+            s.push_str(&strided(
+                "let v = x[base + c] - mean; acc2 = fma(v, v, acc2);",
+            ));
             let _ = writeln!(s, "let var_ = seam_wg_sum(acc2, lidx) / f32(D);");
             let _ = writeln!(s, "let inv = inverseSqrt(var_ + {});", f32_literal(eps));
             s.push_str(&strided(

@@ -39,7 +39,9 @@ fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
         return bad("the subgroup variant needs a fixed K that is a multiple of 4");
     }
     if spec.b.layout == BLayout::RowMajor && !matches!(spec.n, Dim::Fixed(n) if n % 4 == 0) {
-        return bad("the subgroup variant with a row-major b needs a fixed N that is a multiple of 4");
+        return bad(
+            "the subgroup variant with a row-major b needs a fixed N that is a multiple of 4",
+        );
     }
     let p = &spec.b.split;
     if p.parts > 1 {
@@ -50,13 +52,19 @@ fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
             BLayout::RowMajor if p.rows_per_part % 4 != 0 => {
                 return bad("split rows_per_part must be a multiple of 4");
             }
-            BLayout::Transposed if spec.b.experts.is_some() => {
-                if !matches!(spec.n, Dim::Fixed(n) if n > 0 && p.rows_per_part % n == 0) {
-                    return bad("a split of transposed per-expert weights needs whole experts per part");
-                }
+            BLayout::Transposed
+                if spec.b.experts.is_some()
+                    && !matches!(spec.n, Dim::Fixed(n) if n > 0 && p.rows_per_part % n == 0) =>
+            {
+                return bad(
+                    "a split of transposed per-expert weights needs whole experts per part",
+                );
             }
+            BLayout::Transposed if spec.b.experts.is_some() => {}
             BLayout::Transposed if p.rows_per_part % (t.workgroup * t.cols) != 0 => {
-                return bad("a transposed split needs rows_per_part to be a multiple of the column block");
+                return bad(
+                    "a transposed split needs rows_per_part to be a multiple of the column block",
+                );
             }
             _ => {}
         }
@@ -157,7 +165,10 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
             for i in 0..g {
                 let _ = writeln!(s, "let my_p{i} = pairs[rb * {rr}u + my_r + {}u];", i * rs);
                 let _ = writeln!(s, "let my_ok{i} = my_p{i} < TOKENS * TOPK;");
-                let _ = writeln!(s, "let a_base{i} = select(0u, my_p{i} / TOPK, my_ok{i}) * K;");
+                let _ = writeln!(
+                    s,
+                    "let a_base{i} = select(0u, my_p{i} / TOPK, my_ok{i}) * K;"
+                );
             }
             for r in 0..rr {
                 let _ = writeln!(
@@ -216,7 +227,11 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     // The k loop, part by part.
     let rp = u64::from(spec.b.split.rows_per_part);
     for p in 0..parts {
-        let part = if parts == 1 { String::new() } else { format!("_{p}") };
+        let part = if parts == 1 {
+            String::new()
+        } else {
+            format!("_{p}")
+        };
         let lo = (u64::from(p) * rp).min(u64::from(u32::MAX));
         let hi = (lo + rp).min(u64::from(u32::MAX));
         if row_major {
@@ -329,7 +344,13 @@ enum Chunk {
 }
 
 /// One chunk of `4·S/rows` k values starting at `k` (a multiple of 4).
-fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, mode: Chunk) -> String {
+fn chunk(
+    spec: &RowBlockedSpec,
+    t: &SubgroupTile,
+    mats: &[&str],
+    part: &str,
+    mode: Chunk,
+) -> String {
     let guarded = mode == Chunk::Tail;
     let looped = guarded;
     let (rr, cc) = (t.rows, t.cols);
@@ -339,27 +360,27 @@ fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, mod
     for i in 0..g {
         if guarded {
             // Lanes past the end load a valid vec4 whose values are never used.
-            let _ = writeln!(x, "let av{i} = a[(a_base{i} + min(k + my_k, k_hi - 4u)) / 4u];");
+            let _ = writeln!(
+                x,
+                "let av{i} = a[(a_base{i} + min(k + my_k, k_hi - 4u)) / 4u];"
+            );
         } else {
             let _ = writeln!(x, "let av{i} = a[(a_base{i} + k + my_k) / 4u];");
         }
     }
     let comp = ["x", "y", "z", "w"];
     // (group of 4 k values, its WGSL index expression, lane expression for row r)
-    let groups: Vec<(String, Box<dyn Fn(u32) -> String>)> = if looped {
+    // Groups of 4 k values: each is (its WGSL index, a constant group or the loop's).
+    let groups: Vec<(String, Option<u32>)> = if looped {
         let _ = writeln!(x, "for (var q = 0u; k + 4u * q < k_hi; q += 1u) {{");
-        vec![(
-            "q".to_string(),
-            Box::new(move |r: u32| format!("{}u + {rs}u * q", r % rs)),
-        )]
+        vec![("q".to_string(), None)]
     } else {
-        (0..kc / 4)
-            .map(|q| {
-                let f: Box<dyn Fn(u32) -> String> =
-                    Box::new(move |r: u32| format!("{}u", r % rs + rs * q));
-                (format!("{q}u"), f)
-            })
-            .collect()
+        (0..kc / 4).map(|q| (format!("{q}u"), Some(q))).collect()
+    };
+    // The lane holding row r's `a` values of group q, and how to read them.
+    let lane = |r: u32, q: Option<u32>| match q {
+        Some(q) => format!("{}u", r % rs + rs * q),
+        None => format!("{}u + {rs}u * q", r % rs),
     };
     let bcast = |v: &str, lane: &str| {
         if looped {
@@ -368,9 +389,9 @@ fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, mod
             format!("subgroupBroadcast({v}, {lane})")
         }
     };
-    for (q, lane) in &groups {
+    for (q, qc) in &groups {
         if row_major {
-            for c in 0..4 {
+            for (c, comp_c) in comp.iter().enumerate() {
                 let _ = writeln!(x, "{{");
                 let _ = writeln!(x, "let brow = (prow + k + 4u * {q} + {c}u) * N4;");
                 for mat in mats {
@@ -379,8 +400,8 @@ fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, mod
                     }
                 }
                 for r in 0..rr {
-                    let v = format!("av{}.{}", r / rs, comp[c]);
-                    let _ = writeln!(x, "let x_{r} = vec4<f32>({});", bcast(&v, &lane(r)));
+                    let v = format!("av{}.{comp_c}", r / rs);
+                    let _ = writeln!(x, "let x_{r} = vec4<f32>({});", bcast(&v, &lane(r, *qc)));
                     for mat in mats {
                         for j in 0..cc {
                             let ac = acc(mat, r, j);
@@ -394,11 +415,15 @@ fn chunk(spec: &RowBlockedSpec, t: &SubgroupTile, mats: &[&str], part: &str, mod
             let _ = writeln!(x, "{{");
             for mat in mats {
                 for j in 0..cc {
-                    let _ = writeln!(x, "let {}_{j} = {mat}{part}[bt_{j} + k / 4u + {q}];", val(mat));
+                    let _ = writeln!(
+                        x,
+                        "let {}_{j} = {mat}{part}[bt_{j} + k / 4u + {q}];",
+                        val(mat)
+                    );
                 }
             }
             for r in 0..rr {
-                let l = lane(r);
+                let l = lane(r, *qc);
                 let i = r / rs;
                 let _ = writeln!(
                     x,

@@ -36,8 +36,16 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
     let t = bl / 16;
     let name = format!(
         "matmul_tiled{bl}x{d}{}{}",
-        if cfg.b_layout == BLayout::Transposed { "_bt" } else { "" },
-        if parts > 1 { format!("_p{parts}") } else { String::new() }
+        if cfg.b_layout == BLayout::Transposed {
+            "_bt"
+        } else {
+            ""
+        },
+        if parts > 1 {
+            format!("_p{parts}")
+        } else {
+            String::new()
+        }
     );
     let mut kb = KernelBuilder::new(&name, 256);
     kb.size("m", cfg.m).size("n", cfg.n).size("k", cfg.k);
@@ -45,7 +53,13 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
         kb.size("batch", b);
     }
     kb.input("a", ScalarType::F32);
-    let pn = |p: u32| if parts == 1 { "b".to_string() } else { format!("b_{p}") };
+    let pn = |p: u32| {
+        if parts == 1 {
+            "b".to_string()
+        } else {
+            format!("b_{p}")
+        }
+    };
     for p in 0..parts {
         kb.input(&pn(p), ScalarType::F32);
     }
@@ -112,10 +126,18 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
     let _ = writeln!(s, "    workgroupBarrier();");
     let _ = writeln!(s, "    for (var kk = 0u; kk < {d}u; kk += 1u) {{");
     for i in 0..t {
-        let _ = writeln!(s, "        let x_{i} = tile_a[kk * {bl}u + ty + {}u];", i * 16);
+        let _ = writeln!(
+            s,
+            "        let x_{i} = tile_a[kk * {bl}u + ty + {}u];",
+            i * 16
+        );
     }
     for j in 0..t {
-        let _ = writeln!(s, "        let w_{j} = tile_b[kk * {bl}u + tx + {}u];", j * 16);
+        let _ = writeln!(
+            s,
+            "        let w_{j} = tile_b[kk * {bl}u + tx + {}u];",
+            j * 16
+        );
     }
     for i in 0..t {
         for j in 0..t {
