@@ -21,6 +21,8 @@
 //! back as a [`RuntimeError`]; error scopes and an uncaptured-error handler keep
 //! wgpu from panicking.
 
+#![warn(missing_docs)]
+
 mod buffers;
 mod device;
 mod dispatch;
