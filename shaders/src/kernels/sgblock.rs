@@ -21,7 +21,7 @@ use crate::kernel::{Dim, Grid, GridDim, Kernel};
 use crate::wgsl::{KernelBuilder, ScalarType, ACTIVATIONS};
 
 use super::matmul::{BLayout, SubgroupTile};
-use super::rowblock::{RowBlockedSpec, RowSource};
+use super::rowblock::{acc, check_split, val, RowBlockedSpec, RowSource};
 
 fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
     let bad = |r: &str| Err(ShaderError::config(&spec.name, r.to_string()));
@@ -43,33 +43,7 @@ fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
             "the subgroup variant with a row-major b needs a fixed N that is a multiple of 4",
         );
     }
-    let p = &spec.b.split;
-    if p.parts > 1 {
-        if spec.b.batched {
-            return bad("a batched right operand cannot be split across bindings");
-        }
-        match spec.b.layout {
-            BLayout::RowMajor if p.rows_per_part % 4 != 0 => {
-                return bad("split rows_per_part must be a multiple of 4");
-            }
-            BLayout::Transposed
-                if spec.b.experts.is_some()
-                    && !matches!(spec.n, Dim::Fixed(n) if n > 0 && p.rows_per_part % n == 0) =>
-            {
-                return bad(
-                    "a split of transposed per-expert weights needs whole experts per part",
-                );
-            }
-            BLayout::Transposed if spec.b.experts.is_some() => {}
-            BLayout::Transposed if p.rows_per_part % (t.workgroup * t.cols) != 0 => {
-                return bad(
-                    "a transposed split needs rows_per_part to be a multiple of the column block",
-                );
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+    check_split(spec, t.workgroup * t.cols, 4)
 }
 
 /// Generates the kernel (same bindings and sizes as the scalar row-blocked one;
@@ -448,20 +422,4 @@ fn chunk(
     }
     x.push_str("}\n");
     x
-}
-
-fn acc(mat: &str, r: u32, j: u32) -> String {
-    match mat {
-        "b_gate" => format!("g_{r}_{j}"),
-        "b_up" => format!("u_{r}_{j}"),
-        _ => format!("c_{r}_{j}"),
-    }
-}
-
-fn val(mat: &str) -> &'static str {
-    match mat {
-        "b_gate" => "wg",
-        "b_up" => "wu",
-        _ => "w",
-    }
 }
