@@ -10,7 +10,8 @@
 //! - [`Gpu::new`] picks an adapter ([`DeviceOptions`], Vulkan preferred,
 //!   `WGPU_BACKEND` honoured) and [`list_adapters`] lists them;
 //!   [`Gpu::shader_limits`] gives the generators the device's limits.
-//! - [`Gpu::pipeline`] compiles a [`seam_shaders::Kernel`] once.
+//! - [`Gpu::pipeline`] compiles a [`seam_shaders::Kernel`]; [`PipelineCache`]
+//!   builds each distinct kernel once.
 //! - [`Gpu::create_buffer`], [`Gpu::upload`], [`Gpu::read`] manage buffers;
 //!   [`GpuBuffer::slice`] binds a sub-range (one part of a split weight).
 //! - [`Gpu::batch`] records many dispatches; [`Batch::finish`] gives a
@@ -33,6 +34,6 @@ pub use buffers::{BufferView, GpuBuffer};
 pub use device::{list_adapters, AdapterSummary, DeviceOptions, Gpu};
 pub use dispatch::{Batch, Recorded};
 pub use error::RuntimeError;
-pub use pipeline::KernelPipeline;
+pub use pipeline::{KernelPipeline, PipelineCache};
 pub use seam_shaders;
 pub use wgpu;
