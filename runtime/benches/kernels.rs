@@ -13,9 +13,10 @@
 
 use std::time::{Duration, Instant};
 
-use seam_runtime::{BufferView, DeviceOptions, Gpu, GpuBuffer, KernelPipeline};
+use seam_runtime::{BufferView, DeviceOptions, Gpu, KernelPipeline};
 use seam_shaders::{
-    matmul, BLayout, Dim, MatmulConfig, MatmulVariant, RowTile, TiledTile, WeightSplit,
+    matmul, BLayout, Dim, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
+    WeightSplit,
 };
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -56,11 +57,54 @@ struct Case<'a> {
     sizes: Vec<(&'static str, u32)>,
 }
 
-fn run_case(gpu: &Gpu, c: &Case<'_>, reps: usize) -> Res<(Duration, Duration)> {
+struct Timing {
+    median: Duration,
+    /// Process CPU seconds per run (all threads): throughput per core, which a
+    /// busy shared machine disturbs less than wall time.
+    cpu_per_run: f64,
+    /// Pipeline creation plus the first run (lavapipe compiles lazily).
+    first: Duration,
+}
+
+fn run_case(gpu: &Gpu, c: &Case<'_>, reps: usize, created: Instant) -> Res<Timing> {
     let mut b = gpu.batch();
     b.dispatch(&c.pipeline, &c.buffers, &c.sizes)?;
     let rec = b.finish()?;
-    time(reps, || Ok(gpu.run(&rec)?))
+    gpu.run(&rec)?;
+    let first = created.elapsed();
+    let (median, cpu_per_run) = time_cpu(reps, || Ok(gpu.run(&rec)?))?;
+    Ok(Timing {
+        median,
+        cpu_per_run,
+        first,
+    })
+}
+
+/// Like [`time`], also returning the process CPU seconds per run.
+fn time_cpu(reps: usize, mut f: impl FnMut() -> Res<()>) -> Res<(Duration, f64)> {
+    let c0 = cpu_secs();
+    let (med, _) = time(reps, &mut f)?;
+    let cpu = (cpu_secs() - c0) / (reps + 1) as f64;
+    Ok((med, cpu.max(1e-9)))
+}
+
+/// User + system CPU time of this process in seconds (Linux; 0 elsewhere).
+fn cpu_secs() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn transpose(x: &[f32], r: usize, c: usize) -> Vec<f32> {
+    let mut t = vec![0f32; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            t[j * r + i] = x[i * c + j];
+        }
+    }
+    t
 }
 
 fn main() -> Res<()> {
@@ -84,112 +128,101 @@ fn main() -> Res<()> {
     let n = 1024usize;
     let a = filled(n * n, 1);
     let b = filled(n * n, 2);
+    let bt = transpose(&b, n, n);
     let ab = gpu.upload("a", &a)?;
     let bb = gpu.upload("b", &b)?;
+    let btb = gpu.upload("b_t", &bt)?;
     let ob = gpu.create_buffer("out", (n * n * 4) as u64)?;
     let flops = 2.0 * (n * n * n) as f64;
-    println!("\n== matmul {n}x{n}x{n} f32 ==");
-    let mut variants = vec![MatmulVariant::for_device(&lim, None)];
+    println!("\n== matmul {n}x{n}x{n} f32 (seam: K, N fixed; M dynamic) ==");
+    let nd = Dim::Fixed(n as u32);
+    let base = MatmulConfig::new(Dim::Dynamic, nd, nd, &lim);
+    // (config, trusted)
+    let mut cases = vec![
+        (base.clone().with_layout(BLayout::Transposed, &lim), true),
+        (base.clone().with_layout(BLayout::Transposed, &lim), false),
+        (base.clone(), true),
+    ];
     if sweep {
-        for (rows, cols, wg) in [
-            (4, 4, 64),
-            (8, 1, 64),
-            (8, 2, 32),
-            (8, 2, 64),
-            (8, 2, 128),
-            (6, 2, 64),
-            (12, 1, 64),
-            (8, 4, 64),
-            (16, 1, 64),
-            (4, 2, 64),
+        let sg = lim.subgroup_size.unwrap_or(8);
+        for (rows, cols, layout) in [
+            (sg, 1, BLayout::Transposed),
+            (sg, 2, BLayout::Transposed),
+            (2 * sg, 1, BLayout::Transposed),
+            (4 * sg, 1, BLayout::Transposed),
+            (sg, 2, BLayout::RowMajor),
+            (2 * sg, 1, BLayout::RowMajor),
         ] {
-            variants.push(MatmulVariant::RowBlocked(RowTile {
+            let mut c = base.clone().with_layout(layout, &lim);
+            c.variant = MatmulVariant::SubgroupBlocked(SubgroupTile {
                 rows,
                 cols,
-                workgroup: wg,
-                unroll: 4,
-            }));
+                subgroup: sg,
+                workgroup: 8 * sg,
+            });
+            cases.push((c, true));
         }
-        variants.push(MatmulVariant::Tiled(TiledTile::default()));
+        for layout in [BLayout::RowMajor, BLayout::Transposed] {
+            let mut c = base.clone().with_layout(layout, &lim);
+            c.variant = MatmulVariant::RowBlocked(RowTile::large());
+            cases.push((c.clone(), true));
+            c.variant = MatmulVariant::Tiled(TiledTile::default());
+            cases.push((c, true));
+        }
     }
-    for (i, v) in variants.iter().enumerate() {
-        for fixed in [false, true] {
-            if i > 0 && !fixed {
-                continue;
-            }
-            let (m_dim, nk) = if fixed {
-                (Dim::Fixed(n as u32), Dim::Fixed(n as u32))
-            } else {
-                (Dim::Dynamic, Dim::Dynamic)
-            };
-            let mut cfg = MatmulConfig::new(m_dim, nk, nk, &lim);
-            cfg.variant = *v;
-            let kern = matmul(&cfg)?;
-            for trusted in [false, true] {
-                if i > 0 && !trusted {
-                    continue;
-                }
-                let t0 = Instant::now();
-                let pipeline = if trusted {
-                    // SAFETY: the buffers below hold exactly m·k, k·n and m·n floats.
-                    unsafe { gpu.pipeline_trusted(&kern)? }
-                } else {
-                    gpu.pipeline(&kern)?
-                };
-                let build = t0.elapsed();
-                let sizes: Vec<(&str, u32)> = ["m", "n", "k"]
-                    .into_iter()
-                    .filter(|s| {
-                        kern.sizes
-                            .iter()
-                            .any(|d| d.name == *s && d.dim == Dim::Dynamic)
-                    })
-                    .map(|s| (s, n as u32))
-                    .collect();
-                let case = Case {
-                    pipeline,
-                    buffers: vec![ab.view(), bb.view(), ob.view()],
-                    sizes,
-                };
-                let (med, min) = run_case(&gpu, &case, 5)?;
-                println!(
-                    "  seam {:<28} {:<7} {:<9} {:6.2} GFLOP/s (median {:7.1} ms, best {:6.2} GFLOP/s; pipeline {:5.1} ms)",
-                    kern.name,
-                    if fixed { "fixed" } else { "dynamic" },
-                    if trusted { "unchecked" } else { "checked" },
-                    gflops(flops, med),
-                    med.as_secs_f64() * 1e3,
-                    gflops(flops, min),
-                    build.as_secs_f64() * 1e3
-                );
-            }
-        }
+    for (cfg, trusted) in cases {
+        let kern = matmul(&cfg)?;
+        let t0 = Instant::now();
+        let pipeline = if trusted {
+            // SAFETY: the buffers below hold exactly m·k, k·n and m·n floats.
+            unsafe { gpu.pipeline_trusted(&kern)? }
+        } else {
+            gpu.pipeline(&kern)?
+        };
+        let wb = if cfg.b_layout == BLayout::Transposed {
+            &btb
+        } else {
+            &bb
+        };
+        let case = Case {
+            pipeline,
+            buffers: vec![ab.view(), wb.view(), ob.view()],
+            sizes: vec![("m", n as u32)],
+        };
+        let r = run_case(&gpu, &case, 5, t0)?;
+        println!(
+            "  seam {:<26} b {:<10} {:<9} {:6.2} GFLOP/s  (median {:6.1} ms; {:5.2} GFLOP per CPU-s; first run {:5.0} ms)",
+            kern.name,
+            format!("{:?}", cfg.b_layout),
+            if trusted { "unchecked" } else { "checked" },
+            gflops(flops, r.median),
+            r.median.as_secs_f64() * 1e3,
+            flops / r.cpu_per_run / 1e9,
+            r.first.as_secs_f64() * 1e3
+        );
     }
     let mut c = vec![0f32; n * n];
-    let (med, _) = time(5, || {
+    let (med, cpu) = time_cpu(5, || {
         sgemm(&a, &b, &mut c, n, n, n);
         Ok(())
     })?;
     println!(
-        "  native matrixmultiply::sgemm                          {:6.2} GFLOP/s (median {:7.1} ms)",
+        "  native matrixmultiply::sgemm                                {:6.2} GFLOP/s  (median {:6.1} ms; {:5.2} GFLOP per CPU-s)",
         gflops(flops, med),
-        med.as_secs_f64() * 1e3
+        med.as_secs_f64() * 1e3,
+        flops / cpu / 1e9
     );
-    drop((ab, bb, ob));
+    drop((ab, bb, btb, ob));
 
     // ---- GEMV K=4096, N=11008 ----
     let (k, nn) = (4096usize, 11008usize);
     println!(
-        "\n== GEMV K={k} N={nn} f32 (weight {} MB) ==",
-        k * nn * 4 / 1_000_000
+        "\n== GEMV K={k} N={nn} f32 (weight {} MB > {} MiB binding limit: split) ==",
+        k * nn * 4 / 1_000_000,
+        lim.max_storage_buffer_binding_size >> 20
     );
     let w = filled(k * nn, 3); // [K, N] row-major (the IR layout)
-    let mut wt = vec![0f32; k * nn]; // [N, K]
-    for i in 0..k {
-        for j in 0..nn {
-            wt[j * k + i] = w[i * nn + j];
-        }
-    }
+    let wt = transpose(&w, k, nn); // [N, K]
     let align = u64::from(gpu.limits().min_storage_buffer_offset_alignment);
     let wtb = gpu.upload("w_t", &wt)?;
     let wb = gpu.upload("w", &w)?;
@@ -200,85 +233,71 @@ fn main() -> Res<()> {
         let yb = gpu.create_buffer("y", (m * nn * 4) as u64)?;
         let flops = 2.0 * (m * k * nn) as f64;
         let bytes = (k * nn * 4) as f64;
-        let mut layouts = vec![BLayout::Transposed];
+        let mut cfgs = vec![MatmulConfig::gemv(
+            m as u32, nn as u32, k as u32, &lim, align,
+        )?];
         if sweep {
-            layouts.push(BLayout::RowMajor);
+            // The row-major weight, split along K, with the large-product variant.
+            let mut c = MatmulConfig::new(
+                Dim::Dynamic,
+                Dim::Fixed(nn as u32),
+                Dim::Fixed(k as u32),
+                &lim,
+            );
+            c.b_split = WeightSplit::plan(
+                k as u32,
+                (nn * 4) as u64,
+                lim.max_storage_buffer_binding_size,
+                4,
+                align,
+            )?;
+            cfgs.push(c);
         }
-        for layout in layouts {
-            let mut tiles = vec![RowTile::gemv(m as u32)];
-            if sweep {
-                for (cols, wg) in [(1, 64), (2, 32), (4, 64), (1, 256), (2, 128)] {
-                    tiles.push(RowTile {
-                        rows: m as u32,
-                        cols,
-                        workgroup: wg,
-                        unroll: 4,
-                    });
-                }
+        for cfg in cfgs {
+            let kern = matmul(&cfg)?;
+            let t0 = Instant::now();
+            // SAFETY: x, the weight parts and y match the kernel's shapes.
+            let pipeline = unsafe { gpu.pipeline_trusted(&kern)? };
+            let (wbuf, stored_rows, row_bytes) = match cfg.b_layout {
+                BLayout::Transposed => (&wtb, nn, k * 4),
+                BLayout::RowMajor => (&wb, k, nn * 4),
+            };
+            let mut buffers = vec![xb.view()];
+            for p in 0..cfg.b_split.parts {
+                let (r0, rn) = cfg.b_split.part_rows(stored_rows as u32, p);
+                buffers.push(wbuf.slice(
+                    u64::from(r0) * row_bytes as u64,
+                    u64::from(rn) * row_bytes as u64,
+                ));
             }
-            for tile in tiles {
-                let mut cfg = MatmulConfig::gemv(m as u32, nn as u32, k as u32, &lim, align)?;
-                cfg.variant = MatmulVariant::RowBlocked(tile);
-                cfg.b_layout = layout;
-                let (stored_rows, row_bytes) = match layout {
-                    BLayout::Transposed => (nn, k * 4),
-                    BLayout::RowMajor => (k, nn * 4),
-                };
-                let row_align = if layout == BLayout::Transposed {
-                    tile.workgroup * tile.cols
-                } else {
-                    1
-                };
-                cfg.b_split = WeightSplit::plan(
-                    stored_rows as u32,
-                    row_bytes as u64,
-                    lim.max_storage_buffer_binding_size,
-                    row_align,
-                    align,
-                )?;
-                let kern = matmul(&cfg)?;
-                // SAFETY: x, the weight parts and y match the kernel's shapes.
-                let pipeline = unsafe { gpu.pipeline_trusted(&kern)? };
-                let wbuf: &GpuBuffer = if layout == BLayout::Transposed {
-                    &wtb
-                } else {
-                    &wb
-                };
-                let mut buffers = vec![xb.view()];
-                for p in 0..cfg.b_split.parts {
-                    let (r0, rn) = cfg.b_split.part_rows(stored_rows as u32, p);
-                    buffers.push(wbuf.slice(
-                        u64::from(r0) * row_bytes as u64,
-                        u64::from(rn) * row_bytes as u64,
-                    ));
-                }
-                buffers.push(yb.view());
-                let case = Case {
-                    pipeline,
-                    buffers,
-                    sizes: vec![("m", m as u32)],
-                };
-                let (med, _) = run_case(&gpu, &case, 5)?;
-                println!(
-                    "  seam M={m} {:<30} parts {} {:6.2} GFLOP/s {:6.2} GB/s (median {:7.2} ms)",
-                    kern.name,
-                    cfg.b_split.parts,
-                    gflops(flops, med),
-                    bytes / med.as_secs_f64() / 1e9,
-                    med.as_secs_f64() * 1e3
-                );
-            }
+            buffers.push(yb.view());
+            let case = Case {
+                pipeline,
+                buffers,
+                sizes: vec![("m", m as u32)],
+            };
+            let r = run_case(&gpu, &case, 5, t0)?;
+            println!(
+                "  seam M={m} {:<26} {} parts {:6.2} GFLOP/s {:6.2} GB/s (median {:7.2} ms; {:5.2} GFLOP per CPU-s)",
+                kern.name,
+                cfg.b_split.parts,
+                gflops(flops, r.median),
+                bytes / r.median.as_secs_f64() / 1e9,
+                r.median.as_secs_f64() * 1e3,
+                flops / r.cpu_per_run / 1e9
+            );
         }
         let mut y = vec![0f32; m * nn];
-        let (med, _) = time(5, || {
+        let (med, cpu) = time_cpu(5, || {
             sgemm(&x, &w, &mut y, m, k, nn);
             Ok(())
         })?;
         println!(
-            "  native M={m} matrixmultiply::sgemm             {:6.2} GFLOP/s {:6.2} GB/s (median {:7.2} ms)",
+            "  native M={m} matrixmultiply::sgemm                 {:6.2} GFLOP/s {:6.2} GB/s (median {:7.2} ms; {:5.2} GFLOP per CPU-s)",
             gflops(flops, med),
             bytes / med.as_secs_f64() / 1e9,
-            med.as_secs_f64() * 1e3
+            med.as_secs_f64() * 1e3,
+            flops / cpu / 1e9
         );
     }
     drop((wtb, wb));
@@ -308,10 +327,20 @@ fn main() -> Res<()> {
         per.push(med);
     }
     let per_dispatch = (per[1].saturating_sub(per[0])).as_secs_f64() / 100.0;
+    // Recording cost: building a batch of 100 dispatches (bind groups, params).
+    let t0 = Instant::now();
+    let mut b = gpu.batch();
+    for _ in 0..100 {
+        b.dispatch(&tiny, &views, &sizes)?;
+    }
+    let rec = b.finish()?;
+    let record = t0.elapsed().as_secs_f64() / 100.0;
+    drop(rec);
     println!(
-        "  submit + wait (1 dispatch): {:7.1} us; per extra dispatch in one pass: {:6.1} us",
+        "  submit + wait, 1 dispatch: {:7.1} us; each extra dispatch in the same pass: {:6.1} us; recording: {:5.1} us per dispatch",
         per[0].as_secs_f64() * 1e6,
-        per_dispatch * 1e6
+        per_dispatch * 1e6,
+        record * 1e6
     );
     Ok(())
 }

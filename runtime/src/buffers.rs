@@ -162,7 +162,7 @@ impl Gpu {
     /// Copies the whole buffer back to the host (waits for all submitted work).
     pub fn read<T: Pod>(&self, buffer: &GpuBuffer) -> Result<Vec<T>, RuntimeError> {
         let elem = std::mem::size_of::<T>() as u64;
-        let n = if elem == 0 { 0 } else { buffer.size / elem };
+        let n = buffer.size.checked_div(elem).unwrap_or(0);
         self.read_range(buffer, 0, n as usize)
     }
 

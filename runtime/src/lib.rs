@@ -16,7 +16,8 @@
 //! - [`Gpu::new`] picks an adapter ([`DeviceOptions`], Vulkan preferred,
 //!   `WGPU_BACKEND` honoured) and [`list_adapters`] lists them;
 //!   [`Gpu::shader_limits`] gives the generators the device's limits.
-//! - [`Gpu::pipeline`] compiles a [`seam_shaders::Kernel`] once.
+//! - [`Gpu::pipeline`] compiles a [`seam_shaders::Kernel`]; [`PipelineCache`]
+//!   builds each distinct kernel once.
 //! - [`Gpu::create_buffer`], [`Gpu::upload`], [`Gpu::read`] manage buffers;
 //!   [`GpuBuffer::slice`] binds a sub-range (one part of a split weight).
 //! - [`Gpu::batch`] records many dispatches; [`Batch::finish`] gives a
@@ -26,6 +27,8 @@
 //! Every device error (out of memory, validation, device loss, failed map) comes
 //! back as a [`RuntimeError`]; error scopes and an uncaptured-error handler keep
 //! wgpu from panicking.
+
+#![warn(missing_docs)]
 
 mod buffers;
 pub mod bundle;
@@ -44,7 +47,7 @@ pub use device::{list_adapters, AdapterSummary, DeviceOptions, Gpu};
 pub use dispatch::{Batch, Recorded};
 pub use error::RuntimeError;
 pub use model::{Model, Runtime};
-pub use pipeline::KernelPipeline;
+pub use pipeline::{KernelPipeline, PipelineCache};
 pub use run_error::RunError;
 pub use seam_shaders;
 pub use session::{RunTiming, Session};

@@ -124,3 +124,39 @@ impl Gpu {
         })
     }
 }
+
+/// Pipelines by kernel source: a model's layers share a handful of kernels,
+/// and a CPU driver such as lavapipe compiles each pipeline with LLVM (tens of
+/// milliseconds to seconds), so build each distinct kernel once.
+#[derive(Debug, Default)]
+pub struct PipelineCache {
+    map: std::collections::HashMap<(String, String), KernelPipeline>,
+}
+
+impl PipelineCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        PipelineCache::default()
+    }
+
+    /// The pipeline for `kernel` (runtime checks on), built on first request.
+    pub fn get(&mut self, gpu: &Gpu, kernel: &Kernel) -> Result<KernelPipeline, RuntimeError> {
+        let key = (kernel.wgsl.clone(), kernel.entry_point.clone());
+        if let Some(p) = self.map.get(&key) {
+            return Ok(p.clone());
+        }
+        let p = gpu.pipeline(kernel)?;
+        self.map.insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// Distinct pipelines built so far.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no pipeline was built yet.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}

@@ -18,6 +18,8 @@
 //! runtime depends on this crate with `default-features = false`: plain data and
 //! generators only, no naga.
 
+#![warn(missing_docs)]
+
 mod error;
 mod kernel;
 pub mod kernels;

@@ -75,7 +75,6 @@ pub(crate) struct KernelBuilder {
     sizes: Vec<SizeDesc>,
     workgroup_size: [u32; 3],
     items: Vec<String>,
-    indexing_proven: bool,
     subgroups: bool,
 }
 
@@ -88,7 +87,6 @@ impl KernelBuilder {
             sizes: Vec::new(),
             workgroup_size: [workgroup, 1, 1],
             items: Vec::new(),
-            indexing_proven: true,
             subgroups: false,
         }
     }
@@ -145,13 +143,6 @@ impl KernelBuilder {
     /// (naga accepts subgroup builtins without an `enable` directive).
     pub(crate) fn subgroups(&mut self) -> &mut Self {
         self.subgroups = true;
-        self
-    }
-
-    /// Records that some access is not proven in range by construction.
-    #[allow(dead_code)]
-    pub(crate) fn unproven_indexing(&mut self) -> &mut Self {
-        self.indexing_proven = false;
         self
     }
 
@@ -244,7 +235,8 @@ impl KernelBuilder {
             bindings: descs,
             sizes: self.sizes,
             grid,
-            indexing_proven: self.indexing_proven,
+            // Every generator clamps or guards each index against its sizes.
+            indexing_proven: true,
         }
     }
 }

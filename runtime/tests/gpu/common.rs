@@ -1,11 +1,10 @@
 //! Shared test helpers: one device per test process, seeded inputs, tolerance checks.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use seam_runtime::{BufferView, DeviceOptions, Gpu, GpuBuffer, KernelPipeline};
+use seam_runtime::{BufferView, DeviceOptions, Gpu, GpuBuffer, KernelPipeline, PipelineCache};
 use seam_shaders::{DeviceLimits, Kernel};
 
 /// Relative tolerance of every f32 comparison: |got − want| ≤ RTOL·scale + ATOL,
@@ -58,15 +57,10 @@ pub fn out(n: usize) -> GpuBuffer {
 /// Validates and compiles a kernel (with runtime checks on), once per distinct
 /// WGSL: lavapipe compiles every pipeline with LLVM, which dominates a cold run.
 pub fn pipeline(k: &Kernel) -> KernelPipeline {
-    static CACHE: OnceLock<Mutex<HashMap<String, KernelPipeline>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(p) = cache.lock().unwrap().get(&k.wgsl) {
-        return p.clone();
-    }
+    static CACHE: OnceLock<Mutex<PipelineCache>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(PipelineCache::new()));
     seam_shaders::validate(k).unwrap_or_else(|e| panic!("{e}\n{}", k.wgsl));
-    let p = gpu().pipeline(k).unwrap();
-    cache.lock().unwrap().insert(k.wgsl.clone(), p.clone());
-    p
+    cache.lock().unwrap().get(gpu(), k).unwrap()
 }
 
 /// Runs one dispatch.
@@ -93,7 +87,7 @@ pub fn assert_close_scaled(what: &str, got: &[f32], want: &[f64], scale: &[f64])
         let d = (f64::from(got[i]) - want[i]).abs();
         let tol = RTOL * scale[i].max(want[i].abs()) + ATOL;
         let ratio = d / tol;
-        if !(ratio <= 1.0) {
+        if ratio.is_nan() || ratio > 1.0 {
             panic!(
                 "{what}: element {i}: got {}, want {} (|diff| {d:e} > tol {tol:e})",
                 got[i], want[i]

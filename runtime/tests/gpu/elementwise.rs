@@ -65,6 +65,15 @@ fn sqrt_and_recip() {
     }
 }
 
+/// A broadcast case: the second operand's map, its data, its index for output
+/// element `i`, and the extra sizes.
+type Case<'a> = (
+    IndexMap,
+    &'a [f32],
+    Box<dyn Fn(usize) -> usize>,
+    Vec<(&'a str, u32)>,
+);
+
 #[test]
 fn binary_broadcasts_f32() {
     let lim = limits();
@@ -92,12 +101,7 @@ fn binary_broadcasts_f32() {
             BinaryOp::Eq => unreachable!(),
         };
         // [T, D] ∘ [D] (trailing broadcast), [T, D] ∘ [T, 1] (outer), [T, D] ∘ scalar.
-        let cases: Vec<(
-            IndexMap,
-            &[f32],
-            Box<dyn Fn(usize) -> usize>,
-            Vec<(&str, u32)>,
-        )> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 IndexMap::Repeat(Dim::Dynamic),
                 &bias,
@@ -122,7 +126,7 @@ fn binary_broadcasts_f32() {
             let want: Vec<f64> = (0..t * d)
                 .map(|i| f(f64::from(a[i]), f64::from(b[idx(i)])))
                 .collect();
-            assert_close(&format!("{}", k.name), &read_f32(&o, t * d), &want);
+            assert_close(&k.name, &read_f32(&o, t * d), &want);
         }
     }
 }
@@ -233,7 +237,7 @@ fn fill_iota_and_fused_expression() {
     let p = pipeline(&iota(1, 3, ScalarType::I32, &lim).unwrap());
     let o = out(30);
     run(&p, &[&o], &[("n", 30), ("d0", 3), ("d1", 5), ("d2", 2)]);
-    let want: Vec<i32> = (0..30).map(|i| ((i / 2) % 5) as i32).collect();
+    let want: Vec<i32> = (0..30).map(|i| (i / 2) % 5).collect();
     assert_eq!(read_i32(&o, 30), want);
     // silu(g) * u, the SwiGLU epilogue as one kernel.
     let g = rand_f32(40, 77);

@@ -175,7 +175,7 @@ impl MatmulVariant {
 
 /// The subgroup size, if the subgroup variant can serve this shape on this device.
 fn subgroup_fits(limits: &DeviceLimits, n: Dim, k: Dim, layout: BLayout) -> Option<u32> {
-    let sg = limits.subgroup_size.filter(|&s| s >= 1 && s <= 64)?;
+    let sg = limits.subgroup_size.filter(|s| (1..=64).contains(s))?;
     let k_ok = matches!(k, Dim::Fixed(v) if v % 4 == 0);
     let n_ok = layout == BLayout::Transposed || matches!(n, Dim::Fixed(v) if v % 4 == 0);
     let fits_wg = limits.max_invocations_per_workgroup >= 8 * sg;

@@ -26,7 +26,7 @@ pub fn rope(
             ));
         }
     }
-    if !(theta > 0.0) {
+    if theta.is_nan() || theta <= 0.0 {
         return Err(ShaderError::config("rope", "theta must be positive"));
     }
     let w = limits.clamp_workgroup(256);

@@ -79,29 +79,46 @@ fn check(spec: &RowBlockedSpec, t: &RowTile) -> Result<(), ShaderError> {
     if t.rows * t.cols * if spec.gated.is_some() { 2 } else { 1 } > 128 {
         return bad("more than 128 accumulators per invocation");
     }
-    if spec.b.split.parts == 0 {
+    check_split(spec, t.workgroup * t.cols, 1)
+}
+
+/// Checks the weight split against the layout (shared by both cores): parts of
+/// a row-major `b` hold a multiple of `row_multiple` rows; a transposed `b`
+/// keeps each workgroup's columns (`col_block` of them) — or, per expert, each
+/// expert — inside one part.
+pub(crate) fn check_split(
+    spec: &RowBlockedSpec,
+    col_block: u32,
+    row_multiple: u32,
+) -> Result<(), ShaderError> {
+    let bad = |r: &str| Err(ShaderError::config(&spec.name, r.to_string()));
+    let p = &spec.b.split;
+    if p.parts == 0 {
         return bad("a weight split needs at least one part");
     }
-    if spec.b.split.parts > 1 {
-        if spec.b.batched {
-            return bad("a batched right operand cannot be split across bindings");
-        }
-        if spec.b.layout == BLayout::Transposed {
-            if spec.b.experts.is_some() {
-                if !matches!(spec.n, Dim::Fixed(n) if n > 0 && spec.b.split.rows_per_part % n == 0)
-                {
-                    return bad(
-                        "a split of transposed per-expert weights needs whole experts per part",
-                    );
-                }
-            } else if spec.b.split.rows_per_part % (t.workgroup * t.cols) != 0 {
-                return bad(
-                    "a transposed split needs rows_per_part to be a multiple of the column block",
-                );
+    if p.parts == 1 {
+        return Ok(());
+    }
+    if spec.b.batched {
+        return bad("a batched right operand cannot be split across bindings");
+    }
+    match spec.b.layout {
+        BLayout::RowMajor if p.rows_per_part % row_multiple != 0 => Err(ShaderError::config(
+            &spec.name,
+            format!("split rows_per_part must be a multiple of {row_multiple}"),
+        )),
+        BLayout::Transposed if spec.b.experts.is_some() => {
+            if matches!(spec.n, Dim::Fixed(n) if n > 0 && p.rows_per_part % n == 0) {
+                Ok(())
+            } else {
+                bad("a split of transposed per-expert weights needs whole experts per part")
             }
         }
+        BLayout::Transposed if p.rows_per_part % col_block != 0 => {
+            bad("a transposed split needs rows_per_part to be a multiple of the column block")
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Generates the kernel with the spec's core.
@@ -378,7 +395,8 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
     Ok(kb.finish(&s, Grid::xyz(x, y, z)))
 }
 
-fn acc(mat: &str, r: u32, j: u32) -> String {
+/// The accumulator of output row `r`, column group `j` for right operand `mat`.
+pub(crate) fn acc(mat: &str, r: u32, j: u32) -> String {
     match mat {
         "b_gate" => format!("g_{r}_{j}"),
         "b_up" => format!("u_{r}_{j}"),
@@ -386,7 +404,8 @@ fn acc(mat: &str, r: u32, j: u32) -> String {
     }
 }
 
-fn val(mat: &str) -> &'static str {
+/// The name of a loaded right-operand value of `mat`.
+pub(crate) fn val(mat: &str) -> &'static str {
     match mat {
         "b_gate" => "wg",
         "b_up" => "wu",

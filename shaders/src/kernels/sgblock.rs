@@ -21,7 +21,7 @@ use crate::kernel::{Dim, Grid, GridDim, Kernel};
 use crate::wgsl::{KernelBuilder, ScalarType, ACTIVATIONS};
 
 use super::matmul::{BLayout, SubgroupTile};
-use super::rowblock::{RowBlockedSpec, RowSource};
+use super::rowblock::{acc, check_split, val, RowBlockedSpec, RowSource};
 
 fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
     let bad = |r: &str| Err(ShaderError::config(&spec.name, r.to_string()));
@@ -43,42 +43,15 @@ fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
             "the subgroup variant with a row-major b needs a fixed N that is a multiple of 4",
         );
     }
-    let p = &spec.b.split;
-    if p.parts > 1 {
-        if spec.b.batched {
-            return bad("a batched right operand cannot be split across bindings");
-        }
-        match spec.b.layout {
-            BLayout::RowMajor if p.rows_per_part % 4 != 0 => {
-                return bad("split rows_per_part must be a multiple of 4");
-            }
-            BLayout::Transposed if spec.b.experts.is_some() => {
-                if !matches!(spec.n, Dim::Fixed(n) if n > 0 && p.rows_per_part % n == 0) {
-                    return bad(
-                        "a split of transposed per-expert weights needs whole experts per part",
-                    );
-                }
-            }
-            BLayout::Transposed if p.rows_per_part % (t.workgroup * t.cols) != 0 => {
-                return bad(
-                    "a transposed split needs rows_per_part to be a multiple of the column block",
-                );
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+    check_split(spec, t.workgroup * t.cols, 4)
 }
 
 /// Generates the kernel (same bindings and sizes as the scalar row-blocked one;
 /// `a`, `b` and, for a row-major `b`, `out` are bound as `vec4` arrays).
 pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel, ShaderError> {
     check(spec, t)?;
-    let (rr, cc, sg, wg) = (t.rows, t.cols, t.subgroup, t.workgroup);
-    // Each a load covers `rs` rows and `kc` k values; `g` loads cover all rows.
-    let rs = rr.min(sg);
-    let g = rr / rs;
-    let kc = 4 * sg / rs;
+    let (rr, cc, wg) = (t.rows, t.cols, t.workgroup);
+    let (rs, g, kc) = a_chunk(t, spec.b.layout);
     let parts = spec.b.split.parts;
     let row_major = spec.b.layout == BLayout::RowMajor;
     let mut kb = KernelBuilder::new(&spec.name, wg);
@@ -139,7 +112,7 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     let mut s = String::new();
     let _ = writeln!(s, "let rb = wid.y;");
     let _ = writeln!(s, "let my_r = sgid % {rs}u;");
-    let _ = writeln!(s, "let my_k = (sgid / {rs}u) * 4u;");
+    let _ = writeln!(s, "let my_k = min(sgid / {rs}u, {}u) * 4u;", kc / 4 - 1);
     let batched = spec.batch.is_some();
     let _ = writeln!(s, "let bat = {};", if batched { "wid.z" } else { "0u" });
     // Rows: this lane's a row, and per output row r whether it is stored.
@@ -266,11 +239,14 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
         }
         let _ = writeln!(s, "var k = k_lo;");
         let _ = writeln!(s, "for (; k + {kc}u <= k_hi; k += {kc}u) {{");
-        s.push_str(&chunk(spec, t, &mats, &part, false));
+        s.push_str(&chunk(spec, t, &mats, &part, Chunk::Unrolled));
         let _ = writeln!(s, "}}");
-        let _ = writeln!(s, "if (k < k_hi) {{");
-        s.push_str(&chunk(spec, t, &mats, &part, true));
-        let _ = writeln!(s, "}}");
+        if kc > 4 {
+            // K ≡ 0 (mod 4): only a chunk of more than 4 values can be partial.
+            let _ = writeln!(s, "if (k < k_hi) {{");
+            s.push_str(&chunk(spec, t, &mats, &part, Chunk::Tail));
+            let _ = writeln!(s, "}}");
+        }
         let _ = writeln!(s, "}}");
     }
     // Stores.
@@ -317,19 +293,42 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     Ok(kb.finish(&s, Grid::xyz(x, y, z)))
 }
 
-/// One chunk of `4·S/rows` k values starting at `k` (a multiple of 4). With
-/// `guarded`, k values at or past `k_hi` are skipped (the last, partial chunk).
+/// How the `a` loads are spread over a subgroup: each covers `rs` rows (lane
+/// `l` reads row `l % rs`) and `kc` k values (at k-offset `4·(l / rs)`); `g`
+/// loads cover all rows. A row-major `b` takes chunks of 4 k values (lanes past
+/// `rs` repeat rows): each k of a longer chunk would add `cols` unrolled
+/// per-lane `b` loads, which makes lavapipe's compile time explode.
+fn a_chunk(t: &SubgroupTile, layout: BLayout) -> (u32, u32, u32) {
+    let rs = t.rows.min(t.subgroup);
+    let kc = match layout {
+        BLayout::RowMajor => 4,
+        BLayout::Transposed => 4 * t.subgroup / rs,
+    };
+    (rs, t.rows / rs, kc)
+}
+
+/// How a chunk of k values is emitted.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Chunk {
+    /// Fully unrolled, `a` values handed out by constant-lane broadcasts.
+    Unrolled,
+    /// The last, partial chunk: a loop over its remaining groups of 4 k values,
+    /// reading `a` with `subgroupShuffle` (the lane is not a constant there).
+    Tail,
+}
+
+/// One chunk of `4·S/rows` k values starting at `k` (a multiple of 4).
 fn chunk(
     spec: &RowBlockedSpec,
     t: &SubgroupTile,
     mats: &[&str],
     part: &str,
-    guarded: bool,
+    mode: Chunk,
 ) -> String {
-    let (rr, cc, sg) = (t.rows, t.cols, t.subgroup);
-    let rs = rr.min(sg);
-    let g = rr / rs;
-    let kc = 4 * sg / rs;
+    let guarded = mode == Chunk::Tail;
+    let looped = guarded;
+    let (rr, cc) = (t.rows, t.cols);
+    let (rs, g, kc) = a_chunk(t, spec.b.layout);
     let row_major = spec.b.layout == BLayout::RowMajor;
     let mut x = String::from("{\n");
     for i in 0..g {
@@ -344,58 +343,69 @@ fn chunk(
         }
     }
     let comp = ["x", "y", "z", "w"];
-    if row_major {
-        for kk in 0..kc {
-            if guarded {
-                let _ = writeln!(x, "if (k + {kk}u < k_hi) {{");
-            } else {
+    // (group of 4 k values, its WGSL index expression, lane expression for row r)
+    // Groups of 4 k values: each is (its WGSL index, a constant group or the loop's).
+    let groups: Vec<(String, Option<u32>)> = if looped {
+        let _ = writeln!(x, "for (var q = 0u; k + 4u * q < k_hi; q += 1u) {{");
+        vec![("q".to_string(), None)]
+    } else {
+        (0..kc / 4).map(|q| (format!("{q}u"), Some(q))).collect()
+    };
+    // The lane holding row r's `a` values of group q, and how to read them.
+    let lane = |r: u32, q: Option<u32>| match q {
+        Some(q) => format!("{}u", r % rs + rs * q),
+        None => format!("{}u + {rs}u * q", r % rs),
+    };
+    let bcast = |v: &str, lane: &str| {
+        if looped {
+            format!("subgroupShuffle({v}, {lane})")
+        } else {
+            format!("subgroupBroadcast({v}, {lane})")
+        }
+    };
+    for (q, qc) in &groups {
+        if row_major {
+            for (c, comp_c) in comp.iter().enumerate() {
                 let _ = writeln!(x, "{{");
-            }
-            let _ = writeln!(x, "let brow = (prow + k + {kk}u) * N4;");
-            for mat in mats {
-                for j in 0..cc {
-                    let _ = writeln!(x, "let {}_{j} = {mat}{part}[brow + nc_{j}];", val(mat));
-                }
-            }
-            for r in 0..rr {
-                let _ = writeln!(
-                    x,
-                    "let x_{r} = vec4<f32>(subgroupBroadcast(av{}.{}, {}u));",
-                    r / rs,
-                    comp[(kk % 4) as usize],
-                    r % rs + rs * (kk / 4)
-                );
+                let _ = writeln!(x, "let brow = (prow + k + 4u * {q} + {c}u) * N4;");
                 for mat in mats {
                     for j in 0..cc {
-                        let ac = acc(mat, r, j);
-                        let _ = writeln!(x, "{ac} = fma(x_{r}, {}_{j}, {ac});", val(mat));
+                        let _ = writeln!(x, "let {}_{j} = {mat}{part}[brow + nc_{j}];", val(mat));
                     }
                 }
+                for r in 0..rr {
+                    let v = format!("av{}.{comp_c}", r / rs);
+                    let _ = writeln!(x, "let x_{r} = vec4<f32>({});", bcast(&v, &lane(r, *qc)));
+                    for mat in mats {
+                        for j in 0..cc {
+                            let ac = acc(mat, r, j);
+                            let _ = writeln!(x, "{ac} = fma(x_{r}, {}_{j}, {ac});", val(mat));
+                        }
+                    }
+                }
+                let _ = writeln!(x, "}}");
             }
-            let _ = writeln!(x, "}}");
-        }
-    } else {
-        for q in 0..kc / 4 {
-            if guarded {
-                let _ = writeln!(x, "if (k + {}u < k_hi) {{", 4 * q);
-            } else {
-                let _ = writeln!(x, "{{");
-            }
+        } else {
+            let _ = writeln!(x, "{{");
             for mat in mats {
                 for j in 0..cc {
                     let _ = writeln!(
                         x,
-                        "let {}_{j} = {mat}{part}[bt_{j} + k / 4u + {q}u];",
+                        "let {}_{j} = {mat}{part}[bt_{j} + k / 4u + {q}];",
                         val(mat)
                     );
                 }
             }
             for r in 0..rr {
-                let lane = r % rs + rs * q;
+                let l = lane(r, *qc);
+                let i = r / rs;
                 let _ = writeln!(
                     x,
-                    "let x_{r} = vec4<f32>(subgroupBroadcast(av{i}.x, {lane}u), subgroupBroadcast(av{i}.y, {lane}u), subgroupBroadcast(av{i}.z, {lane}u), subgroupBroadcast(av{i}.w, {lane}u));",
-                    i = r / rs
+                    "let x_{r} = vec4<f32>({}, {}, {}, {});",
+                    bcast(&format!("av{i}.x"), &l),
+                    bcast(&format!("av{i}.y"), &l),
+                    bcast(&format!("av{i}.z"), &l),
+                    bcast(&format!("av{i}.w"), &l)
                 );
                 for mat in mats {
                     for j in 0..cc {
@@ -407,22 +417,9 @@ fn chunk(
             let _ = writeln!(x, "}}");
         }
     }
+    if looped {
+        x.push_str("}\n");
+    }
     x.push_str("}\n");
     x
-}
-
-fn acc(mat: &str, r: u32, j: u32) -> String {
-    match mat {
-        "b_gate" => format!("g_{r}_{j}"),
-        "b_up" => format!("u_{r}_{j}"),
-        _ => format!("c_{r}_{j}"),
-    }
-}
-
-fn val(mat: &str) -> &'static str {
-    match mat {
-        "b_gate" => "wg",
-        "b_up" => "wu",
-        _ => "w",
-    }
 }
