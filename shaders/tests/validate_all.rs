@@ -72,15 +72,6 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
             v.push(binary(op, t, IndexMap::Repeat(Dim::Dynamic), lim).unwrap());
         }
     }
-    v.push(
-        binary(
-            BinaryOp::Add,
-            ScalarType::F32,
-            IndexMap::Strided(vec![]),
-            lim,
-        )
-        .unwrap_or_else(|_| unary(UnaryOp::Neg, lim).unwrap()),
-    );
     for (a, b) in [
         (ScalarType::F32, ScalarType::I32),
         (ScalarType::I32, ScalarType::F32),

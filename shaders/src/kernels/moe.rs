@@ -254,8 +254,10 @@ pub fn moe_plan(cfg: &MoeConfig, limits: &DeviceLimits) -> Result<Kernel, Shader
 
 /// Gate and up projections of every routed pair with the activation epilogue.
 /// Bindings `a` (= `x`, f32 `[tokens, D]`), `block_expert`, `pairs` (from the
-/// plan), `b_gate`, `b_up` (f32 `[E, D, F]`, or `b_gate_0…`, `b_up_0…` when
-/// split), `out` (= `h`, f32 `[blocks·rows, F]`). Sizes `tokens`, `topk`, `n`
+/// plan), `b_gate`, `b_up` (f32 `[E, D, F]`, or `[E, F, D]` when
+/// [`MoeConfig::layout`] is transposed; `b_gate_0…`, `b_up_0…` when split), `out`
+/// (= `h`, f32 `[blocks·rows, F]`). With the subgroup variant `a`, the weights
+/// and, for row-major weights, `out` are bound as `vec4` arrays (same bytes). Sizes `tokens`, `topk`, `n`
 /// (= F), `k` (= D), `experts`, `blocks`.
 pub fn moe_gate_up(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
     rowblock::generate(&RowBlockedSpec {
@@ -279,8 +281,8 @@ pub fn moe_gate_up(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
 }
 
 /// Down projection of every padded row. Bindings `a` (= `h`, f32
-/// `[blocks·rows, F]`), `block_expert`, `b` (f32 `[E, F, D]`, or `b_0…`), `out`
-/// (= `y`, f32 `[blocks·rows, D]`). Sizes `n` (= D), `k` (= F), `experts`, `blocks`.
+/// `[blocks·rows, F]`), `block_expert`, `b` (f32 `[E, F, D]`, or `[E, D, F]`
+/// transposed; `b_0…` when split), `out` (= `y`, f32 `[blocks·rows, D]`). Sizes `n` (= D), `k` (= F), `experts`, `blocks`.
 pub fn moe_down(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
     rowblock::generate(&RowBlockedSpec {
         name: format!("moe_down_r{}", cfg.block_rows()),

@@ -78,9 +78,9 @@ pub fn slice(dtype: ScalarType, limits: &DeviceLimits) -> Result<Kernel, ShaderE
     Ok(kb.finish(&body, Grid::linear(&["n"], w)))
 }
 
-/// The converse of [`slice`]: `dst[o, start + j, r] = src[o, j, r]` for `j < len`,
+/// The converse of [`slice()`]: `dst[o, start + j, r] = src[o, j, r]` for `j < len`,
 /// leaving the rest of `dst` as it is (appending rows to a KV cache). Bindings
-/// `src`, `dst` (read-write). Sizes as [`slice`], with `n` the source elements.
+/// `src`, `dst` (read-write). Sizes as [`slice()`], with `n` the source elements.
 pub fn slice_update(dtype: ScalarType, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
     let w = wg(limits);
     let mut kb = KernelBuilder::new(format!("slice_update_{}", dtype.wgsl()), w);
