@@ -42,6 +42,19 @@ fn element(d: DType) -> ElementType {
     }
 }
 
+/// Swaps the last two dims of a row-major `[.., rows, cols]` tensor's values.
+pub fn transpose_last2(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; values.len()];
+    for (b, chunk) in values.chunks(rows * cols).enumerate() {
+        for i in 0..rows {
+            for j in 0..cols {
+                out[b * rows * cols + j * rows + i] = chunk[i * cols + j];
+            }
+        }
+    }
+    out
+}
+
 /// The f32 little-endian bytes of a parameter, packed as asked.
 fn pack(tensor: &Tensor, packing: Packing) -> Vec<u8> {
     let v = tensor.to_f32_vec();
@@ -49,16 +62,7 @@ fn pack(tensor: &Tensor, packing: Packing) -> Vec<u8> {
         Packing::AsIs => v,
         Packing::TransposedLast2 => {
             let r = tensor.shape.len();
-            let (rows, cols) = (tensor.shape[r - 2], tensor.shape[r - 1]);
-            let mut out = vec![0f32; v.len()];
-            for (b, chunk) in v.chunks(rows * cols).enumerate() {
-                for i in 0..rows {
-                    for j in 0..cols {
-                        out[b * rows * cols + j * rows + i] = chunk[i * cols + j];
-                    }
-                }
-            }
-            out
+            transpose_last2(&v, tensor.shape[r - 2], tensor.shape[r - 1])
         }
     };
     packed.iter().flat_map(|x| x.to_le_bytes()).collect()

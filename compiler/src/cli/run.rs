@@ -12,6 +12,7 @@ use super::device::DeviceArgs;
 use super::eval::{refuse_existing, write_npy_file};
 use super::inputs::{describe, InputArgs, InputSpec};
 use super::CliError;
+use crate::emit::transpose_last2;
 
 /// Arguments of `seam run`.
 #[derive(Debug, Args)]
@@ -103,17 +104,7 @@ fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliErro
             Packing::AsIs => stored,
             Packing::TransposedLast2 => {
                 let r = shape.len();
-                let (rows, cols) = (shape[r - 2], shape[r - 1]);
-                let mut out = vec![0f32; stored.len()];
-                for b in 0..stored.len() / (rows * cols).max(1) {
-                    for i in 0..rows {
-                        for j in 0..cols {
-                            out[b * rows * cols + i * cols + j] =
-                                stored[b * rows * cols + j * rows + i];
-                        }
-                    }
-                }
-                out
+                transpose_last2(&stored, shape[r - 1], shape[r - 2])
             }
         };
         tensors.push(Tensor::f32(shape, values).map_err(|e| CliError::Input(e.to_string()))?);

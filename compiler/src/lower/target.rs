@@ -53,14 +53,7 @@ impl Target {
         Target {
             limits: DeviceLimits {
                 class: DeviceClass::DiscreteGpu,
-                max_invocations_per_workgroup: 256,
-                max_workgroup_size: [256, 256, 64],
-                max_workgroups_per_dimension: 65535,
-                workgroup_storage_bytes: 16384,
-                subgroup_size: None,
-                max_storage_buffer_binding_size: 128 << 20,
-                max_storage_buffers_per_stage: 8,
-                shader_f16: false,
+                ..DeviceLimits::default()
             },
             offset_align: 256,
         }

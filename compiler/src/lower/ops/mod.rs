@@ -20,6 +20,8 @@ pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Low
             cx.alias(instr.results[0], t);
             Ok(())
         }
+        // Listed op by op (not `is_elementwise()`) so that a new op cannot reach
+        // the GPU without a lowering decision: the match stays exhaustive.
         Op::Const { .. }
         | Op::Iota { .. }
         | Op::Add
