@@ -6,9 +6,8 @@ mod random_graph;
 #[path = "support/optimize_util.rs"]
 mod util;
 
-use egg::Extractor;
 use seam_compiler::optimize::convert::{decode, encode};
-use seam_compiler::optimize::cost::{CostModel, ExtractCost};
+use seam_compiler::optimize::cost::{CachedCost, CostModel, ExtractCost, Extraction};
 use seam_compiler::optimize::OptLevel;
 use seam_ir::{expand_all_moe, text, verify, Model};
 use util::{assert_same_outputs, count, fired, parse, run, same_outputs_where_defined};
@@ -38,8 +37,11 @@ fn round_trip(model: &Model) -> Model {
     for (i, func) in model.functions.iter().enumerate() {
         let encoded = encode(model, func).expect("encode");
         let cost = CostModel::lavapipe();
-        let ex = Extractor::new(&encoded.egraph, ExtractCost::new(&encoded.egraph, &cost));
-        out.functions[i] = decode(func, &encoded, |c| ex.find_best_node(c)).expect("decode");
+        let ex = Extraction::new(
+            &encoded.egraph,
+            CachedCost::new(ExtractCost::new(&encoded.egraph, &cost)),
+        );
+        out.functions[i] = decode(func, &encoded, |c| ex.node(c)).expect("decode");
     }
     verify(&out).expect("round trip verifies");
     out
@@ -111,5 +113,41 @@ fn random_graphs_keep_verifying_and_computing_the_same() {
     assert!(
         evaluated >= 25,
         "only {evaluated} of 50 random graphs evaluated"
+    );
+}
+
+/// A 32-layer, 64-expert model: the dense form folds back into 32 `moe` within
+/// the default limits. Prints the report (`--nocapture`) for the numbers.
+#[test]
+fn large_dense_model_folds_back() {
+    let mut config = seam_frontends::examples::readme_moe();
+    config.layers = 32;
+    config.experts = 64;
+    let model = config.build().expect("build");
+    let dense = expand_all_moe(&model).expect("expand");
+    let started = std::time::Instant::now();
+    let (opt, report) = run(&dense, OptLevel::O2);
+    println!(
+        "32x64: {} instrs dense -> {} optimized in {:.2} s\n{report}",
+        dense.functions[0].body.len(),
+        opt.functions[0].body.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(count(&opt, "moe"), 32, "{report}");
+    assert_eq!(
+        report.stop_reason,
+        seam_compiler::optimize::StopReason::Saturated
+    );
+}
+
+#[test]
+fn readme_moe_report() {
+    let model = examples().remove(0).1;
+    let dense = expand_all_moe(&model).expect("expand");
+    let started = std::time::Instant::now();
+    let (_, report) = run(&dense, OptLevel::O2);
+    println!(
+        "readme_moe dense: {:.1} ms\n{report}",
+        started.elapsed().as_secs_f64() * 1e3
     );
 }

@@ -4,6 +4,7 @@
 #[path = "support/optimize_util.rs"]
 mod util;
 
+use seam_compiler::optimize::language::SeamLang;
 use seam_compiler::optimize::OptLevel;
 use seam_ir::expand_all_moe;
 use util::{assert_same_outputs, count, fired, parse, run};
@@ -229,4 +230,54 @@ fn o0_is_the_identity_and_o1_skips_algebra() {
     assert!(report.rules_fired.is_empty());
     let (_, report) = run(&model, OptLevel::O1);
     assert_eq!(fired(&report, "mul-one"), 0, "{report}");
+}
+
+/// Prefers every matmul that reads a `concat`, so extraction takes the merged form.
+struct PreferMerged<'a>(&'a seam_compiler::optimize::analysis::SeamGraph);
+
+impl egg::CostFunction<SeamLang> for PreferMerged<'_> {
+    type Cost = f64;
+
+    fn cost<C: FnMut(egg::Id) -> f64>(&mut self, node: &SeamLang, mut costs: C) -> f64 {
+        let reads_concat = |id: egg::Id| {
+            self.0[id]
+                .nodes
+                .iter()
+                .any(|n| matches!(n, SeamLang::Concat(_)))
+        };
+        let own = match node {
+            SeamLang::MatMul(c) if !c.iter().any(|&id| reads_concat(id)) => 1000.0,
+            _ => 1.0,
+        };
+        egg::Language::fold(node, own, |sum, id| sum + costs(id))
+    }
+}
+
+#[test]
+fn merged_matmuls_compute_the_same() {
+    use seam_compiler::optimize::convert::{decode, encode};
+    use seam_compiler::optimize::cost::Extraction;
+    use seam_compiler::optimize::rules::{rules, RuleGroup};
+    use seam_compiler::optimize::saturate::{saturate, Limits};
+
+    let model = parse(&TWO_ROUTERS.replace("%X", "%x"));
+    let func = &model.functions[0];
+    let mut encoded = encode(&model, func).expect("encode");
+    let rules = rules(&[RuleGroup::Routers]).expect("rules");
+    let (egraph, report) = saturate(encoded.egraph, &rules, &Limits::default());
+    encoded.egraph = egraph;
+    assert_eq!(fired(&report, "merge-matmuls"), 2);
+    let ex = Extraction::new(&encoded.egraph, PreferMerged(&encoded.egraph));
+    let mut merged = model.clone();
+    merged.functions[0] = decode(func, &encoded, |c| ex.node(c)).expect("decode");
+    seam_ir::verify(&merged).expect("verifies");
+    assert_eq!(
+        count(&merged, "matmul"),
+        1,
+        "{}",
+        seam_ir::text::print(&merged)
+    );
+    assert_eq!(count(&merged, "concat"), 1);
+    assert_eq!(count(&merged, "slice"), 2);
+    assert_same_outputs(&model, &merged, 12, TOL);
 }

@@ -118,7 +118,7 @@ pub fn encode(model: &Model, func: &Function) -> Result<Encoded, ConvertError> {
 pub fn decode<'a>(
     original: &Function,
     encoded: &'a Encoded,
-    choose: impl Fn(Id) -> &'a SeamLang,
+    choose: impl Fn(Id) -> Option<&'a SeamLang>,
 ) -> Result<Function, ConvertError> {
     let egraph = &encoded.egraph;
     let malformed = |detail: String| ConvertError::Malformed {
@@ -179,7 +179,9 @@ pub fn decode<'a>(
                     return Err(malformed(format!("cycle through e-class {c}")));
                 }
                 stack.push(Frame::Exit(c));
-                for &child in choose(c).children().iter().rev() {
+                let node =
+                    choose(c).ok_or_else(|| malformed(format!("no choice for e-class {c}")))?;
+                for &child in node.children().iter().rev() {
                     let child = egraph.find(child);
                     if egraph[child].data != ClassType::Meta {
                         stack.push(Frame::Enter(child));
@@ -188,7 +190,8 @@ pub fn decode<'a>(
             }
             Frame::Exit(c) => {
                 in_progress.remove(&c);
-                let node = choose(c);
+                let node =
+                    choose(c).ok_or_else(|| malformed(format!("no choice for e-class {c}")))?;
                 let operand = |id: Id| -> Result<Operand, ConvertError> {
                     memo.get(&egraph.find(id))
                         .copied()

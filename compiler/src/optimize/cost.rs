@@ -2,14 +2,19 @@
 //! `dispatch + bytes moved / bandwidth + FLOPs / throughput`, device constants in
 //! one [`CostModel`].
 //!
-//! Extraction is egg's greedy bottom-up [`egg::Extractor`] over [`ExtractCost`]
-//! (tree cost: a node costs itself plus its children). Ties go to the smallest
-//! node in the e-node order, so extraction is deterministic. Every op node costs
-//! strictly more than zero (a `reshape`, a view, costs [`CostModel::view_us`]), so
-//! a node always costs more than each child and the extracted graph is never
-//! cyclic. Reported costs ([`dag_cost`]) count each chosen e-class once.
+//! Extraction ([`Extraction`]) is greedy and bottom-up with tree cost (a node costs
+//! itself plus its children, as egg's `Extractor`, over [`ExtractCost`]), but
+//! sweeps e-classes in id order with each node's own cost computed once, so deep
+//! graphs settle in a few sweeps. Ties go to the first node in the e-class's
+//! node order, so extraction is deterministic. Every op node costs strictly more
+//! than zero (a `reshape`, a view, costs [`CostModel::view_us`]), so a node
+//! always costs more than each child and the extracted graph is never cyclic.
+//! Reported costs ([`dag_cost`]) count each chosen e-class once.
+//!
+//! Tree cost counts a shared value once per use, so a rewrite whose gain is
+//! sharing (merging matmuls) never wins; DAG-aware extraction is future work.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use egg::{CostFunction, Id, Language};
 use seam_ir::{Dim, TensorType};
@@ -156,13 +161,92 @@ impl CostFunction<SeamLang> for ExtractCost<'_> {
     }
 }
 
-/// The cost of the graph `choose` selects from `root`, each e-class counted once.
+/// The cheapest node of every e-class under a cost function.
+pub struct Extraction<'a> {
+    egraph: &'a SeamGraph,
+    /// Per canonical class: tree cost and index of the chosen node.
+    best: HashMap<Id, (f64, usize)>,
+}
+
+impl<'a> Extraction<'a> {
+    /// Chooses the cheapest node of every class of `egraph` under `cost`.
+    pub fn new(egraph: &'a SeamGraph, mut cost: impl CostFunction<SeamLang, Cost = f64>) -> Self {
+        let mut ids: Vec<Id> = egraph.classes().map(|c| c.id).collect();
+        ids.sort_unstable();
+        let mut best: HashMap<Id, (f64, usize)> = HashMap::new();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &id in &ids {
+                for (i, node) in egraph[id].nodes.iter().enumerate() {
+                    let known = node.all(|c| best.contains_key(&egraph.find(c)));
+                    if !known {
+                        continue;
+                    }
+                    let total = cost.cost(node, |c| {
+                        best.get(&egraph.find(c)).map_or(f64::INFINITY, |b| b.0)
+                    });
+                    if best.get(&id).is_none_or(|b| total < b.0) {
+                        best.insert(id, (total, i));
+                        changed = true;
+                    }
+                }
+            }
+        }
+        Extraction { egraph, best }
+    }
+
+    /// The chosen node of class `id`, if it has a finite-cost one.
+    pub fn node(&self, id: Id) -> Option<&'a SeamLang> {
+        let id = self.egraph.find(id);
+        let (_, i) = self.best.get(&id)?;
+        self.egraph[id].nodes.get(*i)
+    }
+}
+
+/// [`ExtractCost`] with each node's own cost computed once.
+pub struct CachedCost<'a> {
+    inner: ExtractCost<'a>,
+    own: HashMap<SeamLang, f64>,
+}
+
+impl<'a> CachedCost<'a> {
+    /// Caches `inner`'s node costs.
+    pub fn new(inner: ExtractCost<'a>) -> Self {
+        CachedCost {
+            inner,
+            own: HashMap::new(),
+        }
+    }
+}
+
+impl CostFunction<SeamLang> for CachedCost<'_> {
+    type Cost = f64;
+
+    fn cost<C>(&mut self, enode: &SeamLang, mut costs: C) -> f64
+    where
+        C: FnMut(Id) -> f64,
+    {
+        let own = match self.own.get(enode) {
+            Some(c) => *c,
+            None => {
+                let c = self.inner.model.node_cost(self.inner.egraph, enode);
+                self.own.insert(enode.clone(), c);
+                c
+            }
+        };
+        enode.fold(own, |sum, id| sum + costs(id))
+    }
+}
+
+/// The cost of the graph `choose` selects from `root`, each e-class counted
+/// once; `None` if some reachable class has no choice.
 pub fn dag_cost<'a>(
     egraph: &'a SeamGraph,
     model: &CostModel,
     root: Id,
-    choose: impl Fn(Id) -> &'a SeamLang,
-) -> f64 {
+    choose: impl Fn(Id) -> Option<&'a SeamLang>,
+) -> Option<f64> {
     let mut seen = HashSet::new();
     let mut stack = vec![egraph.find(root)];
     let mut total = 0.0;
@@ -170,9 +254,9 @@ pub fn dag_cost<'a>(
         if !seen.insert(c) || leaf(egraph, c).is_some() {
             continue;
         }
-        let node = choose(c);
+        let node = choose(c)?;
         total += model.node_cost(egraph, node);
         stack.extend(node.children().iter().map(|&k| egraph.find(k)));
     }
-    total
+    Some(total)
 }

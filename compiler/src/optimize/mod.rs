@@ -14,12 +14,11 @@ pub mod language;
 pub mod rules;
 pub mod saturate;
 
-use egg::Extractor;
 use seam_ir::{verify, Function, Model, VerifyError};
 use thiserror::Error;
 
 use crate::optimize::convert::{decode, encode, ConvertError, Encoded};
-use crate::optimize::cost::{dag_cost, CostModel, ExtractCost};
+use crate::optimize::cost::{dag_cost, CachedCost, CostModel, ExtractCost, Extraction};
 use crate::optimize::rules::{rules, RuleGroup};
 pub use crate::optimize::saturate::{Limits, Report, StopReason};
 
@@ -104,15 +103,7 @@ pub fn optimize(model: &Model, opts: &OptimizeOptions) -> Result<(Model, Report)
     let mut out = model.clone();
     for (i, func) in model.functions.iter().enumerate() {
         let mut encoded = encode(model, func)?;
-        let before = {
-            let ex = Extractor::new(
-                &encoded.egraph,
-                ExtractCost::new(&encoded.egraph, &opts.cost),
-            );
-            dag_cost(&encoded.egraph, &opts.cost, encoded.root, |c| {
-                ex.find_best_node(c)
-            })
-        };
+        let before = extract(func, &encoded, &opts.cost)?.1;
         if opts.level == OptLevel::O0 {
             report.absorb(Report {
                 cost_before: before,
@@ -141,8 +132,13 @@ fn extract(
     cost: &CostModel,
 ) -> Result<(Function, f64), ConvertError> {
     let egraph = &encoded.egraph;
-    let ex = Extractor::new(egraph, ExtractCost::new(egraph, cost));
-    let func = decode(original, encoded, |c| ex.find_best_node(c))?;
-    let total = dag_cost(egraph, cost, encoded.root, |c| ex.find_best_node(c));
+    let ex = Extraction::new(egraph, CachedCost::new(ExtractCost::new(egraph, cost)));
+    let func = decode(original, encoded, |c| ex.node(c))?;
+    let total = dag_cost(egraph, cost, encoded.root, |c| ex.node(c)).ok_or_else(|| {
+        ConvertError::Malformed {
+            function: original.name.clone(),
+            detail: "an e-class without a finite-cost node".into(),
+        }
+    })?;
     Ok((func, total))
 }

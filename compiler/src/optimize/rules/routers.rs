@@ -13,7 +13,9 @@
 //! decides; once the lowering folds constant concats, the cost model should give
 //! `concat` of params no dispatch.
 
-use egg::{Applier, Id, MultiPattern, PatternAst, Rewrite, Subst, Symbol, Var};
+use std::collections::BTreeMap;
+
+use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
 use seam_ir::{Dim, Op};
 
 use crate::optimize::analysis::{tensor_type, SeamGraph, TypeAnalysis};
@@ -22,21 +24,22 @@ use crate::optimize::rules::matchers::{add_attrs, param};
 
 /// The router rules.
 pub fn rules() -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>>, String> {
-    let searcher: MultiPattern<SeamLang> = "?a = (matmul ?x ?w1), ?b = (matmul ?x ?w2)"
-        .parse()
-        .map_err(|e| format!("{e:?}"))?;
     let vars = |s: &str| s.parse::<Var>().map_err(|e| e.to_string());
-    let applier = MergeMatMuls {
+    let rule = MergeMatMuls {
         a: vars("?a")?,
         b: vars("?b")?,
         x: vars("?x")?,
         w1: vars("?w1")?,
         w2: vars("?w2")?,
     };
-    Ok(vec![Rewrite::new("merge-matmuls", searcher, applier)?])
+    Ok(vec![Rewrite::new("merge-matmuls", rule.clone(), rule)?])
 }
 
-/// Applies `merge-matmuls` where it is legal (see the module docs).
+/// Searcher and applier of `merge-matmuls` (see the module docs). It searches
+/// like the multi-pattern `?a = (matmul ?x ?w1), ?b = (matmul ?x ?w2)` restricted
+/// to param weights, grouping matmuls by input so the search stays linear in
+/// the e-graph instead of pairing every matmul reading a popular input.
+#[derive(Clone)]
 struct MergeMatMuls {
     a: Var,
     b: Var,
@@ -63,6 +66,89 @@ fn plan(egraph: &SeamGraph, x: Id, w1: Id, w2: Id) -> Option<(u64, u64, usize)> 
     match (&d1[1], &d2[1]) {
         (Dim::Static(n1), Dim::Static(n2)) => Some((*n1, *n2, tx.rank() - 1)),
         _ => None,
+    }
+}
+
+impl MergeMatMuls {
+    /// Every pair of param matmuls reading the same input, lower param first.
+    fn pairs(&self, egraph: &SeamGraph) -> Vec<SearchMatches<'static, SeamLang>> {
+        let mut by_input: BTreeMap<Id, Vec<(u32, Id, Id)>> = BTreeMap::new();
+        for class in egraph.classes() {
+            for node in &class.nodes {
+                if let SeamLang::MatMul(c) = node {
+                    if let (2, Some(p)) = (c.len(), param(egraph, c[1])) {
+                        by_input
+                            .entry(egraph.find(c[0]))
+                            .or_default()
+                            .push((p, class.id, c[1]));
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (x, mut uses) in by_input {
+            uses.sort_unstable();
+            uses.dedup();
+            for (i, &(p1, a, w1)) in uses.iter().enumerate() {
+                for &(p2, b, w2) in &uses[i + 1..] {
+                    if p1 == p2 || a == b {
+                        continue;
+                    }
+                    let mut subst = Subst::with_capacity(5);
+                    for (var, id) in [
+                        (self.a, a),
+                        (self.b, b),
+                        (self.x, x),
+                        (self.w1, w1),
+                        (self.w2, w2),
+                    ] {
+                        subst.insert(var, id);
+                    }
+                    out.push(SearchMatches {
+                        eclass: a,
+                        substs: vec![subst],
+                        ast: None,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Searcher<SeamLang, TypeAnalysis> for MergeMatMuls {
+    fn search_eclass_with_limit(
+        &self,
+        egraph: &SeamGraph,
+        eclass: Id,
+        limit: usize,
+    ) -> Option<SearchMatches<'_, SeamLang>> {
+        let substs: Vec<Subst> = self
+            .pairs(egraph)
+            .into_iter()
+            .filter(|m| m.eclass == eclass)
+            .flat_map(|m| m.substs)
+            .take(limit)
+            .collect();
+        (!substs.is_empty()).then_some(SearchMatches {
+            eclass,
+            substs,
+            ast: None,
+        })
+    }
+
+    fn search_with_limit(
+        &self,
+        egraph: &SeamGraph,
+        limit: usize,
+    ) -> Vec<SearchMatches<'_, SeamLang>> {
+        let mut out = self.pairs(egraph);
+        out.truncate(limit);
+        out
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        vec![self.a, self.b, self.x, self.w1, self.w2]
     }
 }
 
