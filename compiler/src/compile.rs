@@ -1,5 +1,5 @@
 //! The pipeline from a verified model and its weights to a bundle:
-//! verify → lower → plan → bundle (the optimizer joins between verify and lower).
+//! verify → optimize (at `-O1` and above) → lower → plan → bundle.
 
 use seam_ir::{verify, Model, Weights};
 use seam_runtime::bundle::BundleWriter;
@@ -7,6 +7,7 @@ use thiserror::Error;
 
 use crate::emit::{build_bundle, EmitError};
 use crate::lower::{lower_function, LowerError, Target};
+use crate::optimize::{optimize, OptLevel, OptimizeError, OptimizeOptions, Report};
 
 /// Why compilation failed.
 #[derive(Debug, Error)]
@@ -17,6 +18,12 @@ pub enum CompileError {
     /// Weights do not match the model.
     #[error("weights do not match the model: {0}")]
     Weights(String),
+    /// The optimization level does not exist.
+    #[error("there is no optimization level {0} (levels are 0, 1 and 2)")]
+    OptLevel(u8),
+    /// The optimizer failed.
+    #[error(transparent)]
+    Optimize(Box<OptimizeError>),
     /// Lowering failed.
     #[error(transparent)]
     Lower(#[from] LowerError),
@@ -30,7 +37,7 @@ pub enum CompileError {
 pub struct CompileOptions {
     /// The device the kernels are specialised for.
     pub target: Target,
-    /// Optimization level (0: op-by-op lowering).
+    /// Optimization level (0: op-by-op lowering; 1: fusion rules; 2: all rules).
     pub opt_level: u8,
 }
 
@@ -40,11 +47,32 @@ pub fn compile(
     weights: &Weights,
     options: &CompileOptions,
 ) -> Result<BundleWriter, CompileError> {
+    compile_with_report(model, weights, options).map(|(bundle, _)| bundle)
+}
+
+/// [`compile`], also returning the optimizer's report (`None` at `-O0`).
+pub fn compile_with_report(
+    model: &Model,
+    weights: &Weights,
+    options: &CompileOptions,
+) -> Result<(BundleWriter, Option<Report>), CompileError> {
     verify(model).map_err(|e| CompileError::Verify(e.to_string()))?;
     weights
         .check(model)
         .map_err(|e| CompileError::Weights(e.to_string()))?;
     let started = std::time::Instant::now();
+    let level = OptLevel::from_number(options.opt_level)
+        .ok_or(CompileError::OptLevel(options.opt_level))?;
+    let (optimized, report) = match level {
+        OptLevel::O0 => (None, None),
+        _ => {
+            let (m, r) = optimize(model, &OptimizeOptions::new(level))
+                .map_err(|e| CompileError::Optimize(Box::new(e)))?;
+            tracing::info!(elapsed = ?started.elapsed(), "optimized");
+            (Some(m), Some(r))
+        }
+    };
+    let model = optimized.as_ref().unwrap_or(model);
     let lowered = model
         .functions
         .iter()
@@ -57,5 +85,5 @@ pub fn compile(
         kernels = bundle.manifest.kernels.len(),
         "bundle assembled"
     );
-    Ok(bundle)
+    Ok((bundle, report))
 }

@@ -11,4 +11,5 @@ pub mod compile;
 pub mod emit;
 pub mod load;
 pub mod lower;
+pub mod optimize;
 pub mod plan;

@@ -222,11 +222,28 @@ fn weights_from_safetensors_and_a_missing_tensor() {
             "--random-weights",
             "1",
             "-O",
-            "2"
+            "3"
         ])
         .status
         .code()
             == Some(2)
+    );
+    let o = seam(&[
+        "compile",
+        &m,
+        "-o",
+        &out,
+        "--random-weights",
+        "1",
+        "-O",
+        "2",
+        "--explain",
+        "--force",
+    ]);
+    assert!(
+        o.status.success() && text(&o).contains("e-graph:"),
+        "{}",
+        text(&o)
     );
 }
 

@@ -9,7 +9,7 @@ use seam_shaders::Target as EmitTarget;
 
 use super::device::DeviceArgs;
 use super::CliError;
-use crate::compile::{compile, CompileOptions};
+use crate::compile::{compile_with_report, CompileOptions};
 use crate::load::load_model;
 use crate::lower::{Target, TargetKind};
 
@@ -31,10 +31,12 @@ pub struct CompileArgs {
     /// adapter), `lavapipe` (CPU), or `gpu` (a discrete GPU).
     #[arg(long, default_value = "local", value_name = "TARGET")]
     pub target: TargetKind,
-    /// Optimization level. Only 0 (op-by-op lowering) exists so far; the e-graph
-    /// optimizer adds 1 and 2.
-    #[arg(short = 'O', default_value_t = 0, value_name = "LEVEL", value_parser = clap::value_parser!(u8).range(0..=0))]
+    /// Optimization level: 0 (op-by-op lowering), 1 (e-graph fusion rules), 2 (all rules).
+    #[arg(short = 'O', default_value_t = 0, value_name = "LEVEL", value_parser = clap::value_parser!(u8).range(0..=2))]
     pub opt_level: u8,
+    /// Print what the optimizer did (rules fired, e-graph size, estimated cost).
+    #[arg(long)]
+    pub explain: bool,
     /// Also write every kernel as FORMAT (wgsl, spirv, msl, hlsl) into DIR.
     #[arg(long, num_args = 2, value_names = ["FORMAT", "DIR"])]
     pub emit: Vec<String>,
@@ -99,8 +101,14 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         target,
         opt_level: args.opt_level,
     };
-    let bundle = compile(&model, &weights, &options)?;
+    let (bundle, report) = compile_with_report(&model, &weights, &options)?;
     let compile_time = started.elapsed();
+    if args.explain {
+        match &report {
+            Some(r) => print!("{r}"),
+            None => println!("optimizer not run at -O0"),
+        }
+    }
     if let Some((format, dir)) = emit {
         std::fs::create_dir_all(&dir).map_err(|e| CliError::Output {
             path: dir.display().to_string(),

@@ -1,0 +1,58 @@
+//! Small helpers rules use to look into e-classes.
+
+use egg::Id;
+use seam_ir::Op;
+
+use crate::optimize::analysis::{leaf, SeamGraph};
+use crate::optimize::language::{Leaf, SeamLang};
+
+/// The first `f(node)` that is `Some` over the nodes of class `id`, in node order.
+pub fn find_node<T>(
+    egraph: &SeamGraph,
+    id: Id,
+    f: impl FnMut(&SeamLang) -> Option<T>,
+) -> Option<T> {
+    egraph[id].nodes.iter().find_map(f)
+}
+
+/// The op a metadata leaf class carries.
+pub fn attrs(egraph: &SeamGraph, id: Id) -> Option<&Op> {
+    match leaf(egraph, id) {
+        Some(Leaf::Attrs(a)) => Some(a.op()),
+        _ => None,
+    }
+}
+
+/// The fill value of a `const` in class `id`, if it holds one.
+pub fn const_value(egraph: &SeamGraph, id: Id) -> Option<f64> {
+    find_node(egraph, id, |n| match n {
+        SeamLang::Const(c) => match c.first().and_then(|&a| attrs(egraph, a)) {
+            Some(Op::Const { value }) => Some(*value),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// The param index of class `id`, if it is a param.
+pub fn param(egraph: &SeamGraph, id: Id) -> Option<u32> {
+    match leaf(egraph, id) {
+        Some(Leaf::Param(p)) => Some(*p),
+        _ => None,
+    }
+}
+
+/// The two operands of a `matmul` in class `id`.
+pub fn matmul_operands(egraph: &SeamGraph, id: Id) -> Option<(Id, Id)> {
+    find_node(egraph, id, |n| match n {
+        SeamLang::MatMul(c) if c.len() == 2 => Some((c[0], c[1])),
+        _ => None,
+    })
+}
+
+/// Adds a metadata leaf carrying `op`'s attributes.
+pub fn add_attrs(egraph: &mut SeamGraph, op: Op) -> Id {
+    egraph.add(SeamLang::Leaf(Leaf::Attrs(
+        crate::optimize::language::OpAttrs::new(op),
+    )))
+}

@@ -1,0 +1,44 @@
+//! Rewrite rules as data, one module per group. Every rule's doc comment says
+//! what it does and when it is legal; conditional rules check legality
+//! explicitly and are tested where they must fire and where they must not.
+
+pub mod algebra;
+pub mod experts;
+pub(crate) mod matchers;
+pub mod routers;
+
+use egg::Rewrite;
+
+use crate::optimize::analysis::TypeAnalysis;
+use crate::optimize::language::SeamLang;
+
+/// A group of rules, enabled together.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuleGroup {
+    /// Per-expert dense form → `moe` ([`experts`]); a fusion.
+    Experts,
+    /// Matmuls reading the same input merged into one ([`routers`]); a fusion.
+    Routers,
+    /// Targeted algebraic identities ([`algebra`]).
+    Algebra,
+}
+
+impl RuleGroup {
+    /// Whether the group only fuses ops (the groups `-O1` runs).
+    pub fn is_fusion(self) -> bool {
+        matches!(self, RuleGroup::Experts | RuleGroup::Routers)
+    }
+}
+
+/// The rules of `groups`, in group order.
+pub fn rules(groups: &[RuleGroup]) -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>>, String> {
+    let mut out = Vec::new();
+    for group in groups {
+        out.extend(match group {
+            RuleGroup::Experts => experts::rules()?,
+            RuleGroup::Routers => routers::rules()?,
+            RuleGroup::Algebra => algebra::rules(),
+        });
+    }
+    Ok(out)
+}
