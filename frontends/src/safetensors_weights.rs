@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
+use seam_ir::eval::tensor::f32s_from_le_bytes;
 use seam_ir::{DType, Model, Tensor, Weights};
 use thiserror::Error;
 
@@ -85,10 +86,7 @@ pub fn load_safetensors(model: &Model, path: &Path) -> Result<Weights, WeightFil
         }
         let data = view.data();
         let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
+            Dtype::F32 => f32s_from_le_bytes(data),
             Dtype::F16 => data
                 .chunks_exact(2)
                 .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())

@@ -13,6 +13,7 @@ use super::eval::{refuse_existing, write_npy_file};
 use super::inputs::{describe, InputArgs, InputSpec};
 use super::CliError;
 use crate::emit::transpose_last2;
+use seam_ir::eval::tensor::f32s_from_le_bytes;
 
 /// Arguments of `seam run`.
 #[derive(Debug, Args)]
@@ -88,11 +89,7 @@ fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliErro
         let entry = m.params.iter().find(|e| e.name == p.name).ok_or_else(|| {
             CliError::Input(format!("the bundle has no weight for `@{}`", p.name))
         })?;
-        let stored: Vec<f32> = bundle
-            .weight_bytes(entry.weight as usize)
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let stored = f32s_from_le_bytes(bundle.weight_bytes(entry.weight as usize));
         let shape: Vec<usize> =
             p.ty.shape
                 .static_sizes()

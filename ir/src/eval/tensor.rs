@@ -350,6 +350,14 @@ pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
+/// Decodes little-endian f32 values (a trailing partial word is ignored).
+pub fn f32s_from_le_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -279,72 +279,46 @@ pub fn matmul(cfg: &MatmulConfig) -> Result<Kernel, ShaderError> {
         ));
     }
     match cfg.variant {
-        MatmulVariant::RowBlocked(tile) => {
-            let name = format!(
-                "matmul_rb{}x{}_w{}{}{}",
-                tile.rows,
-                tile.cols,
-                tile.workgroup,
-                if cfg.b_layout == BLayout::Transposed {
-                    "_bt"
-                } else {
-                    ""
-                },
-                if cfg.b_split.parts > 1 {
-                    format!("_p{}", cfg.b_split.parts)
-                } else {
-                    String::new()
-                }
-            );
-            rowblock::generate(&RowBlockedSpec {
-                name,
-                tile: BlockTile::Scalar(tile),
-                rows: RowSource::Direct { m: cfg.m },
-                n: cfg.n,
-                k: cfg.k,
-                batch: cfg.batch,
-                b: BSpec {
-                    layout: cfg.b_layout,
-                    split: cfg.b_split,
-                    batched: cfg.b_batched,
-                    experts: None,
-                },
-                gated: None,
-            })
-        }
-        MatmulVariant::SubgroupBlocked(tile) => {
-            let name = format!(
-                "matmul_sg{}x{}_w{}{}{}",
-                tile.rows,
-                tile.cols,
-                tile.workgroup,
-                if cfg.b_layout == BLayout::Transposed {
-                    "_bt"
-                } else {
-                    ""
-                },
-                if cfg.b_split.parts > 1 {
-                    format!("_p{}", cfg.b_split.parts)
-                } else {
-                    String::new()
-                }
-            );
-            rowblock::generate(&RowBlockedSpec {
-                name,
-                tile: BlockTile::Subgroup(tile),
-                rows: RowSource::Direct { m: cfg.m },
-                n: cfg.n,
-                k: cfg.k,
-                batch: cfg.batch,
-                b: BSpec {
-                    layout: cfg.b_layout,
-                    split: cfg.b_split,
-                    batched: cfg.b_batched,
-                    experts: None,
-                },
-                gated: None,
-            })
-        }
+        MatmulVariant::RowBlocked(tile) => row_blocked(
+            cfg,
+            format!("rb{}x{}_w{}", tile.rows, tile.cols, tile.workgroup),
+            BlockTile::Scalar(tile),
+        ),
+        MatmulVariant::SubgroupBlocked(tile) => row_blocked(
+            cfg,
+            format!("sg{}x{}_w{}", tile.rows, tile.cols, tile.workgroup),
+            BlockTile::Subgroup(tile),
+        ),
         MatmulVariant::Tiled(tile) => tiled::generate(cfg, tile),
     }
+}
+
+/// A row-blocked product (scalar or subgroup tile) named `matmul_{tag}` plus the
+/// weight layout and split.
+fn row_blocked(cfg: &MatmulConfig, tag: String, tile: BlockTile) -> Result<Kernel, ShaderError> {
+    let layout = if cfg.b_layout == BLayout::Transposed {
+        "_bt"
+    } else {
+        ""
+    };
+    let split = if cfg.b_split.parts > 1 {
+        format!("_p{}", cfg.b_split.parts)
+    } else {
+        String::new()
+    };
+    rowblock::generate(&RowBlockedSpec {
+        name: format!("matmul_{tag}{layout}{split}"),
+        tile,
+        rows: RowSource::Direct { m: cfg.m },
+        n: cfg.n,
+        k: cfg.k,
+        batch: cfg.batch,
+        b: BSpec {
+            layout: cfg.b_layout,
+            split: cfg.b_split,
+            batched: cfg.b_batched,
+            experts: None,
+        },
+        gated: None,
+    })
 }
