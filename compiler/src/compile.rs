@@ -1,11 +1,13 @@
 //! The pipeline from a verified model and its weights to a bundle:
-//! verify → optimize (at `-O1` and above) → lower → plan → bundle.
+//! verify → optimize and fold param-only values (at `-O1` and above) → lower →
+//! plan → bundle.
 
 use seam_ir::{verify, Model, Weights};
 use seam_runtime::bundle::BundleWriter;
 use thiserror::Error;
 
 use crate::emit::{build_bundle, EmitError};
+use crate::fold::{fold_params, FoldError};
 use crate::lower::{lower_function, LowerError, Target};
 use crate::optimize::{optimize, OptLevel, OptimizeError, OptimizeOptions, Report};
 
@@ -27,6 +29,9 @@ pub enum CompileError {
     /// Lowering failed.
     #[error(transparent)]
     Lower(#[from] LowerError),
+    /// Folding param-only values failed.
+    #[error(transparent)]
+    Fold(#[from] FoldError),
     /// Assembling the bundle failed.
     #[error(transparent)]
     Emit(#[from] EmitError),
@@ -72,7 +77,12 @@ pub fn compile_with_report(
             (Some(m), Some(r))
         }
     };
-    let model = optimized.as_ref().unwrap_or(model);
+    // The optimizer's param-only values (merged weights) become packed weights.
+    let folded = match &optimized {
+        Some(m) => Some(fold_params(m, weights)?),
+        None => None,
+    };
+    let (model, weights) = folded.as_ref().map_or((model, weights), |(m, w)| (m, w));
     let lowered = model
         .functions
         .iter()

@@ -7,7 +7,7 @@ mod random_graph;
 mod util;
 
 use seam_compiler::optimize::convert::{decode, encode};
-use seam_compiler::optimize::cost::{CachedCost, CostModel, ExtractCost, Extraction};
+use seam_compiler::optimize::cost::{CostModel, ExtractCost, Extraction};
 use seam_compiler::optimize::OptLevel;
 use seam_ir::{expand_all_moe, text, verify, Model};
 use util::{assert_same_outputs, count, fired, parse, run, same_outputs_where_defined};
@@ -37,10 +37,7 @@ fn round_trip(model: &Model) -> Model {
     for (i, func) in model.functions.iter().enumerate() {
         let encoded = encode(model, func).expect("encode");
         let cost = CostModel::lavapipe();
-        let ex = Extraction::new(
-            &encoded.egraph,
-            CachedCost::new(ExtractCost::new(&encoded.egraph, &cost)),
-        );
+        let ex = Extraction::new(&encoded.egraph, ExtractCost::new(&encoded.egraph, &cost));
         out.functions[i] = decode(func, &encoded, |c| ex.node(c)).expect("decode");
     }
     verify(&out).expect("round trip verifies");

@@ -485,9 +485,9 @@ pub fn infer(
         }
         Op::Route { k, mode, renorm } => {
             let dt = c.float(0)?;
-            c.rank(0, 2)?;
+            c.rank_where(0, |r| r >= 2, "rank 2 or more")?;
             let d = c.dims(0);
-            c.check_k(*k, &d[1])?;
+            c.check_k(*k, &d[d.len() - 1])?;
             if *mode == RouteMode::Take {
                 c.float(1)?;
                 if c.ty(1).shape != c.ty(0).shape {
@@ -504,7 +504,9 @@ pub fn infer(
             if *renorm && *mode != RouteMode::SoftmaxTopk {
                 return Err(c.attr_err("`renorm=true` needs `mode=softmax_topk`"));
             }
-            let out = Shape(vec![d[0].clone(), Dim::Static(*k as u64)]);
+            let mut out = d[..d.len() - 1].to_vec();
+            out.push(Dim::Static(*k as u64));
+            let out = Shape(out);
             Ok(vec![
                 TensorType {
                     dtype: DType::I32,

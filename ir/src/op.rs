@@ -251,7 +251,9 @@ pub enum Op {
         k: usize,
     },
     /// Router decision: `logits[T, E]` (and `scores[T, E]` for [`RouteMode::Take`]) →
-    /// `ids: i32[T, k]`, `weights: f32[T, k]`.
+    /// `ids: i32[T, k]`, `weights: f32[T, k]`. Leading dims may be more than one
+    /// (`logits[T, L, E]` → `[T, L, k]`, one independent decision per row over the
+    /// last axis: the batched per-layer heads of a pre-gating router).
     Route {
         /// Experts per token.
         k: usize,

@@ -42,7 +42,7 @@ pub use kernels::matmul::{
 pub use kernels::moe::{
     gated_matmul, moe_combine, moe_down, moe_gate_up, moe_max_blocks, moe_plan, MoeConfig,
 };
-pub use kernels::movement::{concat, gather, slice, slice_update};
+pub use kernels::movement::{concat, gather, slice, slice_update, split};
 pub use kernels::rope::rope;
 pub use kernels::route::{route, topk, RouteMode};
 pub use kernels::rowwise::{row_kernel, RowConfig, RowOp};

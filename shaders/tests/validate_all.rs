@@ -93,6 +93,7 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
         v.push(row_kernel(&RowConfig::new(op, Dim::Fixed(4096), lim)).unwrap());
     }
     v.push(concat(3, ScalarType::F32, lim).unwrap());
+    v.push(split(4, ScalarType::I32, lim).unwrap());
     v.push(slice(ScalarType::I32, lim).unwrap());
     v.push(slice_update(ScalarType::F32, lim).unwrap());
     v.push(gather(ScalarType::F32, Dim::Fixed(4096), lim).unwrap());

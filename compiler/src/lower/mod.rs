@@ -1,7 +1,8 @@
 //! Lowering: each instruction of a verified function becomes kernel dispatches
 //! over tensors (IR values, packed parameters, scratch). Shape-only ops
 //! (`reshape`) and single-device identities (`all_reduce`, `cache`) become
-//! aliases and cost nothing.
+//! aliases and cost nothing. The slices of one value along one axis are
+//! lowered together, at the first of them, as `split` dispatches.
 //!
 //! Every size a kernel needs is an [`Expr`] over the symbolic dims, so one
 //! lowered function serves every size up to the declared bounds.
@@ -80,8 +81,17 @@ pub fn lower_function(
         .iter()
         .map(|&v| (cx.value_tensor(v), func.value(v).ty.clone()))
         .collect();
-    for instr in &func.body {
-        ops::lower_instr(&mut cx, instr)?;
+    let splits = ops::slice_groups(func);
+    for (i, instr) in func.body.iter().enumerate() {
+        match splits.get(&i) {
+            Some(Some(group)) => {
+                let group: Vec<&Instr> = group.iter().map(|&j| &func.body[j]).collect();
+                ops::lower_split(&mut cx, &group)?;
+            }
+            // Lowered with the first slice of its group.
+            Some(None) => {}
+            None => ops::lower_instr(&mut cx, instr)?,
+        }
     }
     let outputs = func
         .outputs

@@ -2,25 +2,38 @@
 //! `dispatch + bytes moved / bandwidth + FLOPs / throughput`, device constants in
 //! one [`CostModel`].
 //!
-//! Extraction ([`Extraction`]) is greedy and bottom-up with tree cost (a node costs
-//! itself plus its children, as egg's `Extractor`, over [`ExtractCost`]), but
-//! sweeps e-classes in id order with each node's own cost computed once, so deep
-//! graphs settle in a few sweeps. Ties go to the first node in the e-class's
-//! node order, so extraction is deterministic. Every op node costs strictly more
-//! than zero (a `reshape`, a view, costs [`CostModel::view_us`]), so a node
-//! always costs more than each child and the extracted graph is never cyclic.
-//! Reported costs ([`dag_cost`]) count each chosen e-class once.
+//! Two kinds of node cost nothing at run time:
+//! - *param-only* nodes: a `concat`, `slice`, `reshape` or `transpose` whose
+//!   operands are all params or other param-only values ([`param_only_classes`]);
+//!   the compiler folds them into packed weights before lowering
+//!   ([`crate::fold`]);
+//! - part of a `slice`'s dispatch: the lowering copies every slice of one value
+//!   along one axis in one `split` dispatch, so extraction charges each of the
+//!   e-graph's sibling slices a share of it, and [`dag_cost`] one dispatch per
+//!   group it would lower.
 //!
-//! Tree cost counts a shared value once per use, so a rewrite whose gain is
-//! sharing (merging matmuls) never wins; DAG-aware extraction is future work.
+//! Extraction ([`Extraction`]) is greedy and bottom-up (as egg's `Extractor`,
+//! over [`ExtractCost`]), sweeping e-classes in id order with each node's own
+//! cost computed once. Ties go to the first node in the e-class's node order,
+//! so extraction is deterministic. A node replaces a class's choice only when
+//! strictly cheaper and never costs less than its children under tree cost, so
+//! the tree-cost choice is never cyclic.
+//!
+//! Tree cost counts a value shared by several users once per use, so a rewrite
+//! whose gain is sharing (merged matmuls feeding several slices) would never
+//! win. The optimizer therefore also extracts with *amortised* cost (a child's
+//! cost divided by the number of its parent e-classes) and keeps whichever
+//! choice has the lower [`dag_cost`] (each chosen e-class counted once), falling
+//! back to the tree-cost choice on ties and if the amortised one is cyclic.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use egg::{CostFunction, Id, Language};
 use seam_ir::{Dim, TensorType};
 
 use crate::optimize::analysis::{leaf, tensor_type, ClassType, SeamGraph};
-use crate::optimize::language::SeamLang;
+use crate::optimize::language::{Leaf, SeamLang};
+use crate::optimize::rules::matchers::attrs;
 
 /// Device constants of the cost model.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,7 +97,11 @@ impl CostModel {
         }
     }
 
-    /// The cost of `enode` alone (children excluded), µs.
+    /// Most outputs one `split` dispatch writes (the lowering's limit, one
+    /// storage binding being the input).
+    pub const SPLIT_OUTPUTS: usize = 7;
+
+    /// The cost of `enode` alone (children excluded) as its own dispatch, µs.
     pub fn node_cost(&self, egraph: &SeamGraph, enode: &SeamLang) -> f64 {
         if !enode.is_ir_op() {
             return 0.0;
@@ -134,18 +151,158 @@ impl CostModel {
     }
 }
 
-/// egg cost function: [`CostModel::node_cost`] plus the children's costs.
+/// Whether `enode` is a movement op the compiler folds when its operands are
+/// compile-time constants.
+fn is_movement(enode: &SeamLang) -> bool {
+    matches!(
+        enode,
+        SeamLang::Concat(_) | SeamLang::Slice(_) | SeamLang::Reshape(_) | SeamLang::Transpose(_)
+    )
+}
+
+/// The tensor children of `enode` (metadata leaves skipped).
+fn tensor_children<'n>(
+    egraph: &'n SeamGraph,
+    enode: &'n SeamLang,
+) -> impl Iterator<Item = Id> + 'n {
+    enode
+        .children()
+        .iter()
+        .map(|&c| egraph.find(c))
+        .filter(|&c| egraph[c].data != ClassType::Meta)
+}
+
+/// The e-classes holding a param or a param-only movement node (`concat`,
+/// `slice`, `reshape`, `transpose` of param-only classes): values the compiler
+/// computes once at compile time ([`crate::fold`]).
+pub fn param_only_classes(egraph: &SeamGraph) -> HashSet<Id> {
+    let mut ids: Vec<Id> = egraph.classes().map(|c| c.id).collect();
+    ids.sort_unstable();
+    let mut out: HashSet<Id> = ids
+        .iter()
+        .copied()
+        .filter(|&c| matches!(leaf(egraph, c), Some(Leaf::Param(_))))
+        .collect();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for &id in &ids {
+            if out.contains(&id) {
+                continue;
+            }
+            let folds = egraph[id].nodes.iter().any(|n| {
+                is_movement(n) && tensor_children(egraph, n).all(|c| out.contains(&c))
+            });
+            if folds {
+                out.insert(id);
+                changed = true;
+            }
+        }
+    }
+    out
+}
+
+/// The source class and axis of a `slice` node.
+fn slice_source(egraph: &SeamGraph, enode: &SeamLang) -> Option<(Id, usize)> {
+    match enode {
+        SeamLang::Slice(c) if c.len() == 2 => match attrs(egraph, c[0]) {
+            Some(seam_ir::Op::Slice { axis, .. }) => Some((egraph.find(c[1]), *axis)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Own costs of e-nodes under a [`CostModel`]: param-only nodes are free, and a
+/// slice pays its share of the `split` dispatch of its siblings.
+pub struct NodeCosts<'a> {
+    egraph: &'a SeamGraph,
+    model: &'a CostModel,
+    param_only: HashSet<Id>,
+    siblings: HashMap<(Id, usize), usize>,
+    cache: HashMap<SeamLang, f64>,
+}
+
+impl<'a> NodeCosts<'a> {
+    /// Node costs over `egraph` with device constants `model`.
+    pub fn new(egraph: &'a SeamGraph, model: &'a CostModel) -> Self {
+        let mut siblings: HashMap<(Id, usize), HashSet<Id>> = HashMap::new();
+        for class in egraph.classes() {
+            for node in &class.nodes {
+                if let Some(key) = slice_source(egraph, node) {
+                    siblings.entry(key).or_default().insert(class.id);
+                }
+            }
+        }
+        NodeCosts {
+            egraph,
+            model,
+            param_only: param_only_classes(egraph),
+            siblings: siblings.into_iter().map(|(k, v)| (k, v.len())).collect(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Whether `enode` is folded at compile time (a param-only movement node).
+    pub fn is_folded(&self, enode: &SeamLang) -> bool {
+        is_movement(enode)
+            && tensor_children(self.egraph, enode).all(|c| self.param_only.contains(&c))
+    }
+
+    /// The cost of `enode` alone, µs, for extraction.
+    pub fn own(&mut self, enode: &SeamLang) -> f64 {
+        if let Some(c) = self.cache.get(enode) {
+            return *c;
+        }
+        let c = if self.is_folded(enode) {
+            0.0
+        } else {
+            let full = self.model.node_cost(self.egraph, enode);
+            match slice_source(self.egraph, enode) {
+                Some(key) => {
+                    let n = self.siblings.get(&key).copied().unwrap_or(1).max(1);
+                    let share = n.min(CostModel::SPLIT_OUTPUTS) as f64;
+                    full - self.model.dispatch_us + self.model.dispatch_us / share
+                }
+                None => full,
+            }
+        };
+        self.cache.insert(enode.clone(), c);
+        c
+    }
+}
+
+/// egg cost function for [`Extraction`]: a node's own cost ([`NodeCosts`]) plus
+/// its children's, each divided by the child's number of parent e-classes when
+/// amortised.
 pub struct ExtractCost<'a> {
-    /// The e-graph whose types size the nodes.
-    pub egraph: &'a SeamGraph,
-    /// Device constants.
-    pub model: &'a CostModel,
+    costs: NodeCosts<'a>,
+    /// Parent e-classes per class, when amortising.
+    parents: Option<HashMap<Id, f64>>,
 }
 
 impl<'a> ExtractCost<'a> {
-    /// A cost function over `egraph` with device constants `model`.
+    /// Tree cost over `egraph` with device constants `model`.
     pub fn new(egraph: &'a SeamGraph, model: &'a CostModel) -> Self {
-        ExtractCost { egraph, model }
+        ExtractCost {
+            costs: NodeCosts::new(egraph, model),
+            parents: None,
+        }
+    }
+
+    /// Amortised cost: each child's cost shared among its parent e-classes.
+    pub fn amortised(egraph: &'a SeamGraph, model: &'a CostModel) -> Self {
+        let parents = egraph
+            .classes()
+            .map(|c| {
+                let distinct: HashSet<Id> = c.parents().map(|p| egraph.find(p)).collect();
+                (c.id, distinct.len().max(1) as f64)
+            })
+            .collect();
+        ExtractCost {
+            costs: NodeCosts::new(egraph, model),
+            parents: Some(parents),
+        }
     }
 }
 
@@ -156,15 +313,24 @@ impl CostFunction<SeamLang> for ExtractCost<'_> {
     where
         C: FnMut(Id) -> f64,
     {
-        let own = self.model.node_cost(self.egraph, enode);
-        enode.fold(own, |sum, id| sum + costs(id))
+        let own = self.costs.own(enode);
+        let egraph = self.costs.egraph;
+        let parents = &self.parents;
+        enode.fold(own, |sum, id| {
+            let share = parents
+                .as_ref()
+                .and_then(|p| p.get(&egraph.find(id)))
+                .copied()
+                .unwrap_or(1.0);
+            sum + costs(id) / share
+        })
     }
 }
 
 /// The cheapest node of every e-class under a cost function.
 pub struct Extraction<'a> {
     egraph: &'a SeamGraph,
-    /// Per canonical class: tree cost and index of the chosen node.
+    /// Per canonical class: cost and index of the chosen node.
     best: HashMap<Id, (f64, usize)>,
 }
 
@@ -204,59 +370,38 @@ impl<'a> Extraction<'a> {
     }
 }
 
-/// [`ExtractCost`] with each node's own cost computed once.
-pub struct CachedCost<'a> {
-    inner: ExtractCost<'a>,
-    own: HashMap<SeamLang, f64>,
-}
-
-impl<'a> CachedCost<'a> {
-    /// Caches `inner`'s node costs.
-    pub fn new(inner: ExtractCost<'a>) -> Self {
-        CachedCost {
-            inner,
-            own: HashMap::new(),
-        }
-    }
-}
-
-impl CostFunction<SeamLang> for CachedCost<'_> {
-    type Cost = f64;
-
-    fn cost<C>(&mut self, enode: &SeamLang, mut costs: C) -> f64
-    where
-        C: FnMut(Id) -> f64,
-    {
-        let own = match self.own.get(enode) {
-            Some(c) => *c,
-            None => {
-                let c = self.inner.model.node_cost(self.inner.egraph, enode);
-                self.own.insert(enode.clone(), c);
-                c
-            }
-        };
-        enode.fold(own, |sum, id| sum + costs(id))
-    }
-}
-
 /// The cost of the graph `choose` selects from `root`, each e-class counted
-/// once; `None` if some reachable class has no choice.
+/// once (param-only nodes free, the slices of one value along one axis one
+/// `split` dispatch per [`CostModel::SPLIT_OUTPUTS`]); `None` if some reachable
+/// class has no choice.
 pub fn dag_cost<'a>(
     egraph: &'a SeamGraph,
     model: &CostModel,
     root: Id,
     choose: impl Fn(Id) -> Option<&'a SeamLang>,
 ) -> Option<f64> {
+    let costs = NodeCosts::new(egraph, model);
     let mut seen = HashSet::new();
     let mut stack = vec![egraph.find(root)];
     let mut total = 0.0;
+    let mut slices: BTreeMap<(Id, usize), usize> = BTreeMap::new();
     while let Some(c) = stack.pop() {
         if !seen.insert(c) || leaf(egraph, c).is_some() {
             continue;
         }
         let node = choose(c)?;
-        total += model.node_cost(egraph, node);
+        if !costs.is_folded(node) {
+            total += model.node_cost(egraph, node);
+            if let Some(key) = slice_source(egraph, node) {
+                total -= model.dispatch_us;
+                *slices.entry(key).or_default() += 1;
+            }
+        }
         stack.extend(node.children().iter().map(|&k| egraph.find(k)));
     }
-    Some(total)
+    let splits: usize = slices
+        .values()
+        .map(|n| n.div_ceil(CostModel::SPLIT_OUTPUTS))
+        .sum();
+    Some(total + splits as f64 * model.dispatch_us)
 }

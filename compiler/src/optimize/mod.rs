@@ -18,7 +18,7 @@ use seam_ir::{verify, Function, Model, VerifyError};
 use thiserror::Error;
 
 use crate::optimize::convert::{decode, encode, ConvertError, Encoded};
-use crate::optimize::cost::{dag_cost, CachedCost, CostModel, ExtractCost, Extraction};
+use crate::optimize::cost::{dag_cost, CostModel, ExtractCost, Extraction};
 use crate::optimize::rules::{rules, RuleGroup};
 pub use crate::optimize::saturate::{Limits, Report, StopReason};
 
@@ -125,20 +125,28 @@ pub fn optimize(model: &Model, opts: &OptimizeOptions) -> Result<(Model, Report)
     Ok((out, report))
 }
 
-/// Extracts the cheapest function from a saturated e-graph, with its cost.
+/// Extracts the cheapest function from a saturated e-graph, with its cost:
+/// the tree-cost choice, or the amortised one when its DAG cost is strictly
+/// lower and it decodes (is acyclic); see [`cost`].
 fn extract(
     original: &Function,
     encoded: &Encoded,
     cost: &CostModel,
 ) -> Result<(Function, f64), ConvertError> {
     let egraph = &encoded.egraph;
-    let ex = Extraction::new(egraph, CachedCost::new(ExtractCost::new(egraph, cost)));
-    let func = decode(original, encoded, |c| ex.node(c))?;
-    let total = dag_cost(egraph, cost, encoded.root, |c| ex.node(c)).ok_or_else(|| {
-        ConvertError::Malformed {
-            function: original.name.clone(),
-            detail: "an e-class without a finite-cost node".into(),
+    let malformed = || ConvertError::Malformed {
+        function: original.name.clone(),
+        detail: "an e-class without a finite-cost node".into(),
+    };
+    let tree = Extraction::new(egraph, ExtractCost::new(egraph, cost));
+    let tree_cost = dag_cost(egraph, cost, encoded.root, |c| tree.node(c)).ok_or_else(malformed)?;
+    let shared = Extraction::new(egraph, ExtractCost::amortised(egraph, cost));
+    if let Some(shared_cost) = dag_cost(egraph, cost, encoded.root, |c| shared.node(c)) {
+        if shared_cost < tree_cost {
+            if let Ok(func) = decode(original, encoded, |c| shared.node(c)) {
+                return Ok((func, shared_cost));
+            }
         }
-    })?;
-    Ok((func, total))
+    }
+    Ok((decode(original, encoded, |c| tree.node(c))?, tree_cost))
 }

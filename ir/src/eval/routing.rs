@@ -66,7 +66,8 @@ pub(crate) fn topk(x: &Tensor, k: usize, at: &At) -> Result<Vec<Tensor>, EvalErr
 }
 
 /// `route`: `logits[T, E]` (and `scores[T, E]` for [`RouteMode::Take`]) →
-/// `ids: i32[T, k]`, `weights[T, k]` in the logits' dtype. Per token:
+/// `ids: i32[T, k]`, `weights[T, k]` in the logits' dtype; more leading dims are
+/// more rows (`[T, L, E]` → `[T, L, k]`). Per row:
 ///
 /// - `SoftmaxTopk`: `p = softmax(logits)`, ids = top-k of `p`, weights = `p[ids]`
 ///   (divided by their sum with `renorm`);
@@ -82,10 +83,11 @@ pub(crate) fn route(
     renorm: bool,
     at: &At,
 ) -> Result<Vec<Tensor>, EvalError> {
-    if logits.rank() != 2 || k > logits.shape[1] {
-        return Err(at.bug(format!("logits {:?}, k={k}", logits.shape)));
-    }
-    let (t_len, e) = (logits.shape[0], logits.shape[1]);
+    let e = match logits.shape.as_slice() {
+        [_, .., e] if k <= *e => *e,
+        _ => return Err(at.bug(format!("logits {:?}, k={k}", logits.shape))),
+    };
+    let t_len = logits.len().checked_div(e).unwrap_or(0);
     let lf = logits.floats();
     let sf = match (mode, scores) {
         (RouteMode::Take, Some(s)) if s.shape == logits.shape => Some(s.floats()),
@@ -122,8 +124,12 @@ pub(crate) fn route(
         ids.extend(top.iter().map(|&i| i as i32));
         weights.extend(w);
     }
+    let mut shape = logits.shape.clone();
+    if let Some(last) = shape.last_mut() {
+        *last = k;
+    }
     Ok(vec![
-        at.tensor(vec![t_len, k], TensorData::I32(ids))?,
-        at.floats(logits.dtype, vec![t_len, k], weights)?,
+        at.tensor(shape.clone(), TensorData::I32(ids))?,
+        at.floats(logits.dtype, shape, weights)?,
     ])
 }

@@ -1,4 +1,4 @@
-//! Data movement: concat, slice, slice update (e.g. appending to a KV cache) and
+//! Data movement: concat, slice, split (several slices at once), slice update (e.g. appending to a KV cache) and
 //! gather (embedding lookup). Transposes are strided element-wise copies
 //! ([`super::elementwise::transpose`]).
 //!
@@ -76,6 +76,54 @@ pub fn slice(dtype: ScalarType, limits: &DeviceLimits) -> Result<Kernel, ShaderE
          out[i] = x[(o * A + START + j) * INNER + r];\n"
     );
     Ok(kb.finish(&body, Grid::linear(&["n"], w)))
+}
+
+/// Several slices of one tensor along one axis in one pass:
+/// `out_j[o, i, r] = x[o, S_j + i, r]` for `i < L_j`. One invocation per input
+/// element, writing it to every slice that holds it. Bindings `x`, `out0…`.
+/// Sizes `n` (input elements), `inner`, `a` (input axis length), `s0…`, `l0…`
+/// (each slice's start and length).
+pub fn split(
+    parts: usize,
+    dtype: ScalarType,
+    limits: &DeviceLimits,
+) -> Result<Kernel, ShaderError> {
+    if parts == 0 || parts + 1 > limits.max_storage_buffers_per_stage as usize {
+        return Err(ShaderError::config(
+            "split",
+            format!(
+                "{parts} outputs (1 to {} on this device)",
+                limits.max_storage_buffers_per_stage.saturating_sub(1)
+            ),
+        ));
+    }
+    let w = wg(limits);
+    let mut kb = KernelBuilder::new(format!("split{parts}_{}", dtype.wgsl()), w);
+    for s in ["n", "inner", "a"] {
+        kb.size(s, Dim::Dynamic);
+    }
+    for j in 0..parts {
+        kb.size(&format!("s{j}"), Dim::Dynamic)
+            .size(&format!("l{j}"), Dim::Dynamic);
+    }
+    kb.input("x", dtype);
+    for j in 0..parts {
+        kb.output(&format!("out{j}"), dtype);
+    }
+    let mut s = String::new();
+    let _ = writeln!(s, "let i = group * {w}u + lidx;");
+    let _ = writeln!(s, "if (i >= N) {{ return; }}");
+    let _ = writeln!(s, "let r = i % INNER;");
+    let _ = writeln!(s, "let a = (i / INNER) % A;");
+    let _ = writeln!(s, "let o = i / (INNER * A);");
+    let _ = writeln!(s, "let v = x[i];");
+    for j in 0..parts {
+        let _ = writeln!(
+            s,
+            "if (a >= S{j} && a < S{j} + L{j}) {{ out{j}[(o * L{j} + a - S{j}) * INNER + r] = v; }}"
+        );
+    }
+    Ok(kb.finish(&s, Grid::linear(&["n"], w)))
 }
 
 /// The converse of [`slice()`]: `dst[o, start + j, r] = src[o, j, r]` for `j < len`,

@@ -8,9 +8,36 @@ mod movement;
 mod routing;
 mod rows;
 
-use seam_ir::{Instr, Op};
+use std::collections::HashMap;
+
+use seam_ir::{Function, Instr, Op, Operand};
 
 use super::{LowerCx, LowerError};
+
+/// The slices of one operand along one axis, when there are several: for the
+/// first slice of each group (by body index) the group's body indices, for the
+/// others `None` (lowered with the first).
+pub(crate) fn slice_groups(func: &Function) -> HashMap<usize, Option<Vec<usize>>> {
+    let mut groups: HashMap<(Operand, usize), Vec<usize>> = HashMap::new();
+    for (i, instr) in func.body.iter().enumerate() {
+        if let (Op::Slice { axis, .. }, [x]) = (&instr.op, instr.operands.as_slice()) {
+            groups.entry((*x, *axis)).or_default().push(i);
+        }
+    }
+    let mut out = HashMap::new();
+    for group in groups.into_values().filter(|g| g.len() > 1) {
+        for &j in &group[1..] {
+            out.insert(j, None);
+        }
+        out.insert(group[0], Some(group));
+    }
+    out
+}
+
+/// Lowers slices of one operand along one axis (see [`slice_groups`]).
+pub(crate) fn lower_split(cx: &mut LowerCx<'_>, slices: &[&Instr]) -> Result<(), LowerError> {
+    movement::split(cx, slices)
+}
 
 /// Lowers one instruction into zero or more dispatches.
 pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {

@@ -1,6 +1,7 @@
-//! Data movement: concat, slice and gather (embedding lookup).
+//! Data movement: concat, slice, split (several slices at once) and gather
+//! (embedding lookup).
 
-use seam_ir::Instr;
+use seam_ir::{Instr, Op};
 use seam_runtime::bundle::Expr;
 use seam_shaders::kernels::movement;
 
@@ -70,6 +71,43 @@ pub(crate) fn slice(
         vec![out],
         sizes,
     )
+}
+
+/// Lowers slices of one operand along one axis (all `slice` instructions) as
+/// `split` dispatches of at most as many outputs as the device binds.
+pub(crate) fn split(cx: &mut LowerCx<'_>, slices: &[&Instr]) -> Result<(), LowerError> {
+    let first = slices[0];
+    let Op::Slice { axis, .. } = first.op else {
+        return Err(cx.unsupported(first, "a split of a non-slice (a compiler bug)"));
+    };
+    let x = first.operands[0];
+    let dims = dims_of(cx.ty(x));
+    let scalar = cx.scalar(first, cx.ty(x).dtype)?;
+    let input = cx.operand(x);
+    let per = (cx.target.limits.max_storage_buffers_per_stage as usize).saturating_sub(1);
+    for chunk in slices.chunks(per.max(1)) {
+        let mut sizes: Vec<(String, Expr)> = vec![
+            ("n".into(), Expr::product(dims.clone())),
+            ("inner".into(), Expr::product(dims[axis + 1..].iter().cloned())),
+            ("a".into(), dims[axis].clone()),
+        ];
+        let mut args = vec![whole(input)];
+        let mut writes = Vec::new();
+        for (j, instr) in chunk.iter().enumerate() {
+            let Op::Slice { start, end, .. } = instr.op else {
+                return Err(cx.unsupported(instr, "a split of a non-slice (a compiler bug)"));
+            };
+            sizes.push((format!("s{j}"), Expr::Const(start)));
+            sizes.push((format!("l{j}"), Expr::Const(end - start)));
+            let out = cx.value_tensor(instr.results[0]);
+            args.push(whole(out));
+            writes.push(out);
+        }
+        let kernel = movement::split(chunk.len(), scalar, &cx.target.limits);
+        let sizes = sizes.iter().map(|(n, e)| (n.as_str(), e.clone())).collect();
+        cx.step(first, kernel, args, writes, sizes)?;
+    }
+    Ok(())
 }
 
 /// Lowers `gather(table[V, D], ids[...])`.

@@ -31,7 +31,7 @@ pub(crate) fn topk(cx: &mut LowerCx<'_>, instr: &Instr, k: usize) -> Result<(), 
     )
 }
 
-/// Lowers `route(logits [, scores], k, mode, renorm)`.
+/// Lowers `route(logits [, scores], k, mode, renorm)`; leading dims are rows.
 pub(crate) fn route(
     cx: &mut LowerCx<'_>,
     instr: &Instr,
@@ -56,7 +56,9 @@ pub(crate) fn route(
     let weights = cx.value_tensor(instr.results[1]);
     args.push(whole(ids));
     args.push(whole(weights));
-    let kernel = route_kernel(k as u32, mode, kdim(&d[1]), &cx.target.limits);
-    let sizes = vec![("rows", d[0].clone()), ("e", d[1].clone())];
+    let e = d[d.len() - 1].clone();
+    let rows = Expr::product(d[..d.len() - 1].iter().cloned());
+    let kernel = route_kernel(k as u32, mode, kdim(&e), &cx.target.limits);
+    let sizes = vec![("rows", rows), ("e", e)];
     cx.step(instr, kernel, args, vec![ids, weights], sizes)
 }
