@@ -101,6 +101,20 @@ impl CostModel {
     /// storage binding being the input).
     pub const SPLIT_OUTPUTS: usize = 7;
 
+    /// A slice's cost as part of a `split`: its own (writing its result) and
+    /// the split's (one dispatch reading the input once), µs.
+    pub fn slice_cost(&self, egraph: &SeamGraph, enode: &SeamLang) -> (f64, f64) {
+        let full = self.node_cost(egraph, enode);
+        let input: f64 = enode
+            .children()
+            .iter()
+            .filter_map(|&c| tensor_type(egraph, c))
+            .map(|t| self.bytes(t))
+            .sum();
+        let group = self.dispatch_us + input / self.bytes_per_us;
+        (full - group, group)
+    }
+
     /// The cost of `enode` alone (children excluded) as its own dispatch, µs.
     pub fn node_cost(&self, egraph: &SeamGraph, enode: &SeamLang) -> f64 {
         if !enode.is_ir_op() {
@@ -221,6 +235,7 @@ pub struct NodeCosts<'a> {
     param_only: HashSet<Id>,
     siblings: HashMap<(Id, usize), usize>,
     cache: HashMap<SeamLang, f64>,
+    dag_cache: HashMap<SeamLang, (f64, Option<(Id, usize, f64)>)>,
 }
 
 impl<'a> NodeCosts<'a> {
@@ -240,6 +255,7 @@ impl<'a> NodeCosts<'a> {
             param_only: param_only_classes(egraph),
             siblings: siblings.into_iter().map(|(k, v)| (k, v.len())).collect(),
             cache: HashMap::new(),
+            dag_cache: HashMap::new(),
         }
     }
 
@@ -257,14 +273,14 @@ impl<'a> NodeCosts<'a> {
         let c = if self.is_folded(enode) {
             0.0
         } else {
-            let full = self.model.node_cost(self.egraph, enode);
             match slice_source(self.egraph, enode) {
                 Some(key) => {
                     let n = self.siblings.get(&key).copied().unwrap_or(1).max(1);
                     let share = n.min(CostModel::SPLIT_OUTPUTS) as f64;
-                    full - self.model.dispatch_us + self.model.dispatch_us / share
+                    let (own, group) = self.model.slice_cost(self.egraph, enode);
+                    own + group / share
                 }
-                None => full,
+                None => self.model.node_cost(self.egraph, enode),
             }
         };
         self.cache.insert(enode.clone(), c);
@@ -380,28 +396,158 @@ pub fn dag_cost<'a>(
     root: Id,
     choose: impl Fn(Id) -> Option<&'a SeamLang>,
 ) -> Option<f64> {
-    let costs = NodeCosts::new(egraph, model);
-    let mut seen = HashSet::new();
-    let mut stack = vec![egraph.find(root)];
-    let mut total = 0.0;
-    let mut slices: BTreeMap<(Id, usize), usize> = BTreeMap::new();
-    while let Some(c) = stack.pop() {
-        if !seen.insert(c) || leaf(egraph, c).is_some() {
+    NodeCosts::new(egraph, model).dag(root, choose)
+}
+
+impl<'a> NodeCosts<'a> {
+    /// A node's run-time cost in a DAG: `(own, split)`, `split` being the cost of
+    /// the `split` dispatch a slice shares with its siblings (`None` otherwise).
+    fn dag_node(&mut self, enode: &SeamLang) -> (f64, Option<(Id, usize, f64)>) {
+        if self.is_folded(enode) {
+            return (0.0, None);
+        }
+        match slice_source(self.egraph, enode) {
+            Some((source, axis)) => {
+                let (own, group) = self.model.slice_cost(self.egraph, enode);
+                (own, Some((source, axis, group)))
+            }
+            None => (self.model.node_cost(self.egraph, enode), None),
+        }
+    }
+
+    /// [`dag_cost`] with this cache.
+    pub fn dag<'n>(&mut self, root: Id, choose: impl Fn(Id) -> Option<&'n SeamLang>) -> Option<f64> {
+        let egraph = self.egraph;
+        let mut seen = HashSet::new();
+        let mut stack = vec![egraph.find(root)];
+        let mut total = 0.0;
+        // Per (source, axis): slices chosen and the cost of one `split` dispatch.
+        let mut slices: BTreeMap<(Id, usize), (usize, f64)> = BTreeMap::new();
+        while let Some(c) = stack.pop() {
+            if !seen.insert(c) || leaf(egraph, c).is_some() {
+                continue;
+            }
+            let node = choose(c)?;
+            let (own, split) = match self.dag_cache.get(node) {
+                Some(v) => *v,
+                None => {
+                    let v = self.dag_node(node);
+                    self.dag_cache.insert(node.clone(), v);
+                    v
+                }
+            };
+            total += own;
+            if let Some((source, axis, group)) = split {
+                slices.entry((source, axis)).or_insert((0, group)).0 += 1;
+            }
+            stack.extend(node.children().iter().map(|&k| egraph.find(k)));
+        }
+        let splits: f64 = slices
+            .values()
+            .map(|(n, group)| n.div_ceil(CostModel::SPLIT_OUTPUTS) as f64 * group)
+            .sum();
+        Some(total + splits)
+    }
+}
+
+/// A choice of one node (by index) per canonical e-class.
+pub type Choice = HashMap<Id, usize>;
+
+/// The choice an [`Extraction`] made, for every class it costed.
+pub fn choice_of(ex: &Extraction<'_>) -> Choice {
+    ex.best.iter().map(|(&c, &(_, i))| (c, i)).collect()
+}
+
+/// The node `choice` picks for class `id`.
+pub fn chosen<'a>(egraph: &'a SeamGraph, choice: &Choice, id: Id) -> Option<&'a SeamLang> {
+    let id = egraph.find(id);
+    egraph[id].nodes.get(*choice.get(&id)?)
+}
+
+/// Whether the graph `choice` selects from `root` is acyclic (and complete).
+pub fn is_acyclic(egraph: &SeamGraph, choice: &Choice, root: Id) -> bool {
+    // 1: on the DFS stack, 2: done.
+    let mut state: HashMap<Id, u8> = HashMap::new();
+    let mut stack = vec![(egraph.find(root), false)];
+    while let Some((c, exit)) = stack.pop() {
+        if exit {
+            state.insert(c, 2);
             continue;
         }
-        let node = choose(c)?;
-        if !costs.is_folded(node) {
-            total += model.node_cost(egraph, node);
-            if let Some(key) = slice_source(egraph, node) {
-                total -= model.dispatch_us;
-                *slices.entry(key).or_default() += 1;
+        match state.get(&c) {
+            Some(2) => continue,
+            Some(_) => return false,
+            None => {}
+        }
+        state.insert(c, 1);
+        stack.push((c, true));
+        let Some(node) = chosen(egraph, choice, c) else {
+            return false;
+        };
+        for &k in node.children() {
+            let k = egraph.find(k);
+            match state.get(&k) {
+                Some(1) => return false,
+                Some(_) => {}
+                None => stack.push((k, false)),
             }
         }
-        stack.extend(node.children().iter().map(|&k| egraph.find(k)));
     }
-    let splits: usize = slices
-        .values()
-        .map(|n| n.div_ceil(CostModel::SPLIT_OUTPUTS))
-        .sum();
-    Some(total + splits as f64 * model.dispatch_us)
+    true
+}
+
+/// Improves `choice` by single-class switches: each class reachable from `root`
+/// (in id order, at most `passes` sweeps) takes the first alternative node that
+/// strictly lowers the [`dag_cost`] and keeps the graph acyclic. This repairs
+/// what amortised extraction gets half right (one of three merged q/k/v
+/// projections taken, the others not). Deterministic. Returns the cost.
+pub fn refine(
+    egraph: &SeamGraph,
+    model: &CostModel,
+    root: Id,
+    choice: &mut Choice,
+    passes: usize,
+) -> Option<f64> {
+    let mut costs = NodeCosts::new(egraph, model);
+    let mut best = costs.dag(root, |c| chosen(egraph, choice, c))?;
+    for _ in 0..passes {
+        let mut improved = false;
+        let mut reachable: Vec<Id> = reachable_classes(egraph, choice, root);
+        reachable.sort_unstable();
+        for c in reachable {
+            let current = choice[&c];
+            for alt in 0..egraph[c].nodes.len() {
+                if alt == current || !egraph[c].nodes[alt].all(|k| choice.contains_key(&egraph.find(k))) {
+                    continue;
+                }
+                choice.insert(c, alt);
+                let cost = costs.dag(root, |id| chosen(egraph, choice, id));
+                if cost.is_some_and(|x| x < best - 1e-9) && is_acyclic(egraph, choice, root) {
+                    best = cost?;
+                    improved = true;
+                    break;
+                }
+                choice.insert(c, current);
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    Some(best)
+}
+
+/// The classes the graph `choice` selects from `root` reaches.
+fn reachable_classes(egraph: &SeamGraph, choice: &Choice, root: Id) -> Vec<Id> {
+    let mut seen = HashSet::new();
+    let mut stack = vec![egraph.find(root)];
+    while let Some(c) = stack.pop() {
+        if !seen.insert(c) {
+            continue;
+        }
+        if let Some(node) = chosen(egraph, choice, c) {
+            stack.extend(node.children().iter().map(|&k| egraph.find(k)));
+        }
+    }
+    seen.into_iter().collect()
 }

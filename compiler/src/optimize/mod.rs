@@ -18,7 +18,9 @@ use seam_ir::{verify, Function, Model, VerifyError};
 use thiserror::Error;
 
 use crate::optimize::convert::{decode, encode, ConvertError, Encoded};
-use crate::optimize::cost::{dag_cost, CostModel, ExtractCost, Extraction};
+use crate::optimize::cost::{
+    choice_of, chosen, dag_cost, is_acyclic, refine, Choice, CostModel, ExtractCost, Extraction,
+};
 use crate::optimize::rules::{rules, RuleGroup};
 pub use crate::optimize::saturate::{Limits, Report, StopReason};
 
@@ -125,9 +127,13 @@ pub fn optimize(model: &Model, opts: &OptimizeOptions) -> Result<(Model, Report)
     Ok((out, report))
 }
 
+/// Single-switch refinement sweeps after extraction (see [`cost::refine`]).
+const REFINE_PASSES: usize = 3;
+
 /// Extracts the cheapest function from a saturated e-graph, with its cost:
-/// the tree-cost choice, or the amortised one when its DAG cost is strictly
-/// lower and it decodes (is acyclic); see [`cost`].
+/// the tree-cost and the amortised choice are each refined by single-class
+/// switches ([`cost::refine`]) and the one with the lower DAG cost is kept
+/// (tree on ties); the plain tree-cost choice if that does not decode.
 fn extract(
     original: &Function,
     encoded: &Encoded,
@@ -138,14 +144,25 @@ fn extract(
         function: original.name.clone(),
         detail: "an e-class without a finite-cost node".into(),
     };
+    let root = encoded.root;
     let tree = Extraction::new(egraph, ExtractCost::new(egraph, cost));
-    let tree_cost = dag_cost(egraph, cost, encoded.root, |c| tree.node(c)).ok_or_else(malformed)?;
+    let tree_cost = dag_cost(egraph, cost, root, |c| tree.node(c)).ok_or_else(malformed)?;
     let shared = Extraction::new(egraph, ExtractCost::amortised(egraph, cost));
-    if let Some(shared_cost) = dag_cost(egraph, cost, encoded.root, |c| shared.node(c)) {
-        if shared_cost < tree_cost {
-            if let Ok(func) = decode(original, encoded, |c| shared.node(c)) {
-                return Ok((func, shared_cost));
+    let mut best: Option<(Choice, f64)> = None;
+    for start in [choice_of(&tree), choice_of(&shared)] {
+        let mut choice = start;
+        if !is_acyclic(egraph, &choice, root) {
+            continue;
+        }
+        if let Some(c) = refine(egraph, cost, root, &mut choice, REFINE_PASSES) {
+            if best.as_ref().is_none_or(|(_, b)| c < *b) {
+                best = Some((choice, c));
             }
+        }
+    }
+    if let Some((choice, c)) = best.filter(|(_, c)| *c <= tree_cost) {
+        if let Ok(func) = decode(original, encoded, |id| chosen(egraph, &choice, id)) {
+            return Ok((func, c));
         }
     }
     Ok((decode(original, encoded, |c| tree.node(c))?, tree_cost))
