@@ -110,6 +110,19 @@ fn rope_and_causal_grouped_query_attention() {
     check("attn", "func f(%q: f32[t, 4, 8], %k: f32[t, 2, 8], %v: f32[t, 2, 8]) -> (f32[t, 4, 8], f32[t, 4, 8]) {\n  %p = iota(axis=0) : i32[t]\n  %qr = rope(%q, %p, theta=10000.0) : f32[t, 4, 8]\n  %kr = rope(%k, %p, theta=10000.0) : f32[t, 2, 8]\n  %a = attention(%qr, %kr, %v, causal=true) : f32[t, 4, 8]\n  return %qr, %a\n}\n", 4.0);
 }
 
+/// Slices of one value along one axis lower as one `split` dispatch (here 3
+/// outputs of an f32 and 2 of an i32 tensor, one overlapping another).
+#[test]
+fn sibling_slices_lower_as_split() {
+    check("split", "func f(%x: f32[t, 9], %i: i32[t, 4, 2]) -> (f32[t, 2], f32[t, 4], f32[t, 5], i32[t, 1, 2], i32[t, 3, 2]) {\n  %a = slice(%x, axis=1, start=0, end=2) : f32[t, 2]\n  %b = slice(%x, axis=1, start=2, end=6) : f32[t, 4]\n  %c = slice(%x, axis=1, start=4, end=9) : f32[t, 5]\n  %d = slice(%i, axis=1, start=3, end=4) : i32[t, 1, 2]\n  %e = slice(%i, axis=1, start=0, end=3) : i32[t, 3, 2]\n  return %a, %b, %c, %d, %e\n}\n", 50.0);
+}
+
+/// `route` over `[t, L, E]`: one decision per row (the batched router heads).
+#[test]
+fn route_over_leading_dims() {
+    check("route3", "func f(%l: f32[t, 3, 6]) -> (i32[t, 3, 2], f32[t, 3, 2]) {\n  %a, %aw = route(%l, k=2, mode=softmax_topk, renorm=true) : i32[t, 3, 2], f32[t, 3, 2]\n  return %a, %aw\n}\n", 4.0);
+}
+
 #[test]
 fn topk_and_every_route_mode() {
     check("route", "func f(%l: f32[t, 6], %s: f32[t, 6]) -> (f32[t, 2], i32[t, 2], i32[t, 2], f32[t, 2], i32[t, 1], f32[t, 1], i32[t, 3], f32[t, 3]) {\n  %v, %i = topk(%l, k=2) : f32[t, 2], i32[t, 2]\n  %a, %aw = route(%l, k=2, mode=softmax_topk, renorm=true) : i32[t, 2], f32[t, 2]\n  %b, %bw = route(%l, k=1, mode=topk_softmax) : i32[t, 1], f32[t, 1]\n  %c, %cw = route(%l, %s, k=3, mode=take) : i32[t, 3], f32[t, 3]\n  return %v, %i, %a, %aw, %b, %bw, %c, %cw\n}\n", 4.0);
