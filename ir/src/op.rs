@@ -277,6 +277,17 @@ pub enum Op {
         /// The reduction.
         reduce: ReduceOp,
     },
+    /// Starts an [`Op::AllReduce`] without waiting for it: the result is the
+    /// in-flight reduction, which only [`Op::AllReduceWait`] may read. The
+    /// identity on one device. Split from `all_reduce` by the optimizer so that
+    /// compute not reading the buffer can run between start and wait.
+    AllReduceStart {
+        /// The reduction.
+        reduce: ReduceOp,
+    },
+    /// Waits for an [`Op::AllReduceStart`] and yields the reduced tensor. The
+    /// identity on one device.
+    AllReduceWait,
     /// Marks a result reused across invocations (DDT-style); the identity when evaluated.
     Cache {
         /// Cache slot name.
@@ -362,6 +373,8 @@ pub const OP_NAMES: &[&str] = &[
     "route",
     "moe",
     "all_reduce",
+    "all_reduce_start",
+    "all_reduce_wait",
     "cache",
 ];
 
@@ -399,6 +412,8 @@ impl Op {
             Op::Route { .. } => "route",
             Op::Moe { .. } => "moe",
             Op::AllReduce { .. } => "all_reduce",
+            Op::AllReduceStart { .. } => "all_reduce_start",
+            Op::AllReduceWait => "all_reduce_wait",
             Op::Cache { .. } => "cache",
         }
     }
@@ -425,6 +440,8 @@ impl Op {
             | Op::Slice { .. }
             | Op::TopK { .. }
             | Op::AllReduce { .. }
+            | Op::AllReduceStart { .. }
+            | Op::AllReduceWait
             | Op::Cache { .. } => Arity::Exact(1),
             Op::RmsNorm { .. } => Arity::Exact(2),
             Op::LayerNorm { .. } | Op::Attention { .. } => Arity::Exact(3),
@@ -534,7 +551,7 @@ impl Op {
                     .into(),
                 ),
             )],
-            Op::AllReduce { reduce } => vec![(
+            Op::AllReduce { reduce } | Op::AllReduceStart { reduce } => vec![(
                 "reduce",
                 A::Ident(
                     match reduce {
@@ -640,6 +657,10 @@ impl Op {
             "all_reduce" => Op::AllReduce {
                 reduce: a.ident("reduce", &[("sum", ReduceOp::Sum)], Some(ReduceOp::Sum))?,
             },
+            "all_reduce_start" => Op::AllReduceStart {
+                reduce: a.ident("reduce", &[("sum", ReduceOp::Sum)], Some(ReduceOp::Sum))?,
+            },
+            "all_reduce_wait" => Op::AllReduceWait,
             "cache" => Op::Cache {
                 key: a.string("key")?,
                 refresh: {

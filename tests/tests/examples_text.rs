@@ -5,7 +5,11 @@
 
 use std::path::PathBuf;
 
-use seam_frontends::examples::{mixtral_tiny, pregated_topk, readme_moe, MoeTransformerConfig};
+use seam_frontends::examples::{
+    ladder_residual, mixtral_tiny, pregated_dense, pregated_topk, readme_moe,
+    MoeTransformerConfig, TensorParallelConfig,
+};
+use seam_ir::Model;
 use seam_ir::text;
 
 fn example_path(name: &str) -> PathBuf {
@@ -31,10 +35,16 @@ fn header(config: &MoeTransformerConfig) -> String {
              # (softmax, top-k, renormalised)."
         ),
     };
+    let dense = if config.dense_experts {
+        "\n# The experts are written as per-expert dense FFNs scaled by routing masks (the naive form);\n\
+         # -O2 finds the grouped `moe` (dense-to-moe)."
+    } else {
+        ""
+    };
     format!(
         "# {name}: a decoder-only MoE transformer, {layers} layers, d={d}, {h} query / {kv} kv heads,\n\
          # {e} SwiGLU experts of {f}{shared}, vocab {v}.\n\
-         # {routing}\n\
+         # {routing}{dense}\n\
          # Generated from seam_frontends::examples::{name}() (SEAM_BLESS=1 cargo test -p seam-tests).\n\n",
         name = config.name,
         layers = config.layers,
@@ -53,16 +63,38 @@ fn header(config: &MoeTransformerConfig) -> String {
 
 fn check_example(config: MoeTransformerConfig) {
     let built = config.build().expect("example builds");
-    let path = example_path(&config.name);
+    check_file(&config.name, &header(&config), &built);
+}
+
+fn ladder_header(config: &TensorParallelConfig) -> String {
+    format!(
+        "# {name}: a dense transformer written for tensor parallelism, {layers} layers, d={d},\n\
+         # {h} query / {kv} kv heads, SwiGLU of {f}, vocab {v}; an all_reduce after every attention and MLP\n\
+         # (the identity on one device), in the Ladder Residual form: each module reads a residual\n\
+         # without the previous module's output, which is added one module later (DESIGN.md §3).\n\
+         # Generated from seam_frontends::examples::{name}() (SEAM_BLESS=1 cargo test -p seam-tests).\n\n",
+        name = config.name,
+        layers = config.layers,
+        d = config.d_model,
+        h = config.heads,
+        kv = config.kv_heads,
+        f = config.ffn,
+        v = config.vocab,
+    )
+}
+
+/// Compares `examples/<name>.seam` with `built` (rewriting it under `SEAM_BLESS`).
+fn check_file(name: &str, header: &str, built: &Model) {
+    let path = example_path(name);
     if std::env::var_os("SEAM_BLESS").is_some() {
-        let text = format!("{}{}", header(&config), text::print(&built));
+        let text = format!("{header}{}", text::print(built));
         std::fs::write(&path, text).expect("write example");
     }
     let source = std::fs::read_to_string(&path).expect("example file exists");
     let (parsed, _) = text::parse_and_verify(&path.display().to_string(), &source)
         .unwrap_or_else(|d| panic!("{}", d.render(false)));
     assert!(
-        parsed == built,
+        parsed == *built,
         "{} differs from the builder's model",
         path.display()
     );
@@ -81,4 +113,16 @@ fn pregated_topk_file_matches_builder() {
 #[test]
 fn mixtral_tiny_file_matches_builder() {
     check_example(mixtral_tiny());
+}
+
+#[test]
+fn pregated_dense_file_matches_builder() {
+    check_example(pregated_dense());
+}
+
+#[test]
+fn ladder_residual_file_matches_builder() {
+    let config = ladder_residual();
+    let built = config.build().expect("example builds");
+    check_file(&config.name, &ladder_header(&config), &built);
 }

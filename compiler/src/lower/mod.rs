@@ -1,6 +1,7 @@
 //! Lowering: each instruction of a verified function becomes kernel dispatches
 //! over tensors (IR values, packed parameters, scratch). Shape-only ops
-//! (`reshape`) and single-device identities (`all_reduce`, `cache`) become
+//! (`reshape`) and single-device identities (`all_reduce` and its start/wait,
+//! `cache`) become
 //! aliases and cost nothing. The slices of one value along one axis are
 //! lowered together, at the first of them, as `split` dispatches.
 //!

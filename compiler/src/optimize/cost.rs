@@ -120,7 +120,12 @@ impl CostModel {
         if !enode.is_ir_op() {
             return 0.0;
         }
-        if matches!(enode, SeamLang::Reshape(_)) {
+        // A view; and the halves of a split all-reduce, whose transfer overlaps
+        // compute (a blocking `all_reduce` pays a dispatch and its bytes).
+        if matches!(
+            enode,
+            SeamLang::Reshape(_) | SeamLang::AllReduceStart(_) | SeamLang::AllReduceWait(_)
+        ) {
             return self.view_us;
         }
         let operands: Vec<&TensorType> = enode

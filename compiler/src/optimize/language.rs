@@ -161,6 +161,8 @@ define_language! {
         "route" = Route(Box<[Id]>),
         "moe" = Moe(Box<[Id]>),
         "all_reduce" = AllReduce(Box<[Id]>),
+        "all_reduce_start" = AllReduceStart(Box<[Id]>),
+        "all_reduce_wait" = AllReduceWait(Box<[Id]>),
         "cache" = Cache(Box<[Id]>),
         "get" = Get([Id; 2]),
         "outputs" = Outputs(Box<[Id]>),

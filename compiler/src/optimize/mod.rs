@@ -1,6 +1,7 @@
 //! The e-graph optimizer: IR → e-graph ([`convert`]) → bounded equality
-//! saturation with rules as data ([`rules`], [`saturate`]) → greedy extraction
-//! under a device cost model ([`cost`]) → IR.
+//! saturation with rules as data ([`rules`], [`saturate`]) → greedy, DAG-refined
+//! extraction under a device cost model ([`cost`]) → IR → all-reduce
+//! scheduling ([`schedule`], with the comm group).
 //!
 //! ```ignore
 //! let (optimized, report) = optimize(&model, &OptimizeOptions::new(OptLevel::O2))?;
@@ -13,6 +14,7 @@ pub mod cost;
 pub mod language;
 pub mod rules;
 pub mod saturate;
+pub mod schedule;
 
 use seam_ir::{verify, Function, Model, VerifyError};
 use thiserror::Error;
@@ -48,7 +50,12 @@ impl OptLevel {
 
     /// The rule groups this level runs.
     pub fn groups(self) -> Vec<RuleGroup> {
-        let all = [RuleGroup::Experts, RuleGroup::Routers, RuleGroup::Algebra];
+        let all = [
+            RuleGroup::Experts,
+            RuleGroup::Routers,
+            RuleGroup::Algebra,
+            RuleGroup::Comm,
+        ];
         match self {
             OptLevel::O0 => Vec::new(),
             OptLevel::O1 => all.into_iter().filter(|g| g.is_fusion()).collect(),
@@ -117,7 +124,10 @@ pub fn optimize(model: &Model, opts: &OptimizeOptions) -> Result<(Model, Report)
         let (egraph, mut fn_report) =
             saturate::saturate(std::mem::take(&mut encoded.egraph), &rules, &opts.limits);
         encoded.egraph = egraph;
-        let (optimized, after) = extract(func, &encoded, &opts.cost)?;
+        let (mut optimized, after) = extract(func, &encoded, &opts.cost)?;
+        if opts.level.groups().contains(&RuleGroup::Comm) {
+            optimized = schedule::schedule_comm(&optimized);
+        }
         fn_report.cost_before = before;
         fn_report.cost_after = after;
         report.absorb(fn_report);

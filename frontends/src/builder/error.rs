@@ -31,6 +31,9 @@ pub enum BuildError {
     /// A MoE layer has neither an in-layer router nor a decoupled decision.
     #[error("layer {0} has no routing decision")]
     MissingRouting(usize),
+    /// Writing MoE layers as per-expert dense blocks failed.
+    #[error("expanding the MoE layers: {0}")]
+    Expand(seam_ir::ExpandError),
     /// The finished model does not verify.
     #[error("model does not verify: {0}")]
     Verify(VerifyError),

@@ -58,6 +58,20 @@ impl AttentionParams {
         x: ValueId,
         pos: ValueId,
     ) -> Result<ValueId, BuildError> {
+        let o = self.emit_output(f, prefix, tokens, x, pos)?;
+        f.add(&format!("{prefix}.attn_res"), x, o)
+    }
+
+    /// Emits `wo(attention(rope(q), rope(k), v))` with `q, k, v` from
+    /// `rms_norm(x)`: the block without its residual add.
+    pub(crate) fn emit_output(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        prefix: &str,
+        tokens: &Dim,
+        x: ValueId,
+        pos: ValueId,
+    ) -> Result<ValueId, BuildError> {
         let s = self.shape;
         let n = |suffix: &str| format!("{prefix}.{suffix}");
         let heads = |h: u64| vec![tokens.clone(), Dim::Static(h), Dim::Static(s.head_dim())];
@@ -76,8 +90,7 @@ impl AttentionParams {
             a,
             vec![tokens.clone(), Dim::Static(s.d_model)],
         )?;
-        let o = f.matmul(&n("attn_out"), a, self.wo)?;
-        f.add(&n("attn_res"), x, o)
+        f.matmul(&n("attn_out"), a, self.wo)
     }
 }
 

@@ -5,8 +5,11 @@
 //! exactly the model built here.
 
 mod blocks;
+mod ladder;
 mod moe_transformer;
 
+pub use ladder::{ladder_residual, TensorParallelConfig};
 pub use moe_transformer::{
-    mixtral_tiny, pregated_topk, readme_moe, MoeTransformerConfig, RouterConfig, Routing,
+    mixtral_tiny, pregated_dense, pregated_topk, readme_moe, MoeTransformerConfig, RouterConfig,
+    Routing,
 };

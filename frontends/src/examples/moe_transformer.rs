@@ -1,7 +1,9 @@
 //! A decoder-only MoE transformer with a choice of routing: Read-ME's decoupled
 //! pre-gating router, its per-layer top-k generalisation, or Mixtral's in-layer routers.
 
-use seam_ir::{DType, Dim, GatedAct, Model, ParamId, RouteMode, TensorType, ValueId};
+use seam_ir::{
+    DType, Dim, Function, GatedAct, Instr, Model, Operand, ParamId, RouteMode, TensorType, ValueId,
+};
 
 use super::blocks::{f32_param, AttentionParams, AttentionShape, GatedFfnParams};
 use crate::builder::{BuildError, FunctionBuilder, ModelBuilder};
@@ -61,6 +63,10 @@ pub struct MoeTransformerConfig {
     pub eps: f32,
     /// Routing scheme.
     pub routing: Routing,
+    /// Write each MoE layer as per-expert dense FFNs scaled by routing masks
+    /// (the naive form importers produce, [`seam_ir::expand_moe`]) instead of
+    /// the grouped `moe` op.
+    pub dense_experts: bool,
 }
 
 /// The router of the examples: 128 wide, 4 heads, SwiGLU of 256.
@@ -87,6 +93,7 @@ pub fn readme_moe() -> MoeTransformerConfig {
         rope_theta: 10000.0,
         eps: 1e-5,
         routing: Routing::PreGatedShared(TINY_ROUTER),
+        dense_experts: false,
     }
 }
 
@@ -97,6 +104,36 @@ pub fn pregated_topk() -> MoeTransformerConfig {
     c.name = "pregated_topk".into();
     c.routing = Routing::PreGatedPerLayer(TINY_ROUTER, 2);
     c
+}
+
+/// A smaller pre-gating model (2 layers, d=128, 4 experts of 256 plus a shared
+/// expert, per-layer top-2 heads) whose experts are written as per-expert dense
+/// FFNs with routing masks (`examples/pregated_dense.seam`): the optimizer must
+/// find the grouped `moe` itself.
+pub fn pregated_dense() -> MoeTransformerConfig {
+    MoeTransformerConfig {
+        name: "pregated_dense".into(),
+        layers: 2,
+        d_model: 128,
+        heads: 4,
+        kv_heads: 2,
+        ffn: 256,
+        experts: 4,
+        shared_ffn: Some(256),
+        vocab: 512,
+        max_tokens: 2048,
+        rope_theta: 10000.0,
+        eps: 1e-5,
+        routing: Routing::PreGatedPerLayer(
+            RouterConfig {
+                d_model: 64,
+                heads: 2,
+                ffn: 128,
+            },
+            2,
+        ),
+        dense_experts: true,
+    }
 }
 
 /// The same backbone with Mixtral's in-layer top-2 routers and no shared expert
@@ -156,7 +193,14 @@ impl MoeTransformerConfig {
         let h = f.rms_norm("final_norm", x, norm, self.eps)?;
         let logits = f.matmul("logits", h, lm_head)?;
         f.finish(&[logits]);
-        m.finish()
+        let model = m.finish()?;
+        if self.dense_experts {
+            let mut dense = seam_ir::expand_all_moe(&model).map_err(BuildError::Expand)?;
+            dense.functions = dense.functions.iter().map(definition_order).collect();
+            Ok(dense)
+        } else {
+            Ok(model)
+        }
     }
 
     fn attention_shape(&self, d_model: u64, heads: u64, kv_heads: u64) -> AttentionShape {
@@ -307,4 +351,42 @@ impl MoeTransformerConfig {
         )?;
         f.add(&n("mlp_res"), x, y)
     }
+}
+
+/// `func` with its values numbered in definition order (inputs, then results
+/// in body order), as parsing its text gives them.
+fn definition_order(func: &Function) -> Function {
+    let mut renumber: Vec<Option<ValueId>> = vec![None; func.values.len()];
+    let mut out = Function::new(func.name.clone());
+    let mut define = |v: ValueId, out: &mut Function| {
+        let value = func.value(v);
+        let id = out.add_value(value.name.clone(), value.ty.clone());
+        renumber[v.index()] = Some(id);
+        id
+    };
+    for &v in &func.inputs {
+        let id = define(v, &mut out);
+        out.inputs.push(id);
+    }
+    for instr in &func.body {
+        let results = instr.results.iter().map(|&r| define(r, &mut out)).collect();
+        out.body.push(Instr {
+            op: instr.op.clone(),
+            operands: Vec::new(),
+            results,
+        });
+    }
+    let map = |v: ValueId| renumber[v.index()].unwrap_or(v);
+    for (instr, orig) in out.body.iter_mut().zip(&func.body) {
+        instr.operands = orig
+            .operands
+            .iter()
+            .map(|o| match *o {
+                Operand::Value(v) => Operand::Value(map(v)),
+                p => p,
+            })
+            .collect();
+    }
+    out.outputs = func.outputs.iter().map(|&v| map(v)).collect();
+    out
 }

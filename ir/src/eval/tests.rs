@@ -799,10 +799,18 @@ fn identity_ops() {
         },
         &[a],
     );
-    let m = b.finish(&[c, a]);
+    let started = b.op(
+        Op::AllReduceStart {
+            reduce: ReduceOp::Sum,
+        },
+        &[x],
+    );
+    let waited = b.op(Op::AllReduceWait, &[started]);
+    let m = b.finish(&[c, a, waited]);
     let out = run(&m, vec![], &[tf(&[2], &[1.5, -2.])]).unwrap();
     assert_eq!(out[0].as_f32().unwrap(), &[1.5, -2.]);
     assert_eq!(out[1].as_f32().unwrap(), &[1.5, -2.]);
+    assert_eq!(out[2].as_f32().unwrap(), &[1.5, -2.]);
 }
 
 #[test]
@@ -1041,4 +1049,47 @@ fn a_value_defined_twice_does_not_verify() {
         crate::verify::verify(&m2),
         Err(crate::verify::VerifyError { .. })
     ));
+}
+
+#[test]
+fn route_over_leading_dims_is_one_decision_per_row() {
+    // [2, 3, 4] logits: six rows, each routed as a [1, 4] route would be.
+    let logits: Vec<f32> = (0..24).map(|i| ((i * 7) % 11) as f32 * 0.3 - 1.0).collect();
+    let mut b = Builder::new();
+    let l = b.input("l", f32t([2u64, 3, 4]));
+    let r = b.emit(
+        Op::Route {
+            k: 2,
+            mode: RouteMode::SoftmaxTopk,
+            renorm: true,
+        },
+        &[l],
+        None,
+    );
+    let m = b.finish(&r);
+    let all = run(&m, vec![], &[tf(&[2, 3, 4], &logits)]).unwrap();
+    assert_eq!(all[0].shape, vec![2, 3, 2]);
+    for row in 0..6 {
+        let mut b = Builder::new();
+        let l = b.input("l", f32t([1u64, 4]));
+        let r = b.emit(
+            Op::Route {
+                k: 2,
+                mode: RouteMode::SoftmaxTopk,
+                renorm: true,
+            },
+            &[l],
+            None,
+        );
+        let m = b.finish(&r);
+        let one = run(&m, vec![], &[tf(&[1, 4], &logits[row * 4..row * 4 + 4])]).unwrap();
+        assert_eq!(
+            &all[0].as_i32().unwrap()[row * 2..row * 2 + 2],
+            one[0].as_i32().unwrap()
+        );
+        assert_eq!(
+            &all[1].as_f32().unwrap()[row * 2..row * 2 + 2],
+            one[1].as_f32().unwrap()
+        );
+    }
 }

@@ -42,7 +42,11 @@ pub(crate) fn lower_split(cx: &mut LowerCx<'_>, slices: &[&Instr]) -> Result<(),
 /// Lowers one instruction into zero or more dispatches.
 pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
     match &instr.op {
-        Op::Reshape | Op::AllReduce { .. } | Op::Cache { .. } => {
+        Op::Reshape
+        | Op::AllReduce { .. }
+        | Op::AllReduceStart { .. }
+        | Op::AllReduceWait
+        | Op::Cache { .. } => {
             let t = cx.operand(instr.operands[0]);
             cx.alias(instr.results[0], t);
             Ok(())

@@ -3,6 +3,7 @@
 //! explicitly and are tested where they must fire and where they must not.
 
 pub mod algebra;
+pub mod comm;
 pub mod experts;
 pub(crate) mod matchers;
 pub mod routers;
@@ -21,6 +22,8 @@ pub enum RuleGroup {
     Routers,
     /// Targeted algebraic identities ([`algebra`]).
     Algebra,
+    /// `all_reduce` split into start/wait ([`comm`]), scheduled after extraction.
+    Comm,
 }
 
 impl RuleGroup {
@@ -38,6 +41,7 @@ pub fn rules(groups: &[RuleGroup]) -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>
             RuleGroup::Experts => experts::rules()?,
             RuleGroup::Routers => routers::rules()?,
             RuleGroup::Algebra => algebra::rules(),
+            RuleGroup::Comm => comm::rules()?,
         });
     }
     Ok(out)
