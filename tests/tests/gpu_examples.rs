@@ -21,8 +21,10 @@ fn runtime() -> Runtime {
     Runtime::new(&DeviceOptions::default()).expect("a Vulkan device (lavapipe on CI)")
 }
 
-/// Max |gpu − cpu| relative to max |cpu| over the logits.
-fn check(name: &str, token_counts: &[usize]) {
+/// Compiles the example at `opt_level` and checks max |gpu − cpu| against
+/// 1e-4 · max |cpu| over the logits, the reference being the evaluator on the
+/// model as written (before optimization).
+fn check(name: &str, opt_level: u8, token_counts: &[usize]) {
     let model = example(name);
     let weights = random_weights(&model, 11);
     let rt = runtime();
@@ -32,7 +34,7 @@ fn check(name: &str, token_counts: &[usize]) {
         &weights,
         &CompileOptions {
             target,
-            opt_level: 0,
+            opt_level,
         },
     )
     .unwrap();
@@ -60,7 +62,7 @@ fn check(name: &str, token_counts: &[usize]) {
             .iter()
             .zip(&c)
             .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        println!("{name} tokens={n}: max abs err {err:.3e} (max |logit| {scale:.3})");
+        println!("{name} -O{opt_level} tokens={n}: max abs err {err:.3e} (max |logit| {scale:.3})");
         assert!(
             err <= 1e-4 * scale.max(1.0),
             "{name} tokens={n}: max abs err {err}"
@@ -70,15 +72,29 @@ fn check(name: &str, token_counts: &[usize]) {
 
 #[test]
 fn readme_moe_matches_reference_on_gpu() {
-    check("readme_moe", &[1, 7, 33]);
+    check("readme_moe", 0, &[1, 7, 33]);
+    check("readme_moe", 2, &[1, 33]);
 }
 
 #[test]
 fn mixtral_tiny_matches_reference_on_gpu() {
-    check("mixtral_tiny", &[1, 7, 33]);
+    check("mixtral_tiny", 0, &[1, 7, 33]);
+    check("mixtral_tiny", 2, &[1, 33]);
 }
 
 #[test]
 fn pregated_topk_matches_reference_on_gpu() {
-    check("pregated_topk", &[5]);
+    check("pregated_topk", 0, &[5]);
+    check("pregated_topk", 2, &[5]);
+}
+
+#[test]
+fn pregated_dense_matches_reference_on_gpu_at_o2() {
+    check("pregated_dense", 2, &[1, 9]);
+}
+
+#[test]
+fn ladder_residual_matches_reference_on_gpu() {
+    check("ladder_residual", 0, &[1, 9]);
+    check("ladder_residual", 2, &[1, 9]);
 }
