@@ -68,7 +68,7 @@ pub fn compile_with_report(
     let started = std::time::Instant::now();
     let level = OptLevel::from_number(options.opt_level)
         .ok_or(CompileError::OptLevel(options.opt_level))?;
-    let (optimized, report) = match level {
+    let (optimized, mut report) = match level {
         OptLevel::O0 => (None, None),
         _ => {
             let (m, r) = optimize(model, &OptimizeOptions::new(level))
@@ -82,7 +82,13 @@ pub fn compile_with_report(
         Some(m) => Some(fold_params(m, weights)?),
         None => None,
     };
-    let (model, weights) = folded.as_ref().map_or((model, weights), |(m, w)| (m, w));
+    if let (Some(r), Some(f)) = (report.as_mut(), folded.as_ref()) {
+        r.folded_params = f.added;
+        r.folded_bytes = f.added_bytes;
+    }
+    let (model, weights) = folded
+        .as_ref()
+        .map_or((model, weights), |f| (&f.model, &f.weights));
     let lowered = model
         .functions
         .iter()

@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 
 use seam_ir::{
-    evaluate, verify, EvalError, Function, Instr, Model, Op, Operand, ParamDecl, ParamId,
-    Tensor, ValueId, Weights, WeightsError,
+    evaluate, verify, EvalError, Function, Instr, Model, Op, Operand, ParamDecl, ParamId, Tensor,
+    ValueId, Weights, WeightsError,
 };
 use thiserror::Error;
 
@@ -47,10 +47,23 @@ fn is_movement(op: &Op) -> bool {
     )
 }
 
+/// A model with its param-only values folded ([`fold_params`]).
+#[derive(Clone, Debug)]
+pub struct Folded {
+    /// The model reading the folded values as params.
+    pub model: Model,
+    /// Its weights.
+    pub weights: Weights,
+    /// Params added (`fold.<n>`).
+    pub added: usize,
+    /// Bytes of the added params.
+    pub added_bytes: u64,
+}
+
 /// Folds the param-only movement instructions of every function of `model`
 /// into new params (see the module docs). Params that only folded instructions
 /// read are dropped; params the model never read are kept.
-pub fn fold_params(model: &Model, weights: &Weights) -> Result<(Model, Weights), FoldError> {
+pub fn fold_params(model: &Model, weights: &Weights) -> Result<Folded, FoldError> {
     let mut out = model.clone();
     let mut tensors: Vec<Tensor> = weights.tensors().to_vec();
     let mut names: HashSet<String> = model.params.iter().map(|p| p.name.clone()).collect();
@@ -117,10 +130,28 @@ pub fn fold_params(model: &Model, weights: &Weights) -> Result<(Model, Weights),
     let keep: Vec<bool> = (0..out.params.len())
         .map(|i| after.contains(&i) || !before.contains(&i))
         .collect();
+    let added = out.params.len() - model.params.len();
+    let added_bytes = out.params[model.params.len()..]
+        .iter()
+        .map(|p| {
+            let elems: u64 =
+                p.ty.shape
+                    .static_sizes()
+                    .unwrap_or_default()
+                    .iter()
+                    .product();
+            elems * p.ty.dtype.size_bytes() as u64
+        })
+        .sum();
     let (out, tensors) = drop_params(out, tensors, &keep);
     let weights = Weights::new(&out, tensors)?;
     debug_assert!(verify(&out).is_ok(), "folding keeps the model valid");
-    Ok((out, weights))
+    Ok(Folded {
+        model: out,
+        weights,
+        added,
+        added_bytes,
+    })
 }
 
 /// Indices (ascending) of the instructions of `func` that are param-only movement.

@@ -20,7 +20,9 @@ fn tensor_parallel(ladder: bool) -> Model {
 
 /// Body position of the instruction defining the value named `name`.
 fn position(func: &Function, name: &str) -> usize {
-    let v = func.value_by_name(name).unwrap_or_else(|| panic!("no %{name}"));
+    let v = func
+        .value_by_name(name)
+        .unwrap_or_else(|| panic!("no %{name}"));
     func.body
         .iter()
         .position(|i| i.results.contains(&v))
@@ -57,7 +59,10 @@ fn ladder_overlaps_each_all_reduce_with_the_next_module() {
         // AR(attn_l) runs during MLP_l.
         let (start, wait) = start_and_wait(func, &format!("l{l}.attn_reduced"));
         let mlp = position(func, &format!("l{l}.mlp_in"));
-        assert!(start < mlp && mlp < wait, "layer {l}: attention AR does not overlap the MLP");
+        assert!(
+            start < mlp && mlp < wait,
+            "layer {l}: attention AR does not overlap the MLP"
+        );
         // AR(mlp_l) runs during attention l+1.
         if l < 2 {
             let (start, wait) = start_and_wait(func, &format!("l{l}.mlp_reduced"));
@@ -87,7 +92,10 @@ fn standard_residual_gets_no_invented_overlap() {
             let (start, wait) = start_and_wait(func, &format!("l{l}.{module}_reduced"));
             for instr in &func.body[start + 1..wait] {
                 assert!(
-                    instr.operands.iter().all(|o| matches!(o, Operand::Param(_))),
+                    instr
+                        .operands
+                        .iter()
+                        .all(|o| matches!(o, Operand::Param(_))),
                     "layer {l} {module}: `{}` runs between start and wait",
                     instr.op
                 );

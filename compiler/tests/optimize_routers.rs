@@ -45,13 +45,12 @@ fn merge_matmuls_merges_three_projections_and_wins() {
 
 #[test]
 fn folding_turns_the_concat_of_params_into_one_weight() {
-    let model = parse(&QKV.replace(
-        "func forward",
-        "param unused: f32[2]\nfunc forward",
-    ));
+    let model = parse(&QKV.replace("func forward", "param unused: f32[2]\nfunc forward"));
     let (opt, _) = run(&model, OptLevel::O2);
     let weights = random_weights(&opt, 5);
-    let (folded, folded_weights) = fold_params(&opt, &weights).expect("fold");
+    let folded = fold_params(&opt, &weights).expect("fold");
+    assert_eq!((folded.added, folded.added_bytes), (1, 8 * 16 * 4));
+    let (folded, folded_weights) = (folded.model, folded.weights);
     seam_ir::verify(&folded).expect("folded model verifies");
     assert_eq!(count(&folded, "concat"), 0);
     let names: Vec<&str> = folded.params.iter().map(|p| p.name.as_str()).collect();
@@ -89,7 +88,9 @@ fn hoist_routes_batches_the_pregated_heads() {
     let ids = opt.functions[0].value(route.results[0]);
     assert_eq!(ids.ty.to_string(), "i32[tokens, 4, 2]");
     // The router heads read `router.out` through one matmul.
-    let out = opt.functions[0].value_by_name("router.out").expect("router.out");
+    let out = opt.functions[0]
+        .value_by_name("router.out")
+        .expect("router.out");
     let readers = opt.functions[0]
         .body
         .iter()
@@ -144,7 +145,11 @@ fn hoist_routes_fires_on_heads_independent_of_the_layers() {
     let model = parse(&HEADS.replace("HEAD", "%h = tanh(%x) : f32[tokens, 8]"));
     let (opt, report) = run(&model, OptLevel::O2);
     assert_eq!(fired(&report, "hoist-routes"), 6, "{report}");
-    assert_eq!(count(&opt, "route"), 2, "the layer-0 route and the batched one");
+    assert_eq!(
+        count(&opt, "route"),
+        2,
+        "the layer-0 route and the batched one"
+    );
     assert_same_outputs(&model, &opt, 24, TOL);
 }
 

@@ -9,14 +9,15 @@ mod util;
 
 use seam_compiler::optimize::OptLevel;
 use seam_ir::{expand_all_moe, text, Model};
-use util::{assert_same_outputs, parse, run};
+use util::{assert_same_outputs, count, fired, parse, run};
 
 const TOL: f32 = 1e-5;
 
-/// `before`, the optimizer's report of rules fired, and `after`.
-fn before_after(before: &Model, level: OptLevel) -> (Model, String) {
-    let (after, report) = run(before, level);
-    let fired: Vec<String> = report
+/// `after`, how often `rule` fired, and the text shown: `before`, the rules
+/// fired, `after`.
+fn before_after(before: &Model, rule: &str) -> (Model, usize, String) {
+    let (after, report) = run(before, OptLevel::O2);
+    let rules: Vec<String> = report
         .rules_fired
         .iter()
         .map(|(rule, n)| format!("{rule}: {n}"))
@@ -24,10 +25,10 @@ fn before_after(before: &Model, level: OptLevel) -> (Model, String) {
     let shown = format!(
         "# before\n{}\n# fired: {}\n\n# after\n{}",
         text::print(before),
-        fired.join(", "),
+        rules.join(", "),
         text::print(&after)
     );
-    (after, shown)
+    (after, fired(&report, rule), shown)
 }
 
 /// Three per-layer router heads reading one router output `%h`.
@@ -63,8 +64,9 @@ func forward(%x: f32[tokens, 8]) -> (f32[tokens, 8]) {
 #[test]
 fn routers_snapshot() {
     let before = parse(ROUTERS);
-    let (after, shown) = before_after(&before, OptLevel::O2);
+    let (after, n, shown) = before_after(&before, "hoist-routes");
     insta::assert_snapshot!("routers", shown);
+    assert_eq!((n, count(&after, "route")), (6, 1));
     assert_same_outputs(&before, &after, 41, TOL);
 }
 
@@ -95,8 +97,9 @@ func forward(%x: f32[tokens, 8]) -> (f32[tokens, 8]) {
 #[test]
 fn comm_snapshot() {
     let before = parse(LADDER);
-    let (after, shown) = before_after(&before, OptLevel::O2);
+    let (after, n, shown) = before_after(&before, "split-all-reduce");
     insta::assert_snapshot!("comm", shown);
+    assert_eq!((n, count(&after, "all_reduce_wait")), (3, 3));
     assert_same_outputs(&before, &after, 42, TOL);
 }
 
@@ -124,7 +127,8 @@ func forward(%x: f32[tokens, 8]) -> (f32[tokens, 8]) {
 #[test]
 fn experts_snapshot() {
     let before = expand_all_moe(&parse(EXPERTS)).expect("expand");
-    let (after, shown) = before_after(&before, OptLevel::O2);
+    let (after, n, shown) = before_after(&before, "dense-to-moe");
     insta::assert_snapshot!("experts", shown);
+    assert_eq!((n, count(&after, "moe")), (1, 1));
     assert_same_outputs(&before, &after, 43, TOL);
 }

@@ -519,10 +519,9 @@ pub fn infer(
             ])
         }
         Op::Moe { .. } => infer_moe(&c),
-        Op::AllReduce { .. }
-        | Op::AllReduceStart { .. }
-        | Op::AllReduceWait
-        | Op::Cache { .. } => one(c.ty(0).dtype, c.ty(0).shape.clone()),
+        Op::AllReduce { .. } | Op::AllReduceStart { .. } | Op::AllReduceWait | Op::Cache { .. } => {
+            one(c.ty(0).dtype, c.ty(0).shape.clone())
+        }
     }
 }
 

@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 
 use seam_frontends::examples::{
-    ladder_residual, mixtral_tiny, pregated_dense, pregated_topk, readme_moe,
-    MoeTransformerConfig, TensorParallelConfig,
+    ladder_residual, mixtral_tiny, pregated_dense, pregated_topk, readme_moe, MoeTransformerConfig,
+    TensorParallelConfig,
 };
-use seam_ir::Model;
 use seam_ir::text;
+use seam_ir::Model;
 
 fn example_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

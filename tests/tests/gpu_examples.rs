@@ -29,15 +29,7 @@ fn check(name: &str, opt_level: u8, token_counts: &[usize]) {
     let weights = random_weights(&model, 11);
     let rt = runtime();
     let target = Target::from_gpu(rt.gpu());
-    let bundle = compile(
-        &model,
-        &weights,
-        &CompileOptions {
-            target,
-            opt_level,
-        },
-    )
-    .unwrap();
+    let bundle = compile(&model, &weights, &CompileOptions { target, opt_level }).unwrap();
     let bytes = bundle.to_bytes().unwrap();
     let loaded = rt
         .load_bundle(BundleReader::from_bytes(bytes).unwrap())

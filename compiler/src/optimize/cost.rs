@@ -209,9 +209,10 @@ pub fn param_only_classes(egraph: &SeamGraph) -> HashSet<Id> {
             if out.contains(&id) {
                 continue;
             }
-            let folds = egraph[id].nodes.iter().any(|n| {
-                is_movement(n) && tensor_children(egraph, n).all(|c| out.contains(&c))
-            });
+            let folds = egraph[id]
+                .nodes
+                .iter()
+                .any(|n| is_movement(n) && tensor_children(egraph, n).all(|c| out.contains(&c)));
             if folds {
                 out.insert(id);
                 changed = true;
@@ -232,6 +233,10 @@ fn slice_source(egraph: &SeamGraph, enode: &SeamLang) -> Option<(Id, usize)> {
     }
 }
 
+/// A node's cost in a DAG: its own, and for a slice `(source, axis, cost of
+/// the split dispatch it shares)`.
+type DagNode = (f64, Option<(Id, usize, f64)>);
+
 /// Own costs of e-nodes under a [`CostModel`]: param-only nodes are free, and a
 /// slice pays its share of the `split` dispatch of its siblings.
 pub struct NodeCosts<'a> {
@@ -240,7 +245,7 @@ pub struct NodeCosts<'a> {
     param_only: HashSet<Id>,
     siblings: HashMap<(Id, usize), usize>,
     cache: HashMap<SeamLang, f64>,
-    dag_cache: HashMap<SeamLang, (f64, Option<(Id, usize, f64)>)>,
+    dag_cache: HashMap<SeamLang, DagNode>,
 }
 
 impl<'a> NodeCosts<'a> {
@@ -348,6 +353,10 @@ impl CostFunction<SeamLang> for ExtractCost<'_> {
     }
 }
 
+/// Most sweeps of [`Extraction`] over the e-classes (a class's choice only
+/// ever gets cheaper, so stopping early keeps a valid choice).
+const MAX_SWEEPS: usize = 64;
+
 /// The cheapest node of every e-class under a cost function.
 pub struct Extraction<'a> {
     egraph: &'a SeamGraph,
@@ -362,8 +371,10 @@ impl<'a> Extraction<'a> {
         ids.sort_unstable();
         let mut best: HashMap<Id, (f64, usize)> = HashMap::new();
         let mut changed = true;
-        while changed {
+        let mut sweeps = 0;
+        while changed && sweeps < MAX_SWEEPS {
             changed = false;
+            sweeps += 1;
             for &id in &ids {
                 for (i, node) in egraph[id].nodes.iter().enumerate() {
                     let known = node.all(|c| best.contains_key(&egraph.find(c)));
@@ -373,7 +384,9 @@ impl<'a> Extraction<'a> {
                     let total = cost.cost(node, |c| {
                         best.get(&egraph.find(c)).map_or(f64::INFINITY, |b| b.0)
                     });
-                    if best.get(&id).is_none_or(|b| total < b.0) {
+                    // A strict, relative improvement: amortised costs may
+                    // otherwise creep down forever around a cycle.
+                    if best.get(&id).is_none_or(|b| total < b.0 * (1.0 - 1e-9)) {
                         best.insert(id, (total, i));
                         changed = true;
                     }
@@ -407,7 +420,7 @@ pub fn dag_cost<'a>(
 impl<'a> NodeCosts<'a> {
     /// A node's run-time cost in a DAG: `(own, split)`, `split` being the cost of
     /// the `split` dispatch a slice shares with its siblings (`None` otherwise).
-    fn dag_node(&mut self, enode: &SeamLang) -> (f64, Option<(Id, usize, f64)>) {
+    fn dag_node(&mut self, enode: &SeamLang) -> DagNode {
         if self.is_folded(enode) {
             return (0.0, None);
         }
@@ -421,7 +434,11 @@ impl<'a> NodeCosts<'a> {
     }
 
     /// [`dag_cost`] with this cache.
-    pub fn dag<'n>(&mut self, root: Id, choose: impl Fn(Id) -> Option<&'n SeamLang>) -> Option<f64> {
+    pub fn dag<'n>(
+        &mut self,
+        root: Id,
+        choose: impl Fn(Id) -> Option<&'n SeamLang>,
+    ) -> Option<f64> {
         let egraph = self.egraph;
         let mut seen = HashSet::new();
         let mut stack = vec![egraph.find(root)];
@@ -501,11 +518,16 @@ pub fn is_acyclic(egraph: &SeamGraph, choice: &Choice, root: Id) -> bool {
     true
 }
 
-/// Improves `choice` by single-class switches: each class reachable from `root`
-/// (in id order, at most `passes` sweeps) takes the first alternative node that
-/// strictly lowers the [`dag_cost`] and keeps the graph acyclic. This repairs
-/// what amortised extraction gets half right (one of three merged q/k/v
-/// projections taken, the others not). Deterministic. Returns the cost.
+/// Improves `choice` by local moves about shared values: each class reachable
+/// from `root` (in id order, at most `passes` sweeps) that chose a `slice`, or
+/// has a `slice` alternative, takes the first alternative node (a slice, or
+/// any when it chose one) that strictly lowers the [`dag_cost`] and keeps the
+/// graph acyclic; taking a
+/// `slice` of a value also moves every reachable class that has a slice of the
+/// same value along the same axis onto it (so q, k and v adopt a merged
+/// projection together, which no single switch finds profitable). This also
+/// repairs what amortised extraction gets half right. Deterministic. Returns
+/// the cost.
 pub fn refine(
     egraph: &SeamGraph,
     model: &CostModel,
@@ -519,20 +541,42 @@ pub fn refine(
         let mut improved = false;
         let mut reachable: Vec<Id> = reachable_classes(egraph, choice, root);
         reachable.sort_unstable();
-        for c in reachable {
+        for &c in &reachable {
             let current = choice[&c];
+            let from_slice = slice_source(egraph, &egraph[c].nodes[current]).is_some();
             for alt in 0..egraph[c].nodes.len() {
-                if alt == current || !egraph[c].nodes[alt].all(|k| choice.contains_key(&egraph.find(k))) {
+                let node = &egraph[c].nodes[alt];
+                if alt == current || !node.all(|k| choice.contains_key(&egraph.find(k))) {
                     continue;
                 }
-                choice.insert(c, alt);
+                // Moves onto or off a shared value's slices only: the rest of
+                // the choice is what greedy extraction does well.
+                if !from_slice && slice_source(egraph, node).is_none() {
+                    continue;
+                }
+                // Taking a slice of a shared value: every reachable sibling
+                // class takes its slice of that value too (one move).
+                let mut moves = vec![(c, alt)];
+                if let Some(key) = slice_source(egraph, node) {
+                    for &other in reachable.iter().filter(|&&o| o != c) {
+                        let sibling = egraph[other]
+                            .nodes
+                            .iter()
+                            .position(|n| slice_source(egraph, n) == Some(key));
+                        if let Some(j) = sibling.filter(|&j| choice[&other] != j) {
+                            moves.push((other, j));
+                        }
+                    }
+                }
+                let saved: Vec<(Id, usize)> = moves.iter().map(|&(k, _)| (k, choice[&k])).collect();
+                choice.extend(moves.iter().copied());
                 let cost = costs.dag(root, |id| chosen(egraph, choice, id));
                 if cost.is_some_and(|x| x < best - 1e-9) && is_acyclic(egraph, choice, root) {
                     best = cost?;
                     improved = true;
                     break;
                 }
-                choice.insert(c, current);
+                choice.extend(saved);
             }
         }
         if !improved {

@@ -112,7 +112,7 @@ pub fn optimize(model: &Model, opts: &OptimizeOptions) -> Result<(Model, Report)
     let mut out = model.clone();
     for (i, func) in model.functions.iter().enumerate() {
         let mut encoded = encode(model, func)?;
-        let before = extract(func, &encoded, &opts.cost)?.1;
+        let before = input_cost(func, &encoded, &opts.cost)?;
         if opts.level == OptLevel::O0 {
             report.absorb(Report {
                 cost_before: before,
@@ -127,6 +127,7 @@ pub fn optimize(model: &Model, opts: &OptimizeOptions) -> Result<(Model, Report)
         let (mut optimized, after) = extract(func, &encoded, &opts.cost)?;
         if opts.level.groups().contains(&RuleGroup::Comm) {
             optimized = schedule::schedule_comm(&optimized);
+            fn_report.comm_overlap = schedule::overlap(&optimized);
         }
         fn_report.cost_before = before;
         fn_report.cost_after = after;
@@ -135,6 +136,20 @@ pub fn optimize(model: &Model, opts: &OptimizeOptions) -> Result<(Model, Report)
     }
     verify(&out).map_err(OptimizeError::Output)?;
     Ok((out, report))
+}
+
+/// The DAG cost of the function as encoded (before any rule: one node per class).
+fn input_cost(
+    original: &Function,
+    encoded: &Encoded,
+    cost: &CostModel,
+) -> Result<f64, ConvertError> {
+    let egraph = &encoded.egraph;
+    let tree = Extraction::new(egraph, ExtractCost::new(egraph, cost));
+    dag_cost(egraph, cost, encoded.root, |c| tree.node(c)).ok_or_else(|| ConvertError::Malformed {
+        function: original.name.clone(),
+        detail: "an e-class without a finite-cost node".into(),
+    })
 }
 
 /// Single-switch refinement sweeps after extraction (see [`cost::refine`]).

@@ -76,6 +76,14 @@ pub struct Report {
     pub cost_before: f64,
     /// Estimated cost of the output, µs.
     pub cost_after: f64,
+    /// Run-time instructions scheduled between an `all_reduce_start` and its
+    /// wait (compute overlapping reductions; see [`crate::optimize::schedule`]).
+    pub comm_overlap: usize,
+    /// Params the compiler added by folding param-only values (filled in by
+    /// [`crate::compile`], which folds after optimizing).
+    pub folded_params: usize,
+    /// Bytes of those params.
+    pub folded_bytes: u64,
 }
 
 impl Default for Report {
@@ -89,6 +97,9 @@ impl Default for Report {
             saturation_time: Duration::ZERO,
             cost_before: 0.0,
             cost_after: 0.0,
+            comm_overlap: 0,
+            folded_params: 0,
+            folded_bytes: 0,
         }
     }
 }
@@ -108,6 +119,9 @@ impl Report {
         self.saturation_time += other.saturation_time;
         self.cost_before += other.cost_before;
         self.cost_after += other.cost_after;
+        self.comm_overlap += other.comm_overlap;
+        self.folded_params += other.folded_params;
+        self.folded_bytes += other.folded_bytes;
     }
 }
 
@@ -132,6 +146,20 @@ impl fmt::Display for Report {
         }
         for (rule, n) in &self.rules_fired {
             writeln!(f, "  {rule}: fired {n}×")?;
+        }
+        if self.rules_fired.contains_key("split-all-reduce") {
+            writeln!(
+                f,
+                "all-reduce schedule: {} instruction(s) run while a reduction is in flight",
+                self.comm_overlap
+            )?;
+        }
+        if self.folded_params > 0 {
+            writeln!(
+                f,
+                "folded {} param-only value(s) into packed weights ({} bytes)",
+                self.folded_params, self.folded_bytes
+            )?;
         }
         Ok(())
     }

@@ -40,13 +40,31 @@ fn kind(op: &Op) -> Kind {
     }
 }
 
+/// How many instructions that compute at run time (read some value, not only
+/// params) lie between an `all_reduce_start` and its wait, over all pairs.
+pub fn overlap(func: &Function) -> usize {
+    let mut total = 0;
+    for (i, instr) in func.body.iter().enumerate() {
+        if kind(&instr.op) != Kind::Start {
+            continue;
+        }
+        let started = instr.results[0];
+        let wait = func.body[i + 1..]
+            .iter()
+            .position(|w| kind(&w.op) == Kind::Wait && w.operands == [Operand::Value(started)]);
+        if let Some(w) = wait {
+            total += func.body[i + 1..i + 1 + w]
+                .iter()
+                .filter(|x| x.operands.iter().any(|o| matches!(o, Operand::Value(_))))
+                .count();
+        }
+    }
+    total
+}
+
 /// `func` with its body reordered as the module docs describe.
 pub fn schedule_comm(func: &Function) -> Function {
-    if !func
-        .body
-        .iter()
-        .any(|i| kind(&i.op) == Kind::Wait)
-    {
+    if !func.body.iter().any(|i| kind(&i.op) == Kind::Wait) {
         return func.clone();
     }
     let n = func.body.len();

@@ -101,7 +101,9 @@ impl TensorParallelConfig {
             if let Some(prev) = pa.take() {
                 x = f.add(&n("attn_prev_res"), x, prev)?;
             }
-            let a = p.attn.emit_output(&mut f, &format!("l{l}"), &tokens, x, pos)?;
+            let a = p
+                .attn
+                .emit_output(&mut f, &format!("l{l}"), &tokens, x, pos)?;
             let a = f.all_reduce(&n("attn_reduced"), a)?;
             if self.ladder {
                 pa = Some(a);

@@ -496,9 +496,8 @@ fn run_op(op: &Op, x: &[&Tensor], out: &[OutType], value: &str) -> Result<Vec<Te
             routing::route(x[0], x.get(1).copied(), *k, *mode, *renorm, at)
         }
         Op::Moe { act } => one(moe::moe(x, *act, at)),
-        Op::AllReduce { .. }
-        | Op::AllReduceStart { .. }
-        | Op::AllReduceWait
-        | Op::Cache { .. } => Ok(vec![x[0].clone()]),
+        Op::AllReduce { .. } | Op::AllReduceStart { .. } | Op::AllReduceWait | Op::Cache { .. } => {
+            Ok(vec![x[0].clone()])
+        }
     }
 }

@@ -88,7 +88,10 @@ pub(crate) fn split(cx: &mut LowerCx<'_>, slices: &[&Instr]) -> Result<(), Lower
     for chunk in slices.chunks(per.max(1)) {
         let mut sizes: Vec<(String, Expr)> = vec![
             ("n".into(), Expr::product(dims.clone())),
-            ("inner".into(), Expr::product(dims[axis + 1..].iter().cloned())),
+            (
+                "inner".into(),
+                Expr::product(dims[axis + 1..].iter().cloned()),
+            ),
             ("a".into(), dims[axis].clone()),
         ];
         let mut args = vec![whole(input)];

@@ -36,10 +36,15 @@ struct Use {
 }
 
 /// Param matmuls by input class: `x ↦ uses`, each with a rank-2 param weight of
-/// static output width, sorted by param and deduplicated.
-fn param_matmuls(egraph: &SeamGraph) -> BTreeMap<Id, Vec<Use>> {
+/// static output width, sorted by param and deduplicated; over every class, or
+/// only the parents of `input`.
+fn param_matmuls(egraph: &SeamGraph, input: Option<Id>) -> BTreeMap<Id, Vec<Use>> {
     let mut by_input: BTreeMap<Id, Vec<Use>> = BTreeMap::new();
-    for class in egraph.classes() {
+    let classes: Vec<Id> = match input {
+        Some(x) => egraph[x].parents().map(|p| egraph.find(p)).collect(),
+        None => egraph.classes().map(|c| c.id).collect(),
+    };
+    for class in classes.into_iter().map(|c| &egraph[c]) {
         for node in &class.nodes {
             let SeamLang::MatMul(c) = node else { continue };
             let (2, Some(p)) = (c.len(), param(egraph, c[1])) else {
@@ -124,7 +129,10 @@ fn union_same_type(egraph: &mut SeamGraph, target: Id, replacement: Id) -> bool 
 
 /// Searches one match per input class that some rule may rewrite; the applier
 /// recomputes the group from the e-graph (the match binds only `?x`).
-fn matches_by_input(x: Var, inputs: impl Iterator<Item = Id>) -> Vec<SearchMatches<'static, SeamLang>> {
+fn matches_by_input(
+    x: Var,
+    inputs: impl Iterator<Item = Id>,
+) -> Vec<SearchMatches<'static, SeamLang>> {
     inputs
         .map(|id| {
             let mut subst = Subst::with_capacity(1);
@@ -153,9 +161,11 @@ struct MergeMatMuls {
 }
 
 impl MergeMatMuls {
-    fn groups(egraph: &SeamGraph) -> Vec<(Id, Vec<Use>)> {
-        param_matmuls(egraph)
+    /// The groups of every input, or of `input` only.
+    fn groups(egraph: &SeamGraph, input: Option<Id>) -> Vec<(Id, Vec<Use>)> {
+        param_matmuls(egraph, input)
             .into_iter()
+            .filter(|(x, _)| input.is_none_or(|i| i == *x))
             .map(|(x, uses)| {
                 let group = mergeable(egraph, x, &uses);
                 (x, group)
@@ -172,14 +182,19 @@ impl Searcher<SeamLang, TypeAnalysis> for MergeMatMuls {
         eclass: Id,
         limit: usize,
     ) -> Option<SearchMatches<'_, SeamLang>> {
-        let found = Self::groups(egraph).into_iter().any(|(x, _)| x == eclass);
+        let found = !Self::groups(egraph, Some(eclass)).is_empty();
         (found && limit > 0)
             .then(|| matches_by_input(self.x, std::iter::once(eclass)).pop())
             .flatten()
     }
 
-    fn search_with_limit(&self, egraph: &SeamGraph, limit: usize) -> Vec<SearchMatches<'_, SeamLang>> {
-        let mut out = matches_by_input(self.x, Self::groups(egraph).into_iter().map(|(x, _)| x));
+    fn search_with_limit(
+        &self,
+        egraph: &SeamGraph,
+        limit: usize,
+    ) -> Vec<SearchMatches<'_, SeamLang>> {
+        let groups = Self::groups(egraph, None);
+        let mut out = matches_by_input(self.x, groups.into_iter().map(|(x, _)| x));
         out.truncate(limit);
         out
     }
@@ -199,7 +214,7 @@ impl Applier<SeamLang, TypeAnalysis> for MergeMatMuls {
         _rule: Symbol,
     ) -> Vec<Id> {
         let x = egraph.find(subst[self.x]);
-        let Some((_, group)) = Self::groups(egraph).into_iter().find(|(g, _)| *g == x) else {
+        let Some((_, group)) = Self::groups(egraph, Some(x)).pop() else {
             return Vec::new();
         };
         let Some(axis) = tensor_type(egraph, x).map(|t| t.rank() - 1) else {
@@ -269,18 +284,32 @@ fn depends_on_moe(egraph: &SeamGraph, x: Id) -> bool {
             if matches!(node, SeamLang::Moe(_)) {
                 return true;
             }
-            stack.extend(egg::Language::children(node).iter().map(|&k| egraph.find(k)));
+            stack.extend(
+                egg::Language::children(node)
+                    .iter()
+                    .map(|&k| egraph.find(k)),
+            );
         }
     }
     false
 }
 
 impl HoistRoutes {
-    /// Router heads by input, legal groups of at least two.
-    fn groups(egraph: &SeamGraph) -> Vec<(Id, Vec<Head>)> {
-        let matmuls = param_matmuls(egraph);
+    /// Router heads by input, legal groups of at least two; of every input, or
+    /// of `input` only.
+    fn groups(egraph: &SeamGraph, input: Option<Id>) -> Vec<(Id, Vec<Head>)> {
+        let matmuls = param_matmuls(egraph, input);
+        let routes: Vec<Id> = match input {
+            // The routes reading a matmul of `input`.
+            Some(_) => matmuls
+                .values()
+                .flatten()
+                .flat_map(|u| egraph[u.class].parents().map(|p| egraph.find(p)))
+                .collect(),
+            None => egraph.classes().map(|c| c.id).collect(),
+        };
         let mut by_input: BTreeMap<Id, Vec<Head>> = BTreeMap::new();
-        for class in egraph.classes() {
+        for class in routes.into_iter().map(|c| &egraph[c]) {
             for node in &class.nodes {
                 let SeamLang::Route(c) = node else { continue };
                 let [a, logits] = c.as_ref() else { continue };
@@ -302,13 +331,19 @@ impl HoistRoutes {
         }
         let mut out = Vec::new();
         for (x, mut heads) in by_input {
+            if input.is_some_and(|i| i != x) {
+                continue;
+            }
             heads.sort_by_key(|h| (h.matmul.param, h.tuple));
             heads.dedup_by_key(|h| h.tuple);
-            let Some(first) = heads.first().cloned() else { continue };
+            let Some(first) = heads.first().cloned() else {
+                continue;
+            };
             let wty = tensor_type(egraph, first.matmul.weight).cloned();
             let mut group: Vec<Head> = Vec::new();
             for h in heads {
-                let same = h.route == first.route && tensor_type(egraph, h.matmul.weight).cloned() == wty;
+                let same =
+                    h.route == first.route && tensor_type(egraph, h.matmul.weight).cloned() == wty;
                 if same && group.iter().all(|g| g.matmul.param != h.matmul.param) {
                     group.push(h);
                 }
@@ -328,14 +363,19 @@ impl Searcher<SeamLang, TypeAnalysis> for HoistRoutes {
         eclass: Id,
         limit: usize,
     ) -> Option<SearchMatches<'_, SeamLang>> {
-        let found = Self::groups(egraph).into_iter().any(|(x, _)| x == eclass);
+        let found = !Self::groups(egraph, Some(eclass)).is_empty();
         (found && limit > 0)
             .then(|| matches_by_input(self.x, std::iter::once(eclass)).pop())
             .flatten()
     }
 
-    fn search_with_limit(&self, egraph: &SeamGraph, limit: usize) -> Vec<SearchMatches<'_, SeamLang>> {
-        let mut out = matches_by_input(self.x, Self::groups(egraph).into_iter().map(|(x, _)| x));
+    fn search_with_limit(
+        &self,
+        egraph: &SeamGraph,
+        limit: usize,
+    ) -> Vec<SearchMatches<'_, SeamLang>> {
+        let groups = Self::groups(egraph, None);
+        let mut out = matches_by_input(self.x, groups.into_iter().map(|(x, _)| x));
         out.truncate(limit);
         out
     }
@@ -355,7 +395,7 @@ impl Applier<SeamLang, TypeAnalysis> for HoistRoutes {
         _rule: Symbol,
     ) -> Vec<Id> {
         let x = egraph.find(subst[self.x]);
-        let Some((_, heads)) = Self::groups(egraph).into_iter().find(|(g, _)| *g == x) else {
+        let Some((_, heads)) = Self::groups(egraph, Some(x)).pop() else {
             return Vec::new();
         };
         self.batch(egraph, x, &heads).unwrap_or_default()
