@@ -12,7 +12,7 @@
 //! `batch`, `seq`, `kv_len`) and static dims, f32 with occasional f16, and use
 //! every op in [`seam_ir::op::OP_NAMES`] across a few hundred seeds
 //! (elementwise, matmul, norms, softmax, reshape, transpose, concat, slice,
-//! gather, rope, attention, topk, route, moe, all_reduce, cache, ...).
+//! gather, rope, attention, topk, route, moe, all_reduce (and its start/wait), cache, ...).
 //!
 //! Integer tensors used as indices stay in range at run time, provided the
 //! caller feeds integer function inputs with values in `0..VOCAB`: `gather`
@@ -885,6 +885,20 @@ impl Gen {
                     None,
                     &[a.id_bound],
                 );
+                true
+            }
+            "all_reduce_start" | "all_reduce_wait" => {
+                let Some(a) = self.pick(s, |_| true) else {
+                    return false;
+                };
+                let op = if op == "all_reduce_start" {
+                    Op::AllReduceStart {
+                        reduce: seam_ir::ReduceOp::Sum,
+                    }
+                } else {
+                    Op::AllReduceWait
+                };
+                self.emit(s, op, &[(Operand::Value(a.id), a.ty)], None, &[a.id_bound]);
                 true
             }
             "cache" => {
