@@ -148,3 +148,48 @@ fn readme_moe_report() {
         started.elapsed().as_secs_f64() * 1e3
     );
 }
+
+/// Every example at -O2 (and after folding its param-only values) computes
+/// what it computed before, within 1e-5; prints the max differences
+/// (`--nocapture`).
+#[test]
+fn examples_at_o2_compute_the_same() {
+    use seam_compiler::fold::fold_params;
+    use seam_ir::{evaluate, random_weights};
+    let mut all = examples();
+    for (name, src) in [
+        (
+            "pregated_dense",
+            include_str!("../../examples/pregated_dense.seam"),
+        ),
+        (
+            "ladder_residual",
+            include_str!("../../examples/ladder_residual.seam"),
+        ),
+    ] {
+        all.push((name, parse(src)));
+    }
+    for (name, model) in all {
+        let (opt, report) = run(&model, OptLevel::O2);
+        let weights = random_weights(&model, 7);
+        let inputs = util::random_inputs(&model, 7);
+        let before = evaluate(&model, "forward", &weights, &inputs).expect("before");
+        let after = evaluate(&opt, "forward", &weights, &inputs).expect("after");
+        let folded = fold_params(&opt, &weights).expect("fold");
+        let after_fold =
+            evaluate(&folded.model, "forward", &folded.weights, &inputs).expect("folded");
+        assert_eq!(after, after_fold, "{name}: folding is exact");
+        let diff = before[0]
+            .to_f32_vec()
+            .iter()
+            .zip(after[0].to_f32_vec())
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        println!(
+            "{name}: -O2 max |before - after| = {diff:.3e}; {} instrs -> {}; fired {:?}",
+            model.functions[0].body.len(),
+            opt.functions[0].body.len(),
+            report.rules_fired
+        );
+        assert!(diff <= TOL, "{name}: differs by {diff}");
+    }
+}

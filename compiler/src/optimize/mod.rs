@@ -1,5 +1,5 @@
 //! The e-graph optimizer: IR → e-graph ([`convert`]) → bounded equality
-//! saturation with rules as data ([`rules`], [`saturate`]) → greedy, DAG-refined
+//! saturation with rules as data ([`mod@rules`], [`saturate`]) → greedy, DAG-refined
 //! extraction under a device cost model ([`cost`]) → IR → all-reduce
 //! scheduling ([`schedule`], with the comm group).
 //!

@@ -18,7 +18,8 @@ use crate::optimize::language::SeamLang;
 pub enum RuleGroup {
     /// Per-expert dense form → `moe` ([`experts`]); a fusion.
     Experts,
-    /// Matmuls reading the same input merged into one ([`routers`]); a fusion.
+    /// Matmuls reading the same input merged into one, per-layer pre-gating
+    /// router heads batched into one matmul and one `route` ([`routers`]); a fusion.
     Routers,
     /// Targeted algebraic identities ([`algebra`]).
     Algebra,
