@@ -252,3 +252,54 @@ fn half_bits(x: f32) -> [u8; 2] {
     let b = (x.to_bits() >> 16) as u16;
     b.to_le_bytes()
 }
+
+/// The dispatch listing of `inspect --dispatches` (lines after the entry point).
+fn dispatch_lines(bundle: &str) -> Vec<String> {
+    let o = seam(&["inspect", bundle, "--dispatches"]);
+    assert!(o.status.success(), "{}", text(&o));
+    text(&o)
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("entry "))
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn o2_batches_the_pregated_router_heads_and_explains_it() {
+    let dir = scratch("pregated");
+    let model = format!(
+        "{}/../examples/pregated_topk.seam",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut counts = Vec::new();
+    for level in ["0", "2"] {
+        let out = dir.join(format!("p{level}.seamb")).display().to_string();
+        let o = seam(&[
+            "compile",
+            &model,
+            "-o",
+            &out,
+            "--random-weights",
+            "1",
+            "--target",
+            "lavapipe",
+            "-O",
+            level,
+            "--explain",
+            "--force",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        if level == "2" {
+            let t = text(&o);
+            assert!(t.contains("hoist-routes: fired 8×"), "{t}");
+            assert!(t.contains("param-only value(s) into packed weights"), "{t}");
+        }
+        let lines = dispatch_lines(&out);
+        let route = lines.iter().filter(|l| l.contains(" route")).count();
+        counts.push((route, lines.len()));
+    }
+    // Four route dispatches become one; fewer dispatches overall.
+    assert_eq!((counts[0].0, counts[1].0), (4, 1), "{counts:?}");
+    assert!(counts[1].1 < counts[0].1, "{counts:?}");
+}
