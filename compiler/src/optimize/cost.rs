@@ -238,7 +238,9 @@ fn slice_source(egraph: &SeamGraph, enode: &SeamLang) -> Option<(Id, usize)> {
 type DagNode = (f64, Option<(Id, usize, f64)>);
 
 /// Own costs of e-nodes under a [`CostModel`]: param-only nodes are free, and a
-/// slice pays its share of the `split` dispatch of its siblings.
+/// slice pays its share of the `split` dispatch of its siblings. Cloning
+/// reuses the whole-graph analysis (param-only classes, sibling slices).
+#[derive(Clone)]
 pub struct NodeCosts<'a> {
     egraph: &'a SeamGraph,
     model: &'a CostModel,
@@ -310,25 +312,23 @@ pub struct ExtractCost<'a> {
 impl<'a> ExtractCost<'a> {
     /// Tree cost over `egraph` with device constants `model`.
     pub fn new(egraph: &'a SeamGraph, model: &'a CostModel) -> Self {
-        ExtractCost {
-            costs: NodeCosts::new(egraph, model),
-            parents: None,
-        }
+        Self::with_costs(NodeCosts::new(egraph, model), false)
     }
 
-    /// Amortised cost: each child's cost shared among its parent e-classes.
-    pub fn amortised(egraph: &'a SeamGraph, model: &'a CostModel) -> Self {
-        let parents = egraph
-            .classes()
-            .map(|c| {
-                let distinct: HashSet<Id> = c.parents().map(|p| egraph.find(p)).collect();
-                (c.id, distinct.len().max(1) as f64)
-            })
-            .collect();
-        ExtractCost {
-            costs: NodeCosts::new(egraph, model),
-            parents: Some(parents),
-        }
+    /// Tree cost, or amortised cost (each child's cost shared among its parent
+    /// e-classes), over node costs `costs`.
+    pub fn with_costs(costs: NodeCosts<'a>, amortised: bool) -> Self {
+        let egraph = costs.egraph;
+        let parents = amortised.then(|| {
+            egraph
+                .classes()
+                .map(|c| {
+                    let distinct: HashSet<Id> = c.parents().map(|p| egraph.find(p)).collect();
+                    (c.id, distinct.len().max(1) as f64)
+                })
+                .collect()
+        });
+        ExtractCost { costs, parents }
     }
 }
 
@@ -530,12 +530,11 @@ pub fn is_acyclic(egraph: &SeamGraph, choice: &Choice, root: Id) -> bool {
 /// the cost.
 pub fn refine(
     egraph: &SeamGraph,
-    model: &CostModel,
+    costs: &mut NodeCosts<'_>,
     root: Id,
     choice: &mut Choice,
     passes: usize,
 ) -> Option<f64> {
-    let mut costs = NodeCosts::new(egraph, model);
     let mut best = costs.dag(root, |c| chosen(egraph, choice, c))?;
     for _ in 0..passes {
         let mut improved = false;

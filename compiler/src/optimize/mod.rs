@@ -22,6 +22,7 @@ use thiserror::Error;
 use crate::optimize::convert::{decode, encode, ConvertError, Encoded};
 use crate::optimize::cost::{
     choice_of, chosen, dag_cost, is_acyclic, refine, Choice, CostModel, ExtractCost, Extraction,
+    NodeCosts,
 };
 use crate::optimize::rules::{rules, RuleGroup};
 pub use crate::optimize::saturate::{Limits, Report, StopReason};
@@ -170,16 +171,20 @@ fn extract(
         detail: "an e-class without a finite-cost node".into(),
     };
     let root = encoded.root;
-    let tree = Extraction::new(egraph, ExtractCost::new(egraph, cost));
-    let tree_cost = dag_cost(egraph, cost, root, |c| tree.node(c)).ok_or_else(malformed)?;
-    let shared = Extraction::new(egraph, ExtractCost::amortised(egraph, cost));
+    let base = NodeCosts::new(egraph, cost);
+    let tree = Extraction::new(egraph, ExtractCost::with_costs(base.clone(), false));
+    let tree_cost = base
+        .clone()
+        .dag(root, |c| tree.node(c))
+        .ok_or_else(malformed)?;
+    let shared = Extraction::new(egraph, ExtractCost::with_costs(base.clone(), true));
     let mut best: Option<(Choice, f64)> = None;
     for start in [choice_of(&tree), choice_of(&shared)] {
         let mut choice = start;
         if !is_acyclic(egraph, &choice, root) {
             continue;
         }
-        if let Some(c) = refine(egraph, cost, root, &mut choice, REFINE_PASSES) {
+        if let Some(c) = refine(egraph, &mut base.clone(), root, &mut choice, REFINE_PASSES) {
             if best.as_ref().is_none_or(|(_, b)| c < *b) {
                 best = Some((choice, c));
             }
