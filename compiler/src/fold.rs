@@ -6,7 +6,8 @@
 //! evaluates such instructions once with the reference evaluator, turns every
 //! folded value that a remaining instruction or an output reads into a new
 //! param `fold.<n>` holding its tensor, drops the folded instructions and the
-//! params nothing reads any more. The cost model gives these values no run-time
+//! params nothing reads any more. A `reshape` directly of a param stays as it
+//! is (a free view of the param's buffer, not a copy). The cost model gives these values no run-time
 //! cost ([`crate::optimize::cost::param_only_classes`]).
 
 use std::collections::{HashMap, HashSet};
@@ -31,11 +32,15 @@ pub enum FoldError {
     /// The folded weights do not fit the folded model.
     #[error("folded weights: {0}")]
     Weights(#[from] WeightsError),
-    /// An operand read a value that no instruction defines.
-    #[error("`{function}` reads an undefined value")]
-    Undefined {
+    /// The evaluator returned another number of values than was folded.
+    #[error("folding constants of `{function}`: {found} values for {expected}")]
+    ValueCount {
         /// The function.
         function: String,
+        /// Values folded.
+        expected: usize,
+        /// Values returned.
+        found: usize,
     },
 }
 
@@ -74,8 +79,34 @@ pub fn fold_params(model: &Model, weights: &Weights) -> Result<Folded, FoldError
             continue;
         }
         let constants = evaluate_folded(model, weights, func, &folded)?;
+        // A `reshape` of a param read at run time is already free (a view of
+        // the param's buffer): kept as it is rather than copied into a new param.
+        let read_at_run_time: HashSet<ValueId> = func
+            .body
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| folded.binary_search(i).is_err())
+            .flat_map(|(_, instr)| instr.operands.iter())
+            .filter_map(|o| match o {
+                Operand::Value(v) => Some(*v),
+                Operand::Param(_) => None,
+            })
+            .chain(func.outputs.iter().copied())
+            .collect();
+        let views: HashSet<usize> = folded
+            .iter()
+            .copied()
+            .filter(|&i| is_param_view(&func.body[i]))
+            .filter(|&i| {
+                func.body[i]
+                    .results
+                    .iter()
+                    .any(|r| read_at_run_time.contains(r))
+            })
+            .collect();
         let folded_values: HashSet<ValueId> = folded
             .iter()
+            .filter(|i| !views.contains(i))
             .flat_map(|&i| func.body[i].results.iter().copied())
             .collect();
         let mut param_of: HashMap<ValueId, ParamId> = HashMap::new();
@@ -99,7 +130,7 @@ pub fn fold_params(model: &Model, weights: &Weights) -> Result<Folded, FoldError
             })
         };
         for (i, instr) in func.body.iter().enumerate() {
-            if folded.binary_search(&i).is_ok() {
+            if folded.binary_search(&i).is_ok() && !views.contains(&i) {
                 continue;
             }
             let mut instr: Instr = instr.clone();
@@ -154,6 +185,14 @@ pub fn fold_params(model: &Model, weights: &Weights) -> Result<Folded, FoldError
     })
 }
 
+/// Whether `instr` is a `reshape` of a param.
+fn is_param_view(instr: &Instr) -> bool {
+    matches!(
+        (&instr.op, instr.operands.as_slice()),
+        (Op::Reshape, [Operand::Param(_)])
+    )
+}
+
 /// Indices (ascending) of the instructions of `func` that are param-only movement.
 fn foldable(func: &Function) -> Vec<usize> {
     let mut constant: HashSet<ValueId> = HashSet::new();
@@ -195,8 +234,10 @@ fn evaluate_folded(
     let values = evaluate(&m, &m.functions[0].name, weights, &[]).map_err(eval_err)?;
     let outputs = &m.functions[0].outputs;
     if values.len() != outputs.len() {
-        return Err(FoldError::Undefined {
+        return Err(FoldError::ValueCount {
             function: func.name.clone(),
+            expected: outputs.len(),
+            found: values.len(),
         });
     }
     Ok(outputs.iter().copied().zip(values).collect())

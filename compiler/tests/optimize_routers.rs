@@ -186,3 +186,42 @@ fn hoist_routes_batches_only_heads_with_equal_attributes() {
     assert!(batched <= 1, "{}", seam_ir::text::print(&opt));
     assert_same_outputs(&model, &opt, 26, TOL);
 }
+
+#[test]
+fn folding_keeps_views_of_params_and_folds_chains() {
+    // `reshape(@a)` read at run time stays a view; `concat(reshape(@a), @b)`
+    // becomes one new param; `@a` is still read (by the view), `@b` is dropped.
+    let src = "
+model m
+dim tokens <= 16
+param a: f32[2, 4]
+param b: f32[8, 3]
+func forward(%x: f32[tokens, 8]) -> (f32[tokens, 8], f32[tokens, 7]) {
+  %ar = reshape(@a) : f32[8]
+  %y = add(%x, %ar) : f32[tokens, 8]
+  %ac = reshape(@a) : f32[8, 1]
+  %w = concat(%ac, @b, axis=1) : f32[8, 4]
+  %w2 = concat(%w, @b, axis=1) : f32[8, 7]
+  %z = matmul(%x, %w2) : f32[tokens, 7]
+  return %y, %z
+}
+";
+    let model = parse(src);
+    let weights = random_weights(&model, 9);
+    let folded = fold_params(&model, &weights).expect("fold");
+    let text = seam_ir::text::print(&folded.model);
+    let names: Vec<&str> = folded
+        .model
+        .params
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "fold.0"], "{text}");
+    assert_eq!(folded.added, 1);
+    assert_eq!(count(&folded.model, "reshape"), 1, "{text}");
+    assert_eq!(count(&folded.model, "concat"), 0, "{text}");
+    let inputs = random_inputs(&model, 9);
+    let a = evaluate(&model, "forward", &weights, &inputs).expect("eval");
+    let b = evaluate(&folded.model, "forward", &folded.weights, &inputs).expect("eval folded");
+    assert_eq!(a, b, "folding is exact");
+}
