@@ -252,3 +252,61 @@ fn half_bits(x: f32) -> [u8; 2] {
     let b = (x.to_bits() >> 16) as u16;
     b.to_le_bytes()
 }
+
+#[test]
+fn emit_writes_the_model_around_the_optimizer() {
+    let dir = scratch("emit-ir");
+    let model_path = dir.join("m.seam");
+    std::fs::write(&model_path, SMALL).unwrap();
+    let ir_dir = dir.join("ir");
+    let ir = ir_dir.display().to_string();
+    let out = dir.join("m.seamb").display().to_string();
+    let args = [
+        "compile",
+        model_path.to_str().unwrap(),
+        "-o",
+        &out,
+        "--random-weights",
+        "5",
+        "--target",
+        "lavapipe",
+        "-O",
+        "2",
+        "--emit",
+        "ir-before",
+        &ir,
+        "--emit",
+        "ir-after",
+        &ir,
+    ];
+    let o = seam(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let input = seam_ir::text::parse(SMALL).unwrap().0;
+    let read = |stage: &str| {
+        let path = ir_dir.join(format!("small.{stage}.seam"));
+        let source = std::fs::read_to_string(&path).unwrap();
+        seam_ir::text::parse_and_verify(stage, &source).unwrap().0
+    };
+    assert_eq!(read("before"), input);
+    let opts = seam_compiler::optimize::OptimizeOptions {
+        cost: seam_compiler::optimize::cost::CostModel::lavapipe(),
+        ..seam_compiler::optimize::OptimizeOptions::new(seam_compiler::optimize::OptLevel::O2)
+    };
+    let (optimized, _) = seam_compiler::optimize::optimize(&input, &opts).unwrap();
+    assert_eq!(read("after"), optimized);
+
+    // The emitted files are never replaced without --force, like the bundle.
+    let mut again = args.to_vec();
+    again.push("--force");
+    std::fs::remove_file(&out).unwrap();
+    let o = seam(&args);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("small.before.seam"), "{}", text(&o));
+    let o = seam(&again);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // An unknown format is a usage error naming the formats.
+    let o = seam(&["compile", model_path.to_str().unwrap(), "-o", &out, "--emit", "ir-middle", &ir]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("ir-before, ir-after"), "{}", text(&o));
+}
