@@ -41,7 +41,10 @@ fn gpu_logits_match(name: &str) {
     assert_eq!(out[0].shape, exp.logits.shape, "{name}: logits shape");
     let err = max_abs_diff(&out[0].to_f32(), &exp.logits.to_f32_vec());
     println!("{name}: GPU max |Δlogit| = {err:.3e}");
-    assert!(err <= TOLERANCE, "{name}: GPU max |Δlogit| {err} > {TOLERANCE}");
+    assert!(
+        err <= TOLERANCE,
+        "{name}: GPU max |Δlogit| {err} > {TOLERANCE}"
+    );
 }
 
 macro_rules! gpu_tests {
