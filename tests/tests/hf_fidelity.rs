@@ -59,3 +59,16 @@ fn every_fixture_is_tested() {
         ["llama", "mixtral", "qwen2_moe", "olmoe", "readme"]
     );
 }
+
+#[test]
+fn transformers_5_fused_expert_layout_imports_the_same_weights() {
+    // `mixtral_fused` is `mixtral` saved with `save_original_format=False`:
+    // fused `gate_up_proj` [E, 2F, D] / `down_proj` [E, D, F], `mlp.gate` router.
+    let original = imported("mixtral");
+    let fused = imported("mixtral_fused");
+    assert_eq!(fused.weights, original.weights);
+    let exp = expected("mixtral");
+    let got = eval_logits(&fused, &exp.prompt);
+    let err = max_abs_diff(&got.to_f32_vec(), &exp.logits.to_f32_vec());
+    assert!(err <= TOLERANCE, "mixtral_fused: max |Δlogit| {err}");
+}

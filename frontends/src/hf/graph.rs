@@ -10,7 +10,7 @@ use seam_ir::{DType, Dim, GatedAct, Model, Operand, ParamId, RouteMode, TensorTy
 
 use super::arch::{AttentionSpec, Family, MlpSpec, RouterSpec, Spec};
 use super::names::{self, LayerNames};
-use super::weights::Source;
+use super::weights::{ExpertPart, Source};
 use crate::builder::{BuildError, FunctionBuilder, ModelBuilder};
 
 /// Result of emitting one value.
@@ -26,11 +26,7 @@ struct Declarer {
 impl Declarer {
     /// Declares an f32 param named after its source tensor.
     fn param(&mut self, dims: &[u64], source: Source) -> ParamId {
-        let name = match &source {
-            Source::Direct(n) | Source::Linear(n) => n.trim_end_matches(".weight").to_string(),
-            Source::Experts(ns) => stacked_name(&ns[0]),
-        };
-        self.named(name, dims, source)
+        self.named(param_name(&source), dims, source)
     }
 
     /// Declares an f32 param of the given name.
@@ -38,6 +34,16 @@ impl Declarer {
         self.sources.push(source);
         self.m
             .param(name, TensorType::new(DType::F32, dims.iter().copied()))
+    }
+}
+
+/// A param's name: its (first) source tensor's, without `.weight`.
+fn param_name(source: &Source) -> String {
+    match source {
+        Source::Direct(n) | Source::Linear(n) => n.trim_end_matches(".weight").to_string(),
+        Source::Experts(ns) => stacked_name(&ns[0]),
+        Source::FusedExperts { tensor, .. } => tensor.clone(),
+        Source::Either(a, _) => param_name(a),
     }
 }
 
@@ -249,15 +255,26 @@ enum MlpParams {
     },
 }
 
-/// Declares `[E, D, F]`, `[E, D, F]`, `[E, F, D]` stacked expert weights.
+/// Declares `[E, D, F]`, `[E, D, F]`, `[E, F, D]` stacked expert weights, read
+/// per expert or, failing that, from transformers 5.x's fused tensors.
 fn declare_experts(d: &mut Declarer, n: &LayerNames, e: u64, dm: u64, ffn: u64) -> [ParamId; 3] {
     let names: Vec<[String; 3]> = (0..e).map(|i| n.expert(i)).collect();
-    let pick = |j: usize| names.iter().map(|w| w[j].clone()).collect::<Vec<_>>();
-    [
-        d.param(&[e, dm, ffn], Source::Experts(pick(0))),
-        d.param(&[e, dm, ffn], Source::Experts(pick(1))),
-        d.param(&[e, ffn, dm], Source::Experts(pick(2))),
-    ]
+    let [gate_up, down] = n.fused_experts();
+    let fused = [
+        (gate_up.clone(), ExpertPart::Gate),
+        (gate_up, ExpertPart::Up),
+        (down, ExpertPart::Down),
+    ];
+    let dims = [[e, dm, ffn], [e, dm, ffn], [e, ffn, dm]];
+    std::array::from_fn(|j| {
+        let per_expert = Source::Experts(names.iter().map(|w| w[j].clone()).collect());
+        let (tensor, part) = fused[j].clone();
+        let fused = Source::FusedExperts { tensor, part };
+        d.param(
+            &dims[j],
+            Source::Either(Box::new(per_expert), Box::new(fused)),
+        )
+    })
 }
 
 impl MlpParams {
@@ -278,7 +295,11 @@ impl MlpParams {
                 renorm,
                 gated_shared,
             } => {
-                let router = d.param(&[dm, experts], Source::Linear(n.router()));
+                let router = Source::Either(
+                    Box::new(Source::Linear(n.router())),
+                    Box::new(Source::Linear(n.router_v5())),
+                );
+                let router = d.param(&[dm, experts], router);
                 let experts = declare_experts(d, n, experts, dm, ffn);
                 let gated_shared = gated_shared.map(|fs| {
                     let mlp = DenseMlp::declare(d, n.shared_expert(), None, dm, fs);

@@ -78,6 +78,18 @@ impl LayerNames {
         self.at(&format!("{}.gate.weight", self.moe_block()))
     }
 
+    /// The in-layer router as transformers 5.x names it in memory (Mixtral's
+    /// `block_sparse_moe` became `mlp`), written by `save_original_format=False`.
+    pub(crate) fn router_v5(&self) -> String {
+        self.at("mlp.gate.weight")
+    }
+
+    /// transformers 5.x's fused expert tensors: `gate_up_proj` `[E, 2F, D]` and
+    /// `down_proj` `[E, D, F]`.
+    pub(crate) fn fused_experts(&self) -> [String; 2] {
+        ["gate_up_proj", "down_proj"].map(|p| self.at(&format!("mlp.experts.{p}")))
+    }
+
     /// Expert `e`'s gate, up and down projections.
     pub(crate) fn expert(&self, e: u64) -> [String; 3] {
         let (g, u, d) = match self.family {

@@ -2,7 +2,8 @@
 //!
 //! Each parameter records the checkpoint tensor(s) it comes from and how: as is,
 //! as an `nn.Linear` weight (stored `[out, in]`, the IR multiplies `x[T, in]` by
-//! `[in, out]`), or as per-expert linear weights stacked into `[E, in, out]`.
+//! `[in, out]`), as per-expert linear weights stacked into `[E, in, out]`, or
+//! sliced from transformers 5.x's fused expert tensors.
 
 use safetensors::Dtype;
 use seam_ir::eval::tensor::f32s_from_le_bytes;
@@ -20,14 +21,53 @@ pub(crate) enum Source {
     Linear(String),
     /// One `nn.Linear` weight `[out, in]` per expert, stacked to `[E, in, out]`.
     Experts(Vec<String>),
+    /// A part of transformers 5.x's fused expert weights (`save_original_format=False`):
+    /// `gate_up_proj` `[E, 2F, D]` (gate rows first) or `down_proj` `[E, D, F]`.
+    FusedExperts {
+        /// The fused tensor.
+        tensor: String,
+        /// Which projection.
+        part: ExpertPart,
+    },
+    /// The first source if all its tensors are present, else the second (the
+    /// hub's original layout first, so a missing tensor is reported by that name).
+    Either(Box<Source>, Box<Source>),
+}
+
+/// A projection of a gated expert.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ExpertPart {
+    /// The activation's input projection.
+    Gate,
+    /// The multiplied projection.
+    Up,
+    /// The output projection.
+    Down,
 }
 
 impl Source {
-    /// The checkpoint tensors read.
+    /// The checkpoint tensors read (those of the first alternative for `Either`).
     fn tensors(&self) -> Vec<&str> {
         match self {
             Source::Direct(n) | Source::Linear(n) => vec![n.as_str()],
             Source::Experts(ns) => ns.iter().map(String::as_str).collect(),
+            Source::FusedExperts { tensor, .. } => vec![tensor.as_str()],
+            Source::Either(a, _) => a.tensors(),
+        }
+    }
+
+    /// The alternative to read from `ckpt`.
+    fn resolve<'s>(&'s self, ckpt: &Checkpoint) -> &'s Source {
+        match self {
+            Source::Either(a, b) => {
+                let present = |s: &Source| s.tensors().iter().all(|t| ckpt.contains(t));
+                if present(a) || !present(b) {
+                    a.resolve(ckpt)
+                } else {
+                    b.resolve(ckpt)
+                }
+            }
+            other => other,
         }
     }
 }
@@ -54,7 +94,7 @@ pub(crate) fn load(
             .iter()
             .map(|&d| d as usize)
             .collect();
-        let values = match source {
+        let values = match source.resolve(ckpt) {
             Source::Direct(name) => read(ckpt, name, &shape)?,
             Source::Linear(name) => {
                 let (i, o) = (shape[0], shape[1]);
@@ -68,6 +108,11 @@ pub(crate) fn load(
                 }
                 all
             }
+            Source::FusedExperts { tensor, part } => {
+                let (e, i, o) = (shape[0], shape[1], shape[2]);
+                read_fused(ckpt, tensor, *part, e, i, o)?
+            }
+            Source::Either(..) => unreachable!("resolve picks a concrete source"),
         };
         done += (values.len() * decl.ty.dtype.size_bytes()) as u64;
         tensors.push(
@@ -84,7 +129,7 @@ pub(crate) fn load(
 /// Checks up front that every tensor the sources read exists, so a missing
 /// tensor is reported before any conversion work.
 pub(crate) fn check_present(sources: &[Source], ckpt: &Checkpoint) -> Result<(), HfError> {
-    for name in sources.iter().flat_map(Source::tensors) {
+    for name in sources.iter().flat_map(|s| s.resolve(ckpt).tensors()) {
         if !ckpt.contains(name) {
             ckpt.tensor(name)?;
         }
@@ -121,6 +166,36 @@ fn read(ckpt: &Checkpoint, name: &str, expected: &[usize]) -> Result<Vec<f32>, H
             })
         }
     })
+}
+
+/// One projection of every expert, `[E, in, out]`, from a fused tensor.
+fn read_fused(
+    ckpt: &Checkpoint,
+    tensor: &str,
+    part: ExpertPart,
+    e: usize,
+    i: usize,
+    o: usize,
+) -> Result<Vec<f32>, HfError> {
+    let mut out = Vec::with_capacity(e * i * o);
+    match part {
+        ExpertPart::Gate | ExpertPart::Up => {
+            // [E, 2F, D]: each expert's rows 0..F are the gate, F..2F the up projection.
+            let (d, f) = (i, o);
+            let fused = read(ckpt, tensor, &[e, 2 * f, d])?;
+            let skip = if part == ExpertPart::Gate { 0 } else { f * d };
+            for expert in fused.chunks_exact(2 * f * d) {
+                out.extend(transpose(&expert[skip..skip + f * d], f, d));
+            }
+        }
+        ExpertPart::Down => {
+            let (f, d) = (i, o);
+            for expert in read(ckpt, tensor, &[e, d, f])?.chunks_exact(d * f) {
+                out.extend(transpose(expert, d, f));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `[rows, cols]` row-major → `[cols, rows]`.
