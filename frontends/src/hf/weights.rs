@@ -86,14 +86,7 @@ pub(crate) fn load(
     let mut done = 0u64;
     let mut tensors = Vec::with_capacity(sources.len());
     for (decl, source) in model.params.iter().zip(sources) {
-        let shape: Vec<usize> = decl
-            .ty
-            .shape
-            .static_sizes()
-            .unwrap_or_default()
-            .iter()
-            .map(|&d| d as usize)
-            .collect();
+        let shape = decl.sizes();
         let values = match source.resolve(ckpt) {
             Source::Direct(name) => read(ckpt, name, &shape)?,
             Source::Linear(name) => {
