@@ -133,10 +133,11 @@ impl Spec {
         family: Family,
         max_tokens: Option<u64>,
     ) -> Result<Spec, HfError> {
+        // transformers' defaults for absent `rope_theta` / `rms_norm_eps`.
         let (theta, eps) = match family {
             Family::Mixtral => (1e6, 1e-5),
-            Family::Qwen2Moe => (10000.0, 1e-6),
-            Family::Olmoe | Family::Llama | Family::ReadMe => (10000.0, 1e-6),
+            Family::Olmoe => (10000.0, 1e-5),
+            Family::Qwen2Moe | Family::Llama | Family::ReadMe => (10000.0, 1e-6),
         };
         let d = DecoderConfig::read(c, theta, eps)?;
         let max_tokens = max_tokens
