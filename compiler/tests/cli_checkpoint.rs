@@ -156,6 +156,14 @@ fn missing_tensor_in_a_shard_names_the_indexed_shard() {
 }
 
 #[test]
+fn missing_shard_file_is_named() {
+    let (ckpt, out) = copy_fixture("mixtral", "noshard");
+    let shard = ckpt.join("model-00002-of-00003.safetensors");
+    std::fs::remove_file(&shard).unwrap();
+    assert_compile_fails(&ckpt, &out, &["cannot read", shard.to_str().unwrap()]);
+}
+
+#[test]
 fn wrong_tensor_shape_is_named_with_both_shapes() {
     let (ckpt, out) = copy_fixture("llama", "shape");
     let file = ckpt.join("model.safetensors");

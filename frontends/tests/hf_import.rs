@@ -267,3 +267,14 @@ fn decoder_sparse_step_and_mlp_only_layers_pick_dense_layers() {
         "{err}"
     );
 }
+
+#[test]
+fn the_tokens_bound_defaults_to_max_position_embeddings_and_can_be_set() {
+    let dims = |options: &ImportOptions| import(&fixture("olmoe"), options).unwrap().model.dims;
+    let default = dims(&ImportOptions::default());
+    assert_eq!((default[0].name.as_str(), default[0].max), ("tokens", 64));
+    let set = dims(&ImportOptions {
+        max_tokens: Some(16),
+    });
+    assert_eq!(set[0].max, 16);
+}

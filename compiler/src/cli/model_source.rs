@@ -45,7 +45,9 @@ pub fn load_source(path: &Path) -> Result<ModelSource, CliError> {
     }
     let bar = progress_bar();
     let imported = import_with_progress(path, &ImportOptions::default(), &mut |done, total| {
-        bar.set_length(total);
+        if bar.length() != Some(total) {
+            bar.set_length(total);
+        }
         bar.set_position(done);
     });
     bar.finish_and_clear();
