@@ -39,6 +39,10 @@ pub struct EvalArgs {
 /// Runs `seam eval`.
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
+    // A text model needs a seed: checked before anything is read.
+    if !args.file.is_dir() && args.random_weights.is_none() {
+        return Err(needs_seed());
+    }
     let source = load_source(&args.file)?;
     let model = source.model();
     let weights = match (source.weights(), args.random_weights) {
@@ -50,11 +54,7 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         }
         (Some(w), None) => w,
         (None, Some(seed)) => &random_weights(model, seed),
-        (None, None) => {
-            return Err(CliError::Usage(
-                "give the weights: --random-weights SEED".into(),
-            ))
-        }
+        (None, None) => return Err(needs_seed()),
     };
     let func = match &args.function {
         Some(name) => model.function(name).ok_or_else(|| {
@@ -88,6 +88,11 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         write_npy_file(path, &outputs[0], args.force)?;
     }
     Ok(())
+}
+
+/// The usage error for a text model evaluated without `--random-weights`.
+fn needs_seed() -> CliError {
+    CliError::Usage("give the weights: --random-weights SEED".into())
 }
 
 /// Fails early when `--out` exists and `--force` was not given.
