@@ -12,7 +12,10 @@
 //! its value is not implemented (scaled RoPE, an active sliding window, `clip_qkv`,
 //! a non-SiLU activation), refused with an error naming it. Weights in f32, f16 or
 //! bf16 are memory-mapped and converted to f32; `nn.Linear` weights (`[out, in]`)
-//! are transposed to the IR's `[in, out]` and per-expert weights stacked.
+//! are transposed to the IR's `[in, out]` and per-expert weights stacked. Experts
+//! are read per expert as the hub stores them, or from transformers 5.x's fused
+//! `experts.gate_up_proj` / `experts.down_proj` tensors
+//! (`save_pretrained(save_original_format=False)`).
 //!
 //! # The Read-ME convention
 //!
