@@ -9,6 +9,7 @@ use thiserror::Error;
 use crate::emit::{build_bundle, EmitError};
 use crate::fold::{fold_params, FoldError};
 use crate::lower::{lower_function, LowerError, Target};
+use crate::optimize::cost::CostModel;
 use crate::optimize::{optimize, OptLevel, OptimizeError, OptimizeOptions, Report};
 
 /// Why compilation failed.
@@ -46,21 +47,33 @@ pub struct CompileOptions {
     pub opt_level: u8,
 }
 
+/// What [`compile_with_report`] produces.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The bundle, ready to write.
+    pub bundle: BundleWriter,
+    /// What the optimizer did (`None` at `-O0`).
+    pub report: Option<Report>,
+    /// The optimizer's output (`None` at `-O0`). The lowering sees it with its
+    /// param-only values folded into weights ([`crate::fold`]).
+    pub optimized: Option<Model>,
+}
+
 /// Compiles every function of `model` with `weights` into a bundle writer.
 pub fn compile(
     model: &Model,
     weights: &Weights,
     options: &CompileOptions,
 ) -> Result<BundleWriter, CompileError> {
-    compile_with_report(model, weights, options).map(|(bundle, _)| bundle)
+    compile_with_report(model, weights, options).map(|c| c.bundle)
 }
 
-/// [`compile`], also returning the optimizer's report (`None` at `-O0`).
+/// [`compile`], also returning the optimizer's report and output.
 pub fn compile_with_report(
     model: &Model,
     weights: &Weights,
     options: &CompileOptions,
-) -> Result<(BundleWriter, Option<Report>), CompileError> {
+) -> Result<Compiled, CompileError> {
     verify(model).map_err(|e| CompileError::Verify(e.to_string()))?;
     weights
         .check(model)
@@ -71,8 +84,11 @@ pub fn compile_with_report(
     let (optimized, mut report) = match level {
         OptLevel::O0 => (None, None),
         _ => {
-            let (m, r) = optimize(model, &OptimizeOptions::new(level))
-                .map_err(|e| CompileError::Optimize(Box::new(e)))?;
+            let opts = OptimizeOptions {
+                cost: CostModel::for_device(options.target.limits.class),
+                ..OptimizeOptions::new(level)
+            };
+            let (m, r) = optimize(model, &opts).map_err(|e| CompileError::Optimize(Box::new(e)))?;
             tracing::info!(elapsed = ?started.elapsed(), "optimized");
             (Some(m), Some(r))
         }
@@ -101,5 +117,9 @@ pub fn compile_with_report(
         kernels = bundle.manifest.kernels.len(),
         "bundle assembled"
     );
-    Ok((bundle, report))
+    Ok(Compiled {
+        bundle,
+        report,
+        optimized,
+    })
 }

@@ -164,15 +164,7 @@ pub fn fold_params(model: &Model, weights: &Weights) -> Result<Folded, FoldError
     let added = out.params.len() - model.params.len();
     let added_bytes = out.params[model.params.len()..]
         .iter()
-        .map(|p| {
-            let elems: u64 =
-                p.ty.shape
-                    .static_sizes()
-                    .unwrap_or_default()
-                    .iter()
-                    .product();
-            elems * p.ty.dtype.size_bytes() as u64
-        })
+        .map(|p| (p.sizes().iter().product::<usize>() * p.ty.dtype.size_bytes()) as u64)
         .sum();
     let (out, tensors) = drop_params(out, tensors, &keep);
     let weights = Weights::new(&out, tensors)?;

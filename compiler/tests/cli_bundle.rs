@@ -38,22 +38,30 @@ func forward(%ids: i32[tokens]) -> (f32[tokens, 8]) {
 }
 ";
 
-/// Compiles SMALL into `dir/m.seamb` and returns its path.
-fn compiled(dir: &std::path::Path) -> String {
+/// Writes SMALL to `dir/m.seam` and runs `seam compile` on it into
+/// `dir/m.seamb` (lavapipe target, random weights) with `extra` arguments.
+fn compile_small(dir: &std::path::Path, extra: &[&str]) -> (Output, String) {
     let model = dir.join("m.seam");
     std::fs::write(&model, SMALL).unwrap();
     let out = dir.join("m.seamb").display().to_string();
-    let o = seam(&[
+    let model = model.display().to_string();
+    let mut args = vec![
         "compile",
-        &model.display().to_string(),
+        &model,
         "-o",
         &out,
         "--random-weights",
         "5",
         "--target",
         "lavapipe",
-        "--force",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    (seam(&args), out)
+}
+
+/// Compiles SMALL into `dir/m.seamb` and returns its path.
+fn compiled(dir: &std::path::Path) -> String {
+    let (o, out) = compile_small(dir, &["--force"]);
     assert!(o.status.success(), "{}", text(&o));
     out
 }
@@ -302,4 +310,49 @@ fn o2_batches_the_pregated_router_heads_and_explains_it() {
     // Four route dispatches become one; fewer dispatches overall.
     assert_eq!((counts[0].0, counts[1].0), (4, 1), "{counts:?}");
     assert!(counts[1].1 < counts[0].1, "{counts:?}");
+}
+
+#[test]
+fn emit_writes_the_model_around_the_optimizer() {
+    let dir = scratch("emit-ir");
+    let ir_dir = dir.join("ir");
+    let ir = ir_dir.display().to_string();
+    let emit = [
+        "-O",
+        "2",
+        "--emit",
+        "ir-before",
+        &ir,
+        "--emit",
+        "ir-after",
+        &ir,
+    ];
+    let (o, out) = compile_small(&dir, &emit);
+    assert!(o.status.success(), "{}", text(&o));
+    let input = seam_ir::text::parse(SMALL).unwrap().0;
+    let read = |stage: &str| {
+        let path = ir_dir.join(format!("small.{stage}.seam"));
+        let source = std::fs::read_to_string(&path).unwrap();
+        seam_ir::text::parse_and_verify(stage, &source).unwrap().0
+    };
+    assert_eq!(read("before"), input);
+    let opts = seam_compiler::optimize::OptimizeOptions {
+        cost: seam_compiler::optimize::cost::CostModel::lavapipe(),
+        ..seam_compiler::optimize::OptimizeOptions::new(seam_compiler::optimize::OptLevel::O2)
+    };
+    let (optimized, _) = seam_compiler::optimize::optimize(&input, &opts).unwrap();
+    assert_eq!(read("after"), optimized);
+
+    // The emitted files are never replaced without --force, like the bundle.
+    std::fs::remove_file(&out).unwrap();
+    let (o, _) = compile_small(&dir, &emit);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("small.before.seam"), "{}", text(&o));
+    let (o, _) = compile_small(&dir, &[&emit[..], &["--force"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+
+    // An unknown format is a usage error naming the formats.
+    let (o, _) = compile_small(&dir, &["--emit", "ir-middle", &ir]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("ir-before, ir-after"), "{}", text(&o));
 }

@@ -1,22 +1,26 @@
 //! `seam compile`: model file → bundle.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use seam_frontends::safetensors_weights::load_safetensors;
+use seam_ir::text::print;
 use seam_ir::weights::random_weights;
+use seam_ir::Model;
 use seam_shaders::Target as EmitTarget;
 
 use super::device::DeviceArgs;
+use super::model_source::load_source;
+use super::output::write_atomic;
 use super::CliError;
-use crate::compile::{compile_with_report, CompileOptions};
-use crate::load::load_model;
+use crate::compile::{compile_with_report, CompileOptions, Compiled};
 use crate::lower::{Target, TargetKind};
 
 /// Arguments of `seam compile`.
 #[derive(Debug, Args)]
 pub struct CompileArgs {
-    /// The model file in Seam's text format (`.seam`).
+    /// The model: a file in Seam's text format (`.seam`), or a Hugging Face
+    /// checkpoint folder (`config.json` + `*.safetensors`), which brings its weights.
     pub file: PathBuf,
     /// Where to write the bundle (`.seamb`).
     #[arg(short, long, value_name = "OUT")]
@@ -37,7 +41,9 @@ pub struct CompileArgs {
     /// Print what the optimizer did (rules fired, e-graph size, estimated cost).
     #[arg(long)]
     pub explain: bool,
-    /// Also write every kernel as FORMAT (wgsl, spirv, msl, hlsl) into DIR.
+    /// Also write FORMAT into DIR: every kernel as `wgsl`, `spirv`, `msl` or
+    /// `hlsl`, or the model in the text format as the optimizer saw it
+    /// (`ir-before`) and as it left it (`ir-after`). Repeatable.
     #[arg(long, num_args = 2, value_names = ["FORMAT", "DIR"])]
     pub emit: Vec<String>,
     /// Replace OUT (and files in the --emit DIR) if they exist.
@@ -48,38 +54,106 @@ pub struct CompileArgs {
     pub device: DeviceArgs,
 }
 
-fn emit_target(name: &str) -> Result<EmitTarget, CliError> {
+/// What one `--emit FORMAT DIR` writes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum EmitFormat {
+    /// Every kernel in a shading language.
+    Kernels(EmitTarget),
+    /// The model before optimization, in the text format.
+    IrBefore,
+    /// The model after optimization, in the text format.
+    IrAfter,
+}
+
+fn emit_format(name: &str) -> Result<EmitFormat, CliError> {
     match name {
-        "wgsl" => Ok(EmitTarget::Wgsl),
-        "spirv" => Ok(EmitTarget::Spirv),
-        "msl" => Ok(EmitTarget::Msl),
-        "hlsl" => Ok(EmitTarget::Hlsl),
+        "wgsl" => Ok(EmitFormat::Kernels(EmitTarget::Wgsl)),
+        "spirv" => Ok(EmitFormat::Kernels(EmitTarget::Spirv)),
+        "msl" => Ok(EmitFormat::Kernels(EmitTarget::Msl)),
+        "hlsl" => Ok(EmitFormat::Kernels(EmitTarget::Hlsl)),
+        "ir-before" => Ok(EmitFormat::IrBefore),
+        "ir-after" => Ok(EmitFormat::IrAfter),
         other => Err(CliError::Usage(format!(
-            "--emit format `{other}` is not one of wgsl, spirv, msl, hlsl"
+            "--emit format `{other}` is not one of wgsl, spirv, msl, hlsl, ir-before, ir-after"
         ))),
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| CliError::Output {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Writes one `--emit` request.
+fn emit(
+    format: EmitFormat,
+    dir: &Path,
+    model: &Model,
+    compiled: &Compiled,
+    force: bool,
+) -> Result<(), CliError> {
+    create_dir(dir)?;
+    let ir = |m: &Model, stage: &str| -> Result<(), CliError> {
+        let path = dir.join(format!("{}.{stage}.seam", m.name));
+        write_atomic(&path, print(m).as_bytes(), force)?;
+        println!("wrote the model {stage} optimization to {}", path.display());
+        Ok(())
+    };
+    match format {
+        EmitFormat::IrBefore => ir(model, "before"),
+        EmitFormat::IrAfter => ir(compiled.optimized.as_ref().unwrap_or(model), "after"),
+        EmitFormat::Kernels(target) => {
+            let bundle = &compiled.bundle;
+            for (i, k) in bundle.manifest.kernels.iter().enumerate() {
+                let kernel = k.to_kernel(bundle.kernel_source(i));
+                let text = seam_shaders::emit(&kernel, target)?;
+                let path = dir.join(format!("{i:03}_{}.{}", k.name, target.name()));
+                write_atomic(&path, text.as_bytes(), force)?;
+            }
+            println!(
+                "wrote {} kernels as {} to {}",
+                bundle.manifest.kernels.len(),
+                target.name(),
+                dir.display()
+            );
+            Ok(())
+        }
     }
 }
 
 /// Runs `seam compile`.
 pub fn run(args: &CompileArgs) -> Result<(), CliError> {
+    if args.emit.len() % 2 != 0 {
+        return Err(CliError::Usage("--emit takes FORMAT DIR".into()));
+    }
+    let emits = args
+        .emit
+        .chunks(2)
+        .map(|pair| Ok((emit_format(&pair[0])?, PathBuf::from(&pair[1]))))
+        .collect::<Result<Vec<_>, CliError>>()?;
     if args.output.exists() && !args.force {
         return Err(CliError::Output {
             path: args.output.display().to_string(),
             reason: "the file exists (pass --force to replace it)".into(),
         });
     }
-    let emit = match args.emit.as_slice() {
-        [] => None,
-        [format, dir] => Some((emit_target(format)?, PathBuf::from(dir))),
-        _ => return Err(CliError::Usage("--emit takes FORMAT DIR".into())),
-    };
-    let model = load_model(&args.file)?;
-    let weights = match (&args.weights, args.random_weights) {
-        (Some(path), _) => {
-            load_safetensors(&model, path).map_err(|e| CliError::Input(e.to_string()))?
+    let source = load_source(&args.file)?;
+    let model = source.model();
+    let weights = match (source.weights(), &args.weights, args.random_weights) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(CliError::Usage(format!(
+                "`{}` is a checkpoint folder with its own weights; drop --weights/--random-weights",
+                args.file.display()
+            )))
         }
-        (None, Some(seed)) => random_weights(&model, seed),
-        (None, None) => {
+        (Some(w), None, None) => w,
+        (None, Some(path), _) => {
+            &load_safetensors(model, path).map_err(|e| CliError::Input(e.to_string()))?
+        }
+        (None, None, Some(seed)) => &random_weights(model, seed),
+        (None, None, None) => {
             return Err(CliError::Usage(
                 "give the weights: --weights FILE.safetensors or --random-weights SEED".into(),
             ))
@@ -101,32 +175,18 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         target,
         opt_level: args.opt_level,
     };
-    let (bundle, report) = compile_with_report(&model, &weights, &options)?;
+    let compiled = compile_with_report(model, weights, &options)?;
     let compile_time = started.elapsed();
     if args.explain {
-        match &report {
+        match &compiled.report {
             Some(r) => print!("{r}"),
             None => println!("optimizer not run at -O0"),
         }
     }
-    if let Some((format, dir)) = emit {
-        std::fs::create_dir_all(&dir).map_err(|e| CliError::Output {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        for (i, k) in bundle.manifest.kernels.iter().enumerate() {
-            let kernel = k.to_kernel(bundle.kernel_source(i));
-            let text = seam_shaders::emit(&kernel, format)?;
-            let path = dir.join(format!("{i:03}_{}.{}", k.name, format.name()));
-            super::output::write_atomic(&path, text.as_bytes(), args.force)?;
-        }
-        println!(
-            "wrote {} kernels as {} to {}",
-            bundle.manifest.kernels.len(),
-            format.name(),
-            dir.display()
-        );
+    for (format, dir) in &emits {
+        emit(*format, dir, model, &compiled, args.force)?;
     }
+    let bundle = &compiled.bundle;
     bundle
         .write(&args.output, args.force)
         .map_err(seam_runtime::RunError::from)?;

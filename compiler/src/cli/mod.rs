@@ -8,6 +8,7 @@ mod error;
 mod eval;
 mod inputs;
 mod inspect;
+mod model_source;
 mod output;
 mod run;
 
@@ -84,7 +85,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    // wgpu-hal logs every backend it fails to probe (GL without a display, …) as
+    // an error; the runtime reports real device errors itself, so by default
+    // only `RUST_LOG=wgpu_hal=…` shows them.
+    let filter =
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn,wgpu_hal=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use egg::{CostFunction, Id, Language};
 use seam_ir::{Dim, TensorType};
+use seam_shaders::DeviceClass;
 
 use crate::optimize::analysis::{leaf, tensor_type, ClassType, SeamGraph};
 use crate::optimize::language::{Leaf, SeamLang};
@@ -60,6 +61,17 @@ impl CostModel {
             flops_per_us: 4_500.0,
             view_us: 0.01,
             symbolic_dim: 16,
+        }
+    }
+
+    /// The profile for a class of device: lavapipe's for CPU implementations,
+    /// the GPU one otherwise.
+    pub fn for_device(class: DeviceClass) -> Self {
+        match class {
+            DeviceClass::Cpu => CostModel::lavapipe(),
+            DeviceClass::DiscreteGpu | DeviceClass::IntegratedGpu | DeviceClass::Other => {
+                CostModel::gpu()
+            }
         }
     }
 

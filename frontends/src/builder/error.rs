@@ -33,7 +33,7 @@ pub enum BuildError {
     MissingRouting(usize),
     /// Writing MoE layers as per-expert dense blocks failed.
     #[error("expanding the MoE layers: {0}")]
-    Expand(seam_ir::ExpandError),
+    Expand(Box<seam_ir::ExpandError>),
     /// The finished model does not verify.
     #[error("model does not verify: {0}")]
     Verify(VerifyError),

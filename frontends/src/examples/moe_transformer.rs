@@ -195,7 +195,8 @@ impl MoeTransformerConfig {
         f.finish(&[logits]);
         let model = m.finish()?;
         if self.dense_experts {
-            let mut dense = seam_ir::expand_all_moe(&model).map_err(BuildError::Expand)?;
+            let mut dense =
+                seam_ir::expand_all_moe(&model).map_err(|e| BuildError::Expand(Box::new(e)))?;
             dense.functions = dense.functions.iter().map(definition_order).collect();
             Ok(dense)
         } else {
