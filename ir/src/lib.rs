@@ -23,6 +23,7 @@ pub mod model;
 pub mod npy;
 pub mod op;
 pub mod shape;
+pub mod state;
 pub mod text;
 pub mod verify;
 pub mod weights;
@@ -33,9 +34,12 @@ mod testutil;
 pub use dtype::DType;
 pub use eval::{evaluate, EvalError, Tensor, TensorData, TensorError};
 pub use expand::{expand_all_moe, expand_moe, ExpandError};
-pub use model::{DimDecl, Function, Instr, Model, Operand, ParamDecl, ParamId, Value, ValueId};
+pub use model::{
+    DimDecl, Function, Instr, Model, Operand, ParamDecl, ParamId, StateBinding, Value, ValueId,
+};
 pub use npy::{read_npy, write_npy, NpyError};
 pub use op::{AttrValue, GatedAct, GeluApprox, Op, ReduceOp, RouteMode};
 pub use shape::{Dim, Shape, TensorType};
+pub use state::{state_use, StateUse};
 pub use verify::{verify, Location, VerifyError, VerifyErrorKind};
 pub use weights::{random_tensor, random_tensor_in, random_weights, Weights, WeightsError};

@@ -31,6 +31,9 @@ pub enum BuildError {
     /// A MoE layer has neither an in-layer router nor a decoupled decision.
     #[error("layer {0} has no routing decision")]
     MissingRouting(usize),
+    /// `append_state` on a value that is not a state input, or twice on one.
+    #[error("`%{0}` is not a state input of this function, or was appended to already")]
+    NotAState(String),
     /// The finished model does not verify.
     #[error("model does not verify: {0}")]
     Verify(VerifyError),

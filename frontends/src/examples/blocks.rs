@@ -16,8 +16,42 @@ pub(crate) struct AttentionShape {
 }
 
 impl AttentionShape {
-    fn head_dim(&self) -> u64 {
+    pub(crate) fn head_dim(&self) -> u64 {
         self.d_model / self.heads
+    }
+}
+
+/// The KV cache of one attention block: two session states `[kv_len, kv_heads,
+/// head_dim]` (keys after RoPE, and values) that each call appends its tokens to.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct KvCache {
+    /// The key cache (a state input).
+    pub k: ValueId,
+    /// The value cache (a state input).
+    pub v: ValueId,
+}
+
+impl KvCache {
+    /// Declares the two state inputs `{prefix}.k_cache` and `{prefix}.v_cache`
+    /// (before any instruction of `f`).
+    pub(crate) fn declare(
+        f: &mut FunctionBuilder<'_>,
+        prefix: &str,
+        shape: &AttentionShape,
+        kv_len: &Dim,
+    ) -> Self {
+        let ty = TensorType::new(
+            DType::F32,
+            [
+                kv_len.clone(),
+                Dim::Static(shape.kv_heads),
+                Dim::Static(shape.head_dim()),
+            ],
+        );
+        KvCache {
+            k: f.state_input(format!("{prefix}.k_cache"), ty.clone()),
+            v: f.state_input(format!("{prefix}.v_cache"), ty),
+        }
     }
 }
 
@@ -49,7 +83,15 @@ impl AttentionParams {
         }
     }
 
-    /// Emits `x + wo(attention(rope(q), rope(k), v))` with `q, k, v` from `rms_norm(x)`.
+    /// The block's shape.
+    pub(crate) fn shape(&self) -> &AttentionShape {
+        &self.shape
+    }
+
+    /// Emits `x + wo(attention(rope(q), rope(k), v))` with `q, k, v` from
+    /// `rms_norm(x)`; `pos` are the tokens' positions. With a `cache`, the
+    /// tokens' keys and values are appended to it and the queries attend over
+    /// the whole cache (the tokens are its last rows, as causal `attention` expects).
     pub(crate) fn emit(
         &self,
         f: &mut FunctionBuilder<'_>,
@@ -57,6 +99,7 @@ impl AttentionParams {
         tokens: &Dim,
         x: ValueId,
         pos: ValueId,
+        cache: Option<KvCache>,
     ) -> Result<ValueId, BuildError> {
         let s = self.shape;
         let n = |suffix: &str| format!("{prefix}.{suffix}");
@@ -70,6 +113,13 @@ impl AttentionParams {
         let v = f.reshape(&n("v_heads"), v, heads(s.kv_heads))?;
         let q = f.rope(&n("q_rot"), q, pos, s.rope_theta)?;
         let k = f.rope(&n("k_rot"), k, pos, s.rope_theta)?;
+        let (k, v) = match cache {
+            Some(c) => (
+                f.append_state(&n("k_all"), c.k, k)?,
+                f.append_state(&n("v_all"), c.v, v)?,
+            ),
+            None => (k, v),
+        };
         let a = f.attention(&n("attn"), [q.into(), k.into(), v.into()], true, None)?;
         let a = f.reshape(
             &n("attn_flat"),
