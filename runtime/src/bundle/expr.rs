@@ -19,6 +19,8 @@ pub enum Expr {
     Add(Vec<Expr>),
     /// `ceil(a / b)` with a constant, non-zero `b`.
     CeilDiv(Box<Expr>, u64),
+    /// `a - b`; an error when `b > a`.
+    Sub(Box<Expr>, Box<Expr>),
 }
 
 impl Expr {
@@ -44,6 +46,11 @@ impl Expr {
                 }
                 Ok(a.eval(lookup)?.div_ceil(*b))
             }
+            Expr::Sub(a, b) => {
+                let (a, b) = (a.eval(lookup)?, b.eval(lookup)?);
+                a.checked_sub(b)
+                    .ok_or_else(|| BundleError::Expr(format!("{a} - {b} is negative")))
+            }
         }
     }
 
@@ -54,6 +61,7 @@ impl Expr {
             Expr::Dim(d) => vec![d.as_str()],
             Expr::Mul(t) | Expr::Add(t) => t.iter().flat_map(Expr::dims).collect(),
             Expr::CeilDiv(a, _) => a.dims(),
+            Expr::Sub(a, b) => a.dims().into_iter().chain(b.dims()).collect(),
         }
     }
 }
@@ -110,6 +118,16 @@ impl Expr {
         }
     }
 
+    /// `self - other`, folded when both are constant or equal.
+    pub fn minus(self, other: Expr) -> Expr {
+        match (self, other) {
+            (Expr::Const(a), Expr::Const(b)) if a >= b => Expr::Const(a - b),
+            (a, b) if a == b => Expr::Const(0),
+            (a, Expr::Const(0)) => a,
+            (a, b) => Expr::Sub(Box::new(a), Box::new(b)),
+        }
+    }
+
     /// `ceil(self / d)`, folded when constant.
     pub fn ceil_div(self, d: u64) -> Expr {
         match self {
@@ -146,6 +164,7 @@ impl std::fmt::Display for Expr {
             Expr::Mul(t) => join(f, t, "·"),
             Expr::Add(t) => join(f, t, " + "),
             Expr::CeilDiv(a, b) => write!(f, "ceil({a}/{b})"),
+            Expr::Sub(a, b) => write!(f, "({a} - {b})"),
         }
     }
 }
