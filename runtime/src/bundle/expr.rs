@@ -19,7 +19,9 @@ pub enum Expr {
     Add(Vec<Expr>),
     /// `ceil(a / b)` with a constant, non-zero `b`.
     CeilDiv(Box<Expr>, u64),
-    /// `a - b`; an error when `b > a`.
+    /// `a - b`, or 0 when `b > a` (an offset such as `kv_len - tokens`, which
+    /// runs never make negative; at the dims' bounds it may be, and is then no
+    /// larger than `a`, which is what validation checks).
     Sub(Box<Expr>, Box<Expr>),
 }
 
@@ -46,11 +48,7 @@ impl Expr {
                 }
                 Ok(a.eval(lookup)?.div_ceil(*b))
             }
-            Expr::Sub(a, b) => {
-                let (a, b) = (a.eval(lookup)?, b.eval(lookup)?);
-                a.checked_sub(b)
-                    .ok_or_else(|| BundleError::Expr(format!("{a} - {b} is negative")))
-            }
+            Expr::Sub(a, b) => Ok(a.eval(lookup)?.saturating_sub(b.eval(lookup)?)),
         }
     }
 
