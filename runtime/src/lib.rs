@@ -36,6 +36,7 @@ mod device;
 mod dispatch;
 mod error;
 pub mod files;
+pub mod generate;
 mod model;
 mod pipeline;
 mod run_error;

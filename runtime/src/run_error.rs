@@ -34,6 +34,9 @@ pub enum RunError {
         /// The capacity.
         max: u64,
     },
+    /// Sampling settings or logits are unusable.
+    #[error(transparent)]
+    Sampling(#[from] crate::generate::SamplingError),
     /// The inputs do not fit the entry point.
     #[error("bad input: {0}")]
     Input(String),

@@ -85,12 +85,19 @@ impl<'m> Session<'m> {
     /// The most positions the states hold (their length dim's bound), if the
     /// bundle has states.
     pub fn max_length(&self) -> Option<u64> {
+        let dim = self.length_dim()?;
         let manifest = &self.model.manifest;
-        let dim = manifest
+        manifest.dims.iter().find(|d| d.name == dim).map(|d| d.max)
+    }
+
+    /// The states' length dim (`kv_len`), if the bundle has states.
+    pub fn length_dim(&self) -> Option<&str> {
+        self.model
+            .manifest
             .entry_points
             .iter()
-            .find_map(|e| e.state_length.as_ref())?;
-        manifest.dims.iter().find(|d| d.name == dim.dim).map(|d| d.max)
+            .find_map(|e| e.state_length.as_ref())
+            .map(|l| l.dim.as_str())
     }
 
     /// Starts a new sequence: length 0 and every state zeroed.
