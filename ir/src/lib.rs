@@ -40,6 +40,6 @@ pub use model::{
 pub use npy::{read_npy, write_npy, NpyError};
 pub use op::{AttrValue, GatedAct, GeluApprox, Op, ReduceOp, RouteMode};
 pub use shape::{Dim, Shape, TensorType};
-pub use state::{state_use, StateUse};
+pub use state::{set_max_length, state_use, StateUse};
 pub use verify::{verify, Location, VerifyError, VerifyErrorKind};
 pub use weights::{random_tensor, random_tensor_in, random_weights, Weights, WeightsError};

@@ -205,3 +205,18 @@ pub(crate) fn verify_shared_states(model: &Model) -> Result<(), VerifyError> {
     }
     Ok(())
 }
+
+/// Sets the bound of the states' length dim (the maximum sequence length) of a
+/// verified model to `max`; returns that dim's name, or `None` when the model
+/// has no states.
+pub fn set_max_length(model: &mut Model, max: u64) -> Option<String> {
+    let dim = model
+        .functions
+        .iter()
+        .find_map(|f| state_use(model, f))?
+        .length_dim;
+    if let Some(d) = model.dims.iter_mut().find(|d| d.name == dim) {
+        d.max = max;
+    }
+    Some(dim)
+}

@@ -45,6 +45,10 @@ pub struct CompileArgs {
     /// (`ir-before`) and as it left it (`ir-after`). Repeatable.
     #[arg(long, num_args = 2, value_names = ["FORMAT", "DIR"])]
     pub emit: Vec<String>,
+    /// The most positions the KV cache holds (the bound of the states' length
+    /// dim), for models built with one; the model's own bound otherwise.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_seq_len: Option<u64>,
     /// Replace OUT (and files in the --emit DIR) if they exist.
     #[arg(long)]
     pub force: bool,
@@ -138,7 +142,16 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
             reason: "the file exists (pass --force to replace it)".into(),
         });
     }
-    let model = load_model(&args.file)?;
+    let mut model = load_model(&args.file)?;
+    if let Some(max) = args.max_seq_len {
+        let dim = seam_ir::set_max_length(&mut model, max).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--max-seq-len applies to models with a KV cache (session states); `{}` has none",
+                args.file.display()
+            ))
+        })?;
+        tracing::info!(dim, max, "maximum sequence length set");
+    }
     let weights = match (&args.weights, args.random_weights) {
         (Some(path), _) => {
             load_safetensors(&model, path).map_err(|e| CliError::Input(e.to_string()))?

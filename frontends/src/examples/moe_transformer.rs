@@ -143,6 +143,14 @@ struct LayerParams {
 }
 
 impl MoeTransformerConfig {
+    /// The same model with a KV cache of up to `max_seq_len` positions, named
+    /// `{name}_kv` (`examples/mixtral_tiny_kv.seam`, `examples/readme_moe_kv.seam`).
+    pub fn with_kv_cache(mut self, max_seq_len: u64) -> Self {
+        self.name = format!("{}_kv", self.name);
+        self.kv_cache = Some(max_seq_len);
+        self
+    }
+
     /// Builds the model: `forward(%ids: i32[tokens]) -> f32[tokens, vocab]`, and
     /// with [`MoeTransformerConfig::kv_cache`] also
     /// `prefill(%ids: i32[tokens], state caches...)` and
