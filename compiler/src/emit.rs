@@ -157,12 +157,14 @@ pub fn build_bundle(
             let si = match w.manifest.states.iter().position(|s| s.name == *name) {
                 Some(si) => si,
                 None => {
-                    let bytes = l.tensors[t.0].bytes().eval(&bounds).map_err(|e| {
-                        EmitError::Size {
-                            name: name.clone(),
-                            reason: e.to_string(),
-                        }
-                    })?;
+                    let bytes =
+                        l.tensors[t.0]
+                            .bytes()
+                            .eval(&bounds)
+                            .map_err(|e| EmitError::Size {
+                                name: name.clone(),
+                                reason: e.to_string(),
+                            })?;
                     w.manifest.buffers.push(BufferEntry {
                         name: name.clone(),
                         bytes: Expr::Const(bytes),

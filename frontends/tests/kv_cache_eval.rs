@@ -36,20 +36,30 @@ fn check_family(config: MoeTransformerConfig) {
     let (prompt, steps) = (5, 4);
     let all = ids(prompt + steps);
     let n = all.len();
-    let full = evaluate(&model, "forward", &weights, &[Tensor::i32(vec![n], all.clone()).unwrap()])
-        .unwrap()[0]
+    let full = evaluate(
+        &model,
+        "forward",
+        &weights,
+        &[Tensor::i32(vec![n], all.clone()).unwrap()],
+    )
+    .unwrap()[0]
         .to_f32_vec();
     let vocab = full.len() / n;
     let mut s = StateSession::new(&model, &weights);
     let pre = s
-        .run("prefill", &[Tensor::i32(vec![prompt], all[..prompt].to_vec()).unwrap()])
+        .run(
+            "prefill",
+            &[Tensor::i32(vec![prompt], all[..prompt].to_vec()).unwrap()],
+        )
         .unwrap();
     assert_eq!(pre.len(), 1, "states are not returned");
     assert_eq!(pre[0].shape, vec![prompt, vocab]);
     let err = rel_err(&pre[0].to_f32_vec(), &full[..prompt * vocab]);
     assert!(err <= 1e-5, "{name} prefill: {err}");
     for (t, &id) in all.iter().enumerate().skip(prompt) {
-        let out = s.run("decode", &[Tensor::i32(vec![1], vec![id]).unwrap()]).unwrap();
+        let out = s
+            .run("decode", &[Tensor::i32(vec![1], vec![id]).unwrap()])
+            .unwrap();
         let err = rel_err(&out[0].to_f32_vec(), &full[t * vocab..(t + 1) * vocab]);
         assert!(err <= 1e-5, "{name} decode at {t}: {err}");
     }
@@ -76,16 +86,32 @@ fn chunked_prefill_and_reset() {
     let model = small(mixtral_tiny(), 16).build().unwrap();
     let weights = random_weights(&model, 4);
     let all = ids(7);
-    let full = evaluate(&model, "forward", &weights, &[Tensor::i32(vec![7], all.clone()).unwrap()])
-        .unwrap()[0]
+    let full = evaluate(
+        &model,
+        "forward",
+        &weights,
+        &[Tensor::i32(vec![7], all.clone()).unwrap()],
+    )
+    .unwrap()[0]
         .to_f32_vec();
     let mut s = StateSession::new(&model, &weights);
     // A stale sequence first: reset must forget it.
-    s.run("prefill", &[Tensor::i32(vec![3], vec![9, 9, 9]).unwrap()]).unwrap();
+    s.run("prefill", &[Tensor::i32(vec![3], vec![9, 9, 9]).unwrap()])
+        .unwrap();
     s.reset();
     assert_eq!(s.length(), 0);
-    let a = s.run("prefill", &[Tensor::i32(vec![4], all[..4].to_vec()).unwrap()]).unwrap();
-    let b = s.run("prefill", &[Tensor::i32(vec![3], all[4..].to_vec()).unwrap()]).unwrap();
+    let a = s
+        .run(
+            "prefill",
+            &[Tensor::i32(vec![4], all[..4].to_vec()).unwrap()],
+        )
+        .unwrap();
+    let b = s
+        .run(
+            "prefill",
+            &[Tensor::i32(vec![3], all[4..].to_vec()).unwrap()],
+        )
+        .unwrap();
     let mut got = a[0].to_f32_vec();
     got.extend(b[0].to_f32_vec());
     assert!(rel_err(&got, &full) <= 1e-5);
@@ -96,11 +122,23 @@ fn overflowing_the_cache_is_an_error() {
     let model = small(mixtral_tiny(), 6).build().unwrap();
     let weights = random_weights(&model, 5);
     let mut s = StateSession::new(&model, &weights);
-    s.run("prefill", &[Tensor::i32(vec![5], ids(5)).unwrap()]).unwrap();
-    s.run("decode", &[Tensor::i32(vec![1], vec![1]).unwrap()]).unwrap();
-    let err = s.run("decode", &[Tensor::i32(vec![1], vec![1]).unwrap()]).unwrap_err();
+    s.run("prefill", &[Tensor::i32(vec![5], ids(5)).unwrap()])
+        .unwrap();
+    s.run("decode", &[Tensor::i32(vec![1], vec![1]).unwrap()])
+        .unwrap();
+    let err = s
+        .run("decode", &[Tensor::i32(vec![1], vec![1]).unwrap()])
+        .unwrap_err();
     assert!(
-        matches!(err, EvalError::StateFull { stored: 6, adding: 1, max: 6, .. }),
+        matches!(
+            err,
+            EvalError::StateFull {
+                stored: 6,
+                adding: 1,
+                max: 6,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("--max-seq-len"), "{err}");
@@ -112,7 +150,10 @@ fn cached_models_print_and_parse_back() {
     for c in [mixtral_tiny(), readme_moe()] {
         let model = small(c, 32).build().unwrap();
         let printed = text::print(&model);
-        assert!(printed.contains("state %l0.k_cache: f32[kv_len, 2, 16]"), "{printed}");
+        assert!(
+            printed.contains("state %l0.k_cache: f32[kv_len, 2, 16]"),
+            "{printed}"
+        );
         let (parsed, _) = text::parse_and_verify("m.seam", &printed).unwrap();
         assert_eq!(parsed, model);
     }

@@ -424,9 +424,7 @@ impl Op {
             | Op::Div
             | Op::Eq
             | Op::Gather
-            | Op::WriteTail => {
-                Arity::Exact(2)
-            }
+            | Op::WriteTail => Arity::Exact(2),
             Op::Rope { .. } => Arity::Exact(2),
             Op::Neg
             | Op::Exp

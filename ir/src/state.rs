@@ -61,7 +61,10 @@ pub(crate) fn verify_states(model: &Model, fi: usize, f: &Function) -> Result<()
     let mut advance: Option<&Dim> = None;
     for (k, s) in f.states.iter().enumerate() {
         if s.input >= f.inputs.len() || s.output >= f.outputs.len() {
-            return Err(bad(at_fn, format!("state {k} names a missing input or output")));
+            return Err(bad(
+                at_fn,
+                format!("state {k} names a missing input or output"),
+            ));
         }
         if let Some(prev) = k.checked_sub(1).map(|j| f.states[j]) {
             if s.input <= prev.input || s.output <= prev.output {
@@ -96,16 +99,26 @@ pub(crate) fn verify_states(model: &Model, fi: usize, f: &Function) -> Result<()
                 ),
             ));
         };
-        if !v.ty.shape.dims()[1..].iter().all(|d| d.as_static().is_some()) {
+        if !v.ty.shape.dims()[1..]
+            .iter()
+            .all(|d| d.as_static().is_some())
+        {
             return Err(bad(
                 loc,
-                format!("state `%{}` must be static after its length dim, found {}", v.name, v.ty),
+                format!(
+                    "state `%{}` must be static after its length dim, found {}",
+                    v.name, v.ty
+                ),
             ));
         }
         if *length.get_or_insert(l) != l {
             return Err(bad(
                 loc,
-                format!("state `%{}` has length dim `{l}`, another state `{}`", v.name, length.unwrap_or_default()),
+                format!(
+                    "state `%{}` has length dim `{l}`, another state `{}`",
+                    v.name,
+                    length.unwrap_or_default()
+                ),
             ));
         }
         let uses: Vec<(usize, usize)> = f
@@ -143,14 +156,21 @@ pub(crate) fn verify_states(model: &Model, fi: usize, f: &Function) -> Result<()
                 ),
             ));
         }
-        let new_rows = model.operand_type(f, writer.operands[1]).shape.dims().first();
+        let new_rows = model
+            .operand_type(f, writer.operands[1])
+            .shape
+            .dims()
+            .first();
         let Some(new_rows) = new_rows else {
             return Err(bad(loc, "appended rows must have rank 1 or more".into()));
         };
         if *advance.get_or_insert(new_rows) != new_rows {
             return Err(bad(
                 loc,
-                format!("every state must append the same number of rows, found {new_rows} and {}", advance.map(ToString::to_string).unwrap_or_default()),
+                format!(
+                    "every state must append the same number of rows, found {new_rows} and {}",
+                    advance.map(ToString::to_string).unwrap_or_default()
+                ),
             ));
         }
     }
@@ -160,7 +180,12 @@ pub(crate) fn verify_states(model: &Model, fi: usize, f: &Function) -> Result<()
     let bound_by_inputs = |d: &str| {
         f.inputs.iter().enumerate().any(|(i, &v)| {
             !f.is_state_input(i)
-                && f.value(v).ty.shape.dims().iter().any(|x| *x == Dim::Sym(d.to_string()))
+                && f.value(v)
+                    .ty
+                    .shape
+                    .dims()
+                    .iter()
+                    .any(|x| *x == Dim::Sym(d.to_string()))
         })
     };
     if bound_by_inputs(length) {

@@ -23,7 +23,7 @@ pub enum RunError {
         available: String,
     },
     /// A run would grow the session's states past their capacity.
-    #[error("the sequence is full: {stored} position(s) stored + {adding} new exceed the maximum {max} (the bound of `{dim}`; compile with a larger --max-seq-len, or reset the session)")]
+    #[error("the sequence is full: {stored} position(s) in the sequence + {adding} new exceed the maximum {max} (the bound of `{dim}`; compile with a larger --max-seq-len, or reset the session)")]
     SequenceFull {
         /// The states' length dim.
         dim: String,

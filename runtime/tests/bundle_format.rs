@@ -3,8 +3,8 @@
 
 use seam_runtime::bundle::{
     BufferEntry, BufferRange, BufferRole, BundleError, BundleReader, BundleWriter, DimBound,
-    Dispatch, ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, StateEntry,
-    StateLength, FORMAT_VERSION,
+    Dispatch, ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, StateEntry, StateLength,
+    FORMAT_VERSION,
 };
 use seam_runtime::seam_shaders::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
 
@@ -276,7 +276,10 @@ fn stateful_writer() -> BundleWriter {
         buffer: 2,
     });
     let forward = w.manifest.entry_points[0].clone();
-    for (name, advance) in [("prefill", Expr::Dim("tokens".into())), ("decode", Expr::Const(1))] {
+    for (name, advance) in [
+        ("prefill", Expr::Dim("tokens".into())),
+        ("decode", Expr::Const(1)),
+    ] {
         let mut e = forward.clone();
         e.name = name.into();
         e.states = vec![0];
@@ -294,7 +297,12 @@ fn multi_entry_bundles_with_shared_states_round_trip() {
     let w = stateful_writer();
     let b = BundleReader::from_bytes(w.to_bytes().unwrap()).unwrap();
     assert_eq!(*b.manifest(), w.manifest);
-    let names: Vec<&str> = b.manifest().entry_points.iter().map(|e| e.name.as_str()).collect();
+    let names: Vec<&str> = b
+        .manifest()
+        .entry_points
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
     assert_eq!(names, ["forward", "prefill", "decode"]);
     assert_eq!(b.manifest().entry_points[2].states, [0]);
 }
@@ -303,20 +311,18 @@ fn multi_entry_bundles_with_shared_states_round_trip() {
 fn inconsistent_states_are_rejected_by_validation() {
     let cases: Vec<(&str, Box<dyn Fn(&mut Manifest)>)> = vec![
         ("missing buffer", Box::new(|m| m.states[0].buffer = 99)),
-        (
-            "not a state buffer",
-            Box::new(|m| m.states[0].buffer = 1),
-        ),
+        ("not a state buffer", Box::new(|m| m.states[0].buffer = 1)),
         (
             "does not fit",
             Box::new(|m| m.buffers[2].bytes = Expr::Const(16)),
         ),
-        ("missing state", Box::new(|m| m.entry_points[1].states = vec![3])),
+        (
+            "missing state",
+            Box::new(|m| m.entry_points[1].states = vec![3]),
+        ),
         (
             "length dim",
-            Box::new(|m| {
-                m.entry_points[2].state_length.as_mut().unwrap().dim = "tokens".into()
-            }),
+            Box::new(|m| m.entry_points[2].state_length.as_mut().unwrap().dim = "tokens".into()),
         ),
         (
             "which no input binds",

@@ -32,7 +32,10 @@ fn load(rt: &Runtime, model: &Model, weights: &Weights) -> seam_runtime::Model {
         target: Target::from_gpu(rt.gpu()),
         opt_level: 0,
     };
-    let bytes = compile(model, weights, &options).unwrap().to_bytes().unwrap();
+    let bytes = compile(model, weights, &options)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
     rt.load_bundle(BundleReader::from_bytes(bytes).unwrap())
         .unwrap()
 }
@@ -46,7 +49,10 @@ fn rel_err(gpu: &HostTensor, cpu: &Tensor) -> f32 {
     assert_eq!(gpu.shape, cpu.shape);
     let (g, c) = (gpu.to_f32(), cpu.to_f32_vec());
     let scale = c.iter().fold(0f32, |m, x| m.max(x.abs())).max(1.0);
-    g.iter().zip(&c).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
+    g.iter()
+        .zip(&c)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+        / scale
 }
 
 /// Prefill of `prompt` tokens then `steps` decodes, twice (with a reset in
@@ -111,7 +117,15 @@ fn running_past_the_capacity_is_refused_and_reset_recovers() {
     s.run_entry("decode", &[one()]).unwrap();
     let err = s.run_entry("decode", &[one()]).unwrap_err();
     assert!(
-        matches!(err, RunError::SequenceFull { stored: 4, adding: 1, max: 4, .. }),
+        matches!(
+            err,
+            RunError::SequenceFull {
+                stored: 4,
+                adding: 1,
+                max: 4,
+                ..
+            }
+        ),
         "{err}"
     );
     assert_eq!(s.length(), 4, "a refused run changes nothing");

@@ -115,8 +115,7 @@ pub fn lower_function(
         .filter(|(i, _)| !func.is_state_output(*i))
         .map(|(_, &v)| (cx.value_tensor(v), func.value(v).ty.clone()))
         .collect();
-    let state_use =
-        seam_ir::state_use(model, func).map(|u| (u.length_dim, dim_expr(&u.advance)));
+    let state_use = seam_ir::state_use(model, func).map(|u| (u.length_dim, dim_expr(&u.advance)));
     Ok(Lowered {
         name: func.name.clone(),
         tensors: cx.tensors,

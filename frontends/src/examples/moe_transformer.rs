@@ -184,7 +184,12 @@ impl MoeTransformerConfig {
                     .router
                     .iter()
                     .map(|r| ("router".to_string(), &r.attn))
-                    .chain(p.layers.iter().enumerate().map(|(l, lp)| (format!("l{l}"), &lp.attn)))
+                    .chain(
+                        p.layers
+                            .iter()
+                            .enumerate()
+                            .map(|(l, lp)| (format!("l{l}"), &lp.attn)),
+                    )
                     .map(|(prefix, attn)| KvCache::declare(&mut f, &prefix, attn.shape(), kv_len))
                     .collect();
                 let all = f.iota("pos_all", 0, TensorType::new(DType::I32, [kv_len.clone()]))?;

@@ -91,7 +91,12 @@ impl<'m> StateSession<'m> {
         let mut given = inputs.iter();
         for (i, &v) in func.inputs.iter().enumerate() {
             if !func.is_state_input(i) {
-                all.push(given.next().cloned().ok_or_else(|| at.bug("inputs ran out"))?);
+                all.push(
+                    given
+                        .next()
+                        .cloned()
+                        .ok_or_else(|| at.bug("inputs ran out"))?,
+                );
                 continue;
             }
             let value = func.value(v);
@@ -99,9 +104,11 @@ impl<'m> StateSession<'m> {
                 Some(store) => shape_ops::slice(store, 0, 0, length, &at)?,
                 None => {
                     let mut shape = vec![length];
-                    shape.extend(value.ty.shape.dims()[1..].iter().map(|d| {
-                        d.as_static().unwrap_or_default() as usize
-                    }));
+                    shape.extend(
+                        value.ty.shape.dims()[1..]
+                            .iter()
+                            .map(|d| d.as_static().unwrap_or_default() as usize),
+                    );
                     Tensor::zeros(value.ty.dtype, shape).map_err(|e| at.bug(e))?
                 }
             };

@@ -6,9 +6,7 @@ use std::str::FromStr;
 
 use crate::dtype::DType;
 use crate::model::DimDecl;
-use crate::model::{
-    Function, Instr, Model, Operand, ParamDecl, ParamId, StateBinding, ValueId,
-};
+use crate::model::{Function, Instr, Model, Operand, ParamDecl, ParamId, StateBinding, ValueId};
 use crate::op::{AttrValue, Op, OpError, OP_NAMES};
 use crate::shape::{Dim, Shape, TensorType};
 use crate::text::error::{suggest, ParseError};

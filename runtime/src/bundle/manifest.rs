@@ -384,12 +384,21 @@ impl Manifest {
         }
         for st in &self.states {
             let Some(b) = self.buffers.get(st.buffer as usize) else {
-                return bad(format!("state `{}` refers to missing buffer {}", st.name, st.buffer));
+                return bad(format!(
+                    "state `{}` refers to missing buffer {}",
+                    st.name, st.buffer
+                ));
             };
             if b.role != BufferRole::State {
-                return bad(format!("state `{}` lives in a buffer that is not a state buffer", st.name));
+                return bad(format!(
+                    "state `{}` lives in a buffer that is not a state buffer",
+                    st.name
+                ));
             }
-            let elems = at_bounds(&Expr::product(st.shape.clone()), &format!("state `{}`", st.name))?;
+            let elems = at_bounds(
+                &Expr::product(st.shape.clone()),
+                &format!("state `{}`", st.name),
+            )?;
             if at_bounds(&b.bytes, "state buffer")? < elems.saturating_mul(st.dtype.size_bytes()) {
                 return bad(format!("state `{}` does not fit its buffer", st.name));
             }
@@ -426,9 +435,16 @@ impl Manifest {
                 }
             }
             if let Some(l) = &ep.state_length {
-                at_bounds(&Expr::Dim(l.dim.clone()), &format!("`{}` length dim", ep.name))?;
+                at_bounds(
+                    &Expr::Dim(l.dim.clone()),
+                    &format!("`{}` length dim", ep.name),
+                )?;
                 for d in l.advance.dims() {
-                    if !ep.inputs.iter().any(|io| io.shape.contains(&Expr::Dim(d.to_string()))) {
+                    if !ep
+                        .inputs
+                        .iter()
+                        .any(|io| io.shape.contains(&Expr::Dim(d.to_string())))
+                    {
                         return bad(format!(
                             "`{}` appends `{d}` rows, which no input binds",
                             ep.name

@@ -118,9 +118,7 @@ pub fn generate(
         let row = out
             .first()
             .filter(|t| t.shape == [1, vocab])
-            .ok_or_else(|| {
-                RunError::Input(format!("`{DECODE}` must return logits [1, {vocab}]"))
-            })?
+            .ok_or_else(|| RunError::Input(format!("`{DECODE}` must return logits [1, {vocab}]")))?
             .to_f32();
         next = pick(sampler, &row)?;
         generation.tokens.push(next);

@@ -41,9 +41,7 @@ impl Sampling {
         match *self {
             Sampling::Greedy => Ok(()),
             Sampling::TopP {
-                temperature,
-                top_p,
-                ..
+                temperature, top_p, ..
             } => {
                 if !(temperature.is_finite() && temperature > 0.0) {
                     return Err(SamplingError::Temperature(temperature));
@@ -176,7 +174,9 @@ mod tests {
         let logits: Vec<f32> = (0..50).map(|i| ((i * 7919) % 13) as f32 * 0.3).collect();
         let draw = |seed| {
             let mut s = Sampler::new(top_p(1.0, 1.0, seed)).unwrap();
-            (0..64).map(|_| s.next(&logits).unwrap()).collect::<Vec<_>>()
+            (0..64)
+                .map(|_| s.next(&logits).unwrap())
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
         assert_ne!(draw(7), draw(8));

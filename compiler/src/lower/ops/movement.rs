@@ -143,7 +143,13 @@ pub(crate) fn write_tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lowe
             ("len", dims[0].clone()),
         ];
         let kernel = movement::slice(scalar, &cx.target.limits);
-        cx.step(instr, kernel, vec![whole(buf_t), whole(out)], vec![out], copy)?;
+        cx.step(
+            instr,
+            kernel,
+            vec![whole(buf_t), whole(out)],
+            vec![out],
+            copy,
+        )?;
         out
     };
     let new_t = cx.operand(new);
