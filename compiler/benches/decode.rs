@@ -36,9 +36,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() -> Res<()> {
     let rt = Runtime::new(&DeviceOptions::default())?;
     println!("device: {}", rt.gpu().adapter().name);
-    println!(
-        "prompt {PROMPT} tokens, {NEW_TOKENS} generated (greedy), median of {RUNS} runs"
-    );
+    println!("prompt {PROMPT} tokens, {NEW_TOKENS} generated (greedy), median of {RUNS} runs");
     println!(
         "{:<16} {:>3} {:>14} {:>14} {:>18}",
         "model", "-O", "prefill tok/s", "decode tok/s", "forward-recompute"

@@ -8,8 +8,11 @@
 //! - [`op`]: the op set, including the decoupled-architecture ops `route` and `moe`;
 //! - [`model`]: the SSA graph (model → functions → instructions);
 //! - [`infer`], [`verify`]: shape/dtype inference and the verifier;
+//! - [`state`]: session state (KV caches): functions whose `state` inputs and
+//!   outputs persist between calls, appended to by `write_tail`;
 //! - [`text`]: the text format (parser with line/column diagnostics, printer; exact round trip);
-//! - [`eval`]: the reference CPU evaluator, the oracle for every kernel and rewrite;
+//! - [`eval`]: the reference CPU evaluator, the oracle for every kernel and rewrite
+//!   ([`eval::StateSession`] runs functions with states call after call);
 //! - [`expand`]: the dense expansion that defines `moe`;
 //! - [`weights`]: weights for the evaluator and seeded random weights, shared by
 //!   `seam eval` and `seam compile`;
