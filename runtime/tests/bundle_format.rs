@@ -307,9 +307,12 @@ fn multi_entry_bundles_with_shared_states_round_trip() {
     assert_eq!(b.manifest().entry_points[2].states, [0]);
 }
 
+/// A change that breaks a manifest.
+type Corruption = Box<dyn Fn(&mut Manifest)>;
+
 #[test]
 fn inconsistent_states_are_rejected_by_validation() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Manifest)>)> = vec![
+    let cases: Vec<(&str, Corruption)> = vec![
         ("missing buffer", Box::new(|m| m.states[0].buffer = 99)),
         ("not a state buffer", Box::new(|m| m.states[0].buffer = 1)),
         (
