@@ -149,14 +149,6 @@ impl Function {
         self.states.iter().any(|s| s.output == i)
     }
 
-    /// The name of each state (its input value's name), in order.
-    pub fn state_names(&self) -> Vec<&str> {
-        self.states
-            .iter()
-            .map(|s| self.value(self.inputs[s.input]).name.as_str())
-            .collect()
-    }
-
     /// Finds a value by name.
     pub fn value_by_name(&self, name: &str) -> Option<ValueId> {
         self.values

@@ -205,13 +205,32 @@ pub(crate) fn verify_states(model: &Model, fi: usize, f: &Function) -> Result<()
     Ok(())
 }
 
-/// Checks that states of the same name have the same type in every function.
+/// Checks that states of the same name have the same type in every function,
+/// and that all states share one length dim (a session has one length).
 pub(crate) fn verify_shared_states(model: &Model) -> Result<(), VerifyError> {
     let mut seen: std::collections::HashMap<&str, &crate::shape::TensorType> =
         std::collections::HashMap::new();
+    let mut length: Option<&Dim> = None;
     for (fi, f) in model.functions.iter().enumerate() {
         for s in &f.states {
             let v = f.value(f.inputs[s.input]);
+            if let Some(l) = v.ty.shape.dims().first() {
+                match length {
+                    Some(first) if first != l => {
+                        return Err(bad(
+                            Location::Input {
+                                func: fi,
+                                input: s.input,
+                            },
+                            format!(
+                                "state `%{}` has length dim {l}, another function's states {first}: a model's states share one length dim",
+                                v.name
+                            ),
+                        ))
+                    }
+                    _ => length = Some(l),
+                }
+            }
             if let Some(ty) = seen.insert(v.name.as_str(), &v.ty) {
                 if *ty != v.ty {
                     return Err(bad(

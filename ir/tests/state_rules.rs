@@ -95,6 +95,13 @@ fn broken_state_rules_are_named_errors() {
             ),
             "state `%k` is f32[kv_len, 3] here but f32[kv_len, 2] in another function",
         ),
+        (
+            format!(
+                "{}func other(%x: f32[1, 2], state %v: f32[tokens, 2]) -> (state f32[tokens, 2]) {{\n  %a = write_tail(%v, %x) : f32[tokens, 2]\n  return %a\n}}\n",
+                model(SIG, "  %a = write_tail(%k, %x) : f32[kv_len, 2]\n  return %a, %a")
+            ),
+            "a model's states share one length dim",
+        ),
     ];
     for (src, expected) in cases {
         let e = error_of(&src);

@@ -328,6 +328,22 @@ fn inconsistent_states_are_rejected_by_validation() {
             Box::new(|m| m.entry_points[2].state_length.as_mut().unwrap().dim = "tokens".into()),
         ),
         (
+            "a session has one length",
+            Box::new(|m| {
+                m.dims.push(DimBound {
+                    name: "other".into(),
+                    max: 32,
+                });
+                m.entry_points[2].state_length.as_mut().unwrap().dim = "other".into();
+                m.states.push(StateEntry {
+                    name: "v_cache".into(),
+                    shape: vec![Expr::Dim("other".into()), Expr::Const(4)],
+                    ..m.states[0].clone()
+                });
+                m.entry_points[2].states = vec![1];
+            }),
+        ),
+        (
             "which no input binds",
             Box::new(|m| {
                 m.entry_points[1].state_length.as_mut().unwrap().advance =
