@@ -55,6 +55,29 @@ impl KvCache {
     }
 }
 
+/// Causal attention of `q[T, Hq, Dh]` over `k`, `v` `[T, Hkv, Dh]` (keys after
+/// RoPE) — or, with a `cache`, over the cache after appending `k` and `v` to it
+/// (`{prefix}.k_all`, `{prefix}.v_all`), the tokens being its last rows as
+/// causal `attention` expects. The result is `{prefix}.attn`. Every attention
+/// block with a KV cache is built through here (examples and checkpoint imports).
+pub(crate) fn cached_attention(
+    f: &mut FunctionBuilder<'_>,
+    prefix: &str,
+    [q, k, v]: [ValueId; 3],
+    cache: Option<KvCache>,
+    scale: Option<f32>,
+) -> Result<ValueId, BuildError> {
+    let n = |suffix: &str| format!("{prefix}.{suffix}");
+    let (k, v) = match cache {
+        Some(c) => (
+            f.append_state(&n("k_all"), c.k, k)?,
+            f.append_state(&n("v_all"), c.v, v)?,
+        ),
+        None => (k, v),
+    };
+    f.attention(&n("attn"), [q.into(), k.into(), v.into()], true, scale)
+}
+
 /// Parameters of a pre-norm causal self-attention block.
 pub(crate) struct AttentionParams {
     norm: ParamId,
@@ -113,14 +136,7 @@ impl AttentionParams {
         let v = f.reshape(&n("v_heads"), v, heads(s.kv_heads))?;
         let q = f.rope(&n("q_rot"), q, pos, s.rope_theta)?;
         let k = f.rope(&n("k_rot"), k, pos, s.rope_theta)?;
-        let (k, v) = match cache {
-            Some(c) => (
-                f.append_state(&n("k_all"), c.k, k)?,
-                f.append_state(&n("v_all"), c.v, v)?,
-            ),
-            None => (k, v),
-        };
-        let a = f.attention(&n("attn"), [q.into(), k.into(), v.into()], true, None)?;
+        let a = cached_attention(f, prefix, [q, k, v], cache, None)?;
         let a = f.reshape(
             &n("attn_flat"),
             a,
