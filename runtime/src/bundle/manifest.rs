@@ -435,7 +435,10 @@ impl Manifest {
                 }
             }
             if let Some(l) = &ep.state_length {
-                let first = self.entry_points.iter().find_map(|e| e.state_length.as_ref());
+                let first = self
+                    .entry_points
+                    .iter()
+                    .find_map(|e| e.state_length.as_ref());
                 if first.is_some_and(|f| f.dim != l.dim) {
                     return bad(format!(
                         "`{}` has length dim `{}` but another entry point another: a session has one length",
