@@ -115,8 +115,9 @@ pub(crate) fn verify_states(model: &Model, fi: usize, f: &Function) -> Result<()
             return Err(bad(
                 loc,
                 format!(
-                    "state `%{}` has length dim `{l}`, another state `{}`",
+                    "state `%{}` has length dim `{l}` but an earlier state of `{}` has `{}`; a function's states share one",
                     v.name,
+                    f.name,
                     length.unwrap_or_default()
                 ),
             ));
