@@ -76,6 +76,13 @@ fn broken_state_rules_are_named_errors() {
         ),
         (
             model(
+                "(%x: f32[1, 2], state %k: f32[kv_len, 2], state %v: f32[tokens, 2]) -> (state f32[kv_len, 2], state f32[tokens, 2])",
+                "  %a = write_tail(%k, %x) : f32[kv_len, 2]\n  %b = write_tail(%v, %x) : f32[tokens, 2]\n  return %a, %b",
+            ),
+            "has length dim `tokens` but an earlier state of `step` has `kv_len`",
+        ),
+        (
+            model(
                 "(%x: f32[kv_len, 2], state %k: f32[kv_len, 2]) -> (f32[kv_len, 2], state f32[kv_len, 2])",
                 "  %a = write_tail(%k, %x) : f32[kv_len, 2]\n  return %a, %a",
             ),
