@@ -32,10 +32,13 @@ pub struct Session<'m> {
 }
 
 /// Where a bundle buffer lives: a model weight, or a session's own buffer
-/// (activations, or a state).
+/// (activations, or a state); activations are allocated when an entry point
+/// that uses them first runs, so a session running `decode` alone never
+/// holds `prefill`'s buffers.
 enum Slot {
     Weight(usize),
     Owned(GpuBuffer),
+    Unallocated,
 }
 
 /// What one timed run measured.
@@ -55,17 +58,15 @@ impl<'m> Session<'m> {
     pub(crate) fn new(model: &'m Model, name: &str) -> Result<Session<'m>, RunError> {
         let manifest = &model.manifest;
         let entry = find_entry(model, name)?;
-        let at_bounds = |d: &str| manifest.dims.iter().find(|b| b.name == d).map(|b| b.max);
         let slots = manifest
             .buffers
             .iter()
-            .map(|b| match b.role {
+            .enumerate()
+            .map(|(i, b)| match b.role {
                 BufferRole::Weight(w) => Ok(Slot::Weight(w as usize)),
-                BufferRole::Activation | BufferRole::State => {
-                    // wgpu zero-initialises buffers, so states start empty.
-                    let bytes = b.bytes.eval(&at_bounds)?;
-                    Ok(Slot::Owned(model.gpu.create_buffer(&b.name, bytes)?))
-                }
+                // wgpu zero-initialises buffers, so states start empty.
+                BufferRole::State => Ok(Slot::Owned(allocate(model, i)?)),
+                BufferRole::Activation => Ok(Slot::Unallocated),
             })
             .collect::<Result<Vec<_>, RunError>>()?;
         Ok(Session {
@@ -103,7 +104,7 @@ impl<'m> Session<'m> {
     /// Starts a new sequence: length 0 and every state zeroed.
     pub fn reset(&mut self) -> Result<(), RunError> {
         for st in &self.model.manifest.states {
-            let b = self.buffer(st.buffer);
+            let b = self.buffer(st.buffer)?;
             let zeros = vec![0u8; b.size() as usize];
             self.model.gpu.write(b, 0, &zeros)?;
         }
@@ -162,10 +163,11 @@ impl<'m> Session<'m> {
         let index = entry_index(model, name)?;
         let entry = &model.manifest.entry_points[index];
         let (dims, length) = self.bind_dims(entry, inputs)?;
+        self.allocate_for(entry)?;
         self.prepare(index, &dims)?;
         let gpu = &model.gpu;
         for (io, t) in entry.inputs.iter().zip(inputs) {
-            gpu.write(self.buffer(io.buffer), 0, &t.bytes)?;
+            gpu.write(self.buffer(io.buffer)?, 0, &t.bytes)?;
         }
         let (_, recorded) = self.recorded[index]
             .as_ref()
@@ -181,7 +183,7 @@ impl<'m> Session<'m> {
                 let shape = eval_shape(&io.shape, &dims)?;
                 let n: usize = shape.iter().product();
                 let bytes: Vec<u8> = gpu.read_range(
-                    self.buffer(io.buffer),
+                    self.buffer(io.buffer)?,
                     0,
                     n * io.dtype.size_bytes() as usize,
                 )?;
@@ -208,9 +210,10 @@ impl<'m> Session<'m> {
     /// does not advance.
     pub fn profile(&mut self, inputs: &[HostTensor]) -> Result<Vec<(String, Duration)>, RunError> {
         let (dims, _) = self.bind_dims(self.entry, inputs)?;
+        self.allocate_for(self.entry)?;
         let gpu = &self.model.gpu;
         for (io, t) in self.entry.inputs.iter().zip(inputs) {
-            gpu.write(self.buffer(io.buffer), 0, &t.bytes)?;
+            gpu.write(self.buffer(io.buffer)?, 0, &t.bytes)?;
         }
         let lookup = |d: &str| dims.get(d).copied();
         let mut times = Vec::with_capacity(self.entry.dispatches.len());
@@ -220,7 +223,11 @@ impl<'m> Session<'m> {
                 .iter()
                 .map(|(n, e)| Ok((n.clone(), e.eval(&lookup)? as u32)))
                 .collect::<Result<_, RunError>>()?;
-            let views: Vec<_> = d.buffers.iter().map(|r| self.view(r)).collect();
+            let views = d
+                .buffers
+                .iter()
+                .map(|r| self.view(r))
+                .collect::<Result<Vec<_>, _>>()?;
             let mut batch = gpu.batch();
             batch.dispatch(
                 &self.model.pipelines[d.kernel as usize],
@@ -236,16 +243,40 @@ impl<'m> Session<'m> {
         Ok(times)
     }
 
-    fn view(&self, r: &crate::bundle::BufferRange) -> crate::BufferView<'_> {
-        let b = self.buffer(r.buffer);
-        let size = r.size.unwrap_or(b.size().saturating_sub(r.offset));
-        b.slice(r.offset, size)
+    /// Allocates the activation buffers `entry` uses that are not yet allocated.
+    fn allocate_for(&mut self, entry: &EntryPoint) -> Result<(), RunError> {
+        let used = entry
+            .dispatches
+            .iter()
+            .flat_map(|d| d.buffers.iter().map(|r| r.buffer))
+            .chain(
+                entry
+                    .inputs
+                    .iter()
+                    .chain(&entry.outputs)
+                    .map(|io| io.buffer),
+            );
+        for i in used {
+            if matches!(self.slots[i as usize], Slot::Unallocated) {
+                self.slots[i as usize] = Slot::Owned(allocate(self.model, i as usize)?);
+            }
+        }
+        Ok(())
     }
 
-    fn buffer(&self, index: u32) -> &GpuBuffer {
+    fn view(&self, r: &crate::bundle::BufferRange) -> Result<crate::BufferView<'_>, RunError> {
+        let b = self.buffer(r.buffer)?;
+        let size = r.size.unwrap_or(b.size().saturating_sub(r.offset));
+        Ok(b.slice(r.offset, size))
+    }
+
+    fn buffer(&self, index: u32) -> Result<&GpuBuffer, RunError> {
         match &self.slots[index as usize] {
-            Slot::Weight(w) => &self.model.weights[*w],
-            Slot::Owned(b) => b,
+            Slot::Weight(w) => Ok(&self.model.weights[*w]),
+            Slot::Owned(b) => Ok(b),
+            Slot::Unallocated => Err(RunError::Input(format!(
+                "internal: buffer {index} is used before it is allocated"
+            ))),
         }
     }
 
@@ -371,7 +402,11 @@ impl<'m> Session<'m> {
             None => {
                 let mut batch = gpu.batch();
                 for (i, d) in entry.dispatches.iter().enumerate() {
-                    let views: Vec<_> = d.buffers.iter().map(|r| self.view(r)).collect();
+                    let views = d
+                        .buffers
+                        .iter()
+                        .map(|r| self.view(r))
+                        .collect::<Result<Vec<_>, _>>()?;
                     let sizes = sizes_of(i)?;
                     batch.dispatch(
                         &model.pipelines[d.kernel as usize],
@@ -385,6 +420,16 @@ impl<'m> Session<'m> {
             }
         }
     }
+}
+
+/// Allocates buffer `index` of the manifest at the dims' bounds.
+fn allocate(model: &Model, index: usize) -> Result<GpuBuffer, RunError> {
+    let manifest = &model.manifest;
+    let b = &manifest.buffers[index];
+    let at_bounds = |d: &str| manifest.dims.iter().find(|x| x.name == d).map(|x| x.max);
+    Ok(model
+        .gpu
+        .create_buffer(&b.name, b.bytes.eval(&at_bounds)?)?)
 }
 
 /// The index of entry point `name`, or an error listing those there are.
