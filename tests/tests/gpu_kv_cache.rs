@@ -1,6 +1,7 @@
 //! KV-cache bundles on the default device (lavapipe on CI): `prefill` then
 //! `decode` in one session give the reference evaluator's logits (the same
-//! calls on [`StateSession`]) within 1e-4 relative to the largest logit; the
+//! calls on [`StateSession`], and the cache-free `forward`) within 1e-4
+//! relative to the largest logit; the
 //! states persist across calls, `reset` starts over, and a run past the
 //! capacity is a clear error.
 
@@ -8,7 +9,7 @@ use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
 use seam_frontends::examples::{mixtral_tiny, readme_moe, MoeTransformerConfig};
 use seam_ir::eval::StateSession;
-use seam_ir::{random_weights, Model, Tensor, Weights};
+use seam_ir::{evaluate, random_weights, Model, Tensor, Weights};
 use seam_runtime::bundle::BundleReader;
 use seam_runtime::{DeviceOptions, HostTensor, RunError, Runtime};
 
@@ -56,7 +57,9 @@ fn rel_err(gpu: &HostTensor, cpu: &Tensor) -> f32 {
 }
 
 /// Prefill of `prompt` tokens then `steps` decodes, twice (with a reset in
-/// between, on a different sequence), each call checked against the evaluator.
+/// between, on a different sequence), each call checked against the evaluator's
+/// same call, and each decode also against the cache-free `forward` over the
+/// whole sequence (the row of that token).
 fn check(config: MoeTransformerConfig, opt_level: u8, prompt: usize, steps: usize) {
     let name = format!("{} -O{opt_level}", config.name);
     let (model, weights) = cached(config, 64);
@@ -72,19 +75,39 @@ fn check(config: MoeTransformerConfig, opt_level: u8, prompt: usize, steps: usiz
                 Tensor::i32(vec![r.len()], seq[r].to_vec()).unwrap(),
             )
         };
+        let n = prompt + steps;
+        let full = evaluate(
+            &model,
+            "forward",
+            &weights,
+            &[Tensor::i32(vec![n], seq.clone()).unwrap()],
+        )
+        .unwrap()
+        .remove(0);
+        let vocab = full.shape[1];
         let (g, c) = input(0..prompt);
         let out_g = gpu.run_entry("prefill", &[g]).unwrap();
         let out_c = cpu.run("prefill", &[c]).unwrap();
         let err = rel_err(&out_g[0], &out_c[0]);
         println!("{name} prefill({prompt}): rel err {err:.3e}");
         assert!(err <= 1e-4, "{name} prefill: {err}");
+        let mut worst = 0f32;
         for t in prompt..prompt + steps {
             let (g, c) = input(t..t + 1);
             let out_g = gpu.run_entry("decode", &[g]).unwrap();
             let out_c = cpu.run("decode", &[c]).unwrap();
             let err = rel_err(&out_g[0], &out_c[0]);
             assert!(err <= 1e-4, "{name} decode at {t}: {err}");
+            let row = Tensor::f32(
+                vec![1, vocab],
+                full.to_f32_vec()[t * vocab..(t + 1) * vocab].to_vec(),
+            )
+            .unwrap();
+            let err = rel_err(&out_g[0], &row);
+            assert!(err <= 1e-4, "{name} decode at {t} vs forward: {err}");
+            worst = worst.max(err);
         }
+        println!("{name} {steps} decodes: worst rel err vs forward {worst:.3e}");
         assert_eq!(gpu.length(), (prompt + steps) as u64);
         gpu.reset().unwrap();
         cpu.reset();
