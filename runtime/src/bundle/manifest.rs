@@ -439,10 +439,10 @@ impl Manifest {
                     .entry_points
                     .iter()
                     .find_map(|e| e.state_length.as_ref());
-                if first.is_some_and(|f| f.dim != l.dim) {
+                if let Some(f) = first.filter(|f| f.dim != l.dim) {
                     return bad(format!(
-                        "`{}` has length dim `{}` but another entry point another: a session has one length",
-                        ep.name, l.dim
+                        "`{}` has length dim `{}` but another entry point `{}`: a session has one length",
+                        ep.name, l.dim, f.dim
                     ));
                 }
                 at_bounds(
