@@ -7,7 +7,7 @@
 //!   symbolic dims;
 //! - [`op`]: the op set, including the decoupled-architecture ops `route` and `moe`;
 //! - [`model`]: the SSA graph (model → functions → instructions);
-//! - [`infer`], [`verify`]: shape/dtype inference and the verifier;
+//! - [`infer`], [`verify`](mod@verify): shape/dtype inference and the verifier;
 //! - [`state`]: session state (KV caches): functions whose `state` inputs and
 //!   outputs persist between calls, appended to by `write_tail`;
 //! - [`text`]: the text format (parser with line/column diagnostics, printer; exact round trip);
