@@ -38,22 +38,30 @@ func forward(%ids: i32[tokens]) -> (f32[tokens, 8]) {
 }
 ";
 
-/// Compiles SMALL into `dir/m.seamb` and returns its path.
-fn compiled(dir: &std::path::Path) -> String {
+/// Writes SMALL to `dir/m.seam` and runs `seam compile` on it into
+/// `dir/m.seamb` (lavapipe target, random weights) with `extra` arguments.
+fn compile_small(dir: &std::path::Path, extra: &[&str]) -> (Output, String) {
     let model = dir.join("m.seam");
     std::fs::write(&model, SMALL).unwrap();
     let out = dir.join("m.seamb").display().to_string();
-    let o = seam(&[
+    let model = model.display().to_string();
+    let mut args = vec![
         "compile",
-        &model.display().to_string(),
+        &model,
         "-o",
         &out,
         "--random-weights",
         "5",
         "--target",
         "lavapipe",
-        "--force",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    (seam(&args), out)
+}
+
+/// Compiles SMALL into `dir/m.seamb` and returns its path.
+fn compiled(dir: &std::path::Path) -> String {
+    let (o, out) = compile_small(dir, &["--force"]);
     assert!(o.status.success(), "{}", text(&o));
     out
 }
@@ -256,20 +264,9 @@ fn half_bits(x: f32) -> [u8; 2] {
 #[test]
 fn emit_writes_the_model_around_the_optimizer() {
     let dir = scratch("emit-ir");
-    let model_path = dir.join("m.seam");
-    std::fs::write(&model_path, SMALL).unwrap();
     let ir_dir = dir.join("ir");
     let ir = ir_dir.display().to_string();
-    let out = dir.join("m.seamb").display().to_string();
-    let args = [
-        "compile",
-        model_path.to_str().unwrap(),
-        "-o",
-        &out,
-        "--random-weights",
-        "5",
-        "--target",
-        "lavapipe",
+    let emit = [
         "-O",
         "2",
         "--emit",
@@ -279,7 +276,7 @@ fn emit_writes_the_model_around_the_optimizer() {
         "ir-after",
         &ir,
     ];
-    let o = seam(&args);
+    let (o, out) = compile_small(&dir, &emit);
     assert!(o.status.success(), "{}", text(&o));
     let input = seam_ir::text::parse(SMALL).unwrap().0;
     let read = |stage: &str| {
@@ -296,25 +293,15 @@ fn emit_writes_the_model_around_the_optimizer() {
     assert_eq!(read("after"), optimized);
 
     // The emitted files are never replaced without --force, like the bundle.
-    let mut again = args.to_vec();
-    again.push("--force");
     std::fs::remove_file(&out).unwrap();
-    let o = seam(&args);
+    let (o, _) = compile_small(&dir, &emit);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("small.before.seam"), "{}", text(&o));
-    let o = seam(&again);
+    let (o, _) = compile_small(&dir, &[&emit[..], &["--force"]].concat());
     assert!(o.status.success(), "{}", text(&o));
 
     // An unknown format is a usage error naming the formats.
-    let o = seam(&[
-        "compile",
-        model_path.to_str().unwrap(),
-        "-o",
-        &out,
-        "--emit",
-        "ir-middle",
-        &ir,
-    ]);
+    let (o, _) = compile_small(&dir, &["--emit", "ir-middle", &ir]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("ir-before, ir-after"), "{}", text(&o));
 }

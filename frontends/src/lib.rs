@@ -5,8 +5,9 @@
 //! - [`examples`]: the example model families (Read-ME-style pre-gated MoE,
 //!   Mixtral-style in-layer routing, and the general pre-gated top-k form) built
 //!   from a configuration;
-//! - later, the Hugging Face `config.json` + safetensors importer.
+//! - [`hf`]: the Hugging Face `config.json` + safetensors importer.
 
 pub mod builder;
 pub mod examples;
+pub mod hf;
 pub mod safetensors_weights;

@@ -68,13 +68,7 @@ pub fn load_safetensors(model: &Model, path: &Path) -> Result<Weights, WeightFil
             tensor: p.name.clone(),
         })?;
         let shape: Vec<usize> = view.shape().to_vec();
-        let declared: Vec<usize> =
-            p.ty.shape
-                .static_sizes()
-                .unwrap_or_default()
-                .iter()
-                .map(|&d| d as usize)
-                .collect();
+        let declared = p.sizes();
         let mismatch = |found: String| WeightFileError::Mismatch {
             path: shown.clone(),
             tensor: p.name.clone(),

@@ -44,6 +44,19 @@ pub struct ParamDecl {
     pub ty: TensorType,
 }
 
+impl ParamDecl {
+    /// The parameter's sizes (a verified model's params are static; a
+    /// symbolic dim, which verification rejects, counts as 0).
+    pub fn sizes(&self) -> Vec<usize> {
+        self.ty
+            .shape
+            .dims()
+            .iter()
+            .map(|d| d.as_static().unwrap_or(0) as usize)
+            .collect()
+    }
+}
+
 /// A value of a function: an input or an instruction result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Value {

@@ -7,20 +7,21 @@ use std::path::PathBuf;
 use clap::Args;
 use seam_ir::Model;
 
+use super::model_source::load_source;
 use super::CliError;
-use crate::load::load_model;
 
 /// Arguments of `seam check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The model file in Seam's text format (`.seam`).
+    /// The model: a file in Seam's text format (`.seam`), or a Hugging Face
+    /// checkpoint folder (imported in full, weights included).
     pub file: PathBuf,
 }
 
 /// Runs `seam check`.
 pub fn run(args: &CheckArgs) -> Result<(), CliError> {
-    let model = load_model(&args.file)?;
-    print!("{}", summary(&model));
+    let source = load_source(&args.file)?;
+    print!("{}", summary(source.model()));
     Ok(())
 }
 

@@ -10,16 +10,17 @@ use seam_ir::Model;
 use seam_shaders::Target as EmitTarget;
 
 use super::device::DeviceArgs;
+use super::model_source::load_source;
 use super::output::write_atomic;
 use super::CliError;
 use crate::compile::{compile_with_report, CompileOptions, Compiled};
-use crate::load::load_model;
 use crate::lower::{Target, TargetKind};
 
 /// Arguments of `seam compile`.
 #[derive(Debug, Args)]
 pub struct CompileArgs {
-    /// The model file in Seam's text format (`.seam`).
+    /// The model: a file in Seam's text format (`.seam`), or a Hugging Face
+    /// checkpoint folder (`config.json` + `*.safetensors`), which brings its weights.
     pub file: PathBuf,
     /// Where to write the bundle (`.seamb`).
     #[arg(short, long, value_name = "OUT")]
@@ -142,9 +143,9 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
             reason: "the file exists (pass --force to replace it)".into(),
         });
     }
-    let mut model = load_model(&args.file)?;
+    let mut source = load_source(&args.file)?;
     if let Some(max) = args.max_seq_len {
-        let dim = seam_ir::set_max_length(&mut model, max).ok_or_else(|| {
+        let dim = seam_ir::set_max_length(source.model_mut(), max).ok_or_else(|| {
             CliError::Usage(format!(
                 "--max-seq-len applies to models with a KV cache (session states); `{}` has none",
                 args.file.display()
@@ -152,12 +153,20 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         })?;
         tracing::info!(dim, max, "maximum sequence length set");
     }
-    let weights = match (&args.weights, args.random_weights) {
-        (Some(path), _) => {
-            load_safetensors(&model, path).map_err(|e| CliError::Input(e.to_string()))?
+    let model = source.model();
+    let weights = match (source.weights(), &args.weights, args.random_weights) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(CliError::Usage(format!(
+                "`{}` is a checkpoint folder with its own weights; drop --weights/--random-weights",
+                args.file.display()
+            )))
         }
-        (None, Some(seed)) => random_weights(&model, seed),
-        (None, None) => {
+        (Some(w), None, None) => w,
+        (None, Some(path), _) => {
+            &load_safetensors(model, path).map_err(|e| CliError::Input(e.to_string()))?
+        }
+        (None, None, Some(seed)) => &random_weights(model, seed),
+        (None, None, None) => {
             return Err(CliError::Usage(
                 "give the weights: --weights FILE.safetensors or --random-weights SEED".into(),
             ))
@@ -179,7 +188,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         target,
         opt_level: args.opt_level,
     };
-    let compiled = compile_with_report(&model, &weights, &options)?;
+    let compiled = compile_with_report(model, weights, &options)?;
     let compile_time = started.elapsed();
     if args.explain {
         match &compiled.report {
@@ -188,7 +197,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         }
     }
     for (format, dir) in &emits {
-        emit(*format, dir, &model, &compiled, args.force)?;
+        emit(*format, dir, model, &compiled, args.force)?;
     }
     let bundle = &compiled.bundle;
     bundle

@@ -13,6 +13,9 @@ pub enum CliError {
     /// The model could not be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// A Hugging Face checkpoint could not be imported.
+    #[error(transparent)]
+    Import(#[from] seam_frontends::hf::HfError),
     /// Evaluation failed.
     #[error("evaluation failed: {0}")]
     Eval(#[from] EvalError),

@@ -8,18 +8,20 @@ use seam_ir::npy;
 use seam_ir::weights::random_weights;
 
 use super::inputs::{describe, InputArgs, InputSpec};
+use super::model_source::load_source;
 use super::output::write_atomic;
 use super::CliError;
-use crate::load::load_model;
 
 /// Arguments of `seam eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The model file in Seam's text format (`.seam`).
+    /// The model: a file in Seam's text format (`.seam`), or a Hugging Face
+    /// checkpoint folder, which brings its weights.
     pub file: PathBuf,
-    /// Fill every parameter with seeded random values (the same generator as `seam compile`).
+    /// Fill every parameter with seeded random values (the same generator as
+    /// `seam compile`); required for a text model.
     #[arg(long, value_name = "SEED")]
-    pub random_weights: u64,
+    pub random_weights: Option<u64>,
     /// The inputs.
     #[command(flatten)]
     pub inputs: InputArgs,
@@ -37,7 +39,23 @@ pub struct EvalArgs {
 /// Runs `seam eval`.
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
-    let model = load_model(&args.file)?;
+    // A text model needs a seed: checked before anything is read.
+    if !args.file.is_dir() && args.random_weights.is_none() {
+        return Err(needs_seed());
+    }
+    let source = load_source(&args.file)?;
+    let model = source.model();
+    let weights = match (source.weights(), args.random_weights) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::Usage(format!(
+                "`{}` is a checkpoint folder with its own weights; drop --random-weights",
+                args.file.display()
+            )))
+        }
+        (Some(w), None) => w,
+        (None, Some(seed)) => &random_weights(model, seed),
+        (None, None) => return Err(needs_seed()),
+    };
     let func = match &args.function {
         Some(name) => model.function(name).ok_or_else(|| {
             let names: Vec<&str> = model.functions.iter().map(|f| f.name.as_str()).collect();
@@ -63,9 +81,8 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         })
         .collect();
     let inputs = args.inputs.gather(&func.name, &specs)?;
-    let weights = random_weights(&model, args.random_weights);
     let started = std::time::Instant::now();
-    let outputs = StateSession::new(&model, &weights).run(&func.name, &inputs)?;
+    let outputs = StateSession::new(model, weights).run(&func.name, &inputs)?;
     tracing::info!(elapsed = ?started.elapsed(), "evaluated");
     let shown = func
         .outputs
@@ -81,6 +98,11 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         write_npy_file(path, &outputs[0], args.force)?;
     }
     Ok(())
+}
+
+/// The usage error for a text model evaluated without `--random-weights`.
+fn needs_seed() -> CliError {
+    CliError::Usage("give the weights: --random-weights SEED".into())
 }
 
 /// Fails early when `--out` exists and `--force` was not given.

@@ -9,6 +9,7 @@ mod eval;
 mod generate;
 mod inputs;
 mod inspect;
+mod model_source;
 mod output;
 mod run;
 

@@ -91,13 +91,7 @@ fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliErro
             CliError::Input(format!("the bundle has no weight for `@{}`", p.name))
         })?;
         let stored = f32s_from_le_bytes(bundle.weight_bytes(entry.weight as usize));
-        let shape: Vec<usize> =
-            p.ty.shape
-                .static_sizes()
-                .unwrap_or_default()
-                .iter()
-                .map(|&d| d as usize)
-                .collect();
+        let shape = p.sizes();
         let values = match entry.packing {
             Packing::AsIs => stored,
             Packing::TransposedLast2 => {

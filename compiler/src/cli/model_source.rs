@@ -1,0 +1,79 @@
+//! What a model argument names: a model file in the text format, or a Hugging
+//! Face checkpoint folder (a directory, expected to hold `config.json`).
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use seam_frontends::hf::{import_with_progress, ImportOptions, Imported};
+use seam_ir::{Model, Weights};
+
+use super::CliError;
+use crate::load::load_model;
+
+/// A loaded model, with its weights when the source has them.
+pub enum ModelSource {
+    /// A `.seam` text model (weights come from elsewhere).
+    Text(Model),
+    /// An imported checkpoint with its weights.
+    Checkpoint(Box<Imported>),
+}
+
+impl ModelSource {
+    /// The model.
+    pub fn model(&self) -> &Model {
+        match self {
+            ModelSource::Text(m) => m,
+            ModelSource::Checkpoint(c) => &c.model,
+        }
+    }
+
+    /// The model, to adjust before compiling (e.g. `--max-seq-len`).
+    pub fn model_mut(&mut self) -> &mut Model {
+        match self {
+            ModelSource::Text(m) => m,
+            ModelSource::Checkpoint(c) => &mut c.model,
+        }
+    }
+
+    /// The checkpoint's weights, if the source has them.
+    pub fn weights(&self) -> Option<&Weights> {
+        match self {
+            ModelSource::Text(_) => None,
+            ModelSource::Checkpoint(c) => Some(&c.weights),
+        }
+    }
+}
+
+/// Loads `path`: a directory is imported as a Hugging Face checkpoint (with a
+/// progress bar on a terminal), anything else is read as a text model.
+pub fn load_source(path: &Path) -> Result<ModelSource, CliError> {
+    if !path.is_dir() {
+        return Ok(ModelSource::Text(load_model(path)?));
+    }
+    let bar = progress_bar();
+    let imported = import_with_progress(path, &ImportOptions::default(), &mut |done, total| {
+        if bar.length() != Some(total) {
+            bar.set_length(total);
+        }
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let imported = imported?;
+    tracing::info!(family = ?imported.family, params = imported.model.params.len(), "imported checkpoint");
+    Ok(ModelSource::Checkpoint(Box::new(imported)))
+}
+
+/// A byte-progress bar on stderr, hidden when stderr is not a terminal.
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "converting weights {wide_bar} {binary_bytes}/{binary_total_bytes} ({eta})",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}

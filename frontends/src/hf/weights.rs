@@ -1,0 +1,217 @@
+//! Converting checkpoint tensors into the IR's parameter layouts.
+//!
+//! Each parameter records the checkpoint tensor(s) it comes from and how: as is,
+//! as an `nn.Linear` weight (stored `[out, in]`, the IR multiplies `x[T, in]` by
+//! `[in, out]`), as per-expert linear weights stacked into `[E, in, out]`, or
+//! sliced from transformers 5.x's fused expert tensors.
+
+use safetensors::Dtype;
+use seam_ir::eval::tensor::f32s_from_le_bytes;
+use seam_ir::{Model, Tensor, Weights};
+
+use super::checkpoint::{Checkpoint, RawTensor};
+use super::HfError;
+
+/// Where one IR parameter's values come from.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Source {
+    /// A tensor of the parameter's shape (norm weights, biases, embedding tables).
+    Direct(String),
+    /// An `nn.Linear` weight `[out, in]`, transposed to the parameter's `[in, out]`.
+    Linear(String),
+    /// One `nn.Linear` weight `[out, in]` per expert, stacked to `[E, in, out]`.
+    Experts(Vec<String>),
+    /// A part of transformers 5.x's fused expert weights (`save_original_format=False`):
+    /// `gate_up_proj` `[E, 2F, D]` (gate rows first) or `down_proj` `[E, D, F]`.
+    FusedExperts {
+        /// The fused tensor.
+        tensor: String,
+        /// Which projection.
+        part: ExpertPart,
+    },
+    /// The first source if all its tensors are present, else the second (the
+    /// hub's original layout first, so a missing tensor is reported by that name).
+    Either(Box<Source>, Box<Source>),
+}
+
+/// A projection of a gated expert.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ExpertPart {
+    /// The activation's input projection.
+    Gate,
+    /// The multiplied projection.
+    Up,
+    /// The output projection.
+    Down,
+}
+
+impl Source {
+    /// The checkpoint tensors read (those of the first alternative for `Either`).
+    fn tensors(&self) -> Vec<&str> {
+        match self {
+            Source::Direct(n) | Source::Linear(n) => vec![n.as_str()],
+            Source::Experts(ns) => ns.iter().map(String::as_str).collect(),
+            Source::FusedExperts { tensor, .. } => vec![tensor.as_str()],
+            Source::Either(a, _) => a.tensors(),
+        }
+    }
+
+    /// The alternative to read from `ckpt`.
+    fn resolve<'s>(&'s self, ckpt: &Checkpoint) -> &'s Source {
+        match self {
+            Source::Either(a, b) => {
+                let present = |s: &Source| s.tensors().iter().all(|t| ckpt.contains(t));
+                if present(a) || !present(b) {
+                    a.resolve(ckpt)
+                } else {
+                    b.resolve(ckpt)
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Progress while converting: bytes of parameters done and in all.
+pub type ProgressFn<'a> = dyn FnMut(u64, u64) + 'a;
+
+/// Reads every parameter of `model` (declared in the order of `sources`).
+pub(crate) fn load(
+    model: &Model,
+    sources: &[Source],
+    ckpt: &Checkpoint,
+    progress: &mut ProgressFn<'_>,
+) -> Result<Weights, HfError> {
+    let total = model.param_bytes();
+    let mut done = 0u64;
+    let mut tensors = Vec::with_capacity(sources.len());
+    for (decl, source) in model.params.iter().zip(sources) {
+        let shape = decl.sizes();
+        let values = match source.resolve(ckpt) {
+            Source::Direct(name) => read(ckpt, name, &shape)?,
+            Source::Linear(name) => {
+                let (i, o) = (shape[0], shape[1]);
+                transpose(&read(ckpt, name, &[o, i])?, o, i)
+            }
+            Source::Experts(names) => {
+                let (i, o) = (shape[1], shape[2]);
+                let mut all = Vec::with_capacity(shape.iter().product());
+                for name in names {
+                    all.extend(transpose(&read(ckpt, name, &[o, i])?, o, i));
+                }
+                all
+            }
+            Source::FusedExperts { tensor, part } => {
+                let (e, i, o) = (shape[0], shape[1], shape[2]);
+                read_fused(ckpt, tensor, *part, e, i, o)?
+            }
+            Source::Either(..) => unreachable!("resolve picks a concrete source"),
+        };
+        done += (values.len() * decl.ty.dtype.size_bytes()) as u64;
+        tensors.push(
+            Tensor::f32(shape, values).map_err(|e| seam_ir::WeightsError::Tensor {
+                name: decl.name.clone(),
+                source: e,
+            })?,
+        );
+        progress(done, total);
+    }
+    Ok(Weights::new(model, tensors)?)
+}
+
+/// Checks up front that every tensor the sources read exists, so a missing
+/// tensor is reported before any conversion work.
+pub(crate) fn check_present(sources: &[Source], ckpt: &Checkpoint) -> Result<(), HfError> {
+    for name in sources.iter().flat_map(|s| s.resolve(ckpt).tensors()) {
+        if !ckpt.contains(name) {
+            ckpt.tensor(name)?;
+        }
+    }
+    Ok(())
+}
+
+/// The tensor `name` as f32 values, checked to have shape `expected`.
+fn read(ckpt: &Checkpoint, name: &str, expected: &[usize]) -> Result<Vec<f32>, HfError> {
+    let RawTensor { file, info, bytes } = ckpt.tensor(name)?;
+    if info.shape != expected {
+        return Err(HfError::WrongShape {
+            tensor: name.to_string(),
+            file: file.to_path_buf(),
+            found: info.shape.clone(),
+            expected: expected.to_vec(),
+        });
+    }
+    Ok(match info.dtype {
+        Dtype::F32 => f32s_from_le_bytes(bytes),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        other => {
+            return Err(HfError::WrongDtype {
+                tensor: name.to_string(),
+                file: file.to_path_buf(),
+                dtype: format!("{other:?}"),
+            })
+        }
+    })
+}
+
+/// One projection of every expert, `[E, in, out]`, from a fused tensor.
+fn read_fused(
+    ckpt: &Checkpoint,
+    tensor: &str,
+    part: ExpertPart,
+    e: usize,
+    i: usize,
+    o: usize,
+) -> Result<Vec<f32>, HfError> {
+    let mut out = Vec::with_capacity(e * i * o);
+    match part {
+        ExpertPart::Gate | ExpertPart::Up => {
+            // [E, 2F, D]: each expert's rows 0..F are the gate, F..2F the up projection.
+            let (d, f) = (i, o);
+            let fused = read(ckpt, tensor, &[e, 2 * f, d])?;
+            let skip = if part == ExpertPart::Gate { 0 } else { f * d };
+            for expert in fused.chunks_exact(2 * f * d) {
+                out.extend(transpose(&expert[skip..skip + f * d], f, d));
+            }
+        }
+        ExpertPart::Down => {
+            let (f, d) = (i, o);
+            for expert in read(ckpt, tensor, &[e, d, f])?.chunks_exact(d * f) {
+                out.extend(transpose(expert, d, f));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `[rows, cols]` row-major → `[cols, rows]`.
+fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = x[r * cols + c];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transpose;
+
+    #[test]
+    fn transpose_swaps_rows_and_columns() {
+        // [[1, 2, 3], [4, 5, 6]] → [[1, 4], [2, 5], [3, 6]], checked by hand.
+        assert_eq!(
+            transpose(&[1., 2., 3., 4., 5., 6.], 2, 3),
+            vec![1., 4., 2., 5., 3., 6.]
+        );
+    }
+}
