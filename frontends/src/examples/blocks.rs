@@ -37,16 +37,13 @@ impl KvCache {
     pub(crate) fn declare(
         f: &mut FunctionBuilder<'_>,
         prefix: &str,
-        shape: &AttentionShape,
+        kv_heads: u64,
+        head_dim: u64,
         kv_len: &Dim,
     ) -> Self {
         let ty = TensorType::new(
             DType::F32,
-            [
-                kv_len.clone(),
-                Dim::Static(shape.kv_heads),
-                Dim::Static(shape.head_dim()),
-            ],
+            [kv_len.clone(), Dim::Static(kv_heads), Dim::Static(head_dim)],
         );
         KvCache {
             k: f.state_input(format!("{prefix}.k_cache"), ty.clone()),
@@ -76,6 +73,35 @@ pub(crate) fn cached_attention(
         None => (k, v),
     };
     f.attention(&n("attn"), [q.into(), k.into(), v.into()], true, scale)
+}
+
+/// Adds `prefill(%ids: i32[tokens])` and `decode(%ids: i32[1])` to `m`: each
+/// declares its caches with `declare(f)` (before any instruction), takes its
+/// tokens' positions as the last rows of `iota` over `kv_len`, and emits the
+/// model with `emit(f, rows, ids, pos, caches)`, returning its logits.
+pub(crate) fn add_cached_entry_points(
+    m: &mut ModelBuilder,
+    tokens: &Dim,
+    kv_len: &Dim,
+    declare: impl Fn(&mut FunctionBuilder<'_>) -> Vec<KvCache>,
+    emit: impl Fn(
+        &mut FunctionBuilder<'_>,
+        &Dim,
+        ValueId,
+        ValueId,
+        &[KvCache],
+    ) -> Result<ValueId, BuildError>,
+) -> Result<(), BuildError> {
+    for (name, rows) in [("prefill", tokens.clone()), ("decode", Dim::Static(1))] {
+        let mut f = m.function(name);
+        let ids = f.input("ids", TensorType::new(DType::I32, [rows.clone()]));
+        let caches = declare(&mut f);
+        let all = f.iota("pos_all", 0, TensorType::new(DType::I32, [kv_len.clone()]))?;
+        let pos = f.tail("pos", all, rows.clone())?;
+        let logits = emit(&mut f, &rows, ids, pos, &caches)?;
+        f.finish(&[logits]);
+    }
+    Ok(())
 }
 
 /// Parameters of a pre-norm causal self-attention block.

@@ -3,7 +3,9 @@
 
 use seam_ir::{DType, Dim, GatedAct, Model, ParamId, RouteMode, TensorType, ValueId};
 
-use super::blocks::{f32_param, AttentionParams, AttentionShape, GatedFfnParams, KvCache};
+use super::blocks::{
+    add_cached_entry_points, f32_param, AttentionParams, AttentionShape, GatedFfnParams, KvCache,
+};
 use crate::builder::{BuildError, FunctionBuilder, ModelBuilder};
 
 /// The decoupled router: its own one-layer causal transformer over its own token
@@ -177,26 +179,28 @@ impl MoeTransformerConfig {
         f.finish(&[logits]);
 
         if let Some(kv_len) = &kv_len {
-            for (name, rows) in [("prefill", tokens.clone()), ("decode", Dim::Static(1))] {
-                let mut f = m.function(name);
-                let ids = f.input("ids", TensorType::new(DType::I32, [rows.clone()]));
-                let caches: Vec<KvCache> = p
-                    .router
+            let declare = |f: &mut FunctionBuilder<'_>| -> Vec<KvCache> {
+                let router = p.router.iter().map(|r| ("router".to_string(), &r.attn));
+                let layers = p
+                    .layers
                     .iter()
-                    .map(|r| ("router".to_string(), &r.attn))
-                    .chain(
-                        p.layers
-                            .iter()
-                            .enumerate()
-                            .map(|(l, lp)| (format!("l{l}"), &lp.attn)),
-                    )
-                    .map(|(prefix, attn)| KvCache::declare(&mut f, &prefix, attn.shape(), kv_len))
-                    .collect();
-                let all = f.iota("pos_all", 0, TensorType::new(DType::I32, [kv_len.clone()]))?;
-                let pos = f.tail("pos", all, rows.clone())?;
-                let logits = self.emit_model(&mut f, &p, &rows, ids, pos, &caches)?;
-                f.finish(&[logits]);
-            }
+                    .enumerate()
+                    .map(|(l, lp)| (format!("l{l}"), &lp.attn));
+                router
+                    .chain(layers)
+                    .map(|(prefix, attn)| {
+                        let s = attn.shape();
+                        KvCache::declare(f, &prefix, s.kv_heads, s.head_dim(), kv_len)
+                    })
+                    .collect()
+            };
+            add_cached_entry_points(
+                &mut m,
+                &tokens,
+                kv_len,
+                declare,
+                |f, rows, ids, pos, caches| self.emit_model(f, &p, rows, ids, pos, caches),
+            )?;
         }
         m.finish()
     }
