@@ -1,7 +1,8 @@
 //! Importing Hugging Face checkpoints: a folder with `config.json` and
 //! `*.safetensors` weights (one file, or shards listed by
 //! `model.safetensors.index.json`) becomes a [`Model`] with `forward(ids[tokens])
-//! -> logits[tokens, vocab]` and its [`Weights`].
+//! -> logits[tokens, vocab]` (and, with [`ImportOptions::kv_cache`], `prefill`
+//! and `decode` over a KV cache) and its [`Weights`].
 //!
 //! Supported: `LlamaForCausalLM`, `MixtralForCausalLM`, `Qwen2MoeForCausalLM`,
 //! `OlmoeForCausalLM` and the Read-ME convention below. Every config field that
