@@ -16,3 +16,9 @@ mkdir -p out
 "$seam" inspect out/readme_moe.seamb
 "$seam" run out/readme_moe.seamb --tokens 1,2,3,4,5,6,7,8 --check-reference \
     --out out/readme_moe_logits.npy --force
+
+# The same model with a KV cache: prefill the prompt, then decode token by token.
+"$seam" compile examples/readme_moe_kv.seam -o out/readme_moe_kv.seamb --random-weights 7 \
+    --max-seq-len 256 --force
+"$seam" generate out/readme_moe_kv.seamb --prompt-ids 1,2,3,4,5,6,7,8 --max-new-tokens 16 \
+    --logits-out out/readme_moe_prefill_logits.npy --force

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use seam_ir::{text, DType, Model, ParamId, Tensor, TensorType, Weights};
 use seam_runtime::bundle::{
     BufferEntry, BufferRange, BufferRole, BundleWriter, DimBound, Dispatch, ElementType,
-    EntryPoint, Expr, IoEntry, Manifest, Packing, ParamEntry, PlanStats,
+    EntryPoint, Expr, IoEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength,
 };
 use thiserror::Error;
 
@@ -105,6 +105,7 @@ pub fn build_bundle(
         },
         source_ir: Some(text::print(model)),
         params: Vec::new(),
+        states: Vec::new(),
     };
     let mut w = BundleWriter::new(manifest);
     let bounds = |d: &str| model.dim(d).map(|b| b.max);
@@ -150,8 +151,42 @@ pub fn build_bundle(
                 buffer_of.insert(TensorId(i), b);
             }
         }
+        // States: one buffer per name, shared by every entry point naming it.
+        let mut entry_states = Vec::with_capacity(l.states.len());
+        for (name, t, ty) in &l.states {
+            let si = match w.manifest.states.iter().position(|s| s.name == *name) {
+                Some(si) => si,
+                None => {
+                    let bytes =
+                        l.tensors[t.0]
+                            .bytes()
+                            .eval(&bounds)
+                            .map_err(|e| EmitError::Size {
+                                name: name.clone(),
+                                reason: e.to_string(),
+                            })?;
+                    w.manifest.buffers.push(BufferEntry {
+                        name: name.clone(),
+                        bytes: Expr::Const(bytes),
+                        role: BufferRole::State,
+                    });
+                    w.manifest.states.push(StateEntry {
+                        name: name.clone(),
+                        dtype: element(ty.dtype),
+                        shape: dims_of(ty),
+                        buffer: w.manifest.buffers.len() as u32 - 1,
+                    });
+                    w.manifest.states.len() - 1
+                }
+            };
+            buffer_of.insert(*t, w.manifest.states[si].buffer);
+            entry_states.push(si as u32);
+        }
         let activations: Vec<usize> = (0..l.tensors.len())
-            .filter(|&i| !matches!(l.tensors[i].source, Source::Param(..)))
+            .filter(|&i| {
+                !matches!(l.tensors[i].source, Source::Param(..))
+                    && !buffer_of.contains_key(&TensorId(i))
+            })
             .collect();
         let mut uses = Vec::with_capacity(activations.len());
         for &i in &activations {
@@ -221,6 +256,11 @@ pub fn build_bundle(
             inputs: l.inputs.iter().map(io).collect(),
             outputs: l.outputs.iter().map(io).collect(),
             dispatches,
+            states: entry_states,
+            state_length: l.state_use.as_ref().map(|(dim, advance)| StateLength {
+                dim: dim.clone(),
+                advance: advance.clone(),
+            }),
         });
     }
     w.manifest.stats.peak_activation_bytes = peak;

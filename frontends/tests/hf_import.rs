@@ -275,6 +275,7 @@ fn the_tokens_bound_defaults_to_max_position_embeddings_and_can_be_set() {
     assert_eq!((default[0].name.as_str(), default[0].max), ("tokens", 64));
     let set = dims(&ImportOptions {
         max_tokens: Some(16),
+        ..ImportOptions::default()
     });
     assert_eq!(set[0].max, 16);
 }

@@ -280,6 +280,35 @@ pub fn infer(
             }
             Ok(declared.to_vec())
         }
+        Op::Tail => {
+            let (from, to) = (c.dims(0), declared[0].shape.dims());
+            if declared[0].dtype != c.ty(0).dtype {
+                return Err(c.dtype_err(0, &declared[0].dtype.to_string()));
+            }
+            if from.is_empty() || to.len() != from.len() || to[1..] != from[1..] {
+                return Err(c.shape_err(
+                    Some(0),
+                    format!(
+                        "tail keeps every dim but the first: cannot take {} from {}",
+                        declared[0].shape,
+                        c.ty(0).shape
+                    ),
+                ));
+            }
+            Ok(declared.to_vec())
+        }
+        Op::WriteTail => {
+            c.same_dtype(1, 0)?;
+            let (buf, new) = (c.dims(0), c.dims(1));
+            if buf.is_empty() {
+                return Err(c.shape_err(Some(0), "the buffer must have rank 1 or more".into()));
+            }
+            c.rank(1, buf.len())?;
+            for (j, (x, y)) in new.iter().zip(buf).enumerate().skip(1) {
+                c.dim_eq(1, &format!("dim {j} differs from the buffer's"), x, y)?;
+            }
+            one(c.ty(0).dtype, c.ty(0).shape.clone())
+        }
         Op::MatMul => {
             let dt = c.float(0)?;
             c.same_dtype(1, 0)?;

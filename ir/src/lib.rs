@@ -7,9 +7,12 @@
 //!   symbolic dims;
 //! - [`op`]: the op set, including the decoupled-architecture ops `route` and `moe`;
 //! - [`model`]: the SSA graph (model → functions → instructions);
-//! - [`infer`], [`verify`]: shape/dtype inference and the verifier;
+//! - [`infer`], [`verify`](mod@verify): shape/dtype inference and the verifier;
+//! - [`state`]: session state (KV caches): functions whose `state` inputs and
+//!   outputs persist between calls, appended to by `write_tail`;
 //! - [`text`]: the text format (parser with line/column diagnostics, printer; exact round trip);
-//! - [`eval`]: the reference CPU evaluator, the oracle for every kernel and rewrite;
+//! - [`eval`]: the reference CPU evaluator, the oracle for every kernel and rewrite
+//!   ([`eval::StateSession`] runs functions with states call after call);
 //! - [`expand`]: the dense expansion that defines `moe`;
 //! - [`weights`]: weights for the evaluator and seeded random weights, shared by
 //!   `seam eval` and `seam compile`;
@@ -23,6 +26,7 @@ pub mod model;
 pub mod npy;
 pub mod op;
 pub mod shape;
+pub mod state;
 pub mod text;
 pub mod verify;
 pub mod weights;
@@ -33,9 +37,12 @@ mod testutil;
 pub use dtype::DType;
 pub use eval::{evaluate, EvalError, Tensor, TensorData, TensorError};
 pub use expand::{expand_all_moe, expand_moe, ExpandError};
-pub use model::{DimDecl, Function, Instr, Model, Operand, ParamDecl, ParamId, Value, ValueId};
+pub use model::{
+    DimDecl, Function, Instr, Model, Operand, ParamDecl, ParamId, StateBinding, Value, ValueId,
+};
 pub use npy::{read_npy, write_npy, NpyError};
 pub use op::{AttrValue, GatedAct, GeluApprox, Op, ReduceOp, RouteMode};
 pub use shape::{Dim, Shape, TensorType};
+pub use state::{set_max_length, state_use, StateUse};
 pub use verify::{verify, Location, VerifyError, VerifyErrorKind};
 pub use weights::{random_tensor, random_tensor_in, random_weights, Weights, WeightsError};

@@ -86,6 +86,27 @@ pub struct Instr {
     pub results: Vec<ValueId>,
 }
 
+/// A session state carried through a function: input `inputs[input]` is the
+/// state as it stands before the call, output `outputs[output]` as it stands
+/// after. Written `state %k: f32[kv_len, 2, 32]` among the inputs and
+/// `state f32[kv_len, 2, 32]` among the result types, paired in order.
+///
+/// A state is named by its input value; functions of a model that name the
+/// same state share it. Its leading dim is its *length dim* (`kv_len`): the
+/// state holds a growing sequence of rows, persisted between calls on the
+/// device, zero-initialised, with its length dim's bound as capacity. A call
+/// appends rows: the state input must be used once, as the buffer of a
+/// `write_tail` whose result is the paired output, so a call with `n` new rows
+/// sees the state at `length before + n` rows (the length dim is bound so, not
+/// from the inputs) and leaves it there.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StateBinding {
+    /// Index into the function's inputs.
+    pub input: usize,
+    /// Index into the function's outputs.
+    pub output: usize,
+}
+
 /// A function: typed inputs, instructions in definition order, outputs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Function {
@@ -99,6 +120,8 @@ pub struct Function {
     pub body: Vec<Instr>,
     /// The returned values.
     pub outputs: Vec<ValueId>,
+    /// Inputs and outputs that are session state (empty for a pure function).
+    pub states: Vec<StateBinding>,
 }
 
 impl Function {
@@ -110,6 +133,7 @@ impl Function {
             inputs: Vec::new(),
             body: Vec::new(),
             outputs: Vec::new(),
+            states: Vec::new(),
         }
     }
 
@@ -126,6 +150,16 @@ impl Function {
             ty,
         });
         id
+    }
+
+    /// Whether input `i` is a state.
+    pub fn is_state_input(&self, i: usize) -> bool {
+        self.states.iter().any(|s| s.input == i)
+    }
+
+    /// Whether output `i` is a state.
+    pub fn is_state_output(&self, i: usize) -> bool {
+        self.states.iter().any(|s| s.output == i)
     }
 
     /// Finds a value by name.

@@ -225,6 +225,14 @@ pub enum Op {
         /// One past the last index kept.
         end: u64,
     },
+    /// The last `T` rows (along axis 0) of `x[S, ...]`, `T` the declared result's
+    /// leading dim: `[T, ...]` (`T ≤ S` at run time). With a state's length dim
+    /// `S`, the rows of the tokens a call appends (e.g. their positions).
+    Tail,
+    /// `buf[S, ...]` with its last `T` rows (along axis 0) replaced by `new[T, ...]`
+    /// (`T ≤ S` at run time): appending to a session state such as a KV cache
+    /// (see [`crate::Function::states`]); lowered in place.
+    WriteTail,
     /// Embedding lookup: `table[V, D]`, integer `ids[...]` → `[..., D]`.
     Gather,
     /// Rotary position embedding (rotate-half convention, as Llama):
@@ -366,6 +374,8 @@ pub const OP_NAMES: &[&str] = &[
     "transpose",
     "concat",
     "slice",
+    "tail",
+    "write_tail",
     "gather",
     "rope",
     "attention",
@@ -405,6 +415,8 @@ impl Op {
             Op::Transpose { .. } => "transpose",
             Op::Concat { .. } => "concat",
             Op::Slice { .. } => "slice",
+            Op::Tail => "tail",
+            Op::WriteTail => "write_tail",
             Op::Gather => "gather",
             Op::Rope { .. } => "rope",
             Op::Attention { .. } => "attention",
@@ -422,9 +434,14 @@ impl Op {
     pub fn arity(&self) -> Arity {
         match self {
             Op::Const { .. } | Op::Iota { .. } => Arity::Exact(0),
-            Op::MatMul | Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Eq | Op::Gather => {
-                Arity::Exact(2)
-            }
+            Op::MatMul
+            | Op::Add
+            | Op::Sub
+            | Op::Mul
+            | Op::Div
+            | Op::Eq
+            | Op::Gather
+            | Op::WriteTail => Arity::Exact(2),
             Op::Rope { .. } => Arity::Exact(2),
             Op::Neg
             | Op::Exp
@@ -438,6 +455,7 @@ impl Op {
             | Op::Reshape
             | Op::Transpose { .. }
             | Op::Slice { .. }
+            | Op::Tail
             | Op::TopK { .. }
             | Op::AllReduce { .. }
             | Op::AllReduceStart { .. }
@@ -463,11 +481,11 @@ impl Op {
     }
 
     /// Whether the result type is taken from the instruction's declaration rather
-    /// than inferred from operands (`const`, `iota`, `reshape`, `cast`).
+    /// than inferred from operands (`const`, `iota`, `reshape`, `cast`, `tail`).
     pub fn result_type_is_declared(&self) -> bool {
         matches!(
             self,
-            Op::Const { .. } | Op::Iota { .. } | Op::Reshape | Op::Cast
+            Op::Const { .. } | Op::Iota { .. } | Op::Reshape | Op::Cast | Op::Tail
         )
     }
 
@@ -623,6 +641,8 @@ impl Op {
                 start: a.uint("start", None)?,
                 end: a.uint("end", None)?,
             },
+            "tail" => Op::Tail,
+            "write_tail" => Op::WriteTail,
             "gather" => Op::Gather,
             "rope" => Op::Rope {
                 theta: a.float("theta", Some(10000.0))? as f32,

@@ -100,6 +100,9 @@ pub enum VerifyErrorKind {
     /// The model has no function.
     #[error("model has no function")]
     NoFunctions,
+    /// A function's states break a rule of [`crate::StateBinding`].
+    #[error("{0}")]
+    State(String),
     /// An instruction's types do not check.
     #[error(transparent)]
     Type(#[from] TypeError),
@@ -165,8 +168,9 @@ pub fn verify(model: &Model) -> Result<(), VerifyError> {
             return Err(err(Location::Function(fi), dup("function", &f.name)));
         }
         verify_function(model, fi, f)?;
+        crate::state::verify_states(model, fi, f)?;
     }
-    Ok(())
+    crate::state::verify_shared_states(model)
 }
 
 fn dup(what: &'static str, name: &str) -> VerifyErrorKind {

@@ -97,6 +97,15 @@ func decode(%0: f16[kv_len, 4], %unused: u32[]) -> (f32[], f16[kv_len, 4], u32[3
   %n = neg(%0) : f16[kv_len, 4]
   return %k3, %n, %i
 }
+
+# Session state: appended to by write_tail; tail takes the new rows' positions.
+func step(%t: i32[tokens], state %kc: f32[kv_len, 4]) -> (i32[tokens], state f32[kv_len, 4]) {
+  %all = iota(axis=0) : i32[kv_len]
+  %p = tail(%all) : i32[tokens]
+  %row = const(value=1) : f32[tokens, 4]
+  %kn = write_tail(%kc, %row) : f32[kv_len, 4]
+  return %p, %kn
+}
 "#;
 
 #[test]
@@ -109,8 +118,16 @@ fn every_op_round_trips() {
         .collect();
     let all: HashSet<&str> = OP_NAMES.iter().copied().collect();
     assert_eq!(used, all, "the hand-written model must use every op");
-    assert_eq!(m.functions.len(), 2);
+    assert_eq!(m.functions.len(), 3);
     assert_eq!(m.dims.len(), 2);
+    let step = &m.functions[2];
+    assert_eq!(
+        step.states,
+        [seam_ir::StateBinding {
+            input: 1,
+            output: 1
+        }]
+    );
     assert_eq!(m.params.len(), 12);
     assert_eq!(m.params[11].name, "0.bias");
     // Defaults were filled in.

@@ -7,10 +7,13 @@
 //! compiler, the frontends, egg or petgraph, so an app can embed it alone.
 //!
 //! - [`bundle`]: the versioned bundle format (reader with full verification, writer);
-//! - [`files`]: atomic file writes that never replace a file unasked.
+//! - [`files`]: atomic file writes that never replace a file unasked;
+//! - [`generate`]: token generation with a KV cache (`prefill`, then `decode`
+//!   step by step) and seeded greedy / temperature / top-p sampling.
 //!
 //! - [`Runtime`] opens a device and loads bundles into a [`Model`]; a [`Session`]
-//!   runs an entry point on [`HostTensor`] inputs.
+//!   runs its entry points on [`HostTensor`] inputs and keeps the model's
+//!   session states (KV caches) on the device between runs.
 //!
 //! The device layer:
 //! - [`Gpu::new`] picks an adapter ([`DeviceOptions`], Vulkan preferred,
@@ -36,6 +39,7 @@ mod device;
 mod dispatch;
 mod error;
 pub mod files;
+pub mod generate;
 mod model;
 mod pipeline;
 mod run_error;

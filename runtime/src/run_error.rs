@@ -22,6 +22,21 @@ pub enum RunError {
         /// The names it has.
         available: String,
     },
+    /// A run would grow the session's states past their capacity.
+    #[error("the sequence is full: {stored} position(s) in the sequence + {adding} new exceed the maximum {max} (the bound of `{dim}`; compile with a larger --max-seq-len, or reset the session)")]
+    SequenceFull {
+        /// The states' length dim.
+        dim: String,
+        /// Positions stored before the run.
+        stored: u64,
+        /// Positions the run would append.
+        adding: u64,
+        /// The capacity.
+        max: u64,
+    },
+    /// Sampling settings or logits are unusable.
+    #[error(transparent)]
+    Sampling(#[from] crate::generate::SamplingError),
     /// The inputs do not fit the entry point.
     #[error("bad input: {0}")]
     Input(String),

@@ -1,5 +1,11 @@
-//! Running an entry point: bind dims from the inputs, upload, replay the
-//! recorded dispatches as one submission, read the outputs back.
+//! Running entry points: bind dims from the inputs (and the states' length dim
+//! from the stored length), upload, replay the recorded dispatches as one
+//! submission, read the outputs back.
+//!
+//! A session owns its activation buffers and the model's session states
+//! (KV caches): a bundle's `prefill` and `decode` run in one session share the
+//! states, which stay on the device between runs; [`Session::reset`] starts a
+//! new sequence.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,19 +20,25 @@ use crate::GpuBuffer;
 /// Sizes of the symbolic dims for one run.
 type DimValues = BTreeMap<String, u64>;
 
-/// One entry point of a loaded model with its activation buffers. Dispatches are
-/// recorded once and replayed; a run with other dim sizes only rewrites sizes.
+/// A loaded model's buffers for running its entry points, with a default entry
+/// ([`Session::run`]) and the session states. Dispatches are recorded once per
+/// entry and replayed; a run with other dim sizes only rewrites sizes.
 pub struct Session<'m> {
     model: &'m Model,
     entry: &'m EntryPoint,
     slots: Vec<Slot>,
-    recorded: Option<(DimValues, Recorded)>,
+    recorded: Vec<Option<(DimValues, Recorded)>>,
+    length: u64,
 }
 
-/// Where a bundle buffer lives: a model weight, or a session's own activation buffer.
+/// Where a bundle buffer lives: a model weight, or a session's own buffer
+/// (activations, or a state); activations are allocated when an entry point
+/// that uses them first runs, so a session running `decode` alone never
+/// holds `prefill`'s buffers.
 enum Slot {
     Weight(usize),
-    Activation(GpuBuffer),
+    Owned(GpuBuffer),
+    Unallocated,
 }
 
 /// What one timed run measured.
@@ -45,37 +57,59 @@ pub struct RunTiming {
 impl<'m> Session<'m> {
     pub(crate) fn new(model: &'m Model, name: &str) -> Result<Session<'m>, RunError> {
         let manifest = &model.manifest;
-        let entry = manifest
-            .entry_points
-            .iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| RunError::UnknownEntry {
-                name: name.to_string(),
-                available: manifest
-                    .entry_points
-                    .iter()
-                    .map(|e| e.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        let at_bounds = |d: &str| manifest.dims.iter().find(|b| b.name == d).map(|b| b.max);
+        let entry = find_entry(model, name)?;
         let slots = manifest
             .buffers
             .iter()
-            .map(|b| match b.role {
+            .enumerate()
+            .map(|(i, b)| match b.role {
                 BufferRole::Weight(w) => Ok(Slot::Weight(w as usize)),
-                BufferRole::Activation => {
-                    let bytes = b.bytes.eval(&at_bounds)?;
-                    Ok(Slot::Activation(model.gpu.create_buffer(&b.name, bytes)?))
-                }
+                // wgpu zero-initialises buffers, so states start empty.
+                BufferRole::State => Ok(Slot::Owned(allocate(model, i)?)),
+                BufferRole::Activation => Ok(Slot::Unallocated),
             })
             .collect::<Result<Vec<_>, RunError>>()?;
         Ok(Session {
             model,
             entry,
             slots,
-            recorded: None,
+            recorded: (0..manifest.entry_points.len()).map(|_| None).collect(),
+            length: 0,
         })
+    }
+
+    /// Positions stored in the session's states (the next token's position).
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
+    /// The most positions the states hold (their length dim's bound), if the
+    /// bundle has states.
+    pub fn max_length(&self) -> Option<u64> {
+        let dim = self.length_dim()?;
+        let manifest = &self.model.manifest;
+        manifest.dims.iter().find(|d| d.name == dim).map(|d| d.max)
+    }
+
+    /// The states' length dim (`kv_len`), if the bundle has states.
+    pub fn length_dim(&self) -> Option<&str> {
+        self.model
+            .manifest
+            .entry_points
+            .iter()
+            .find_map(|e| e.state_length.as_ref())
+            .map(|l| l.dim.as_str())
+    }
+
+    /// Starts a new sequence: length 0 and every state zeroed.
+    pub fn reset(&mut self) -> Result<(), RunError> {
+        for st in &self.model.manifest.states {
+            let b = self.buffer(st.buffer)?;
+            let zeros = vec![0u8; b.size() as usize];
+            self.model.gpu.write(b, 0, &zeros)?;
+        }
+        self.length = 0;
+        Ok(())
     }
 
     /// The entry point's inputs.
@@ -93,7 +127,8 @@ impl<'m> Session<'m> {
         self.entry.dispatches.len()
     }
 
-    /// Runs the entry point on `inputs` (in signature order) and returns its outputs.
+    /// Runs the default entry point on `inputs` (in signature order, states
+    /// excluded) and returns its outputs (states excluded).
     pub fn run(&mut self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>, RunError> {
         Ok(self.run_timed(inputs)?.0)
     }
@@ -103,27 +138,52 @@ impl<'m> Session<'m> {
         &mut self,
         inputs: &[HostTensor],
     ) -> Result<(Vec<HostTensor>, RunTiming), RunError> {
+        let name = self.entry.name.clone();
+        self.run_entry_timed(&name, inputs)
+    }
+
+    /// Runs entry point `name` (e.g. `prefill`, then `decode`) on this session's
+    /// states; see [`Session::run`].
+    pub fn run_entry(
+        &mut self,
+        name: &str,
+        inputs: &[HostTensor],
+    ) -> Result<Vec<HostTensor>, RunError> {
+        Ok(self.run_entry_timed(name, inputs)?.0)
+    }
+
+    /// Like [`Session::run_entry`], also reporting time and dispatch counts.
+    pub fn run_entry_timed(
+        &mut self,
+        name: &str,
+        inputs: &[HostTensor],
+    ) -> Result<(Vec<HostTensor>, RunTiming), RunError> {
         let started = Instant::now();
-        let dims = self.bind_dims(inputs)?;
-        self.prepare(&dims)?;
-        let gpu = &self.model.gpu;
-        for (io, t) in self.entry.inputs.iter().zip(inputs) {
-            gpu.write(self.buffer(io.buffer), 0, &t.bytes)?;
+        let model = self.model;
+        let index = entry_index(model, name)?;
+        let entry = &model.manifest.entry_points[index];
+        let (dims, length) = self.bind_dims(entry, inputs)?;
+        self.allocate_for(entry)?;
+        self.prepare(index, &dims)?;
+        let gpu = &model.gpu;
+        for (io, t) in entry.inputs.iter().zip(inputs) {
+            gpu.write(self.buffer(io.buffer)?, 0, &t.bytes)?;
         }
-        let (_, recorded) = self
-            .recorded
+        let (_, recorded) = self.recorded[index]
             .as_ref()
             .ok_or_else(|| RunError::Input("internal: dispatches were not recorded".to_string()))?;
         let device = gpu.run_timed(recorded)?;
-        let outputs = self
-            .entry
+        if let Some(length) = length {
+            self.length = length;
+        }
+        let outputs = entry
             .outputs
             .iter()
             .map(|io| {
                 let shape = eval_shape(&io.shape, &dims)?;
                 let n: usize = shape.iter().product();
                 let bytes: Vec<u8> = gpu.read_range(
-                    self.buffer(io.buffer),
+                    self.buffer(io.buffer)?,
                     0,
                     n * io.dtype.size_bytes() as usize,
                 )?;
@@ -137,7 +197,7 @@ impl<'m> Session<'m> {
         let timing = RunTiming {
             wall: started.elapsed(),
             device,
-            dispatches: self.entry.dispatches.len(),
+            dispatches: entry.dispatches.len(),
             submits: 1,
         };
         Ok((outputs, timing))
@@ -146,11 +206,14 @@ impl<'m> Session<'m> {
     /// Runs each dispatch on its own (one submission each) and returns the device
     /// (or wall) time per dispatch with its kernel's name: where the time goes.
     /// Slower than [`Session::run`]; for profiling only.
+    /// On an entry with states, the states are written but the stored length
+    /// does not advance.
     pub fn profile(&mut self, inputs: &[HostTensor]) -> Result<Vec<(String, Duration)>, RunError> {
-        let dims = self.bind_dims(inputs)?;
+        let (dims, _) = self.bind_dims(self.entry, inputs)?;
+        self.allocate_for(self.entry)?;
         let gpu = &self.model.gpu;
         for (io, t) in self.entry.inputs.iter().zip(inputs) {
-            gpu.write(self.buffer(io.buffer), 0, &t.bytes)?;
+            gpu.write(self.buffer(io.buffer)?, 0, &t.bytes)?;
         }
         let lookup = |d: &str| dims.get(d).copied();
         let mut times = Vec::with_capacity(self.entry.dispatches.len());
@@ -160,7 +223,11 @@ impl<'m> Session<'m> {
                 .iter()
                 .map(|(n, e)| Ok((n.clone(), e.eval(&lookup)? as u32)))
                 .collect::<Result<_, RunError>>()?;
-            let views: Vec<_> = d.buffers.iter().map(|r| self.view(r)).collect();
+            let views = d
+                .buffers
+                .iter()
+                .map(|r| self.view(r))
+                .collect::<Result<Vec<_>, _>>()?;
             let mut batch = gpu.batch();
             batch.dispatch(
                 &self.model.pipelines[d.kernel as usize],
@@ -176,26 +243,56 @@ impl<'m> Session<'m> {
         Ok(times)
     }
 
-    fn view(&self, r: &crate::bundle::BufferRange) -> crate::BufferView<'_> {
-        let b = self.buffer(r.buffer);
-        let size = r.size.unwrap_or(b.size().saturating_sub(r.offset));
-        b.slice(r.offset, size)
+    /// Allocates the activation buffers `entry` uses that are not yet allocated.
+    fn allocate_for(&mut self, entry: &EntryPoint) -> Result<(), RunError> {
+        let used = entry
+            .dispatches
+            .iter()
+            .flat_map(|d| d.buffers.iter().map(|r| r.buffer))
+            .chain(
+                entry
+                    .inputs
+                    .iter()
+                    .chain(&entry.outputs)
+                    .map(|io| io.buffer),
+            );
+        for i in used {
+            if matches!(self.slots[i as usize], Slot::Unallocated) {
+                self.slots[i as usize] = Slot::Owned(allocate(self.model, i as usize)?);
+            }
+        }
+        Ok(())
     }
 
-    fn buffer(&self, index: u32) -> &GpuBuffer {
+    fn view(&self, r: &crate::bundle::BufferRange) -> Result<crate::BufferView<'_>, RunError> {
+        let b = self.buffer(r.buffer)?;
+        let size = r.size.unwrap_or(b.size().saturating_sub(r.offset));
+        Ok(b.slice(r.offset, size))
+    }
+
+    fn buffer(&self, index: u32) -> Result<&GpuBuffer, RunError> {
         match &self.slots[index as usize] {
-            Slot::Weight(w) => &self.model.weights[*w],
-            Slot::Activation(b) => b,
+            Slot::Weight(w) => Ok(&self.model.weights[*w]),
+            Slot::Owned(b) => Ok(b),
+            Slot::Unallocated => Err(RunError::Input(format!(
+                "internal: buffer {index} is used before it is allocated"
+            ))),
         }
     }
 
-    /// Binds every symbolic dim from the inputs' shapes and checks all of them.
-    fn bind_dims(&self, inputs: &[HostTensor]) -> Result<DimValues, RunError> {
-        let ios = &self.entry.inputs;
+    /// Binds every symbolic dim from the inputs' shapes, and the states' length
+    /// dim from the stored length, and checks all of them. Returns the dims and,
+    /// for an entry with states, the length after the run.
+    fn bind_dims(
+        &self,
+        entry: &EntryPoint,
+        inputs: &[HostTensor],
+    ) -> Result<(DimValues, Option<u64>), RunError> {
+        let ios = &entry.inputs;
         if inputs.len() != ios.len() {
             return Err(RunError::Input(format!(
                 "`{}` takes {} inputs, {} given",
-                self.entry.name,
+                entry.name,
                 ios.len(),
                 inputs.len()
             )));
@@ -250,27 +347,51 @@ impl<'m> Session<'m> {
                 )));
             }
         }
-        Ok(dims)
+        let Some(sl) = &entry.state_length else {
+            return Ok((dims, None));
+        };
+        let adding = sl.advance.eval(&|d| dims.get(d).copied())?;
+        let max = self
+            .model
+            .manifest
+            .dims
+            .iter()
+            .find(|d| d.name == sl.dim)
+            .map_or(0, |d| d.max);
+        let length = self.length.saturating_add(adding);
+        if length > max {
+            return Err(RunError::SequenceFull {
+                dim: sl.dim.clone(),
+                stored: self.length,
+                adding,
+                max,
+            });
+        }
+        dims.insert(sl.dim.clone(), length);
+        Ok((dims, Some(length)))
     }
 
-    /// Records the dispatches on first use; later, rewrites their sizes when the dims change.
-    fn prepare(&mut self, dims: &DimValues) -> Result<(), RunError> {
+    /// Records entry `index`'s dispatches on first use; later, rewrites their
+    /// sizes when the dims change.
+    fn prepare(&mut self, index: usize, dims: &DimValues) -> Result<(), RunError> {
+        let model = self.model;
+        let entry = &model.manifest.entry_points[index];
         let lookup = |d: &str| dims.get(d).copied();
         let sizes_of = |i: usize| -> Result<Vec<(String, u32)>, RunError> {
-            self.entry.dispatches[i]
+            entry.dispatches[i]
                 .sizes
                 .iter()
                 .map(|(n, e)| Ok((n.clone(), e.eval(&lookup)? as u32)))
                 .collect()
         };
-        let gpu = &self.model.gpu;
-        match &mut self.recorded {
+        let gpu = &model.gpu;
+        match &mut self.recorded[index] {
             Some((recorded_dims, _)) if recorded_dims == dims => Ok(()),
             Some((_, _)) => {
-                let all: Vec<Vec<(String, u32)>> = (0..self.entry.dispatches.len())
+                let all: Vec<Vec<(String, u32)>> = (0..entry.dispatches.len())
                     .map(sizes_of)
                     .collect::<Result<_, _>>()?;
-                if let Some((recorded_dims, rec)) = &mut self.recorded {
+                if let Some((recorded_dims, rec)) = &mut self.recorded[index] {
                     for (i, sizes) in all.iter().enumerate() {
                         rec.update(gpu, i, &as_refs(sizes))?;
                     }
@@ -280,20 +401,55 @@ impl<'m> Session<'m> {
             }
             None => {
                 let mut batch = gpu.batch();
-                for (i, d) in self.entry.dispatches.iter().enumerate() {
-                    let views: Vec<_> = d.buffers.iter().map(|r| self.view(r)).collect();
+                for (i, d) in entry.dispatches.iter().enumerate() {
+                    let views = d
+                        .buffers
+                        .iter()
+                        .map(|r| self.view(r))
+                        .collect::<Result<Vec<_>, _>>()?;
                     let sizes = sizes_of(i)?;
                     batch.dispatch(
-                        &self.model.pipelines[d.kernel as usize],
+                        &model.pipelines[d.kernel as usize],
                         &views,
                         &as_refs(&sizes),
                     )?;
                 }
-                self.recorded = Some((dims.clone(), batch.finish()?));
+                let recorded = batch.finish()?;
+                self.recorded[index] = Some((dims.clone(), recorded));
                 Ok(())
             }
         }
     }
+}
+
+/// Allocates buffer `index` of the manifest at the dims' bounds.
+fn allocate(model: &Model, index: usize) -> Result<GpuBuffer, RunError> {
+    let manifest = &model.manifest;
+    let b = &manifest.buffers[index];
+    let at_bounds = |d: &str| manifest.dims.iter().find(|x| x.name == d).map(|x| x.max);
+    Ok(model
+        .gpu
+        .create_buffer(&b.name, b.bytes.eval(&at_bounds)?)?)
+}
+
+/// The index of entry point `name`, or an error listing those there are.
+fn entry_index(model: &Model, name: &str) -> Result<usize, RunError> {
+    let entries = &model.manifest.entry_points;
+    entries
+        .iter()
+        .position(|e| e.name == name)
+        .ok_or_else(|| RunError::UnknownEntry {
+            name: name.to_string(),
+            available: entries
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+fn find_entry<'m>(model: &'m Model, name: &str) -> Result<&'m EntryPoint, RunError> {
+    Ok(&model.manifest.entry_points[entry_index(model, name)?])
 }
 
 fn as_refs(v: &[(String, u32)]) -> Vec<(&str, u32)> {

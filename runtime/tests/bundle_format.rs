@@ -3,7 +3,8 @@
 
 use seam_runtime::bundle::{
     BufferEntry, BufferRange, BufferRole, BundleError, BundleReader, BundleWriter, DimBound,
-    Dispatch, ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, FORMAT_VERSION,
+    Dispatch, ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, StateEntry, StateLength,
+    FORMAT_VERSION,
 };
 use seam_runtime::seam_shaders::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
 
@@ -51,6 +52,7 @@ fn sample_writer() -> BundleWriter {
         stats: PlanStats::default(),
         source_ir: None,
         params: Vec::new(),
+        states: Vec::new(),
     };
     let mut w = BundleWriter::new(manifest);
     let weight: Vec<u8> = (0..4 * 12).map(|i| i as u8).collect();
@@ -92,6 +94,8 @@ fn sample_writer() -> BundleWriter {
             }],
             sizes: vec![("n".into(), act)],
         }],
+        states: Vec::new(),
+        state_length: None,
     }];
     w
 }
@@ -250,4 +254,108 @@ fn existing_files_are_kept_unless_replace_is_asked() {
     w.write(&path, true).unwrap();
     assert!(BundleReader::open(&path).is_ok());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The sample plus a `kv_len` state shared by two entry points, `prefill`
+/// (appending `tokens` rows) and `decode` (appending 1).
+fn stateful_writer() -> BundleWriter {
+    let mut w = sample_writer();
+    w.manifest.dims.push(DimBound {
+        name: "kv_len".into(),
+        max: 32,
+    });
+    w.manifest.buffers.push(BufferEntry {
+        name: "k_cache".into(),
+        bytes: Expr::Const(32 * 4 * 4),
+        role: BufferRole::State,
+    });
+    w.manifest.states.push(StateEntry {
+        name: "k_cache".into(),
+        dtype: ElementType::F32,
+        shape: vec![Expr::Dim("kv_len".into()), Expr::Const(4)],
+        buffer: 2,
+    });
+    let forward = w.manifest.entry_points[0].clone();
+    for (name, advance) in [
+        ("prefill", Expr::Dim("tokens".into())),
+        ("decode", Expr::Const(1)),
+    ] {
+        let mut e = forward.clone();
+        e.name = name.into();
+        e.states = vec![0];
+        e.state_length = Some(StateLength {
+            dim: "kv_len".into(),
+            advance,
+        });
+        w.manifest.entry_points.push(e);
+    }
+    w
+}
+
+#[test]
+fn multi_entry_bundles_with_shared_states_round_trip() {
+    let w = stateful_writer();
+    let b = BundleReader::from_bytes(w.to_bytes().unwrap()).unwrap();
+    assert_eq!(*b.manifest(), w.manifest);
+    let names: Vec<&str> = b
+        .manifest()
+        .entry_points
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, ["forward", "prefill", "decode"]);
+    assert_eq!(b.manifest().entry_points[2].states, [0]);
+}
+
+/// A change that breaks a manifest.
+type Corruption = Box<dyn Fn(&mut Manifest)>;
+
+#[test]
+fn inconsistent_states_are_rejected_by_validation() {
+    let cases: Vec<(&str, Corruption)> = vec![
+        ("missing buffer", Box::new(|m| m.states[0].buffer = 99)),
+        ("not a state buffer", Box::new(|m| m.states[0].buffer = 1)),
+        (
+            "does not fit",
+            Box::new(|m| m.buffers[2].bytes = Expr::Const(16)),
+        ),
+        (
+            "missing state",
+            Box::new(|m| m.entry_points[1].states = vec![3]),
+        ),
+        (
+            "length dim",
+            Box::new(|m| m.entry_points[2].state_length.as_mut().unwrap().dim = "tokens".into()),
+        ),
+        (
+            "a session has one length",
+            Box::new(|m| {
+                m.dims.push(DimBound {
+                    name: "other".into(),
+                    max: 32,
+                });
+                m.entry_points[2].state_length.as_mut().unwrap().dim = "other".into();
+                m.states.push(StateEntry {
+                    name: "v_cache".into(),
+                    shape: vec![Expr::Dim("other".into()), Expr::Const(4)],
+                    ..m.states[0].clone()
+                });
+                m.entry_points[2].states = vec![1];
+            }),
+        ),
+        (
+            "which no input binds",
+            Box::new(|m| {
+                m.entry_points[1].state_length.as_mut().unwrap().advance =
+                    Expr::Dim("kv_len".into())
+            }),
+        ),
+    ];
+    for (expected, corrupt) in cases {
+        let mut w = stateful_writer();
+        corrupt(&mut w.manifest);
+        // The writer validates as the reader does.
+        let err = w.to_bytes().expect_err(expected).to_string();
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
 }

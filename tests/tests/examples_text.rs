@@ -45,8 +45,13 @@ fn header(config: &MoeTransformerConfig) -> String {
         "# {name}: a decoder-only MoE transformer, {layers} layers, d={d}, {h} query / {kv} kv heads,\n\
          # {e} SwiGLU experts of {f}{shared}, vocab {v}.\n\
          # {routing}{dense}\n\
-         # Generated from seam_frontends::examples::{name}() (SEAM_BLESS=1 cargo test -p seam-tests).\n\n",
+         {cache}\
+         # Generated from seam_frontends::examples::{source} (SEAM_BLESS=1 cargo test -p seam-tests).\n\n",
         name = config.name,
+        source = match config.kv_cache {
+            Some(n) => format!("{}().with_kv_cache({n})", config.name.trim_end_matches("_kv")),
+            None => format!("{}()", config.name),
+        },
         layers = config.layers,
         d = config.d_model,
         h = config.heads,
@@ -58,6 +63,13 @@ fn header(config: &MoeTransformerConfig) -> String {
             .map(|s| format!(" plus an always-on shared expert of {s}"))
             .unwrap_or_default(),
         v = config.vocab,
+        cache = config
+            .kv_cache
+            .map(|n| format!(
+                "# With a KV cache of up to {n} positions (session states): `prefill` and `decode`\n\
+                 # run on it; `seam generate` drives them.\n"
+            ))
+            .unwrap_or_default(),
     )
 }
 
@@ -125,4 +137,14 @@ fn ladder_residual_file_matches_builder() {
     let config = ladder_residual();
     let built = config.build().expect("example builds");
     check_file(&config.name, &ladder_header(&config), &built);
+}
+
+#[test]
+fn mixtral_tiny_kv_file_matches_builder() {
+    check_example(mixtral_tiny().with_kv_cache(2048));
+}
+
+#[test]
+fn readme_moe_kv_file_matches_builder() {
+    check_example(readme_moe().with_kv_cache(2048));
 }

@@ -132,3 +132,10 @@ fn topk_and_every_route_mode() {
 fn moe_top2_with_shared_expert_and_geglu() {
     check("moe", "param g: f32[5, 12, 20]\nparam u: f32[5, 12, 20]\nparam d: f32[5, 20, 12]\nparam sg: f32[12, 9]\nparam su: f32[12, 9]\nparam sd: f32[9, 12]\nfunc f(%x: f32[t, 12], %l: f32[t, 5]) -> (f32[t, 12], f32[t, 12]) {\n  %ids, %w = route(%l, k=2, mode=softmax_topk, renorm=true) : i32[t, 2], f32[t, 2]\n  %y = moe(%x, %ids, %w, @g, @u, @d, @sg, @su, @sd, act=swiglu) : f32[t, 12]\n  %z = moe(%x, %ids, %w, @g, @u, @d, act=geglu) : f32[t, 12]\n  return %y, %z\n}\n", 4.0);
 }
+
+#[test]
+fn tail_and_write_tail_on_plain_values() {
+    // `%b` is not a state, so write_tail copies it before writing its last t
+    // rows; `%b` itself must stay intact (it is returned too).
+    check("tails", "func f(%b: f32[300, 5], %x: f32[t, 5]) -> (f32[300, 5], f32[300, 5], f32[t, 5], i32[1]) {\n  %w = write_tail(%b, %x) : f32[300, 5]\n  %l = tail(%b) : f32[t, 5]\n  %o = iota(axis=0) : i32[t]\n  %p = tail(%o) : i32[1]\n  return %w, %b, %l, %p\n}\n", 4.0);
+}

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use seam_frontends::hf::ImportOptions;
 use seam_frontends::safetensors_weights::load_safetensors;
 use seam_ir::text::print;
 use seam_ir::weights::random_weights;
@@ -10,7 +11,7 @@ use seam_ir::Model;
 use seam_shaders::Target as EmitTarget;
 
 use super::device::DeviceArgs;
-use super::model_source::load_source;
+use super::model_source::load_source_with;
 use super::output::write_atomic;
 use super::CliError;
 use crate::compile::{compile_with_report, CompileOptions, Compiled};
@@ -46,6 +47,11 @@ pub struct CompileArgs {
     /// (`ir-before`) and as it left it (`ir-after`). Repeatable.
     #[arg(long, num_args = 2, value_names = ["FORMAT", "DIR"])]
     pub emit: Vec<String>,
+    /// The most positions the KV cache holds (the bound of the states' length
+    /// dim), for text models built with one; a checkpoint folder is imported
+    /// with a KV cache of this size (`prefill` and `decode`, for `seam generate`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_seq_len: Option<u64>,
     /// Replace OUT (and files in the --emit DIR) if they exist.
     #[arg(long)]
     pub force: bool,
@@ -139,7 +145,21 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
             reason: "the file exists (pass --force to replace it)".into(),
         });
     }
-    let source = load_source(&args.file)?;
+    // A checkpoint imported with --max-seq-len gets a KV cache of that size.
+    let import = ImportOptions {
+        kv_cache: args.max_seq_len,
+        ..ImportOptions::default()
+    };
+    let mut source = load_source_with(&args.file, &import)?;
+    if let Some(max) = args.max_seq_len {
+        let dim = seam_ir::set_max_length(source.model_mut(), max).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--max-seq-len applies to models with a KV cache (session states); `{}` has none",
+                args.file.display()
+            ))
+        })?;
+        tracing::info!(dim, max, "maximum sequence length set");
+    }
     let model = source.model();
     let weights = match (source.weights(), &args.weights, args.random_weights) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use seam_ir::eval::{evaluate, Tensor};
+use seam_ir::eval::{StateSession, Tensor};
 use seam_ir::npy;
 use seam_ir::weights::random_weights;
 
@@ -67,10 +67,14 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         })?,
         None => &model.functions[0],
     };
+    // A function with states runs at the start of a sequence (empty states),
+    // which are neither given nor shown.
     let specs: Vec<InputSpec<'_>> = func
         .inputs
         .iter()
-        .map(|&v| InputSpec {
+        .enumerate()
+        .filter(|(i, _)| !func.is_state_input(*i))
+        .map(|(_, &v)| InputSpec {
             name: &func.value(v).name,
             dtype: func.value(v).ty.dtype,
             rank: func.value(v).ty.rank(),
@@ -78,9 +82,15 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         .collect();
     let inputs = args.inputs.gather(&func.name, &specs)?;
     let started = std::time::Instant::now();
-    let outputs = evaluate(model, &func.name, weights, &inputs)?;
+    let outputs = StateSession::new(model, weights).run(&func.name, &inputs)?;
     tracing::info!(elapsed = ?started.elapsed(), "evaluated");
-    for (i, (t, &v)) in outputs.iter().zip(&func.outputs).enumerate() {
+    let shown = func
+        .outputs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !func.is_state_output(*i))
+        .map(|(_, v)| v);
+    for (i, (t, &v)) in outputs.iter().zip(shown).enumerate() {
         let shown = describe(t.dtype, &t.shape, &t.to_f32_vec());
         println!("output {i} %{}: {shown}", func.value(v).name);
     }

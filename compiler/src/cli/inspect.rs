@@ -43,6 +43,19 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         m.buffers.len(),
         m.stats.peak_activation_bytes
     );
+    if !m.states.is_empty() {
+        let bytes: u64 = m
+            .states
+            .iter()
+            .filter_map(|st| m.buffers[st.buffer as usize].bytes.as_const())
+            .sum();
+        println!(
+            "  session states: {} ({} bytes at capacity), e.g. {}",
+            m.states.len(),
+            bytes,
+            m.states[0].name
+        );
+    }
     for e in &m.entry_points {
         let io = |v: &[seam_runtime::bundle::IoEntry]| -> String {
             v.iter()
@@ -60,6 +73,14 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
             io(&e.outputs),
             e.dispatches.len()
         );
+        if let Some(l) = &e.state_length {
+            println!(
+                "    appends {} position(s) per call to {} states (length dim `{}`)",
+                l.advance,
+                e.states.len(),
+                l.dim
+            );
+        }
         if args.dispatches {
             for (i, d) in e.dispatches.iter().enumerate() {
                 let sizes: Vec<String> = d.sizes.iter().map(|(n, x)| format!("{n}={x}")).collect();

@@ -6,6 +6,7 @@ mod compile;
 mod device;
 mod error;
 mod eval;
+mod generate;
 mod inputs;
 mod inspect;
 mod model_source;
@@ -42,6 +43,8 @@ pub enum Command {
     Compile(compile::CompileArgs),
     /// Run a bundle on a device (lavapipe where there is no GPU).
     Run(run::RunArgs),
+    /// Generate tokens with a bundle's KV cache: prefill a prompt, then decode.
+    Generate(generate::GenerateArgs),
     /// Show what a bundle holds: sections, sizes, kernels, dispatches, peak memory.
     Inspect(inspect::InspectArgs),
     /// List the GPU adapters wgpu sees.
@@ -77,6 +80,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Eval(args) => eval::run(&args),
         Command::Compile(args) => compile::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Generate(args) => generate::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Devices => device::run(),
         Command::Bench(args) => bench::run(&args),

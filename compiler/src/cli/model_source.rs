@@ -28,6 +28,14 @@ impl ModelSource {
         }
     }
 
+    /// The model, to adjust before compiling (e.g. `--max-seq-len`).
+    pub fn model_mut(&mut self) -> &mut Model {
+        match self {
+            ModelSource::Text(m) => m,
+            ModelSource::Checkpoint(c) => &mut c.model,
+        }
+    }
+
     /// The checkpoint's weights, if the source has them.
     pub fn weights(&self) -> Option<&Weights> {
         match self {
@@ -40,11 +48,16 @@ impl ModelSource {
 /// Loads `path`: a directory is imported as a Hugging Face checkpoint (with a
 /// progress bar on a terminal), anything else is read as a text model.
 pub fn load_source(path: &Path) -> Result<ModelSource, CliError> {
+    load_source_with(path, &ImportOptions::default())
+}
+
+/// [`load_source`], importing a checkpoint with `options` (e.g. a KV cache).
+pub fn load_source_with(path: &Path, options: &ImportOptions) -> Result<ModelSource, CliError> {
     if !path.is_dir() {
         return Ok(ModelSource::Text(load_model(path)?));
     }
     let bar = progress_bar();
-    let imported = import_with_progress(path, &ImportOptions::default(), &mut |done, total| {
+    let imported = import_with_progress(path, options, &mut |done, total| {
         if bar.length() != Some(total) {
             bar.set_length(total);
         }

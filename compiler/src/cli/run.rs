@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use seam_ir::{evaluate, text, DType, Tensor, TensorData, Weights};
+use seam_ir::eval::StateSession;
+use seam_ir::{text, DType, Tensor, TensorData, Weights};
 use seam_runtime::bundle::{Bundle, BundleReader, ElementType, Packing};
 use seam_runtime::HostTensor;
 
@@ -166,7 +167,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             .unwrap_or_default()
     );
     if let Some((model, weights)) = reference {
-        let cpu = evaluate(&model, &entry.name, &weights, &inputs)?;
+        // A fresh session on both sides: an entry with states starts a sequence.
+        let cpu = StateSession::new(&model, &weights).run(&entry.name, &inputs)?;
         for (i, (g, c)) in outputs.iter().zip(&cpu).enumerate() {
             let (g, c) = (g.to_f32(), c.to_f32_vec());
             let err = g

@@ -56,10 +56,15 @@ pub struct Lowered {
     pub tensors: Vec<TensorInfo>,
     /// Dispatches in order.
     pub steps: Vec<Step>,
-    /// Input tensors, in signature order, with their IR types.
+    /// Input tensors that are not states, in signature order, with their IR types.
     pub inputs: Vec<(TensorId, TensorType)>,
-    /// Output tensors, in order, with their IR types.
+    /// Output tensors that are not states, in order, with their IR types.
     pub outputs: Vec<(TensorId, TensorType)>,
+    /// The states: name, tensor (updated in place, so input and output share it)
+    /// and IR type.
+    pub states: Vec<(String, TensorId, TensorType)>,
+    /// The states' length dim and the rows each call appends.
+    pub state_use: Option<(String, Expr)>,
 }
 
 /// Lowers one function of a verified model for `target`.
@@ -80,8 +85,19 @@ pub fn lower_function(
     let inputs = func
         .inputs
         .iter()
-        .map(|&v| (cx.value_tensor(v), func.value(v).ty.clone()))
+        .enumerate()
+        .filter(|(i, _)| !func.is_state_input(*i))
+        .map(|(_, &v)| (cx.value_tensor(v), func.value(v).ty.clone()))
         .collect();
+    let states = func
+        .states
+        .iter()
+        .map(|s| {
+            let v = func.inputs[s.input];
+            let value = func.value(v);
+            (value.name.clone(), cx.value_tensor(v), value.ty.clone())
+        })
+        .collect::<Vec<_>>();
     let splits = ops::slice_groups(func);
     for (i, instr) in func.body.iter().enumerate() {
         match splits.get(&i) {
@@ -94,17 +110,31 @@ pub fn lower_function(
             None => ops::lower_instr(&mut cx, instr)?,
         }
     }
+    for (s, (name, t, _)) in func.states.iter().zip(&states) {
+        if cx.value_tensor(func.outputs[s.output]) != *t {
+            return Err(LowerError::Unsupported {
+                op: "write_tail",
+                value: name.clone(),
+                reason: "a state must be updated in place by one `write_tail`".into(),
+            });
+        }
+    }
     let outputs = func
         .outputs
         .iter()
-        .map(|&v| (cx.value_tensor(v), func.value(v).ty.clone()))
+        .enumerate()
+        .filter(|(i, _)| !func.is_state_output(*i))
+        .map(|(_, &v)| (cx.value_tensor(v), func.value(v).ty.clone()))
         .collect();
+    let state_use = seam_ir::state_use(model, func).map(|u| (u.length_dim, dim_expr(&u.advance)));
     Ok(Lowered {
         name: func.name.clone(),
         tensors: cx.tensors,
         steps: cx.steps,
         inputs,
         outputs,
+        states,
+        state_use,
     })
 }
 
@@ -160,6 +190,19 @@ impl<'a> LowerCx<'a> {
         });
         self.of_value.insert(v, t);
         t
+    }
+
+    /// Whether `o` is a state input of the function being lowered.
+    pub fn is_state_input(&self, o: Operand) -> bool {
+        match o {
+            Operand::Value(v) => self
+                .func
+                .inputs
+                .iter()
+                .position(|&i| i == v)
+                .is_some_and(|i| self.func.is_state_input(i)),
+            Operand::Param(_) => false,
+        }
     }
 
     /// Makes `v` share `t`'s storage (a reshape or an identity).

@@ -261,6 +261,8 @@ pub fn decode<'a>(
             }
         }
     }
+    // Inputs and outputs keep their order, so the state pairs carry over.
+    func.states = original.states.clone();
     Ok(func)
 }
 

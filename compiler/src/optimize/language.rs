@@ -154,6 +154,8 @@ define_language! {
         "transpose" = Transpose(Box<[Id]>),
         "concat" = Concat(Box<[Id]>),
         "slice" = Slice(Box<[Id]>),
+        "tail" = Tail(Box<[Id]>),
+        "write_tail" = WriteTail(Box<[Id]>),
         "gather" = Gather(Box<[Id]>),
         "rope" = Rope(Box<[Id]>),
         "attention" = Attention(Box<[Id]>),

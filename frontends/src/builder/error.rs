@@ -34,6 +34,9 @@ pub enum BuildError {
     /// Writing MoE layers as per-expert dense blocks failed.
     #[error("expanding the MoE layers: {0}")]
     Expand(Box<seam_ir::ExpandError>),
+    /// `append_state` on a value that is not a state input, or twice on one.
+    #[error("`%{0}` is not a state input of this function, or was appended to already")]
+    NotAState(String),
     /// The finished model does not verify.
     #[error("model does not verify: {0}")]
     Verify(VerifyError),

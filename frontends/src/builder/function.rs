@@ -12,6 +12,8 @@ use super::BuildError;
 pub struct FunctionBuilder<'m> {
     model: &'m mut Model,
     func: Function,
+    /// Each state input (by input index) and its updated value, once appended to.
+    states: Vec<(usize, Option<ValueId>)>,
 }
 
 impl<'m> FunctionBuilder<'m> {
@@ -19,6 +21,7 @@ impl<'m> FunctionBuilder<'m> {
         FunctionBuilder {
             model,
             func: Function::new(name),
+            states: Vec::new(),
         }
     }
 
@@ -27,6 +30,32 @@ impl<'m> FunctionBuilder<'m> {
         let id = self.func.add_value(name, ty);
         self.func.inputs.push(id);
         id
+    }
+
+    /// Declares a state input (see [`seam_ir::StateBinding`]): its leading dim
+    /// is the length dim. Declare states before any instruction, then append to
+    /// each once with [`FunctionBuilder::append_state`].
+    pub fn state_input(&mut self, name: impl Into<String>, ty: TensorType) -> ValueId {
+        let id = self.input(name, ty);
+        self.states.push((self.func.inputs.len() - 1, None));
+        id
+    }
+
+    /// Appends `rows` to `state` (a `write_tail`); the result is the updated
+    /// state, returned by the function after its other outputs.
+    pub fn append_state(
+        &mut self,
+        name: &str,
+        state: ValueId,
+        rows: impl Into<Operand>,
+    ) -> Result<ValueId, BuildError> {
+        let updated = self.write_tail(name, state, rows)?;
+        let input = self.func.inputs.iter().position(|&v| v == state);
+        match self.states.iter_mut().find(|(i, _)| Some(*i) == input) {
+            Some((_, slot @ None)) => *slot = Some(updated),
+            _ => return Err(BuildError::NotAState(self.func.value(state).name.clone())),
+        }
+        Ok(updated)
     }
 
     /// The type of an operand.
@@ -107,9 +136,19 @@ impl<'m> FunctionBuilder<'m> {
         Ok(results)
     }
 
-    /// Sets the outputs and adds the function to the model.
+    /// Sets the outputs and adds the function to the model. Updated states are
+    /// returned after `outputs`; a state never appended to is returned as it came
+    /// in, which the verifier rejects.
     pub fn finish(mut self, outputs: &[ValueId]) {
         self.func.outputs = outputs.to_vec();
+        for (input, updated) in std::mem::take(&mut self.states) {
+            self.func.states.push(seam_ir::StateBinding {
+                input,
+                output: self.func.outputs.len(),
+            });
+            let value = updated.unwrap_or(self.func.inputs[input]);
+            self.func.outputs.push(value);
+        }
         self.model.functions.push(self.func);
     }
 }

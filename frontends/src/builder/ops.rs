@@ -155,6 +155,26 @@ impl FunctionBuilder<'_> {
         self.single(name, Op::Slice { axis, start, end }, &[x.into()])
     }
 
+    /// `tail(x)`: the last `rows` rows of `x` along axis 0.
+    pub fn tail(&mut self, name: &str, x: impl Into<Operand>, rows: Dim) -> Built {
+        let x = x.into();
+        let mut ty = self.type_of(x).clone();
+        if let Some(first) = ty.shape.0.first_mut() {
+            *first = rows;
+        }
+        self.single_declared(name, Op::Tail, &[x], ty)
+    }
+
+    /// `write_tail(buf, new)`: `buf` with its last rows replaced by `new`.
+    pub fn write_tail(
+        &mut self,
+        name: &str,
+        buf: impl Into<Operand>,
+        new: impl Into<Operand>,
+    ) -> Built {
+        self.single(name, Op::WriteTail, &[buf.into(), new.into()])
+    }
+
     /// `rope(x, pos, theta)`.
     pub fn rope(
         &mut self,

@@ -16,9 +16,92 @@ pub(crate) struct AttentionShape {
 }
 
 impl AttentionShape {
-    fn head_dim(&self) -> u64 {
+    pub(crate) fn head_dim(&self) -> u64 {
         self.d_model / self.heads
     }
+}
+
+/// The KV cache of one attention block: two session states `[kv_len, kv_heads,
+/// head_dim]` (keys after RoPE, and values) that each call appends its tokens to.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct KvCache {
+    /// The key cache (a state input).
+    pub k: ValueId,
+    /// The value cache (a state input).
+    pub v: ValueId,
+}
+
+impl KvCache {
+    /// Declares the two state inputs `{prefix}.k_cache` and `{prefix}.v_cache`
+    /// (before any instruction of `f`).
+    pub(crate) fn declare(
+        f: &mut FunctionBuilder<'_>,
+        prefix: &str,
+        kv_heads: u64,
+        head_dim: u64,
+        kv_len: &Dim,
+    ) -> Self {
+        let ty = TensorType::new(
+            DType::F32,
+            [kv_len.clone(), Dim::Static(kv_heads), Dim::Static(head_dim)],
+        );
+        KvCache {
+            k: f.state_input(format!("{prefix}.k_cache"), ty.clone()),
+            v: f.state_input(format!("{prefix}.v_cache"), ty),
+        }
+    }
+}
+
+/// Causal attention of `q[T, Hq, Dh]` over `k`, `v` `[T, Hkv, Dh]` (keys after
+/// RoPE) — or, with a `cache`, over the cache after appending `k` and `v` to it
+/// (`{prefix}.k_all`, `{prefix}.v_all`), the tokens being its last rows as
+/// causal `attention` expects. The result is `{prefix}.attn`. Every attention
+/// block with a KV cache is built through here (examples and checkpoint imports).
+pub(crate) fn cached_attention(
+    f: &mut FunctionBuilder<'_>,
+    prefix: &str,
+    [q, k, v]: [ValueId; 3],
+    cache: Option<KvCache>,
+    scale: Option<f32>,
+) -> Result<ValueId, BuildError> {
+    let n = |suffix: &str| format!("{prefix}.{suffix}");
+    let (k, v) = match cache {
+        Some(c) => (
+            f.append_state(&n("k_all"), c.k, k)?,
+            f.append_state(&n("v_all"), c.v, v)?,
+        ),
+        None => (k, v),
+    };
+    f.attention(&n("attn"), [q.into(), k.into(), v.into()], true, scale)
+}
+
+/// Adds `prefill(%ids: i32[tokens])` and `decode(%ids: i32[1])` to `m`: each
+/// declares its caches with `declare(f)` (before any instruction), takes its
+/// tokens' positions as the last rows of `iota` over `kv_len`, and emits the
+/// model with `emit(f, rows, ids, pos, caches)`, returning its logits.
+pub(crate) fn add_cached_entry_points(
+    m: &mut ModelBuilder,
+    tokens: &Dim,
+    kv_len: &Dim,
+    declare: impl Fn(&mut FunctionBuilder<'_>) -> Vec<KvCache>,
+    emit: impl Fn(
+        &mut FunctionBuilder<'_>,
+        &Dim,
+        ValueId,
+        ValueId,
+        &[KvCache],
+    ) -> Result<ValueId, BuildError>,
+) -> Result<(), BuildError> {
+    for (name, rows) in [("prefill", tokens.clone()), ("decode", Dim::Static(1))] {
+        let mut f = m.function(name);
+        let ids = f.input("ids", TensorType::new(DType::I32, [rows.clone()]));
+        let caches = declare(&mut f);
+        let all = f.iota("pos_all", 0, TensorType::new(DType::I32, [kv_len.clone()]))?;
+        let pos = f.tail("pos", all, rows.clone())?;
+        let logits = emit(&mut f, &rows, ids, pos, &caches)?;
+        f.finish(&[logits]);
+    }
+    Ok(())
 }
 
 /// Parameters of a pre-norm causal self-attention block.
@@ -49,7 +132,15 @@ impl AttentionParams {
         }
     }
 
-    /// Emits `x + wo(attention(rope(q), rope(k), v))` with `q, k, v` from `rms_norm(x)`.
+    /// The block's shape.
+    pub(crate) fn shape(&self) -> &AttentionShape {
+        &self.shape
+    }
+
+    /// Emits `x + wo(attention(rope(q), rope(k), v))` with `q, k, v` from
+    /// `rms_norm(x)`; `pos` are the tokens' positions. With a `cache`, the
+    /// tokens' keys and values are appended to it and the queries attend over
+    /// the whole cache (the tokens are its last rows, as causal `attention` expects).
     pub(crate) fn emit(
         &self,
         f: &mut FunctionBuilder<'_>,
@@ -57,13 +148,15 @@ impl AttentionParams {
         tokens: &Dim,
         x: ValueId,
         pos: ValueId,
+        cache: Option<KvCache>,
     ) -> Result<ValueId, BuildError> {
-        let o = self.emit_output(f, prefix, tokens, x, pos)?;
+        let o = self.emit_output(f, prefix, tokens, x, pos, cache)?;
         f.add(&format!("{prefix}.attn_res"), x, o)
     }
 
     /// Emits `wo(attention(rope(q), rope(k), v))` with `q, k, v` from
-    /// `rms_norm(x)`: the block without its residual add.
+    /// `rms_norm(x)`: the block without its residual add (`cache` as in
+    /// [`AttentionParams::emit`]).
     pub(crate) fn emit_output(
         &self,
         f: &mut FunctionBuilder<'_>,
@@ -71,6 +164,7 @@ impl AttentionParams {
         tokens: &Dim,
         x: ValueId,
         pos: ValueId,
+        cache: Option<KvCache>,
     ) -> Result<ValueId, BuildError> {
         let s = self.shape;
         let n = |suffix: &str| format!("{prefix}.{suffix}");
@@ -84,7 +178,7 @@ impl AttentionParams {
         let v = f.reshape(&n("v_heads"), v, heads(s.kv_heads))?;
         let q = f.rope(&n("q_rot"), q, pos, s.rope_theta)?;
         let k = f.rope(&n("k_rot"), k, pos, s.rope_theta)?;
-        let a = f.attention(&n("attn"), [q.into(), k.into(), v.into()], true, None)?;
+        let a = cached_attention(f, prefix, [q, k, v], cache, None)?;
         let a = f.reshape(
             &n("attn_flat"),
             a,

@@ -103,7 +103,7 @@ impl TensorParallelConfig {
             }
             let a = p
                 .attn
-                .emit_output(&mut f, &format!("l{l}"), &tokens, x, pos)?;
+                .emit_output(&mut f, &format!("l{l}"), &tokens, x, pos, None)?;
             let a = f.all_reduce(&n("attn_reduced"), a)?;
             if self.ladder {
                 pa = Some(a);

@@ -4,7 +4,7 @@
 //! text format (with comments added); a test checks that parsing each file gives
 //! exactly the model built here.
 
-mod blocks;
+pub(crate) mod blocks;
 mod ladder;
 mod moe_transformer;
 

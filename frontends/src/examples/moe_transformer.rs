@@ -5,7 +5,9 @@ use seam_ir::{
     DType, Dim, Function, GatedAct, Instr, Model, Operand, ParamId, RouteMode, TensorType, ValueId,
 };
 
-use super::blocks::{f32_param, AttentionParams, AttentionShape, GatedFfnParams};
+use super::blocks::{
+    add_cached_entry_points, f32_param, AttentionParams, AttentionShape, GatedFfnParams, KvCache,
+};
 use crate::builder::{BuildError, FunctionBuilder, ModelBuilder};
 
 /// The decoupled router: its own one-layer causal transformer over its own token
@@ -67,6 +69,10 @@ pub struct MoeTransformerConfig {
     /// (the naive form importers produce, [`seam_ir::expand_moe`]) instead of
     /// the grouped `moe` op.
     pub dense_experts: bool,
+    /// With `Some(max_seq_len)`, the model also has `prefill` and `decode`
+    /// functions that keep a KV cache per attention block as session state, with
+    /// the length dim `kv_len <= max_seq_len`.
+    pub kv_cache: Option<u64>,
 }
 
 /// The router of the examples: 128 wide, 4 heads, SwiGLU of 256.
@@ -94,6 +100,7 @@ pub fn readme_moe() -> MoeTransformerConfig {
         eps: 1e-5,
         routing: Routing::PreGatedShared(TINY_ROUTER),
         dense_experts: false,
+        kv_cache: None,
     }
 }
 
@@ -133,6 +140,7 @@ pub fn pregated_dense() -> MoeTransformerConfig {
             2,
         ),
         dense_experts: true,
+        kv_cache: None,
     }
 }
 
@@ -156,6 +164,15 @@ struct RouterParams {
     heads: Vec<ParamId>,
 }
 
+/// Every parameter of the model.
+struct ModelParams {
+    router: Option<RouterParams>,
+    embed: ParamId,
+    layers: Vec<LayerParams>,
+    norm: ParamId,
+    lm_head: ParamId,
+}
+
 /// Parameters of one backbone layer.
 struct LayerParams {
     attn: AttentionParams,
@@ -166,33 +183,63 @@ struct LayerParams {
 }
 
 impl MoeTransformerConfig {
-    /// Builds the model: one function `forward(%ids: i32[tokens]) -> f32[tokens, vocab]`.
+    /// The same model with a KV cache of up to `max_seq_len` positions, named
+    /// `{name}_kv` (`examples/mixtral_tiny_kv.seam`, `examples/readme_moe_kv.seam`).
+    pub fn with_kv_cache(mut self, max_seq_len: u64) -> Self {
+        self.name = format!("{}_kv", self.name);
+        self.kv_cache = Some(max_seq_len);
+        self
+    }
+
+    /// Builds the model: `forward(%ids: i32[tokens]) -> f32[tokens, vocab]`, and
+    /// with [`MoeTransformerConfig::kv_cache`] also
+    /// `prefill(%ids: i32[tokens], state caches...)` and
+    /// `decode(%ids: i32[1], state caches...)`, which return the logits of the
+    /// given tokens, positioned after those already in the cache.
     pub fn build(&self) -> Result<Model, BuildError> {
         let mut m = ModelBuilder::new(&self.name);
         let tokens = m.dim("tokens", self.max_tokens);
-        let router = self.declare_router(&mut m);
-        let embed = f32_param(&mut m, "embed", &[self.vocab, self.d_model]);
-        let layers: Vec<LayerParams> = (0..self.layers)
-            .map(|l| self.declare_layer(&mut m, l))
-            .collect();
-        let norm = f32_param(&mut m, "norm", &[self.d_model]);
-        let lm_head = f32_param(&mut m, "lm_head", &[self.d_model, self.vocab]);
+        let kv_len = self.kv_cache.map(|max| m.dim("kv_len", max));
+        let p = ModelParams {
+            router: self.declare_router(&mut m),
+            embed: f32_param(&mut m, "embed", &[self.vocab, self.d_model]),
+            layers: (0..self.layers)
+                .map(|l| self.declare_layer(&mut m, l))
+                .collect(),
+            norm: f32_param(&mut m, "norm", &[self.d_model]),
+            lm_head: f32_param(&mut m, "lm_head", &[self.d_model, self.vocab]),
+        };
 
         let mut f = m.function("forward");
         let ids = f.input("ids", TensorType::new(DType::I32, [tokens.clone()]));
         let pos = f.iota("pos", 0, TensorType::new(DType::I32, [tokens.clone()]))?;
-        let decisions = match &router {
-            Some(r) => self.emit_router(&mut f, r, &tokens, ids, pos)?,
-            None => Vec::new(),
-        };
-        let mut x = f.gather("x", embed, ids)?;
-        for (l, p) in layers.iter().enumerate() {
-            let decision = decisions.get(l).or(decisions.first()).copied();
-            x = self.emit_layer(&mut f, l, p, &tokens, x, pos, decision)?;
-        }
-        let h = f.rms_norm("final_norm", x, norm, self.eps)?;
-        let logits = f.matmul("logits", h, lm_head)?;
+        let logits = self.emit_model(&mut f, &p, &tokens, ids, pos, &[])?;
         f.finish(&[logits]);
+
+        if let Some(kv_len) = &kv_len {
+            let declare = |f: &mut FunctionBuilder<'_>| -> Vec<KvCache> {
+                let router = p.router.iter().map(|r| ("router".to_string(), &r.attn));
+                let layers = p
+                    .layers
+                    .iter()
+                    .enumerate()
+                    .map(|(l, lp)| (format!("l{l}"), &lp.attn));
+                router
+                    .chain(layers)
+                    .map(|(prefix, attn)| {
+                        let s = attn.shape();
+                        KvCache::declare(f, &prefix, s.kv_heads, s.head_dim(), kv_len)
+                    })
+                    .collect()
+            };
+            add_cached_entry_points(
+                &mut m,
+                &tokens,
+                kv_len,
+                declare,
+                |f, rows, ids, pos, caches| self.emit_model(f, &p, rows, ids, pos, caches),
+            )?;
+        }
         let model = m.finish()?;
         if self.dense_experts {
             let mut dense =
@@ -202,6 +249,31 @@ impl MoeTransformerConfig {
         } else {
             Ok(model)
         }
+    }
+
+    /// Emits the whole model over `tokens` rows; `caches` (router's first, then
+    /// one per layer) is empty for the cache-free forward.
+    fn emit_model(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        p: &ModelParams,
+        tokens: &Dim,
+        ids: ValueId,
+        pos: ValueId,
+        caches: &[KvCache],
+    ) -> Result<ValueId, BuildError> {
+        let mut caches = caches.iter().copied();
+        let decisions = match &p.router {
+            Some(r) => self.emit_router(f, r, tokens, ids, pos, caches.next())?,
+            None => Vec::new(),
+        };
+        let mut x = f.gather("x", p.embed, ids)?;
+        for (l, lp) in p.layers.iter().enumerate() {
+            let decision = decisions.get(l).or(decisions.first()).copied();
+            x = self.emit_layer(f, l, lp, tokens, x, pos, decision, caches.next())?;
+        }
+        let h = f.rms_norm("final_norm", x, p.norm, self.eps)?;
+        f.matmul("logits", h, p.lm_head)
     }
 
     fn attention_shape(&self, d_model: u64, heads: u64, kv_heads: u64) -> AttentionShape {
@@ -279,9 +351,10 @@ impl MoeTransformerConfig {
         tokens: &Dim,
         ids: ValueId,
         pos: ValueId,
+        cache: Option<KvCache>,
     ) -> Result<Vec<(ValueId, ValueId)>, BuildError> {
         let x = f.gather("router.x", r.embed, ids)?;
-        let x = r.attn.emit(f, "router", tokens, x, pos)?;
+        let x = r.attn.emit(f, "router", tokens, x, pos, cache)?;
         let h = f.rms_norm("router.mlp_in", x, r.mlp_norm, self.eps)?;
         let y = r.mlp.emit_swiglu(f, "router.mlp", h)?;
         let x = f.add("router.mlp_res", x, y)?;
@@ -323,10 +396,11 @@ impl MoeTransformerConfig {
         x: ValueId,
         pos: ValueId,
         decision: Option<(ValueId, ValueId)>,
+        cache: Option<KvCache>,
     ) -> Result<ValueId, BuildError> {
         let pre = format!("l{l}");
         let n = |suffix: &str| format!("{pre}.{suffix}");
-        let x = p.attn.emit(f, &pre, tokens, x, pos)?;
+        let x = p.attn.emit(f, &pre, tokens, x, pos, cache)?;
         let h = f.rms_norm(&n("mlp_in"), x, p.mlp_norm, self.eps)?;
         let (ids, weights) = match (self.routing, p.router, decision) {
             (Routing::InLayer(k), Some(router), _) => {

@@ -1,10 +1,11 @@
 //! Building the IR graph of a [`Spec`]: parameters (each with its checkpoint
-//! source) first, then `forward(ids[tokens]) -> logits[tokens, vocab]`.
+//! source) first, then `forward(ids[tokens]) -> logits[tokens, vocab]`, and
+//! with a KV cache also `prefill(ids[tokens])` and `decode(ids[1])`.
 //!
 //! One decoder layer is emitted by [`LayerParams::emit`] for every architecture;
 //! attention is isolated in [`AttentionParams`] (projections, then
-//! [`AttentionParams::attend`], then the output projection) so a cached
-//! prefill/decode variant only has to replace the attend step.
+//! [`AttentionParams::attend`], then the output projection); with a cache the
+//! attend step is the examples' [`cached_attention`].
 
 use seam_ir::{DType, Dim, GatedAct, Model, Operand, ParamId, RouteMode, TensorType, ValueId};
 
@@ -12,6 +13,7 @@ use super::arch::{AttentionSpec, Family, MlpSpec, RouterSpec, Spec};
 use super::names::{self, LayerNames};
 use super::weights::{ExpertPart, Source};
 use crate::builder::{BuildError, FunctionBuilder, ModelBuilder};
+use crate::examples::blocks::{add_cached_entry_points, cached_attention, KvCache};
 
 /// Result of emitting one value.
 type Built = Result<ValueId, BuildError>;
@@ -165,16 +167,22 @@ impl AttentionParams {
         })
     }
 
-    /// Causal attention of every query over the keys and values given (the
-    /// full sequence here; a KV-cached variant passes the cache).
-    fn attend(&self, f: &mut FunctionBuilder<'_>, pre: &str, qkv: &Qkv) -> Built {
+    /// Causal attention of every query over the keys and values given, or
+    /// over the `cache` after appending them to it.
+    fn attend(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        pre: &str,
+        qkv: &Qkv,
+        cache: Option<KvCache>,
+    ) -> Built {
         let scale = 1.0 / (self.spec.head_dim as f32).sqrt();
-        f.attention(
-            &format!("{pre}.attn"),
-            [qkv.q.into(), qkv.k.into(), qkv.v.into()],
-            true,
-            Some(scale),
-        )
+        cached_attention(f, pre, [qkv.q, qkv.k, qkv.v], cache, Some(scale))
+    }
+
+    /// Declares this block's cache (state inputs `{pre}.k_cache`, `{pre}.v_cache`).
+    fn declare_cache(&self, f: &mut FunctionBuilder<'_>, pre: &str, kv_len: &Dim) -> KvCache {
+        KvCache::declare(f, pre, self.spec.kv_heads, self.spec.head_dim, kv_len)
     }
 
     /// The whole block on the normalised input `h`: project, attend, output projection.
@@ -185,9 +193,10 @@ impl AttentionParams {
         tokens: &Dim,
         h: ValueId,
         pos: ValueId,
+        cache: Option<KvCache>,
     ) -> Built {
         let qkv = self.project(f, pre, tokens, h, pos)?;
-        let a = self.attend(f, pre, &qkv)?;
+        let a = self.attend(f, pre, &qkv, cache)?;
         let width = self.spec.heads * self.spec.head_dim;
         let a = f.reshape(
             &format!("{pre}.attn_flat"),
@@ -412,11 +421,12 @@ impl LayerParams {
         x: ValueId,
         pos: ValueId,
         decision: Option<(ValueId, ValueId)>,
+        cache: Option<KvCache>,
     ) -> Built {
         let n = |suffix: &str| format!("{pre}.{suffix}");
         let eps = self.attn.spec.eps;
         let h = f.rms_norm(&n("attn_in"), x, self.input_norm, eps)?;
-        let a = self.attn.emit(f, pre, tokens, h, pos)?;
+        let a = self.attn.emit(f, pre, tokens, h, pos, cache)?;
         let x = f.add(&n("attn_res"), x, a)?;
         let h = f.rms_norm(&n("mlp_in"), x, self.post_norm, eps)?;
         let y = self.mlp.emit(f, pre, h, decision, layer)?;
@@ -461,9 +471,12 @@ impl RouterParams {
         tokens: &Dim,
         ids: ValueId,
         pos: ValueId,
+        cache: Option<KvCache>,
     ) -> Result<(ValueId, ValueId), BuildError> {
         let x = f.gather("router.x", self.embed, ids)?;
-        let x = self.layer.emit(f, "router", 0, tokens, x, pos, None)?;
+        let x = self
+            .layer
+            .emit(f, "router", 0, tokens, x, pos, None, cache)?;
         let h = f.rms_norm("router.out", x, self.norm, self.eps)?;
         let logits = f.matmul("router.logits", h, self.head)?;
         f.route(
@@ -477,14 +490,73 @@ impl RouterParams {
     }
 }
 
-/// Builds the model of `spec` named `name`; returns it with the checkpoint
-/// source of every param, in declaration order.
-pub(crate) fn build(spec: &Spec, name: &str) -> Result<(Model, Vec<Source>), BuildError> {
+/// Every parameter of the model.
+struct ModelParams {
+    router: Option<RouterParams>,
+    embed: ParamId,
+    layers: Vec<LayerParams>,
+    norm: ParamId,
+    lm_head: ParamId,
+    eps: f32,
+}
+
+impl ModelParams {
+    /// Emits the whole model over `tokens` rows at positions `pos`; `caches`
+    /// (the router's first, then one per layer) is empty for `forward`.
+    fn emit(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        tokens: &Dim,
+        ids: ValueId,
+        pos: ValueId,
+        caches: &[KvCache],
+    ) -> Built {
+        let mut caches = caches.iter().copied();
+        let decision = match &self.router {
+            Some(r) => Some(r.emit(f, tokens, ids, pos, caches.next())?),
+            None => None,
+        };
+        let mut x = f.gather("x", self.embed, ids)?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let pre = format!("l{l}");
+            x = layer.emit(f, &pre, l, tokens, x, pos, decision, caches.next())?;
+        }
+        let h = f.rms_norm("final_norm", x, self.norm, self.eps)?;
+        f.matmul("logits", h, self.lm_head)
+    }
+
+    /// Declares a cache per attention block (router first) in `f`.
+    fn declare_caches(&self, f: &mut FunctionBuilder<'_>, kv_len: &Dim) -> Vec<KvCache> {
+        let router = self
+            .router
+            .iter()
+            .map(|r| ("router".to_string(), &r.layer.attn));
+        let layers = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, p)| (format!("l{l}"), &p.attn));
+        router
+            .chain(layers)
+            .map(|(pre, attn)| attn.declare_cache(f, &pre, kv_len))
+            .collect()
+    }
+}
+
+/// Builds the model of `spec` named `name` — with `kv_cache: Some(max_seq_len)`
+/// also `prefill` and `decode` over a KV cache of that many positions; returns
+/// it with the checkpoint source of every param, in declaration order.
+pub(crate) fn build(
+    spec: &Spec,
+    name: &str,
+    kv_cache: Option<u64>,
+) -> Result<(Model, Vec<Source>), BuildError> {
     let mut d = Declarer {
         m: ModelBuilder::new(name),
         sources: Vec::new(),
     };
     let tokens = d.m.dim("tokens", spec.max_tokens);
+    let kv_len = kv_cache.map(|max| d.m.dim("kv_len", max));
     let dm = spec.attn.d_model;
     let router = spec
         .router
@@ -518,20 +590,28 @@ pub(crate) fn build(spec: &Spec, name: &str) -> Result<(Model, Vec<Source>), Bui
     );
 
     let Declarer { mut m, sources } = d;
+    let p = ModelParams {
+        router,
+        embed,
+        layers,
+        norm,
+        lm_head,
+        eps: spec.attn.eps,
+    };
     let mut f = m.function("forward");
     let ids = f.input("ids", TensorType::new(DType::I32, [tokens.clone()]));
     let pos = f.iota("pos", 0, TensorType::new(DType::I32, [tokens.clone()]))?;
-    let decision = match &router {
-        Some(r) => Some(r.emit(&mut f, &tokens, ids, pos)?),
-        None => None,
-    };
-    let mut x = f.gather("x", embed, ids)?;
-    for (l, layer) in layers.iter().enumerate() {
-        x = layer.emit(&mut f, &format!("l{l}"), l, &tokens, x, pos, decision)?;
-    }
-    let h = f.rms_norm("final_norm", x, norm, spec.attn.eps)?;
-    let logits = f.matmul("logits", h, lm_head)?;
+    let logits = p.emit(&mut f, &tokens, ids, pos, &[])?;
     f.finish(&[logits]);
+    if let Some(kv_len) = &kv_len {
+        add_cached_entry_points(
+            &mut m,
+            &tokens,
+            kv_len,
+            |f| p.declare_caches(f, kv_len),
+            |f, rows, ids, pos, caches| p.emit(f, rows, ids, pos, caches),
+        )?;
+    }
     Ok((m.finish()?, sources))
 }
 

@@ -1,7 +1,8 @@
 //! Importing Hugging Face checkpoints: a folder with `config.json` and
 //! `*.safetensors` weights (one file, or shards listed by
 //! `model.safetensors.index.json`) becomes a [`Model`] with `forward(ids[tokens])
-//! -> logits[tokens, vocab]` and its [`Weights`].
+//! -> logits[tokens, vocab]` (and, with [`ImportOptions::kv_cache`], `prefill`
+//! and `decode` over a KV cache) and its [`Weights`].
 //!
 //! Supported: `LlamaForCausalLM`, `MixtralForCausalLM`, `Qwen2MoeForCausalLM`,
 //! `OlmoeForCausalLM` and the Read-ME convention below. Every config field that
@@ -74,6 +75,9 @@ pub struct ImportOptions {
     /// Upper bound of the `tokens` dim; default `max_position_embeddings`
     /// (at most 4096, or 4096 when the config has none).
     pub max_tokens: Option<u64>,
+    /// With `Some(max_seq_len)`, the model also has `prefill` and `decode`
+    /// functions over a KV cache of that many positions (`seam generate`).
+    pub kv_cache: Option<u64>,
 }
 
 /// An imported checkpoint.
@@ -81,7 +85,8 @@ pub struct ImportOptions {
 pub struct Imported {
     /// The architecture the config named.
     pub family: Family,
-    /// The model: `forward(ids: i32[tokens]) -> f32[tokens, vocab]`.
+    /// The model: `forward(ids: i32[tokens]) -> f32[tokens, vocab]` (and
+    /// `prefill`, `decode` with [`ImportOptions::kv_cache`]).
     pub model: Model,
     /// Its weights, converted to f32.
     pub weights: Weights,
@@ -113,7 +118,7 @@ pub fn import_with_progress(
     let family = Family::detect(&config)?;
     let spec = arch::Spec::read(&config, family, options.max_tokens)?;
     let name = model_name(dir);
-    let (model, sources) = graph::build(&spec, &name)?;
+    let (model, sources) = graph::build(&spec, &name, options.kv_cache)?;
     let ckpt = checkpoint::Checkpoint::open(dir)?;
     weights::check_present(&sources, &ckpt)?;
     let weights = weights::load(&model, &sources, &ckpt, progress)?;

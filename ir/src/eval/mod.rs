@@ -29,12 +29,14 @@ mod linalg;
 mod moe;
 mod norm;
 mod routing;
+mod session;
 mod shape_ops;
 pub mod tensor;
 
 #[cfg(test)]
 mod tests;
 
+pub use session::StateSession;
 pub use tensor::{Tensor, TensorData, TensorError};
 
 /// Why evaluation failed.
@@ -174,6 +176,30 @@ pub enum EvalError {
         id: i64,
         /// Rows of the table.
         rows: usize,
+    },
+    /// `tail` or `write_tail` asks for more rows than the tensor has.
+    #[error("`{op}` computing `%{value}`: {rows} rows asked of a tensor with {available}")]
+    TailTooLong {
+        /// The op.
+        op: &'static str,
+        /// Its result value.
+        value: String,
+        /// Rows asked for.
+        rows: usize,
+        /// Rows the tensor has.
+        available: usize,
+    },
+    /// A call would grow the states past their length dim's bound.
+    #[error("the sequence is full: {stored} position(s) stored + {adding} new exceed the maximum {max} (the bound of `{dim}`; compile with a larger --max-seq-len)")]
+    StateFull {
+        /// The length dim.
+        dim: String,
+        /// Rows stored before the call.
+        stored: usize,
+        /// Rows the call appends.
+        adding: usize,
+        /// The bound.
+        max: usize,
     },
     /// A `rope` position is negative.
     #[error("`rope` computing `%{value}`: position {pos} of token {token} is negative")]
@@ -486,6 +512,8 @@ fn run_op(op: &Op, x: &[&Tensor], out: &[OutType], value: &str) -> Result<Vec<Te
             *end as usize,
             at,
         )),
+        Op::Tail => one(shape_ops::tail(x[0], out0, at)),
+        Op::WriteTail => one(shape_ops::write_tail(x[0], x[1], at)),
         Op::Gather => one(shape_ops::gather(x[0], x[1], at)),
         Op::Rope { theta } => one(attention::rope(x[0], x[1], *theta, at)),
         Op::Attention { causal, scale } => {

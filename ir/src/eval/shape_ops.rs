@@ -1,8 +1,8 @@
-//! Data movement: `transpose`, `concat`, `slice`, `gather` (`reshape` only
+//! Data movement: `transpose`, `concat`, `slice`, `tail`, `write_tail`, `gather` (`reshape` only
 //! relabels the shape). Every dtype is moved exactly.
 
 use super::tensor::{strides, Tensor, TensorData};
-use super::{At, EvalError};
+use super::{At, EvalError, OutType};
 
 /// `transpose`: result dim `i` is operand dim `perm[i]`.
 pub(crate) fn transpose(x: &Tensor, perm: &[usize], at: &At) -> Result<Tensor, EvalError> {
@@ -123,4 +123,42 @@ pub(crate) fn gather(table: &Tensor, ids: &Tensor, at: &At) -> Result<Tensor, Ev
     let mut shape = ids.shape.clone();
     shape.push(d);
     at.tensor(shape, table.data.take(&indices))
+}
+
+/// The row count of `rows` taken from the end of `of`, or
+/// [`EvalError::TailTooLong`] when `of` is shorter.
+fn check_tail(rows: usize, of: &Tensor, at: &At) -> Result<(usize, usize), EvalError> {
+    let (_, s, inner) = split(&of.shape, 0);
+    if rows > s {
+        return Err(EvalError::TailTooLong {
+            op: at.op,
+            value: at.value.to_string(),
+            rows,
+            available: s,
+        });
+    }
+    Ok((s, inner))
+}
+
+/// `tail`: the last `out.shape[0]` rows of `x` along axis 0.
+pub(crate) fn tail(x: &Tensor, out: &OutType, at: &At) -> Result<Tensor, EvalError> {
+    if x.rank() == 0 || out.shape.len() != x.rank() || out.shape[1..] != x.shape[1..] {
+        return Err(at.bug(format!("tail {:?} of {:?}", out.shape, x.shape)));
+    }
+    let t = out.shape[0];
+    let (s, _) = check_tail(t, x, at)?;
+    slice(x, 0, s - t, s, at)
+}
+
+/// `write_tail`: `buf` with its last `new.shape[0]` rows along axis 0 replaced by `new`.
+pub(crate) fn write_tail(buf: &Tensor, new: &Tensor, at: &At) -> Result<Tensor, EvalError> {
+    if buf.rank() == 0 || new.rank() != buf.rank() || new.shape[1..] != buf.shape[1..] {
+        return Err(at.bug(format!("write {:?} into {:?}", new.shape, buf.shape)));
+    }
+    let (s, inner) = check_tail(new.shape[0], buf, at)?;
+    let kept = (s - new.shape[0]) * inner;
+    let mut all = buf.data.take(&(0..kept).collect::<Vec<_>>());
+    all.append(&new.data)
+        .ok_or_else(|| at.bug("operand dtypes differ"))?;
+    at.tensor(buf.shape.clone(), all)
 }

@@ -198,6 +198,18 @@ pub enum ParseError {
         /// The `return` statement.
         span: Span,
     },
+    /// The signature marks different numbers of inputs and results as `state`.
+    #[error("function `{func}` marks {inputs} input(s) but {outputs} result(s) as `state`; they pair in order")]
+    StateCount {
+        /// The function.
+        func: String,
+        /// State inputs.
+        inputs: usize,
+        /// State results.
+        outputs: usize,
+        /// The function's name.
+        span: Span,
+    },
     /// A returned value whose type differs from the signature.
     #[error("returned value `%{name}` has type {found} but the signature declares {expected}")]
     ReturnType {
@@ -250,6 +262,7 @@ impl ParseError {
             | ParseError::DeclarationAfterFunction { span, .. }
             | ParseError::ResultTypeCount { span, .. }
             | ParseError::ReturnCount { span, .. }
+            | ParseError::StateCount { span, .. }
             | ParseError::ReturnType { span, .. } => *span,
         }
     }

@@ -28,8 +28,8 @@
 //! model  := "model" IDENT decl* func*
 //! decl   := "dim" IDENT "<=" INT | "param" NAME ":" type
 //! func   := "func" IDENT "(" [input ("," input)*] ")" "->" results "{" instr* return "}"
-//! input  := %NAME ":" type
-//! results:= "(" [type ("," type)*] ")" | type
+//! input  := ["state"] %NAME ":" type
+//! results:= "(" [result ("," result)*] ")" | type    result := ["state"] type
 //! instr  := %NAME ("," %NAME)* "=" IDENT "(" [arg ("," arg)*] ")" ":" type ("," type)*
 //! arg    := %NAME | @NAME | IDENT "=" attr        (operands before attributes)
 //! attr   := ["-"] INT | ["-"] FLOAT | ["-"] "inf" | "nan" | "true" | "false"
@@ -38,6 +38,10 @@
 //! type   := DTYPE "[" [dim ("," dim)*] "]"          dim := INT | IDENT
 //! IDENT  := [A-Za-z_][A-Za-z0-9_.]*                 NAME := [A-Za-z0-9_][A-Za-z0-9_.]*
 //! ```
+//!
+//! `state` marks session state ([`crate::StateBinding`]): the k-th `state`
+//! input pairs with the k-th `state` result, e.g.
+//! `func decode(%ids: i32[1], state %k: f32[kv_len, 2, 64]) -> (f32[1, 1024], state f32[kv_len, 2, 64])`.
 //!
 //! A model with no function parses (the verifier reports it), as do unknown
 //! dims, zero bounds, duplicate dims and duplicate functions; duplicate

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use crate::dtype::DType;
 use crate::model::DimDecl;
-use crate::model::{Function, Instr, Model, Operand, ParamDecl, ParamId, ValueId};
+use crate::model::{Function, Instr, Model, Operand, ParamDecl, ParamId, StateBinding, ValueId};
 use crate::op::{AttrValue, Op, OpError, OP_NAMES};
 use crate::shape::{Dim, Shape, TensorType};
 use crate::text::error::{suggest, ParseError};
@@ -343,9 +343,13 @@ impl<'s> Parser<'s> {
             ..FunctionSpans::default()
         };
         let mut scope: Scope<'s> = HashMap::new();
+        let (mut state_inputs, mut state_outputs) = (Vec::new(), Vec::new());
         self.expect(&Tok::LParen, "`(` and the inputs after the function name")?;
         if self.eat(&Tok::RParen)?.is_none() {
             loop {
+                if self.eat(&Tok::Ident("state"))?.is_some() {
+                    state_inputs.push(f.inputs.len());
+                }
                 let t = self.bump()?;
                 let Tok::Value(vname) = t.tok else {
                     return Err(self.expected(&t, "an input like `%x: f32[tokens, 256]`"));
@@ -370,6 +374,9 @@ impl<'s> Parser<'s> {
         if self.eat(&Tok::LParen)?.is_some() {
             if self.eat(&Tok::RParen)?.is_none() {
                 loop {
+                    if self.eat(&Tok::Ident("state"))?.is_some() {
+                        state_outputs.push(signature.len());
+                    }
                     signature.push(self.ty()?.0);
                     let sep = self.bump()?;
                     match sep.tok {
@@ -382,6 +389,19 @@ impl<'s> Parser<'s> {
         } else {
             signature.push(self.ty()?.0);
         }
+        if state_inputs.len() != state_outputs.len() {
+            return Err(ParseError::StateCount {
+                func: f.name.clone(),
+                inputs: state_inputs.len(),
+                outputs: state_outputs.len(),
+                span: name_span,
+            });
+        }
+        f.states = state_inputs
+            .into_iter()
+            .zip(state_outputs)
+            .map(|(input, output)| StateBinding { input, output })
+            .collect();
         self.expect(&Tok::LBrace, "`{` to start the function body")?;
         loop {
             let t = self.peek()?;

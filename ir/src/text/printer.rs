@@ -67,12 +67,22 @@ fn operand(model: &Model, f: &Function, o: Operand) -> String {
 }
 
 fn print_function(out: &mut String, model: &Model, f: &Function) {
+    let state = |is: bool| if is { "state " } else { "" };
     let inputs: Vec<String> = f
         .inputs
         .iter()
-        .map(|&v| format!("{}: {}", value_name(f, v), value_type(f, v)))
+        .enumerate()
+        .map(|(i, &v)| {
+            let s = state(f.is_state_input(i));
+            format!("{s}{}: {}", value_name(f, v), value_type(f, v))
+        })
         .collect();
-    let results: Vec<String> = f.outputs.iter().map(|&v| value_type(f, v)).collect();
+    let results: Vec<String> = f
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| format!("{}{}", state(f.is_state_output(i)), value_type(f, v)))
+        .collect();
     let _ = writeln!(
         out,
         "func {}({}) -> ({}) {{",

@@ -712,6 +712,62 @@ impl Gen {
                 );
                 true
             }
+            "tail" => {
+                let Some(a) = self.pick(s, |v| {
+                    v.ty.shape
+                        .dims()
+                        .first()
+                        .and_then(Dim::as_static)
+                        .is_some_and(|n| n >= 1)
+                }) else {
+                    return false;
+                };
+                let n = a.ty.shape.dims()[0].as_static().unwrap_or(1);
+                let mut ty = a.ty.clone();
+                ty.shape.0[0] = Dim::Static(self.rng.random_range(1..=n));
+                self.emit(
+                    s,
+                    Op::Tail,
+                    &[(Operand::Value(a.id), a.ty)],
+                    Some(ty),
+                    &[a.id_bound],
+                );
+                true
+            }
+            "write_tail" => {
+                let Some(buf) = self.pick(s, |v| {
+                    v.ty.shape
+                        .dims()
+                        .first()
+                        .and_then(Dim::as_static)
+                        .is_some_and(|n| n >= 1)
+                }) else {
+                    return false;
+                };
+                let rows = buf.ty.shape.dims()[0].as_static().unwrap_or(1);
+                // Rows to write: a value with the buffer's trailing dims and no
+                // more rows, or the buffer itself.
+                let new = self
+                    .pick(s, |v| {
+                        v.ty.dtype == buf.ty.dtype
+                            && v.ty.rank() == buf.ty.rank()
+                            && v.ty.shape.dims()[1..] == buf.ty.shape.dims()[1..]
+                            && v.ty.shape.dims()[0].as_static().is_some_and(|n| n <= rows)
+                    })
+                    .unwrap_or_else(|| buf.clone());
+                let bound = buf.id_bound.zip(new.id_bound).map(|(a, b)| a.max(b));
+                self.emit(
+                    s,
+                    Op::WriteTail,
+                    &[
+                        (Operand::Value(buf.id), buf.ty.clone()),
+                        (Operand::Value(new.id), new.ty),
+                    ],
+                    None,
+                    &[bound],
+                );
+                true
+            }
             "gather" => {
                 let Some(ids) = self.pick(s, |v| {
                     v.ty.dtype.is_int() && v.id_bound.is_some_and(|b| b <= VOCAB)

@@ -19,6 +19,10 @@ pub enum Expr {
     Add(Vec<Expr>),
     /// `ceil(a / b)` with a constant, non-zero `b`.
     CeilDiv(Box<Expr>, u64),
+    /// `a - b`, or 0 when `b > a` (an offset such as `kv_len - tokens`, which
+    /// runs never make negative; at the dims' bounds it may be, and is then no
+    /// larger than `a`, which is what validation checks).
+    Sub(Box<Expr>, Box<Expr>),
 }
 
 impl Expr {
@@ -44,6 +48,7 @@ impl Expr {
                 }
                 Ok(a.eval(lookup)?.div_ceil(*b))
             }
+            Expr::Sub(a, b) => Ok(a.eval(lookup)?.saturating_sub(b.eval(lookup)?)),
         }
     }
 
@@ -54,6 +59,7 @@ impl Expr {
             Expr::Dim(d) => vec![d.as_str()],
             Expr::Mul(t) | Expr::Add(t) => t.iter().flat_map(Expr::dims).collect(),
             Expr::CeilDiv(a, _) => a.dims(),
+            Expr::Sub(a, b) => a.dims().into_iter().chain(b.dims()).collect(),
         }
     }
 }
@@ -110,6 +116,16 @@ impl Expr {
         }
     }
 
+    /// `self - other`, folded when both are constant or equal.
+    pub fn minus(self, other: Expr) -> Expr {
+        match (self, other) {
+            (Expr::Const(a), Expr::Const(b)) if a >= b => Expr::Const(a - b),
+            (a, b) if a == b => Expr::Const(0),
+            (a, Expr::Const(0)) => a,
+            (a, b) => Expr::Sub(Box::new(a), Box::new(b)),
+        }
+    }
+
     /// `ceil(self / d)`, folded when constant.
     pub fn ceil_div(self, d: u64) -> Expr {
         match self {
@@ -146,6 +162,7 @@ impl std::fmt::Display for Expr {
             Expr::Mul(t) => join(f, t, "·"),
             Expr::Add(t) => join(f, t, " + "),
             Expr::CeilDiv(a, b) => write!(f, "ceil({a}/{b})"),
+            Expr::Sub(a, b) => write!(f, "({a} - {b})"),
         }
     }
 }

@@ -143,6 +143,9 @@ pub enum BufferRole {
     /// Activations: inputs, outputs and intermediates (possibly shared by values
     /// whose lifetimes do not overlap).
     Activation,
+    /// A session state ([`StateEntry`]): zeroed when a session starts or resets,
+    /// kept between runs, shared by the entry points of a session.
+    State,
 }
 
 /// A device buffer.
@@ -191,6 +194,29 @@ pub struct IoEntry {
     pub buffer: u32,
 }
 
+/// A session state: a tensor of rows along its leading (length) dim, grown by
+/// each run of an entry point that uses it, allocated at the length dim's bound.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateEntry {
+    /// Name (the IR state input's name, e.g. `l0.k_cache`).
+    pub name: String,
+    /// Element type.
+    pub dtype: ElementType,
+    /// Shape: the length dim, then static dims.
+    pub shape: Vec<Expr>,
+    /// The buffer holding it (role [`BufferRole::State`]).
+    pub buffer: u32,
+}
+
+/// How a run of an entry point with states binds their length dim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateLength {
+    /// The states' length dim (`kv_len`), bound to the stored length plus `advance`.
+    pub dim: String,
+    /// Rows one run appends, over dims bound by the inputs (`tokens`, or 1).
+    pub advance: Expr,
+}
+
 /// A function of the model, lowered to a list of dispatches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryPoint {
@@ -202,6 +228,12 @@ pub struct EntryPoint {
     pub outputs: Vec<IoEntry>,
     /// Dispatches in execution order (one compute pass, one submit).
     pub dispatches: Vec<Dispatch>,
+    /// The states it reads and appends to (indices into [`Manifest::states`]).
+    #[serde(default)]
+    pub states: Vec<u32>,
+    /// How its runs bind the states' length dim (with `states` only).
+    #[serde(default)]
+    pub state_length: Option<StateLength>,
 }
 
 /// Figures recorded by the compiler, shown by `seam inspect`.
@@ -260,6 +292,9 @@ pub struct Manifest {
     pub source_ir: Option<String>,
     /// Where each parameter lives, for reference checks.
     pub params: Vec<ParamEntry>,
+    /// Session states, shared by the entry points that name them.
+    #[serde(default)]
+    pub states: Vec<StateEntry>,
 }
 
 /// The largest buffer a manifest may ask for (1 TiB): anything larger is corrupt.
@@ -347,6 +382,27 @@ impl Manifest {
                 }
             }
         }
+        for st in &self.states {
+            let Some(b) = self.buffers.get(st.buffer as usize) else {
+                return bad(format!(
+                    "state `{}` refers to missing buffer {}",
+                    st.name, st.buffer
+                ));
+            };
+            if b.role != BufferRole::State {
+                return bad(format!(
+                    "state `{}` lives in a buffer that is not a state buffer",
+                    st.name
+                ));
+            }
+            let elems = at_bounds(
+                &Expr::product(st.shape.clone()),
+                &format!("state `{}`", st.name),
+            )?;
+            if at_bounds(&b.bytes, "state buffer")? < elems.saturating_mul(st.dtype.size_bytes()) {
+                return bad(format!("state `{}` does not fit its buffer", st.name));
+            }
+        }
         let buffer = |i: u32, what: &str| -> Result<(), BundleError> {
             if (i as usize) < self.buffers.len() {
                 Ok(())
@@ -364,6 +420,46 @@ impl Manifest {
                 )?;
                 for e in &io.shape {
                     at_bounds(e, &format!("shape of `{}`", io.name))?;
+                }
+            }
+            for &si in &ep.states {
+                let Some(st) = self.states.get(si as usize) else {
+                    return bad(format!("`{}` refers to missing state {si}", ep.name));
+                };
+                let length = ep.state_length.as_ref().map(|l| l.dim.as_str());
+                if st.shape.first() != length.map(|d| Expr::Dim(d.to_string())).as_ref() {
+                    return bad(format!(
+                        "`{}`: state `{}` does not lead with the entry's length dim",
+                        ep.name, st.name
+                    ));
+                }
+            }
+            if let Some(l) = &ep.state_length {
+                let first = self
+                    .entry_points
+                    .iter()
+                    .find_map(|e| e.state_length.as_ref());
+                if let Some(f) = first.filter(|f| f.dim != l.dim) {
+                    return bad(format!(
+                        "`{}` has length dim `{}` but another entry point `{}`: a session has one length",
+                        ep.name, l.dim, f.dim
+                    ));
+                }
+                at_bounds(
+                    &Expr::Dim(l.dim.clone()),
+                    &format!("`{}` length dim", ep.name),
+                )?;
+                for d in l.advance.dims() {
+                    if !ep
+                        .inputs
+                        .iter()
+                        .any(|io| io.shape.contains(&Expr::Dim(d.to_string())))
+                    {
+                        return bad(format!(
+                            "`{}` appends `{d}` rows, which no input binds",
+                            ep.name
+                        ));
+                    }
                 }
             }
             for (di, d) in ep.dispatches.iter().enumerate() {

@@ -33,7 +33,7 @@ pub use format::{SectionKind, FORMAT_VERSION, MAGIC};
 pub use manifest::{
     AccessEntry, BindingEntry, BufferEntry, BufferRange, BufferRole, DimBound, Dispatch,
     ElementType, EntryPoint, GridEntry, GridTermEntry, IoEntry, KernelEntry, Manifest, Packing,
-    ParamEntry, PlanStats, SizeEntry, WeightEntry,
+    ParamEntry, PlanStats, SizeEntry, StateEntry, StateLength, WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
 pub use writer::BundleWriter;

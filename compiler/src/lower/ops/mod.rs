@@ -74,6 +74,8 @@ pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Low
         }
         Op::Concat { axis } => movement::concat(cx, instr, *axis),
         Op::Slice { axis, start, end } => movement::slice(cx, instr, *axis, *start, *end),
+        Op::Tail => movement::tail(cx, instr),
+        Op::WriteTail => movement::write_tail(cx, instr),
         Op::Gather => movement::gather(cx, instr),
         Op::Rope { theta } => attention::rope(cx, instr, *theta),
         Op::Attention { causal, scale } => attention::attention(cx, instr, *causal, *scale),

@@ -134,3 +134,79 @@ pub(crate) fn gather(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErr
     ];
     cx.step(instr, kernel, args, vec![out], sizes)
 }
+
+/// Lowers `tail(x[S, ...]) : [T, ...]`: a slice of rows `S - T..S`.
+pub(crate) fn tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
+    let x = instr.operands[0];
+    let dims = dims_of(cx.ty(x));
+    let out_dims = dims_of(&cx.func.value(instr.results[0]).ty);
+    let scalar = cx.scalar(instr, cx.ty(x).dtype)?;
+    let input = cx.operand(x);
+    let out = cx.value_tensor(instr.results[0]);
+    let sizes = vec![
+        ("n", Expr::product(out_dims.clone())),
+        ("inner", Expr::product(dims[1..].iter().cloned())),
+        ("a", dims[0].clone()),
+        ("start", dims[0].clone().minus(out_dims[0].clone())),
+        ("len", out_dims[0].clone()),
+    ];
+    let kernel = movement::slice(scalar, &cx.target.limits);
+    cx.step(
+        instr,
+        kernel,
+        vec![whole(input), whole(out)],
+        vec![out],
+        sizes,
+    )
+}
+
+/// Lowers `write_tail(buf[S, ...], new[T, ...])`. On a state input (used by
+/// this instruction alone, as the verifier ensures) the rows are written in
+/// place into the state's buffer; otherwise `buf` is copied first.
+pub(crate) fn write_tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
+    let (buf, new) = (instr.operands[0], instr.operands[1]);
+    let dims = dims_of(cx.ty(buf));
+    let new_dims = dims_of(cx.ty(new));
+    let scalar = cx.scalar(instr, cx.ty(buf).dtype)?;
+    let inner = Expr::product(dims[1..].iter().cloned());
+    let buf_t = cx.operand(buf);
+    let out = if cx.is_state_input(buf) {
+        cx.alias(instr.results[0], buf_t);
+        buf_t
+    } else {
+        let out = cx.value_tensor(instr.results[0]);
+        let n = Expr::product(dims.clone());
+        let copy = vec![
+            ("n", n),
+            ("inner", inner.clone()),
+            ("a", dims[0].clone()),
+            ("start", Expr::Const(0)),
+            ("len", dims[0].clone()),
+        ];
+        let kernel = movement::slice(scalar, &cx.target.limits);
+        cx.step(
+            instr,
+            kernel,
+            vec![whole(buf_t), whole(out)],
+            vec![out],
+            copy,
+        )?;
+        out
+    };
+    let new_t = cx.operand(new);
+    let sizes = vec![
+        ("n", Expr::product(new_dims.clone())),
+        ("inner", inner),
+        ("a", dims[0].clone()),
+        ("start", dims[0].clone().minus(new_dims[0].clone())),
+        ("len", new_dims[0].clone()),
+    ];
+    let kernel = movement::slice_update(scalar, &cx.target.limits);
+    cx.step(
+        instr,
+        kernel,
+        vec![whole(new_t), whole(out)],
+        vec![out],
+        sizes,
+    )
+}

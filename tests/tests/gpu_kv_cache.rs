@@ -1,0 +1,170 @@
+//! KV-cache bundles on the default device (lavapipe on CI): `prefill` then
+//! `decode` in one session give the reference evaluator's logits (the same
+//! calls on [`StateSession`], and the cache-free `forward`) within 1e-4
+//! relative to the largest logit; the
+//! states persist across calls, `reset` starts over, and a run past the
+//! capacity is a clear error.
+
+use seam_compiler::compile::{compile, CompileOptions};
+use seam_compiler::lower::Target;
+use seam_frontends::examples::{mixtral_tiny, readme_moe, MoeTransformerConfig};
+use seam_ir::eval::StateSession;
+use seam_ir::{evaluate, random_weights, Model, Tensor, Weights};
+use seam_runtime::bundle::BundleReader;
+use seam_runtime::{DeviceOptions, HostTensor, RunError, Runtime};
+
+fn runtime() -> Runtime {
+    std::env::set_var(
+        "WGPU_BACKEND",
+        std::env::var("WGPU_BACKEND").unwrap_or("vulkan".into()),
+    );
+    Runtime::new(&DeviceOptions::default()).expect("a Vulkan device (lavapipe on CI)")
+}
+
+fn cached(mut c: MoeTransformerConfig, max_seq: u64) -> (Model, Weights) {
+    c.kv_cache = Some(max_seq);
+    let model = c.build().unwrap();
+    let weights = random_weights(&model, 21);
+    (model, weights)
+}
+
+fn load(rt: &Runtime, model: &Model, weights: &Weights, opt_level: u8) -> seam_runtime::Model {
+    let options = CompileOptions {
+        target: Target::from_gpu(rt.gpu()),
+        opt_level,
+    };
+    let bytes = compile(model, weights, &options)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    rt.load_bundle(BundleReader::from_bytes(bytes).unwrap())
+        .unwrap()
+}
+
+fn ids(n: usize, salt: usize) -> Vec<i32> {
+    (0..n).map(|i| ((i * 37 + salt) % 1024) as i32).collect()
+}
+
+/// Max |gpu − cpu| over max |cpu|.
+fn rel_err(gpu: &HostTensor, cpu: &Tensor) -> f32 {
+    assert_eq!(gpu.shape, cpu.shape);
+    let (g, c) = (gpu.to_f32(), cpu.to_f32_vec());
+    let scale = c.iter().fold(0f32, |m, x| m.max(x.abs())).max(1.0);
+    g.iter()
+        .zip(&c)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+        / scale
+}
+
+/// Prefill of `prompt` tokens then `steps` decodes, twice (with a reset in
+/// between, on a different sequence), each call checked against the evaluator's
+/// same call, and each decode also against the cache-free `forward` over the
+/// whole sequence (the row of that token).
+fn check(config: MoeTransformerConfig, opt_level: u8, prompt: usize, steps: usize) {
+    let name = format!("{} -O{opt_level}", config.name);
+    let (model, weights) = cached(config, 64);
+    let rt = runtime();
+    let loaded = load(&rt, &model, &weights, opt_level);
+    let mut gpu = loaded.session("prefill").unwrap();
+    let mut cpu = StateSession::new(&model, &weights);
+    for salt in [5, 11] {
+        let seq = ids(prompt + steps, salt);
+        let input = |r: std::ops::Range<usize>| {
+            (
+                HostTensor::from_i32(vec![r.len()], &seq[r.clone()]).unwrap(),
+                Tensor::i32(vec![r.len()], seq[r].to_vec()).unwrap(),
+            )
+        };
+        let n = prompt + steps;
+        let full = evaluate(
+            &model,
+            "forward",
+            &weights,
+            &[Tensor::i32(vec![n], seq.clone()).unwrap()],
+        )
+        .unwrap()
+        .remove(0);
+        let vocab = full.shape[1];
+        let (g, c) = input(0..prompt);
+        let out_g = gpu.run_entry("prefill", &[g]).unwrap();
+        let out_c = cpu.run("prefill", &[c]).unwrap();
+        let err = rel_err(&out_g[0], &out_c[0]);
+        println!("{name} prefill({prompt}): rel err {err:.3e}");
+        assert!(err <= 1e-4, "{name} prefill: {err}");
+        let mut worst = 0f32;
+        for t in prompt..prompt + steps {
+            let (g, c) = input(t..t + 1);
+            let out_g = gpu.run_entry("decode", &[g]).unwrap();
+            let out_c = cpu.run("decode", &[c]).unwrap();
+            let err = rel_err(&out_g[0], &out_c[0]);
+            assert!(err <= 1e-4, "{name} decode at {t}: {err}");
+            let row = Tensor::f32(
+                vec![1, vocab],
+                full.to_f32_vec()[t * vocab..(t + 1) * vocab].to_vec(),
+            )
+            .unwrap();
+            let err = rel_err(&out_g[0], &row);
+            assert!(err <= 1e-4, "{name} decode at {t} vs forward: {err}");
+            worst = worst.max(err);
+        }
+        println!("{name} {steps} decodes: worst rel err vs forward {worst:.3e}");
+        assert_eq!(gpu.length(), (prompt + steps) as u64);
+        gpu.reset().unwrap();
+        cpu.reset();
+        assert_eq!(gpu.length(), 0);
+    }
+}
+
+#[test]
+fn mixtral_tiny_cache_matches_reference_on_gpu() {
+    check(mixtral_tiny(), 0, 6, 5);
+}
+
+#[test]
+fn mixtral_tiny_cache_at_o2_matches_reference_on_gpu() {
+    // The optimizer keeps the states and their in-place appends.
+    check(mixtral_tiny(), 2, 4, 3);
+}
+
+#[test]
+fn readme_moe_cache_matches_reference_on_gpu() {
+    check(readme_moe(), 0, 6, 5);
+}
+
+#[test]
+fn running_past_the_capacity_is_refused_and_reset_recovers() {
+    let mut c = mixtral_tiny();
+    c.layers = 1;
+    let (model, weights) = cached(c, 4);
+    let rt = runtime();
+    let loaded = load(&rt, &model, &weights, 0);
+    let mut s = loaded.session("prefill").unwrap();
+    assert_eq!(s.max_length(), Some(4));
+    s.run(&[HostTensor::from_i32(vec![3], &[1, 2, 3]).unwrap()])
+        .unwrap();
+    let one = || HostTensor::from_i32(vec![1], &[7]).unwrap();
+    s.run_entry("decode", &[one()]).unwrap();
+    let err = s.run_entry("decode", &[one()]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RunError::SequenceFull {
+                stored: 4,
+                adding: 1,
+                max: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(s.length(), 4, "a refused run changes nothing");
+    let err = s
+        .run(&[HostTensor::from_i32(vec![2], &[1, 2]).unwrap()])
+        .unwrap_err();
+    assert!(err.to_string().contains("--max-seq-len"), "{err}");
+    s.reset().unwrap();
+    s.run_entry("decode", &[one()]).unwrap();
+    assert_eq!(s.length(), 1);
+    let err = s.run_entry("generate", &[one()]).unwrap_err();
+    assert!(err.to_string().contains("prefill, decode"), "{err}");
+}
