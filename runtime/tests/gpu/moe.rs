@@ -5,13 +5,14 @@
 
 use seam_runtime::GpuBuffer;
 use seam_shaders::{
-    gated_matmul, matmul, moe_combine, moe_down, moe_gate_up, moe_max_blocks, moe_plan, BLayout,
-    Dim, GatedAct, MatmulConfig, MatmulVariant, MoeConfig, RowTile, SubgroupTile,
+    matmul, moe_combine, moe_down, moe_gate_up, moe_max_blocks, moe_plan, BLayout, Dim, Epilogue,
+    GatedAct, MatmulConfig, MatmulVariant, MoeConfig, RowTile, SubgroupTile,
 };
 
 use crate::common::*;
 
-fn act(a: GatedAct, x: f64) -> f64 {
+/// The gated activation in f64.
+pub(crate) fn act(a: GatedAct, x: f64) -> f64 {
     match a {
         GatedAct::SwiGlu => x / (1.0 + (-x).exp()),
         GatedAct::GeGlu => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
@@ -181,16 +182,15 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
         .then(|| (up(&sg), up(&su), up(&sd), out(t * fs), out(t * d)));
     if let Some((sgb, sub, sdb, hs, so)) = &shared_bufs {
         let tile = MatmulVariant::RowBlocked(RowTile::gemv(4));
-        let gm = pipeline(
-            &gated_matmul(
-                cfg.act,
-                Dim::Fixed(fs as u32),
-                Dim::Fixed(d as u32),
-                BLayout::RowMajor,
-                tile,
-            )
-            .unwrap(),
-        );
+        let mut gcfg = MatmulConfig::new(
+            Dim::Dynamic,
+            Dim::Fixed(fs as u32),
+            Dim::Fixed(d as u32),
+            &lim,
+        )
+        .with_epilogue(Epilogue::Gated(cfg.act));
+        gcfg.variant = tile;
+        let gm = pipeline(&matmul(&gcfg).unwrap());
         batch
             .dispatch(
                 &gm,

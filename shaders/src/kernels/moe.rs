@@ -30,7 +30,7 @@ use crate::limits::{DeviceLimits, KernelProfile};
 use crate::split::WeightSplit;
 use crate::wgsl::{KernelBuilder, ScalarType};
 
-use super::matmul::{BLayout, MatmulVariant, RowTile};
+use super::matmul::{BLayout, Epilogue, MatmulVariant, RowTile};
 use super::rowblock::{self, BSpec, BlockTile, RowBlockedSpec, RowSource, NONE};
 use super::GatedAct;
 
@@ -276,7 +276,7 @@ pub fn moe_gate_up(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
             batched: false,
             experts: Some(Dim::Fixed(cfg.experts)),
         },
-        gated: Some(cfg.act),
+        epilogue: Epilogue::Gated(cfg.act),
     })
 }
 
@@ -297,53 +297,7 @@ pub fn moe_down(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
             batched: false,
             experts: Some(Dim::Fixed(cfg.experts)),
         },
-        gated: None,
-    })
-}
-
-/// A dense gated projection `act(x·Wg) * (x·Wu)` (the first half of a dense or
-/// shared-expert FFN). Bindings `a` (f32 `[m, k]`), `b_gate`, `b_up` (f32 `[k, n]`,
-/// or `[n, k]` when `layout` is transposed), `out` (f32 `[m, n]`). Sizes `m`, `n`,
-/// `k`. `variant` must be row-blocked (scalar or subgroup).
-pub fn gated_matmul(
-    act: GatedAct,
-    n: Dim,
-    k: Dim,
-    layout: BLayout,
-    variant: MatmulVariant,
-) -> Result<Kernel, ShaderError> {
-    let tile = match variant {
-        MatmulVariant::RowBlocked(t) => BlockTile::Scalar(t),
-        MatmulVariant::SubgroupBlocked(t) => BlockTile::Subgroup(t),
-        MatmulVariant::Tiled(_) => {
-            return Err(ShaderError::config(
-                "gated_matmul",
-                "row-blocked variants only",
-            ))
-        }
-    };
-    rowblock::generate(&RowBlockedSpec {
-        name: format!(
-            "gated_matmul_{act:?}_{}",
-            if layout == BLayout::Transposed {
-                "bt"
-            } else {
-                "b"
-            }
-        )
-        .to_lowercase(),
-        tile,
-        rows: RowSource::Direct { m: Dim::Dynamic },
-        n,
-        k,
-        batch: None,
-        b: BSpec {
-            layout,
-            split: WeightSplit::whole(u32::MAX),
-            batched: false,
-            experts: None,
-        },
-        gated: Some(act),
+        epilogue: Epilogue::None,
     })
 }
 

@@ -20,7 +20,7 @@ use crate::error::ShaderError;
 use crate::kernel::{Dim, Grid, GridDim, Kernel};
 use crate::wgsl::{KernelBuilder, ScalarType, ACTIVATIONS};
 
-use super::matmul::{BLayout, SubgroupTile};
+use super::matmul::{BLayout, Epilogue, SubgroupTile};
 use super::rowblock::{acc, check_split, val, RowBlockedSpec, RowSource};
 
 fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
@@ -83,11 +83,7 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     if matches!(spec.rows, RowSource::MoePairs { .. }) {
         kb.input("pairs", ScalarType::U32);
     }
-    let mats: Vec<&str> = if spec.gated.is_some() {
-        vec!["b_gate", "b_up"]
-    } else {
-        vec!["b"]
-    };
+    let mats = spec.epilogue.mats();
     let pname = |mat: &str, p: u32| {
         if parts == 1 {
             mat.to_string()
@@ -95,17 +91,26 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
             format!("{mat}_{p}")
         }
     };
-    for mat in &mats {
+    for mat in mats {
         for p in 0..parts {
             kb.input_typed(&pname(mat, p), "array<vec4<f32>>");
         }
+    }
+    match (spec.epilogue.adds(), row_major) {
+        (true, true) => {
+            kb.input_typed("r", "array<vec4<f32>>");
+        }
+        (true, false) => {
+            kb.input("r", ScalarType::F32);
+        }
+        _ => {}
     }
     if row_major {
         kb.output_typed("out", "array<vec4<f32>>");
     } else {
         kb.output("out", ScalarType::F32);
     }
-    if spec.gated.is_some() {
+    if spec.epilogue.gated().is_some() {
         kb.item(ACTIVATIONS);
     }
 
@@ -191,7 +196,7 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
             let _ = writeln!(s, "let nc_{j} = min(n_{j}, N - 1u);");
         }
     }
-    for mat in &mats {
+    for mat in mats {
         for r in 0..rr {
             for j in 0..cc {
                 let _ = writeln!(s, "var {}: {acc_ty} = {zero};", acc(mat, r, j));
@@ -253,22 +258,18 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     let pad_zero = matches!(spec.rows, RowSource::MoePairs { .. });
     for r in 0..rr {
         for j in 0..cc {
-            let v = match spec.gated {
-                None => acc("b", r, j),
-                Some(act) => {
-                    let (g, u, f) = (acc("b_gate", r, j), acc("b_up", r, j), act.wgsl_fn());
-                    if row_major {
-                        format!("vec4<f32>({f}({g}.x), {f}({g}.y), {f}({g}.z), {f}({g}.w)) * {u}")
-                    } else {
-                        format!("{f}({g}) * {u}")
-                    }
-                }
-            };
             let (idx, lim) = if row_major {
                 (format!("o_{r} / 4u + n_{j}"), "N4")
             } else {
                 (format!("o_{r} + n_{j}"), "N")
             };
+            let r_index = match spec.epilogue {
+                Epilogue::AddResidual => idx.clone(),
+                _ => format!("n_{j}"),
+            };
+            let v = spec
+                .epilogue
+                .value(|mat| acc(mat, r, j), row_major, &r_index);
             if pad_zero {
                 let _ = writeln!(
                     s,
