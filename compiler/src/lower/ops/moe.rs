@@ -4,10 +4,8 @@
 
 use seam_ir::{DType, GatedAct, Instr, Operand};
 use seam_runtime::bundle::{Expr, Packing};
-use seam_shaders::kernels::moe::{
-    gated_matmul, moe_combine, moe_down, moe_gate_up, moe_plan, MoeConfig,
-};
-use seam_shaders::{matmul, BLayout, GatedAct as KAct, MatmulConfig};
+use seam_shaders::kernels::moe::{moe_combine, moe_down, moe_gate_up, moe_plan, MoeConfig};
+use seam_shaders::{matmul, BLayout, Epilogue, GatedAct as KAct, MatmulConfig};
 
 use super::linalg::split_args;
 use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
@@ -189,7 +187,15 @@ fn shared_expert(
     );
     let wg = weight(cx, instr, sg, cfg.layout)?;
     let wu = weight(cx, instr, su, cfg.layout)?;
-    let kernel = gated_matmul(cfg.act, kdim(&fs), kdim(&hidden), cfg.layout, cfg.variant);
+    let gated = MatmulConfig::new(
+        seam_shaders::Dim::Dynamic,
+        kdim(&fs),
+        kdim(&hidden),
+        &limits,
+    )
+    .with_layout(cfg.layout, &limits)
+    .with_epilogue(Epilogue::Gated(cfg.act));
+    let kernel = matmul(&gated);
     let args = vec![whole(x), whole(wg), whole(wu), whole(hs)];
     let sizes = vec![
         ("m", tokens.clone()),
