@@ -46,7 +46,12 @@ impl OptLevel {
 
     /// The rule groups this level runs.
     pub fn groups(self) -> Vec<RuleGroup> {
-        let all = [RuleGroup::Experts, RuleGroup::Routers, RuleGroup::Algebra];
+        let all = [
+            RuleGroup::Experts,
+            RuleGroup::Routers,
+            RuleGroup::Algebra,
+            RuleGroup::Fusion,
+        ];
         match self {
             OptLevel::O0 => Vec::new(),
             OptLevel::O1 => all.into_iter().filter(|g| g.is_fusion()).collect(),

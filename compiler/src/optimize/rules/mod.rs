@@ -4,6 +4,7 @@
 
 pub mod algebra;
 pub mod experts;
+pub mod fusion;
 pub(crate) mod matchers;
 pub mod routers;
 
@@ -21,12 +22,17 @@ pub enum RuleGroup {
     Routers,
     /// Targeted algebraic identities ([`algebra`]).
     Algebra,
+    /// Matmul epilogues and element-wise chains as single kernels ([`fusion`]).
+    Fusion,
 }
 
 impl RuleGroup {
     /// Whether the group only fuses ops (the groups `-O1` runs).
     pub fn is_fusion(self) -> bool {
-        matches!(self, RuleGroup::Experts | RuleGroup::Routers)
+        matches!(
+            self,
+            RuleGroup::Experts | RuleGroup::Routers | RuleGroup::Fusion
+        )
     }
 }
 
@@ -38,6 +44,7 @@ pub fn rules(groups: &[RuleGroup]) -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>
             RuleGroup::Experts => experts::rules()?,
             RuleGroup::Routers => routers::rules()?,
             RuleGroup::Algebra => algebra::rules(),
+            RuleGroup::Fusion => fusion::rules()?,
         });
     }
     Ok(out)
