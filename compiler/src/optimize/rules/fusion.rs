@@ -32,6 +32,19 @@ pub const MAX_FUSED_OPERANDS: usize = 6;
 /// Most function applications in one fused expression.
 pub const MAX_FUSED_OPS: usize = 64;
 
+/// The fusion rules' names: each matches an e-class at most once per distinct
+/// fused form and never matches its own output, so saturation need not back
+/// off from them however many classes they match (see [`crate::optimize::saturate`]).
+pub const NAMES: &[&str] = &[
+    "gated-swiglu",
+    "gated-swiglu-rev",
+    "gated-geglu",
+    "gated-geglu-rev",
+    "matmul-add",
+    "matmul-add-rev",
+    "fuse-elementwise",
+];
+
 /// The fusion rules.
 pub fn rules() -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>>, String> {
     let pat = |s: &str| s.parse::<Pattern<SeamLang>>().map_err(|e| e.to_string());
@@ -286,38 +299,36 @@ fn elementwise_node(egraph: &SeamGraph, id: Id) -> Option<(FusedExpr, Vec<Id>)> 
     })
 }
 
+/// Whether `node` is one of the ops [`elementwise_node`] reads (a cheap pre-check).
+fn is_elementwise(node: &SeamLang) -> bool {
+    matches!(
+        node,
+        SeamLang::Add(_)
+            | SeamLang::Sub(_)
+            | SeamLang::Mul(_)
+            | SeamLang::Div(_)
+            | SeamLang::Neg(_)
+            | SeamLang::Exp(_)
+            | SeamLang::Silu(_)
+            | SeamLang::Gelu(_)
+            | SeamLang::Sigmoid(_)
+            | SeamLang::Tanh(_)
+            | SeamLang::Fused(_)
+    )
+}
+
 /// The fusion rooted at class `root`, if it fuses anything (see [`FuseElementwise`]).
 pub fn plan_fusion(egraph: &SeamGraph, root: Id) -> Option<FusionPlan> {
     let root = egraph.find(root);
+    if !egraph[root].nodes.iter().any(is_elementwise) {
+        return None;
+    }
     let root_ty = tensor_type(egraph, root)?;
     if root_ty.dtype != DType::F32 {
         return None;
     }
     elementwise_node(egraph, root)?;
-    let mut region = BTreeSet::from([root]);
-    let mut changed = true;
-    while changed {
-        changed = false;
-        let members: Vec<Id> = region.iter().copied().collect();
-        for c in members {
-            let Some((_, kids)) = elementwise_node(egraph, c) else {
-                continue;
-            };
-            for k in kids.into_iter().map(|k| egraph.find(k)) {
-                let absorb = !region.contains(&k)
-                    && tensor_type(egraph, k) == Some(root_ty)
-                    && elementwise_node(egraph, k).is_some()
-                    && egraph[k].parents().all(|p| {
-                        let p = egraph.find(p);
-                        p == k || region.contains(&p)
-                    });
-                if absorb {
-                    region.insert(k);
-                    changed = true;
-                }
-            }
-        }
-    }
+    let region = grow_region(egraph, root, root_ty)?;
     let mut builder = Builder {
         egraph,
         region: &region,
@@ -341,6 +352,68 @@ pub fn plan_fusion(egraph: &SeamGraph, root: Id) -> Option<FusionPlan> {
         unreachable!("built as a fused op")
     };
     (inferred.as_slice() == std::slice::from_ref(root_ty)).then_some(FusionPlan { expr, operands })
+}
+
+/// The region of [`FuseElementwise`] rooted at `root` (of type `ty`): a
+/// worklist over members' operand classes; a class refused only because some
+/// user is not (yet) in the region is retried whenever the region grows.
+/// `None` when it exceeds [`MAX_FUSED_OPS`] members.
+fn grow_region(egraph: &SeamGraph, root: Id, ty: &TensorType) -> Option<BTreeSet<Id>> {
+    let mut region = BTreeSet::from([root]);
+    let mut work = vec![root];
+    let mut waiting: BTreeSet<Id> = BTreeSet::new();
+    let users_inside = |region: &BTreeSet<Id>, k: Id| {
+        egraph[k].parents().all(|p| {
+            let p = egraph.find(p);
+            p == k || region.contains(&p)
+        })
+    };
+    // Classes that can never join (not element-wise, another type): operands
+    // for sure, so more than MAX_FUSED_OPERANDS of them end the search early.
+    let mut outside: BTreeSet<Id> = BTreeSet::new();
+    while let Some(c) = work.pop() {
+        let Some((_, kids)) = elementwise_node(egraph, c) else {
+            continue;
+        };
+        for k in kids.into_iter().map(|k| egraph.find(k)) {
+            if region.contains(&k) {
+                continue;
+            }
+            let kt = tensor_type(egraph, k);
+            if kt != Some(ty) || elementwise_node(egraph, k).is_none() {
+                let scalar = kt.is_some_and(|t| t.shape.dims().iter().all(|d| d.is_one()));
+                if !scalar {
+                    outside.insert(k);
+                }
+                if outside.len() > MAX_FUSED_OPERANDS {
+                    return None;
+                }
+                continue;
+            }
+            waiting.insert(k);
+        }
+        // Admit every waiting class whose users are all inside, to a fixpoint.
+        let mut grew = true;
+        while grew {
+            grew = false;
+            let ready: Vec<Id> = waiting
+                .iter()
+                .copied()
+                .filter(|&k| users_inside(&region, k))
+                .collect();
+            for k in ready {
+                waiting.remove(&k);
+                region.insert(k);
+                work.push(k);
+                grew = true;
+            }
+            // Every member adds at least one function: too large to fuse.
+            if region.len() > MAX_FUSED_OPS {
+                return None;
+            }
+        }
+    }
+    Some(region)
 }
 
 /// Builds the expression of a region top-down.
