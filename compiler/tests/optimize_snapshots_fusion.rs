@@ -14,7 +14,7 @@ mod util;
 
 use seam_compiler::optimize::OptLevel;
 use seam_ir::text;
-use util::{assert_same_outputs, parse, run};
+use util::{assert_same_outputs, count, fired, parse, run};
 
 const BLOCK: &str = "
 model block
@@ -46,8 +46,10 @@ func forward(%x: f32[tokens, 16]) -> (f32[tokens, 16]) {
 #[test]
 fn fusion_group_snapshot() {
     let before = parse(BLOCK);
-    let (after, _) = run(&before, OptLevel::O1);
+    let (after, report) = run(&before, OptLevel::O1);
     assert_same_outputs(&before, &after, 1, 1e-5);
+    assert_eq!(fired(&report, "gated-swiglu"), 1, "{report}");
+    assert_eq!(count(&after, "gated_matmul"), 1);
     insta::assert_snapshot!(format!(
         "# before\n{}\n# after -O1\n{}",
         text::print(&before),

@@ -244,12 +244,12 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
         }
         let _ = writeln!(s, "var k = k_lo;");
         let _ = writeln!(s, "for (; k + {kc}u <= k_hi; k += {kc}u) {{");
-        s.push_str(&chunk(spec, t, &mats, &part, Chunk::Unrolled));
+        s.push_str(&chunk(spec, t, mats, &part, Chunk::Unrolled));
         let _ = writeln!(s, "}}");
         if kc > 4 {
             // K ≡ 0 (mod 4): only a chunk of more than 4 values can be partial.
             let _ = writeln!(s, "if (k < k_hi) {{");
-            s.push_str(&chunk(spec, t, &mats, &part, Chunk::Tail));
+            s.push_str(&chunk(spec, t, mats, &part, Chunk::Tail));
             let _ = writeln!(s, "}}");
         }
         let _ = writeln!(s, "}}");

@@ -224,8 +224,9 @@ impl Applier<SeamLang, TypeAnalysis> for GatedEpilogue {
 /// `fused`), the largest region of element-wise producers below it that
 ///
 /// 1. have exactly the class's shape (a producer that broadcasts into the class
-///    would be recomputed per output element: it stays an operand),
-/// 2. are used only inside the region (see the module docs), and
+///    would be recomputed per output element: it stays an operand), and
+/// 2. are used only inside the region (see the module docs),
+///
 /// becomes one `fused` node, with scalar f32 `const`s inlined as literals. The
 /// region grows to a fixpoint, so a chain fuses in one step and a `fused` of
 /// `fused` ops merges. Legal because each fused element evaluates the same f32
