@@ -39,7 +39,9 @@ pub use kernels::elementwise::{
 pub use kernels::matmul::{
     matmul, BLayout, Epilogue, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
 };
-pub use kernels::moe::{moe_combine, moe_down, moe_gate_up, moe_max_blocks, moe_plan, MoeConfig};
+pub use kernels::moe::{
+    moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_max_blocks, moe_plan, MoeConfig,
+};
 pub use kernels::movement::{concat, gather, slice, slice_update};
 pub use kernels::rope::rope;
 pub use kernels::route::{route, topk, RouteMode};

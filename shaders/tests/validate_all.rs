@@ -134,6 +134,8 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
         v.push(moe_plan(&cfg, lim).unwrap());
         v.push(moe_gate_up(&cfg).unwrap());
         v.push(moe_down(&cfg).unwrap());
+        v.push(moe_down_to_tokens(&cfg, true).unwrap());
+        v.push(moe_down_to_tokens(&cfg, false).unwrap());
         v.push(moe_combine(&cfg, true, lim).unwrap());
         v.push(moe_combine(&cfg, false, lim).unwrap());
     }

@@ -131,3 +131,10 @@ fn gated_matmul_and_matmul_add_every_weight_path() {
 fn fused_elementwise_expressions_broadcast() {
     check("fused_ew", "param b: f32[13]\nfunc f(%x: f32[t, 13], %y: f32[t, 13], %c: f32[t, 1]) -> (f32[t, 13], f32[t, 13]) {\n  %a = fused(%x, %y, expr=\"mul(silu($0), $1)\") : f32[t, 13]\n  %z = fused(%x, @b, %c, %y, expr=\"add(div(exp(neg($0)), add(1.5, sigmoid($2))), sub(mul(gelu_tanh($1), tanh($3)), gelu_erf($0)))\") : f32[t, 13]\n  return %a, %z\n}\n", 4.0);
 }
+
+#[test]
+fn moe_top1_unit_weight_writes_tokens_without_a_combine() {
+    // route k=1 topk_softmax: weight exactly 1, so the down projection writes
+    // token order directly (with and without the shared expert added).
+    check("moe1", "param g: f32[5, 12, 20]\nparam u: f32[5, 12, 20]\nparam d: f32[5, 20, 12]\nparam sg: f32[12, 9]\nparam su: f32[12, 9]\nparam sd: f32[9, 12]\nfunc f(%x: f32[t, 12], %l: f32[t, 5]) -> (f32[t, 12], f32[t, 12]) {\n  %ids, %w = route(%l, k=1, mode=topk_softmax) : i32[t, 1], f32[t, 1]\n  %y = moe(%x, %ids, %w, @g, @u, @d, @sg, @su, @sd, act=swiglu) : f32[t, 12]\n  %z = moe(%x, %ids, %w, @g, @u, @d, act=geglu) : f32[t, 12]\n  return %y, %z\n}\n", 4.0);
+}

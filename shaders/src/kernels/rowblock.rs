@@ -31,6 +31,20 @@ pub(crate) enum RowSource {
     /// MoE down: rows `y·rows + r` of the padded activations directly; the
     /// expert from `block_expert[y]`.
     MoePadded,
+    /// MoE down for top-1 routing with weight 1: rows as [`RowSource::MoePadded`],
+    /// but output row `y·rows + r` is stored at token `pairs[y·rows + r] / topk`
+    /// (padding rows store nothing), so the result is in token order.
+    MoePaddedToTokens { topk: Dim, tokens: Dim },
+}
+
+impl RowSource {
+    /// Whether the kernel binds the plan's pair list (`pairs`) and sizes `tokens`, `topk`.
+    pub(crate) fn reads_pairs(&self) -> bool {
+        matches!(
+            self,
+            RowSource::MoePairs { .. } | RowSource::MoePaddedToTokens { .. }
+        )
+    }
 }
 
 /// The right operand(s).
@@ -137,7 +151,7 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
         RowSource::Direct { m } => {
             kb.size("m", *m);
         }
-        RowSource::MoePairs { topk, tokens } => {
+        RowSource::MoePairs { topk, tokens } | RowSource::MoePaddedToTokens { topk, tokens } => {
             kb.size("tokens", *tokens).size("topk", *topk);
         }
         RowSource::MoePadded => {}
@@ -156,7 +170,7 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
     if !matches!(spec.rows, RowSource::Direct { .. }) {
         kb.input("block_expert", ScalarType::U32);
     }
-    if matches!(spec.rows, RowSource::MoePairs { .. }) {
+    if spec.rows.reads_pairs() {
         kb.input("pairs", ScalarType::U32);
     }
     let mats = spec.epilogue.mats();
@@ -215,14 +229,20 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
                 let _ = writeln!(s, "let o_{r}_off = (rb * {rr}u + {r}u) * N;");
             }
         }
-        RowSource::MoePadded => {
+        RowSource::MoePadded | RowSource::MoePaddedToTokens { .. } => {
             let _ = writeln!(s, "if (rb >= BLOCKS) {{ return; }}");
             let _ = writeln!(s, "let e = block_expert[rb];");
             let _ = writeln!(s, "if (e >= EXPERTS) {{ return; }}");
             for r in 0..rr {
-                let _ = writeln!(s, "let ok_{r} = true;");
                 let _ = writeln!(s, "let a_{r}_off = (rb * {rr}u + {r}u) * K;");
-                let _ = writeln!(s, "let o_{r}_off = (rb * {rr}u + {r}u) * N;");
+                if spec.rows.reads_pairs() {
+                    let _ = writeln!(s, "let p_{r} = pairs[rb * {rr}u + {r}u];");
+                    let _ = writeln!(s, "let ok_{r} = p_{r} < TOKENS * TOPK;");
+                    let _ = writeln!(s, "let o_{r}_off = select(0u, p_{r} / TOPK, ok_{r}) * N;");
+                } else {
+                    let _ = writeln!(s, "let ok_{r} = true;");
+                    let _ = writeln!(s, "let o_{r}_off = (rb * {rr}u + {r}u) * N;");
+                }
             }
         }
     }

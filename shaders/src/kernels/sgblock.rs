@@ -60,7 +60,7 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
         RowSource::Direct { m } => {
             kb.size("m", *m);
         }
-        RowSource::MoePairs { topk, tokens } => {
+        RowSource::MoePairs { topk, tokens } | RowSource::MoePaddedToTokens { topk, tokens } => {
             kb.size("tokens", *tokens).size("topk", *topk);
         }
         RowSource::MoePadded => {}
@@ -80,7 +80,7 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     if moe {
         kb.input("block_expert", ScalarType::U32);
     }
-    if matches!(spec.rows, RowSource::MoePairs { .. }) {
+    if spec.rows.reads_pairs() {
         kb.input("pairs", ScalarType::U32);
     }
     let mats = spec.epilogue.mats();
@@ -159,7 +159,7 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
                 let _ = writeln!(s, "let o_{r} = (rb * {rr}u + {r}u) * N;");
             }
         }
-        RowSource::MoePadded => {
+        RowSource::MoePadded | RowSource::MoePaddedToTokens { .. } => {
             let _ = writeln!(s, "if (rb >= BLOCKS) {{ return; }}");
             let _ = writeln!(s, "let e = block_expert[rb];");
             let _ = writeln!(s, "if (e >= EXPERTS) {{ return; }}");
@@ -167,8 +167,14 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
                 let _ = writeln!(s, "let a_base{i} = (rb * {rr}u + my_r + {}u) * K;", i * rs);
             }
             for r in 0..rr {
-                let _ = writeln!(s, "let ok_{r} = true;");
-                let _ = writeln!(s, "let o_{r} = (rb * {rr}u + {r}u) * N;");
+                if spec.rows.reads_pairs() {
+                    let _ = writeln!(s, "let p_{r} = pairs[rb * {rr}u + {r}u];");
+                    let _ = writeln!(s, "let ok_{r} = p_{r} < TOKENS * TOPK;");
+                    let _ = writeln!(s, "let o_{r} = select(0u, p_{r} / TOPK, ok_{r}) * N;");
+                } else {
+                    let _ = writeln!(s, "let ok_{r} = true;");
+                    let _ = writeln!(s, "let o_{r} = (rb * {rr}u + {r}u) * N;");
+                }
             }
         }
     }
