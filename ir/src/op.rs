@@ -167,17 +167,17 @@ pub enum Op {
     MatMul,
     /// Gated projection `act(x·w_gate) * (x·w_up)`: `x[..., M, K]`,
     /// `w_gate[K, N]`, `w_up[K, N]` → `[..., M, N]`, with `act` as in `moe`
-    /// ([`GatedAct`]: `silu` for `swiglu`, exact `gelu` for `geglu`). Each product
-    /// as `matmul` computes it (f32 accumulation). Text:
-    /// `gated_matmul(%x, @wg, @wu) {act=swiglu}` (`act` defaults to `swiglu`).
+    /// ([`GatedAct`]: `silu` for `swiglu`, exact `gelu` for `geglu`). Both products
+    /// and the epilogue in f32, rounded to the dtype once. Text:
+    /// `gated_matmul(%x, @wg, @wu, act=swiglu)` (`act` defaults to `swiglu`).
     GatedMatMul {
         /// The activation applied to `x·w_gate`.
         act: GatedAct,
     },
     /// Matmul with an add epilogue, `x·w + r`: `x[..., M, K]`, `w[K, N]`, and `r`
     /// either a bias `[N]` (added to every row) or a residual of the result's
-    /// shape `[..., M, N]`; result `[..., M, N]`. The product as `matmul`
-    /// computes it, then one f32 add. Text: `matmul_add(%x, @w, %r)`.
+    /// shape `[..., M, N]`; result `[..., M, N]`. The product and the add in
+    /// f32, rounded to the dtype once. Text: `matmul_add(%x, @w, %r)`.
     MatMulAdd,
     /// Element-wise `a + b` with trailing-dim broadcasting.
     Add,
@@ -208,8 +208,8 @@ pub enum Op {
     /// tensors of one dtype): the result has the shape all operands broadcast
     /// to (numpy rules, as `add`), and each element is `expr` evaluated in f32
     /// with `$i` the element of operand `i` broadcast to that position (see
-    /// [`crate::fused`] for the expression syntax). Every operand must be used.
-    /// Text: `fused(%a, %b) {expr="mul(silu($0), $1)"}`.
+    /// [`crate::fused`] for the expression syntax), rounded to the dtype once.
+    /// Every operand must be used. Text: `fused(%a, %b, expr="mul(silu($0), $1)")`.
     Fused {
         /// The expression.
         expr: FusedExpr,
@@ -605,11 +605,7 @@ impl Op {
             },
             "matmul" => Op::MatMul,
             "gated_matmul" => Op::GatedMatMul {
-                act: a.ident(
-                    "act",
-                    &[("swiglu", GatedAct::SwiGlu), ("geglu", GatedAct::GeGlu)],
-                    Some(GatedAct::SwiGlu),
-                )?,
+                act: a.gated_act()?,
             },
             "matmul_add" => Op::MatMulAdd,
             "add" => Op::Add,
@@ -686,11 +682,7 @@ impl Op {
                 renorm: a.bool("renorm", Some(false))?,
             },
             "moe" => Op::Moe {
-                act: a.ident(
-                    "act",
-                    &[("swiglu", GatedAct::SwiGlu), ("geglu", GatedAct::GeGlu)],
-                    Some(GatedAct::SwiGlu),
-                )?,
+                act: a.gated_act()?,
             },
             "all_reduce" => Op::AllReduce {
                 reduce: a.ident("reduce", &[("sum", ReduceOp::Sum)], Some(ReduceOp::Sum))?,
@@ -835,6 +827,15 @@ impl<'a> AttrReader<'a> {
             },
             Some(other) => Err(self.bad(name, "an identifier", other)),
         }
+    }
+
+    /// The `act` attribute of `moe` and `gated_matmul` (default `swiglu`).
+    fn gated_act(&mut self) -> Result<GatedAct, OpError> {
+        self.ident(
+            "act",
+            &[("swiglu", GatedAct::SwiGlu), ("geglu", GatedAct::GeGlu)],
+            Some(GatedAct::SwiGlu),
+        )
     }
 
     fn finish(self) -> Result<(), OpError> {
