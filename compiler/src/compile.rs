@@ -83,7 +83,8 @@ pub fn compile_with_report(
                 cost: CostModel::for_device(options.target.limits.class),
                 ..OptimizeOptions::new(level)
             };
-            let (m, r) = optimize(model, &opts).map_err(|e| CompileError::Optimize(Box::new(e)))?;
+            let (m, r) = optimize(model, &opts)
+                .map_err(|e| CompileError::Optimize(Box::new(e)))?;
             tracing::info!(elapsed = ?started.elapsed(), "optimized");
             (Some(m), Some(r))
         }

@@ -306,15 +306,7 @@ fn emit_writes_the_model_around_the_optimizer() {
     assert!(o.status.success(), "{}", text(&o));
 
     // An unknown format is a usage error naming the formats.
-    let o = seam(&[
-        "compile",
-        model_path.to_str().unwrap(),
-        "-o",
-        &out,
-        "--emit",
-        "ir-middle",
-        &ir,
-    ]);
+    let o = seam(&["compile", model_path.to_str().unwrap(), "-o", &out, "--emit", "ir-middle", &ir]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("ir-before, ir-after"), "{}", text(&o));
 }

@@ -10,8 +10,8 @@ use seam_ir::Model;
 use seam_shaders::Target as EmitTarget;
 
 use super::device::DeviceArgs;
-use super::output::write_atomic;
 use super::CliError;
+use super::output::write_atomic;
 use crate::compile::{compile_with_report, CompileOptions, Compiled};
 use crate::load::load_model;
 use crate::lower::{Target, TargetKind};

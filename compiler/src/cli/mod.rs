@@ -87,8 +87,8 @@ fn init_logging() {
     // wgpu-hal logs every backend it fails to probe (GL without a display, …) as
     // an error; the runtime reports real device errors itself, so by default
     // only `RUST_LOG=wgpu_hal=…` shows them.
-    let filter =
-        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn,wgpu_hal=off"));
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,wgpu_hal=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
