@@ -1,12 +1,14 @@
 //! The grouped MoE kernels end to end: plan → gate/up → down → combine, recorded
 //! in one batch, against a per-token dense reference. Repeated experts, experts
 //! with no token, k = 1 and 2, out-of-range ids, with and without a shared expert,
-//! every variant and weight layout.
+//! every variant and weight layout; for top-1 cases also the down projection
+//! written straight into token order (weight 1, no combine).
 
 use seam_runtime::GpuBuffer;
 use seam_shaders::{
-    matmul, moe_combine, moe_down, moe_gate_up, moe_max_blocks, moe_plan, BLayout, Dim, Epilogue,
-    GatedAct, MatmulConfig, MatmulVariant, MoeConfig, RowTile, SubgroupTile,
+    matmul, moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_max_blocks, moe_plan,
+    BLayout, Dim, Epilogue, GatedAct, MatmulConfig, MatmulVariant, MoeConfig, RowTile,
+    SubgroupTile,
 };
 
 use crate::common::*;
@@ -90,6 +92,9 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
     // Reference.
     let mut want = vec![0.0; t * d];
     let mut mag = vec![0.0; t * d];
+    // The same with every routing weight 1 (the top-1 path without a combine).
+    let mut want_unit = vec![0.0; t * d];
+    let mut mag_unit = vec![0.0; t * d];
     for ti in 0..t {
         let xt = &x[ti * d..(ti + 1) * d];
         for j in 0..k {
@@ -111,6 +116,8 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
             for c in 0..d {
                 want[ti * d + c] += wt * y[c];
                 mag[ti * d + c] += wt.abs() * ym[c];
+                want_unit[ti * d + c] += y[c];
+                mag_unit[ti * d + c] += ym[c];
             }
         }
         if case.shared {
@@ -118,6 +125,8 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
             for c in 0..d {
                 want[ti * d + c] += y[c];
                 mag[ti * d + c] += ym[c];
+                want_unit[ti * d + c] += y[c];
+                mag_unit[ti * d + c] += ym[c];
             }
         }
     }
@@ -226,8 +235,35 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
             )
             .unwrap();
     }
+    // Top-1 with weight 1 (every id in range): the down projection straight
+    // into token order, the shared expert added in its epilogue, no combine.
+    let unit = k == 1 && case.ids.iter().all(|&id| id >= 0 && (id as usize) < e);
+    let o_unit = out(t * d);
+    if unit {
+        let kern = moe_down_to_tokens(cfg, case.shared).unwrap();
+        let p = pipeline(&kern);
+        let mut bufs = vec![h.view(), block_expert.view(), pairs.view(), db.view()];
+        if let Some((_, _, _, _, so)) = &shared_bufs {
+            bufs.push(so.view());
+        }
+        bufs.push(o_unit.view());
+        batch
+            .dispatch(
+                &p,
+                &bufs,
+                &[("tokens", tt), ("topk", kk), ("blocks", blocks)],
+            )
+            .unwrap();
+    }
     let rec = batch.finish().unwrap();
     g.run(&rec).unwrap();
+    if unit {
+        let name = format!(
+            "moe_down_to_tokens {:?} {:?} t={t}",
+            cfg.variant, cfg.layout
+        );
+        assert_close_scaled(&name, &read_f32(&o_unit, t * d), &want_unit, &mag_unit);
+    }
     let name = format!(
         "moe {:?} {:?} {:?} t={t} k={k} shared={}",
         cfg.variant, cfg.layout, cfg.act, case.shared
@@ -380,6 +416,9 @@ fn run_split(cfg: &MoeConfig, layout: BLayout) {
     let wd = rand_f32(60, e * f * d);
     let mut want = vec![0.0; t * d];
     let mut mag = vec![0.0; t * d];
+    // The same with every routing weight 1 (the top-1 path without a combine).
+    let mut want_unit = vec![0.0; t * d];
+    let mut mag_unit = vec![0.0; t * d];
     for ti in 0..t {
         for j in 0..k {
             let ei = ids[ti * k + j] as usize;
