@@ -416,9 +416,6 @@ fn run_split(cfg: &MoeConfig, layout: BLayout) {
     let wd = rand_f32(60, e * f * d);
     let mut want = vec![0.0; t * d];
     let mut mag = vec![0.0; t * d];
-    // The same with every routing weight 1 (the top-1 path without a combine).
-    let mut want_unit = vec![0.0; t * d];
-    let mut mag_unit = vec![0.0; t * d];
     for ti in 0..t {
         for j in 0..k {
             let ei = ids[ti * k + j] as usize;
