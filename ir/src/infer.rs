@@ -309,25 +309,63 @@ pub fn infer(
             }
             one(c.ty(0).dtype, c.ty(0).shape.clone())
         }
-        Op::MatMul => {
+        Op::MatMul => Ok(vec![infer_matmul(&c, true)?]),
+        Op::GatedMatMul { .. } => {
+            let out = infer_matmul(&c, false)?;
+            c.same_dtype(2, 0)?;
+            c.rank(2, 2)?;
+            if c.ty(2).shape != c.ty(1).shape {
+                return Err(c.shape_err(
+                    Some(2),
+                    format!(
+                        "w_up {} must have w_gate's shape {}",
+                        c.ty(2).shape,
+                        c.ty(1).shape
+                    ),
+                ));
+            }
+            Ok(vec![out])
+        }
+        Op::MatMulAdd => {
+            let out = infer_matmul(&c, false)?;
+            c.same_dtype(2, 0)?;
+            let r = &c.ty(2).shape;
+            let bias = r.dims() == &out.shape.dims()[out.rank() - 1..];
+            if !bias && *r != out.shape {
+                return Err(c.shape_err(
+                    Some(2),
+                    format!(
+                        "the addend {r} must be a bias [{}] or have the product's shape {}",
+                        out.shape.dims()[out.rank() - 1],
+                        out.shape
+                    ),
+                ));
+            }
+            Ok(vec![out])
+        }
+        Op::Fused { expr } => {
             let dt = c.float(0)?;
-            c.same_dtype(1, 0)?;
-            c.rank_where(0, |r| r >= 2, "rank 2 or more")?;
-            let (a, b) = (c.dims(0), c.dims(1));
-            if b.len() != 2 && b.len() != a.len() {
-                return Err(c.ty_rank_err_b(a.len()));
+            let mut shape = c.ty(0).shape.clone();
+            for i in 1..operands.len() {
+                c.same_dtype(i, 0)?;
+                shape = broadcast(&shape, &c.ty(i).shape).ok_or_else(|| {
+                    c.shape_err(
+                        Some(i),
+                        format!("{} does not broadcast with {shape}", c.ty(i).shape),
+                    )
+                })?;
             }
-            let k_a = &a[a.len() - 1];
-            let k_b = &b[b.len() - 2];
-            c.dim_eq(1, "contraction dims differ", k_a, k_b)?;
-            if b.len() > 2 {
-                for (i, (x, y)) in a[..a.len() - 2].iter().zip(&b[..b.len() - 2]).enumerate() {
-                    c.dim_eq(1, &format!("batch dim {i} differs"), x, y)?;
-                }
+            if expr.operand_count() > operands.len() {
+                return Err(c.attr_err(format!(
+                    "`{expr}` reads ${} but there are {} operand(s)",
+                    expr.operand_count() - 1,
+                    operands.len()
+                )));
             }
-            let mut out = a[..a.len() - 1].to_vec();
-            out.push(b[b.len() - 1].clone());
-            one(dt, Shape(out))
+            if let Some(unused) = (0..operands.len()).find(|&i| !expr.uses(i)) {
+                return Err(c.attr_err(format!("`{expr}` never reads operand ${unused}")));
+            }
+            one(dt, shape)
         }
         Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Eq => {
             c.same_dtype(1, 0)?;
@@ -574,6 +612,42 @@ impl Ctx<'_> {
             )),
         }
     }
+}
+
+/// The type of the product of operands 0 and 1 (shared by `matmul` and, with
+/// `batched_b` false as their weights must be rank 2, `gated_matmul` and `matmul_add`).
+fn infer_matmul(c: &Ctx<'_>, batched_b: bool) -> Result<TensorType, TypeError> {
+    let (ia, ib) = (0, 1);
+    let dt = c.float(ia)?;
+    c.same_dtype(ib, ia)?;
+    c.rank_where(ia, |r| r >= 2, "rank 2 or more")?;
+    let (a, b) = (c.dims(ia), c.dims(ib));
+    if b.len() != 2 && (!batched_b || b.len() != a.len()) {
+        return Err(if !batched_b {
+            TypeError::Rank {
+                op: c.op,
+                operand: ib,
+                expected: "rank 2".into(),
+                found: b.len(),
+            }
+        } else {
+            c.ty_rank_err_b(a.len())
+        });
+    }
+    let k_a = &a[a.len() - 1];
+    let k_b = &b[b.len() - 2];
+    c.dim_eq(ib, "contraction dims differ", k_a, k_b)?;
+    if b.len() > 2 {
+        for (i, (x, y)) in a[..a.len() - 2].iter().zip(&b[..b.len() - 2]).enumerate() {
+            c.dim_eq(ib, &format!("batch dim {i} differs"), x, y)?;
+        }
+    }
+    let mut out = a[..a.len() - 1].to_vec();
+    out.push(b[b.len() - 1].clone());
+    Ok(TensorType {
+        dtype: dt,
+        shape: Shape(out),
+    })
 }
 
 fn infer_moe(c: &Ctx<'_>) -> Result<Vec<TensorType>, TypeError> {

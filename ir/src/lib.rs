@@ -21,6 +21,7 @@
 pub mod dtype;
 pub mod eval;
 pub mod expand;
+pub mod fused;
 pub mod infer;
 pub mod model;
 pub mod npy;
@@ -37,6 +38,7 @@ mod testutil;
 pub use dtype::DType;
 pub use eval::{evaluate, EvalError, Tensor, TensorData, TensorError};
 pub use expand::{expand_all_moe, expand_moe, ExpandError};
+pub use fused::{FusedBinary, FusedExpr, FusedParseError, FusedUnary};
 pub use model::{
     DimDecl, Function, Instr, Model, Operand, ParamDecl, ParamId, StateBinding, Value, ValueId,
 };

@@ -9,6 +9,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::fused::FusedExpr;
+
 /// How `gelu` is computed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum GeluApprox {
@@ -163,6 +165,20 @@ pub enum Op {
     /// `a[..., M, K] × b[K, N] → [..., M, N]`, or with `b[..., K, N]` of the same
     /// batch dims as `a`, a batched product. f32 accumulation.
     MatMul,
+    /// Gated projection `act(x·w_gate) * (x·w_up)`: `x[..., M, K]`,
+    /// `w_gate[K, N]`, `w_up[K, N]` → `[..., M, N]`, with `act` as in `moe`
+    /// ([`GatedAct`]: `silu` for `swiglu`, exact `gelu` for `geglu`). Both products
+    /// and the epilogue in f32, rounded to the dtype once. Text:
+    /// `gated_matmul(%x, @wg, @wu, act=swiglu)` (`act` defaults to `swiglu`).
+    GatedMatMul {
+        /// The activation applied to `x·w_gate`.
+        act: GatedAct,
+    },
+    /// Matmul with an add epilogue, `x·w + r`: `x[..., M, K]`, `w[K, N]`, and `r`
+    /// either a bias `[N]` (added to every row) or a residual of the result's
+    /// shape `[..., M, N]`; result `[..., M, N]`. The product and the add in
+    /// f32, rounded to the dtype once. Text: `matmul_add(%x, @w, %r)`.
+    MatMulAdd,
     /// Element-wise `a + b` with trailing-dim broadcasting.
     Add,
     /// Element-wise `a - b` with broadcasting.
@@ -188,6 +204,16 @@ pub enum Op {
     Sigmoid,
     /// Element-wise `tanh(x)`.
     Tanh,
+    /// A fused element-wise expression over its operands (one or more float
+    /// tensors of one dtype): the result has the shape all operands broadcast
+    /// to (numpy rules, as `add`), and each element is `expr` evaluated in f32
+    /// with `$i` the element of operand `i` broadcast to that position (see
+    /// [`crate::fused`] for the expression syntax), rounded to the dtype once.
+    /// Every operand must be used. Text: `fused(%a, %b, expr="mul(silu($0), $1)")`.
+    Fused {
+        /// The expression.
+        expr: FusedExpr,
+    },
     /// Converts to the declared dtype (same shape). Float → int truncates toward zero.
     Cast,
     /// `x / sqrt(mean(x², last axis) + eps) · w`, `w` of the last dim's size.
@@ -354,6 +380,8 @@ pub const OP_NAMES: &[&str] = &[
     "const",
     "iota",
     "matmul",
+    "gated_matmul",
+    "matmul_add",
     "add",
     "sub",
     "mul",
@@ -365,6 +393,7 @@ pub const OP_NAMES: &[&str] = &[
     "gelu",
     "sigmoid",
     "tanh",
+    "fused",
     "cast",
     "rms_norm",
     "layer_norm",
@@ -395,6 +424,8 @@ impl Op {
             Op::Const { .. } => "const",
             Op::Iota { .. } => "iota",
             Op::MatMul => "matmul",
+            Op::GatedMatMul { .. } => "gated_matmul",
+            Op::MatMulAdd => "matmul_add",
             Op::Add => "add",
             Op::Sub => "sub",
             Op::Mul => "mul",
@@ -406,6 +437,7 @@ impl Op {
             Op::Gelu { .. } => "gelu",
             Op::Sigmoid => "sigmoid",
             Op::Tanh => "tanh",
+            Op::Fused { .. } => "fused",
             Op::Cast => "cast",
             Op::RmsNorm { .. } => "rms_norm",
             Op::LayerNorm { .. } => "layer_norm",
@@ -462,7 +494,11 @@ impl Op {
             | Op::AllReduceWait
             | Op::Cache { .. } => Arity::Exact(1),
             Op::RmsNorm { .. } => Arity::Exact(2),
-            Op::LayerNorm { .. } | Op::Attention { .. } => Arity::Exact(3),
+            Op::LayerNorm { .. }
+            | Op::Attention { .. }
+            | Op::GatedMatMul { .. }
+            | Op::MatMulAdd => Arity::Exact(3),
+            Op::Fused { .. } => Arity::AtLeast(1),
             Op::Concat { .. } => Arity::AtLeast(1),
             Op::Route { mode, .. } => match mode {
                 RouteMode::Take => Arity::Exact(2),
@@ -504,6 +540,7 @@ impl Op {
                 | Op::Gelu { .. }
                 | Op::Sigmoid
                 | Op::Tanh
+                | Op::Fused { .. }
         )
     }
 
@@ -559,7 +596,7 @@ impl Op {
                 ),
                 ("renorm", A::Bool(*renorm)),
             ],
-            Op::Moe { act } => vec![(
+            Op::Moe { act } | Op::GatedMatMul { act } => vec![(
                 "act",
                 A::Ident(
                     match act {
@@ -569,6 +606,7 @@ impl Op {
                     .into(),
                 ),
             )],
+            Op::Fused { expr } => vec![("expr", A::Str(expr.to_string()))],
             Op::AllReduce { reduce } | Op::AllReduceStart { reduce } => vec![(
                 "reduce",
                 A::Ident(
@@ -603,6 +641,10 @@ impl Op {
                 axis: a.uint("axis", Some(0))? as usize,
             },
             "matmul" => Op::MatMul,
+            "gated_matmul" => Op::GatedMatMul {
+                act: a.gated_act()?,
+            },
+            "matmul_add" => Op::MatMulAdd,
             "add" => Op::Add,
             "sub" => Op::Sub,
             "mul" => Op::Mul,
@@ -620,6 +662,17 @@ impl Op {
             },
             "sigmoid" => Op::Sigmoid,
             "tanh" => Op::Tanh,
+            "fused" => {
+                let text = a.string("expr")?;
+                let expr = FusedExpr::parse(&text).map_err(|e| {
+                    a.bad(
+                        "expr",
+                        &format!("a fused expression ({e})"),
+                        &AttrValue::Str(text.clone()),
+                    )
+                })?;
+                Op::Fused { expr }
+            }
             "cast" => Op::Cast,
             "rms_norm" => Op::RmsNorm {
                 eps: a.float("eps", Some(1e-5))? as f32,
@@ -668,11 +721,7 @@ impl Op {
                 renorm: a.bool("renorm", Some(false))?,
             },
             "moe" => Op::Moe {
-                act: a.ident(
-                    "act",
-                    &[("swiglu", GatedAct::SwiGlu), ("geglu", GatedAct::GeGlu)],
-                    Some(GatedAct::SwiGlu),
-                )?,
+                act: a.gated_act()?,
             },
             "all_reduce" => Op::AllReduce {
                 reduce: a.ident("reduce", &[("sum", ReduceOp::Sum)], Some(ReduceOp::Sum))?,
@@ -821,6 +870,15 @@ impl<'a> AttrReader<'a> {
             },
             Some(other) => Err(self.bad(name, "an identifier", other)),
         }
+    }
+
+    /// The `act` attribute of `moe` and `gated_matmul` (default `swiglu`).
+    fn gated_act(&mut self) -> Result<GatedAct, OpError> {
+        self.ident(
+            "act",
+            &[("swiglu", GatedAct::SwiGlu), ("geglu", GatedAct::GeGlu)],
+            Some(GatedAct::SwiGlu),
+        )
     }
 
     fn finish(self) -> Result<(), OpError> {

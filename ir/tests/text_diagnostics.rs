@@ -288,6 +288,81 @@ fn verify_type_shape() {
     );
 }
 
+/// Wrong shapes for the fused ops point at the operand at fault (columns
+/// counted by hand: `%x` after `@w, ` in each line).
+#[test]
+fn verify_fused_op_shapes() {
+    assert_eq!(
+        instr_diag("  %y = gated_matmul(%x, @w, %x) : f32[2, 8]"),
+        (
+            s("shape mismatch in `gated_matmul`: w_up [2, 4] must have w_gate's shape [4, 8]"),
+            (4, 29)
+        )
+    );
+    assert_eq!(
+        instr_diag("  %y = gated_matmul(%x, %x, %x) : f32[2, 8]"),
+        (
+            s("shape mismatch in `gated_matmul`: contraction dims differ: 4 vs 2"),
+            (4, 25)
+        )
+    );
+    assert_eq!(
+        instr_diag("  %y = matmul_add(%x, @w, %x) : f32[2, 8]"),
+        (
+            s("shape mismatch in `matmul_add`: the addend [2, 4] must be a bias [8] or have the product's shape [2, 8]"),
+            (4, 27)
+        )
+    );
+    assert_eq!(
+        instr_diag("  %y = fused(%x, @w, expr=\"add($0, $1)\") : f32[2, 4]"),
+        (
+            s("shape mismatch in `fused`: [4, 8] does not broadcast with [2, 4]"),
+            (4, 18)
+        )
+    );
+    assert_eq!(
+        instr_diag("  %y = fused(%x, %i, expr=\"add($0, $1)\") : f32[2, 4]"),
+        (
+            s("`fused` operand 1 must be f32 like operand 0, found i32"),
+            (4, 18)
+        )
+    );
+}
+
+/// A `fused` expression must read every operand and only existing ones.
+#[test]
+fn verify_fused_expression_operands() {
+    assert_eq!(
+        instr_diag("  %y = fused(%x, %s, expr=\"neg($0)\") : f32[2, 4]"),
+        (
+            s("bad attribute for `fused`: `neg($0)` never reads operand $1"),
+            (4, 8)
+        )
+    );
+    assert_eq!(
+        instr_diag("  %y = fused(%x, expr=\"add($0, $2)\") : f32[2, 4]"),
+        (
+            s("bad attribute for `fused`: `add($0, $2)` reads $2 but there are 1 operand(s)"),
+            (4, 8)
+        )
+    );
+}
+
+/// A `fused` expression that does not parse is an attribute error naming the
+/// byte in the expression.
+#[test]
+fn parse_bad_fused_expression() {
+    let (msg, at) = instr_err("  %y = fused(%x, expr=\"mul(relu($0), 2)\") : f32[2, 4]");
+    assert_eq!(
+        msg,
+        "attribute `expr` of `fused` must be a fused expression (at byte 4 of the fused \
+         expression: unknown function `relu` (known: neg, exp, silu, gelu_erf, gelu_tanh, \
+         sigmoid, tanh, add, sub, mul, div)), found `\"mul(relu($0), 2)\"`"
+    );
+    // The attribute value (`"` at column 23).
+    assert_eq!(at, (4, 23));
+}
+
 #[test]
 fn verify_type_attr() {
     assert_eq!(

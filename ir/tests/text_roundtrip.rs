@@ -45,6 +45,7 @@ func forward(%ids: i32[tokens], %pos: i32[tokens]) -> (f32[tokens, 16], i32[toke
   %h = rms_norm(%x, @norm.w, eps=1e-5) : f32[tokens, 16]
   %ln = layer_norm(%h, @norm.w, @norm.b) : f32[tokens, 16]
   %q = matmul(%ln, @wq) : f32[tokens, 16]
+  %k1 = const(value=2.0) : f32[tokens, 1]
   %q3 = reshape(%q) : f32[tokens, 2, 8]
   %r = rope(%q3, %pos, theta=500000.0) : f32[tokens, 2, 8]
   %kv = slice(%r, axis=1, start=0, end=1) : f32[tokens, 1, 8]
@@ -74,7 +75,12 @@ func forward(%ids: i32[tokens], %pos: i32[tokens]) -> (f32[tokens, 16], i32[toke
   %d7 = gelu(%d6) : f32[tokens, 16]
   %d8 = gelu(%d7, approx=tanh) : f32[tokens, 16]
   %d9 = tanh(%d8) : f32[tokens, 16]
-  %sm = softmax(%d9) : f32[tokens, 16]
+  %gm = gated_matmul(%d9, @wq, @wq, act=geglu) : f32[tokens, 16]
+  %gm2 = gated_matmul(%gm, @wq, @wq) : f32[tokens, 16]
+  %ma = matmul_add(%gm2, @wq, @0.bias) : f32[tokens, 16]
+  %ma2 = matmul_add(%ma, @wq, %d9) : f32[tokens, 16]
+  %fu = fused(%ma2, @0.bias, %k1, expr="add(mul(silu($0), $1), div(-0.5, $2))") : f32[tokens, 16]
+  %sm = softmax(%fu) : f32[tokens, 16]
   %rs = reduce_sum(%sm) : f32[tokens]
   %ar0 = all_reduce(%sm, reduce=sum) : f32[tokens, 16]
   %as = all_reduce_start(%ar0, reduce=sum) : f32[tokens, 16]
@@ -143,6 +149,22 @@ fn every_op_round_trips() {
             refresh: 4
         })
     );
+    let fused = f
+        .body
+        .iter()
+        .find(|i| i.op.name() == "fused")
+        .map(|i| &i.op);
+    assert_eq!(
+        fused.map(ToString::to_string).as_deref(),
+        Some("fused"),
+        "the fused op is present"
+    );
+    match fused {
+        Some(Op::Fused { expr }) => {
+            assert_eq!(expr.to_string(), "add(mul(silu($0), $1), div(-0.5, $2))")
+        }
+        other => panic!("expected a fused op, found {other:?}"),
+    }
     let d = &m.functions[1];
     assert_eq!(d.values[0].name, "0");
     assert_eq!(

@@ -37,10 +37,10 @@ pub use kernels::elementwise::{
     ElementwiseConfig, EwInput, Expr, IndexMap, UnaryOp,
 };
 pub use kernels::matmul::{
-    matmul, BLayout, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
+    matmul, BLayout, Epilogue, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
 };
 pub use kernels::moe::{
-    gated_matmul, moe_combine, moe_down, moe_gate_up, moe_max_blocks, moe_plan, MoeConfig,
+    moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_max_blocks, moe_plan, MoeConfig,
 };
 pub use kernels::movement::{concat, gather, slice, slice_update, split};
 pub use kernels::rope::rope;

@@ -15,6 +15,7 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
             b.batch = Some(Dim::Dynamic);
             b.b_batched = true;
             v.push(matmul(&b).unwrap());
+            v.push(matmul(&b.with_epilogue(Epilogue::AddResidual)).unwrap());
         }
         for variant in [
             MatmulVariant::RowBlocked(RowTile::large()),
@@ -41,7 +42,16 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
                     rows_per_part: 2048,
                 },
             };
-            v.push(matmul(&cfg).unwrap());
+            // Every epilogue on every variant, layout and split.
+            for epilogue in [
+                Epilogue::None,
+                Epilogue::Gated(GatedAct::SwiGlu),
+                Epilogue::Gated(GatedAct::GeGlu),
+                Epilogue::AddBias,
+                Epilogue::AddResidual,
+            ] {
+                v.push(matmul(&cfg.clone().with_epilogue(epilogue)).unwrap());
+            }
         }
     }
     v.push(matmul(&MatmulConfig::gemv(8, 11008, 4096, lim, 256).unwrap()).unwrap());
@@ -125,18 +135,10 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
         v.push(moe_plan(&cfg, lim).unwrap());
         v.push(moe_gate_up(&cfg).unwrap());
         v.push(moe_down(&cfg).unwrap());
+        v.push(moe_down_to_tokens(&cfg, true).unwrap());
+        v.push(moe_down_to_tokens(&cfg, false).unwrap());
         v.push(moe_combine(&cfg, true, lim).unwrap());
         v.push(moe_combine(&cfg, false, lim).unwrap());
-        v.push(
-            gated_matmul(
-                act,
-                Dim::Fixed(512),
-                Dim::Fixed(256),
-                BLayout::RowMajor,
-                MatmulVariant::RowBlocked(RowTile::large()),
-            )
-            .unwrap(),
-        );
     }
     v
 }
@@ -169,6 +171,15 @@ fn invalid_configs_are_errors() {
     cfg.variant = MatmulVariant::SubgroupBlocked(SubgroupTile::new(8, 8));
     assert!(matches!(
         matmul(&cfg),
+        Err(ShaderError::InvalidConfig { .. })
+    ));
+    // A gated epilogue needs one shared pair of weights, not per-batch ones.
+    let mut batched = MatmulConfig::new(Dim::Dynamic, Dim::Fixed(32), Dim::Fixed(32), &lim)
+        .with_epilogue(Epilogue::Gated(GatedAct::SwiGlu));
+    batched.batch = Some(Dim::Dynamic);
+    batched.b_batched = true;
+    assert!(matches!(
+        matmul(&batched),
         Err(ShaderError::InvalidConfig { .. })
     ));
     assert!(row_kernel(&RowConfig {

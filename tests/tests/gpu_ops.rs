@@ -139,3 +139,22 @@ fn tail_and_write_tail_on_plain_values() {
     // rows; `%b` itself must stay intact (it is returned too).
     check("tails", "func f(%b: f32[300, 5], %x: f32[t, 5]) -> (f32[300, 5], f32[300, 5], f32[t, 5], i32[1]) {\n  %w = write_tail(%b, %x) : f32[300, 5]\n  %l = tail(%b) : f32[t, 5]\n  %o = iota(axis=0) : i32[t]\n  %p = tail(%o) : i32[1]\n  return %w, %b, %l, %p\n}\n", 4.0);
 }
+
+#[test]
+fn gated_matmul_and_matmul_add_every_weight_path() {
+    // K=37, N=19: the scalar row-blocked path; K=36, N=20: the subgroup path on
+    // lavapipe; weights as params (repacked) and as run-time values (row-major).
+    check("fused_mm", "param g: f32[37, 19]\nparam u: f32[37, 19]\nparam g4: f32[36, 20]\nparam u4: f32[36, 20]\nparam bias: f32[19]\nparam bias4: f32[20]\nfunc f(%x: f32[t, 37], %x4: f32[t, 36], %wv: f32[37, 19], %r: f32[t, 19], %r4: f32[t, 20]) -> (f32[t, 19], f32[t, 19], f32[t, 20], f32[t, 19], f32[t, 19], f32[t, 20], f32[t, 20], f32[t, 19]) {\n  %a = gated_matmul(%x, @g, @u, act=swiglu) : f32[t, 19]\n  %b = gated_matmul(%x, @g, @u, act=geglu) : f32[t, 19]\n  %c = gated_matmul(%x4, @g4, @u4) : f32[t, 20]\n  %d = matmul_add(%x, @g, @bias) : f32[t, 19]\n  %e = matmul_add(%x, @u, %r) : f32[t, 19]\n  %h = matmul_add(%x4, @g4, @bias4) : f32[t, 20]\n  %i = matmul_add(%x4, @u4, %r4) : f32[t, 20]\n  %j = gated_matmul(%x, %wv, @u) : f32[t, 19]\n  return %a, %b, %c, %d, %e, %h, %i, %j\n}\n", 4.0);
+}
+
+#[test]
+fn fused_elementwise_expressions_broadcast() {
+    check("fused_ew", "param b: f32[13]\nfunc f(%x: f32[t, 13], %y: f32[t, 13], %c: f32[t, 1]) -> (f32[t, 13], f32[t, 13]) {\n  %a = fused(%x, %y, expr=\"mul(silu($0), $1)\") : f32[t, 13]\n  %z = fused(%x, @b, %c, %y, expr=\"add(div(exp(neg($0)), add(1.5, sigmoid($2))), sub(mul(gelu_tanh($1), tanh($3)), gelu_erf($0)))\") : f32[t, 13]\n  return %a, %z\n}\n", 4.0);
+}
+
+#[test]
+fn moe_top1_unit_weight_writes_tokens_without_a_combine() {
+    // route k=1 topk_softmax: weight exactly 1, so the down projection writes
+    // token order directly (with and without the shared expert added).
+    check("moe1", "param g: f32[5, 12, 20]\nparam u: f32[5, 12, 20]\nparam d: f32[5, 20, 12]\nparam sg: f32[12, 9]\nparam su: f32[12, 9]\nparam sd: f32[9, 12]\nfunc f(%x: f32[t, 12], %l: f32[t, 5]) -> (f32[t, 12], f32[t, 12]) {\n  %ids, %w = route(%l, k=1, mode=topk_softmax) : i32[t, 1], f32[t, 1]\n  %y = moe(%x, %ids, %w, @g, @u, @d, @sg, @su, @sd, act=swiglu) : f32[t, 12]\n  %z = moe(%x, %ids, %w, @g, @u, @d, act=geglu) : f32[t, 12]\n  return %y, %z\n}\n", 4.0);
+}

@@ -29,7 +29,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use egg::{CostFunction, Id, Language};
-use seam_ir::{Dim, TensorType};
+use seam_ir::{Dim, Op, TensorType};
 use seam_shaders::DeviceClass;
 
 use crate::optimize::analysis::{leaf, tensor_type, ClassType, SeamGraph};
@@ -156,6 +156,19 @@ impl CostModel {
             (SeamLang::MatMul(_), [a, _]) => {
                 2.0 * out_elems * self.dim(a, a.rank().saturating_sub(1))
             }
+            // Two products and the activation epilogue, one dispatch.
+            (SeamLang::GatedMatMul(_), [a, _, _]) => {
+                4.0 * out_elems * self.dim(a, a.rank().saturating_sub(1)) + 8.0 * out_elems
+            }
+            // The product and one add per element, one dispatch.
+            (SeamLang::MatMulAdd(_), [a, _, _]) => {
+                (2.0 * self.dim(a, a.rank().saturating_sub(1)) + 1.0) * out_elems
+            }
+            // One pass: every operand read once, the result written once.
+            (SeamLang::Fused(c), _) => match c.first().and_then(|&l| attrs(egraph, l)) {
+                Some(Op::Fused { expr }) => 4.0 * expr.ops().max(1) as f64 * out_elems,
+                _ => 4.0 * out_elems,
+            },
             (SeamLang::Attention(_), [q, k, _]) => 4.0 * self.elements(q) * self.dim(k, 0),
             (SeamLang::Moe(_), [x, ids, w, experts @ ..]) => {
                 let tokens_k = self.elements(ids);

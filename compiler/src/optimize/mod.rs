@@ -56,6 +56,7 @@ impl OptLevel {
             RuleGroup::Routers,
             RuleGroup::Algebra,
             RuleGroup::Comm,
+            RuleGroup::Fusion,
         ];
         match self {
             OptLevel::O0 => Vec::new(),

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use egg::{Rewrite, Runner};
+use egg::{BackoffScheduler, Rewrite, Runner};
 
 use crate::optimize::analysis::{SeamGraph, TypeAnalysis};
 use crate::optimize::language::SeamLang;
+use crate::optimize::rules::fusion;
 
 /// Bounds on saturation; it stops at whichever is hit first.
 #[derive(Clone, Debug, PartialEq)]
@@ -172,7 +173,12 @@ pub fn saturate(
     rules: &[Rewrite<SeamLang, TypeAnalysis>],
     limits: &Limits,
 ) -> (SeamGraph, Report) {
+    // egg's default scheduler, except that rules linear in the e-graph are never banned.
+    let scheduler = fusion::NAMES
+        .iter()
+        .fold(BackoffScheduler::default(), |s, name| s.do_not_ban(*name));
     let runner = Runner::<SeamLang, TypeAnalysis>::default()
+        .with_scheduler(scheduler)
         .with_egraph(egraph)
         .with_node_limit(limits.nodes)
         .with_iter_limit(limits.iterations)

@@ -6,6 +6,7 @@ use half::f16;
 use super::tensor::{element_count, strides, Tensor, TensorData};
 use super::{At, EvalError, OutType};
 use crate::dtype::DType;
+use crate::fused::FusedExpr;
 use crate::op::{GeluApprox, Op};
 
 /// `x · sigmoid(x)`, computed as `x / (1 + exp(-x))`.
@@ -187,6 +188,36 @@ pub(crate) fn binary(op: &Op, a: &Tensor, b: &Tensor, at: &At) -> Result<Tensor,
         }
     };
     at.tensor(shape, data)
+}
+
+/// `fused`: `expr` at every element of the operands' broadcast shape, in `f32`,
+/// rounded to the operands' dtype once.
+pub(crate) fn fused(expr: &FusedExpr, x: &[&Tensor], at: &At) -> Result<Tensor, EvalError> {
+    let first = x.first().ok_or_else(|| at.bug("no operands"))?;
+    let mut shape = first.shape.clone();
+    for t in &x[1..] {
+        shape = broadcast_shape(&shape, &t.shape)
+            .ok_or_else(|| at.bug(format!("{:?} and {shape:?} do not broadcast", t.shape)))?;
+    }
+    let n: usize = shape.iter().product();
+    let values: Vec<Vec<f32>> = x
+        .iter()
+        .map(|t| {
+            let f = t.floats();
+            if t.shape == shape {
+                f.into_owned()
+            } else {
+                broadcast_indices(&t.shape, &shape)
+                    .into_iter()
+                    .map(|i| f[i])
+                    .collect()
+            }
+        })
+        .collect();
+    let out = (0..n)
+        .map(|e| expr.eval(&|i| values.get(i).map_or(f32::NAN, |v| v[e])))
+        .collect();
+    at.floats(first.dtype, shape, out)
 }
 
 /// A unary element-wise op. `neg` also negates integers (wrapping); the others

@@ -1,7 +1,9 @@
 //! `matmul`: `a[..., M, K] × b[K, N]` or batched `a[..., M, K] × b[..., K, N]`.
 
+use super::elementwise::{gelu_erf, silu};
 use super::tensor::Tensor;
 use super::{At, EvalError};
+use crate::op::GatedAct;
 
 /// `out[M, N] += a[M, K] · b[K, N]` for row-major slices, in i-k-j order so the
 /// inner loop runs over contiguous rows of `b` and `out` (f32 accumulation).
@@ -20,6 +22,45 @@ pub(crate) fn matmul_into(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: us
 
 /// `matmul`, computed in `f32` and rounded to the operands' dtype.
 pub(crate) fn matmul(a: &Tensor, b: &Tensor, at: &At) -> Result<Tensor, EvalError> {
+    let (shape, out) = product(a, b, at)?;
+    at.floats(a.dtype, shape, out)
+}
+
+/// `gated_matmul`: `act(a·gate) * (a·up)` in `f32`, rounded to the dtype once.
+pub(crate) fn gated_matmul(
+    a: &Tensor,
+    gate: &Tensor,
+    up: &Tensor,
+    act: GatedAct,
+    at: &At,
+) -> Result<Tensor, EvalError> {
+    let (shape, g) = product(a, gate, at)?;
+    let (_, u) = product(a, up, at)?;
+    let f = match act {
+        GatedAct::SwiGlu => silu,
+        GatedAct::GeGlu => gelu_erf,
+    };
+    let out = g.iter().zip(&u).map(|(&g, &u)| f(g) * u).collect();
+    at.floats(a.dtype, shape, out)
+}
+
+/// `matmul_add`: `a·b + r` in `f32` (`r` a bias of the last dim's size or of
+/// the product's shape), rounded to the dtype once.
+pub(crate) fn matmul_add(a: &Tensor, b: &Tensor, r: &Tensor, at: &At) -> Result<Tensor, EvalError> {
+    let (shape, mut out) = product(a, b, at)?;
+    let rf = r.floats();
+    let n = *shape.last().ok_or_else(|| at.bug("rank 0 product"))?;
+    if rf.len() != n && rf.len() != out.len() {
+        return Err(at.bug(format!("addend {:?} for product {shape:?}", r.shape)));
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o += rf[i % rf.len()];
+    }
+    at.floats(a.dtype, shape, out)
+}
+
+/// The product's shape and its `f32` values.
+fn product(a: &Tensor, b: &Tensor, at: &At) -> Result<(Vec<usize>, Vec<f32>), EvalError> {
     let (ra, rb) = (a.rank(), b.rank());
     if ra < 2 || (rb != 2 && rb != ra) {
         return Err(at.bug(format!("ranks {ra} and {rb}")));
@@ -50,5 +91,5 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, at: &At) -> Result<Tensor, EvalErro
     }
     let mut shape = a.shape[..ra - 1].to_vec();
     shape.push(n);
-    at.floats(a.dtype, shape, out)
+    Ok((shape, out))
 }

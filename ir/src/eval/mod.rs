@@ -24,7 +24,7 @@ use crate::verify::{verify, VerifyError};
 use crate::weights::{Weights, WeightsError};
 
 mod attention;
-mod elementwise;
+pub(crate) mod elementwise;
 mod linalg;
 mod moe;
 mod norm;
@@ -491,6 +491,9 @@ fn run_op(op: &Op, x: &[&Tensor], out: &[OutType], value: &str) -> Result<Vec<Te
         Op::Const { value } => one(elementwise::constant(*value, out0, at)),
         Op::Iota { axis } => one(elementwise::iota(*axis, out0, at)),
         Op::MatMul => one(linalg::matmul(x[0], x[1], at)),
+        Op::GatedMatMul { act } => one(linalg::gated_matmul(x[0], x[1], x[2], *act, at)),
+        Op::MatMulAdd => one(linalg::matmul_add(x[0], x[1], x[2], at)),
+        Op::Fused { expr } => one(elementwise::fused(expr, x, at)),
         Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Eq => {
             one(elementwise::binary(op, x[0], x[1], at))
         }

@@ -1093,3 +1093,110 @@ fn route_over_leading_dims_is_one_decision_per_row() {
         );
     }
 }
+
+/// Runs a model of one op on inputs of the given shapes and values.
+fn run_op(op: Op, inputs: &[(&[usize], &[f32])]) -> Result<Tensor, EvalError> {
+    let mut b = Builder::new();
+    let ops: Vec<Operand> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (shape, _))| b.input(&format!("x{i}"), f32t(shape.iter().map(|&d| d as u64))))
+        .collect();
+    let y = b.op(op, &ops);
+    let m = b.finish(&[y]);
+    let values: Vec<Tensor> = inputs.iter().map(|(s, v)| tf(s, v)).collect();
+    run(&m, vec![], &values).map(|mut v| v.remove(0))
+}
+
+#[test]
+fn gated_matmul_by_hand() {
+    // x = [[1, 2]], gate column picks x0 = 1, up column picks x1 = 2.
+    let x: (&[usize], &[f32]) = (&[1, 2], &[1., 2.]);
+    let gate: (&[usize], &[f32]) = (&[2, 1], &[1., 0.]);
+    let up: (&[usize], &[f32]) = (&[2, 1], &[0., 1.]);
+    // swiglu: silu(1)·2 = 2 / (1 + e^-1) = 1.4621172
+    let out = run_op(
+        Op::GatedMatMul {
+            act: GatedAct::SwiGlu,
+        },
+        &[x, gate, up],
+    )
+    .unwrap();
+    assert_eq!(out.shape, vec![1, 1]);
+    assert!((out.as_f32().unwrap()[0] - 1.462_117_2).abs() < 1e-6);
+    // geglu: gelu_erf(1)·2 = 0.8413447·2 = 1.6826895
+    let out = run_op(
+        Op::GatedMatMul {
+            act: GatedAct::GeGlu,
+        },
+        &[x, gate, up],
+    )
+    .unwrap();
+    assert!((out.as_f32().unwrap()[0] - 1.682_689_5).abs() < 1e-6);
+}
+
+#[test]
+fn matmul_add_bias_and_residual() {
+    let x: (&[usize], &[f32]) = (&[2, 2], &[1., 2., 3., 4.]);
+    let w: (&[usize], &[f32]) = (&[2, 2], &[0., 1., 1., 0.]);
+    // x·w swaps the columns: [[2, 1], [4, 3]]; + bias [10, 20].
+    let out = run_op(Op::MatMulAdd, &[x, w, (&[2], &[10., 20.])]).unwrap();
+    assert_eq!(out.shape, vec![2, 2]);
+    assert_eq!(out.as_f32().unwrap(), &[12., 21., 14., 23.]);
+    // + residual [[1, 2], [3, 4]].
+    let out = run_op(Op::MatMulAdd, &[x, w, x]).unwrap();
+    assert_eq!(out.as_f32().unwrap(), &[3., 3., 7., 7.]);
+}
+
+#[test]
+fn fused_broadcasts_and_matches_the_unfused_ops() {
+    let expr = crate::fused::FusedExpr::parse("mul(silu($0), $1)").unwrap();
+    let a: (&[usize], &[f32]) = (&[2, 1], &[0., 2.]);
+    let b: (&[usize], &[f32]) = (&[3], &[1., 2., 3.]);
+    let out = run_op(Op::Fused { expr }, &[a, b]).unwrap();
+    assert_eq!(out.shape, vec![2, 3]);
+    // silu(0) = 0; silu(2) = 1.7615942, times 1, 2, 3.
+    let want = [0., 0., 0., 1.761_594_2, 3.523_188_4, 5.284_782_6];
+    assert_close(out.as_f32().unwrap(), &want, 1e-6);
+    // Every function equals its op, element by element.
+    let xs: Vec<f32> = (0..24).map(|i| i as f32 * 0.37 - 4.0).collect();
+    for (name, op) in [
+        ("neg", Op::Neg),
+        ("exp", Op::Exp),
+        ("silu", Op::Silu),
+        (
+            "gelu_erf",
+            Op::Gelu {
+                approx: GeluApprox::Erf,
+            },
+        ),
+        (
+            "gelu_tanh",
+            Op::Gelu {
+                approx: GeluApprox::Tanh,
+            },
+        ),
+        ("sigmoid", Op::Sigmoid),
+        ("tanh", Op::Tanh),
+    ] {
+        let expr = crate::fused::FusedExpr::parse(&format!("{name}($0)")).unwrap();
+        let fused = run_op(Op::Fused { expr }, &[(&[24], &xs)]).unwrap();
+        assert_eq!(
+            fused.as_f32().unwrap(),
+            &unary_f32(op, &[24], &xs)[..],
+            "{name}"
+        );
+    }
+    for (name, op) in [
+        ("add", Op::Add),
+        ("sub", Op::Sub),
+        ("mul", Op::Mul),
+        ("div", Op::Div),
+    ] {
+        let expr = crate::fused::FusedExpr::parse(&format!("{name}($0, $1)")).unwrap();
+        let ys: Vec<f32> = xs.iter().map(|x| x * 0.5 + 0.1).collect();
+        let fused = run_op(Op::Fused { expr }, &[(&[24], &xs), (&[24], &ys)]).unwrap();
+        let plain = run_op(op, &[(&[24], &xs), (&[24], &ys)]).unwrap();
+        assert_eq!(fused.as_f32().unwrap(), plain.as_f32().unwrap(), "{name}");
+    }
+}

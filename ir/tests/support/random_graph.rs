@@ -513,6 +513,62 @@ impl Gen {
                 }
                 true
             }
+            "gated_matmul" | "matmul_add" => {
+                let Some(a) = self.pick(s, |v| float(v) && v.ty.rank() >= 2 && static_last(v))
+                else {
+                    return false;
+                };
+                let dims = a.ty.shape.dims().to_vec();
+                let k = dims[dims.len() - 1].clone();
+                // A residual needs the product's shape: n = k, added to `a` itself.
+                let residual = op == "matmul_add" && self.rng.random_bool(0.5);
+                let n = if residual {
+                    k.clone()
+                } else {
+                    Dim::Static(self.small() * 2)
+                };
+                let wty = TensorType {
+                    dtype: a.ty.dtype,
+                    shape: Shape(vec![k, n.clone()]),
+                };
+                let w = self.param(wty.clone());
+                let aop = (Operand::Value(a.id), a.ty.clone());
+                let (op, third) = if op == "gated_matmul" {
+                    let act = if self.rng.random_bool(0.5) {
+                        GatedAct::SwiGlu
+                    } else {
+                        GatedAct::GeGlu
+                    };
+                    (Op::GatedMatMul { act }, self.param(wty))
+                } else if residual {
+                    (Op::MatMulAdd, aop.clone())
+                } else {
+                    let bias = self.param(TensorType {
+                        dtype: a.ty.dtype,
+                        shape: Shape(vec![n]),
+                    });
+                    (Op::MatMulAdd, bias)
+                };
+                self.emit(s, op, &[aop, w, third], None, &[]);
+                true
+            }
+            "fused" => {
+                let Some(a) = self.pick(s, |v| float(v)) else {
+                    return false;
+                };
+                let aop = (Operand::Value(a.id), a.ty.clone());
+                let (text, operands) = match self.rng.random_range(0..3) {
+                    0 => ("tanh(mul($0, 0.5))", vec![aop]),
+                    1 => ("add(mul(silu($0), $1), -1.25)", vec![aop.clone(), aop]),
+                    _ => {
+                        let b = self.same_type(s, &a);
+                        ("div(exp(neg($1)), add(1.5, sigmoid($0)))", vec![aop, b])
+                    }
+                };
+                let expr = seam_ir::FusedExpr::parse(text).expect("a valid expression");
+                self.emit(s, Op::Fused { expr }, &operands, None, &[]);
+                true
+            }
             "add" | "sub" | "mul" | "div" | "eq" => {
                 let Some(a) = self.pick(s, |_| true) else {
                     return false;

@@ -7,6 +7,7 @@
 mod attention;
 mod common;
 mod elementwise;
+mod epilogue;
 mod matmul;
 mod moe;
 mod movement;

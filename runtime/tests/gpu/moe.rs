@@ -1,17 +1,20 @@
 //! The grouped MoE kernels end to end: plan → gate/up → down → combine, recorded
 //! in one batch, against a per-token dense reference. Repeated experts, experts
 //! with no token, k = 1 and 2, out-of-range ids, with and without a shared expert,
-//! every variant and weight layout.
+//! every variant and weight layout; for top-1 cases also the down projection
+//! written straight into token order (weight 1, no combine).
 
 use seam_runtime::GpuBuffer;
 use seam_shaders::{
-    gated_matmul, matmul, moe_combine, moe_down, moe_gate_up, moe_max_blocks, moe_plan, BLayout,
-    Dim, GatedAct, MatmulConfig, MatmulVariant, MoeConfig, RowTile, SubgroupTile,
+    matmul, moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_max_blocks, moe_plan,
+    BLayout, Dim, Epilogue, GatedAct, MatmulConfig, MatmulVariant, MoeConfig, RowTile,
+    SubgroupTile,
 };
 
 use crate::common::*;
 
-fn act(a: GatedAct, x: f64) -> f64 {
+/// The gated activation in f64.
+pub(crate) fn act(a: GatedAct, x: f64) -> f64 {
     match a {
         GatedAct::SwiGlu => x / (1.0 + (-x).exp()),
         GatedAct::GeGlu => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
@@ -89,6 +92,9 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
     // Reference.
     let mut want = vec![0.0; t * d];
     let mut mag = vec![0.0; t * d];
+    // The same with every routing weight 1 (the top-1 path without a combine).
+    let mut want_unit = vec![0.0; t * d];
+    let mut mag_unit = vec![0.0; t * d];
     for ti in 0..t {
         let xt = &x[ti * d..(ti + 1) * d];
         for j in 0..k {
@@ -110,6 +116,8 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
             for c in 0..d {
                 want[ti * d + c] += wt * y[c];
                 mag[ti * d + c] += wt.abs() * ym[c];
+                want_unit[ti * d + c] += y[c];
+                mag_unit[ti * d + c] += ym[c];
             }
         }
         if case.shared {
@@ -117,6 +125,8 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
             for c in 0..d {
                 want[ti * d + c] += y[c];
                 mag[ti * d + c] += ym[c];
+                want_unit[ti * d + c] += y[c];
+                mag_unit[ti * d + c] += ym[c];
             }
         }
     }
@@ -181,16 +191,15 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
         .then(|| (up(&sg), up(&su), up(&sd), out(t * fs), out(t * d)));
     if let Some((sgb, sub, sdb, hs, so)) = &shared_bufs {
         let tile = MatmulVariant::RowBlocked(RowTile::gemv(4));
-        let gm = pipeline(
-            &gated_matmul(
-                cfg.act,
-                Dim::Fixed(fs as u32),
-                Dim::Fixed(d as u32),
-                BLayout::RowMajor,
-                tile,
-            )
-            .unwrap(),
-        );
+        let mut gcfg = MatmulConfig::new(
+            Dim::Dynamic,
+            Dim::Fixed(fs as u32),
+            Dim::Fixed(d as u32),
+            &lim,
+        )
+        .with_epilogue(Epilogue::Gated(cfg.act));
+        gcfg.variant = tile;
+        let gm = pipeline(&matmul(&gcfg).unwrap());
         batch
             .dispatch(
                 &gm,
@@ -226,8 +235,35 @@ fn run_case(cfg: &MoeConfig, case: &Case, seed: u64) {
             )
             .unwrap();
     }
+    // Top-1 with weight 1 (every id in range): the down projection straight
+    // into token order, the shared expert added in its epilogue, no combine.
+    let unit = k == 1 && case.ids.iter().all(|&id| id >= 0 && (id as usize) < e);
+    let o_unit = out(t * d);
+    if unit {
+        let kern = moe_down_to_tokens(cfg, case.shared).unwrap();
+        let p = pipeline(&kern);
+        let mut bufs = vec![h.view(), block_expert.view(), pairs.view(), db.view()];
+        if let Some((_, _, _, _, so)) = &shared_bufs {
+            bufs.push(so.view());
+        }
+        bufs.push(o_unit.view());
+        batch
+            .dispatch(
+                &p,
+                &bufs,
+                &[("tokens", tt), ("topk", kk), ("blocks", blocks)],
+            )
+            .unwrap();
+    }
     let rec = batch.finish().unwrap();
     g.run(&rec).unwrap();
+    if unit {
+        let name = format!(
+            "moe_down_to_tokens {:?} {:?} t={t}",
+            cfg.variant, cfg.layout
+        );
+        assert_close_scaled(&name, &read_f32(&o_unit, t * d), &want_unit, &mag_unit);
+    }
     let name = format!(
         "moe {:?} {:?} {:?} t={t} k={k} shared={}",
         cfg.variant, cfg.layout, cfg.act, case.shared

@@ -14,8 +14,10 @@
 //!
 //! Bindings, in order: `a` (f32, `[batch?, M, K]`), `b` — or `b_0 … b_{P-1}` when
 //! the weight is split ([`crate::WeightSplit`]) — (f32, `[batch?, K, N]`, or
-//! `[batch?, N, K]` when [`BLayout::Transposed`]), `out` (f32, `[batch?, M, N]`),
-//! then `params`. Sizes: `m`, `n`, `k`, and `batch` when batched. Accumulation in f32.
+//! `[batch?, N, K]` when [`BLayout::Transposed`]); with a gated [`Epilogue`]
+//! `b_gate…` then `b_up…` (each like `b`) instead; with an add epilogue `r`
+//! (f32, `[N]` or `[batch?, M, N]`); `out` (f32, `[batch?, M, N]`), then
+//! `params`. Sizes: `m`, `n`, `k`, and `batch` when batched. Accumulation in f32.
 
 use crate::error::ShaderError;
 use crate::kernel::{Dim, Kernel};
@@ -24,7 +26,78 @@ use crate::split::WeightSplit;
 
 use super::rowblock::{self, BSpec, BlockTile, RowBlockedSpec, RowSource};
 use super::tiled;
+use super::GatedAct;
 
+/// What a product does with its accumulators before storing them.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Epilogue {
+    /// Store `a·b`.
+    #[default]
+    None,
+    /// Two right operands: store `act(a·b_gate) * (a·b_up)`.
+    Gated(GatedAct),
+    /// Store `a·b + r[n]` (a bias of `N` values, binding `r`).
+    AddBias,
+    /// Store `a·b + r[batch?, m, n]` (a residual of the output's shape, binding `r`).
+    AddResidual,
+}
+
+impl Epilogue {
+    /// The gated activation, for a gated epilogue.
+    pub fn gated(self) -> Option<GatedAct> {
+        match self {
+            Epilogue::Gated(act) => Some(act),
+            _ => None,
+        }
+    }
+
+    /// Whether the epilogue reads the addend binding `r`.
+    pub fn adds(self) -> bool {
+        matches!(self, Epilogue::AddBias | Epilogue::AddResidual)
+    }
+
+    /// The right-operand binding names (before any split suffix).
+    pub(crate) fn mats(self) -> &'static [&'static str] {
+        if self.gated().is_some() {
+            &["b_gate", "b_up"]
+        } else {
+            &["b"]
+        }
+    }
+
+    /// The kernel-name suffix.
+    pub(crate) fn tag(self) -> String {
+        match self {
+            Epilogue::None => String::new(),
+            Epilogue::Gated(act) => format!("_{act:?}").to_lowercase(),
+            Epilogue::AddBias => "_bias".into(),
+            Epilogue::AddResidual => "_res".into(),
+        }
+    }
+
+    /// The value stored for one output (a `vec4` of four outputs when `vec4`):
+    /// `acc_of(mat)` names the accumulator of right operand `mat`, `r_index` the
+    /// addend element (or `vec4`) of this output.
+    pub(crate) fn value(
+        self,
+        acc_of: impl Fn(&str) -> String,
+        vec4: bool,
+        r_index: &str,
+    ) -> String {
+        match self {
+            Epilogue::None => acc_of("b"),
+            Epilogue::Gated(act) => {
+                let (g, u, f) = (acc_of("b_gate"), acc_of("b_up"), act.wgsl_fn());
+                if vec4 {
+                    format!("vec4<f32>({f}({g}.x), {f}({g}.y), {f}({g}.z), {f}({g}.w)) * {u}")
+                } else {
+                    format!("{f}({g}) * {u}")
+                }
+            }
+            Epilogue::AddBias | Epilogue::AddResidual => format!("{} + r[{r_index}]", acc_of("b")),
+        }
+    }
+}
 /// How the right operand is stored.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum BLayout {
@@ -201,6 +274,8 @@ pub struct MatmulConfig {
     pub b_split: WeightSplit,
     /// The implementation.
     pub variant: MatmulVariant,
+    /// What is stored.
+    pub epilogue: Epilogue,
 }
 
 impl MatmulConfig {
@@ -216,7 +291,15 @@ impl MatmulConfig {
             b_layout: BLayout::RowMajor,
             b_split: WeightSplit::whole(u32::MAX),
             variant: MatmulVariant::for_device(limits, n, k, BLayout::RowMajor),
+            epilogue: Epilogue::None,
         }
+    }
+
+    /// The same product with `epilogue`. A batched right operand takes no gated
+    /// epilogue (checked when generating).
+    pub fn with_epilogue(mut self, epilogue: Epilogue) -> Self {
+        self.epilogue = epilogue;
+        self
     }
 
     /// The same product with `b` stored as `layout`, the variant re-chosen.
@@ -266,6 +349,7 @@ impl MatmulConfig {
             b_layout: BLayout::Transposed,
             b_split: split,
             variant,
+            epilogue: Epilogue::None,
         })
     }
 }
@@ -276,6 +360,12 @@ pub fn matmul(cfg: &MatmulConfig) -> Result<Kernel, ShaderError> {
         return Err(ShaderError::config(
             "matmul",
             "b_batched needs a batch size",
+        ));
+    }
+    if cfg.b_batched && cfg.epilogue.gated().is_some() {
+        return Err(ShaderError::config(
+            "matmul",
+            "a gated epilogue needs an unbatched right operand",
         ));
     }
     match cfg.variant {
@@ -307,7 +397,7 @@ fn row_blocked(cfg: &MatmulConfig, tag: String, tile: BlockTile) -> Result<Kerne
         String::new()
     };
     rowblock::generate(&RowBlockedSpec {
-        name: format!("matmul_{tag}{layout}{split}"),
+        name: format!("matmul_{tag}{layout}{split}{}", cfg.epilogue.tag()),
         tile,
         rows: RowSource::Direct { m: cfg.m },
         n: cfg.n,
@@ -319,6 +409,6 @@ fn row_blocked(cfg: &MatmulConfig, tag: String, tile: BlockTile) -> Result<Kerne
             batched: cfg.b_batched,
             experts: None,
         },
-        gated: None,
+        epilogue: cfg.epilogue,
     })
 }

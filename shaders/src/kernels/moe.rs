@@ -30,7 +30,7 @@ use crate::limits::{DeviceLimits, KernelProfile};
 use crate::split::WeightSplit;
 use crate::wgsl::{KernelBuilder, ScalarType};
 
-use super::matmul::{BLayout, MatmulVariant, RowTile};
+use super::matmul::{BLayout, Epilogue, MatmulVariant, RowTile};
 use super::rowblock::{self, BSpec, BlockTile, RowBlockedSpec, RowSource, NONE};
 use super::GatedAct;
 
@@ -276,7 +276,7 @@ pub fn moe_gate_up(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
             batched: false,
             experts: Some(Dim::Fixed(cfg.experts)),
         },
-        gated: Some(cfg.act),
+        epilogue: Epilogue::Gated(cfg.act),
     })
 }
 
@@ -284,10 +284,48 @@ pub fn moe_gate_up(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
 /// `[blocks·rows, F]`), `block_expert`, `b` (f32 `[E, F, D]`, or `[E, D, F]`
 /// transposed; `b_0…` when split), `out` (= `y`, f32 `[blocks·rows, D]`). Sizes `n` (= D), `k` (= F), `experts`, `blocks`.
 pub fn moe_down(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
+    down(
+        cfg,
+        format!("moe_down_r{}", cfg.block_rows()),
+        RowSource::MoePadded,
+        Epilogue::None,
+    )
+}
+
+/// The down projection of a top-1 MoE whose routing weights are exactly 1,
+/// written straight into token order (no combine): the padded row of pair `t`
+/// goes to `out[t]`, plus `shared[t]` when `add_shared`. Bindings `a` (= `h`),
+/// `block_expert`, `pairs`, `b` (as [`moe_down`]), `r` (= the shared expert's
+/// output, f32 `[tokens, D]`, when `add_shared`), `out` (f32 `[tokens, D]`).
+/// Sizes `tokens`, `topk` (must be 1 for every token to be written),
+/// `n` (= D), `k` (= F), `experts`, `blocks`.
+pub fn moe_down_to_tokens(cfg: &MoeConfig, add_shared: bool) -> Result<Kernel, ShaderError> {
+    let (epilogue, tag) = if add_shared {
+        (Epilogue::AddResidual, "_shared")
+    } else {
+        (Epilogue::None, "")
+    };
+    down(
+        cfg,
+        format!("moe_down_tokens_r{}{tag}", cfg.block_rows()),
+        RowSource::MoePaddedToTokens {
+            topk: Dim::Dynamic,
+            tokens: Dim::Dynamic,
+        },
+        epilogue,
+    )
+}
+
+fn down(
+    cfg: &MoeConfig,
+    name: String,
+    rows: RowSource,
+    epilogue: Epilogue,
+) -> Result<Kernel, ShaderError> {
     rowblock::generate(&RowBlockedSpec {
-        name: format!("moe_down_r{}", cfg.block_rows()),
+        name,
         tile: cfg.tile()?,
-        rows: RowSource::MoePadded,
+        rows,
         n: Dim::Fixed(cfg.hidden),
         k: Dim::Fixed(cfg.ffn),
         batch: None,
@@ -297,53 +335,7 @@ pub fn moe_down(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
             batched: false,
             experts: Some(Dim::Fixed(cfg.experts)),
         },
-        gated: None,
-    })
-}
-
-/// A dense gated projection `act(x·Wg) * (x·Wu)` (the first half of a dense or
-/// shared-expert FFN). Bindings `a` (f32 `[m, k]`), `b_gate`, `b_up` (f32 `[k, n]`,
-/// or `[n, k]` when `layout` is transposed), `out` (f32 `[m, n]`). Sizes `m`, `n`,
-/// `k`. `variant` must be row-blocked (scalar or subgroup).
-pub fn gated_matmul(
-    act: GatedAct,
-    n: Dim,
-    k: Dim,
-    layout: BLayout,
-    variant: MatmulVariant,
-) -> Result<Kernel, ShaderError> {
-    let tile = match variant {
-        MatmulVariant::RowBlocked(t) => BlockTile::Scalar(t),
-        MatmulVariant::SubgroupBlocked(t) => BlockTile::Subgroup(t),
-        MatmulVariant::Tiled(_) => {
-            return Err(ShaderError::config(
-                "gated_matmul",
-                "row-blocked variants only",
-            ))
-        }
-    };
-    rowblock::generate(&RowBlockedSpec {
-        name: format!(
-            "gated_matmul_{act:?}_{}",
-            if layout == BLayout::Transposed {
-                "bt"
-            } else {
-                "b"
-            }
-        )
-        .to_lowercase(),
-        tile,
-        rows: RowSource::Direct { m: Dim::Dynamic },
-        n,
-        k,
-        batch: None,
-        b: BSpec {
-            layout,
-            split: WeightSplit::whole(u32::MAX),
-            batched: false,
-            experts: None,
-        },
-        gated: Some(act),
+        epilogue,
     })
 }
 

@@ -16,8 +16,7 @@ use crate::kernel::{Dim, Grid, GridDim, Kernel};
 use crate::split::WeightSplit;
 use crate::wgsl::{KernelBuilder, ScalarType, ACTIVATIONS};
 
-use super::matmul::{BLayout, RowTile, SubgroupTile};
-use super::GatedAct;
+use super::matmul::{BLayout, Epilogue, RowTile, SubgroupTile};
 
 /// Where the rows of the left operand come from.
 #[derive(Clone, Debug)]
@@ -32,6 +31,20 @@ pub(crate) enum RowSource {
     /// MoE down: rows `y·rows + r` of the padded activations directly; the
     /// expert from `block_expert[y]`.
     MoePadded,
+    /// MoE down for top-1 routing with weight 1: rows as [`RowSource::MoePadded`],
+    /// but output row `y·rows + r` is stored at token `pairs[y·rows + r] / topk`
+    /// (padding rows store nothing), so the result is in token order.
+    MoePaddedToTokens { topk: Dim, tokens: Dim },
+}
+
+impl RowSource {
+    /// Whether the kernel binds the plan's pair list (`pairs`) and sizes `tokens`, `topk`.
+    pub(crate) fn reads_pairs(&self) -> bool {
+        matches!(
+            self,
+            RowSource::MoePairs { .. } | RowSource::MoePaddedToTokens { .. }
+        )
+    }
 }
 
 /// The right operand(s).
@@ -55,8 +68,8 @@ pub(crate) struct RowBlockedSpec {
     pub k: Dim,
     pub batch: Option<Dim>,
     pub b: BSpec,
-    /// Two right operands (gate, up) and the epilogue `act(x·gate) * (x·up)`.
-    pub gated: Option<GatedAct>,
+    /// What is stored (two right operands, gate and up, when gated).
+    pub epilogue: Epilogue,
 }
 
 /// Which row-blocked core generates the kernel.
@@ -76,7 +89,7 @@ fn check(spec: &RowBlockedSpec, t: &RowTile) -> Result<(), ShaderError> {
     if t.rows == 0 || t.cols == 0 || t.workgroup == 0 || t.unroll == 0 {
         return bad("tile sizes must be positive");
     }
-    if t.rows * t.cols * if spec.gated.is_some() { 2 } else { 1 } > 128 {
+    if t.rows * t.cols * spec.epilogue.mats().len() as u32 > 128 {
         return bad("more than 128 accumulators per invocation");
     }
     check_split(spec, t.workgroup * t.cols, 1)
@@ -138,7 +151,7 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
         RowSource::Direct { m } => {
             kb.size("m", *m);
         }
-        RowSource::MoePairs { topk, tokens } => {
+        RowSource::MoePairs { topk, tokens } | RowSource::MoePaddedToTokens { topk, tokens } => {
             kb.size("tokens", *tokens).size("topk", *topk);
         }
         RowSource::MoePadded => {}
@@ -157,14 +170,10 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
     if !matches!(spec.rows, RowSource::Direct { .. }) {
         kb.input("block_expert", ScalarType::U32);
     }
-    if matches!(spec.rows, RowSource::MoePairs { .. }) {
+    if spec.rows.reads_pairs() {
         kb.input("pairs", ScalarType::U32);
     }
-    let mats: Vec<&str> = if spec.gated.is_some() {
-        vec!["b_gate", "b_up"]
-    } else {
-        vec!["b"]
-    };
+    let mats = spec.epilogue.mats();
     let part_name = |mat: &str, p: u32| {
         if parts == 1 {
             mat.to_string()
@@ -172,13 +181,16 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
             format!("{mat}_{p}")
         }
     };
-    for mat in &mats {
+    for mat in mats {
         for p in 0..parts {
             kb.input(&part_name(mat, p), ScalarType::F32);
         }
     }
+    if spec.epilogue.adds() {
+        kb.input("r", ScalarType::F32);
+    }
     kb.output("out", ScalarType::F32);
-    if spec.gated.is_some() {
+    if spec.epilogue.gated().is_some() {
         kb.item(ACTIVATIONS);
     }
 
@@ -217,14 +229,20 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
                 let _ = writeln!(s, "let o_{r}_off = (rb * {rr}u + {r}u) * N;");
             }
         }
-        RowSource::MoePadded => {
+        RowSource::MoePadded | RowSource::MoePaddedToTokens { .. } => {
             let _ = writeln!(s, "if (rb >= BLOCKS) {{ return; }}");
             let _ = writeln!(s, "let e = block_expert[rb];");
             let _ = writeln!(s, "if (e >= EXPERTS) {{ return; }}");
             for r in 0..rr {
-                let _ = writeln!(s, "let ok_{r} = true;");
                 let _ = writeln!(s, "let a_{r}_off = (rb * {rr}u + {r}u) * K;");
-                let _ = writeln!(s, "let o_{r}_off = (rb * {rr}u + {r}u) * N;");
+                if spec.rows.reads_pairs() {
+                    let _ = writeln!(s, "let p_{r} = pairs[rb * {rr}u + {r}u];");
+                    let _ = writeln!(s, "let ok_{r} = p_{r} < TOKENS * TOPK;");
+                    let _ = writeln!(s, "let o_{r}_off = select(0u, p_{r} / TOPK, ok_{r}) * N;");
+                } else {
+                    let _ = writeln!(s, "let ok_{r} = true;");
+                    let _ = writeln!(s, "let o_{r}_off = (rb * {rr}u + {r}u) * N;");
+                }
             }
         }
     }
@@ -242,7 +260,7 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
         "0u"
     };
     // Accumulators.
-    for mat in &mats {
+    for mat in mats {
         for r in 0..rr {
             for j in 0..cc {
                 let _ = writeln!(s, "var {}: f32 = 0.0;", acc(mat, r, j));
@@ -251,7 +269,7 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
     }
     let step = |kk: &str, part: &str, idx: &dyn Fn(u32) -> String| -> String {
         let mut x = String::from("{\n");
-        for mat in &mats {
+        for mat in mats {
             for j in 0..cc {
                 let _ = writeln!(
                     x,
@@ -264,7 +282,7 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
         }
         for r in 0..rr {
             let _ = writeln!(x, "let x_{r} = a[a_{r}_off + {kk}];");
-            for mat in &mats {
+            for mat in mats {
                 for j in 0..cc {
                     let ac = acc(mat, r, j);
                     let _ = writeln!(x, "{ac} = fma(x_{r}, {}_{j}, {ac});", val(mat));
@@ -359,15 +377,11 @@ fn generate_scalar(spec: &RowBlockedSpec, t: RowTile) -> Result<Kernel, ShaderEr
     let pad_zero = matches!(spec.rows, RowSource::MoePairs { .. });
     for r in 0..rr {
         for j in 0..cc {
-            let v = match spec.gated {
-                None => acc("b", r, j),
-                Some(act) => format!(
-                    "{}({}) * {}",
-                    act.wgsl_fn(),
-                    acc("b_gate", r, j),
-                    acc("b_up", r, j)
-                ),
+            let r_index = match spec.epilogue {
+                Epilogue::AddResidual => format!("o_{r}_off + n_{j}"),
+                _ => format!("n_{j}"),
             };
+            let v = spec.epilogue.value(|mat| acc(mat, r, j), false, &r_index);
             if pad_zero {
                 let _ = writeln!(
                     s,

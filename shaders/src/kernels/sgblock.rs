@@ -20,7 +20,7 @@ use crate::error::ShaderError;
 use crate::kernel::{Dim, Grid, GridDim, Kernel};
 use crate::wgsl::{KernelBuilder, ScalarType, ACTIVATIONS};
 
-use super::matmul::{BLayout, SubgroupTile};
+use super::matmul::{BLayout, Epilogue, SubgroupTile};
 use super::rowblock::{acc, check_split, val, RowBlockedSpec, RowSource};
 
 fn check(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<(), ShaderError> {
@@ -60,7 +60,7 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
         RowSource::Direct { m } => {
             kb.size("m", *m);
         }
-        RowSource::MoePairs { topk, tokens } => {
+        RowSource::MoePairs { topk, tokens } | RowSource::MoePaddedToTokens { topk, tokens } => {
             kb.size("tokens", *tokens).size("topk", *topk);
         }
         RowSource::MoePadded => {}
@@ -80,14 +80,10 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     if moe {
         kb.input("block_expert", ScalarType::U32);
     }
-    if matches!(spec.rows, RowSource::MoePairs { .. }) {
+    if spec.rows.reads_pairs() {
         kb.input("pairs", ScalarType::U32);
     }
-    let mats: Vec<&str> = if spec.gated.is_some() {
-        vec!["b_gate", "b_up"]
-    } else {
-        vec!["b"]
-    };
+    let mats = spec.epilogue.mats();
     let pname = |mat: &str, p: u32| {
         if parts == 1 {
             mat.to_string()
@@ -95,17 +91,26 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
             format!("{mat}_{p}")
         }
     };
-    for mat in &mats {
+    for mat in mats {
         for p in 0..parts {
             kb.input_typed(&pname(mat, p), "array<vec4<f32>>");
         }
+    }
+    match (spec.epilogue.adds(), row_major) {
+        (true, true) => {
+            kb.input_typed("r", "array<vec4<f32>>");
+        }
+        (true, false) => {
+            kb.input("r", ScalarType::F32);
+        }
+        _ => {}
     }
     if row_major {
         kb.output_typed("out", "array<vec4<f32>>");
     } else {
         kb.output("out", ScalarType::F32);
     }
-    if spec.gated.is_some() {
+    if spec.epilogue.gated().is_some() {
         kb.item(ACTIVATIONS);
     }
 
@@ -154,7 +159,7 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
                 let _ = writeln!(s, "let o_{r} = (rb * {rr}u + {r}u) * N;");
             }
         }
-        RowSource::MoePadded => {
+        RowSource::MoePadded | RowSource::MoePaddedToTokens { .. } => {
             let _ = writeln!(s, "if (rb >= BLOCKS) {{ return; }}");
             let _ = writeln!(s, "let e = block_expert[rb];");
             let _ = writeln!(s, "if (e >= EXPERTS) {{ return; }}");
@@ -162,8 +167,14 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
                 let _ = writeln!(s, "let a_base{i} = (rb * {rr}u + my_r + {}u) * K;", i * rs);
             }
             for r in 0..rr {
-                let _ = writeln!(s, "let ok_{r} = true;");
-                let _ = writeln!(s, "let o_{r} = (rb * {rr}u + {r}u) * N;");
+                if spec.rows.reads_pairs() {
+                    let _ = writeln!(s, "let p_{r} = pairs[rb * {rr}u + {r}u];");
+                    let _ = writeln!(s, "let ok_{r} = p_{r} < TOKENS * TOPK;");
+                    let _ = writeln!(s, "let o_{r} = select(0u, p_{r} / TOPK, ok_{r}) * N;");
+                } else {
+                    let _ = writeln!(s, "let ok_{r} = true;");
+                    let _ = writeln!(s, "let o_{r} = (rb * {rr}u + {r}u) * N;");
+                }
             }
         }
     }
@@ -191,7 +202,7 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
             let _ = writeln!(s, "let nc_{j} = min(n_{j}, N - 1u);");
         }
     }
-    for mat in &mats {
+    for mat in mats {
         for r in 0..rr {
             for j in 0..cc {
                 let _ = writeln!(s, "var {}: {acc_ty} = {zero};", acc(mat, r, j));
@@ -239,12 +250,12 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
         }
         let _ = writeln!(s, "var k = k_lo;");
         let _ = writeln!(s, "for (; k + {kc}u <= k_hi; k += {kc}u) {{");
-        s.push_str(&chunk(spec, t, &mats, &part, Chunk::Unrolled));
+        s.push_str(&chunk(spec, t, mats, &part, Chunk::Unrolled));
         let _ = writeln!(s, "}}");
         if kc > 4 {
             // K ≡ 0 (mod 4): only a chunk of more than 4 values can be partial.
             let _ = writeln!(s, "if (k < k_hi) {{");
-            s.push_str(&chunk(spec, t, &mats, &part, Chunk::Tail));
+            s.push_str(&chunk(spec, t, mats, &part, Chunk::Tail));
             let _ = writeln!(s, "}}");
         }
         let _ = writeln!(s, "}}");
@@ -253,22 +264,18 @@ pub(crate) fn generate(spec: &RowBlockedSpec, t: &SubgroupTile) -> Result<Kernel
     let pad_zero = matches!(spec.rows, RowSource::MoePairs { .. });
     for r in 0..rr {
         for j in 0..cc {
-            let v = match spec.gated {
-                None => acc("b", r, j),
-                Some(act) => {
-                    let (g, u, f) = (acc("b_gate", r, j), acc("b_up", r, j), act.wgsl_fn());
-                    if row_major {
-                        format!("vec4<f32>({f}({g}.x), {f}({g}.y), {f}({g}.z), {f}({g}.w)) * {u}")
-                    } else {
-                        format!("{f}({g}) * {u}")
-                    }
-                }
-            };
             let (idx, lim) = if row_major {
                 (format!("o_{r} / 4u + n_{j}"), "N4")
             } else {
                 (format!("o_{r} + n_{j}"), "N")
             };
+            let r_index = match spec.epilogue {
+                Epilogue::AddResidual => idx.clone(),
+                _ => format!("n_{j}"),
+            };
+            let v = spec
+                .epilogue
+                .value(|mat| acc(mat, r, j), row_major, &r_index);
             if pad_zero {
                 let _ = writeln!(
                     s,

@@ -8,9 +8,10 @@ use std::fmt::Write as _;
 
 use crate::error::ShaderError;
 use crate::kernel::{Grid, GridDim, Kernel};
-use crate::wgsl::{KernelBuilder, ScalarType};
+use crate::wgsl::{KernelBuilder, ScalarType, ACTIVATIONS};
 
-use super::matmul::{BLayout, MatmulConfig, TiledTile};
+use super::matmul::{BLayout, Epilogue, MatmulConfig, TiledTile};
+use super::rowblock::{acc, val};
 
 pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, ShaderError> {
     let (bl, d) = (tile.block, tile.depth);
@@ -20,7 +21,9 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
             "block must be a positive multiple of 16 and block·depth a multiple of 256",
         ));
     }
-    if (2 * bl * d * 4) > 16384 {
+    let mats = cfg.epilogue.mats();
+    let tiles = 1 + mats.len() as u32;
+    if (tiles * bl * d * 4) > 16384 {
         return Err(ShaderError::config(
             "matmul_tiled",
             "tiles exceed 16 KiB of workgroup memory",
@@ -35,7 +38,7 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
     }
     let t = bl / 16;
     let name = format!(
-        "matmul_tiled{bl}x{d}{}{}",
+        "matmul_tiled{bl}x{d}{}{}{}",
         if cfg.b_layout == BLayout::Transposed {
             "_bt"
         } else {
@@ -45,7 +48,8 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
             format!("_p{parts}")
         } else {
             String::new()
-        }
+        },
+        cfg.epilogue.tag()
     );
     let mut kb = KernelBuilder::new(&name, 256);
     kb.size("m", cfg.m).size("n", cfg.n).size("k", cfg.k);
@@ -53,37 +57,50 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
         kb.size("batch", b);
     }
     kb.input("a", ScalarType::F32);
-    let pn = |p: u32| {
+    let pn = |mat: &str, p: u32| {
         if parts == 1 {
-            "b".to_string()
+            mat.to_string()
         } else {
-            format!("b_{p}")
+            format!("{mat}_{p}")
         }
     };
-    for p in 0..parts {
-        kb.input(&pn(p), ScalarType::F32);
-    }
-    kb.output("out", ScalarType::F32);
-    kb.item(format!("var<workgroup> tile_a: array<f32, {}>;", bl * d));
-    kb.item(format!("var<workgroup> tile_b: array<f32, {}>;", bl * d));
-    // load_b(stored_row, col, width): element of the stored b matrix.
-    let mut f = String::from("fn load_b(row: u32, col: u32, width: u32) -> f32 {\n");
-    let rp = u64::from(cfg.b_split.rows_per_part);
-    for p in 0..parts {
-        let lo = (u64::from(p) * rp).min(u64::from(u32::MAX));
-        if p + 1 < parts {
-            let hi = (lo + rp).min(u64::from(u32::MAX));
-            let _ = writeln!(
-                f,
-                "    if (row < {hi}u) {{ return {}[(row - {lo}u) * width + col]; }}",
-                pn(p)
-            );
-        } else {
-            let _ = writeln!(f, "    return {}[(row - {lo}u) * width + col];", pn(p));
+    for mat in mats {
+        for p in 0..parts {
+            kb.input(&pn(mat, p), ScalarType::F32);
         }
     }
-    f.push_str("}\n");
-    kb.item(f);
+    if cfg.epilogue.adds() {
+        kb.input("r", ScalarType::F32);
+    }
+    kb.output("out", ScalarType::F32);
+    if cfg.epilogue.gated().is_some() {
+        kb.item(ACTIVATIONS);
+    }
+    kb.item(format!("var<workgroup> tile_a: array<f32, {}>;", bl * d));
+    let rp = u64::from(cfg.b_split.rows_per_part);
+    for mat in mats {
+        kb.item(format!(
+            "var<workgroup> tile_{mat}: array<f32, {}>;",
+            bl * d
+        ));
+        // load_{mat}(stored_row, col, width): element of the stored matrix.
+        let mut f = format!("fn load_{mat}(row: u32, col: u32, width: u32) -> f32 {{\n");
+        for p in 0..parts {
+            let lo = (u64::from(p) * rp).min(u64::from(u32::MAX));
+            if p + 1 < parts {
+                let hi = (lo + rp).min(u64::from(u32::MAX));
+                let _ = writeln!(
+                    f,
+                    "    if (row < {hi}u) {{ return {}[(row - {lo}u) * width + col]; }}",
+                    pn(mat, p)
+                );
+            } else {
+                let _ = writeln!(f, "    return {}[(row - {lo}u) * width + col];", pn(mat, p));
+            }
+        }
+        f.push_str("}\n");
+        kb.item(f);
+    }
 
     let batched = cfg.batch.is_some();
     let mut s = String::new();
@@ -96,9 +113,11 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
     let _ = writeln!(s, "let out_boff = bat * M * N;");
     let b_base = if cfg.b_batched { "bat" } else { "0u" };
     let _ = writeln!(s, "let b_base = {b_base};");
-    for i in 0..t {
-        for j in 0..t {
-            let _ = writeln!(s, "var c_{i}_{j}: f32 = 0.0;");
+    for mat in mats {
+        for i in 0..t {
+            for j in 0..t {
+                let _ = writeln!(s, "var {}: f32 = 0.0;", acc(mat, i, j));
+            }
         }
     }
     let per = bl * d / 256;
@@ -109,19 +128,21 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
         let _ = writeln!(s, "      let mm = idx / {d}u; let kk = idx % {d}u;");
         let _ = writeln!(s, "      var v = 0.0; if (m0 + mm < M && k0 + kk < K) {{ v = a[a_boff + (m0 + mm) * K + k0 + kk]; }}");
         let _ = writeln!(s, "      tile_a[kk * {bl}u + mm] = v; }}");
-        // b tile: [depth][block], element (kk, nn)
-        let _ = writeln!(s, "    {{ let idx = lidx + {}u;", l * 256);
-        match cfg.b_layout {
-            BLayout::RowMajor => {
-                let _ = writeln!(s, "      let kk = idx / {bl}u; let nn = idx % {bl}u;");
-                let _ = writeln!(s, "      var v = 0.0; if (n0 + nn < N && k0 + kk < K) {{ v = load_b(b_base * K + k0 + kk, n0 + nn, N); }}");
+        // b tiles: [depth][block], element (kk, nn)
+        for mat in mats {
+            let _ = writeln!(s, "    {{ let idx = lidx + {}u;", l * 256);
+            match cfg.b_layout {
+                BLayout::RowMajor => {
+                    let _ = writeln!(s, "      let kk = idx / {bl}u; let nn = idx % {bl}u;");
+                    let _ = writeln!(s, "      var v = 0.0; if (n0 + nn < N && k0 + kk < K) {{ v = load_{mat}(b_base * K + k0 + kk, n0 + nn, N); }}");
+                }
+                BLayout::Transposed => {
+                    let _ = writeln!(s, "      let nn = idx / {d}u; let kk = idx % {d}u;");
+                    let _ = writeln!(s, "      var v = 0.0; if (n0 + nn < N && k0 + kk < K) {{ v = load_{mat}(b_base * N + n0 + nn, k0 + kk, K); }}");
+                }
             }
-            BLayout::Transposed => {
-                let _ = writeln!(s, "      let nn = idx / {d}u; let kk = idx % {d}u;");
-                let _ = writeln!(s, "      var v = 0.0; if (n0 + nn < N && k0 + kk < K) {{ v = load_b(b_base * N + n0 + nn, k0 + kk, K); }}");
-            }
+            let _ = writeln!(s, "      tile_{mat}[kk * {bl}u + nn] = v; }}");
         }
-        let _ = writeln!(s, "      tile_b[kk * {bl}u + nn] = v; }}");
     }
     let _ = writeln!(s, "    workgroupBarrier();");
     let _ = writeln!(s, "    for (var kk = 0u; kk < {d}u; kk += 1u) {{");
@@ -132,16 +153,20 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
             i * 16
         );
     }
-    for j in 0..t {
-        let _ = writeln!(
-            s,
-            "        let w_{j} = tile_b[kk * {bl}u + tx + {}u];",
-            j * 16
-        );
-    }
-    for i in 0..t {
+    for mat in mats {
         for j in 0..t {
-            let _ = writeln!(s, "        c_{i}_{j} = fma(x_{i}, w_{j}, c_{i}_{j});");
+            let _ = writeln!(
+                s,
+                "        let {}_{j} = tile_{mat}[kk * {bl}u + tx + {}u];",
+                val(mat),
+                j * 16
+            );
+        }
+        for i in 0..t {
+            for j in 0..t {
+                let c = acc(mat, i, j);
+                let _ = writeln!(s, "        {c} = fma(x_{i}, {}_{j}, {c});", val(mat));
+            }
         }
     }
     let _ = writeln!(s, "    }}");
@@ -149,11 +174,16 @@ pub(crate) fn generate(cfg: &MatmulConfig, tile: TiledTile) -> Result<Kernel, Sh
     let _ = writeln!(s, "}}");
     for i in 0..t {
         for j in 0..t {
+            let (mi, nj) = (i * 16, j * 16);
+            let o = format!("out_boff + (m0 + ty + {mi}u) * N + n0 + tx + {nj}u");
+            let r_index = match cfg.epilogue {
+                Epilogue::AddResidual => o.clone(),
+                _ => format!("n0 + tx + {nj}u"),
+            };
+            let v = cfg.epilogue.value(|mat| acc(mat, i, j), false, &r_index);
             let _ = writeln!(
                 s,
-                "if (m0 + ty + {mi}u < M && n0 + tx + {nj}u < N) {{ out[out_boff + (m0 + ty + {mi}u) * N + n0 + tx + {nj}u] = c_{i}_{j}; }}",
-                mi = i * 16,
-                nj = j * 16
+                "if (m0 + ty + {mi}u < M && n0 + tx + {nj}u < N) {{ out[{o}] = {v}; }}"
             );
         }
     }

@@ -1,10 +1,11 @@
 //! Element-wise ops (and transposes) as element-wise kernels with index maps.
 
-use seam_ir::{GeluApprox, Instr, Op, Operand};
+use seam_ir::{FusedBinary, FusedExpr, FusedUnary, GeluApprox, Instr, Op, Operand};
 use seam_runtime::bundle::Expr;
 use seam_shaders::kernels::elementwise::{
     elementwise, BinaryOp, ElementwiseConfig, Expr as Ew, IndexMap, UnaryOp,
 };
+use seam_shaders::ScalarType;
 
 use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError};
 
@@ -82,7 +83,36 @@ fn binary_op(op: &Op) -> Option<BinaryOp> {
     })
 }
 
-/// Lowers `const`, `iota`, `cast` and the unary and binary element-wise ops.
+/// The kernel expression of a `fused` op's expression (constants in `scalar`).
+fn fused_expr(e: &FusedExpr, scalar: ScalarType) -> Ew {
+    match e {
+        FusedExpr::Operand(i) => Ew::Input(*i),
+        FusedExpr::Const(c) => Ew::Const(f64::from(*c), scalar),
+        FusedExpr::Unary(op, x) => {
+            let op = match op {
+                FusedUnary::Neg => UnaryOp::Neg,
+                FusedUnary::Exp => UnaryOp::Exp,
+                FusedUnary::Silu => UnaryOp::Silu,
+                FusedUnary::GeluErf => UnaryOp::GeluErf,
+                FusedUnary::GeluTanh => UnaryOp::GeluTanh,
+                FusedUnary::Sigmoid => UnaryOp::Sigmoid,
+                FusedUnary::Tanh => UnaryOp::Tanh,
+            };
+            Ew::unary(op, fused_expr(x, scalar))
+        }
+        FusedExpr::Binary(op, a, b) => {
+            let op = match op {
+                FusedBinary::Add => BinaryOp::Add,
+                FusedBinary::Sub => BinaryOp::Sub,
+                FusedBinary::Mul => BinaryOp::Mul,
+                FusedBinary::Div => BinaryOp::Div,
+            };
+            Ew::binary(op, fused_expr(a, scalar), fused_expr(b, scalar))
+        }
+    }
+}
+
+/// Lowers `const`, `iota`, `cast`, `fused` and the unary and binary element-wise ops.
 pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
     let result = instr.results[0];
     let out_ty = &cx.func.value(result).ty;
@@ -92,6 +122,7 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErro
         Op::Const { value } => Ew::Const(*value, out_scalar),
         Op::Iota { axis } => Ew::Iota(*axis, out_scalar),
         Op::Cast => Ew::Cast(out_scalar, Box::new(Ew::Input(0))),
+        Op::Fused { expr } => fused_expr(expr, out_scalar),
         op => match (unary_op(op), binary_op(op)) {
             (Some(u), _) => Ew::unary(u, Ew::Input(0)),
             (_, Some(b)) => Ew::binary(b, Ew::Input(0), Ew::Input(1)),

@@ -3,10 +3,12 @@
 //! `[N, K]`, on CPU-like devices) and split across bindings when it exceeds the
 //! device's binding limit.
 
-use seam_ir::{Instr, Operand};
+use seam_ir::{GatedAct, Instr, Op, Operand};
 use seam_runtime::bundle::{Expr, Packing};
 use seam_shaders::kernels::matmul::MatmulVariant;
-use seam_shaders::{matmul, BLayout, KernelProfile, MatmulConfig, WeightSplit};
+use seam_shaders::{
+    matmul, BLayout, Epilogue, GatedAct as KAct, KernelProfile, MatmulConfig, WeightSplit,
+};
 
 use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
 
@@ -27,9 +29,33 @@ pub(crate) fn split_args(t: TensorId, split: WeightSplit, rows: u32, row_bytes: 
         .collect()
 }
 
-/// Lowers `matmul`.
+/// The epilogue of a product op: `matmul` stores the product, `gated_matmul`
+/// its gated activation, `matmul_add` adds a bias (`[N]`) or a residual (the
+/// product's shape).
+fn epilogue(cx: &LowerCx<'_>, instr: &Instr) -> Epilogue {
+    match &instr.op {
+        Op::GatedMatMul { act } => Epilogue::Gated(match act {
+            GatedAct::SwiGlu => KAct::SwiGlu,
+            GatedAct::GeGlu => KAct::GeGlu,
+        }),
+        Op::MatMulAdd if cx.ty(instr.operands[2]).rank() == 1 => Epilogue::AddBias,
+        Op::MatMulAdd => Epilogue::AddResidual,
+        _ => Epilogue::None,
+    }
+}
+
+/// Lowers `matmul`, `gated_matmul` and `matmul_add` as one product kernel with
+/// the op's epilogue (the right operands of `gated_matmul`, gate then up, share
+/// a layout and a split).
 pub(crate) fn matmul_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
-    let (a, b) = (instr.operands[0], instr.operands[1]);
+    let epilogue = epilogue(cx, instr);
+    let a = instr.operands[0];
+    let weights: &[Operand] = if epilogue.gated().is_some() {
+        &instr.operands[1..3]
+    } else {
+        &instr.operands[1..2]
+    };
+    let b = weights[0];
     cx.scalar(instr, cx.ty(a).dtype)?;
     let a_dims = dims_of(cx.ty(a));
     let b_dims = dims_of(cx.ty(b));
@@ -48,28 +74,30 @@ pub(crate) fn matmul_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lo
             Expr::product(a_dims[..a_dims.len() - 1].iter().cloned()),
         )
     };
-    let weight = matches!(b, Operand::Param(_)) && !batched;
+    let weight = weights.iter().all(|w| matches!(w, Operand::Param(_))) && !batched;
     let layout = if weight && limits.profile() == KernelProfile::CpuLike {
         BLayout::Transposed
     } else {
         BLayout::RowMajor
     };
-    let mut cfg =
-        MatmulConfig::new(kdim(&m), kdim(&n), kdim(&k), limits).with_layout(layout, limits);
+    let mut cfg = MatmulConfig::new(kdim(&m), kdim(&n), kdim(&k), limits)
+        .with_layout(layout, limits)
+        .with_epilogue(epilogue);
     cfg.batch = batch.as_ref().map(kdim);
     cfg.b_batched = batched;
-    let b_tensor = match b {
-        Operand::Param(p) if weight => cx.param_tensor(
-            p,
-            if layout == BLayout::Transposed {
-                Packing::TransposedLast2
-            } else {
-                Packing::AsIs
-            },
-        ),
-        other => cx.operand(other),
+    let packing = if layout == BLayout::Transposed {
+        Packing::TransposedLast2
+    } else {
+        Packing::AsIs
     };
-    let mut b_args = vec![whole(b_tensor)];
+    let b_tensors: Vec<TensorId> = weights
+        .iter()
+        .map(|&w| match w {
+            Operand::Param(p) if weight => cx.param_tensor(p, packing),
+            other => cx.operand(other),
+        })
+        .collect();
+    let mut b_args: Vec<Arg> = b_tensors.iter().map(|&t| whole(t)).collect();
     if let (true, Some(nv), Some(kv)) = (weight, n.as_const(), k.as_const()) {
         let (rows, row_elems) = match layout {
             BLayout::Transposed => (nv, kv),
@@ -98,13 +126,19 @@ pub(crate) fn matmul_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lo
                 error,
             })?;
             cfg.b_split = split;
-            b_args = split_args(b_tensor, split, rows as u32, row_elems * 4);
+            b_args = b_tensors
+                .iter()
+                .flat_map(|&t| split_args(t, split, rows as u32, row_elems * 4))
+                .collect();
         }
     }
     let a_tensor = cx.operand(a);
     let out = cx.value_tensor(instr.results[0]);
     let mut args = vec![whole(a_tensor)];
     args.extend(b_args);
+    if epilogue.adds() {
+        args.push(whole(cx.operand(instr.operands[2])));
+    }
     args.push(whole(out));
     let mut sizes = vec![("m", m), ("n", n), ("k", k)];
     if let Some(batch) = batch {

@@ -66,9 +66,10 @@ pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Low
         | Op::Gelu { .. }
         | Op::Sigmoid
         | Op::Tanh
+        | Op::Fused { .. }
         | Op::Cast => elementwise::lower(cx, instr),
         Op::Transpose { perm } => elementwise::transpose(cx, instr, perm),
-        Op::MatMul => linalg::matmul_instr(cx, instr),
+        Op::MatMul | Op::GatedMatMul { .. } | Op::MatMulAdd => linalg::matmul_instr(cx, instr),
         Op::RmsNorm { .. } | Op::LayerNorm { .. } | Op::Softmax | Op::ReduceSum => {
             rows::lower(cx, instr)
         }

@@ -2,12 +2,12 @@
 //! epilogue, down projection, optional shared expert, weighted combine — a
 //! constant number of dispatches whatever the number of experts.
 
-use seam_ir::{DType, GatedAct, Instr, Operand};
+use seam_ir::{DType, GatedAct, Instr, Op, Operand, RouteMode};
 use seam_runtime::bundle::{Expr, Packing};
 use seam_shaders::kernels::moe::{
-    gated_matmul, moe_combine, moe_down, moe_gate_up, moe_plan, MoeConfig,
+    moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_plan, MoeConfig,
 };
-use seam_shaders::{matmul, BLayout, GatedAct as KAct, MatmulConfig};
+use seam_shaders::{matmul, BLayout, Epilogue, GatedAct as KAct, MatmulConfig};
 
 use super::linalg::split_args;
 use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
@@ -81,11 +81,6 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
         DType::F32,
         Expr::product([blocks.clone(), Expr::Const(rows * u64::from(ffn))]),
     );
-    let y = cx.temp(
-        format!("{name}.y"),
-        DType::F32,
-        Expr::product([blocks.clone(), Expr::Const(rows * u64::from(hidden))]),
-    );
     let x = cx.operand(ops[0]);
     let ids = cx.operand(ops[1]);
     let route_w = cx.operand(ops[2]);
@@ -126,34 +121,47 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     ]);
     cx.step(instr, moe_gate_up(&cfg), args, vec![h], gu_sizes)?;
 
-    // 3. Down projection of every padded row.
+    // 3. Down projection of every padded row; for top-1 routing with weight 1
+    //    straight into token order, the shared expert added in its epilogue.
     let (d_rows, d_row_bytes) = match cfg.layout {
         BLayout::Transposed => (experts * hidden, u64::from(ffn) * 4),
         BLayout::RowMajor => (experts * ffn, u64::from(hidden) * 4),
     };
     let wd = weight(cx, instr, ops[5], cfg.layout)?;
-    let mut args = vec![whole(h), whole(block_expert)];
-    args.extend(split_args(wd, cfg.down_split, d_rows, d_row_bytes));
-    args.push(whole(y));
     let d_sizes = sizes(vec![
         ("n", Expr::Const(u64::from(hidden))),
         ("k", Expr::Const(u64::from(ffn))),
     ]);
+    let shared_ffn = |cx: &mut LowerCx<'_>| -> Result<Option<TensorId>, LowerError> {
+        if ops.len() == 9 {
+            let s = shared_expert(cx, instr, &cfg, x, &tokens, [ops[6], ops[7], ops[8]])?;
+            Ok(Some(s))
+        } else {
+            Ok(None)
+        }
+    };
+    if unit_top1(cx, instr, experts) {
+        let shared = shared_ffn(cx)?;
+        let out = cx.value_tensor(instr.results[0]);
+        let mut args = vec![whole(h), whole(block_expert), whole(pair_list)];
+        args.extend(split_args(wd, cfg.down_split, d_rows, d_row_bytes));
+        args.extend(shared.map(whole));
+        args.push(whole(out));
+        let kernel = moe_down_to_tokens(&cfg, shared.is_some());
+        return cx.step(instr, kernel, args, vec![out], d_sizes);
+    }
+    let y = cx.temp(
+        format!("{name}.y"),
+        DType::F32,
+        Expr::product([blocks.clone(), Expr::Const(rows * u64::from(hidden))]),
+    );
+    let mut args = vec![whole(h), whole(block_expert)];
+    args.extend(split_args(wd, cfg.down_split, d_rows, d_row_bytes));
+    args.push(whole(y));
     cx.step(instr, moe_down(&cfg), args, vec![y], d_sizes)?;
 
     // 4. The always-on shared expert, as a dense gated FFN.
-    let shared = if ops.len() == 9 {
-        Some(shared_expert(
-            cx,
-            instr,
-            &cfg,
-            x,
-            &tokens,
-            [ops[6], ops[7], ops[8]],
-        )?)
-    } else {
-        None
-    };
+    let shared = shared_ffn(cx)?;
 
     // 5. Weighted combine per token, in slot order (deterministic, no atomics).
     let out = cx.value_tensor(instr.results[0]);
@@ -162,6 +170,35 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     args.push(whole(out));
     let kernel = moe_combine(&cfg, shared.is_some(), &limits);
     cx.step(instr, kernel, args, vec![out], sizes(vec![]))
+}
+
+/// Whether the `moe`'s ids and weights are results 0 and 1 of one
+/// `route {k=1, mode=topk_softmax}` over at most `experts` logits: then every
+/// token has exactly one expert, in range, with weight softmax of one logit,
+/// exactly 1 (`exp(l − l) / exp(l − l)`), so the weighted combine is the identity
+/// on the expert's output and can be dropped.
+fn unit_top1(cx: &LowerCx<'_>, instr: &Instr, experts: u32) -> bool {
+    let (Operand::Value(ids), Operand::Value(w)) = (instr.operands[1], instr.operands[2]) else {
+        return false;
+    };
+    cx.func.body.iter().any(|r| {
+        let in_range = r.operands.first().is_some_and(|&l| {
+            cx.ty(l)
+                .shape
+                .last()
+                .and_then(|d| d.as_static())
+                .is_some_and(|e| e <= u64::from(experts))
+        });
+        matches!(
+            r.op,
+            Op::Route {
+                k: 1,
+                mode: RouteMode::TopkSoftmax,
+                ..
+            }
+        ) && r.results == [ids, w]
+            && in_range
+    })
 }
 
 /// Emits the shared expert `down(act(x·gate) * (x·up))`; returns its output tensor.
@@ -189,7 +226,15 @@ fn shared_expert(
     );
     let wg = weight(cx, instr, sg, cfg.layout)?;
     let wu = weight(cx, instr, su, cfg.layout)?;
-    let kernel = gated_matmul(cfg.act, kdim(&fs), kdim(&hidden), cfg.layout, cfg.variant);
+    let gated = MatmulConfig::new(
+        seam_shaders::Dim::Dynamic,
+        kdim(&fs),
+        kdim(&hidden),
+        &limits,
+    )
+    .with_layout(cfg.layout, &limits)
+    .with_epilogue(Epilogue::Gated(cfg.act));
+    let kernel = matmul(&gated);
     let args = vec![whole(x), whole(wg), whole(wu), whole(hs)];
     let sizes = vec![
         ("m", tokens.clone()),

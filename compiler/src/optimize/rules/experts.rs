@@ -30,8 +30,9 @@
 //! results agree up to float rounding). Each class is matched greedily: the first
 //! node of a class that matches is taken.
 //!
-//! Future (not expressible without new ops): dropping the combine for top-1 with
-//! weight 1 needs a `moe` variant without weights.
+//! Dropping the combine for top-1 routing with weight 1 (Read-ME) needs no
+//! rule: the `moe` lowering does it when the ids and weights come from a
+//! `route {k=1, mode=topk_softmax}` (see `crate::lower`).
 
 use egg::{
     Applier, Id, Language, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var,

@@ -5,6 +5,7 @@
 pub mod algebra;
 pub mod comm;
 pub mod experts;
+pub mod fusion;
 pub(crate) mod matchers;
 pub mod routers;
 
@@ -25,12 +26,17 @@ pub enum RuleGroup {
     Algebra,
     /// `all_reduce` split into start/wait ([`comm`]), scheduled after extraction.
     Comm,
+    /// Matmul epilogues and element-wise chains as single kernels ([`fusion`]).
+    Fusion,
 }
 
 impl RuleGroup {
     /// Whether the group only fuses ops (the groups `-O1` runs).
     pub fn is_fusion(self) -> bool {
-        matches!(self, RuleGroup::Experts | RuleGroup::Routers)
+        matches!(
+            self,
+            RuleGroup::Experts | RuleGroup::Routers | RuleGroup::Fusion
+        )
     }
 }
 
@@ -43,6 +49,7 @@ pub fn rules(groups: &[RuleGroup]) -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>
             RuleGroup::Routers => routers::rules()?,
             RuleGroup::Algebra => algebra::rules(),
             RuleGroup::Comm => comm::rules()?,
+            RuleGroup::Fusion => fusion::rules()?,
         });
     }
     Ok(out)
