@@ -7,6 +7,7 @@ use seam_runtime::bundle::BundleWriter;
 use thiserror::Error;
 
 use crate::emit::{build_bundle, EmitError};
+use crate::external::ExternalWeights;
 use crate::fold::{fold_params, FoldError};
 use crate::lower::{lower_function, LowerError, Target};
 use crate::optimize::cost::CostModel;
@@ -74,6 +75,17 @@ pub fn compile_with_report(
     weights: &Weights,
     options: &CompileOptions,
 ) -> Result<Compiled, CompileError> {
+    compile_with_external(model, weights, options, None)
+}
+
+/// [`compile_with_report`]; with `external`, weights that are byte ranges of
+/// checkpoint files are referenced rather than copied ([`crate::external`]).
+pub fn compile_with_external(
+    model: &Model,
+    weights: &Weights,
+    options: &CompileOptions,
+    external: Option<&mut ExternalWeights>,
+) -> Result<Compiled, CompileError> {
     verify(model).map_err(|e| CompileError::Verify(e.to_string()))?;
     weights
         .check(model)
@@ -111,7 +123,7 @@ pub fn compile_with_report(
         .map(|f| lower_function(model, f, &options.target))
         .collect::<Result<Vec<_>, _>>()?;
     tracing::info!(elapsed = ?started.elapsed(), "lowered");
-    let bundle = build_bundle(model, &lowered, weights, options.opt_level)?;
+    let bundle = build_bundle(model, &lowered, weights, options.opt_level, external)?;
     tracing::info!(
         elapsed = ?started.elapsed(),
         kernels = bundle.manifest.kernels.len(),

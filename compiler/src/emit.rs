@@ -10,6 +10,7 @@ use seam_runtime::bundle::{
 };
 use thiserror::Error;
 
+use crate::external::{ExternalError, ExternalWeights};
 use crate::lower::{dims_of, Lowered, Source, TensorId};
 use crate::plan::{plan_buffers, TensorUse};
 
@@ -22,6 +23,9 @@ pub enum EmitError {
     /// A weight is missing or has the wrong type.
     #[error("weight `{0}` is missing or not f32")]
     Weight(String),
+    /// An external weight could not be referenced.
+    #[error(transparent)]
+    External(#[from] ExternalError),
     /// A size is not computable at the dims' bounds.
     #[error("size of `{name}` cannot be computed at the bounds: {reason}")]
     Size {
@@ -77,12 +81,15 @@ fn packed_shape(ty: &TensorType, packing: Packing) -> Vec<u64> {
     s
 }
 
-/// Assembles a bundle from a model, its lowered functions and its weights.
+/// Assembles a bundle from a model, its lowered functions and its weights;
+/// with `external`, weights found byte for byte in a checkpoint file are
+/// referenced rather than copied.
 pub fn build_bundle(
     model: &Model,
     lowered: &[Lowered],
     weights: &Weights,
     opt_level: u8,
+    mut external: Option<&mut ExternalWeights>,
 ) -> Result<BundleWriter, EmitError> {
     let manifest = Manifest {
         model: model.name.clone(),
@@ -106,6 +113,7 @@ pub fn build_bundle(
         source_ir: Some(text::print(model)),
         params: Vec::new(),
         states: Vec::new(),
+        external_files: Vec::new(),
     };
     let mut w = BundleWriter::new(manifest);
     let bounds = |d: &str| model.dim(d).map(|b| b.max);
@@ -127,12 +135,18 @@ pub fn build_bundle(
                             .filter(|t| t.dtype == DType::F32)
                             .ok_or_else(|| EmitError::Weight(decl.name.clone()))?;
                         let bytes = pack(tensor, *packing);
-                        let wi = w.add_weight(
-                            &decl.name,
-                            element(decl.ty.dtype),
-                            packed_shape(&decl.ty, *packing),
-                            &bytes,
-                        );
+                        let (dtype, shape) =
+                            (element(decl.ty.dtype), packed_shape(&decl.ty, *packing));
+                        let linked = match external.as_deref_mut() {
+                            Some(x) => {
+                                x.link(&mut w, &decl.name, dtype, shape.clone(), *packing, &bytes)?
+                            }
+                            None => None,
+                        };
+                        let wi = match linked {
+                            Some(wi) => wi,
+                            None => w.add_weight(&decl.name, dtype, shape, &bytes),
+                        };
                         w.manifest.params.push(ParamEntry {
                             name: decl.name.clone(),
                             weight: wi,

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod compile;
 pub mod emit;
+pub mod external;
 pub mod fold;
 pub mod load;
 pub mod lower;

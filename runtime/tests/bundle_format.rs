@@ -53,6 +53,7 @@ fn sample_writer() -> BundleWriter {
         source_ir: None,
         params: Vec::new(),
         states: Vec::new(),
+        external_files: Vec::new(),
     };
     let mut w = BundleWriter::new(manifest);
     let weight: Vec<u8> = (0..4 * 12).map(|i| i as u8).collect();

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use seam_frontends::hf::ImportOptions;
+use seam_frontends::hf::{ImportOptions, OriginLayout};
 use seam_frontends::safetensors_weights::load_safetensors;
 use seam_ir::text::print;
 use seam_ir::weights::random_weights;
@@ -11,11 +11,14 @@ use seam_ir::Model;
 use seam_shaders::Target as EmitTarget;
 
 use super::device::DeviceArgs;
-use super::model_source::load_source_with;
+use super::model_source::{load_source_with, ModelSource};
 use super::output::write_atomic;
 use super::CliError;
-use crate::compile::{compile_with_report, CompileOptions, Compiled};
+use crate::compile::{compile_with_external, CompileError, CompileOptions, Compiled};
+use crate::emit::EmitError;
+use crate::external::{ExternalOrigin, ExternalWeights};
 use crate::lower::{Target, TargetKind};
+use seam_runtime::bundle::Packing;
 
 /// Arguments of `seam compile`.
 #[derive(Debug, Args)]
@@ -32,6 +35,15 @@ pub struct CompileArgs {
     /// Read the parameters from a safetensors file, by name.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
+    /// Where a checkpoint folder's weights go: `copy` puts every weight in the
+    /// bundle; `external` makes the bundle reference the checkpoint's
+    /// safetensors files (by path relative to the bundle's folder, length and
+    /// CRC-32) for every weight that is byte for byte a range of one (f32
+    /// tensors, packed as stored); the rest (converted f16/bf16, folded or
+    /// re-laid-out weights) is still copied. The bundle then loads only beside
+    /// an unchanged checkpoint.
+    #[arg(long, value_enum, default_value_t = WeightStorage::Copy, value_name = "MODE")]
+    pub weight_storage: WeightStorage,
     /// The device kernels are specialised for: `local` (this machine's default
     /// adapter), `lavapipe` (CPU), or `gpu` (a discrete GPU).
     #[arg(long, default_value = "local", value_name = "TARGET")]
@@ -59,6 +71,15 @@ pub struct CompileArgs {
     /// The device used with `--target local`.
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// Where `seam compile` puts a checkpoint's weights.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WeightStorage {
+    /// Every weight in the bundle.
+    Copy,
+    /// Weights that are ranges of checkpoint files referenced, not copied.
+    External,
 }
 
 /// What one `--emit FORMAT DIR` writes.
@@ -196,7 +217,11 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         target,
         opt_level: args.opt_level,
     };
-    let compiled = compile_with_report(model, weights, &options)?;
+    let mut external = match args.weight_storage {
+        WeightStorage::Copy => None,
+        WeightStorage::External => Some(external_weights(&source, &args.output)?),
+    };
+    let compiled = compile_with_external(model, weights, &options, external.as_mut())?;
     let compile_time = started.elapsed();
     if args.explain {
         match &compiled.report {
@@ -217,8 +242,22 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         .iter()
         .map(|e| format!("{} {}", e.name, e.dispatches.len()))
         .collect();
+    let external_bytes: u64 = m
+        .weights
+        .iter()
+        .filter(|w| w.file.is_some())
+        .map(|w| w.bytes)
+        .sum();
+    let storage = match args.weight_storage {
+        WeightStorage::Copy => String::new(),
+        WeightStorage::External => format!(
+            " ({} embedded, {external_bytes} external in {} files)",
+            m.stats.weight_bytes - external_bytes,
+            m.external_files.len()
+        ),
+    };
     println!(
-        "compiled {} in {:.0} ms: {} kernels, dispatches per call: {}, weights {} bytes, peak activations {} bytes -> {}",
+        "compiled {} in {:.0} ms: {} kernels, dispatches per call: {}, weights {} bytes{storage}, peak activations {} bytes -> {}",
         m.model,
         compile_time.as_secs_f64() * 1e3,
         m.kernels.len(),
@@ -228,4 +267,33 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         args.output.display()
     );
     Ok(())
+}
+
+/// The linker for `--weight-storage external`: the checkpoint's known f32
+/// byte ranges, for a bundle written to `output`.
+fn external_weights(source: &ModelSource, output: &Path) -> Result<ExternalWeights, CliError> {
+    let ModelSource::Checkpoint(c) = source else {
+        return Err(CliError::Usage(
+            "--weight-storage external applies to checkpoint folders (their safetensors files are referenced)".into(),
+        ));
+    };
+    let origins = c.model.params.iter().zip(&c.origins).filter_map(|(p, o)| {
+        let o = o.as_ref()?;
+        let packing = match o.layout {
+            OriginLayout::AsIs => Packing::AsIs,
+            OriginLayout::TransposedLast2 => Packing::TransposedLast2,
+        };
+        let origin = ExternalOrigin {
+            file: o.file.clone(),
+            offset: o.offset,
+            bytes: o.bytes,
+            packing,
+        };
+        Some((p.name.clone(), origin))
+    });
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    ExternalWeights::new(dir, origins).map_err(|e| CompileError::from(EmitError::from(e)).into())
 }

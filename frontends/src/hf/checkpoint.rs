@@ -32,6 +32,8 @@ pub(crate) struct RawTensor<'a> {
     pub info: &'a TensorInfo,
     /// Its bytes.
     pub bytes: &'a [u8],
+    /// Where its bytes start in `file`.
+    pub offset: u64,
 }
 
 /// The weight files of a checkpoint.
@@ -98,6 +100,7 @@ impl Checkpoint {
             file: &shard.path,
             info,
             bytes: &shard.map[shard.data_start + start..shard.data_start + end],
+            offset: (shard.data_start + start) as u64,
         })
     }
 

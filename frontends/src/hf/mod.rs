@@ -56,6 +56,7 @@ mod config;
 mod error;
 mod graph;
 mod names;
+mod origin;
 mod weights;
 
 use std::path::Path;
@@ -64,6 +65,7 @@ use seam_ir::{Model, Weights};
 
 pub use arch::Family;
 pub use error::HfError;
+pub use origin::{OriginLayout, TensorOrigin};
 pub use weights::ProgressFn;
 
 /// The name of a checkpoint's config file.
@@ -90,6 +92,9 @@ pub struct Imported {
     pub model: Model,
     /// Its weights, converted to f32.
     pub weights: Weights,
+    /// Per parameter (in the model's order), the checkpoint bytes holding its
+    /// values exactly, where there are such (f32 tensors; see [`TensorOrigin`]).
+    pub origins: Vec<Option<TensorOrigin>>,
 }
 
 /// Whether `path` looks like a checkpoint folder (a directory with `config.json`).
@@ -122,10 +127,12 @@ pub fn import_with_progress(
     let ckpt = checkpoint::Checkpoint::open(dir)?;
     weights::check_present(&sources, &ckpt)?;
     let weights = weights::load(&model, &sources, &ckpt, progress)?;
+    let origins = origin::origins(&sources, &ckpt);
     Ok(Imported {
         family,
         model,
         weights,
+        origins,
     })
 }
 

@@ -57,7 +57,7 @@ impl Source {
     }
 
     /// The alternative to read from `ckpt`.
-    fn resolve<'s>(&'s self, ckpt: &Checkpoint) -> &'s Source {
+    pub(crate) fn resolve<'s>(&'s self, ckpt: &Checkpoint) -> &'s Source {
         match self {
             Source::Either(a, b) => {
                 let present = |s: &Source| s.tensors().iter().all(|t| ckpt.contains(t));
@@ -132,7 +132,9 @@ pub(crate) fn check_present(sources: &[Source], ckpt: &Checkpoint) -> Result<(),
 
 /// The tensor `name` as f32 values, checked to have shape `expected`.
 fn read(ckpt: &Checkpoint, name: &str, expected: &[usize]) -> Result<Vec<f32>, HfError> {
-    let RawTensor { file, info, bytes } = ckpt.tensor(name)?;
+    let RawTensor {
+        file, info, bytes, ..
+    } = ckpt.tensor(name)?;
     if info.shape != expected {
         return Err(HfError::WrongShape {
             tensor: name.to_string(),

@@ -20,7 +20,7 @@ pub enum BundleError {
     #[error("not a Seam bundle (bad magic bytes)")]
     BadMagic,
     /// The file is written in a format version this runtime does not read.
-    #[error("bundle format version {found} is not supported (this runtime reads version {supported}; rebuild the bundle or upgrade the runtime)")]
+    #[error("bundle format version {found} is not supported (this runtime reads versions 1 to {supported}; rebuild the bundle or upgrade the runtime)")]
     UnsupportedVersion {
         /// The file's version.
         found: u32,
@@ -56,6 +56,49 @@ pub enum BundleError {
     /// The manifest decodes but is inconsistent.
     #[error("bundle manifest is invalid: {0}")]
     ManifestInvalid(String),
+    /// The bundle has external weights but was given as bytes, with no folder
+    /// to find them relative to.
+    #[error("the bundle reads weights from {count} external file(s) (e.g. `{first}`), found relative to the bundle's folder: load it from its path, or give that folder (`BundleReader::from_bytes_in`)")]
+    ExternalNeedsBaseDir {
+        /// How many external files.
+        count: usize,
+        /// The first one's path as recorded.
+        first: String,
+    },
+    /// An external weight file's path is not allowed.
+    #[error("external weight file path `{path}` is not allowed: {reason}")]
+    ExternalPath {
+        /// The path as recorded.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// An external weight file is missing or cannot be read.
+    #[error("cannot read external weight file `{path}` (recorded as `{reference}`, relative to the bundle's folder): {source}")]
+    ExternalIo {
+        /// The path tried.
+        path: String,
+        /// The path as recorded.
+        reference: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An external weight file's length differs from the recorded one.
+    #[error("external weight file `{path}` has {found} bytes but the bundle was compiled against {expected} (the checkpoint changed: recompile the bundle)")]
+    ExternalLength {
+        /// The file.
+        path: String,
+        /// Bytes recorded.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// An external weight file's contents differ from the recorded checksum.
+    #[error("external weight file `{path}` does not match the checksum the bundle was compiled against (the checkpoint changed: recompile the bundle)")]
+    ExternalChecksum {
+        /// The file.
+        path: String,
+    },
     /// A symbolic size could not be evaluated.
     #[error("cannot evaluate size: {0}")]
     Expr(String),

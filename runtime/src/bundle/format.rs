@@ -5,8 +5,13 @@ use std::fmt;
 /// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"SEAMBNDL";
 
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this crate reads and writes: version 2 adds
+/// external weights ([`super::ExternalFile`]).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The version written for bundles without external weights, which format-1
+/// runtimes read as before (the oldest version read).
+pub const BASE_FORMAT_VERSION: u32 = 1;
 
 /// Bytes in the fixed header (before the section table).
 pub(crate) const HEADER_LEN: usize = 32;

@@ -39,7 +39,7 @@ pub struct DimBound {
     pub max: u64,
 }
 
-/// A weight blob in the weights section.
+/// A weight blob: in the weights section, or a byte range of an external file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeightEntry {
     /// Parameter name.
@@ -48,10 +48,30 @@ pub struct WeightEntry {
     pub dtype: ElementType,
     /// Shape as stored (after any repacking by the compiler).
     pub shape: Vec<u64>,
-    /// Byte offset within the weights section (a multiple of 64).
+    /// Byte offset within the weights section (a multiple of 64), or within
+    /// the external file `file` when that is set.
     pub offset: u64,
     /// Length in bytes.
     pub bytes: u64,
+    /// The external file holding the bytes (an index into
+    /// [`Manifest::external_files`]); `None` for the weights section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<u32>,
+}
+
+/// A file outside the bundle that external weights are read from (a
+/// checkpoint's safetensors file, IREE-style parameters), pinned by length and
+/// checksum so that a changed checkpoint is refused at load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalFile {
+    /// The file's path relative to the bundle's folder, `/`-separated; `..`
+    /// components are allowed, absolute paths are not (see
+    /// [`super::external`]).
+    pub path: String,
+    /// The file's length in bytes.
+    pub bytes: u64,
+    /// CRC-32 of the whole file.
+    pub crc32: u32,
 }
 
 /// How a kernel uses one binding (mirrors `seam_shaders::Access`).
@@ -295,6 +315,10 @@ pub struct Manifest {
     /// Session states, shared by the entry points that name them.
     #[serde(default)]
     pub states: Vec<StateEntry>,
+    /// Files outside the bundle holding external weights (absent in bundles
+    /// without any, which stay readable by format-1 runtimes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_files: Vec<ExternalFile>,
 }
 
 /// The largest buffer a manifest may ask for (1 TiB): anything larger is corrupt.
@@ -332,16 +356,36 @@ impl Manifest {
                     w.name, w.bytes
                 ));
             }
-            if w.offset % super::format::ALIGN != 0
-                || w.offset
-                    .checked_add(w.bytes)
-                    .is_none_or(|end| end > weights_len)
-            {
-                return bad(format!(
-                    "weight {i} `{}` lies outside the weights section",
-                    w.name
-                ));
+            let end = w.offset.checked_add(w.bytes);
+            match w.file {
+                None => {
+                    if w.offset % super::format::ALIGN != 0
+                        || end.is_none_or(|end| end > weights_len)
+                    {
+                        return bad(format!(
+                            "weight {i} `{}` lies outside the weights section",
+                            w.name
+                        ));
+                    }
+                }
+                Some(f) => {
+                    let Some(file) = self.external_files.get(f as usize) else {
+                        return bad(format!(
+                            "weight {i} `{}` refers to missing external file {f}",
+                            w.name
+                        ));
+                    };
+                    if end.is_none_or(|end| end > file.bytes) {
+                        return bad(format!(
+                            "weight {i} `{}` lies outside external file `{}`",
+                            w.name, file.path
+                        ));
+                    }
+                }
             }
+        }
+        for f in &self.external_files {
+            super::external::check_path(&f.path)?;
         }
         for (i, k) in self.kernels.iter().enumerate() {
             if k.source_offset

@@ -5,7 +5,7 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic  b"SEAMBNDL"
-//!      8     4  format version (FORMAT_VERSION)
+//!      8     4  format version (1, or FORMAT_VERSION = 2 with external weights)
 //!     12     4  section count
 //!     16     8  total file length in bytes
 //!     24     4  CRC-32 of bytes 0..24 and of the section table
@@ -18,9 +18,15 @@
 //! referenced by byte range), and the weights (blobs, each 64-byte aligned in the
 //! file). [`BundleReader`] verifies the header, every checksum and the manifest's
 //! internal consistency before anything touches a GPU.
+//!
+//! A weight may instead be a byte range of a file outside the bundle
+//! ([`ExternalFile`], see [`external`]): such bundles are written as version 2
+//! and loaded from a path (or with [`BundleReader::from_bytes_in`]); every
+//! external file's length and CRC-32 are checked at load too.
 
 mod error;
 mod expr;
+pub mod external;
 mod format;
 mod kernel_entry;
 mod manifest;
@@ -29,11 +35,11 @@ mod writer;
 
 pub use error::BundleError;
 pub use expr::Expr;
-pub use format::{SectionKind, FORMAT_VERSION, MAGIC};
+pub use format::{SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, MAGIC};
 pub use manifest::{
     AccessEntry, BindingEntry, BufferEntry, BufferRange, BufferRole, DimBound, Dispatch,
-    ElementType, EntryPoint, GridEntry, GridTermEntry, IoEntry, KernelEntry, Manifest, Packing,
-    ParamEntry, PlanStats, SizeEntry, StateEntry, StateLength, WeightEntry,
+    ElementType, EntryPoint, ExternalFile, GridEntry, GridTermEntry, IoEntry, KernelEntry,
+    Manifest, Packing, ParamEntry, PlanStats, SizeEntry, StateEntry, StateLength, WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
 pub use writer::BundleWriter;

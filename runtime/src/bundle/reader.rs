@@ -4,17 +4,21 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::format::{
-    SectionKind, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SECTIONS, SECTION_ENTRY_LEN,
+    SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SECTIONS,
+    SECTION_ENTRY_LEN,
 };
-use super::{BundleError, Manifest};
+use super::{external, BundleError, Manifest};
 
-/// A verified bundle in memory: the manifest plus the shader and weight bytes.
+/// A verified bundle in memory: the manifest plus the shader and weight bytes
+/// (external weights read and verified too).
 #[derive(Debug)]
 pub struct Bundle {
     manifest: Manifest,
     bytes: Vec<u8>,
     shaders: Range<usize>,
     weights: Range<usize>,
+    /// Per weight: its bytes when external, else empty.
+    external: Vec<Vec<u8>>,
 }
 
 impl Bundle {
@@ -31,14 +35,18 @@ impl Bundle {
         std::str::from_utf8(bytes).unwrap_or_default()
     }
 
-    /// The bytes of weight `i` (in range at load).
+    /// The bytes of weight `i` (in range at load), from the bundle or its
+    /// external file.
     pub fn weight_bytes(&self, i: usize) -> &[u8] {
         let w = &self.manifest.weights[i];
+        if w.file.is_some() {
+            return &self.external[i];
+        }
         let start = self.weights.start + w.offset as usize;
         &self.bytes[start..start + w.bytes as usize]
     }
 
-    /// Total size of the bundle file.
+    /// Total size of the bundle file (external weights not included).
     pub fn file_len(&self) -> usize {
         self.bytes.len()
     }
@@ -112,9 +120,10 @@ fn parse_table(bytes: &[u8]) -> Result<Vec<Section>, BundleError> {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&bytes[..24]);
     hasher.update(&bytes[HEADER_LEN..table_end]);
+    let known = (BASE_FORMAT_VERSION..=FORMAT_VERSION).contains(&version);
     if hasher.finalize() != header_crc {
         // A newer version may lay out its header differently: report the version first.
-        if version != FORMAT_VERSION {
+        if !known {
             return Err(BundleError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -122,7 +131,7 @@ fn parse_table(bytes: &[u8]) -> Result<Vec<Section>, BundleError> {
         }
         return Err(BundleError::HeaderChecksum);
     }
-    if version != FORMAT_VERSION {
+    if !known {
         return Err(BundleError::UnsupportedVersion {
             found: version,
             supported: FORMAT_VERSION,
@@ -202,55 +211,98 @@ fn check_padding(bytes: &[u8], table_end: usize, sections: &[Section]) -> Result
 }
 
 impl BundleReader {
-    /// Reads and verifies a bundle file.
+    /// Reads and verifies a bundle file; external weight files are found
+    /// relative to its folder.
     pub fn open(path: &Path) -> Result<Bundle, BundleError> {
         let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_bytes(bytes)
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Self::from_bytes_in(bytes, dir)
     }
 
     /// Verifies a bundle in memory: magic, version, lengths, every checksum,
-    /// then the manifest's consistency.
+    /// then the manifest's consistency. A bundle with external weights is
+    /// refused ([`BundleError::ExternalNeedsBaseDir`]): use
+    /// [`BundleReader::from_bytes_in`].
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Bundle, BundleError> {
-        let sections = parse_table(&bytes)?;
-        let mut ranges = [None, None, None];
-        for s in &sections {
-            let range = s.offset as usize..(s.offset + s.len) as usize;
-            if crc32fast::hash(&bytes[range.clone()]) != s.crc {
-                return Err(BundleError::SectionChecksum(s.kind));
-            }
-            ranges[s.kind.code() as usize - 1] = Some(range);
+        let (manifest, shaders, weights) = verify(&bytes)?;
+        if let Some(first) = manifest.external_files.first() {
+            return Err(BundleError::ExternalNeedsBaseDir {
+                count: manifest.external_files.len(),
+                first: first.path.clone(),
+            });
         }
-        let [Some(manifest), Some(shaders), Some(weights)] = ranges else {
-            return Err(BundleError::SectionTable(
-                "the manifest, shaders and weights sections are all required".into(),
-            ));
-        };
-        let manifest: Manifest = serde_json::from_slice(&bytes[manifest])
-            .map_err(|e| BundleError::ManifestDecode(e.to_string()))?;
-        manifest.validate(shaders.len() as u64, weights.len() as u64)?;
-        for k in &manifest.kernels {
-            let start = shaders.start + k.source_offset as usize;
-            if std::str::from_utf8(&bytes[start..start + k.source_len as usize]).is_err() {
-                return Err(BundleError::ManifestInvalid(format!(
-                    "kernel `{}` source is not UTF-8",
-                    k.name
-                )));
-            }
-        }
-        tracing::debug!(
-            model = %manifest.model,
-            kernels = manifest.kernels.len(),
-            weights = manifest.weights.len(),
-            "bundle verified"
-        );
         Ok(Bundle {
+            external: vec![Vec::new(); manifest.weights.len()],
             manifest,
             bytes,
             shaders,
             weights,
         })
     }
+
+    /// [`BundleReader::from_bytes`] for a bundle whose external weight files
+    /// (if any) are found relative to `dir`, and verified.
+    pub fn from_bytes_in(bytes: Vec<u8>, dir: &Path) -> Result<Bundle, BundleError> {
+        let (manifest, shaders, weights) = verify(&bytes)?;
+        let external = external::load(&manifest, dir)?;
+        Ok(Bundle {
+            manifest,
+            bytes,
+            shaders,
+            weights,
+            external,
+        })
+    }
+}
+
+/// The checks of [`BundleReader::from_bytes`]: the decoded manifest and the
+/// shader and weight sections' ranges.
+type Verified = (Manifest, Range<usize>, Range<usize>);
+
+fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {
+    let sections = parse_table(bytes)?;
+    let mut ranges = [None, None, None];
+    for s in &sections {
+        let range = s.offset as usize..(s.offset + s.len) as usize;
+        if crc32fast::hash(&bytes[range.clone()]) != s.crc {
+            return Err(BundleError::SectionChecksum(s.kind));
+        }
+        ranges[s.kind.code() as usize - 1] = Some(range);
+    }
+    let [Some(manifest), Some(shaders), Some(weights)] = ranges else {
+        return Err(BundleError::SectionTable(
+            "the manifest, shaders and weights sections are all required".into(),
+        ));
+    };
+    let manifest: Manifest = serde_json::from_slice(&bytes[manifest])
+        .map_err(|e| BundleError::ManifestDecode(e.to_string()))?;
+    manifest.validate(shaders.len() as u64, weights.len() as u64)?;
+    for k in &manifest.kernels {
+        let start = shaders.start + k.source_offset as usize;
+        if std::str::from_utf8(&bytes[start..start + k.source_len as usize]).is_err() {
+            return Err(BundleError::ManifestInvalid(format!(
+                "kernel `{}` source is not UTF-8",
+                k.name
+            )));
+        }
+    }
+    if !manifest.external_files.is_empty() && u32_at(bytes, 8) < FORMAT_VERSION {
+        return Err(BundleError::ManifestInvalid(format!(
+            "external weight files need format version {FORMAT_VERSION}"
+        )));
+    }
+    tracing::debug!(
+        model = %manifest.model,
+        kernels = manifest.kernels.len(),
+        weights = manifest.weights.len(),
+        external_files = manifest.external_files.len(),
+        "bundle verified"
+    );
+    Ok((manifest, shaders, weights))
 }

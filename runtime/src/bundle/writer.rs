@@ -2,8 +2,11 @@
 
 use std::path::Path;
 
-use super::format::{align_up, SectionKind, FORMAT_VERSION, HEADER_LEN, MAGIC, SECTION_ENTRY_LEN};
-use super::{BundleError, ElementType, KernelEntry, Manifest, WeightEntry};
+use super::format::{
+    align_up, SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
+    SECTION_ENTRY_LEN,
+};
+use super::{BundleError, ElementType, ExternalFile, KernelEntry, Manifest, WeightEntry};
 use crate::files::write_new_file;
 use seam_shaders::Kernel;
 
@@ -72,11 +75,47 @@ impl BundleWriter {
             shape,
             offset,
             bytes: bytes.len() as u64,
+            file: None,
         });
         self.manifest.weights.len() as u32 - 1
     }
 
-    /// Lays out the file: header, section table, then the sections, 64-byte aligned.
+    /// Records an external file (the same path is recorded once). Returns its index.
+    pub fn add_external_file(&mut self, file: ExternalFile) -> u32 {
+        let files = &mut self.manifest.external_files;
+        match files.iter().position(|f| f.path == file.path) {
+            Some(i) => i as u32,
+            None => {
+                files.push(file);
+                files.len() as u32 - 1
+            }
+        }
+    }
+
+    /// Adds a weight whose `bytes` bytes lie at `offset` of external file `file`
+    /// (from [`BundleWriter::add_external_file`]).
+    pub fn add_external_weight(
+        &mut self,
+        name: &str,
+        dtype: ElementType,
+        shape: Vec<u64>,
+        file: u32,
+        offset: u64,
+        bytes: u64,
+    ) -> u32 {
+        self.manifest.weights.push(WeightEntry {
+            name: name.to_string(),
+            dtype,
+            shape,
+            offset,
+            bytes,
+            file: Some(file),
+        });
+        self.manifest.weights.len() as u32 - 1
+    }
+
+    /// Lays out the file: header, section table, then the sections, 64-byte
+    /// aligned. Written as format version 1 unless there are external weights.
     pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
         let manifest = serde_json::to_vec(&self.manifest)
             .map_err(|e| BundleError::ManifestDecode(e.to_string()))?;
@@ -103,7 +142,12 @@ impl BundleWriter {
         }
         out.resize(align_up(out.len() as u64) as usize, 0);
         out[..8].copy_from_slice(&MAGIC);
-        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let version = if self.manifest.external_files.is_empty() {
+            BASE_FORMAT_VERSION
+        } else {
+            FORMAT_VERSION
+        };
+        out[8..12].copy_from_slice(&version.to_le_bytes());
         out[12..16].copy_from_slice(&(sections.len() as u32).to_le_bytes());
         let total = out.len() as u64;
         out[16..24].copy_from_slice(&total.to_le_bytes());
