@@ -33,7 +33,8 @@ impl Runtime {
         self.load_bundle(BundleReader::open(path)?)
     }
 
-    /// Verifies and loads a bundle from memory.
+    /// Verifies and loads a bundle from memory (one without external weights;
+    /// for those, `load_bundle(BundleReader::from_bytes_in(bytes, folder))`).
     pub fn load_bytes(&self, bytes: Vec<u8>) -> Result<Model, RunError> {
         self.load_bundle(BundleReader::from_bytes(bytes)?)
     }

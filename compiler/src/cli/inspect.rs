@@ -43,6 +43,17 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         m.buffers.len(),
         m.stats.peak_activation_bytes
     );
+    for (fi, f) in m.external_files.iter().enumerate() {
+        let (count, bytes) = m
+            .weights
+            .iter()
+            .filter(|w| w.file == Some(fi as u32))
+            .fold((0, 0), |(n, b), w| (n + 1, b + w.bytes));
+        println!(
+            "  external file {} ({} bytes, CRC-32 {:08x}): {count} weights, {bytes} bytes",
+            f.path, f.bytes, f.crc32
+        );
+    }
     if !m.states.is_empty() {
         let bytes: u64 = m
             .states

@@ -73,14 +73,7 @@ pub fn file_checksum(path: &Path) -> io::Result<(u64, u32)> {
 /// The bytes of every external weight of `manifest` (an empty vector for
 /// weights in the bundle), read from files relative to `base` and verified.
 pub(crate) fn load(manifest: &Manifest, base: &Path) -> Result<Vec<Vec<u8>>, BundleError> {
-    let mut out: Vec<Vec<u8>> = manifest
-        .weights
-        .iter()
-        .map(|w| match w.file {
-            Some(_) => vec![0u8; w.bytes as usize],
-            None => Vec::new(),
-        })
-        .collect();
+    let mut out: Vec<Vec<u8>> = vec![Vec::new(); manifest.weights.len()];
     for (fi, f) in manifest.external_files.iter().enumerate() {
         let path = resolve(base, &f.path)?;
         let io = |source| BundleError::ExternalIo {
@@ -101,8 +94,13 @@ pub(crate) fn load(manifest: &Manifest, base: &Path) -> Result<Vec<Vec<u8>>, Bun
         let ranges: Vec<usize> = (0..manifest.weights.len())
             .filter(|&i| manifest.weights[i].file == Some(fi as u32))
             .collect();
+        // Allocated once the file is known to be as long as recorded, which
+        // bounds every range (checked by `Manifest::validate`).
+        for &i in &ranges {
+            out[i] = vec![0u8; manifest.weights[i].bytes as usize];
+        }
         let mut hasher = crc32fast::Hasher::new();
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = vec![0u8; CHUNK.min(f.bytes as usize).max(1)];
         let mut at = 0u64;
         loop {
             let n = file.read(&mut buf).map_err(io)?;
