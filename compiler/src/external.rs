@@ -111,7 +111,7 @@ impl ExternalWeights {
             );
             return Ok(None);
         }
-        let key = canonical(&origin.file)?;
+        let key = canonical_file(&origin.file)?;
         let record = match self.files.get(&key) {
             Some(r) => r.clone(),
             None => {
@@ -139,6 +139,20 @@ fn canonical(path: &Path) -> Result<PathBuf, ExternalError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// `file` with its folder made canonical but the file name kept: a file that
+/// is a symbolic link (as in the Hugging Face hub cache, whose snapshot files
+/// link to content-addressed blobs) is referenced by its link.
+fn canonical_file(file: &Path) -> Result<PathBuf, ExternalError> {
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match file.file_name() {
+        Some(name) => Ok(canonical(dir)?.join(name)),
+        None => canonical(file),
+    }
 }
 
 /// The `/`-separated path from folder `dir` to `file`, both canonical.

@@ -16,7 +16,9 @@
 //! are transposed to the IR's `[in, out]` and per-expert weights stacked. Experts
 //! are read per expert as the hub stores them, or from transformers 5.x's fused
 //! `experts.gate_up_proj` / `experts.down_proj` tensors
-//! (`save_pretrained(save_original_format=False)`).
+//! (`save_pretrained(save_original_format=False)`). [`Imported::origins`] records
+//! which parameters are, byte for byte, a range of a checkpoint file (so a bundle
+//! may reference it: `seam compile --weight-storage external`).
 //!
 //! # The Read-ME convention
 //!
