@@ -238,3 +238,45 @@ fn a_format_1_manifest_without_the_new_fields_decodes() {
     assert!(m.external_files.is_empty());
     m.validate(0, 8).unwrap();
 }
+
+#[test]
+fn overlapping_and_shared_ranges_each_get_their_bytes() {
+    // Tied embeddings give two weights over one range; partial overlaps and a
+    // range listed before one it contains are read right too.
+    let dir = scratch("overlap");
+    std::fs::write(dir.join("w.bin"), file_bytes()).unwrap();
+    let mut w = BundleWriter::new(empty_manifest());
+    let file = w.add_external_file(ExternalFile {
+        path: "w.bin".into(),
+        bytes: 1000,
+        crc32: crc32fast::hash(&file_bytes()),
+    });
+    let ranges = [
+        (100, 48),
+        (120, 48),
+        (100, 48),
+        (0, 400),
+        (396, 4),
+        (900, 100),
+    ];
+    for (i, &(offset, len)) in ranges.iter().enumerate() {
+        w.add_external_weight(
+            &format!("w{i}"),
+            ElementType::F32,
+            vec![len / 4],
+            file,
+            offset,
+            len,
+        );
+    }
+    let bundle = dir.join("b.seamb");
+    w.write(&bundle, false).unwrap();
+    let b = BundleReader::open(&bundle).unwrap();
+    for (i, &(offset, len)) in ranges.iter().enumerate() {
+        assert_eq!(
+            b.weight_bytes(i),
+            &file_bytes()[offset as usize..(offset + len) as usize],
+            "weight {i} at {offset}+{len}"
+        );
+    }
+}
