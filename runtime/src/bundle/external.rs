@@ -10,8 +10,9 @@
 //! yields weights that match the length and CRC-32 recorded at compile time.
 //!
 //! At load every file is read once, front to back: its length is checked, its
-//! CRC-32 computed, and the weight ranges copied out on the way, so the bytes
-//! used are the bytes checked (a file changed during the read fails the check).
+//! CRC-32 computed, and the weight ranges read straight into their buffers on
+//! the way, so the bytes used are the bytes checked (a file changed during the
+//! read fails the check).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -91,7 +92,7 @@ pub(crate) fn load(manifest: &Manifest, base: &Path) -> Result<Vec<Vec<u8>>, Bun
         if found != f.bytes {
             return Err(changed_length(found));
         }
-        let ranges: Vec<usize> = (0..manifest.weights.len())
+        let mut ranges: Vec<usize> = (0..manifest.weights.len())
             .filter(|&i| manifest.weights[i].file == Some(fi as u32))
             .collect();
         // Allocated once the file is known to be as long as recorded, which
@@ -99,27 +100,18 @@ pub(crate) fn load(manifest: &Manifest, base: &Path) -> Result<Vec<Vec<u8>>, Bun
         for &i in &ranges {
             out[i] = vec![0u8; manifest.weights[i].bytes as usize];
         }
+        ranges.sort_by_key(|&i| manifest.weights[i].offset);
         let mut hasher = crc32fast::Hasher::new();
-        let mut buf = vec![0u8; CHUNK.min(f.bytes as usize).max(1)];
-        let mut at = 0u64;
-        loop {
-            let n = file.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            let chunk = &buf[..n];
-            hasher.update(chunk);
-            let end = at + n as u64;
-            for &i in &ranges {
-                let w = &manifest.weights[i];
-                let (lo, hi) = (w.offset.max(at), (w.offset + w.bytes).min(end));
-                if lo < hi {
-                    out[i][(lo - w.offset) as usize..(hi - w.offset) as usize]
-                        .copy_from_slice(&chunk[(lo - at) as usize..(hi - at) as usize]);
-                }
-            }
-            at = end;
-        }
+        let mut scratch = vec![0u8; CHUNK.min(f.bytes as usize).max(1)];
+        let at = read_ranges(
+            &mut file,
+            manifest,
+            &ranges,
+            &mut out,
+            &mut scratch,
+            &mut hasher,
+        )
+        .map_err(io)?;
         if at != f.bytes {
             return Err(changed_length(at));
         }
@@ -130,6 +122,89 @@ pub(crate) fn load(manifest: &Manifest, base: &Path) -> Result<Vec<Vec<u8>>, Bun
         }
     }
     Ok(out)
+}
+
+/// Reads `file` front to back into the hasher: each weight range in `ranges`
+/// (sorted by offset) straight into its buffer in `out`, the bytes between
+/// through `scratch`. A range starting inside bytes already read takes them
+/// from the range read last, which holds them. Returns the bytes read (fewer
+/// than the ranges need only if the file shrank while being read).
+fn read_ranges(
+    file: &mut File,
+    manifest: &Manifest,
+    ranges: &[usize],
+    out: &mut [Vec<u8>],
+    scratch: &mut [u8],
+    hasher: &mut crc32fast::Hasher,
+) -> io::Result<u64> {
+    let mut at = 0u64;
+    // The weight whose range ends at `at`, once one has.
+    let mut last: Option<usize> = None;
+    for &i in ranges {
+        let w = &manifest.weights[i];
+        let end = w.offset + w.bytes;
+        if w.offset >= at {
+            let gap = w.offset - at;
+            let n = skip(file, gap, scratch, hasher)?;
+            at += n;
+            if n < gap {
+                return Ok(at);
+            }
+        } else if let Some(k) = last {
+            let from = (w.offset - manifest.weights[k].offset) as usize;
+            let n = (at.min(end) - w.offset) as usize;
+            let shared = out[k][from..from + n].to_vec();
+            out[i][..n].copy_from_slice(&shared);
+        }
+        if end > at {
+            let dst = &mut out[i][(at - w.offset) as usize..];
+            let n = read_full(file, dst)?;
+            hasher.update(&dst[..n]);
+            at += n as u64;
+            if n < dst.len() {
+                return Ok(at);
+            }
+            last = Some(i);
+        }
+    }
+    Ok(at + skip(file, u64::MAX, scratch, hasher)?)
+}
+
+/// Reads up to `n` bytes through `scratch` into the hasher; returns how many
+/// there were before the end of the file.
+fn skip(
+    file: &mut File,
+    n: u64,
+    scratch: &mut [u8],
+    hasher: &mut crc32fast::Hasher,
+) -> io::Result<u64> {
+    let mut done = 0u64;
+    while done < n {
+        let want = scratch
+            .len()
+            .min((n - done).min(usize::MAX as u64) as usize);
+        let got = read_full(file, &mut scratch[..want])?;
+        hasher.update(&scratch[..got]);
+        done += got as u64;
+        if got < want {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// Fills `buf` from `file` as far as the file goes; returns the bytes read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]
