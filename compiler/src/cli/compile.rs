@@ -13,6 +13,7 @@ use seam_shaders::Target as EmitTarget;
 use super::device::DeviceArgs;
 use super::model_source::load_source_with;
 use super::output::write_atomic;
+use super::tokenizer::{beside_checkpoint, TextTokenizer};
 use super::CliError;
 use crate::compile::{compile_with_report, CompileOptions, Compiled};
 use crate::lower::{Target, TargetKind};
@@ -160,6 +161,11 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         })?;
         tracing::info!(dim, max, "maximum sequence length set");
     }
+    // A tokenizer.json beside the checkpoint travels in the bundle, for
+    // `seam generate --prompt`; a malformed one stops the compile here.
+    let tokenizer = beside_checkpoint(&args.file)
+        .map(|path| TextTokenizer::read(&path).map(|(_, bytes)| (path, bytes)))
+        .transpose()?;
     let model = source.model();
     let weights = match (source.weights(), &args.weights, args.random_weights) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
@@ -195,7 +201,11 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         target,
         opt_level: args.opt_level,
     };
-    let compiled = compile_with_report(model, weights, &options)?;
+    let mut compiled = compile_with_report(model, weights, &options)?;
+    if let Some((path, bytes)) = tokenizer {
+        compiled.bundle.set_tokenizer(bytes);
+        println!("embedding the tokenizer {}", path.display());
+    }
     let compile_time = started.elapsed();
     if args.explain {
         match &compiled.report {

@@ -29,6 +29,9 @@ pub enum SectionKind {
     Shaders,
     /// Weight blobs.
     Weights,
+    /// Optional: a Hugging Face `tokenizer.json`, stored as the compiler found
+    /// it beside the checkpoint. The runtime carries it but never reads it.
+    Tokenizer,
 }
 
 impl SectionKind {
@@ -38,6 +41,7 @@ impl SectionKind {
             SectionKind::Manifest => 1,
             SectionKind::Shaders => 2,
             SectionKind::Weights => 3,
+            SectionKind::Tokenizer => 4,
         }
     }
 
@@ -47,6 +51,7 @@ impl SectionKind {
             1 => Some(SectionKind::Manifest),
             2 => Some(SectionKind::Shaders),
             3 => Some(SectionKind::Weights),
+            4 => Some(SectionKind::Tokenizer),
             _ => None,
         }
     }
@@ -58,6 +63,7 @@ impl fmt::Display for SectionKind {
             SectionKind::Manifest => "manifest",
             SectionKind::Shaders => "shaders",
             SectionKind::Weights => "weights",
+            SectionKind::Tokenizer => "tokenizer",
         })
     }
 }

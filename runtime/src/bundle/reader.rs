@@ -15,6 +15,7 @@ pub struct Bundle {
     bytes: Vec<u8>,
     shaders: Range<usize>,
     weights: Range<usize>,
+    tokenizer: Option<Range<usize>>,
 }
 
 impl Bundle {
@@ -36,6 +37,12 @@ impl Bundle {
         let w = &self.manifest.weights[i];
         let start = self.weights.start + w.offset as usize;
         &self.bytes[start..start + w.bytes as usize]
+    }
+
+    /// The bytes of the optional tokenizer section (a Hugging Face
+    /// `tokenizer.json` as the compiler stored it), if the bundle has one.
+    pub fn tokenizer(&self) -> Option<&[u8]> {
+        self.tokenizer.clone().map(|r| &self.bytes[r])
     }
 
     /// Total size of the bundle file.
@@ -215,7 +222,7 @@ impl BundleReader {
     /// then the manifest's consistency.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Bundle, BundleError> {
         let sections = parse_table(&bytes)?;
-        let mut ranges = [None, None, None];
+        let mut ranges = [None, None, None, None];
         for s in &sections {
             let range = s.offset as usize..(s.offset + s.len) as usize;
             if crc32fast::hash(&bytes[range.clone()]) != s.crc {
@@ -223,7 +230,7 @@ impl BundleReader {
             }
             ranges[s.kind.code() as usize - 1] = Some(range);
         }
-        let [Some(manifest), Some(shaders), Some(weights)] = ranges else {
+        let [Some(manifest), Some(shaders), Some(weights), tokenizer] = ranges else {
             return Err(BundleError::SectionTable(
                 "the manifest, shaders and weights sections are all required".into(),
             ));
@@ -251,6 +258,7 @@ impl BundleReader {
             bytes,
             shaders,
             weights,
+            tokenizer,
         })
     }
 }
