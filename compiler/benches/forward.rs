@@ -18,7 +18,12 @@ use seam_runtime::{DeviceOptions, HostTensor, Runtime, Session};
 const OPT_LEVELS: [u8; 2] = [0, 2];
 
 /// The example models measured (files under `examples/`).
-const EXAMPLES: [&str; 3] = ["readme_moe", "mixtral_tiny", "pregated_topk"];
+const EXAMPLES: [&str; 4] = [
+    "readme_moe",
+    "mixtral_tiny",
+    "pregated_topk",
+    "pregated_dense",
+];
 
 /// Timed runs per level and token count (after one warm-up run each).
 const RUNS: usize = 9;

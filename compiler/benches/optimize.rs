@@ -11,8 +11,8 @@ use seam_ir::Model;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// Runs `-O2` on `model` `runs` times; prints the median, the e-graph size and
-/// the instruction counts.
+/// Runs `-O2` on `model` `runs` times; prints the median and minimum time, the
+/// last run's saturation time, the e-graph size and the instruction counts.
 fn measure(label: &str, model: &Model, runs: usize) -> Res<()> {
     let mut times = Vec::new();
     let mut last = None;
@@ -26,9 +26,10 @@ fn measure(label: &str, model: &Model, runs: usize) -> Res<()> {
     let (optimized, report) = last.ok_or("no run")?;
     let instrs = |m: &Model| m.functions.iter().map(|f| f.body.len()).sum::<usize>();
     println!(
-        "{label:<30} {:>9.3} s {:>9.3} s {:>8} {:>8} {:>8}",
+        "{label:<30} {:>9.3} s {:>9.3} s {:>9.3} s {:>8} {:>8} {:>8}",
         times[times.len() / 2],
         times[0],
+        report.saturation_time.as_secs_f64(),
         report.egraph_nodes,
         instrs(model),
         instrs(&optimized)
@@ -38,8 +39,8 @@ fn measure(label: &str, model: &Model, runs: usize) -> Res<()> {
 
 fn main() -> Res<()> {
     println!(
-        "{:<30} {:>11} {:>11} {:>8} {:>8} {:>8}",
-        "model (-O2)", "median", "min", "nodes", "instrs", "after"
+        "{:<30} {:>11} {:>11} {:>11} {:>8} {:>8} {:>8}",
+        "model (-O2)", "median", "min", "saturating", "nodes", "instrs", "after"
     );
     for name in ["readme_moe", "mixtral_tiny", "pregated_topk"] {
         let path = format!("{}/../examples/{name}.seam", env!("CARGO_MANIFEST_DIR"));

@@ -8,7 +8,7 @@ mod util;
 
 use seam_compiler::optimize::convert::{decode, encode};
 use seam_compiler::optimize::cost::{CostModel, ExtractCost, Extraction};
-use seam_compiler::optimize::OptLevel;
+use seam_compiler::optimize::{optimize, OptLevel, OptimizeOptions};
 use seam_ir::{expand_all_moe, text, verify, Model};
 use util::{assert_same_outputs, count, fired, parse, run, same_outputs_where_defined};
 
@@ -113,8 +113,11 @@ fn random_graphs_keep_verifying_and_computing_the_same() {
     );
 }
 
-/// A 32-layer, 64-expert model: the dense form folds back into 32 `moe` within
-/// the default limits. Prints the report (`--nocapture`) for the numbers.
+/// A 32-layer, 64-expert model: the dense form folds back into 32 `moe` and
+/// saturates within the default node and iteration limits. The time limit is
+/// lifted so a loaded machine cannot fail the test: optimizer time is measured
+/// by `cargo bench -p seam-compiler --bench optimize`. Prints the report
+/// (`--nocapture`).
 #[test]
 fn large_dense_model_folds_back() {
     let mut config = seam_frontends::examples::readme_moe();
@@ -123,7 +126,9 @@ fn large_dense_model_folds_back() {
     let model = config.build().expect("build");
     let dense = expand_all_moe(&model).expect("expand");
     let started = std::time::Instant::now();
-    let (opt, report) = run(&dense, OptLevel::O2);
+    let mut opts = OptimizeOptions::new(OptLevel::O2);
+    opts.limits.time = std::time::Duration::from_secs(3600);
+    let (opt, report) = optimize(&dense, &opts).expect("optimize");
     println!(
         "32x64: {} instrs dense -> {} optimized in {:.2} s\n{report}",
         dense.functions[0].body.len(),

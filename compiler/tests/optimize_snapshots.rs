@@ -93,7 +93,9 @@ func forward(%x: f32[tokens, 8]) -> (f32[tokens, 8]) {
 /// its producer) and `all_reduce_wait` (right before its first reader, keeping
 /// the original value name); `sigmoid` (module 1) sits between start and wait
 /// of `%r0`, and `exp` (module 2) between start and wait of `%r1`; `%r2`'s wait
-/// directly precedes the final add; the dataflow is the input's.
+/// directly precedes the final residual adds, which the fusion group (also on
+/// at -O2) turns into one `fused` op, `add(add(x1, r1), r2)`; the dataflow is
+/// the input's.
 #[test]
 fn comm_snapshot() {
     let before = parse(LADDER);

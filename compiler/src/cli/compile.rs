@@ -37,8 +37,9 @@ pub struct CompileArgs {
     /// adapter), `lavapipe` (CPU), or `gpu` (a discrete GPU).
     #[arg(long, default_value = "local", value_name = "TARGET")]
     pub target: TargetKind,
-    /// Optimization level: 0 (op-by-op lowering), 1 (e-graph fusion rules), 2 (all rules).
-    #[arg(short = 'O', default_value_t = 0, value_name = "LEVEL", value_parser = clap::value_parser!(u8).range(0..=2))]
+    /// Optimization level: 0 (op-by-op lowering), 1 (e-graph fusion rules), 2 (all
+    /// rules: also router batching and communication scheduling).
+    #[arg(short = 'O', default_value_t = 2, value_name = "LEVEL", value_parser = clap::value_parser!(u8).range(0..=2))]
     pub opt_level: u8,
     /// Print what the optimizer did (rules fired, e-graph size, estimated cost).
     #[arg(long)]

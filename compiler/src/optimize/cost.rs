@@ -567,26 +567,27 @@ pub fn refine(
         reachable.sort_unstable();
         for &c in &reachable {
             let current = choice[&c];
-            let from_slice = slice_source(egraph, &egraph[c].nodes[current]).is_some();
+            let from_view = viewed_value(egraph, choice, &egraph[c].nodes[current]).is_some();
             for alt in 0..egraph[c].nodes.len() {
                 let node = &egraph[c].nodes[alt];
                 if alt == current || !node.all(|k| choice.contains_key(&egraph.find(k))) {
                     continue;
                 }
-                // Moves onto or off a shared value's slices only: the rest of
+                // Moves onto or off views of a shared value only: the rest of
                 // the choice is what greedy extraction does well.
-                if !from_slice && slice_source(egraph, node).is_none() {
+                let key = viewed_value(egraph, choice, node);
+                if !from_view && key.is_none() {
                     continue;
                 }
-                // Taking a slice of a shared value: every reachable sibling
-                // class takes its slice of that value too (one move).
+                // Taking a view of a shared value: every reachable sibling
+                // class takes its view of that value too (one move).
                 let mut moves = vec![(c, alt)];
-                if let Some(key) = slice_source(egraph, node) {
+                if let Some(key) = key {
                     for &other in reachable.iter().filter(|&&o| o != c) {
                         let sibling = egraph[other]
                             .nodes
                             .iter()
-                            .position(|n| slice_source(egraph, n) == Some(key));
+                            .position(|n| viewed_value(egraph, choice, n) == Some(key));
                         if let Some(j) = sibling.filter(|&j| choice[&other] != j) {
                             moves.push((other, j));
                         }
@@ -608,6 +609,33 @@ pub fn refine(
         }
     }
     Some(best)
+}
+
+/// The shared value a view reads: for a `slice`, or a `reshape` of a chosen
+/// `slice`, the class reached by following the chosen `slice`, `reshape` and
+/// `get` nodes down to the first class another op computes (a merged matmul,
+/// a batched `route`'s results). `None` for any other node.
+fn viewed_value(egraph: &SeamGraph, choice: &Choice, enode: &SeamLang) -> Option<Id> {
+    let is_view = |n: &SeamLang| {
+        matches!(
+            n,
+            SeamLang::Slice(_) | SeamLang::Reshape(_) | SeamLang::Get(_)
+        )
+    };
+    let first = |n: &SeamLang| tensor_children(egraph, n).next();
+    let mut class = first(enode)?;
+    let starts_at_slice = match enode {
+        SeamLang::Slice(_) => true,
+        SeamLang::Reshape(_) => matches!(chosen(egraph, choice, class), Some(SeamLang::Slice(_))),
+        _ => false,
+    };
+    if !starts_at_slice {
+        return None;
+    }
+    while let Some(n) = chosen(egraph, choice, class).filter(|n| is_view(n)) {
+        class = first(n)?;
+    }
+    Some(class)
 }
 
 /// The classes the graph `choice` selects from `root` reaches.
