@@ -356,3 +356,23 @@ fn emit_writes_the_model_around_the_optimizer() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("ir-before, ir-after"), "{}", text(&o));
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::process::Stdio;
+    let dir = scratch("pipe");
+    let bundle = compiled(&dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seam"))
+        .args(["inspect", &bundle, "--dispatches"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("seam runs");
+    // Close the read end before seam has verified the bundle and printed, as
+    // `seam inspect B | head -0` does.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(o.status.code(), Some(101), "{stderr}");
+}

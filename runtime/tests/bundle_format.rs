@@ -3,8 +3,8 @@
 
 use seam_runtime::bundle::{
     BufferEntry, BufferRange, BufferRole, BundleError, BundleReader, BundleWriter, DimBound,
-    Dispatch, ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, StateEntry, StateLength,
-    FORMAT_VERSION,
+    Dispatch, ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, SectionKind, StateEntry,
+    StateLength, FORMAT_VERSION,
 };
 use seam_runtime::seam_shaders::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
 
@@ -359,4 +359,29 @@ fn inconsistent_states_are_rejected_by_validation() {
         let err = w.to_bytes().expect_err(expected).to_string();
         assert!(err.contains(expected), "{expected}: {err}");
     }
+}
+
+#[test]
+fn the_optional_tokenizer_section_round_trips_and_is_checksummed() {
+    let plain = BundleReader::from_bytes(sample_bytes()).unwrap();
+    assert_eq!(plain.tokenizer(), None);
+    assert_eq!(plain.sections().len(), 3);
+
+    let json = br#"{"version":"1.0","model":{"type":"WordLevel"}}"#;
+    let mut w = sample_writer();
+    w.set_tokenizer(json.to_vec());
+    let bytes = w.to_bytes().unwrap();
+    let b = BundleReader::from_bytes(bytes.clone()).unwrap();
+    assert_eq!(b.tokenizer(), Some(&json[..]));
+    assert_eq!(*b.manifest(), w.manifest);
+    let (kind, offset, len) = b.sections()[3];
+    assert_eq!((kind, len), (SectionKind::Tokenizer, json.len() as u64));
+
+    // A flipped byte inside the tokenizer is caught by its section checksum.
+    let mut flipped = bytes;
+    flipped[offset as usize + 3] ^= 0x20;
+    assert!(matches!(
+        BundleReader::from_bytes(flipped),
+        Err(BundleError::SectionChecksum(SectionKind::Tokenizer))
+    ));
 }

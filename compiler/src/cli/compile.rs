@@ -13,6 +13,7 @@ use seam_shaders::Target as EmitTarget;
 use super::device::DeviceArgs;
 use super::model_source::{load_source_with, ModelSource};
 use super::output::write_atomic;
+use super::tokenizer::{beside_checkpoint, TextTokenizer};
 use super::CliError;
 use crate::compile::{compile_with_external, CompileError, CompileOptions, Compiled};
 use crate::emit::EmitError;
@@ -182,6 +183,11 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         })?;
         tracing::info!(dim, max, "maximum sequence length set");
     }
+    // A tokenizer.json beside the checkpoint travels in the bundle, for
+    // `seam generate --prompt`; a malformed one stops the compile here.
+    let tokenizer = beside_checkpoint(&args.file)
+        .map(|path| TextTokenizer::read(&path).map(|(_, bytes)| (path, bytes)))
+        .transpose()?;
     let model = source.model();
     let weights = match (source.weights(), &args.weights, args.random_weights) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
@@ -221,7 +227,11 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         WeightStorage::Copy => None,
         WeightStorage::External => Some(external_weights(&source, &args.output)?),
     };
-    let compiled = compile_with_external(model, weights, &options, external.as_mut())?;
+    let mut compiled = compile_with_external(model, weights, &options, external.as_mut())?;
+    if let Some((path, bytes)) = tokenizer {
+        compiled.bundle.set_tokenizer(bytes);
+        println!("embedding the tokenizer {}", path.display());
+    }
     let compile_time = started.elapsed();
     if args.explain {
         match &compiled.report {

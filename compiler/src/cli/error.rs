@@ -31,6 +31,14 @@ pub enum CliError {
     /// Input data (tokens, `.npy` inputs) is unusable.
     #[error("{0}")]
     Input(String),
+    /// A tokenizer could not be read, parsed or applied.
+    #[error("tokenizer {origin}: {reason}")]
+    Tokenizer {
+        /// Where it came from: a file, or the bundle that embeds it.
+        origin: String,
+        /// Why.
+        reason: String,
+    },
     /// An output could not be written.
     #[error("cannot write `{path}`: {reason}")]
     Output {

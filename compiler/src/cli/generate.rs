@@ -2,24 +2,34 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{ArgGroup, Args};
 use seam_ir::Tensor;
-use seam_runtime::bundle::BundleReader;
+use seam_runtime::bundle::{Bundle, BundleReader};
 use seam_runtime::generate::{generate, Sampler, Sampling, PREFILL};
 
 use super::device::DeviceArgs;
 use super::eval::{refuse_existing, write_npy_file};
+use super::tokenizer::{TextTokenizer, TOKENIZER_FILE};
 use super::CliError;
 
 /// Arguments of `seam generate`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("input").required(true).args(["prompt", "prompt_ids"])))]
 pub struct GenerateArgs {
     /// The bundle (`.seamb`), compiled from a model with a KV cache
     /// (`prefill` and `decode` entry points).
     pub bundle: PathBuf,
     /// The prompt's token ids, comma-separated: `1,2,3`.
-    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1.., required = true)]
+    #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..)]
     pub prompt_ids: Vec<i64>,
+    /// The prompt as text, encoded with the bundle's tokenizer (embedded by
+    /// `seam compile` from the checkpoint's tokenizer.json) or --tokenizer.
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+    /// A Hugging Face tokenizer.json to encode --prompt and decode the output
+    /// with, instead of the one in the bundle.
+    #[arg(long, value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
     /// How many tokens to generate.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_new_tokens: usize,
@@ -60,7 +70,33 @@ impl GenerateArgs {
         Ok(sampling)
     }
 
-    fn prompt(&self) -> Result<Vec<i32>, CliError> {
+    /// The tokenizer: `--tokenizer`, else the bundle's own, else none.
+    fn tokenizer(&self, bundle: &Bundle) -> Result<Option<TextTokenizer>, CliError> {
+        if let Some(path) = &self.tokenizer {
+            return Ok(Some(TextTokenizer::read(path)?.0));
+        }
+        bundle
+            .tokenizer()
+            .map(|json| {
+                let origin = format!("embedded in `{}`", self.bundle.display());
+                TextTokenizer::parse(json, origin)
+            })
+            .transpose()
+    }
+
+    /// The prompt's ids: `--prompt` encoded with `tokenizer`, or `--prompt-ids`.
+    fn prompt(&self, tokenizer: Option<&TextTokenizer>) -> Result<Vec<i32>, CliError> {
+        if let Some(text) = &self.prompt {
+            let tokenizer = tokenizer.ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--prompt needs a tokenizer and `{}` holds none: pass --tokenizer \
+                     PATH/{TOKENIZER_FILE}, or compile from a checkpoint folder with a \
+                     {TOKENIZER_FILE} beside its config.json (or use --prompt-ids)",
+                    self.bundle.display()
+                ))
+            })?;
+            return tokenizer.encode(text);
+        }
         self.prompt_ids
             .iter()
             .map(|&id| {
@@ -76,9 +112,10 @@ impl GenerateArgs {
 /// Runs `seam generate`.
 pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     refuse_existing(args.logits_out.as_deref(), args.force)?;
-    let prompt = args.prompt()?;
     let mut sampler = Sampler::new(args.sampling()?).map_err(|e| CliError::Usage(e.to_string()))?;
     let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::RunError::from)?;
+    let tokenizer = args.tokenizer(&bundle)?;
+    let prompt = args.prompt(tokenizer.as_ref())?;
     if !bundle
         .manifest()
         .entry_points
@@ -96,11 +133,18 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         rt.gpu().adapter().name,
         rt.gpu().adapter().backend
     );
+    if let Some(t) = tokenizer.as_ref().filter(|_| args.prompt.is_some()) {
+        let ids: Vec<String> = prompt.iter().map(ToString::to_string).collect();
+        println!("prompt: {} (tokenizer {})", ids.join(","), t.origin());
+    }
     let model = rt.load_bundle(bundle)?;
     let mut session = model.session(PREFILL)?;
     let g = generate(&mut session, &prompt, args.max_new_tokens, &mut sampler)?;
     let ids: Vec<String> = g.tokens.iter().map(ToString::to_string).collect();
     println!("generated: {}", ids.join(","));
+    if let Some(t) = &tokenizer {
+        println!("text: {}", t.decode(&g.tokens)?);
+    }
     println!(
         "prefill: {} tokens in {:.2} ms ({:.1} tokens/s)",
         prompt.len(),

@@ -12,6 +12,7 @@ mod inspect;
 mod model_source;
 mod output;
 mod run;
+mod tokenizer;
 
 use std::process::ExitCode;
 

@@ -34,6 +34,9 @@ pub enum SectionKind {
     Shaders,
     /// Weight blobs.
     Weights,
+    /// Optional: a Hugging Face `tokenizer.json`, stored as the compiler found
+    /// it beside the checkpoint. The runtime carries it but never reads it.
+    Tokenizer,
 }
 
 impl SectionKind {
@@ -43,6 +46,7 @@ impl SectionKind {
             SectionKind::Manifest => 1,
             SectionKind::Shaders => 2,
             SectionKind::Weights => 3,
+            SectionKind::Tokenizer => 4,
         }
     }
 
@@ -52,6 +56,7 @@ impl SectionKind {
             1 => Some(SectionKind::Manifest),
             2 => Some(SectionKind::Shaders),
             3 => Some(SectionKind::Weights),
+            4 => Some(SectionKind::Tokenizer),
             _ => None,
         }
     }
@@ -63,6 +68,7 @@ impl fmt::Display for SectionKind {
             SectionKind::Manifest => "manifest",
             SectionKind::Shaders => "shaders",
             SectionKind::Weights => "weights",
+            SectionKind::Tokenizer => "tokenizer",
         })
     }
 }

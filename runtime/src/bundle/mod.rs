@@ -15,8 +15,10 @@
 //! ```
 //!
 //! Sections: the manifest (JSON, [`Manifest`]), the shaders (WGSL sources, UTF-8,
-//! referenced by byte range), and the weights (blobs, each 64-byte aligned in the
-//! file). [`BundleReader`] verifies the header, every checksum and the manifest's
+//! referenced by byte range), the weights (blobs, each 64-byte aligned in the
+//! file), and optionally a tokenizer (a Hugging Face `tokenizer.json`, opaque
+//! bytes to the runtime: text in and out is the caller's business).
+//! [`BundleReader`] verifies the header, every checksum and the manifest's
 //! internal consistency before anything touches a GPU.
 //!
 //! A weight may instead be a byte range of a file outside the bundle

@@ -19,6 +19,7 @@ pub struct Bundle {
     weights: Range<usize>,
     /// Per weight: its bytes when external, else empty.
     external: Vec<Vec<u8>>,
+    tokenizer: Option<Range<usize>>,
 }
 
 impl Bundle {
@@ -44,6 +45,12 @@ impl Bundle {
         }
         let start = self.weights.start + w.offset as usize;
         &self.bytes[start..start + w.bytes as usize]
+    }
+
+    /// The bytes of the optional tokenizer section (a Hugging Face
+    /// `tokenizer.json` as the compiler stored it), if the bundle has one.
+    pub fn tokenizer(&self) -> Option<&[u8]> {
+        self.tokenizer.clone().map(|r| &self.bytes[r])
     }
 
     /// Total size of the bundle file (external weights not included).
@@ -230,7 +237,7 @@ impl BundleReader {
     /// refused ([`BundleError::ExternalNeedsBaseDir`]): use
     /// [`BundleReader::from_bytes_in`].
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Bundle, BundleError> {
-        let (manifest, shaders, weights) = verify(&bytes)?;
+        let (manifest, shaders, weights, tokenizer) = verify(&bytes)?;
         if let Some(first) = manifest.external_files.first() {
             return Err(BundleError::ExternalNeedsBaseDir {
                 count: manifest.external_files.len(),
@@ -243,31 +250,33 @@ impl BundleReader {
             bytes,
             shaders,
             weights,
+            tokenizer,
         })
     }
 
     /// [`BundleReader::from_bytes`] for a bundle whose external weight files
     /// (if any) are found relative to `dir`, and verified.
     pub fn from_bytes_in(bytes: Vec<u8>, dir: &Path) -> Result<Bundle, BundleError> {
-        let (manifest, shaders, weights) = verify(&bytes)?;
+        let (manifest, shaders, weights, tokenizer) = verify(&bytes)?;
         let external = external::load(&manifest, dir)?;
         Ok(Bundle {
             manifest,
             bytes,
             shaders,
             weights,
+            tokenizer,
             external,
         })
     }
 }
 
-/// The checks of [`BundleReader::from_bytes`]: the decoded manifest and the
-/// shader and weight sections' ranges.
-type Verified = (Manifest, Range<usize>, Range<usize>);
+/// The checks of [`BundleReader::from_bytes`]: the decoded manifest, the
+/// shader and weight sections' ranges and the optional tokenizer section's.
+type Verified = (Manifest, Range<usize>, Range<usize>, Option<Range<usize>>);
 
 fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {
     let sections = parse_table(bytes)?;
-    let mut ranges = [None, None, None];
+    let mut ranges = [None, None, None, None];
     for s in &sections {
         let range = s.offset as usize..(s.offset + s.len) as usize;
         if crc32fast::hash(&bytes[range.clone()]) != s.crc {
@@ -275,7 +284,7 @@ fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {
         }
         ranges[s.kind.code() as usize - 1] = Some(range);
     }
-    let [Some(manifest), Some(shaders), Some(weights)] = ranges else {
+    let [Some(manifest), Some(shaders), Some(weights), tokenizer] = ranges else {
         return Err(BundleError::SectionTable(
             "the manifest, shaders and weights sections are all required".into(),
         ));
@@ -304,5 +313,5 @@ fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {
         external_files = manifest.external_files.len(),
         "bundle verified"
     );
-    Ok((manifest, shaders, weights))
+    Ok((manifest, shaders, weights, tokenizer))
 }

@@ -18,6 +18,7 @@ pub struct BundleWriter {
     pub manifest: Manifest,
     shaders: Vec<u8>,
     weights: Vec<u8>,
+    tokenizer: Option<Vec<u8>>,
 }
 
 impl BundleWriter {
@@ -27,6 +28,7 @@ impl BundleWriter {
             manifest,
             shaders: Vec::new(),
             weights: Vec::new(),
+            tokenizer: None,
         }
     }
 
@@ -114,6 +116,12 @@ impl BundleWriter {
         self.manifest.weights.len() as u32 - 1
     }
 
+    /// Stores a tokenizer (a Hugging Face `tokenizer.json`) in the optional
+    /// tokenizer section, replacing any set before. The bytes are not checked here.
+    pub fn set_tokenizer(&mut self, json: Vec<u8>) {
+        self.tokenizer = Some(json);
+    }
+
     /// Lays out the file: header, section table, then the sections, 64-byte
     /// aligned. Written as format version 1 unless there are external weights.
     pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
@@ -121,15 +129,18 @@ impl BundleWriter {
             .map_err(|e| BundleError::ManifestDecode(e.to_string()))?;
         self.manifest
             .validate(self.shaders.len() as u64, self.weights.len() as u64)?;
-        let sections: [(SectionKind, &[u8]); 3] = [
+        let mut sections: Vec<(SectionKind, &[u8])> = vec![
             (SectionKind::Manifest, &manifest),
             (SectionKind::Shaders, &self.shaders),
             (SectionKind::Weights, &self.weights),
         ];
+        if let Some(tokenizer) = &self.tokenizer {
+            sections.push((SectionKind::Tokenizer, tokenizer));
+        }
         let table_end = (HEADER_LEN + sections.len() * SECTION_ENTRY_LEN) as u64;
         let mut out = vec![0u8; table_end as usize];
         let mut table = Vec::with_capacity(sections.len() * SECTION_ENTRY_LEN);
-        for (kind, data) in sections {
+        for &(kind, data) in &sections {
             let offset = align_up(out.len() as u64);
             out.resize(offset as usize, 0);
             out.extend_from_slice(data);
