@@ -108,7 +108,7 @@ class Runs:
 
     prefill: list = field(default_factory=list)
     decode: list = field(default_factory=list)
-    ids: list = None
+    ids: list | None = None
 
     def add(self, prefill, decode, ids):
         if self.ids is not None and ids != self.ids:
@@ -231,6 +231,7 @@ def main():
         sys.exit(f"{SEAM} not found: run `cargo build --release -p seam-compiler`")
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(os.cpu_count())
+    transformers.logging.disable_progress_bar()
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
           f"{torch.get_num_threads()} threads; prompt {PROMPT_LEN} tokens; "
           f"{args.runs} runs", flush=True)
