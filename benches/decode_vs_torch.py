@@ -15,7 +15,8 @@ the decode calls (upload and read-back included), not process start or bundle lo
 one discarded warm-up run per bundle fills Mesa's shader cache first.
 
 transformers runs `generate` (greedy, use_cache) on the same checkpoint with
-torch.set_num_threads(os.cpu_count()) after one warm-up call. Prefill is the time of a
+torch.set_num_threads(os.cpu_count()) (or --torch-threads; on a loaded machine fewer
+threads than cores can be much faster) after one warm-up call. Prefill is the time of a
 `max_new_tokens=1` call; decode tokens/s is (new - 1) / (time of the `max_new_tokens=new`
 call - prefill time), the same split as `seam generate` (the prefill yields the first
 token, each decode step one more).
@@ -28,6 +29,7 @@ Usage:
   cargo build --release -p seam-compiler
   python3 benches/decode_vs_torch.py [--models tiny,large] [--runs 3]
                                      [--new-tokens 32] [--large-new-tokens 16]
+                                     [--torch-threads N]
 Needs torch and transformers. Not part of CI (scripts/test.sh does not run it).
 """
 
@@ -223,6 +225,8 @@ def main():
     parser.add_argument("--new-tokens", type=int, default=32, help="tokens generated (tiny)")
     parser.add_argument("--large-new-tokens", type=int, default=16,
                         help="tokens generated (large)")
+    parser.add_argument("--torch-threads", type=int, default=os.cpu_count(),
+                        help="torch.set_num_threads (default: every core)")
     args = parser.parse_args()
     models = args.models.split(",")
     if unknown := set(models) - {"tiny", "large"}:
@@ -230,7 +234,7 @@ def main():
     if not SEAM.exists():
         sys.exit(f"{SEAM} not found: run `cargo build --release -p seam-compiler`")
     CACHE.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(args.torch_threads)
     transformers.logging.disable_progress_bar()
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
           f"{torch.get_num_threads()} threads; prompt {PROMPT_LEN} tokens; "
