@@ -98,6 +98,30 @@ fn a_checkpoint_folder_compiles_checks_and_evaluates() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("f32[3, 128]"));
 }
 
+/// `--max-seq-len` bounds the prompt (`tokens`) as well as the cache: the
+/// fixture's `max_position_embeddings` is 64, and without the bound a large
+/// vocabulary's logits at that many tokens exceed the binding limit.
+#[test]
+fn max_seq_len_bounds_the_prompt_of_a_checkpoint() {
+    let (ckpt, out) = copy_fixture("mixtral", "max-seq-len");
+    let ir = out.join("ir");
+    let o = seam(&[
+        "compile",
+        ckpt.to_str().unwrap(),
+        "-o",
+        out.join("m.seamb").to_str().unwrap(),
+        "--max-seq-len",
+        "24",
+        "--emit",
+        "ir-before",
+        ir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(ir.join("mixtral.before.seam")).unwrap();
+    assert!(text.contains("dim tokens <= 24\n"), "{text}");
+    assert!(text.contains("dim kv_len <= 24\n"), "{text}");
+}
+
 #[test]
 fn checkpoint_weights_exclude_other_weight_options() {
     let (ckpt, out) = copy_fixture("llama", "usage");

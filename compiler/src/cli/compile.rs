@@ -168,10 +168,13 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
             reason: "the file exists (pass --force to replace it)".into(),
         });
     }
-    // A checkpoint imported with --max-seq-len gets a KV cache of that size.
+    // A checkpoint imported with --max-seq-len gets a KV cache of that size, and
+    // its `tokens` dim (the prompt) the same bound: a longer prompt cannot fit
+    // the cache, and buffers sized for `max_position_embeddings` tokens (logits
+    // [32768, 32000] for Mixtral) exceed a device's binding limit.
     let import = ImportOptions {
         kv_cache: args.max_seq_len,
-        ..ImportOptions::default()
+        max_tokens: args.max_seq_len,
     };
     let mut source = load_source_with(&args.file, &import)?;
     if let Some(max) = args.max_seq_len {
