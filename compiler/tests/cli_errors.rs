@@ -184,3 +184,35 @@ fn eval_writes_npy_and_never_overwrites_unasked() {
     forced.push("--force");
     assert!(seam(&forced).status.success());
 }
+
+#[test]
+fn activation_over_the_binding_limit_is_refused_at_compile_time() {
+    // f32[tokens, 2048] at tokens <= 32768 is 256 MiB, over lavapipe's 128 MiB
+    // storage binding limit; at tokens <= 8192 (64 MiB) it compiles.
+    let d = scratch("binding");
+    let model = |bound: u64| {
+        format!(
+            "model wide
+dim tokens <= {bound}
+param e: f32[16, 2048]
+func forward(%ids: i32[tokens]) -> (f32[tokens, 2048]) {{
+  %y = gather(@e, %ids) : f32[tokens, 2048]
+  return %y
+}}
+"
+        )
+    };
+    let out = d.join("w.seamb").display().to_string();
+    let compile = |path: &str| {
+        let args = ["compile", path, "-o", &out, "--random-weights", "1"];
+        seam(&[&args[..], &["--target", "lavapipe", "--force"]].concat())
+    };
+    let ok = compile(&write(&d, "ok.seam", model(8192).as_bytes()));
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    std::fs::remove_file(&out).unwrap();
+    let o = compile(&write(&d, "wide.seam", model(32768).as_bytes()));
+    assert_user_error(&o, "`%y` needs 268435456 bytes");
+    assert!(stderr(&o).contains("tokens <= 32768"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("134217728-byte"), "{}", stderr(&o));
+    assert!(!Path::new(&out).exists(), "no bundle is written");
+}

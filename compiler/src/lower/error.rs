@@ -27,4 +27,20 @@ pub enum LowerError {
     /// The model does not verify.
     #[error("model does not verify: {0}")]
     Verify(String),
+    /// A tensor is larger, at the dims' bounds, than the device can bind.
+    #[error(
+        "`%{value}` needs {bytes} bytes at the dims' bounds ({bounds}), more than the \
+         device's {limit}-byte storage binding limit: lower those bounds (`dim NAME <= N` \
+         in the model, or --max-seq-len for a checkpoint)"
+    )]
+    TooLarge {
+        /// The tensor.
+        value: String,
+        /// Its size at the bounds.
+        bytes: u64,
+        /// The device's `max_storage_buffer_binding_size`.
+        limit: u64,
+        /// The model's symbolic dims and bounds, e.g. `tokens <= 4096`.
+        bounds: String,
+    },
 }

@@ -126,6 +126,7 @@ pub fn lower_function(
         .filter(|(i, _)| !func.is_state_output(*i))
         .map(|(_, &v)| (cx.value_tensor(v), func.value(v).ty.clone()))
         .collect();
+    check_binding_sizes(model, &cx.tensors, target)?;
     let state_use = seam_ir::state_use(model, func).map(|u| (u.length_dim, dim_expr(&u.advance)));
     Ok(Lowered {
         name: func.name.clone(),
@@ -136,6 +137,41 @@ pub fn lower_function(
         states,
         state_use,
     })
+}
+
+/// Refuses a function whose activations (or states) at the dims' bounds exceed
+/// what the device binds in one storage binding: the runtime binds each
+/// activation whole, so such a bundle could only fail at run time. Params are
+/// split across bindings by the lowering and are not checked here.
+fn check_binding_sizes(
+    model: &Model,
+    tensors: &[TensorInfo],
+    target: &Target,
+) -> Result<(), LowerError> {
+    let limit = target.limits.max_storage_buffer_binding_size;
+    let bound = |d: &str| model.dim(d).map(|b| b.max);
+    for t in tensors {
+        if matches!(t.source, Source::Param(..)) {
+            continue;
+        }
+        let Ok(bytes) = t.bytes().eval(&bound) else {
+            continue;
+        };
+        if bytes > limit {
+            let bounds: Vec<String> = model
+                .dims
+                .iter()
+                .map(|d| format!("{} <= {}", d.name, d.max))
+                .collect();
+            return Err(LowerError::TooLarge {
+                value: t.name.clone(),
+                bytes,
+                limit,
+                bounds: bounds.join(", "),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// State while lowering one function.
