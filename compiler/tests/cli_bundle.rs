@@ -1,30 +1,10 @@
 //! `seam compile`, `inspect` and `run` end to end, and bundles that must be refused.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn seam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_seam"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("WGPU_BACKEND", "vulkan")
-        .output()
-        .expect("seam runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("seam-cli-bundle-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{scratch, seam, text};
 
 const SMALL: &str = "model small
 dim tokens <= 16

@@ -3,22 +3,13 @@
 //! tensor, exit code 1, no panic and no bundle (nor temporary file) left behind.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
 
-fn seam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_seam"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("seam runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{seam, stderr};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

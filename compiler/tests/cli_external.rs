@@ -5,24 +5,10 @@
 //! checkpoint is refused at load with a named error and exit code 1.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn seam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_seam"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("WGPU_BACKEND", "vulkan")
-        .output()
-        .expect("seam runs")
-}
-
-fn text_of(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{seam, text as text_of};
 
 /// Runs `seam` and asserts success, returning stdout and stderr.
 fn ok(args: &[&str]) -> String {

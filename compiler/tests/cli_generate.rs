@@ -3,34 +3,15 @@
 //! prefill logits file matches the evaluator, seeded sampling repeats, and bad
 //! arguments are refused with the right exit code.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use seam_frontends::examples::mixtral_tiny;
 use seam_ir::{evaluate, npy, random_weights, text, Model, Tensor};
 
-fn seam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_seam"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("WGPU_BACKEND", "vulkan")
-        .output()
-        .expect("seam runs")
-}
-
-fn text_of(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("seam-cli-gen-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{scratch, seam, text as text_of};
 
 /// A small Mixtral-shaped model with a KV cache (its `kv_len` bound is 64,
 /// compiled down to 12 with --max-seq-len).

@@ -6,34 +6,14 @@
 //! both prompt forms, malformed tokenizer.json.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn seam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_seam"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("WGPU_BACKEND", "vulkan")
-        .output()
-        .expect("seam runs")
-}
-
-fn text_of(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{scratch, seam, text as text_of};
 
 fn llama() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf/llama")
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("seam-cli-tok-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// What transformers did with the fixture's tokenizer and model.
