@@ -40,9 +40,11 @@ use egg::{
 use seam_ir::infer::infer;
 use seam_ir::{Dim, GatedAct, GeluApprox, Op, TensorType};
 
-use crate::optimize::analysis::{leaf, tensor_type, ClassType, SeamGraph, TypeAnalysis};
+use crate::optimize::analysis::{leaf, tensor_type, SeamGraph, TypeAnalysis};
 use crate::optimize::language::{Leaf, SeamLang};
-use crate::optimize::rules::matchers::{add_attrs, attrs, const_value, find_node, matmul_operands};
+use crate::optimize::rules::matchers::{
+    attrs, const_value, find_node, matmul_operands, union_op, whole_class_match,
+};
 
 /// The expert rules.
 pub fn rules() -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>>, String> {
@@ -299,14 +301,8 @@ impl Searcher<SeamLang, TypeAnalysis> for DenseToMoe {
         eclass: Id,
         limit: usize,
     ) -> Option<SearchMatches<'_, SeamLang>> {
-        if limit == 0 || !matches!(egraph[eclass].data, ClassType::Tensor(_)) {
-            return None;
-        }
-        recognize(egraph, eclass)?;
-        Some(SearchMatches {
-            eclass,
-            substs: vec![Subst::default()],
-            ast: None,
+        whole_class_match(egraph, eclass, limit, || {
+            recognize(egraph, eclass).is_some()
         })
     }
 
@@ -327,13 +323,12 @@ impl Applier<SeamLang, TypeAnalysis> for DenseToMoe {
         let Some(m) = recognize(egraph, eclass) else {
             return Vec::new();
         };
-        let act = add_attrs(egraph, Op::Moe { act: m.act });
-        let children: Vec<Id> = std::iter::once(act).chain(m.operands).collect();
-        let moe = egraph.add(SeamLang::Moe(children.into()));
-        if egraph.union(eclass, moe) {
-            vec![eclass]
-        } else {
-            Vec::new()
-        }
+        union_op(
+            egraph,
+            eclass,
+            Op::Moe { act: m.act },
+            m.operands,
+            SeamLang::Moe,
+        )
     }
 }

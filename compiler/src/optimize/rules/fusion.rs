@@ -21,9 +21,11 @@ use egg::{
 use seam_ir::infer::infer;
 use seam_ir::{DType, FusedBinary, FusedExpr, FusedUnary, GatedAct, GeluApprox, Op, TensorType};
 
-use crate::optimize::analysis::{tensor_type, ClassType, SeamGraph, TypeAnalysis};
+use crate::optimize::analysis::{tensor_type, SeamGraph, TypeAnalysis};
 use crate::optimize::language::SeamLang;
-use crate::optimize::rules::matchers::{add_attrs, attrs, const_value};
+use crate::optimize::rules::matchers::{
+    add_attrs, attrs, const_value, union_op, whole_class_match,
+};
 
 /// Most operands of a `fused` kernel (each is a storage binding; with the
 /// output this stays within the 8 storage buffers every device offers).
@@ -463,14 +465,8 @@ impl Searcher<SeamLang, TypeAnalysis> for FuseElementwise {
         eclass: Id,
         limit: usize,
     ) -> Option<SearchMatches<'_, SeamLang>> {
-        if limit == 0 || !matches!(egraph[eclass].data, ClassType::Tensor(_)) {
-            return None;
-        }
-        plan_fusion(egraph, eclass)?;
-        Some(SearchMatches {
-            eclass,
-            substs: vec![Subst::default()],
-            ast: None,
+        whole_class_match(egraph, eclass, limit, || {
+            plan_fusion(egraph, eclass).is_some()
         })
     }
 
@@ -491,13 +487,7 @@ impl Applier<SeamLang, TypeAnalysis> for FuseElementwise {
         let Some(plan) = plan_fusion(egraph, eclass) else {
             return Vec::new();
         };
-        let leaf = add_attrs(egraph, Op::Fused { expr: plan.expr });
-        let children: Vec<Id> = std::iter::once(leaf).chain(plan.operands).collect();
-        let node = egraph.add(SeamLang::Fused(children.into()));
-        if egraph.union(eclass, node) {
-            vec![eclass]
-        } else {
-            Vec::new()
-        }
+        let op = Op::Fused { expr: plan.expr };
+        union_op(egraph, eclass, op, plan.operands, SeamLang::Fused)
     }
 }

@@ -146,6 +146,43 @@ fn matches_by_input(
         .collect()
 }
 
+/// The `Searcher` of a rule that matches once per input class: `$rule` has a
+/// field `x` (the pattern variable bound to the input) and an associated
+/// `groups(egraph, Option<Id>)` listing `(input, …)` for the inputs it can
+/// rewrite (all of them, or only the given one).
+macro_rules! searcher_by_input {
+    ($rule:ty) => {
+        impl Searcher<SeamLang, TypeAnalysis> for $rule {
+            fn search_eclass_with_limit(
+                &self,
+                egraph: &SeamGraph,
+                eclass: Id,
+                limit: usize,
+            ) -> Option<SearchMatches<'_, SeamLang>> {
+                let found = !Self::groups(egraph, Some(eclass)).is_empty();
+                (found && limit > 0)
+                    .then(|| matches_by_input(self.x, std::iter::once(eclass)).pop())
+                    .flatten()
+            }
+
+            fn search_with_limit(
+                &self,
+                egraph: &SeamGraph,
+                limit: usize,
+            ) -> Vec<SearchMatches<'_, SeamLang>> {
+                let groups = Self::groups(egraph, None);
+                let mut out = matches_by_input(self.x, groups.into_iter().map(|(x, _)| x));
+                out.truncate(limit);
+                out
+            }
+
+            fn vars(&self) -> Vec<Var> {
+                vec![self.x]
+            }
+        }
+    };
+}
+
 /// `merge-matmuls`: the matmuls `matmul(x, @w_i)` reading one input `x` become
 /// `slice_i(matmul(x, concat(@w_0, …, @w_{n-1}, axis=1)))`: one dispatch reads `x`
 /// once (q/k/v projections, AdaMoE's router `x·Wr` and scale adapter `x·Ws`).
@@ -175,34 +212,7 @@ impl MergeMatMuls {
     }
 }
 
-impl Searcher<SeamLang, TypeAnalysis> for MergeMatMuls {
-    fn search_eclass_with_limit(
-        &self,
-        egraph: &SeamGraph,
-        eclass: Id,
-        limit: usize,
-    ) -> Option<SearchMatches<'_, SeamLang>> {
-        let found = !Self::groups(egraph, Some(eclass)).is_empty();
-        (found && limit > 0)
-            .then(|| matches_by_input(self.x, std::iter::once(eclass)).pop())
-            .flatten()
-    }
-
-    fn search_with_limit(
-        &self,
-        egraph: &SeamGraph,
-        limit: usize,
-    ) -> Vec<SearchMatches<'_, SeamLang>> {
-        let groups = Self::groups(egraph, None);
-        let mut out = matches_by_input(self.x, groups.into_iter().map(|(x, _)| x));
-        out.truncate(limit);
-        out
-    }
-
-    fn vars(&self) -> Vec<Var> {
-        vec![self.x]
-    }
-}
+searcher_by_input!(MergeMatMuls);
 
 impl Applier<SeamLang, TypeAnalysis> for MergeMatMuls {
     fn apply_one(
@@ -356,34 +366,7 @@ impl HoistRoutes {
     }
 }
 
-impl Searcher<SeamLang, TypeAnalysis> for HoistRoutes {
-    fn search_eclass_with_limit(
-        &self,
-        egraph: &SeamGraph,
-        eclass: Id,
-        limit: usize,
-    ) -> Option<SearchMatches<'_, SeamLang>> {
-        let found = !Self::groups(egraph, Some(eclass)).is_empty();
-        (found && limit > 0)
-            .then(|| matches_by_input(self.x, std::iter::once(eclass)).pop())
-            .flatten()
-    }
-
-    fn search_with_limit(
-        &self,
-        egraph: &SeamGraph,
-        limit: usize,
-    ) -> Vec<SearchMatches<'_, SeamLang>> {
-        let groups = Self::groups(egraph, None);
-        let mut out = matches_by_input(self.x, groups.into_iter().map(|(x, _)| x));
-        out.truncate(limit);
-        out
-    }
-
-    fn vars(&self) -> Vec<Var> {
-        vec![self.x]
-    }
-}
+searcher_by_input!(HoistRoutes);
 
 impl Applier<SeamLang, TypeAnalysis> for HoistRoutes {
     fn apply_one(
