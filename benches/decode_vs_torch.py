@@ -26,7 +26,7 @@ shows the median and the [min-max] spread. Seam's greedy ids are compared with
 transformers' and any mismatch is reported (with the first differing position).
 
 Usage:
-  cargo build --release -p seam-compiler
+  cargo build --release -p seam-cli
   python3 benches/decode_vs_torch.py [--models tiny,large] [--runs 3]
                                      [--new-tokens 32] [--large-new-tokens 16]
                                      [--torch-threads N]
@@ -232,7 +232,7 @@ def main():
     if unknown := set(models) - {"tiny", "large"}:
         parser.error(f"unknown model(s): {', '.join(sorted(unknown))}")
     if not SEAM.exists():
-        sys.exit(f"{SEAM} not found: run `cargo build --release -p seam-compiler`")
+        sys.exit(f"{SEAM} not found: run `cargo build --release -p seam-cli`")
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.torch_threads)
     transformers.logging.disable_progress_bar()

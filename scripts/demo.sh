@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-vulkan.sh
-cargo build --release -p seam-compiler --bin seam
+cargo build --release -p seam-cli --bin seam
 seam=target/release/seam
 model=examples/readme_moe.seam
 mkdir -p out

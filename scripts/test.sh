@@ -7,10 +7,16 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-vulkan.sh
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 
-# The runtime is embedded in apps alone: it must never pull in the compiler side.
+# Crates by role. The runtime is embedded in apps alone: it must never pull in
+# the compiler side. The compiler is a library: no CLI crates, no GPU stack.
 if cargo tree -p seam-runtime --edges normal,build --prefix none \
-    | grep -E '^(seam-compiler|seam-frontends|egg|petgraph) ' ; then
+    | grep -E '^(seam-compiler|seam-frontends|seam-shaders|seam-ir|egg|petgraph) ' ; then
     echo "error: seam-runtime depends on compiler-side crates (listed above)" >&2
+    exit 1
+fi
+if cargo tree -p seam-compiler --edges normal,build --prefix none \
+    | grep -E '^(clap|tokenizers|indicatif|tracing-subscriber|wgpu|seam-runtime|seam-cli) ' ; then
+    echo "error: seam-compiler depends on CLI or GPU crates (listed above)" >&2
     exit 1
 fi
 

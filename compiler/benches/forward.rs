@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
+use seam_bundle::BundleReader;
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
 use seam_ir::{random_weights, text};
-use seam_runtime::bundle::BundleReader;
 use seam_runtime::{DeviceOptions, HostTensor, Runtime, Session};
 
 /// The optimization levels compared: the op-by-op baseline first.
@@ -52,7 +52,7 @@ fn main() -> Res<()> {
             .iter()
             .map(|&opt_level| {
                 let options = CompileOptions {
-                    target: Target::from_gpu(rt.gpu()),
+                    target: Target::from_limits(rt.gpu().shader_limits()),
                     opt_level,
                 };
                 let bundle = compile(&model, &weights, &options)?;

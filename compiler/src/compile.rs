@@ -2,8 +2,8 @@
 //! verify → optimize and fold param-only values (at `-O1` and above) → lower →
 //! plan → bundle.
 
+use seam_bundle::BundleWriter;
 use seam_ir::{verify, Model, Weights};
-use seam_runtime::bundle::BundleWriter;
 use thiserror::Error;
 
 use crate::emit::{build_bundle, EmitError};

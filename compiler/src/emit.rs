@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 
-use seam_ir::{text, DType, Model, ParamId, Tensor, TensorType, Weights};
-use seam_runtime::bundle::{
-    BufferEntry, BufferRange, BufferRole, BundleWriter, DimBound, Dispatch, ElementType,
-    EntryPoint, Expr, IoEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength,
+use seam_bundle::{
+    BufferEntry, BufferRange, BufferRole, BundleWriter, DimBound, Dispatch, EntryPoint, IoEntry,
+    Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength,
 };
+use seam_core::SizeExpr;
+use seam_ir::{text, DType, Model, ParamId, Tensor, TensorType, Weights};
 use thiserror::Error;
 
 use crate::external::{ExternalError, ExternalWeights};
@@ -34,16 +35,6 @@ pub enum EmitError {
         /// Why.
         reason: String,
     },
-}
-
-/// The bundle's element type for an IR dtype.
-fn element(d: DType) -> ElementType {
-    match d {
-        DType::F32 => ElementType::F32,
-        DType::F16 => ElementType::F16,
-        DType::I32 => ElementType::I32,
-        DType::U32 => ElementType::U32,
-    }
 }
 
 /// Swaps the last two dims of a row-major `[.., rows, cols]` tensor's values.
@@ -135,8 +126,7 @@ pub fn build_bundle(
                             .filter(|t| t.dtype == DType::F32)
                             .ok_or_else(|| EmitError::Weight(decl.name.clone()))?;
                         let bytes = pack(tensor, *packing);
-                        let (dtype, shape) =
-                            (element(decl.ty.dtype), packed_shape(&decl.ty, *packing));
+                        let (dtype, shape) = (decl.ty.dtype, packed_shape(&decl.ty, *packing));
                         let linked = match external.as_deref_mut() {
                             Some(x) => {
                                 x.link(&mut w, &decl.name, dtype, shape.clone(), *packing, &bytes)?
@@ -154,7 +144,7 @@ pub fn build_bundle(
                         });
                         w.manifest.buffers.push(BufferEntry {
                             name: decl.name.clone(),
-                            bytes: Expr::Const(bytes.len() as u64),
+                            bytes: SizeExpr::Const(bytes.len() as u64),
                             role: BufferRole::Weight(wi),
                         });
                         let b = w.manifest.buffers.len() as u32 - 1;
@@ -181,12 +171,12 @@ pub fn build_bundle(
                             })?;
                     w.manifest.buffers.push(BufferEntry {
                         name: name.clone(),
-                        bytes: Expr::Const(bytes),
+                        bytes: SizeExpr::Const(bytes),
                         role: BufferRole::State,
                     });
                     w.manifest.states.push(StateEntry {
                         name: name.clone(),
-                        dtype: element(ty.dtype),
+                        dtype: ty.dtype,
                         shape: dims_of(ty),
                         buffer: w.manifest.buffers.len() as u32 - 1,
                     });
@@ -232,7 +222,7 @@ pub fn build_bundle(
         for (b, bytes) in plan.buffer_bytes.iter().enumerate() {
             w.manifest.buffers.push(BufferEntry {
                 name: format!("{}.act{b}", l.name),
-                bytes: Expr::Const(*bytes),
+                bytes: SizeExpr::Const(*bytes),
                 role: BufferRole::Activation,
             });
         }
@@ -261,7 +251,7 @@ pub fn build_bundle(
         }
         let io = |(t, ty): &(TensorId, TensorType)| IoEntry {
             name: l.tensors[t.0].name.clone(),
-            dtype: element(ty.dtype),
+            dtype: ty.dtype,
             shape: dims_of(ty),
             buffer: buffer_of[t],
         };

@@ -13,8 +13,8 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 
-use seam_runtime::bundle::external::file_checksum;
-use seam_runtime::bundle::{BundleWriter, ExternalFile, Packing};
+use seam_bundle::external::file_checksum;
+use seam_bundle::{BundleWriter, ExternalFile, Packing};
 use thiserror::Error;
 
 /// Why an external weight could not be referenced.
@@ -84,7 +84,7 @@ impl ExternalWeights {
         &mut self,
         w: &mut BundleWriter,
         name: &str,
-        dtype: seam_runtime::bundle::ElementType,
+        dtype: seam_core::DType,
         shape: Vec<u64>,
         packing: Packing,
         packed: &[u8],

@@ -1,12 +1,19 @@
 //! # seam-compiler
 //!
-//! Seam's compiler and its command-line tool `seam`. The pipeline is
-//! parse → verify → optimize → lower → plan → bundle; today this crate holds the
-//! front of it (loading and checking models, reference evaluation) and the CLI.
-//! The e-graph optimizer, lowering to WGSL kernels, buffer planning and the bundle
-//! writer join as they land.
+//! Seam's compiler as a library (the `seam` tool is the `seam-cli` crate). The
+//! pipeline is parse → verify → optimize → lower → plan → bundle:
+//!
+//! - [`load`]: reading a model (text or checkpoint) and verifying it;
+//! - [`optimize`]: the e-graph optimizer (rule groups, cost model, extraction);
+//! - [`fold`]: param-only values folded into packed weights;
+//! - [`lower`]: every op to kernel dispatches for a [`lower::Target`];
+//! - [`plan`]: lifetime-based buffer reuse;
+//! - [`emit`]: naga validation and the bundle;
+//! - [`external`]: weights referenced in checkpoint files instead of copied;
+//! - [`compile`]: the whole pipeline in one call.
+//!
+//! It links no GPU stack: bundles are written with `seam-bundle`.
 
-pub mod cli;
 pub mod compile;
 pub mod emit;
 pub mod external;

@@ -6,3 +6,15 @@
 //! `thiserror`, so the runtime can use it without pulling in the compiler side.
 
 #![warn(missing_docs)]
+
+mod dtype;
+mod launch;
+mod launch_error;
+mod limits;
+mod size_expr;
+
+pub use dtype::DType;
+pub use launch::{Access, BindingDesc, Dim, Grid, GridDim, GridTerm, Kernel, Launch, SizeDesc};
+pub use launch_error::LaunchError;
+pub use limits::{DeviceClass, DeviceLimits, KernelProfile};
+pub use size_expr::{SizeExpr, SizeExprError};

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use seam_shaders::{DeviceClass, DeviceLimits};
+use seam_core::{DeviceClass, DeviceLimits};
 
 use crate::error::RuntimeError;
 
@@ -253,6 +253,7 @@ impl Gpu {
             max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
             max_storage_buffers_per_stage: l.max_storage_buffers_per_shader_stage,
             shader_f16: self.features.contains(wgpu::Features::SHADER_F16),
+            min_storage_buffer_offset_alignment: l.min_storage_buffer_offset_alignment,
         }
     }
 

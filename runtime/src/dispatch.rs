@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use seam_shaders::{Kernel, Launch};
+use seam_core::{Kernel, Launch};
 
 use crate::buffers::BufferView;
 use crate::device::Gpu;

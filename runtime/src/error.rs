@@ -59,7 +59,7 @@ pub enum RuntimeError {
     },
     /// A kernel could not be launched with the given sizes.
     #[error(transparent)]
-    Shader(#[from] seam_shaders::ShaderError),
+    Launch(#[from] seam_core::LaunchError),
     /// The buffers passed to a dispatch do not match the kernel's bindings.
     #[error("kernel `{kernel}`: {message}")]
     Binding {

@@ -2,12 +2,11 @@
 //!
 //! Loads a Seam bundle, verifies it before touching the GPU, and runs it through
 //! wgpu on Vulkan, Metal, DX12 — or on machines without a GPU through Mesa's
-//! lavapipe. It depends on wgpu, bytemuck and the plain-data half of
-//! `seam-shaders` (built without its naga `validate` feature) only: never on the
-//! compiler, the frontends, egg or petgraph, so an app can embed it alone.
+//! lavapipe. It depends on wgpu, bytemuck, `seam-core` (the shared vocabulary)
+//! and `seam-bundle` (the file format) only: never on the compiler, the kernel
+//! generators, the frontends, egg or petgraph, so an app can embed it alone.
 //!
-//! - [`bundle`]: the versioned bundle format (reader with full verification, writer);
-//! - [`files`]: atomic file writes that never replace a file unasked;
+//! - [`bundle`]: the versioned bundle format (`seam-bundle`, re-exported);
 //! - [`generate`]: token generation with a KV cache (`prefill`, then `decode`
 //!   step by step) and seeded greedy / temperature / top-p sampling.
 //!
@@ -19,7 +18,7 @@
 //! - [`Gpu::new`] picks an adapter ([`DeviceOptions`], Vulkan preferred,
 //!   `WGPU_BACKEND` honoured) and [`list_adapters`] lists them;
 //!   [`Gpu::shader_limits`] gives the generators the device's limits.
-//! - [`Gpu::pipeline`] compiles a [`seam_shaders::Kernel`]; [`PipelineCache`]
+//! - [`Gpu::pipeline`] compiles a [`seam_core::Kernel`]; [`PipelineCache`]
 //!   builds each distinct kernel once.
 //! - [`Gpu::create_buffer`], [`Gpu::upload`], [`Gpu::read`] manage buffers;
 //!   [`GpuBuffer::slice`] binds a sub-range (one part of a split weight).
@@ -34,11 +33,9 @@
 #![warn(missing_docs)]
 
 mod buffers;
-pub mod bundle;
 mod device;
 mod dispatch;
 mod error;
-pub mod files;
 pub mod generate;
 mod model;
 mod pipeline;
@@ -53,7 +50,7 @@ pub use error::RuntimeError;
 pub use model::{Model, Runtime};
 pub use pipeline::{KernelPipeline, PipelineCache};
 pub use run_error::RunError;
-pub use seam_shaders;
+pub use seam_bundle as bundle;
 pub use session::{RunTiming, Session};
 pub use tensor::HostTensor;
 pub use wgpu;

@@ -3,12 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::bundle::{Bundle, BundleReader, Manifest};
 use crate::device::{DeviceOptions, Gpu};
 use crate::pipeline::KernelPipeline;
 use crate::run_error::RunError;
 use crate::session::Session;
 use crate::GpuBuffer;
+use seam_bundle::{Bundle, BundleReader, Manifest};
 
 /// A device ready to load bundles.
 pub struct Runtime {
@@ -47,7 +47,7 @@ impl Runtime {
             .kernels
             .iter()
             .enumerate()
-            .map(|(i, k)| gpu.pipeline(&k.to_kernel(bundle.kernel_source(i))))
+            .map(|(i, k)| gpu.pipeline(&k.with_source(bundle.kernel_source(i))))
             .collect::<Result<Vec<_>, _>>()?;
         let weights = manifest
             .weights

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use seam_shaders::{Access, Kernel};
+use seam_core::{Access, Kernel};
 
 use crate::device::Gpu;
 use crate::error::RuntimeError;

@@ -2,7 +2,8 @@
 
 use thiserror::Error;
 
-use crate::bundle::BundleError;
+use seam_bundle::BundleError;
+
 use crate::error::RuntimeError;
 
 /// Why a bundle could not be loaded or run.
@@ -37,6 +38,9 @@ pub enum RunError {
     /// Sampling settings or logits are unusable.
     #[error(transparent)]
     Sampling(#[from] crate::generate::SamplingError),
+    /// A size the bundle declares could not be evaluated for this run.
+    #[error("cannot evaluate size: {0}")]
+    SizeExpr(#[from] seam_core::SizeExprError),
     /// The inputs do not fit the entry point.
     #[error("bad input: {0}")]
     Input(String),

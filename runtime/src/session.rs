@@ -10,12 +10,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::bundle::{BufferRole, EntryPoint, Expr, IoEntry};
 use crate::dispatch::Recorded;
 use crate::model::Model;
 use crate::run_error::RunError;
 use crate::tensor::HostTensor;
 use crate::GpuBuffer;
+use seam_bundle::{BufferRange, BufferRole, EntryPoint, IoEntry};
+use seam_core::SizeExpr;
 
 /// Sizes of the symbolic dims for one run.
 type DimValues = BTreeMap<String, u64>;
@@ -237,7 +238,10 @@ impl<'m> Session<'m> {
             let rec = batch.finish()?;
             let started = Instant::now();
             let device = gpu.run_timed(&rec)?;
-            let name = self.model.manifest.kernels[d.kernel as usize].name.clone();
+            let name = self.model.manifest.kernels[d.kernel as usize]
+                .kernel
+                .name
+                .clone();
             times.push((name, device.unwrap_or_else(|| started.elapsed())));
         }
         Ok(times)
@@ -264,7 +268,7 @@ impl<'m> Session<'m> {
         Ok(())
     }
 
-    fn view(&self, r: &crate::bundle::BufferRange) -> Result<crate::BufferView<'_>, RunError> {
+    fn view(&self, r: &BufferRange) -> Result<crate::BufferView<'_>, RunError> {
         let b = self.buffer(r.buffer)?;
         let size = r.size.unwrap_or(b.size().saturating_sub(r.offset));
         Ok(b.slice(r.offset, size))
@@ -318,7 +322,7 @@ impl<'m> Session<'m> {
                 )));
             }
             for (e, &size) in io.shape.iter().zip(&t.shape) {
-                if let Expr::Dim(name) = e {
+                if let SizeExpr::Dim(name) = e {
                     let bound = self.model.manifest.dims.iter().find(|d| d.name == *name);
                     let max = bound.map_or(0, |d| d.max);
                     if size == 0 || size as u64 > max {
@@ -456,7 +460,7 @@ fn as_refs(v: &[(String, u32)]) -> Vec<(&str, u32)> {
     v.iter().map(|(n, x)| (n.as_str(), *x)).collect()
 }
 
-fn eval_shape(shape: &[Expr], dims: &DimValues) -> Result<Vec<usize>, RunError> {
+fn eval_shape(shape: &[SizeExpr], dims: &DimValues) -> Result<Vec<usize>, RunError> {
     shape
         .iter()
         .map(|e| Ok(e.eval(&|d| dims.get(d).copied())? as usize))

@@ -1,13 +1,13 @@
 //! Host tensors: what an app passes to and gets back from a session.
 
-use crate::bundle::ElementType;
 use crate::run_error::RunError;
+use seam_core::DType;
 
 /// A tensor in host memory: element type, shape and little-endian bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostTensor {
     /// Element type.
-    pub dtype: ElementType,
+    pub dtype: DType,
     /// Shape, outermost first.
     pub shape: Vec<usize>,
     /// Row-major little-endian element bytes.
@@ -17,21 +17,21 @@ pub struct HostTensor {
 impl HostTensor {
     /// An f32 tensor; the data length must match the shape.
     pub fn from_f32(shape: Vec<usize>, data: &[f32]) -> Result<Self, RunError> {
-        Self::from_pod(ElementType::F32, shape, data)
+        Self::from_pod(DType::F32, shape, data)
     }
 
     /// An i32 tensor (token ids); the data length must match the shape.
     pub fn from_i32(shape: Vec<usize>, data: &[i32]) -> Result<Self, RunError> {
-        Self::from_pod(ElementType::I32, shape, data)
+        Self::from_pod(DType::I32, shape, data)
     }
 
     /// A u32 tensor; the data length must match the shape.
     pub fn from_u32(shape: Vec<usize>, data: &[u32]) -> Result<Self, RunError> {
-        Self::from_pod(ElementType::U32, shape, data)
+        Self::from_pod(DType::U32, shape, data)
     }
 
     fn from_pod<T: bytemuck::Pod>(
-        dtype: ElementType,
+        dtype: DType,
         shape: Vec<usize>,
         data: &[T],
     ) -> Result<Self, RunError> {
@@ -67,19 +67,19 @@ impl HostTensor {
                 .collect()
         };
         match self.dtype {
-            ElementType::F32 => words(&self.bytes)
+            DType::F32 => words(&self.bytes)
                 .into_iter()
                 .map(f32::from_le_bytes)
                 .collect(),
-            ElementType::I32 => words(&self.bytes)
+            DType::I32 => words(&self.bytes)
                 .into_iter()
                 .map(|w| i32::from_le_bytes(w) as f32)
                 .collect(),
-            ElementType::U32 => words(&self.bytes)
+            DType::U32 => words(&self.bytes)
                 .into_iter()
                 .map(|w| u32::from_le_bytes(w) as f32)
                 .collect(),
-            ElementType::F16 => self
+            DType::F16 => self
                 .bytes
                 .chunks_exact(2)
                 .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())

@@ -28,7 +28,7 @@ fn check(name: &str, opt_level: u8, token_counts: &[usize]) {
     let model = example(name);
     let weights = random_weights(&model, 11);
     let rt = runtime();
-    let target = Target::from_gpu(rt.gpu());
+    let target = Target::from_limits(rt.gpu().shader_limits());
     let bundle = compile(&model, &weights, &CompileOptions { target, opt_level }).unwrap();
     let bytes = bundle.to_bytes().unwrap();
     let loaded = rt

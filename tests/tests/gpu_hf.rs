@@ -27,7 +27,7 @@ fn gpu_logits_match(name: &str) {
     let rt = runtime();
     for opt_level in OPT_LEVELS {
         let options = CompileOptions {
-            target: Target::from_gpu(rt.gpu()),
+            target: Target::from_limits(rt.gpu().shader_limits()),
             opt_level,
         };
         let bundle = compile(&m.model, &m.weights, &options).unwrap();

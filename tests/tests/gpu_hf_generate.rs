@@ -28,7 +28,7 @@ fn greedy_generation_with_a_kv_cache_matches_transformers() {
         };
         let m = import(&fixture_dir(name), &options).unwrap();
         let compile_options = CompileOptions {
-            target: Target::from_gpu(rt.gpu()),
+            target: Target::from_limits(rt.gpu().shader_limits()),
             opt_level: 0,
         };
         let bundle = compile(&m.model, &m.weights, &compile_options).unwrap();

@@ -30,7 +30,7 @@ fn cached(mut c: MoeTransformerConfig, max_seq: u64) -> (Model, Weights) {
 
 fn load(rt: &Runtime, model: &Model, weights: &Weights, opt_level: u8) -> seam_runtime::Model {
     let options = CompileOptions {
-        target: Target::from_gpu(rt.gpu()),
+        target: Target::from_limits(rt.gpu().shader_limits()),
         opt_level,
     };
     let bytes = compile(model, weights, &options)

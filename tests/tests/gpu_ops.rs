@@ -4,8 +4,8 @@
 
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
-use seam_ir::{evaluate, random_tensor_in, random_weights, text, Tensor, TensorData};
-use seam_runtime::bundle::{BundleReader, ElementType};
+use seam_ir::{evaluate, random_tensor_in, random_weights, text, DType, Tensor, TensorData};
+use seam_runtime::bundle::BundleReader;
 use seam_runtime::{DeviceOptions, HostTensor, Runtime};
 
 const ROWS: [usize; 4] = [1, 7, 33, 257];
@@ -29,7 +29,7 @@ fn check(name: &str, body: &str, int_hi: f64) {
     std::env::set_var("WGPU_BACKEND", "vulkan");
     let rt = Runtime::new(&DeviceOptions::default()).expect("a Vulkan device");
     let options = CompileOptions {
-        target: Target::from_gpu(rt.gpu()),
+        target: Target::from_limits(rt.gpu().shader_limits()),
         opt_level: 0,
     };
     let bundle = compile(&model, &weights, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -67,7 +67,7 @@ fn check(name: &str, body: &str, int_hi: f64) {
                 .iter()
                 .zip(&cv)
                 .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            let exact = g.dtype != ElementType::F32;
+            let exact = g.dtype != DType::F32;
             assert!(
                 if exact {
                     err == 0.0

@@ -5,7 +5,7 @@
 //! aliases and cost nothing. The slices of one value along one axis are
 //! lowered together, at the first of them, as `split` dispatches.
 //!
-//! Every size a kernel needs is an [`Expr`] over the symbolic dims, so one
+//! Every size a kernel needs is an [`SizeExpr`] over the symbolic dims, so one
 //! lowered function serves every size up to the declared bounds.
 
 mod error;
@@ -15,8 +15,9 @@ mod tensor;
 
 use std::collections::HashMap;
 
+use seam_bundle::Packing;
+use seam_core::SizeExpr;
 use seam_ir::{DType, Dim, Function, Instr, Model, Operand, ParamId, TensorType, ValueId};
-use seam_runtime::bundle::{Expr, Packing};
 use seam_shaders::{Kernel, ScalarType, ShaderError};
 
 pub use error::LowerError;
@@ -42,7 +43,7 @@ pub struct Step {
     /// One argument per storage binding, in binding order.
     pub args: Vec<Arg>,
     /// Values of the kernel's dynamic sizes.
-    pub sizes: Vec<(String, Expr)>,
+    pub sizes: Vec<(String, SizeExpr)>,
     /// Tensors the step writes (the others it reads).
     pub writes: Vec<TensorId>,
 }
@@ -64,7 +65,7 @@ pub struct Lowered {
     /// and IR type.
     pub states: Vec<(String, TensorId, TensorType)>,
     /// The states' length dim and the rows each call appends.
-    pub state_use: Option<(String, Expr)>,
+    pub state_use: Option<(String, SizeExpr)>,
 }
 
 /// Lowers one function of a verified model for `target`.
@@ -186,20 +187,20 @@ pub(crate) struct LowerCx<'a> {
 }
 
 /// A dim as a size expression.
-pub(crate) fn dim_expr(d: &Dim) -> Expr {
+pub(crate) fn dim_expr(d: &Dim) -> SizeExpr {
     match d {
-        Dim::Static(n) => Expr::Const(*n),
-        Dim::Sym(s) => Expr::Dim(s.clone()),
+        Dim::Static(n) => SizeExpr::Const(*n),
+        Dim::Sym(s) => SizeExpr::Dim(s.clone()),
     }
 }
 
 /// The dims of a shape as size expressions.
-pub(crate) fn dims_of(ty: &TensorType) -> Vec<Expr> {
+pub(crate) fn dims_of(ty: &TensorType) -> Vec<SizeExpr> {
     ty.shape.dims().iter().map(dim_expr).collect()
 }
 
 /// A kernel dim: baked in when constant (and fitting 32 bits), dynamic otherwise.
-pub(crate) fn kdim(e: &Expr) -> seam_shaders::Dim {
+pub(crate) fn kdim(e: &SizeExpr) -> seam_shaders::Dim {
     match e.as_const().and_then(|c| u32::try_from(c).ok()) {
         Some(c) => seam_shaders::Dim::Fixed(c),
         None => seam_shaders::Dim::Dynamic,
@@ -221,7 +222,7 @@ impl<'a> LowerCx<'a> {
         let t = self.add_tensor(TensorInfo {
             name: value.name.clone(),
             dtype: value.ty.dtype,
-            elems: Expr::product(dims_of(&value.ty)),
+            elems: SizeExpr::product(dims_of(&value.ty)),
             source: Source::Value(v),
         });
         self.of_value.insert(v, t);
@@ -255,7 +256,7 @@ impl<'a> LowerCx<'a> {
         let t = self.add_tensor(TensorInfo {
             name: decl.name.clone(),
             dtype: decl.ty.dtype,
-            elems: Expr::product(dims_of(&decl.ty)),
+            elems: SizeExpr::product(dims_of(&decl.ty)),
             source: Source::Param(p, packing),
         });
         self.of_param.insert((p, packing), t);
@@ -271,7 +272,7 @@ impl<'a> LowerCx<'a> {
     }
 
     /// A scratch tensor.
-    pub fn temp(&mut self, name: String, dtype: DType, elems: Expr) -> TensorId {
+    pub fn temp(&mut self, name: String, dtype: DType, elems: SizeExpr) -> TensorId {
         self.add_tensor(TensorInfo {
             name,
             dtype,
@@ -294,7 +295,7 @@ impl<'a> LowerCx<'a> {
         kernel: Result<Kernel, ShaderError>,
         args: Vec<Arg>,
         writes: Vec<TensorId>,
-        sizes: Vec<(&str, Expr)>,
+        sizes: Vec<(&str, SizeExpr)>,
     ) -> Result<(), LowerError> {
         let kernel = kernel.map_err(|error| LowerError::Shader {
             value: self.result_name(instr),

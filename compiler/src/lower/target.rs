@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use seam_shaders::{DeviceClass, DeviceLimits};
+use seam_core::{DeviceClass, DeviceLimits};
 
 /// What the compiler specialises kernels for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,11 +59,13 @@ impl Target {
         }
     }
 
-    /// The limits of a device opened with the runtime.
-    pub fn from_gpu(gpu: &seam_runtime::Gpu) -> Target {
+    /// A device described by its limits (as the runtime reads them from an
+    /// adapter: `seam_runtime`'s `Gpu::shader_limits`).
+    pub fn from_limits(limits: DeviceLimits) -> Target {
+        let offset_align = u64::from(limits.min_storage_buffer_offset_alignment.max(4));
         Target {
-            limits: gpu.shader_limits(),
-            offset_align: u64::from(gpu.limits().min_storage_buffer_offset_alignment.max(4)),
+            limits,
+            offset_align,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Tensors of a lowered function: IR values, packed parameters and scratch.
 
+use seam_bundle::Packing;
+use seam_core::SizeExpr;
 use seam_ir::{DType, ParamId, ValueId};
-use seam_runtime::bundle::{Expr, Packing};
 
 /// Index of a tensor in [`crate::lower::Lowered::tensors`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,17 +27,17 @@ pub struct TensorInfo {
     /// Element type.
     pub dtype: DType,
     /// Element count as a function of the symbolic dims.
-    pub elems: Expr,
+    pub elems: SizeExpr,
     /// Where its contents come from.
     pub source: Source,
 }
 
 impl TensorInfo {
     /// Byte size as a function of the symbolic dims.
-    pub fn bytes(&self) -> Expr {
-        Expr::product([
+    pub fn bytes(&self) -> SizeExpr {
+        SizeExpr::product([
             self.elems.clone(),
-            Expr::Const(self.dtype.size_bytes() as u64),
+            SizeExpr::Const(self.dtype.size_bytes() as u64),
         ])
     }
 }

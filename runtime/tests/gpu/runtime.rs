@@ -1,9 +1,7 @@
 //! The device layer itself: adapters, errors as values, batches, replay with new sizes.
 
 use seam_runtime::{list_adapters, RuntimeError};
-use seam_shaders::{
-    matmul, Access, BindingDesc, Dim, Grid, GridDim, Kernel, MatmulConfig, ShaderError,
-};
+use seam_shaders::{matmul, Access, BindingDesc, Dim, Grid, GridDim, Kernel, MatmulConfig};
 
 use crate::common::*;
 
@@ -79,7 +77,9 @@ fn errors_are_values() {
     ));
     assert!(matches!(
         batch.dispatch(&p, &[b.view(), b.view(), o.view()], &[("m", 1), ("n", 1)]),
-        Err(RuntimeError::Shader(ShaderError::MissingSize { .. }))
+        Err(RuntimeError::Launch(
+            seam_core::LaunchError::MissingSize { .. }
+        ))
     ));
     let big = out(256);
     assert!(matches!(

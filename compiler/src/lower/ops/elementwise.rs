@@ -1,7 +1,7 @@
 //! Element-wise ops (and transposes) as element-wise kernels with index maps.
 
+use seam_core::SizeExpr;
 use seam_ir::{FusedBinary, FusedExpr, FusedUnary, GeluApprox, Instr, Op, Operand};
-use seam_runtime::bundle::Expr;
 use seam_shaders::kernels::elementwise::{
     elementwise, BinaryOp, ElementwiseConfig, Expr as Ew, IndexMap, UnaryOp,
 };
@@ -11,31 +11,38 @@ use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError};
 
 /// How an input of shape `input` is read for an output of shape `out`, with the
 /// sizes the map needs (named for input `j`).
-fn index_map(j: usize, input: &[Expr], out: &[Expr]) -> (IndexMap, Vec<(String, Expr)>) {
+fn index_map(
+    j: usize,
+    input: &[SizeExpr],
+    out: &[SizeExpr],
+) -> (IndexMap, Vec<(String, SizeExpr)>) {
     if input == out {
         return (IndexMap::Same, Vec::new());
     }
-    if input.iter().all(|d| *d == Expr::Const(1)) {
+    if input.iter().all(|d| *d == SizeExpr::Const(1)) {
         return (IndexMap::Scalar, Vec::new());
     }
-    let trimmed: Vec<&Expr> = input.iter().skip_while(|d| **d == Expr::Const(1)).collect();
+    let trimmed: Vec<&SizeExpr> = input
+        .iter()
+        .skip_while(|d| **d == SizeExpr::Const(1))
+        .collect();
     if trimmed.len() <= out.len()
         && out[out.len() - trimmed.len()..]
             .iter()
             .eq(trimmed.iter().copied())
     {
-        let len = Expr::product(trimmed.into_iter().cloned());
+        let len = SizeExpr::product(trimmed.into_iter().cloned());
         return (IndexMap::Repeat(kdim(&len)), vec![(format!("len{j}"), len)]);
     }
     // A prefix of the output's dims followed by ones ([T, 1] against [T, D]).
     let ones_after = input
         .iter()
         .rev()
-        .take_while(|d| **d == Expr::Const(1))
+        .take_while(|d| **d == SizeExpr::Const(1))
         .count();
     let keep = input.len() - ones_after;
     if input.len() == out.len() && keep > 0 && input[..keep] == out[..keep] {
-        let div = Expr::product(out[keep..].iter().cloned());
+        let div = SizeExpr::product(out[keep..].iter().cloned());
         return (IndexMap::Outer(kdim(&div)), vec![(format!("div{j}"), div)]);
     }
     // General broadcast: stride 0 on broadcast dims, the input's own strides elsewhere.
@@ -43,12 +50,13 @@ fn index_map(j: usize, input: &[Expr], out: &[Expr]) -> (IndexMap, Vec<(String, 
     let mut strides = Vec::with_capacity(out.len());
     let mut sizes = Vec::new();
     for d in 0..out.len() {
-        let stride =
-            if d < offset || (input[d - offset] == Expr::Const(1) && out[d] != Expr::Const(1)) {
-                Expr::Const(0)
-            } else {
-                Expr::product(input[d - offset + 1..].iter().cloned())
-            };
+        let stride = if d < offset
+            || (input[d - offset] == SizeExpr::Const(1) && out[d] != SizeExpr::Const(1))
+        {
+            SizeExpr::Const(0)
+        } else {
+            SizeExpr::product(input[d - offset + 1..].iter().cloned())
+        };
         strides.push(kdim(&stride));
         sizes.push((format!("s{j}_{d}"), stride));
     }
@@ -129,10 +137,10 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErro
             _ => return Err(cx.unsupported(instr, "not an element-wise op")),
         },
     };
-    let n = Expr::product(out_dims.clone());
+    let n = SizeExpr::product(out_dims.clone());
     let mut cfg = ElementwiseConfig::new(instr.op.name(), expr, out_scalar, &cx.target.limits);
     cfg.n = kdim(&n);
-    let mut sizes: Vec<(String, Expr)> = vec![("n".into(), n)];
+    let mut sizes: Vec<(String, SizeExpr)> = vec![("n".into(), n)];
     if matches!(instr.op, Op::Iota { .. }) {
         cfg.dims = Some(out_dims.iter().map(kdim).collect());
     }
@@ -172,12 +180,12 @@ pub(crate) fn transpose(
     let in_ty = cx.ty(x);
     let in_dims = dims_of(in_ty);
     let scalar = cx.scalar(instr, in_ty.dtype)?;
-    let out_dims: Vec<Expr> = perm.iter().map(|&p| in_dims[p].clone()).collect();
-    let n = Expr::product(out_dims.clone());
-    let mut sizes: Vec<(String, Expr)> = vec![("n".into(), n.clone())];
+    let out_dims: Vec<SizeExpr> = perm.iter().map(|&p| in_dims[p].clone()).collect();
+    let n = SizeExpr::product(out_dims.clone());
+    let mut sizes: Vec<(String, SizeExpr)> = vec![("n".into(), n.clone())];
     let mut strides = Vec::new();
     for (d, &p) in perm.iter().enumerate() {
-        let stride = Expr::product(in_dims[p + 1..].iter().cloned());
+        let stride = SizeExpr::product(in_dims[p + 1..].iter().cloned());
         strides.push(kdim(&stride));
         sizes.push((format!("s0_{d}"), stride));
     }

@@ -3,8 +3,9 @@
 //! `[N, K]`, on CPU-like devices) and split across bindings when it exceeds the
 //! device's binding limit.
 
+use seam_bundle::Packing;
+use seam_core::SizeExpr;
 use seam_ir::{GatedAct, Instr, Op, Operand};
-use seam_runtime::bundle::{Expr, Packing};
 use seam_shaders::kernels::matmul::MatmulVariant;
 use seam_shaders::{
     matmul, BLayout, Epilogue, GatedAct as KAct, KernelProfile, MatmulConfig, WeightSplit,
@@ -65,13 +66,15 @@ pub(crate) fn matmul_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lo
     let batched = b_dims.len() > 2;
     let (batch, m) = if batched {
         (
-            Some(Expr::product(a_dims[..a_dims.len() - 2].iter().cloned())),
+            Some(SizeExpr::product(
+                a_dims[..a_dims.len() - 2].iter().cloned(),
+            )),
             a_dims[a_dims.len() - 2].clone(),
         )
     } else {
         (
             None,
-            Expr::product(a_dims[..a_dims.len() - 1].iter().cloned()),
+            SizeExpr::product(a_dims[..a_dims.len() - 1].iter().cloned()),
         )
     };
     let weight = weights.iter().all(|w| matches!(w, Operand::Param(_))) && !batched;

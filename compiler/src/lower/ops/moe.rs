@@ -2,8 +2,9 @@
 //! epilogue, down projection, optional shared expert, weighted combine — a
 //! constant number of dispatches whatever the number of experts.
 
+use seam_bundle::Packing;
+use seam_core::SizeExpr;
 use seam_ir::{DType, GatedAct, Instr, Op, Operand, RouteMode};
-use seam_runtime::bundle::{Expr, Packing};
 use seam_shaders::kernels::moe::{
     moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_plan, MoeConfig,
 };
@@ -12,7 +13,12 @@ use seam_shaders::{matmul, BLayout, Epilogue, GatedAct as KAct, MatmulConfig};
 use super::linalg::split_args;
 use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
 
-fn static_u32(cx: &LowerCx<'_>, instr: &Instr, e: &Expr, what: &str) -> Result<u32, LowerError> {
+fn static_u32(
+    cx: &LowerCx<'_>,
+    instr: &Instr,
+    e: &SizeExpr,
+    what: &str,
+) -> Result<u32, LowerError> {
     e.as_const()
         .and_then(|v| u32::try_from(v).ok())
         .ok_or_else(|| cx.unsupported(instr, &format!("the {what} must be static")))
@@ -63,28 +69,28 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     )?;
     let rows = u64::from(cfg.block_rows());
     // Upper bound on blocks: ceil(T·k / rows) + E (each expert pads at most one block).
-    let pairs = Expr::product([tokens.clone(), topk.clone()]);
-    let blocks = Expr::sum([
+    let pairs = SizeExpr::product([tokens.clone(), topk.clone()]);
+    let blocks = SizeExpr::sum([
         pairs.clone().ceil_div(rows),
-        Expr::Const(u64::from(experts)),
+        SizeExpr::Const(u64::from(experts)),
     ]);
     let name = cx.result_name(instr);
     let block_expert = cx.temp(format!("{name}.block_expert"), DType::U32, blocks.clone());
     let pair_list = cx.temp(
         format!("{name}.pairs"),
         DType::U32,
-        Expr::product([blocks.clone(), Expr::Const(rows)]),
+        SizeExpr::product([blocks.clone(), SizeExpr::Const(rows)]),
     );
     let pair_pos = cx.temp(format!("{name}.pair_pos"), DType::U32, pairs);
     let h = cx.temp(
         format!("{name}.h"),
         DType::F32,
-        Expr::product([blocks.clone(), Expr::Const(rows * u64::from(ffn))]),
+        SizeExpr::product([blocks.clone(), SizeExpr::Const(rows * u64::from(ffn))]),
     );
     let x = cx.operand(ops[0]);
     let ids = cx.operand(ops[1]);
     let route_w = cx.operand(ops[2]);
-    let sizes = |extra: Vec<(&'static str, Expr)>| {
+    let sizes = |extra: Vec<(&'static str, SizeExpr)>| {
         let mut s = vec![
             ("tokens", tokens.clone()),
             ("topk", topk.clone()),
@@ -116,8 +122,8 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     args.extend(split_args(wu, cfg.gate_up_split, gu_rows, gu_row_bytes));
     args.push(whole(h));
     let gu_sizes = sizes(vec![
-        ("n", Expr::Const(u64::from(ffn))),
-        ("k", Expr::Const(u64::from(hidden))),
+        ("n", SizeExpr::Const(u64::from(ffn))),
+        ("k", SizeExpr::Const(u64::from(hidden))),
     ]);
     cx.step(instr, moe_gate_up(&cfg), args, vec![h], gu_sizes)?;
 
@@ -129,8 +135,8 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     };
     let wd = weight(cx, instr, ops[5], cfg.layout)?;
     let d_sizes = sizes(vec![
-        ("n", Expr::Const(u64::from(hidden))),
-        ("k", Expr::Const(u64::from(ffn))),
+        ("n", SizeExpr::Const(u64::from(hidden))),
+        ("k", SizeExpr::Const(u64::from(ffn))),
     ]);
     let shared_ffn = |cx: &mut LowerCx<'_>| -> Result<Option<TensorId>, LowerError> {
         if ops.len() == 9 {
@@ -153,7 +159,7 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     let y = cx.temp(
         format!("{name}.y"),
         DType::F32,
-        Expr::product([blocks.clone(), Expr::Const(rows * u64::from(hidden))]),
+        SizeExpr::product([blocks.clone(), SizeExpr::Const(rows * u64::from(hidden))]),
     );
     let mut args = vec![whole(h), whole(block_expert)];
     args.extend(split_args(wd, cfg.down_split, d_rows, d_row_bytes));
@@ -207,22 +213,22 @@ fn shared_expert(
     instr: &Instr,
     cfg: &MoeConfig,
     x: TensorId,
-    tokens: &Expr,
+    tokens: &SizeExpr,
     [sg, su, sd]: [Operand; 3],
 ) -> Result<TensorId, LowerError> {
     let limits = cx.target.limits.clone();
     let fs = dims_of(cx.ty(sg))[1].clone();
-    let hidden = Expr::Const(u64::from(cfg.hidden));
+    let hidden = SizeExpr::Const(u64::from(cfg.hidden));
     let name = cx.result_name(instr);
     let hs = cx.temp(
         format!("{name}.shared_h"),
         DType::F32,
-        Expr::product([tokens.clone(), fs.clone()]),
+        SizeExpr::product([tokens.clone(), fs.clone()]),
     );
     let out = cx.temp(
         format!("{name}.shared"),
         DType::F32,
-        Expr::product([tokens.clone(), hidden.clone()]),
+        SizeExpr::product([tokens.clone(), hidden.clone()]),
     );
     let wg = weight(cx, instr, sg, cfg.layout)?;
     let wu = weight(cx, instr, su, cfg.layout)?;

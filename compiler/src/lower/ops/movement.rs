@@ -1,8 +1,8 @@
 //! Data movement: concat, slice, split (several slices at once) and gather
 //! (embedding lookup).
 
+use seam_core::SizeExpr;
 use seam_ir::{Instr, Op};
-use seam_runtime::bundle::Expr;
 use seam_shaders::kernels::movement;
 
 use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError};
@@ -12,15 +12,15 @@ pub(crate) fn concat(cx: &mut LowerCx<'_>, instr: &Instr, axis: usize) -> Result
     let out_ty = &cx.func.value(instr.results[0]).ty;
     let scalar = cx.scalar(instr, out_ty.dtype)?;
     let out_dims = dims_of(out_ty);
-    let mut sizes: Vec<(String, Expr)> = vec![
-        ("n".into(), Expr::product(out_dims.clone())),
+    let mut sizes: Vec<(String, SizeExpr)> = vec![
+        ("n".into(), SizeExpr::product(out_dims.clone())),
         (
             "outer".into(),
-            Expr::product(out_dims[..axis].iter().cloned()),
+            SizeExpr::product(out_dims[..axis].iter().cloned()),
         ),
         (
             "inner".into(),
-            Expr::product(out_dims[axis + 1..].iter().cloned()),
+            SizeExpr::product(out_dims[axis + 1..].iter().cloned()),
         ),
     ];
     let mut args = Vec::new();
@@ -46,10 +46,10 @@ pub(crate) fn slice(
     let x = instr.operands[0];
     let dims = dims_of(cx.ty(x));
     let scalar = cx.scalar(instr, cx.ty(x).dtype)?;
-    let inner = Expr::product(dims[axis + 1..].iter().cloned());
-    let n = Expr::product(dims.iter().enumerate().map(|(i, d)| {
+    let inner = SizeExpr::product(dims[axis + 1..].iter().cloned());
+    let n = SizeExpr::product(dims.iter().enumerate().map(|(i, d)| {
         if i == axis {
-            Expr::Const(end - start)
+            SizeExpr::Const(end - start)
         } else {
             d.clone()
         }
@@ -60,8 +60,8 @@ pub(crate) fn slice(
         ("n", n),
         ("inner", inner),
         ("a", dims[axis].clone()),
-        ("start", Expr::Const(start)),
-        ("len", Expr::Const(end - start)),
+        ("start", SizeExpr::Const(start)),
+        ("len", SizeExpr::Const(end - start)),
     ];
     let kernel = movement::slice(scalar, &cx.target.limits);
     cx.step(
@@ -86,11 +86,11 @@ pub(crate) fn split(cx: &mut LowerCx<'_>, slices: &[&Instr]) -> Result<(), Lower
     let input = cx.operand(x);
     let per = (cx.target.limits.max_storage_buffers_per_stage as usize).saturating_sub(1);
     for chunk in slices.chunks(per.max(1)) {
-        let mut sizes: Vec<(String, Expr)> = vec![
-            ("n".into(), Expr::product(dims.clone())),
+        let mut sizes: Vec<(String, SizeExpr)> = vec![
+            ("n".into(), SizeExpr::product(dims.clone())),
             (
                 "inner".into(),
-                Expr::product(dims[axis + 1..].iter().cloned()),
+                SizeExpr::product(dims[axis + 1..].iter().cloned()),
             ),
             ("a".into(), dims[axis].clone()),
         ];
@@ -100,8 +100,8 @@ pub(crate) fn split(cx: &mut LowerCx<'_>, slices: &[&Instr]) -> Result<(), Lower
             let Op::Slice { start, end, .. } = instr.op else {
                 return Err(cx.unsupported(instr, "a split of a non-slice (a compiler bug)"));
             };
-            sizes.push((format!("s{j}"), Expr::Const(start)));
-            sizes.push((format!("l{j}"), Expr::Const(end - start)));
+            sizes.push((format!("s{j}"), SizeExpr::Const(start)));
+            sizes.push((format!("l{j}"), SizeExpr::Const(end - start)));
             let out = cx.value_tensor(instr.results[0]);
             args.push(whole(out));
             writes.push(out);
@@ -121,7 +121,7 @@ pub(crate) fn gather(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErr
     if cx.ty(ids).dtype != seam_ir::DType::I32 {
         return Err(cx.unsupported(instr, "ids must be i32"));
     }
-    let tokens = Expr::product(dims_of(cx.ty(ids)));
+    let tokens = SizeExpr::product(dims_of(cx.ty(ids)));
     let args = vec![whole(cx.operand(table)), whole(cx.operand(ids))];
     let out = cx.value_tensor(instr.results[0]);
     let mut args = args;
@@ -144,8 +144,8 @@ pub(crate) fn tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError
     let input = cx.operand(x);
     let out = cx.value_tensor(instr.results[0]);
     let sizes = vec![
-        ("n", Expr::product(out_dims.clone())),
-        ("inner", Expr::product(dims[1..].iter().cloned())),
+        ("n", SizeExpr::product(out_dims.clone())),
+        ("inner", SizeExpr::product(dims[1..].iter().cloned())),
         ("a", dims[0].clone()),
         ("start", dims[0].clone().minus(out_dims[0].clone())),
         ("len", out_dims[0].clone()),
@@ -168,19 +168,19 @@ pub(crate) fn write_tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lowe
     let dims = dims_of(cx.ty(buf));
     let new_dims = dims_of(cx.ty(new));
     let scalar = cx.scalar(instr, cx.ty(buf).dtype)?;
-    let inner = Expr::product(dims[1..].iter().cloned());
+    let inner = SizeExpr::product(dims[1..].iter().cloned());
     let buf_t = cx.operand(buf);
     let out = if cx.is_state_input(buf) {
         cx.alias(instr.results[0], buf_t);
         buf_t
     } else {
         let out = cx.value_tensor(instr.results[0]);
-        let n = Expr::product(dims.clone());
+        let n = SizeExpr::product(dims.clone());
         let copy = vec![
             ("n", n),
             ("inner", inner.clone()),
             ("a", dims[0].clone()),
-            ("start", Expr::Const(0)),
+            ("start", SizeExpr::Const(0)),
             ("len", dims[0].clone()),
         ];
         let kernel = movement::slice(scalar, &cx.target.limits);
@@ -195,7 +195,7 @@ pub(crate) fn write_tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lowe
     };
     let new_t = cx.operand(new);
     let sizes = vec![
-        ("n", Expr::product(new_dims.clone())),
+        ("n", SizeExpr::product(new_dims.clone())),
         ("inner", inner),
         ("a", dims[0].clone()),
         ("start", dims[0].clone().minus(new_dims[0].clone())),

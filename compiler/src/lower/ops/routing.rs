@@ -1,7 +1,7 @@
 //! Top-k and router decisions, on the device (no read-back).
 
+use seam_core::SizeExpr;
 use seam_ir::{Instr, RouteMode};
-use seam_runtime::bundle::Expr;
 use seam_shaders::kernels::route::{
     route as route_kernel, topk as topk_kernel, RouteMode as KMode,
 };
@@ -16,7 +16,7 @@ pub(crate) fn topk(cx: &mut LowerCx<'_>, instr: &Instr, k: usize) -> Result<(), 
     }
     let d = dims_of(cx.ty(x));
     let e = d[d.len() - 1].clone();
-    let rows = Expr::product(d[..d.len() - 1].iter().cloned());
+    let rows = SizeExpr::product(d[..d.len() - 1].iter().cloned());
     let input = cx.operand(x);
     let values = cx.value_tensor(instr.results[0]);
     let indices = cx.value_tensor(instr.results[1]);
@@ -57,7 +57,7 @@ pub(crate) fn route(
     args.push(whole(ids));
     args.push(whole(weights));
     let e = d[d.len() - 1].clone();
-    let rows = Expr::product(d[..d.len() - 1].iter().cloned());
+    let rows = SizeExpr::product(d[..d.len() - 1].iter().cloned());
     let kernel = route_kernel(k as u32, mode, kdim(&e), &cx.target.limits);
     let sizes = vec![("rows", rows), ("e", e)];
     cx.step(instr, kernel, args, vec![ids, weights], sizes)

@@ -1,7 +1,7 @@
 //! Last-axis row ops: RMSNorm, LayerNorm, softmax and sum.
 
+use seam_core::SizeExpr;
 use seam_ir::{Instr, Op};
-use seam_runtime::bundle::Expr;
 use seam_shaders::kernels::rowwise::{row_kernel, RowConfig, RowOp};
 
 use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError};
@@ -12,7 +12,7 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErro
     let dims = dims_of(cx.ty(x));
     cx.scalar(instr, cx.ty(x).dtype)?;
     let d = dims[dims.len() - 1].clone();
-    let rows = Expr::product(dims[..dims.len() - 1].iter().cloned());
+    let rows = SizeExpr::product(dims[..dims.len() - 1].iter().cloned());
     let op = match &instr.op {
         Op::RmsNorm { eps } => RowOp::RmsNorm { eps: *eps },
         Op::LayerNorm { eps } => RowOp::LayerNorm { eps: *eps },

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use super::format::SectionKind;
+use crate::format::SectionKind;
 
 /// A bundle that cannot be used, with the reason. Every check runs before any
 /// GPU work.
@@ -101,5 +101,5 @@ pub enum BundleError {
     },
     /// A symbolic size could not be evaluated.
     #[error("cannot evaluate size: {0}")]
-    Expr(String),
+    SizeExpr(#[from] seam_core::SizeExprError),
 }

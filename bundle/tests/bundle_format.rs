@@ -1,12 +1,12 @@
 //! The bundle format: round trip, and rejection of every kind of corruption with
 //! a named error (no panic, nothing touches a GPU).
 
-use seam_runtime::bundle::{
+use seam_bundle::{
     BufferEntry, BufferRange, BufferRole, BundleError, BundleReader, BundleWriter, DimBound,
-    Dispatch, ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, SectionKind, StateEntry,
-    StateLength, FORMAT_VERSION,
+    Dispatch, EntryPoint, IoEntry, Manifest, PlanStats, SectionKind, StateEntry, StateLength,
+    FORMAT_VERSION,
 };
-use seam_runtime::seam_shaders::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
+use seam_core::{Access, BindingDesc, DType, Dim, Grid, Kernel, SizeDesc, SizeExpr};
 
 const SOURCE: &str = "@compute @workgroup_size(64) fn main() {}";
 
@@ -57,18 +57,18 @@ fn sample_writer() -> BundleWriter {
     };
     let mut w = BundleWriter::new(manifest);
     let weight: Vec<u8> = (0..4 * 12).map(|i| i as u8).collect();
-    let wi = w.add_weight("w", ElementType::F32, vec![3, 4], &weight);
+    let wi = w.add_weight("w", DType::F32, vec![3, 4], &weight);
     let ki = w.add_kernel(&sample_kernel());
     assert_eq!(
         w.add_kernel(&sample_kernel()),
         ki,
         "identical kernels are stored once"
     );
-    let act = Expr::Mul(vec![Expr::Dim("tokens".into()), Expr::Const(16)]);
+    let act = SizeExpr::Mul(vec![SizeExpr::Dim("tokens".into()), SizeExpr::Const(16)]);
     w.manifest.buffers = vec![
         BufferEntry {
             name: "w".into(),
-            bytes: Expr::Const(48),
+            bytes: SizeExpr::Const(48),
             role: BufferRole::Weight(wi),
         },
         BufferEntry {
@@ -81,8 +81,8 @@ fn sample_writer() -> BundleWriter {
         name: "forward".into(),
         inputs: vec![IoEntry {
             name: "x".into(),
-            dtype: ElementType::F32,
-            shape: vec![Expr::Dim("tokens".into()), Expr::Const(4)],
+            dtype: DType::F32,
+            shape: vec![SizeExpr::Dim("tokens".into()), SizeExpr::Const(4)],
             buffer: 1,
         }],
         outputs: vec![],
@@ -223,13 +223,16 @@ fn oversized_length_fields_are_rejected_without_allocating() {
 #[test]
 fn inconsistent_manifests_are_rejected_by_validation() {
     let mut w = sample_writer();
-    w.manifest.buffers[1].bytes = Expr::Mul(vec![Expr::Dim("tokens".into()), Expr::Const(1 << 40)]);
+    w.manifest.buffers[1].bytes = SizeExpr::Mul(vec![
+        SizeExpr::Dim("tokens".into()),
+        SizeExpr::Const(1 << 40),
+    ]);
     assert!(matches!(w.to_bytes(), Err(BundleError::ManifestInvalid(_))));
     let mut w = sample_writer();
     w.manifest.entry_points[0].dispatches[0].kernel = 7;
     assert!(matches!(w.to_bytes(), Err(BundleError::ManifestInvalid(_))));
     let mut w = sample_writer();
-    w.manifest.buffers[1].bytes = Expr::Dim("batch".into());
+    w.manifest.buffers[1].bytes = SizeExpr::Dim("batch".into());
     assert!(matches!(w.to_bytes(), Err(BundleError::ManifestInvalid(_))));
 }
 
@@ -267,19 +270,19 @@ fn stateful_writer() -> BundleWriter {
     });
     w.manifest.buffers.push(BufferEntry {
         name: "k_cache".into(),
-        bytes: Expr::Const(32 * 4 * 4),
+        bytes: SizeExpr::Const(32 * 4 * 4),
         role: BufferRole::State,
     });
     w.manifest.states.push(StateEntry {
         name: "k_cache".into(),
-        dtype: ElementType::F32,
-        shape: vec![Expr::Dim("kv_len".into()), Expr::Const(4)],
+        dtype: DType::F32,
+        shape: vec![SizeExpr::Dim("kv_len".into()), SizeExpr::Const(4)],
         buffer: 2,
     });
     let forward = w.manifest.entry_points[0].clone();
     for (name, advance) in [
-        ("prefill", Expr::Dim("tokens".into())),
-        ("decode", Expr::Const(1)),
+        ("prefill", SizeExpr::Dim("tokens".into())),
+        ("decode", SizeExpr::Const(1)),
     ] {
         let mut e = forward.clone();
         e.name = name.into();
@@ -318,7 +321,7 @@ fn inconsistent_states_are_rejected_by_validation() {
         ("not a state buffer", Box::new(|m| m.states[0].buffer = 1)),
         (
             "does not fit",
-            Box::new(|m| m.buffers[2].bytes = Expr::Const(16)),
+            Box::new(|m| m.buffers[2].bytes = SizeExpr::Const(16)),
         ),
         (
             "missing state",
@@ -338,7 +341,7 @@ fn inconsistent_states_are_rejected_by_validation() {
                 m.entry_points[2].state_length.as_mut().unwrap().dim = "other".into();
                 m.states.push(StateEntry {
                     name: "v_cache".into(),
-                    shape: vec![Expr::Dim("other".into()), Expr::Const(4)],
+                    shape: vec![SizeExpr::Dim("other".into()), SizeExpr::Const(4)],
                     ..m.states[0].clone()
                 });
                 m.entry_points[2].states = vec![1];
@@ -348,7 +351,7 @@ fn inconsistent_states_are_rejected_by_validation() {
             "which no input binds",
             Box::new(|m| {
                 m.entry_points[1].state_length.as_mut().unwrap().advance =
-                    Expr::Dim("kv_len".into())
+                    SizeExpr::Dim("kv_len".into())
             }),
         ),
     ];

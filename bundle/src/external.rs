@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::{BundleError, Manifest};
+use crate::{BundleError, Manifest};
 
 /// Bytes read per step while checksumming a file.
 const CHUNK: usize = 8 << 20;
@@ -55,7 +55,7 @@ pub fn resolve(base: &Path, path: &str) -> Result<PathBuf, BundleError> {
 }
 
 /// The length and CRC-32 of the whole file at `path`, as recorded in an
-/// [`super::ExternalFile`].
+/// [`crate::ExternalFile`].
 pub fn file_checksum(path: &Path) -> io::Result<(u64, u32)> {
     let mut file = File::open(path)?;
     let mut hasher = crc32fast::Hasher::new();

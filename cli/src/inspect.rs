@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use seam_runtime::bundle::BundleReader;
+use seam_bundle::BundleReader;
 
 use super::CliError;
 
@@ -68,7 +68,7 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         );
     }
     for e in &m.entry_points {
-        let io = |v: &[seam_runtime::bundle::IoEntry]| -> String {
+        let io = |v: &[seam_bundle::IoEntry]| -> String {
             v.iter()
                 .map(|i| {
                     let dims: Vec<String> = i.shape.iter().map(ToString::to_string).collect();
@@ -97,7 +97,7 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
                 let sizes: Vec<String> = d.sizes.iter().map(|(n, x)| format!("{n}={x}")).collect();
                 println!(
                     "    {i:>4} {} {}",
-                    m.kernels[d.kernel as usize].name,
+                    m.kernels[d.kernel as usize].kernel.name,
                     sizes.join(" ")
                 );
             }

@@ -4,31 +4,9 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BundleError, Expr};
+use seam_core::{DType, Dim, Kernel, SizeExpr};
 
-/// Element type of a tensor in the bundle.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ElementType {
-    /// 32-bit float.
-    F32,
-    /// 16-bit float.
-    F16,
-    /// 32-bit signed integer.
-    I32,
-    /// 32-bit unsigned integer.
-    U32,
-}
-
-impl ElementType {
-    /// Bytes per element.
-    pub fn size_bytes(self) -> u64 {
-        match self {
-            ElementType::F16 => 2,
-            _ => 4,
-        }
-    }
-}
+use crate::BundleError;
 
 /// A symbolic dim and its upper bound.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +23,7 @@ pub struct WeightEntry {
     /// Parameter name.
     pub name: String,
     /// Element type as stored.
-    pub dtype: ElementType,
+    pub dtype: DType,
     /// Shape as stored (after any repacking by the compiler).
     pub shape: Vec<u64>,
     /// Byte offset within the weights section (a multiple of 64), or within
@@ -66,7 +44,7 @@ pub struct WeightEntry {
 pub struct ExternalFile {
     /// The file's path relative to the bundle's folder, `/`-separated; `..`
     /// components are allowed, absolute paths are not (see
-    /// [`super::external`]).
+    /// [`crate::external`]).
     pub path: String,
     /// The file's length in bytes.
     pub bytes: u64,
@@ -74,84 +52,28 @@ pub struct ExternalFile {
     pub crc32: u32,
 }
 
-/// How a kernel uses one binding (mirrors `seam_shaders::Access`).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccessEntry {
-    /// Read-only storage.
-    ReadOnly,
-    /// Read-write storage.
-    ReadWrite,
-    /// The kernel's uniform size block.
-    Uniform,
-}
-
-/// One binding of a kernel.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BindingEntry {
-    /// `@binding` index in group 0.
-    pub binding: u32,
-    /// Variable name in the WGSL.
-    pub name: String,
-    /// How the kernel uses it.
-    pub access: AccessEntry,
-}
-
-/// A size a kernel is parametric in: `fixed` when baked into the WGSL,
-/// otherwise passed in the uniform block.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SizeEntry {
-    /// The size's name.
-    pub name: String,
-    /// Its baked-in value, if any.
-    pub fixed: Option<u32>,
-}
-
-/// One grid dimension: `ceil(product(terms) / divisor)` workgroups, where a term
-/// is a size's name or a constant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GridEntry {
-    /// Factors, multiplied together (an empty list is 1).
-    pub terms: Vec<GridTermEntry>,
-    /// Divisor, rounding up.
-    pub divisor: u32,
-}
-
-/// A factor of a grid dimension.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum GridTermEntry {
-    /// A constant.
-    Const(u32),
-    /// The value of a named size.
-    Size(String),
-}
-
-/// A compute kernel: its WGSL source range in the shaders section and how to
-/// bind and launch it. Kept separate from `seam_shaders::Kernel` so the file
-/// format stays stable while the generators change.
+/// A compute kernel: its launch description (the same [`Kernel`] the
+/// generators return, its WGSL source left out) and the byte range of that
+/// source in the shaders section.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelEntry {
-    /// Kernel name (for logs and `seam inspect`).
-    pub name: String,
-    /// WGSL entry point.
-    pub entry_point: String,
+    /// How to bind and launch the kernel; `wgsl` is empty here.
+    #[serde(flatten)]
+    pub kernel: Kernel,
     /// Byte offset of the source within the shaders section.
     pub source_offset: u64,
     /// Source length in bytes.
     pub source_len: u64,
-    /// Workgroup size.
-    pub workgroup_size: [u32; 3],
-    /// Bindings, sorted by index.
-    pub bindings: Vec<BindingEntry>,
-    /// Sizes, in uniform-block order for the dynamic ones.
-    pub sizes: Vec<SizeEntry>,
-    /// Workgroups along x, y, z.
-    pub grid: [GridEntry; 3],
-    /// Whether an x count over the device limit may fold into y.
-    pub fold_x: bool,
-    /// Whether the generator proved every access in range.
-    pub indexing_proven: bool,
+}
+
+impl KernelEntry {
+    /// The kernel with its WGSL source (read from the shaders section).
+    pub fn with_source(&self, wgsl: &str) -> Kernel {
+        Kernel {
+            wgsl: wgsl.to_string(),
+            ..self.kernel.clone()
+        }
+    }
 }
 
 /// What a device buffer holds.
@@ -174,7 +96,7 @@ pub struct BufferEntry {
     /// Name (for logs).
     pub name: String,
     /// Size in bytes as a function of the symbolic dims; allocated at their bounds.
-    pub bytes: Expr,
+    pub bytes: SizeExpr,
     /// What it holds.
     pub role: BufferRole,
 }
@@ -198,7 +120,7 @@ pub struct Dispatch {
     /// One range per storage binding of the kernel, in binding order.
     pub buffers: Vec<BufferRange>,
     /// Every dynamic size of the kernel, as a function of the symbolic dims.
-    pub sizes: Vec<(String, Expr)>,
+    pub sizes: Vec<(String, SizeExpr)>,
 }
 
 /// An input or output of an entry point.
@@ -207,9 +129,9 @@ pub struct IoEntry {
     /// Name (the IR value's name).
     pub name: String,
     /// Element type.
-    pub dtype: ElementType,
+    pub dtype: DType,
     /// Shape; dims may be symbolic.
-    pub shape: Vec<Expr>,
+    pub shape: Vec<SizeExpr>,
     /// Buffer holding it.
     pub buffer: u32,
 }
@@ -221,9 +143,9 @@ pub struct StateEntry {
     /// Name (the IR state input's name, e.g. `l0.k_cache`).
     pub name: String,
     /// Element type.
-    pub dtype: ElementType,
+    pub dtype: DType,
     /// Shape: the length dim, then static dims.
-    pub shape: Vec<Expr>,
+    pub shape: Vec<SizeExpr>,
     /// The buffer holding it (role [`BufferRole::State`]).
     pub buffer: u32,
 }
@@ -234,7 +156,7 @@ pub struct StateLength {
     /// The states' length dim (`kv_len`), bound to the stored length plus `advance`.
     pub dim: String,
     /// Rows one run appends, over dims bound by the inputs (`tokens`, or 1).
-    pub advance: Expr,
+    pub advance: SizeExpr,
 }
 
 /// A function of the model, lowered to a list of dispatches.
@@ -336,7 +258,7 @@ impl Manifest {
                 return bad(format!("dim `{}` is duplicated or has bound 0", d.name));
             }
         }
-        let at_bounds = |e: &Expr, what: &str| -> Result<u64, BundleError> {
+        let at_bounds = |e: &SizeExpr, what: &str| -> Result<u64, BundleError> {
             for d in e.dims() {
                 if !self.dims.iter().any(|b| b.name == d) {
                     return Err(BundleError::ManifestInvalid(format!(
@@ -349,7 +271,7 @@ impl Manifest {
         };
         for (i, w) in self.weights.iter().enumerate() {
             let elems = w.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-            let expected = elems.and_then(|n| n.checked_mul(w.dtype.size_bytes()));
+            let expected = elems.and_then(|n| n.checked_mul(w.dtype.size_bytes() as u64));
             if expected != Some(w.bytes) {
                 return bad(format!(
                     "weight {i} `{}`: {} bytes do not match its shape",
@@ -359,7 +281,7 @@ impl Manifest {
             let end = w.offset.checked_add(w.bytes);
             match w.file {
                 None => {
-                    if w.offset % super::format::ALIGN != 0
+                    if w.offset % crate::format::ALIGN != 0
                         || end.is_none_or(|end| end > weights_len)
                     {
                         return bad(format!(
@@ -385,7 +307,7 @@ impl Manifest {
             }
         }
         for f in &self.external_files {
-            super::external::check_path(&f.path)?;
+            crate::external::check_path(&f.path)?;
         }
         for (i, k) in self.kernels.iter().enumerate() {
             if k.source_offset
@@ -394,13 +316,15 @@ impl Manifest {
             {
                 return bad(format!(
                     "kernel {i} `{}` lies outside the shaders section",
-                    k.name
+                    k.kernel.name
                 ));
             }
-            if k.workgroup_size.contains(&0) || k.grid.iter().any(|g| g.divisor == 0) {
+            let kernel = &k.kernel;
+            if kernel.workgroup_size.contains(&0) || kernel.grid.dims.iter().any(|g| g.divisor == 0)
+            {
                 return bad(format!(
                     "kernel {i} `{}` has an empty workgroup or grid divisor",
-                    k.name
+                    kernel.name
                 ));
             }
         }
@@ -440,10 +364,12 @@ impl Manifest {
                 ));
             }
             let elems = at_bounds(
-                &Expr::product(st.shape.clone()),
+                &SizeExpr::product(st.shape.clone()),
                 &format!("state `{}`", st.name),
             )?;
-            if at_bounds(&b.bytes, "state buffer")? < elems.saturating_mul(st.dtype.size_bytes()) {
+            if at_bounds(&b.bytes, "state buffer")?
+                < elems.saturating_mul(st.dtype.size_bytes() as u64)
+            {
                 return bad(format!("state `{}` does not fit its buffer", st.name));
             }
         }
@@ -471,7 +397,7 @@ impl Manifest {
                     return bad(format!("`{}` refers to missing state {si}", ep.name));
                 };
                 let length = ep.state_length.as_ref().map(|l| l.dim.as_str());
-                if st.shape.first() != length.map(|d| Expr::Dim(d.to_string())).as_ref() {
+                if st.shape.first() != length.map(|d| SizeExpr::Dim(d.to_string())).as_ref() {
                     return bad(format!(
                         "`{}`: state `{}` does not lead with the entry's length dim",
                         ep.name, st.name
@@ -490,14 +416,14 @@ impl Manifest {
                     ));
                 }
                 at_bounds(
-                    &Expr::Dim(l.dim.clone()),
+                    &SizeExpr::Dim(l.dim.clone()),
                     &format!("`{}` length dim", ep.name),
                 )?;
                 for d in l.advance.dims() {
                     if !ep
                         .inputs
                         .iter()
-                        .any(|io| io.shape.contains(&Expr::Dim(d.to_string())))
+                        .any(|io| io.shape.contains(&SizeExpr::Dim(d.to_string())))
                     {
                         return bad(format!(
                             "`{}` appends `{d}` rows, which no input binds",
@@ -508,14 +434,10 @@ impl Manifest {
             }
             for (di, d) in ep.dispatches.iter().enumerate() {
                 let what = format!("`{}` dispatch {di}", ep.name);
-                let Some(kernel) = self.kernels.get(d.kernel as usize) else {
+                let Some(kernel) = self.kernels.get(d.kernel as usize).map(|k| &k.kernel) else {
                     return bad(format!("{what} refers to missing kernel {}", d.kernel));
                 };
-                let storage = kernel
-                    .bindings
-                    .iter()
-                    .filter(|b| b.access != AccessEntry::Uniform)
-                    .count();
+                let storage = kernel.storage_bindings().count();
                 if d.buffers.len() != storage {
                     return bad(format!(
                         "{what} binds {} buffers but kernel `{}` has {storage}",
@@ -530,7 +452,7 @@ impl Manifest {
                     if !kernel
                         .sizes
                         .iter()
-                        .any(|s| s.name == *name && s.fixed.is_none())
+                        .any(|s| s.name == *name && s.dim == Dim::Dynamic)
                     {
                         return bad(format!(
                             "{what} sets `{name}`, not a dynamic size of `{}`",

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use seam_runtime::files::write_new_file;
+use seam_bundle::files::write_new_file;
 
 use super::CliError;
 
@@ -10,6 +10,10 @@ use super::CliError;
 pub fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<(), CliError> {
     write_new_file(path, bytes, force).map_err(|e| CliError::Output {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        reason: if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!("{e} (pass --force to replace it)")
+        } else {
+            e.to_string()
+        },
     })
 }

@@ -3,11 +3,11 @@
 use std::ops::Range;
 use std::path::Path;
 
-use super::format::{
+use crate::format::{
     SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SECTIONS,
     SECTION_ENTRY_LEN,
 };
-use super::{external, BundleError, Manifest};
+use crate::{external, BundleError, Manifest};
 
 /// A verified bundle in memory: the manifest plus the shader and weight bytes
 /// (external weights read and verified too).
@@ -297,7 +297,7 @@ fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {
         if std::str::from_utf8(&bytes[start..start + k.source_len as usize]).is_err() {
             return Err(BundleError::ManifestInvalid(format!(
                 "kernel `{}` source is not UTF-8",
-                k.name
+                k.kernel.name
             )));
         }
     }

@@ -1,4 +1,7 @@
-//! The `seam` command line: argument parsing, logging set-up, exit codes.
+//! The `seam` command-line tool: argument parsing, logging set-up, exit codes.
+//! Each subcommand lives in its own module; the compiler, frontends and runtime
+//! libraries do the work. This crate is the only one that links clap,
+//! tokenizers, indicatif and the logging subscriber.
 
 mod bench;
 mod check;
@@ -18,7 +21,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use error::CliError;
+use error::CliError;
 
 /// Seam: a GPU-native compiler for decoupled model architectures.
 #[derive(Debug, Parser)]
@@ -27,15 +30,15 @@ pub use error::CliError;
     after_help = "Set RUST_LOG=debug (or info, trace) for logs on stderr.\n\
 Exit codes: 0 success, 1 a problem with the input, 2 a usage error."
 )]
-pub struct Cli {
+struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
     /// Parse and verify a model file; print a summary (params, parameter bytes, ops per kind).
     Check(check::CheckArgs),
     /// Evaluate a model on the CPU with the reference evaluator.
@@ -55,7 +58,8 @@ pub enum Command {
 }
 
 /// Runs the tool and maps errors to exit codes (1: bad input, 2: usage).
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
+    restore_default_sigpipe();
     init_logging();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -75,7 +79,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Runs one parsed command.
-pub fn run(cli: Cli) -> Result<(), CliError> {
+fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Eval(args) => eval::run(&args),
@@ -100,3 +104,17 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`seam inspect B | head`)
+/// would panic; like other command-line tools, end quietly instead.
+#[cfg(unix)]
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in `main`, before any other thread exists;
+    // setting a signal's disposition to the default has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_default_sigpipe() {}

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use seam_ir::eval::EvalError;
 use thiserror::Error;
 
-use crate::load::LoadError;
+use seam_compiler::load::LoadError;
 
 /// Why a command failed.
 #[derive(Debug, Error)]
@@ -21,7 +21,7 @@ pub enum CliError {
     Eval(#[from] EvalError),
     /// Compilation failed.
     #[error("compilation failed: {0}")]
-    Compile(#[from] crate::compile::CompileError),
+    Compile(#[from] seam_compiler::compile::CompileError),
     /// A bundle could not be loaded or run.
     #[error(transparent)]
     Run(#[from] seam_runtime::RunError),

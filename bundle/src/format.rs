@@ -6,7 +6,7 @@ use std::fmt;
 pub const MAGIC: [u8; 8] = *b"SEAMBNDL";
 
 /// The newest format version this crate reads and writes: version 2 adds
-/// external weights ([`super::ExternalFile`]).
+/// external weights ([`crate::ExternalFile`]).
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The version written for bundles without external weights, which format-1

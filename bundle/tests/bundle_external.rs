@@ -5,10 +5,11 @@
 
 use std::path::PathBuf;
 
-use seam_runtime::bundle::{
-    BundleError, BundleReader, BundleWriter, ElementType, ExternalFile, Manifest, PlanStats,
+use seam_bundle::{
+    BundleError, BundleReader, BundleWriter, ExternalFile, Manifest, PlanStats,
     BASE_FORMAT_VERSION, FORMAT_VERSION,
 };
+use seam_core::DType;
 
 /// Bytes of the external file: a pattern with no repeats in 251 bytes.
 fn file_bytes() -> Vec<u8> {
@@ -48,18 +49,13 @@ fn empty_manifest() -> Manifest {
 /// 1) at [`OFFSET`] of `path`, recorded with `content`'s length and CRC-32.
 fn external_writer(path: &str, content: &[u8]) -> BundleWriter {
     let mut w = BundleWriter::new(empty_manifest());
-    w.add_weight(
-        "embedded",
-        ElementType::F32,
-        vec![2],
-        &[1, 2, 3, 4, 5, 6, 7, 8],
-    );
+    w.add_weight("embedded", DType::F32, vec![2], &[1, 2, 3, 4, 5, 6, 7, 8]);
     let file = w.add_external_file(ExternalFile {
         path: path.into(),
         bytes: content.len() as u64,
         crc32: crc32fast::hash(content),
     });
-    w.add_external_weight("external", ElementType::F32, vec![3, 4], file, OFFSET, LEN);
+    w.add_external_weight("external", DType::F32, vec![3, 4], file, OFFSET, LEN);
     w
 }
 
@@ -213,7 +209,7 @@ fn format_1_cannot_carry_external_weights() {
 #[test]
 fn bundles_without_external_weights_stay_format_1() {
     let mut w = BundleWriter::new(empty_manifest());
-    w.add_weight("embedded", ElementType::F32, vec![2], &[0; 8]);
+    w.add_weight("embedded", DType::F32, vec![2], &[0; 8]);
     let bytes = w.to_bytes().unwrap();
     assert_eq!(bytes[8..12], BASE_FORMAT_VERSION.to_le_bytes());
     // The manifest JSON has none of the new keys, as format-1 runtimes expect.
@@ -262,7 +258,7 @@ fn overlapping_and_shared_ranges_each_get_their_bytes() {
     for (i, &(offset, len)) in ranges.iter().enumerate() {
         w.add_external_weight(
             &format!("w{i}"),
-            ElementType::F32,
+            DType::F32,
             vec![len / 4],
             file,
             offset,

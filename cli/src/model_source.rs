@@ -9,7 +9,7 @@ use seam_frontends::hf::{import_with_progress, ImportOptions, Imported};
 use seam_ir::{Model, Weights};
 
 use super::CliError;
-use crate::load::load_model;
+use seam_compiler::load::load_model;
 
 /// A loaded model, with its weights when the source has them.
 pub enum ModelSource {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use seam_runtime::bundle::ElementType;
+use seam_core::DType;
 use seam_runtime::HostTensor;
 
 use super::device::DeviceArgs;
@@ -115,11 +115,11 @@ fn synthetic_inputs(
                 .map_err(|e| CliError::Input(e.to_string()))?;
             let n: usize = shape.iter().product();
             let t = match io.dtype {
-                ElementType::I32 => HostTensor::from_i32(
+                DType::I32 => HostTensor::from_i32(
                     shape,
                     &(0..n).map(|i| (i % 1000) as i32).collect::<Vec<_>>(),
                 ),
-                ElementType::U32 => HostTensor::from_u32(
+                DType::U32 => HostTensor::from_u32(
                     shape,
                     &(0..n).map(|i| (i % 1000) as u32).collect::<Vec<_>>(),
                 ),

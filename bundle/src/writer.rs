@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use super::format::{
+use crate::files::write_new_file;
+use crate::format::{
     align_up, SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
     SECTION_ENTRY_LEN,
 };
-use super::{BundleError, ElementType, ExternalFile, KernelEntry, Manifest, WeightEntry};
-use crate::files::write_new_file;
-use seam_shaders::Kernel;
+use crate::{BundleError, ExternalFile, KernelEntry, Manifest, WeightEntry};
+use seam_core::{DType, Kernel};
 
 /// Builds a bundle. Kernels and weights are appended and referenced by the
 /// indices returned; the manifest's other fields are set by the caller.
@@ -36,14 +36,17 @@ impl BundleWriter {
     /// is stored once. Returns its index.
     pub fn add_kernel(&mut self, kernel: &Kernel) -> u32 {
         let source_offset = self.shaders.len() as u64;
-        let entry = KernelEntry::describe(kernel, source_offset, kernel.wgsl.len() as u64);
+        let entry = KernelEntry {
+            kernel: Kernel {
+                wgsl: String::new(),
+                ..kernel.clone()
+            },
+            source_offset,
+            source_len: kernel.wgsl.len() as u64,
+        };
         let existing = self.manifest.kernels.iter().position(|k| {
             let source = &self.shaders[k.source_offset as usize..][..k.source_len as usize];
-            source == kernel.wgsl.as_bytes()
-                && KernelEntry {
-                    source_offset: k.source_offset,
-                    ..entry.clone()
-                } == *k
+            source == kernel.wgsl.as_bytes() && k.kernel == entry.kernel
         });
         if let Some(i) = existing {
             return i as u32;
@@ -61,13 +64,7 @@ impl BundleWriter {
     }
 
     /// Adds a weight blob, 64-byte aligned.
-    pub fn add_weight(
-        &mut self,
-        name: &str,
-        dtype: ElementType,
-        shape: Vec<u64>,
-        bytes: &[u8],
-    ) -> u32 {
+    pub fn add_weight(&mut self, name: &str, dtype: DType, shape: Vec<u64>, bytes: &[u8]) -> u32 {
         let offset = align_up(self.weights.len() as u64);
         self.weights.resize(offset as usize, 0);
         self.weights.extend_from_slice(bytes);
@@ -99,7 +96,7 @@ impl BundleWriter {
     pub fn add_external_weight(
         &mut self,
         name: &str,
-        dtype: ElementType,
+        dtype: DType,
         shape: Vec<u64>,
         file: u32,
         offset: u64,

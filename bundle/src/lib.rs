@@ -1,4 +1,9 @@
+//! # seam-bundle
+//!
 //! The bundle: one versioned binary file holding everything a model needs to run.
+//! The compiler writes it ([`BundleWriter`]) and the runtime reads it
+//! ([`BundleReader`]); this crate needs neither side, and no GPU stack, so a
+//! build script or tool can write bundles without linking wgpu.
 //!
 //! Layout (all integers little-endian):
 //!
@@ -26,22 +31,21 @@
 //! and loaded from a path (or with [`BundleReader::from_bytes_in`]); every
 //! external file's length and CRC-32 are checked at load too.
 
+#![warn(missing_docs)]
+
 mod error;
-mod expr;
 pub mod external;
+pub mod files;
 mod format;
-mod kernel_entry;
 mod manifest;
 mod reader;
 mod writer;
 
 pub use error::BundleError;
-pub use expr::Expr;
 pub use format::{SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, MAGIC};
 pub use manifest::{
-    AccessEntry, BindingEntry, BufferEntry, BufferRange, BufferRole, DimBound, Dispatch,
-    ElementType, EntryPoint, ExternalFile, GridEntry, GridTermEntry, IoEntry, KernelEntry,
-    Manifest, Packing, ParamEntry, PlanStats, SizeEntry, StateEntry, StateLength, WeightEntry,
+    BufferEntry, BufferRange, BufferRole, DimBound, Dispatch, EntryPoint, ExternalFile, IoEntry,
+    KernelEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength, WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
 pub use writer::BundleWriter;

@@ -15,11 +15,11 @@ use super::model_source::{load_source_with, ModelSource};
 use super::output::write_atomic;
 use super::tokenizer::{beside_checkpoint, TextTokenizer};
 use super::CliError;
-use crate::compile::{compile_with_external, CompileError, CompileOptions, Compiled};
-use crate::emit::EmitError;
-use crate::external::{ExternalOrigin, ExternalWeights};
-use crate::lower::{Target, TargetKind};
-use seam_runtime::bundle::Packing;
+use seam_bundle::Packing;
+use seam_compiler::compile::{compile_with_external, CompileError, CompileOptions, Compiled};
+use seam_compiler::emit::EmitError;
+use seam_compiler::external::{ExternalOrigin, ExternalWeights};
+use seam_compiler::lower::{Target, TargetKind};
 
 /// Arguments of `seam compile`.
 #[derive(Debug, Args)]
@@ -136,9 +136,9 @@ fn emit(
         EmitFormat::Kernels(target) => {
             let bundle = &compiled.bundle;
             for (i, k) in bundle.manifest.kernels.iter().enumerate() {
-                let kernel = k.to_kernel(bundle.kernel_source(i));
+                let kernel = k.with_source(bundle.kernel_source(i));
                 let text = seam_shaders::emit(&kernel, target)?;
-                let path = dir.join(format!("{i:03}_{}.{}", k.name, target.name()));
+                let path = dir.join(format!("{i:03}_{}.{}", kernel.name, target.name()));
                 write_atomic(&path, text.as_bytes(), force)?;
             }
             println!(
@@ -214,7 +214,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         TargetKind::Lavapipe => Target::lavapipe(),
         TargetKind::Gpu => Target::gpu(),
         TargetKind::Local => match args.device.open() {
-            Ok(rt) => Target::from_gpu(rt.gpu()),
+            Ok(rt) => Target::from_limits(rt.gpu().shader_limits()),
             Err(e) => {
                 tracing::warn!("no local device ({e}); compiling for lavapipe");
                 Target::lavapipe()

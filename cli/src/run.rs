@@ -4,16 +4,16 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use seam_bundle::{Bundle, BundleReader, Packing};
 use seam_ir::eval::StateSession;
 use seam_ir::{text, DType, Tensor, TensorData, Weights};
-use seam_runtime::bundle::{Bundle, BundleReader, ElementType, Packing};
 use seam_runtime::HostTensor;
 
 use super::device::DeviceArgs;
 use super::eval::{refuse_existing, write_npy_file};
 use super::inputs::{describe, InputArgs, InputSpec};
 use super::CliError;
-use crate::emit::transpose_last2;
+use seam_compiler::emit::transpose_last2;
 use seam_ir::eval::tensor::f32s_from_le_bytes;
 
 /// Arguments of `seam run`.
@@ -42,33 +42,21 @@ pub struct RunArgs {
     pub device: DeviceArgs,
 }
 
-fn dtype_of(e: ElementType) -> DType {
+fn dtype_of(e: DType) -> DType {
     match e {
-        ElementType::F32 => DType::F32,
-        ElementType::F16 => DType::F16,
-        ElementType::I32 => DType::I32,
-        ElementType::U32 => DType::U32,
+        DType::F32 => DType::F32,
+        DType::F16 => DType::F16,
+        DType::I32 => DType::I32,
+        DType::U32 => DType::U32,
     }
 }
 
 fn to_host(t: &Tensor) -> HostTensor {
-    let (dtype, bytes): (ElementType, Vec<u8>) = match &t.data {
-        TensorData::F32(v) => (
-            ElementType::F32,
-            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        ),
-        TensorData::F16(v) => (
-            ElementType::F16,
-            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        ),
-        TensorData::I32(v) => (
-            ElementType::I32,
-            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        ),
-        TensorData::U32(v) => (
-            ElementType::U32,
-            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        ),
+    let (dtype, bytes): (DType, Vec<u8>) = match &t.data {
+        TensorData::F32(v) => (DType::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        TensorData::F16(v) => (DType::F16, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        TensorData::I32(v) => (DType::I32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        TensorData::U32(v) => (DType::U32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
     };
     HostTensor {
         dtype,

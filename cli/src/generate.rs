@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args};
+use seam_bundle::{Bundle, BundleReader};
 use seam_ir::Tensor;
-use seam_runtime::bundle::{Bundle, BundleReader};
 use seam_runtime::generate::{generate, Sampler, Sampling, PREFILL};
 
 use super::device::DeviceArgs;

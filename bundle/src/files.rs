@@ -10,7 +10,7 @@ pub fn write_new_file(path: &Path, bytes: &[u8], replace: bool) -> io::Result<()
     if !replace && path.exists() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            "the file exists (pass --force to replace it)",
+            "the file exists",
         ));
     }
     let dir = match path.parent() {
