@@ -1,0 +1,38 @@
+//! Choosing each token's experts from router logits.
+
+use seam_ir::{RouteMode, ValueId};
+
+use crate::builder::{BuildError, FunctionBuilder};
+
+/// Each token's experts and their weights: `ids`, `weights` `[T, k]`.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Decision {
+    /// The chosen experts.
+    pub ids: ValueId,
+    /// Their weights.
+    pub weights: ValueId,
+}
+
+/// The top-`k` choice a `route` op makes from logits.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub(crate) struct TopK {
+    /// Experts per token.
+    pub k: usize,
+    /// Softmax before or after the top-k.
+    pub mode: RouteMode,
+    /// Divide the chosen weights by their sum.
+    pub renorm: bool,
+}
+
+impl TopK {
+    /// Emits `route(logits)`, its results named `names` (ids, weights).
+    pub(crate) fn emit(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        names: [&str; 2],
+        logits: ValueId,
+    ) -> Result<Decision, BuildError> {
+        let (ids, weights) = f.route(names, logits, None, self.k, self.mode, self.renorm)?;
+        Ok(Decision { ids, weights })
+    }
+}
