@@ -1,7 +1,7 @@
 //! A decoder-only MoE transformer with a choice of routing: Read-ME's decoupled
 //! pre-gating router, its per-layer top-k generalisation, or Mixtral's in-layer routers.
 
-use seam_ir::{Function, Instr, Model, Operand, RouteMode, ValueId};
+use seam_ir::{Function, Instr, Model, Operand, ValueId};
 
 use super::params::{
     declare_gated_mlp, declare_gated_weights, declare_layer, declare_norm, f32_param, LayerShape,
@@ -210,22 +210,14 @@ impl MoeTransformerConfig {
         let (rc, top_k, head_names) = match self.routing {
             Routing::PreGatedShared(rc) => (
                 rc,
-                TopK {
-                    k: 1,
-                    mode: RouteMode::TopkSoftmax,
-                    renorm: false,
-                },
-                vec!["router.head".to_string()],
+                TopK::top1(),
+                vec![format!("{}.head", PreGatingRouter::PREFIX)],
             ),
             Routing::PreGatedPerLayer(rc, k) => (
                 rc,
-                TopK {
-                    k,
-                    mode: RouteMode::SoftmaxTopk,
-                    renorm: true,
-                },
+                TopK::softmax_topk(k, true),
                 (0..self.layers)
-                    .map(|l| format!("router.head.{l}"))
+                    .map(|l| format!("{}.head.{l}", PreGatingRouter::PREFIX))
                     .collect(),
             ),
             Routing::InLayer(_) => return None,
@@ -258,11 +250,7 @@ impl MoeTransformerConfig {
             let choice = match self.routing {
                 Routing::InLayer(k) => ExpertChoice::InLayer {
                     router: f32_param(m, &format!("{p}.router"), &[d, self.experts]),
-                    top_k: TopK {
-                        k,
-                        mode: RouteMode::SoftmaxTopk,
-                        renorm: true,
-                    },
+                    top_k: TopK::softmax_topk(k, true),
                 },
                 Routing::PreGatedShared(_) | Routing::PreGatedPerLayer(..) => {
                     ExpertChoice::PreGated

@@ -3,7 +3,7 @@
 //! which then emit `forward(ids[tokens]) -> logits[tokens, vocab]` and, with a
 //! KV cache, also `prefill(ids[tokens])` and `decode(ids[1])`.
 
-use seam_ir::{Model, ParamId, RouteMode};
+use seam_ir::{Model, ParamId};
 
 use super::arch::{AttentionSpec, Family, MlpSpec, RouterSpec, Spec};
 use super::declarer::Declarer;
@@ -138,11 +138,7 @@ fn declare_mlp(d: &mut Declarer, n: &LayerNames, spec: &MlpSpec, dm: u64) -> Mlp
                 mlp: declare_gated_mlp(d, n.shared_expert(), None, dm, fs),
                 gate: d.param(&[dm, 1], Source::Linear(n.shared_expert_gate())),
             });
-            let top_k = TopK {
-                k: k as usize,
-                mode: RouteMode::SoftmaxTopk,
-                renorm,
-            };
+            let top_k = TopK::softmax_topk(k as usize, renorm);
             Mlp::Moe(MoeMlp {
                 choice: ExpertChoice::InLayer { router, top_k },
                 experts,
@@ -210,11 +206,7 @@ fn declare_router(d: &mut Declarer, r: &RouterSpec, vocab: u64) -> PreGatingRout
         layer,
         norm,
         heads: vec![head],
-        top_k: TopK {
-            k: 1,
-            mode: RouteMode::TopkSoftmax,
-            renorm: false,
-        },
+        top_k: TopK::top1(),
     }
 }
 

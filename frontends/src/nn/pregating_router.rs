@@ -23,7 +23,7 @@ pub(crate) struct PreGatingRouter {
 }
 
 impl PreGatingRouter {
-    /// The prefix of the router's values, params and cache states.
+    /// The prefix of the router's values and cache states.
     pub(crate) const PREFIX: &'static str = "router";
 
     /// Emits the router over the tokens `ids`; returns one decision per head

@@ -17,14 +17,34 @@ pub(crate) struct Decision {
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub(crate) struct TopK {
     /// Experts per token.
-    pub k: usize,
+    k: usize,
     /// Softmax before or after the top-k.
-    pub mode: RouteMode,
+    mode: RouteMode,
     /// Divide the chosen weights by their sum.
-    pub renorm: bool,
+    renorm: bool,
 }
 
 impl TopK {
+    /// One expert per token, with weight 1: the top-1 logit, then a softmax
+    /// over it alone (Read-ME's router).
+    pub(crate) fn top1() -> Self {
+        TopK {
+            k: 1,
+            mode: RouteMode::TopkSoftmax,
+            renorm: false,
+        }
+    }
+
+    /// The `k` most probable experts after a softmax over all of them, their
+    /// probabilities divided by their sum when `renorm`.
+    pub(crate) fn softmax_topk(k: usize, renorm: bool) -> Self {
+        TopK {
+            k,
+            mode: RouteMode::SoftmaxTopk,
+            renorm,
+        }
+    }
+
     /// Emits `route(logits)`, its results named `names` (ids, weights).
     pub(crate) fn emit(
         &self,
