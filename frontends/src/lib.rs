@@ -6,8 +6,12 @@
 //!   Mixtral-style in-layer routing, and the general pre-gated top-k form) built
 //!   from a configuration;
 //! - [`hf`]: the Hugging Face `config.json` + safetensors importer.
+//!
+//! The example families and the importer build their models from the same
+//! transformer blocks (the crate-private `nn` module).
 
 pub mod builder;
 pub mod examples;
 pub mod hf;
+mod nn;
 pub mod safetensors_weights;

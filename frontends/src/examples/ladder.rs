@@ -1,6 +1,6 @@
 //! A small dense transformer written for tensor parallelism: an `all_reduce`
 //! after every attention and MLP module, in the standard or the Ladder Residual
-//! form (arXiv 2501.06589, DESIGN.md §3). On one device `all_reduce` is the
+//! form (Ladder Residual, arXiv 2501.06589). On one device `all_reduce` is the
 //! identity.
 //!
 //! Standard: `x_k = x_{k-1} + AR(h_k(x_{k-1}))`. Ladder: each module reads a
@@ -10,10 +10,11 @@
 //! last layer. The two forms compute different functions; a model is ladder
 //! because it is written that way.
 
-use seam_ir::{DType, Model, ParamId, TensorType, ValueId};
+use seam_ir::{DType, Model, TensorType, ValueId};
 
-use super::blocks::{f32_param, AttentionParams, AttentionShape, GatedFfnParams};
+use super::params::{declare_gated_mlp, declare_layer, declare_norm, f32_param, LayerShape};
 use crate::builder::{BuildError, FunctionBuilder, ModelBuilder};
+use crate::nn::{add_residual, pre_norm, DecoderLayer, Mlp, RmsNorm, Tokens};
 
 /// Shape and residual form of a tensor-parallel dense transformer.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,13 +55,7 @@ pub fn ladder_residual() -> TensorParallelConfig {
     }
 }
 
-/// Parameters of one layer.
-struct Layer {
-    attn: AttentionParams,
-    mlp_norm: ParamId,
-    mlp: GatedFfnParams,
-}
-
+/// The RMSNorm epsilon of every norm.
 const EPS: f32 = 1e-5;
 
 impl TensorParallelConfig {
@@ -70,78 +65,101 @@ impl TensorParallelConfig {
         let tokens = m.dim("tokens", self.max_tokens);
         let d = self.d_model;
         let embed = f32_param(&mut m, "embed", &[self.vocab, d]);
-        let shape = AttentionShape {
+        let shape = LayerShape {
             d_model: d,
             heads: self.heads,
             kv_heads: self.kv_heads,
             rope_theta: 10000.0,
             eps: EPS,
         };
-        let layers: Vec<Layer> = (0..self.layers)
+        let layers: Vec<DecoderLayer> = (0..self.layers)
             .map(|l| {
                 let p = format!("layers.{l}");
-                Layer {
-                    attn: AttentionParams::declare(&mut m, &p, shape),
-                    mlp_norm: f32_param(&mut m, &format!("{p}.mlp_norm"), &[d]),
-                    mlp: GatedFfnParams::declare_dense(&mut m, &format!("{p}.mlp"), d, self.ffn),
-                }
+                declare_layer(&mut m, &p, format!("l{l}"), l, shape, |m| {
+                    Mlp::Dense(declare_gated_mlp(m, &format!("{p}.mlp"), d, self.ffn))
+                })
             })
             .collect();
-        let norm = f32_param(&mut m, "norm", &[d]);
+        let norm = declare_norm(&mut m, "norm", d, EPS);
         let lm_head = f32_param(&mut m, "lm_head", &[d, self.vocab]);
 
         let mut f = m.function("forward");
         let ids = f.input("ids", TensorType::new(DType::I32, [tokens.clone()]));
         let pos = f.iota("pos", 0, TensorType::new(DType::I32, [tokens.clone()]))?;
+        let tokens = Tokens { rows: &tokens, pos };
         let mut x = f.gather("x", embed, ids)?;
-        // The previous layer's reduced attention and MLP outputs (ladder only).
-        let (mut pa, mut pm): (Option<ValueId>, Option<ValueId>) = (None, None);
-        for (l, p) in layers.iter().enumerate() {
-            let n = |s: &str| format!("l{l}.{s}");
-            if let Some(prev) = pa.take() {
-                x = f.add(&n("attn_prev_res"), x, prev)?;
-            }
-            let a = p
-                .attn
-                .emit_output(&mut f, &format!("l{l}"), &tokens, x, pos, None)?;
-            let a = f.all_reduce(&n("attn_reduced"), a)?;
-            if self.ladder {
-                pa = Some(a);
-            } else {
-                x = f.add(&n("attn_res"), x, a)?;
-            }
-            if let Some(prev) = pm.take() {
-                x = f.add(&n("mlp_prev_res"), x, prev)?;
-            }
-            let h = f.rms_norm(&n("mlp_in"), x, p.mlp_norm, EPS)?;
-            let y = p.mlp.emit_swiglu(&mut f, &n("mlp"), h)?;
-            let y = f.all_reduce(&n("mlp_reduced"), y)?;
-            if self.ladder {
-                pm = Some(y);
-            } else {
-                x = f.add(&n("mlp_res"), x, y)?;
-            }
+        let mut attn = ReducedModule::new("attn", self.ladder);
+        let mut mlp = ReducedModule::new("mlp", self.ladder);
+        for layer in &layers {
+            let pre = &layer.prefix;
+            x = attn.emit(&mut f, pre, &layer.attn_norm, x, |f, h| {
+                layer.attn.emit(f, pre, tokens, h, None)
+            })?;
+            x = mlp.emit(&mut f, pre, &layer.mlp_norm, x, |f, h| {
+                layer.mlp.emit(f, pre, layer.index, h, None)
+            })?;
         }
-        x = finish_ladder(&mut f, x, pa, pm)?;
-        let h = f.rms_norm("final_norm", x, norm, EPS)?;
+        x = attn.finish(&mut f, x)?;
+        x = mlp.finish(&mut f, x)?;
+        let h = norm.emit(&mut f, "final_norm", x)?;
         let logits = f.matmul("logits", h, lm_head)?;
         f.finish(&[logits]);
         m.finish()
     }
 }
 
-/// Adds the last layer's pending sums (ladder) to the residual.
-fn finish_ladder(
-    f: &mut FunctionBuilder<'_>,
-    mut x: ValueId,
-    pa: Option<ValueId>,
-    pm: Option<ValueId>,
-) -> Result<ValueId, BuildError> {
-    if let Some(a) = pa {
-        x = f.add("attn_last_res", x, a)?;
+/// One kind of module (attention or MLP) of every layer, its output reduced
+/// across devices and added to the residual stream: at once in the standard
+/// form, one layer later in the ladder form.
+struct ReducedModule<'a> {
+    /// `attn` or `mlp`: the stem of the values' names.
+    name: &'a str,
+    /// Ladder Residual (`true`) or the standard residual.
+    ladder: bool,
+    /// The previous layer's reduced output, not yet added (ladder only).
+    pending: Option<ValueId>,
+}
+
+impl<'a> ReducedModule<'a> {
+    fn new(name: &'a str, ladder: bool) -> Self {
+        ReducedModule {
+            name,
+            ladder,
+            pending: None,
+        }
     }
-    if let Some(m) = pm {
-        x = f.add("mlp_last_res", x, m)?;
+
+    /// Emits this module of layer `pre` on the residual stream `x`: adds the
+    /// pending output (`{pre}.{name}_prev_res`), reduces `module(rms_norm(x))`
+    /// (`{pre}.{name}_reduced`), then adds it (`{pre}.{name}_res`) or leaves
+    /// it pending; returns the residual stream.
+    fn emit(
+        &mut self,
+        f: &mut FunctionBuilder<'_>,
+        pre: &str,
+        norm: &RmsNorm,
+        mut x: ValueId,
+        module: impl FnOnce(&mut FunctionBuilder<'_>, ValueId) -> Result<ValueId, BuildError>,
+    ) -> Result<ValueId, BuildError> {
+        let name = self.name;
+        if let Some(prev) = self.pending.take() {
+            x = f.add(&format!("{pre}.{name}_prev_res"), x, prev)?;
+        }
+        let y = pre_norm(f, pre, name, norm, x, module)?;
+        let y = f.all_reduce(&format!("{pre}.{name}_reduced"), y)?;
+        if self.ladder {
+            self.pending = Some(y);
+            Ok(x)
+        } else {
+            add_residual(f, pre, name, x, y)
+        }
     }
-    Ok(x)
+
+    /// Adds the last layer's pending output (`{name}_last_res`), if any.
+    fn finish(self, f: &mut FunctionBuilder<'_>, x: ValueId) -> Result<ValueId, BuildError> {
+        match self.pending {
+            Some(y) => f.add(&format!("{}_last_res", self.name), x, y),
+            None => Ok(x),
+        }
+    }
 }

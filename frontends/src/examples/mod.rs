@@ -4,9 +4,9 @@
 //! text format (with comments added); a test checks that parsing each file gives
 //! exactly the model built here.
 
-pub(crate) mod blocks;
 mod ladder;
 mod moe_transformer;
+mod params;
 
 pub use ladder::{ladder_residual, TensorParallelConfig};
 pub use moe_transformer::{

@@ -1,14 +1,15 @@
 //! A decoder-only MoE transformer with a choice of routing: Read-ME's decoupled
 //! pre-gating router, its per-layer top-k generalisation, or Mixtral's in-layer routers.
 
-use seam_ir::{
-    DType, Dim, Function, GatedAct, Instr, Model, Operand, ParamId, RouteMode, TensorType, ValueId,
-};
+use seam_ir::{Function, Instr, Model, Operand, ValueId};
 
-use super::blocks::{
-    add_cached_entry_points, f32_param, AttentionParams, AttentionShape, GatedFfnParams, KvCache,
+use super::params::{
+    declare_gated_mlp, declare_gated_weights, declare_layer, declare_norm, f32_param, LayerShape,
 };
-use crate::builder::{BuildError, FunctionBuilder, ModelBuilder};
+use crate::builder::{BuildError, ModelBuilder};
+use crate::nn::{
+    DecoderLayer, DecoderModel, ExpertChoice, Mlp, MoeMlp, PreGatingRouter, SharedExpert, TopK,
+};
 
 /// The decoupled router: its own one-layer causal transformer over its own token
 /// embedding (it never reads the backbone's hidden states).
@@ -154,34 +155,6 @@ pub fn mixtral_tiny() -> MoeTransformerConfig {
     c
 }
 
-/// Parameters of the decoupled router transformer.
-struct RouterParams {
-    embed: ParamId,
-    attn: AttentionParams,
-    mlp_norm: ParamId,
-    mlp: GatedFfnParams,
-    norm: ParamId,
-    heads: Vec<ParamId>,
-}
-
-/// Every parameter of the model.
-struct ModelParams {
-    router: Option<RouterParams>,
-    embed: ParamId,
-    layers: Vec<LayerParams>,
-    norm: ParamId,
-    lm_head: ParamId,
-}
-
-/// Parameters of one backbone layer.
-struct LayerParams {
-    attn: AttentionParams,
-    mlp_norm: ParamId,
-    router: Option<ParamId>,
-    experts: GatedFfnParams,
-    shared: Option<GatedFfnParams>,
-}
-
 impl MoeTransformerConfig {
     /// The same model with a KV cache of up to `max_seq_len` positions, named
     /// `{name}_kv` (`examples/mixtral_tiny_kv.seam`, `examples/readme_moe_kv.seam`).
@@ -200,46 +173,16 @@ impl MoeTransformerConfig {
         let mut m = ModelBuilder::new(&self.name);
         let tokens = m.dim("tokens", self.max_tokens);
         let kv_len = self.kv_cache.map(|max| m.dim("kv_len", max));
-        let p = ModelParams {
+        let decoder = DecoderModel {
             router: self.declare_router(&mut m),
             embed: f32_param(&mut m, "embed", &[self.vocab, self.d_model]),
             layers: (0..self.layers)
                 .map(|l| self.declare_layer(&mut m, l))
                 .collect(),
-            norm: f32_param(&mut m, "norm", &[self.d_model]),
+            norm: declare_norm(&mut m, "norm", self.d_model, self.eps),
             lm_head: f32_param(&mut m, "lm_head", &[self.d_model, self.vocab]),
         };
-
-        let mut f = m.function("forward");
-        let ids = f.input("ids", TensorType::new(DType::I32, [tokens.clone()]));
-        let pos = f.iota("pos", 0, TensorType::new(DType::I32, [tokens.clone()]))?;
-        let logits = self.emit_model(&mut f, &p, &tokens, ids, pos, &[])?;
-        f.finish(&[logits]);
-
-        if let Some(kv_len) = &kv_len {
-            let declare = |f: &mut FunctionBuilder<'_>| -> Vec<KvCache> {
-                let router = p.router.iter().map(|r| ("router".to_string(), &r.attn));
-                let layers = p
-                    .layers
-                    .iter()
-                    .enumerate()
-                    .map(|(l, lp)| (format!("l{l}"), &lp.attn));
-                router
-                    .chain(layers)
-                    .map(|(prefix, attn)| {
-                        let s = attn.shape();
-                        KvCache::declare(f, &prefix, s.kv_heads, s.head_dim(), kv_len)
-                    })
-                    .collect()
-            };
-            add_cached_entry_points(
-                &mut m,
-                &tokens,
-                kv_len,
-                declare,
-                |f, rows, ids, pos, caches| self.emit_model(f, &p, rows, ids, pos, caches),
-            )?;
-        }
+        decoder.add_functions(&mut m, &tokens, kv_len.as_ref())?;
         let model = m.finish()?;
         if self.dense_experts {
             let mut dense =
@@ -251,33 +194,9 @@ impl MoeTransformerConfig {
         }
     }
 
-    /// Emits the whole model over `tokens` rows; `caches` (router's first, then
-    /// one per layer) is empty for the cache-free forward.
-    fn emit_model(
-        &self,
-        f: &mut FunctionBuilder<'_>,
-        p: &ModelParams,
-        tokens: &Dim,
-        ids: ValueId,
-        pos: ValueId,
-        caches: &[KvCache],
-    ) -> Result<ValueId, BuildError> {
-        let mut caches = caches.iter().copied();
-        let decisions = match &p.router {
-            Some(r) => self.emit_router(f, r, tokens, ids, pos, caches.next())?,
-            None => Vec::new(),
-        };
-        let mut x = f.gather("x", p.embed, ids)?;
-        for (l, lp) in p.layers.iter().enumerate() {
-            let decision = decisions.get(l).or(decisions.first()).copied();
-            x = self.emit_layer(f, l, lp, tokens, x, pos, decision, caches.next())?;
-        }
-        let h = f.rms_norm("final_norm", x, p.norm, self.eps)?;
-        f.matmul("logits", h, p.lm_head)
-    }
-
-    fn attention_shape(&self, d_model: u64, heads: u64, kv_heads: u64) -> AttentionShape {
-        AttentionShape {
+    /// The shape of a layer `d_model` wide with these heads.
+    fn layer_shape(&self, d_model: u64, heads: u64, kv_heads: u64) -> LayerShape {
+        LayerShape {
             d_model,
             heads,
             kv_heads,
@@ -286,145 +205,68 @@ impl MoeTransformerConfig {
         }
     }
 
-    fn declare_router(&self, m: &mut ModelBuilder) -> Option<RouterParams> {
-        let (rc, per_layer) = match self.routing {
-            Routing::PreGatedShared(rc) => (rc, false),
-            Routing::PreGatedPerLayer(rc, _) => (rc, true),
+    /// Declares the decoupled router's params (`router.*`), if the routing has one.
+    fn declare_router(&self, m: &mut ModelBuilder) -> Option<PreGatingRouter> {
+        let (rc, top_k, head_names) = match self.routing {
+            Routing::PreGatedShared(rc) => (
+                rc,
+                TopK::top1(),
+                vec![format!("{}.head", PreGatingRouter::PREFIX)],
+            ),
+            Routing::PreGatedPerLayer(rc, k) => (
+                rc,
+                TopK::softmax_topk(k, true),
+                (0..self.layers)
+                    .map(|l| format!("{}.head.{l}", PreGatingRouter::PREFIX))
+                    .collect(),
+            ),
             Routing::InLayer(_) => return None,
         };
+        let p = PreGatingRouter::PREFIX;
         let d = rc.d_model;
-        let head_names: Vec<String> = if per_layer {
-            (0..self.layers)
-                .map(|l| format!("router.head.{l}"))
-                .collect()
-        } else {
-            vec!["router.head".to_string()]
-        };
-        Some(RouterParams {
-            embed: f32_param(m, "router.embed", &[self.vocab, d]),
-            attn: AttentionParams::declare(
-                m,
-                "router",
-                self.attention_shape(d, rc.heads, rc.heads),
-            ),
-            mlp_norm: f32_param(m, "router.mlp_norm", &[d]),
-            mlp: GatedFfnParams::declare_dense(m, "router.mlp", d, rc.ffn),
-            norm: f32_param(m, "router.norm", &[d]),
+        let embed = f32_param(m, &format!("{p}.embed"), &[self.vocab, d]);
+        let shape = self.layer_shape(d, rc.heads, rc.heads);
+        let layer = declare_layer(m, p, p.to_string(), 0, shape, |m| {
+            Mlp::Dense(declare_gated_mlp(m, &format!("{p}.mlp"), d, rc.ffn))
+        });
+        Some(PreGatingRouter {
+            embed,
+            layer,
+            norm: declare_norm(m, &format!("{p}.norm"), d, self.eps),
             heads: head_names
                 .iter()
                 .map(|n| f32_param(m, n, &[d, self.experts]))
                 .collect(),
+            top_k,
         })
     }
 
-    fn declare_layer(&self, m: &mut ModelBuilder, l: usize) -> LayerParams {
+    /// Declares backbone layer `l`'s params (`layers.{l}.*`).
+    fn declare_layer(&self, m: &mut ModelBuilder, l: usize) -> DecoderLayer {
         let p = format!("layers.{l}");
         let d = self.d_model;
-        LayerParams {
-            attn: AttentionParams::declare(
-                m,
-                &p,
-                self.attention_shape(d, self.heads, self.kv_heads),
-            ),
-            mlp_norm: f32_param(m, &format!("{p}.mlp_norm"), &[d]),
-            router: matches!(self.routing, Routing::InLayer(_))
-                .then(|| f32_param(m, &format!("{p}.router"), &[d, self.experts])),
-            experts: GatedFfnParams::declare_experts(
-                m,
-                &format!("{p}.experts"),
-                self.experts,
-                d,
-                self.ffn,
-            ),
-            shared: self
+        let shape = self.layer_shape(d, self.heads, self.kv_heads);
+        declare_layer(m, &p, format!("l{l}"), l, shape, |m| {
+            let choice = match self.routing {
+                Routing::InLayer(k) => ExpertChoice::InLayer {
+                    router: f32_param(m, &format!("{p}.router"), &[d, self.experts]),
+                    top_k: TopK::softmax_topk(k, true),
+                },
+                Routing::PreGatedShared(_) | Routing::PreGatedPerLayer(..) => {
+                    ExpertChoice::PreGated
+                }
+            };
+            let experts =
+                declare_gated_weights(m, &format!("{p}.experts"), &[self.experts], d, self.ffn);
+            let shared = self
                 .shared_ffn
-                .map(|fs| GatedFfnParams::declare_dense(m, &format!("{p}.shared"), d, fs)),
-        }
-    }
-
-    /// Emits the router transformer; returns one (ids, weights) decision per
-    /// router head (one shared decision for Read-ME, one per layer otherwise).
-    fn emit_router(
-        &self,
-        f: &mut FunctionBuilder<'_>,
-        r: &RouterParams,
-        tokens: &Dim,
-        ids: ValueId,
-        pos: ValueId,
-        cache: Option<KvCache>,
-    ) -> Result<Vec<(ValueId, ValueId)>, BuildError> {
-        let x = f.gather("router.x", r.embed, ids)?;
-        let x = r.attn.emit(f, "router", tokens, x, pos, cache)?;
-        let h = f.rms_norm("router.mlp_in", x, r.mlp_norm, self.eps)?;
-        let y = r.mlp.emit_swiglu(f, "router.mlp", h)?;
-        let x = f.add("router.mlp_res", x, y)?;
-        let h = f.rms_norm("router.out", x, r.norm, self.eps)?;
-        let (k, mode, renorm) = match self.routing {
-            Routing::PreGatedPerLayer(_, k) => (k, RouteMode::SoftmaxTopk, true),
-            _ => (1, RouteMode::TopkSoftmax, false),
-        };
-        let single = r.heads.len() == 1;
-        r.heads
-            .iter()
-            .enumerate()
-            .map(|(l, &head)| {
-                let tag = if single {
-                    String::new()
-                } else {
-                    format!(".{l}")
-                };
-                let logits = f.matmul(&format!("router.logits{tag}"), h, head)?;
-                f.route(
-                    [&format!("expert_ids{tag}"), &format!("expert_weights{tag}")],
-                    logits,
-                    None,
-                    k,
-                    mode,
-                    renorm,
-                )
+                .map(|fs| SharedExpert::InMoe(declare_gated_mlp(m, &format!("{p}.shared"), d, fs)));
+            Mlp::Moe(MoeMlp {
+                choice,
+                experts,
+                shared,
             })
-            .collect()
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn emit_layer(
-        &self,
-        f: &mut FunctionBuilder<'_>,
-        l: usize,
-        p: &LayerParams,
-        tokens: &Dim,
-        x: ValueId,
-        pos: ValueId,
-        decision: Option<(ValueId, ValueId)>,
-        cache: Option<KvCache>,
-    ) -> Result<ValueId, BuildError> {
-        let pre = format!("l{l}");
-        let n = |suffix: &str| format!("{pre}.{suffix}");
-        let x = p.attn.emit(f, &pre, tokens, x, pos, cache)?;
-        let h = f.rms_norm(&n("mlp_in"), x, p.mlp_norm, self.eps)?;
-        let (ids, weights) = match (self.routing, p.router, decision) {
-            (Routing::InLayer(k), Some(router), _) => {
-                let logits = f.matmul(&n("router_logits"), h, router)?;
-                f.route(
-                    [&n("expert_ids"), &n("expert_weights")],
-                    logits,
-                    None,
-                    k,
-                    RouteMode::SoftmaxTopk,
-                    true,
-                )?
-            }
-            (_, _, Some(d)) => d,
-            _ => return Err(BuildError::MissingRouting(l)),
-        };
-        let y = f.moe(
-            &n("moe"),
-            [h.into(), ids.into(), weights.into()],
-            p.experts.operands(),
-            p.shared.as_ref().map(GatedFfnParams::operands),
-            GatedAct::SwiGlu,
-        )?;
-        f.add(&n("mlp_res"), x, y)
+        })
     }
 }
 

@@ -55,6 +55,7 @@
 mod arch;
 mod checkpoint;
 mod config;
+mod declarer;
 mod error;
 mod graph;
 mod names;

@@ -1,0 +1,134 @@
+//! Causal multi-head self-attention with RoPE, grouped-query heads, and
+//! optionally a KV cache.
+
+use seam_ir::{Dim, ParamId, ValueId};
+
+use super::{Built, KvCache, Linear, Tokens};
+use crate::builder::{BuildError, FunctionBuilder};
+
+/// Head layout, RoPE base and score scale of one attention block.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub(crate) struct AttentionShape {
+    /// Query heads.
+    pub heads: u64,
+    /// Key/value heads (grouped-query attention when fewer than `heads`).
+    pub kv_heads: u64,
+    /// Width of one head.
+    pub head_dim: u64,
+    /// RoPE base.
+    pub rope_theta: f32,
+    /// The scale of the scores, written on the `attention` op; `None` leaves
+    /// the op's default (`1/sqrt(head_dim)`) implicit.
+    pub scale: Option<f32>,
+}
+
+impl AttentionShape {
+    /// The width of all query heads together (the output projection's input).
+    pub(crate) fn width(&self) -> u64 {
+        self.heads * self.head_dim
+    }
+}
+
+/// RMSNorms over the whole projected q and k, before RoPE (OLMoE).
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct QkNorm {
+    /// `[heads * head_dim]`.
+    pub q: ParamId,
+    /// `[kv_heads * head_dim]`.
+    pub k: ParamId,
+    /// The norms' epsilon.
+    pub eps: f32,
+}
+
+/// The projections of one attention block; its input is already normalised.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Attention {
+    /// Heads, RoPE and scale.
+    pub shape: AttentionShape,
+    /// Query projection `[d_model, heads * head_dim]`.
+    pub q: Linear,
+    /// Key projection `[d_model, kv_heads * head_dim]`.
+    pub k: Linear,
+    /// Value projection `[d_model, kv_heads * head_dim]`.
+    pub v: Linear,
+    /// Output projection `[heads * head_dim, d_model]`.
+    pub o: Linear,
+    /// Norms over the projected q and k, when the architecture has them.
+    pub qk_norm: Option<QkNorm>,
+}
+
+impl Attention {
+    /// Emits `o(attention(rope(q(h)), rope(k(h)), v(h)))` at the tokens'
+    /// positions, named under `prefix` (the result is `{prefix}.attn_out`).
+    /// With a `cache`, the tokens' keys and values are appended to it and the
+    /// queries attend over the whole cache (the tokens are its last rows, as
+    /// causal `attention` expects).
+    pub(crate) fn emit(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        prefix: &str,
+        tokens: Tokens<'_>,
+        h: ValueId,
+        cache: Option<KvCache>,
+    ) -> Built {
+        let [q, k, v] = self.project(f, prefix, tokens, h)?;
+        let (k, v) = match cache {
+            Some(c) => c.append(f, prefix, k, v)?,
+            None => (k, v),
+        };
+        let a = f.attention(
+            &format!("{prefix}.attn"),
+            [q.into(), k.into(), v.into()],
+            true,
+            self.shape.scale,
+        )?;
+        let flat = vec![tokens.rows.clone(), Dim::Static(self.shape.width())];
+        let a = f.reshape(&format!("{prefix}.attn_flat"), a, flat)?;
+        self.o.emit(f, &format!("{prefix}.attn_out"), a)
+    }
+
+    /// Declares this block's cache (state inputs `{prefix}.k_cache`, `{prefix}.v_cache`).
+    pub(crate) fn declare_cache(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        prefix: &str,
+        kv_len: &Dim,
+    ) -> KvCache {
+        KvCache::declare(f, prefix, self.shape.kv_heads, self.shape.head_dim, kv_len)
+    }
+
+    /// Projects `h[T, D]` to per-head `q[T, Hq, Dh]`, `k` and `v` `[T, Hkv, Dh]`,
+    /// RoPE applied to `q` and `k`.
+    fn project(
+        &self,
+        f: &mut FunctionBuilder<'_>,
+        prefix: &str,
+        tokens: Tokens<'_>,
+        h: ValueId,
+    ) -> Result<[ValueId; 3], BuildError> {
+        let s = self.shape;
+        let n = |suffix: &str| format!("{prefix}.{suffix}");
+        let heads = |count: u64| {
+            vec![
+                tokens.rows.clone(),
+                Dim::Static(count),
+                Dim::Static(s.head_dim),
+            ]
+        };
+        let mut q = self.q.emit(f, &n("q"), h)?;
+        let mut k = self.k.emit(f, &n("k"), h)?;
+        let v = self.v.emit(f, &n("v"), h)?;
+        if let Some(norm) = self.qk_norm {
+            q = f.rms_norm(&n("q_norm"), q, norm.q, norm.eps)?;
+            k = f.rms_norm(&n("k_norm"), k, norm.k, norm.eps)?;
+        }
+        let q = f.reshape(&n("q_heads"), q, heads(s.heads))?;
+        let k = f.reshape(&n("k_heads"), k, heads(s.kv_heads))?;
+        let v = f.reshape(&n("v_heads"), v, heads(s.kv_heads))?;
+        Ok([
+            f.rope(&n("q_rot"), q, tokens.pos, s.rope_theta)?,
+            f.rope(&n("k_rot"), k, tokens.pos, s.rope_theta)?,
+            v,
+        ])
+    }
+}

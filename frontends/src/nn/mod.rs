@@ -1,0 +1,39 @@
+//! Transformer building blocks: each type holds the parameters of one block
+//! and emits its instructions. The example model families and the checkpoint
+//! importer both build their models from these; each declares the parameters
+//! under its own names, so only the instructions are shared.
+
+mod attention;
+mod decoder_layer;
+mod decoder_model;
+mod gated_mlp;
+mod kv_cache;
+mod linear;
+mod mlp;
+mod moe;
+mod pregating_router;
+mod residual;
+mod rms_norm;
+mod routing;
+mod tokens;
+
+pub(crate) use attention::{Attention, AttentionShape, QkNorm};
+pub(crate) use decoder_layer::DecoderLayer;
+pub(crate) use decoder_model::DecoderModel;
+pub(crate) use gated_mlp::GatedMlp;
+pub(crate) use kv_cache::KvCache;
+pub(crate) use linear::Linear;
+pub(crate) use mlp::Mlp;
+pub(crate) use moe::{ExpertChoice, MoeMlp, SharedExpert};
+pub(crate) use pregating_router::PreGatingRouter;
+pub(crate) use residual::{add_residual, pre_norm};
+pub(crate) use rms_norm::RmsNorm;
+pub(crate) use routing::{Decision, TopK};
+pub(crate) use tokens::Tokens;
+
+use seam_ir::ValueId;
+
+use crate::builder::BuildError;
+
+/// Result of emitting one value.
+type Built = Result<ValueId, BuildError>;
