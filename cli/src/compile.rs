@@ -16,10 +16,11 @@ use super::output::write_atomic;
 use super::tokenizer::{beside_checkpoint, TextTokenizer};
 use super::CliError;
 use seam_bundle::Packing;
-use seam_compiler::compile::{compile_with_external, CompileError, CompileOptions, Compiled};
+use seam_compiler::compile::{compile, CompileError, CompileOptions, Compiled};
 use seam_compiler::emit::EmitError;
 use seam_compiler::external::{ExternalOrigin, ExternalWeights};
 use seam_compiler::lower::{Target, TargetKind};
+use seam_compiler::optimize::OptLevel;
 
 /// Arguments of `seam compile`.
 #[derive(Debug, Args)]
@@ -51,8 +52,8 @@ pub struct CompileArgs {
     pub target: TargetKind,
     /// Optimization level: 0 (op-by-op lowering), 1 (e-graph fusion rules), 2 (all
     /// rules: also router batching and communication scheduling).
-    #[arg(short = 'O', default_value_t = 2, value_name = "LEVEL", value_parser = clap::value_parser!(u8).range(0..=2))]
-    pub opt_level: u8,
+    #[arg(short = 'O', default_value_t = OptLevel::O2, value_name = "LEVEL")]
+    pub opt_level: OptLevel,
     /// Print what the optimizer did (rules fired, e-graph size, estimated cost).
     #[arg(long)]
     pub explain: bool,
@@ -223,14 +224,13 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
     };
     let started = std::time::Instant::now();
     let options = CompileOptions {
-        target,
-        opt_level: args.opt_level,
+        external: match args.weight_storage {
+            WeightStorage::Copy => None,
+            WeightStorage::External => Some(external_weights(&source, &args.output)?),
+        },
+        ..CompileOptions::new(target, args.opt_level)
     };
-    let mut external = match args.weight_storage {
-        WeightStorage::Copy => None,
-        WeightStorage::External => Some(external_weights(&source, &args.output)?),
-    };
-    let mut compiled = compile_with_external(model, weights, &options, external.as_mut())?;
+    let mut compiled = compile(model, weights, &options)?;
     if let Some((path, bytes)) = tokenizer {
         compiled.bundle.set_tokenizer(bytes);
         println!("embedding the tokenizer {}", path.display());

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use seam_bundle::BundleReader;
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
+use seam_compiler::optimize::OptLevel;
 use seam_ir::{random_weights, set_max_length, text};
 use seam_runtime::generate::{generate, Sampler, Sampling, PREFILL};
 use seam_runtime::{DeviceOptions, HostTensor, Runtime};
 
 /// The optimization levels compared: the op-by-op baseline first.
-const OPT_LEVELS: [u8; 2] = [0, 2];
+const OPT_LEVELS: [OptLevel; 2] = [OptLevel::O0, OptLevel::O2];
 
 /// The cached example models measured.
 const EXAMPLES: [&str; 2] = ["mixtral_tiny_kv", "readme_moe_kv"];
@@ -49,11 +50,9 @@ fn main() -> Res<()> {
         let models = OPT_LEVELS
             .iter()
             .map(|&opt_level| {
-                let options = CompileOptions {
-                    target: Target::from_limits(rt.gpu().shader_limits()),
-                    opt_level,
-                };
-                let bundle = compile(&model, &weights, &options)?;
+                let options =
+                    CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), opt_level);
+                let bundle = compile(&model, &weights, &options)?.bundle;
                 Ok(rt.load_bundle(BundleReader::from_bytes(bundle.to_bytes()?)?)?)
             })
             .collect::<Res<Vec<_>>>()?;

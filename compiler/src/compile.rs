@@ -3,7 +3,7 @@
 //! plan → bundle.
 
 use seam_bundle::BundleWriter;
-use seam_ir::{verify, Model, Weights};
+use seam_ir::{verify, Model, VerifyError, Weights, WeightsError};
 use thiserror::Error;
 
 use crate::emit::{build_bundle, EmitError};
@@ -18,13 +18,10 @@ use crate::optimize::{optimize, OptLevel, OptimizeError, OptimizeOptions, Report
 pub enum CompileError {
     /// The model does not verify.
     #[error("model does not verify: {0}")]
-    Verify(String),
+    Verify(#[from] VerifyError),
     /// Weights do not match the model.
     #[error("weights do not match the model: {0}")]
-    Weights(String),
-    /// The optimization level does not exist.
-    #[error("there is no optimization level {0} (levels are 0, 1 and 2)")]
-    OptLevel(u8),
+    Weights(#[from] WeightsError),
     /// The optimizer failed.
     #[error(transparent)]
     Optimize(Box<OptimizeError>),
@@ -44,11 +41,25 @@ pub enum CompileError {
 pub struct CompileOptions {
     /// The device the kernels are specialised for.
     pub target: Target,
-    /// Optimization level (0: op-by-op lowering; 1: fusion rules; 2: all rules).
-    pub opt_level: u8,
+    /// Optimization level (`-O0`: op-by-op lowering; `-O1`: fusion rules; `-O2`: all rules).
+    pub level: OptLevel,
+    /// Where weights that are byte ranges of checkpoint files may be referenced
+    /// instead of copied ([`crate::external`]); `None` embeds every weight.
+    pub external: Option<ExternalWeights>,
 }
 
-/// What [`compile_with_report`] produces.
+impl CompileOptions {
+    /// Every weight embedded, at `level`, for `target`.
+    pub fn new(target: Target, level: OptLevel) -> Self {
+        CompileOptions {
+            target,
+            level,
+            external: None,
+        }
+    }
+}
+
+/// What [`compile`] produces.
 #[derive(Debug)]
 pub struct Compiled {
     /// The bundle, ready to write.
@@ -60,39 +71,17 @@ pub struct Compiled {
     pub optimized: Option<Model>,
 }
 
-/// Compiles every function of `model` with `weights` into a bundle writer.
+/// Compiles every function of `model` with `weights` into a bundle, with the
+/// optimizer's report and output.
 pub fn compile(
     model: &Model,
     weights: &Weights,
     options: &CompileOptions,
-) -> Result<BundleWriter, CompileError> {
-    compile_with_report(model, weights, options).map(|c| c.bundle)
-}
-
-/// [`compile`], also returning the optimizer's report and output.
-pub fn compile_with_report(
-    model: &Model,
-    weights: &Weights,
-    options: &CompileOptions,
 ) -> Result<Compiled, CompileError> {
-    compile_with_external(model, weights, options, None)
-}
-
-/// [`compile_with_report`]; with `external`, weights that are byte ranges of
-/// checkpoint files are referenced rather than copied ([`crate::external`]).
-pub fn compile_with_external(
-    model: &Model,
-    weights: &Weights,
-    options: &CompileOptions,
-    external: Option<&mut ExternalWeights>,
-) -> Result<Compiled, CompileError> {
-    verify(model).map_err(|e| CompileError::Verify(e.to_string()))?;
-    weights
-        .check(model)
-        .map_err(|e| CompileError::Weights(e.to_string()))?;
+    verify(model)?;
+    weights.check(model)?;
     let started = std::time::Instant::now();
-    let level = OptLevel::from_number(options.opt_level)
-        .ok_or(CompileError::OptLevel(options.opt_level))?;
+    let level = options.level;
     let (optimized, mut report) = match level {
         OptLevel::O0 => (None, None),
         _ => {
@@ -123,7 +112,8 @@ pub fn compile_with_external(
         .map(|f| lower_function(model, f, &options.target))
         .collect::<Result<Vec<_>, _>>()?;
     tracing::info!(elapsed = ?started.elapsed(), "lowered");
-    let bundle = build_bundle(model, &lowered, weights, options.opt_level, external)?;
+    let mut external = options.external.clone();
+    let bundle = build_bundle(model, &lowered, weights, level.number(), external.as_mut())?;
     tracing::info!(
         elapsed = ?started.elapsed(),
         kernels = bundle.manifest.kernels.len(),

@@ -53,7 +53,7 @@ pub struct ExternalOrigin {
 }
 
 /// Links parameters to checkpoint files for one bundle.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ExternalWeights {
     /// The bundle's folder, canonical.
     dir: PathBuf,

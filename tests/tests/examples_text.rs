@@ -83,7 +83,7 @@ fn ladder_header(config: &TensorParallelConfig) -> String {
         "# {name}: a dense transformer written for tensor parallelism, {layers} layers, d={d},\n\
          # {h} query / {kv} kv heads, SwiGLU of {f}, vocab {v}; an all_reduce after every attention and MLP\n\
          # (the identity on one device), in the Ladder Residual form: each module reads a residual\n\
-         # without the previous module's output, which is added one module later (DESIGN.md §3).\n\
+         # without the previous module's output, which is added one module later (arXiv 2501.06589).\n\
          # Generated from seam_frontends::examples::{name}() (SEAM_BLESS=1 cargo test -p seam-tests).\n\n",
         name = config.name,
         layers = config.layers,

@@ -3,6 +3,7 @@
 
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
+use seam_compiler::optimize::OptLevel;
 use seam_ir::{evaluate, random_weights, text, Tensor};
 use seam_runtime::bundle::BundleReader;
 use seam_runtime::{DeviceOptions, HostTensor, Runtime};
@@ -24,12 +25,14 @@ fn runtime() -> Runtime {
 /// Compiles the example at `opt_level` and checks max |gpu − cpu| against
 /// 1e-4 · max |cpu| over the logits, the reference being the evaluator on the
 /// model as written (before optimization).
-fn check(name: &str, opt_level: u8, token_counts: &[usize]) {
+fn check(name: &str, opt_level: OptLevel, token_counts: &[usize]) {
     let model = example(name);
     let weights = random_weights(&model, 11);
     let rt = runtime();
     let target = Target::from_limits(rt.gpu().shader_limits());
-    let bundle = compile(&model, &weights, &CompileOptions { target, opt_level }).unwrap();
+    let bundle = compile(&model, &weights, &CompileOptions::new(target, opt_level))
+        .unwrap()
+        .bundle;
     let bytes = bundle.to_bytes().unwrap();
     let loaded = rt
         .load_bundle(BundleReader::from_bytes(bytes).unwrap())
@@ -64,29 +67,29 @@ fn check(name: &str, opt_level: u8, token_counts: &[usize]) {
 
 #[test]
 fn readme_moe_matches_reference_on_gpu() {
-    check("readme_moe", 0, &[1, 7, 33]);
-    check("readme_moe", 2, &[1, 33]);
+    check("readme_moe", OptLevel::O0, &[1, 7, 33]);
+    check("readme_moe", OptLevel::O2, &[1, 33]);
 }
 
 #[test]
 fn mixtral_tiny_matches_reference_on_gpu() {
-    check("mixtral_tiny", 0, &[1, 7, 33]);
-    check("mixtral_tiny", 2, &[1, 33]);
+    check("mixtral_tiny", OptLevel::O0, &[1, 7, 33]);
+    check("mixtral_tiny", OptLevel::O2, &[1, 33]);
 }
 
 #[test]
 fn pregated_topk_matches_reference_on_gpu() {
-    check("pregated_topk", 0, &[5]);
-    check("pregated_topk", 2, &[5]);
+    check("pregated_topk", OptLevel::O0, &[5]);
+    check("pregated_topk", OptLevel::O2, &[5]);
 }
 
 #[test]
 fn pregated_dense_matches_reference_on_gpu_at_o2() {
-    check("pregated_dense", 2, &[1, 9]);
+    check("pregated_dense", OptLevel::O2, &[1, 9]);
 }
 
 #[test]
 fn ladder_residual_matches_reference_on_gpu() {
-    check("ladder_residual", 0, &[1, 9]);
-    check("ladder_residual", 2, &[1, 9]);
+    check("ladder_residual", OptLevel::O0, &[1, 9]);
+    check("ladder_residual", OptLevel::O2, &[1, 9]);
 }

@@ -7,11 +7,12 @@ mod hf_common;
 use hf_common::*;
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
+use seam_compiler::optimize::OptLevel;
 use seam_runtime::bundle::BundleReader;
 use seam_runtime::{DeviceOptions, HostTensor, Runtime};
 
 /// The `-O` levels checked: `seam compile`'s default (0) and all rules (2).
-const OPT_LEVELS: [u8; 2] = [0, 2];
+const OPT_LEVELS: [OptLevel; 2] = [OptLevel::O0, OptLevel::O2];
 
 fn runtime() -> Runtime {
     std::env::set_var(
@@ -26,11 +27,8 @@ fn gpu_logits_match(name: &str) {
     let exp = expected(name);
     let rt = runtime();
     for opt_level in OPT_LEVELS {
-        let options = CompileOptions {
-            target: Target::from_limits(rt.gpu().shader_limits()),
-            opt_level,
-        };
-        let bundle = compile(&m.model, &m.weights, &options).unwrap();
+        let options = CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), opt_level);
+        let bundle = compile(&m.model, &m.weights, &options).unwrap().bundle;
         let loaded = rt
             .load_bundle(BundleReader::from_bytes(bundle.to_bytes().unwrap()).unwrap())
             .unwrap();

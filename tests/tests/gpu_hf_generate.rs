@@ -8,6 +8,7 @@ mod hf_common;
 use hf_common::*;
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
+use seam_compiler::optimize::OptLevel;
 use seam_frontends::hf::{import, ImportOptions};
 use seam_runtime::bundle::BundleReader;
 use seam_runtime::generate::{generate, Sampler, Sampling, PREFILL};
@@ -27,11 +28,11 @@ fn greedy_generation_with_a_kv_cache_matches_transformers() {
             ..ImportOptions::default()
         };
         let m = import(&fixture_dir(name), &options).unwrap();
-        let compile_options = CompileOptions {
-            target: Target::from_limits(rt.gpu().shader_limits()),
-            opt_level: 0,
-        };
-        let bundle = compile(&m.model, &m.weights, &compile_options).unwrap();
+        let compile_options =
+            CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), OptLevel::O0);
+        let bundle = compile(&m.model, &m.weights, &compile_options)
+            .unwrap()
+            .bundle;
         let loaded = rt
             .load_bundle(BundleReader::from_bytes(bundle.to_bytes().unwrap()).unwrap())
             .unwrap();

@@ -7,6 +7,7 @@
 
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
+use seam_compiler::optimize::OptLevel;
 use seam_frontends::examples::{mixtral_tiny, readme_moe, MoeTransformerConfig};
 use seam_ir::eval::StateSession;
 use seam_ir::{evaluate, random_weights, Model, Tensor, Weights};
@@ -28,13 +29,16 @@ fn cached(mut c: MoeTransformerConfig, max_seq: u64) -> (Model, Weights) {
     (model, weights)
 }
 
-fn load(rt: &Runtime, model: &Model, weights: &Weights, opt_level: u8) -> seam_runtime::Model {
-    let options = CompileOptions {
-        target: Target::from_limits(rt.gpu().shader_limits()),
-        opt_level,
-    };
+fn load(
+    rt: &Runtime,
+    model: &Model,
+    weights: &Weights,
+    opt_level: OptLevel,
+) -> seam_runtime::Model {
+    let options = CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), opt_level);
     let bytes = compile(model, weights, &options)
         .unwrap()
+        .bundle
         .to_bytes()
         .unwrap();
     rt.load_bundle(BundleReader::from_bytes(bytes).unwrap())
@@ -60,7 +64,7 @@ fn rel_err(gpu: &HostTensor, cpu: &Tensor) -> f32 {
 /// between, on a different sequence), each call checked against the evaluator's
 /// same call, and each decode also against the cache-free `forward` over the
 /// whole sequence (the row of that token).
-fn check(config: MoeTransformerConfig, opt_level: u8, prompt: usize, steps: usize) {
+fn check(config: MoeTransformerConfig, opt_level: OptLevel, prompt: usize, steps: usize) {
     let name = format!("{} -O{opt_level}", config.name);
     let (model, weights) = cached(config, 64);
     let rt = runtime();
@@ -117,18 +121,18 @@ fn check(config: MoeTransformerConfig, opt_level: u8, prompt: usize, steps: usiz
 
 #[test]
 fn mixtral_tiny_cache_matches_reference_on_gpu() {
-    check(mixtral_tiny(), 0, 6, 5);
+    check(mixtral_tiny(), OptLevel::O0, 6, 5);
 }
 
 #[test]
 fn mixtral_tiny_cache_at_o2_matches_reference_on_gpu() {
     // The optimizer keeps the states and their in-place appends.
-    check(mixtral_tiny(), 2, 4, 3);
+    check(mixtral_tiny(), OptLevel::O2, 4, 3);
 }
 
 #[test]
 fn readme_moe_cache_matches_reference_on_gpu() {
-    check(readme_moe(), 0, 6, 5);
+    check(readme_moe(), OptLevel::O0, 6, 5);
 }
 
 #[test]
@@ -137,7 +141,7 @@ fn running_past_the_capacity_is_refused_and_reset_recovers() {
     c.layers = 1;
     let (model, weights) = cached(c, 4);
     let rt = runtime();
-    let loaded = load(&rt, &model, &weights, 0);
+    let loaded = load(&rt, &model, &weights, OptLevel::O0);
     let mut s = loaded.session("prefill").unwrap();
     assert_eq!(s.max_length(), Some(4));
     s.run(&[HostTensor::from_i32(vec![3], &[1, 2, 3]).unwrap()])

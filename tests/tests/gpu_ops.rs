@@ -4,6 +4,7 @@
 
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
+use seam_compiler::optimize::OptLevel;
 use seam_ir::{evaluate, random_tensor_in, random_weights, text, DType, Tensor, TensorData};
 use seam_runtime::bundle::BundleReader;
 use seam_runtime::{DeviceOptions, HostTensor, Runtime};
@@ -28,11 +29,10 @@ fn check(name: &str, body: &str, int_hi: f64) {
     let weights = random_weights(&model, 3);
     std::env::set_var("WGPU_BACKEND", "vulkan");
     let rt = Runtime::new(&DeviceOptions::default()).expect("a Vulkan device");
-    let options = CompileOptions {
-        target: Target::from_limits(rt.gpu().shader_limits()),
-        opt_level: 0,
-    };
-    let bundle = compile(&model, &weights, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let options = CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), OptLevel::O0);
+    let bundle = compile(&model, &weights, &options)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .bundle;
     let loaded = rt
         .load_bundle(BundleReader::from_bytes(bundle.to_bytes().unwrap()).unwrap())
         .unwrap();

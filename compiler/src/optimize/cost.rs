@@ -53,7 +53,7 @@ pub struct CostModel {
 
 impl CostModel {
     /// lavapipe on a 2-core CPU: ~40 µs per dispatch, ~3 GB/s, ~4.5 GFLOP/s
-    /// (DESIGN.md §6a).
+    /// (measured; see `docs/cost-model.md`).
     pub fn lavapipe() -> Self {
         CostModel {
             dispatch_us: 40.0,

@@ -31,14 +31,38 @@ pub use crate::optimize::saturate::{Limits, Report, StopReason};
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum OptLevel {
     /// No rewriting: the model comes back unchanged.
-    O0,
+    O0 = 0,
     /// Fusion rules only ([`RuleGroup::is_fusion`]).
-    O1,
+    O1 = 1,
     /// Every rule group.
-    O2,
+    O2 = 2,
+}
+
+/// The digit of `-O<n>`.
+impl std::fmt::Display for OptLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.number())
+    }
+}
+
+/// `-O0`, `-O1`, `-O2` on the command line: the digit alone.
+impl std::str::FromStr for OptLevel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse::<u8>()
+            .ok()
+            .and_then(OptLevel::from_number)
+            .ok_or_else(|| format!("there is no optimization level `{s}` (levels are 0, 1 and 2)"))
+    }
 }
 
 impl OptLevel {
+    /// `n` in `-O<n>`.
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+
     /// The level for `-O<n>`, if there is one.
     pub fn from_number(n: u8) -> Option<OptLevel> {
         match n {

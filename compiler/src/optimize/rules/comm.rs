@@ -7,7 +7,7 @@
 //! never changes the model's dataflow. In particular it never turns a standard
 //! residual (`x_k = x_{k-1} + AR(h_k(x_{k-1}))`, where the next module reads the
 //! reduced sum, so nothing can overlap) into a ladder one
-//! (`x_k = x_{k-1} + AR(h_k(x_{k-2}))`, DESIGN.md §3): that changes what the
+//! (`x_k = x_{k-1} + AR(h_k(x_{k-2}))`, arXiv 2501.06589; `docs/decoupled-models.md`): that changes what the
 //! model computes. A ladder model is ladder because it is written that way; the
 //! scheduler then finds the overlap its dataflow allows.
 
