@@ -39,6 +39,7 @@ pub mod files;
 mod format;
 mod manifest;
 mod reader;
+mod validate;
 mod writer;
 
 pub use error::BundleError;

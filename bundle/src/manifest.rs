@@ -1,10 +1,8 @@
 //! The manifest: what a bundle holds and how to run it, as serde data.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 
-use seam_core::{DType, Dim, Kernel, SizeExpr};
+use seam_core::{DType, Kernel, SizeExpr};
 
 use crate::BundleError;
 
@@ -243,228 +241,16 @@ pub struct Manifest {
     pub external_files: Vec<ExternalFile>,
 }
 
-/// The largest buffer a manifest may ask for (1 TiB): anything larger is corrupt.
-const MAX_BUFFER_BYTES: u64 = 1 << 40;
-
 impl Manifest {
     /// Checks internal consistency against the sizes of the shader and weight
     /// sections: every index in range, every byte range inside its section,
     /// every size computable at the dims' bounds.
     pub fn validate(&self, shaders_len: u64, weights_len: u64) -> Result<(), BundleError> {
-        let bad = |m: String| Err(BundleError::ManifestInvalid(m));
-        let mut names = HashSet::new();
-        for d in &self.dims {
-            if !names.insert(d.name.as_str()) || d.max == 0 {
-                return bad(format!("dim `{}` is duplicated or has bound 0", d.name));
-            }
+        crate::validate::Validator {
+            m: self,
+            shaders_len,
+            weights_len,
         }
-        let at_bounds = |e: &SizeExpr, what: &str| -> Result<u64, BundleError> {
-            for d in e.dims() {
-                if !self.dims.iter().any(|b| b.name == d) {
-                    return Err(BundleError::ManifestInvalid(format!(
-                        "{what} uses undeclared dim `{d}`"
-                    )));
-                }
-            }
-            e.eval(&|d| self.dims.iter().find(|b| b.name == d).map(|b| b.max))
-                .map_err(|err| BundleError::ManifestInvalid(format!("{what}: {err}")))
-        };
-        for (i, w) in self.weights.iter().enumerate() {
-            let elems = w.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-            let expected = elems.and_then(|n| n.checked_mul(w.dtype.size_bytes() as u64));
-            if expected != Some(w.bytes) {
-                return bad(format!(
-                    "weight {i} `{}`: {} bytes do not match its shape",
-                    w.name, w.bytes
-                ));
-            }
-            let end = w.offset.checked_add(w.bytes);
-            match w.file {
-                None => {
-                    if w.offset % crate::format::ALIGN != 0
-                        || end.is_none_or(|end| end > weights_len)
-                    {
-                        return bad(format!(
-                            "weight {i} `{}` lies outside the weights section",
-                            w.name
-                        ));
-                    }
-                }
-                Some(f) => {
-                    let Some(file) = self.external_files.get(f as usize) else {
-                        return bad(format!(
-                            "weight {i} `{}` refers to missing external file {f}",
-                            w.name
-                        ));
-                    };
-                    if end.is_none_or(|end| end > file.bytes) {
-                        return bad(format!(
-                            "weight {i} `{}` lies outside external file `{}`",
-                            w.name, file.path
-                        ));
-                    }
-                }
-            }
-        }
-        for f in &self.external_files {
-            crate::external::check_path(&f.path)?;
-        }
-        for (i, k) in self.kernels.iter().enumerate() {
-            if k.source_offset
-                .checked_add(k.source_len)
-                .is_none_or(|end| end > shaders_len)
-            {
-                return bad(format!(
-                    "kernel {i} `{}` lies outside the shaders section",
-                    k.kernel.name
-                ));
-            }
-            let kernel = &k.kernel;
-            if kernel.workgroup_size.contains(&0) || kernel.grid.dims.iter().any(|g| g.divisor == 0)
-            {
-                return bad(format!(
-                    "kernel {i} `{}` has an empty workgroup or grid divisor",
-                    kernel.name
-                ));
-            }
-        }
-        for p in &self.params {
-            if p.weight as usize >= self.weights.len() {
-                return bad(format!(
-                    "param `{}` refers to missing weight {}",
-                    p.name, p.weight
-                ));
-            }
-        }
-        for (i, b) in self.buffers.iter().enumerate() {
-            let n = at_bounds(&b.bytes, &format!("buffer {i}"))?;
-            if n > MAX_BUFFER_BYTES {
-                return bad(format!("buffer {i} `{}` asks for {n} bytes", b.name));
-            }
-            if let BufferRole::Weight(w) = b.role {
-                let Some(weight) = self.weights.get(w as usize) else {
-                    return bad(format!("buffer {i} refers to missing weight {w}"));
-                };
-                if weight.bytes > n {
-                    return bad(format!("buffer {i} is smaller than weight {w}"));
-                }
-            }
-        }
-        for st in &self.states {
-            let Some(b) = self.buffers.get(st.buffer as usize) else {
-                return bad(format!(
-                    "state `{}` refers to missing buffer {}",
-                    st.name, st.buffer
-                ));
-            };
-            if b.role != BufferRole::State {
-                return bad(format!(
-                    "state `{}` lives in a buffer that is not a state buffer",
-                    st.name
-                ));
-            }
-            let elems = at_bounds(
-                &SizeExpr::product(st.shape.clone()),
-                &format!("state `{}`", st.name),
-            )?;
-            if at_bounds(&b.bytes, "state buffer")?
-                < elems.saturating_mul(st.dtype.size_bytes() as u64)
-            {
-                return bad(format!("state `{}` does not fit its buffer", st.name));
-            }
-        }
-        let buffer = |i: u32, what: &str| -> Result<(), BundleError> {
-            if (i as usize) < self.buffers.len() {
-                Ok(())
-            } else {
-                Err(BundleError::ManifestInvalid(format!(
-                    "{what} refers to missing buffer {i}"
-                )))
-            }
-        };
-        for ep in &self.entry_points {
-            for io in ep.inputs.iter().chain(&ep.outputs) {
-                buffer(
-                    io.buffer,
-                    &format!("`{}` input/output `{}`", ep.name, io.name),
-                )?;
-                for e in &io.shape {
-                    at_bounds(e, &format!("shape of `{}`", io.name))?;
-                }
-            }
-            for &si in &ep.states {
-                let Some(st) = self.states.get(si as usize) else {
-                    return bad(format!("`{}` refers to missing state {si}", ep.name));
-                };
-                let length = ep.state_length.as_ref().map(|l| l.dim.as_str());
-                if st.shape.first() != length.map(|d| SizeExpr::Dim(d.to_string())).as_ref() {
-                    return bad(format!(
-                        "`{}`: state `{}` does not lead with the entry's length dim",
-                        ep.name, st.name
-                    ));
-                }
-            }
-            if let Some(l) = &ep.state_length {
-                let first = self
-                    .entry_points
-                    .iter()
-                    .find_map(|e| e.state_length.as_ref());
-                if let Some(f) = first.filter(|f| f.dim != l.dim) {
-                    return bad(format!(
-                        "`{}` has length dim `{}` but another entry point `{}`: a session has one length",
-                        ep.name, l.dim, f.dim
-                    ));
-                }
-                at_bounds(
-                    &SizeExpr::Dim(l.dim.clone()),
-                    &format!("`{}` length dim", ep.name),
-                )?;
-                for d in l.advance.dims() {
-                    if !ep
-                        .inputs
-                        .iter()
-                        .any(|io| io.shape.contains(&SizeExpr::Dim(d.to_string())))
-                    {
-                        return bad(format!(
-                            "`{}` appends `{d}` rows, which no input binds",
-                            ep.name
-                        ));
-                    }
-                }
-            }
-            for (di, d) in ep.dispatches.iter().enumerate() {
-                let what = format!("`{}` dispatch {di}", ep.name);
-                let Some(kernel) = self.kernels.get(d.kernel as usize).map(|k| &k.kernel) else {
-                    return bad(format!("{what} refers to missing kernel {}", d.kernel));
-                };
-                let storage = kernel.storage_bindings().count();
-                if d.buffers.len() != storage {
-                    return bad(format!(
-                        "{what} binds {} buffers but kernel `{}` has {storage}",
-                        d.buffers.len(),
-                        kernel.name
-                    ));
-                }
-                for b in &d.buffers {
-                    buffer(b.buffer, &what)?;
-                }
-                for (name, e) in &d.sizes {
-                    if !kernel
-                        .sizes
-                        .iter()
-                        .any(|s| s.name == *name && s.dim == Dim::Dynamic)
-                    {
-                        return bad(format!(
-                            "{what} sets `{name}`, not a dynamic size of `{}`",
-                            kernel.name
-                        ));
-                    }
-                    if at_bounds(e, &what)? > u64::from(u32::MAX) {
-                        return bad(format!("{what} has a size over 32 bits"));
-                    }
-                }
-            }
-        }
-        Ok(())
+        .run()
     }
 }
