@@ -1,7 +1,7 @@
 //! From lowered functions to a bundle: pack weights, plan activation buffers,
 //! validate every kernel with naga, and fill the manifest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use seam_bundle::{
     BufferEntry, BufferRange, BufferRole, BundleWriter, DimBound, Dispatch, EntryPoint, IoEntry,
@@ -80,7 +80,7 @@ pub fn build_bundle(
     lowered: &[Lowered],
     weights: &Weights,
     opt_level: u8,
-    mut external: Option<&mut ExternalWeights>,
+    external: Option<&mut ExternalWeights>,
 ) -> Result<BundleWriter, EmitError> {
     let manifest = Manifest {
         model: model.name.clone(),
@@ -106,121 +106,170 @@ pub fn build_bundle(
         states: Vec::new(),
         external_files: Vec::new(),
     };
-    let mut w = BundleWriter::new(manifest);
-    let bounds = |d: &str| model.dim(d).map(|b| b.max);
-    let mut weight_buffers: HashMap<(ParamId, Packing), u32> = HashMap::new();
-    let mut validated = std::collections::HashSet::new();
+    let mut assembler = Assembler {
+        model,
+        weights,
+        external,
+        w: BundleWriter::new(manifest),
+        weight_buffers: HashMap::new(),
+        validated: HashSet::new(),
+    };
     let mut peak = 0;
     for l in lowered {
-        // Buffers: weights shared across entry points; activations planned per entry.
+        peak += assembler.add_entry_point(l)?;
+    }
+    let mut w = assembler.w;
+    w.manifest.stats.peak_activation_bytes = peak;
+    w.manifest.stats.weight_bytes = w.manifest.weights.iter().map(|x| x.bytes).sum();
+    Ok(w)
+}
+
+/// The bundle under construction and what its entry points share.
+struct Assembler<'a> {
+    model: &'a Model,
+    weights: &'a Weights,
+    external: Option<&'a mut ExternalWeights>,
+    w: BundleWriter,
+    /// One buffer per packed param, shared by every entry point.
+    weight_buffers: HashMap<(ParamId, Packing), u32>,
+    /// Kernel sources already validated by naga.
+    validated: HashSet<String>,
+}
+
+impl Assembler<'_> {
+    fn size_at_bounds(&self, e: &SizeExpr, name: &str) -> Result<u64, EmitError> {
+        e.eval(&|d| self.model.dim(d).map(|b| b.max))
+            .map_err(|e| EmitError::Size {
+                name: name.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Adds one lowered function; returns its peak activation bytes.
+    fn add_entry_point(&mut self, l: &Lowered) -> Result<u64, EmitError> {
         let mut buffer_of: HashMap<TensorId, u32> = HashMap::new();
         for (i, t) in l.tensors.iter().enumerate() {
             if let Source::Param(p, packing) = &t.source {
-                let key = (*p, *packing);
-                let b = match weight_buffers.get(&key) {
-                    Some(&b) => b,
-                    None => {
-                        let decl = model.param(*p);
-                        let tensor = weights
-                            .get(*p)
-                            .filter(|t| t.dtype == DType::F32)
-                            .ok_or_else(|| EmitError::Weight(decl.name.clone()))?;
-                        let bytes = pack(tensor, *packing);
-                        let (dtype, shape) = (decl.ty.dtype, packed_shape(&decl.ty, *packing));
-                        let linked = match external.as_deref_mut() {
-                            Some(x) => {
-                                x.link(&mut w, &decl.name, dtype, shape.clone(), *packing, &bytes)?
-                            }
-                            None => None,
-                        };
-                        let wi = match linked {
-                            Some(wi) => wi,
-                            None => w.add_weight(&decl.name, dtype, shape, &bytes),
-                        };
-                        w.manifest.params.push(ParamEntry {
-                            name: decl.name.clone(),
-                            weight: wi,
-                            packing: *packing,
-                        });
-                        w.manifest.buffers.push(BufferEntry {
-                            name: decl.name.clone(),
-                            bytes: SizeExpr::Const(bytes.len() as u64),
-                            role: BufferRole::Weight(wi),
-                        });
-                        let b = w.manifest.buffers.len() as u32 - 1;
-                        weight_buffers.insert(key, b);
-                        b
-                    }
-                };
-                buffer_of.insert(TensorId(i), b);
+                buffer_of.insert(TensorId(i), self.weight_buffer(*p, *packing)?);
             }
         }
-        // States: one buffer per name, shared by every entry point naming it.
-        let mut entry_states = Vec::with_capacity(l.states.len());
+        let states = self.state_buffers(l, &mut buffer_of)?;
+        let peak = self.activation_buffers(l, &mut buffer_of)?;
+        let dispatches = self.dispatches(l, &buffer_of)?;
+        let io = |(t, ty): &(TensorId, TensorType)| IoEntry {
+            name: l.tensors[t.0].name.clone(),
+            dtype: ty.dtype,
+            shape: dims_of(ty),
+            buffer: buffer_of[t],
+        };
+        self.w.manifest.entry_points.push(EntryPoint {
+            name: l.name.clone(),
+            inputs: l.inputs.iter().map(io).collect(),
+            outputs: l.outputs.iter().map(io).collect(),
+            dispatches,
+            states,
+            state_length: l.state_use.as_ref().map(|(dim, advance)| StateLength {
+                dim: dim.clone(),
+                advance: advance.clone(),
+            }),
+        });
+        Ok(peak)
+    }
+
+    /// The buffer of param `p` packed as `packing`, added with its weight on
+    /// first use (referenced in a checkpoint file where `external` allows).
+    fn weight_buffer(&mut self, p: ParamId, packing: Packing) -> Result<u32, EmitError> {
+        if let Some(&b) = self.weight_buffers.get(&(p, packing)) {
+            return Ok(b);
+        }
+        let decl = self.model.param(p);
+        let tensor = self
+            .weights
+            .get(p)
+            .filter(|t| t.dtype == DType::F32)
+            .ok_or_else(|| EmitError::Weight(decl.name.clone()))?;
+        let bytes = pack(tensor, packing);
+        let (dtype, shape) = (decl.ty.dtype, packed_shape(&decl.ty, packing));
+        let w = &mut self.w;
+        let linked = match self.external.as_deref_mut() {
+            Some(x) => x.link(w, &decl.name, dtype, shape.clone(), packing, &bytes)?,
+            None => None,
+        };
+        let wi = match linked {
+            Some(wi) => wi,
+            None => w.add_weight(&decl.name, dtype, shape, &bytes),
+        };
+        w.manifest.params.push(ParamEntry {
+            name: decl.name.clone(),
+            weight: wi,
+            packing,
+        });
+        w.manifest.buffers.push(BufferEntry {
+            name: decl.name.clone(),
+            bytes: SizeExpr::Const(bytes.len() as u64),
+            role: BufferRole::Weight(wi),
+        });
+        let b = w.manifest.buffers.len() as u32 - 1;
+        self.weight_buffers.insert((p, packing), b);
+        Ok(b)
+    }
+
+    /// One buffer per state name, shared by every entry point naming it;
+    /// returns the entry point's state indices.
+    fn state_buffers(
+        &mut self,
+        l: &Lowered,
+        buffer_of: &mut HashMap<TensorId, u32>,
+    ) -> Result<Vec<u32>, EmitError> {
+        let mut entry_states = Vec::new();
         for (name, t, ty) in &l.states {
-            let si = match w.manifest.states.iter().position(|s| s.name == *name) {
+            let existing = self.w.manifest.states.iter().position(|s| s.name == *name);
+            let si = match existing {
                 Some(si) => si,
                 None => {
-                    let bytes =
-                        l.tensors[t.0]
-                            .bytes()
-                            .eval(&bounds)
-                            .map_err(|e| EmitError::Size {
-                                name: name.clone(),
-                                reason: e.to_string(),
-                            })?;
-                    w.manifest.buffers.push(BufferEntry {
+                    let bytes = self.size_at_bounds(&l.tensors[t.0].bytes(), name)?;
+                    let m = &mut self.w.manifest;
+                    m.buffers.push(BufferEntry {
                         name: name.clone(),
                         bytes: SizeExpr::Const(bytes),
                         role: BufferRole::State,
                     });
-                    w.manifest.states.push(StateEntry {
+                    m.states.push(StateEntry {
                         name: name.clone(),
                         dtype: ty.dtype,
                         shape: dims_of(ty),
-                        buffer: w.manifest.buffers.len() as u32 - 1,
+                        buffer: m.buffers.len() as u32 - 1,
                     });
-                    w.manifest.states.len() - 1
+                    m.states.len() - 1
                 }
             };
-            buffer_of.insert(*t, w.manifest.states[si].buffer);
+            buffer_of.insert(*t, self.w.manifest.states[si].buffer);
             entry_states.push(si as u32);
         }
+        Ok(entry_states)
+    }
+
+    /// Plans the activations (everything not a param or a state) into shared
+    /// buffers by lifetime; returns the plan's total bytes.
+    fn activation_buffers(
+        &mut self,
+        l: &Lowered,
+        buffer_of: &mut HashMap<TensorId, u32>,
+    ) -> Result<u64, EmitError> {
         let activations: Vec<usize> = (0..l.tensors.len())
             .filter(|&i| {
                 !matches!(l.tensors[i].source, Source::Param(..))
                     && !buffer_of.contains_key(&TensorId(i))
             })
             .collect();
-        let mut uses = Vec::with_capacity(activations.len());
-        for &i in &activations {
-            let t = &l.tensors[i];
-            let bytes = t.bytes().eval(&bounds).map_err(|e| EmitError::Size {
-                name: t.name.clone(),
-                reason: e.to_string(),
-            })?;
-            let id = TensorId(i);
-            let first_write = l.steps.iter().position(|s| s.writes.contains(&id));
-            let last_read = l
-                .steps
-                .iter()
-                .rposition(|s| s.args.iter().any(|a| a.tensor == id) && !s.writes.contains(&id));
-            let last_read = match (first_write, last_read) {
-                (Some(fw), Some(lr)) => Some(lr.max(fw)),
-                (_, lr) => lr,
-            };
-            uses.push(TensorUse {
-                bytes,
-                first_write,
-                last_read,
-                is_output: l.outputs.iter().any(|(o, _)| *o == id),
-            });
-        }
+        let uses = activations
+            .iter()
+            .map(|&i| self.tensor_use(l, TensorId(i)))
+            .collect::<Result<Vec<_>, _>>()?;
         let plan = plan_buffers(&uses, l.steps.len());
-        peak += plan.total_bytes();
-        let base = w.manifest.buffers.len() as u32;
+        let base = self.w.manifest.buffers.len() as u32;
         for (b, bytes) in plan.buffer_bytes.iter().enumerate() {
-            w.manifest.buffers.push(BufferEntry {
+            self.w.manifest.buffers.push(BufferEntry {
                 name: format!("{}.act{b}", l.name),
                 bytes: SizeExpr::Const(*bytes),
                 role: BufferRole::Activation,
@@ -229,14 +278,43 @@ pub fn build_bundle(
         for (k, &i) in activations.iter().enumerate() {
             buffer_of.insert(TensorId(i), base + plan.buffer_of[k] as u32);
         }
-        let mut dispatches = Vec::with_capacity(l.steps.len());
+        Ok(plan.total_bytes())
+    }
+
+    /// When activation `id` is first written and last read, and its size.
+    fn tensor_use(&self, l: &Lowered, id: TensorId) -> Result<TensorUse, EmitError> {
+        let t = &l.tensors[id.0];
+        let bytes = self.size_at_bounds(&t.bytes(), &t.name)?;
+        let first_write = l.steps.iter().position(|s| s.writes.contains(&id));
+        let last_read = l
+            .steps
+            .iter()
+            .rposition(|s| s.args.iter().any(|a| a.tensor == id) && !s.writes.contains(&id));
+        let last_read = match (first_write, last_read) {
+            (Some(fw), Some(lr)) => Some(lr.max(fw)),
+            (_, lr) => lr,
+        };
+        Ok(TensorUse {
+            bytes,
+            first_write,
+            last_read,
+            is_output: l.outputs.iter().any(|(o, _)| *o == id),
+        })
+    }
+
+    /// Every step as a dispatch of its (naga-validated, deduplicated) kernel.
+    fn dispatches(
+        &mut self,
+        l: &Lowered,
+        buffer_of: &HashMap<TensorId, u32>,
+    ) -> Result<Vec<Dispatch>, EmitError> {
+        let mut dispatches = Vec::new();
         for s in &l.steps {
-            if validated.insert(s.kernel.wgsl.clone()) {
+            if self.validated.insert(s.kernel.wgsl.clone()) {
                 seam_shaders::validate(&s.kernel)?;
             }
-            let kernel = w.add_kernel(&s.kernel);
             dispatches.push(Dispatch {
-                kernel,
+                kernel: self.w.add_kernel(&s.kernel),
                 buffers: s
                     .args
                     .iter()
@@ -249,25 +327,6 @@ pub fn build_bundle(
                 sizes: s.sizes.clone(),
             });
         }
-        let io = |(t, ty): &(TensorId, TensorType)| IoEntry {
-            name: l.tensors[t.0].name.clone(),
-            dtype: ty.dtype,
-            shape: dims_of(ty),
-            buffer: buffer_of[t],
-        };
-        w.manifest.entry_points.push(EntryPoint {
-            name: l.name.clone(),
-            inputs: l.inputs.iter().map(io).collect(),
-            outputs: l.outputs.iter().map(io).collect(),
-            dispatches,
-            states: entry_states,
-            state_length: l.state_use.as_ref().map(|(dim, advance)| StateLength {
-                dim: dim.clone(),
-                advance: advance.clone(),
-            }),
-        });
+        Ok(dispatches)
     }
-    w.manifest.stats.peak_activation_bytes = peak;
-    w.manifest.stats.weight_bytes = w.manifest.weights.iter().map(|x| x.bytes).sum();
-    Ok(w)
 }
