@@ -111,8 +111,7 @@ fn synthetic_inputs(
                 .shape
                 .iter()
                 .map(|e| e.eval(&|_| Some(tokens as u64)).map(|v| v as usize))
-                .collect::<Result<_, _>>()
-                .map_err(|e| CliError::Input(e.to_string()))?;
+                .collect::<Result<_, _>>()?;
             let n: usize = shape.iter().product();
             let t = match io.dtype {
                 DType::I32 => HostTensor::from_i32(

@@ -201,9 +201,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
             )))
         }
         (Some(w), None, None) => w,
-        (None, Some(path), _) => {
-            &load_safetensors(model, path).map_err(|e| CliError::Input(e.to_string()))?
-        }
+        (None, Some(path), _) => &load_safetensors(model, path)?,
         (None, None, Some(seed)) => &random_weights(model, seed),
         (None, None, None) => {
             return Err(CliError::Usage(

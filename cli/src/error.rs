@@ -28,6 +28,18 @@ pub enum CliError {
     /// A kernel could not be emitted.
     #[error(transparent)]
     Shader(#[from] seam_shaders::ShaderError),
+    /// A tensor (an input, an output, a weight) has an inconsistent shape or data.
+    #[error(transparent)]
+    Tensor(#[from] seam_ir::TensorError),
+    /// Weights do not fit the model.
+    #[error(transparent)]
+    Weights(#[from] seam_ir::WeightsError),
+    /// A safetensors weight file could not be read.
+    #[error(transparent)]
+    WeightFile(#[from] seam_frontends::safetensors_weights::WeightFileError),
+    /// A size in a bundle could not be evaluated.
+    #[error(transparent)]
+    Size(#[from] seam_core::SizeExprError),
     /// Input data (tokens, `.npy` inputs) is unusable.
     #[error("{0}")]
     Input(String),

@@ -161,8 +161,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     }
     if let Some(path) = &args.logits_out {
         let t = &g.prefill_logits;
-        let tensor =
-            Tensor::f32(t.shape.clone(), t.to_f32()).map_err(|e| CliError::Input(e.to_string()))?;
+        let tensor = Tensor::f32(t.shape.clone(), t.to_f32())?;
         write_npy_file(path, &tensor, args.force)?;
     }
     Ok(())

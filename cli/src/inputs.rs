@@ -86,7 +86,7 @@ fn tokens_tensor(tokens: &[i64], dtype: DType) -> Result<Tensor, CliError> {
                 .collect::<Result<_, _>>()?,
         ),
     };
-    tensor.map_err(|e| CliError::Input(e.to_string()))
+    Ok(tensor?)
 }
 
 /// Shape, dtype and a checksum (sum, mean absolute value, min, max) of f32 values.

@@ -87,9 +87,9 @@ fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliErro
                 transpose_last2(&stored, shape[r - 1], shape[r - 2])
             }
         };
-        tensors.push(Tensor::f32(shape, values).map_err(|e| CliError::Input(e.to_string()))?);
+        tensors.push(Tensor::f32(shape, values)?);
     }
-    let weights = Weights::new(&model, tensors).map_err(|e| CliError::Input(e.to_string()))?;
+    let weights = Weights::new(&model, tensors)?;
     Ok((model, weights))
 }
 
@@ -171,8 +171,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     }
     if let Some(path) = &args.out {
         let t = &outputs[0];
-        let tensor =
-            Tensor::f32(t.shape.clone(), t.to_f32()).map_err(|e| CliError::Input(e.to_string()))?;
+        let tensor = Tensor::f32(t.shape.clone(), t.to_f32())?;
         write_npy_file(path, &tensor, args.force)?;
     }
     Ok(())

@@ -24,9 +24,6 @@ pub enum LowerError {
         /// The generator's error.
         error: ShaderError,
     },
-    /// The model does not verify.
-    #[error("model does not verify: {0}")]
-    Verify(String),
     /// A tensor is larger, at the dims' bounds, than the device can bind.
     #[error(
         "`%{value}` needs {bytes} bytes at the dims' bounds ({bounds}), more than the \
