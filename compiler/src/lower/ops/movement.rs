@@ -143,13 +143,13 @@ pub(crate) fn tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError
     let scalar = cx.scalar(instr, cx.ty(x).dtype)?;
     let input = cx.operand(x);
     let out = cx.value_tensor(instr.results[0]);
-    let sizes = vec![
-        ("n", SizeExpr::product(out_dims.clone())),
-        ("inner", SizeExpr::product(dims[1..].iter().cloned())),
-        ("a", dims[0].clone()),
-        ("start", dims[0].clone().minus(out_dims[0].clone())),
-        ("len", out_dims[0].clone()),
-    ];
+    let sizes = row_range(
+        SizeExpr::product(out_dims.clone()),
+        SizeExpr::product(dims[1..].iter().cloned()),
+        &dims[0],
+        dims[0].clone().minus(out_dims[0].clone()),
+        out_dims[0].clone(),
+    );
     let kernel = movement::slice(scalar, &cx.target.limits);
     cx.step(
         instr,
@@ -176,13 +176,13 @@ pub(crate) fn write_tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lowe
     } else {
         let out = cx.value_tensor(instr.results[0]);
         let n = SizeExpr::product(dims.clone());
-        let copy = vec![
-            ("n", n),
-            ("inner", inner.clone()),
-            ("a", dims[0].clone()),
-            ("start", SizeExpr::Const(0)),
-            ("len", dims[0].clone()),
-        ];
+        let copy = row_range(
+            n,
+            inner.clone(),
+            &dims[0],
+            SizeExpr::Const(0),
+            dims[0].clone(),
+        );
         let kernel = movement::slice(scalar, &cx.target.limits);
         cx.step(
             instr,
@@ -194,13 +194,13 @@ pub(crate) fn write_tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lowe
         out
     };
     let new_t = cx.operand(new);
-    let sizes = vec![
-        ("n", SizeExpr::product(new_dims.clone())),
-        ("inner", inner),
-        ("a", dims[0].clone()),
-        ("start", dims[0].clone().minus(new_dims[0].clone())),
-        ("len", new_dims[0].clone()),
-    ];
+    let sizes = row_range(
+        SizeExpr::product(new_dims.clone()),
+        inner,
+        &dims[0],
+        dims[0].clone().minus(new_dims[0].clone()),
+        new_dims[0].clone(),
+    );
     let kernel = movement::slice_update(scalar, &cx.target.limits);
     cx.step(
         instr,
@@ -209,4 +209,22 @@ pub(crate) fn write_tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lowe
         vec![out],
         sizes,
     )
+}
+
+/// The sizes of a `slice` or `slice_update` kernel over rows `start..start + len`
+/// of a tensor with `rows` rows of `inner` elements, `n` elements in all.
+fn row_range(
+    n: SizeExpr,
+    inner: SizeExpr,
+    rows: &SizeExpr,
+    start: SizeExpr,
+    len: SizeExpr,
+) -> Vec<(&'static str, SizeExpr)> {
+    vec![
+        ("n", n),
+        ("inner", inner),
+        ("a", rows.clone()),
+        ("start", start),
+        ("len", len),
+    ]
 }
