@@ -1,11 +1,12 @@
 //! Data movement: concat, slice, split (several slices at once) and gather
 //! (embedding lookup).
 
-use seam_core::SizeExpr;
+use seam_core::{Kernel, SizeExpr};
 use seam_ir::{Instr, Op};
 use seam_shaders::kernels::movement;
+use seam_shaders::ShaderError;
 
-use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError};
+use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError, TensorId};
 
 /// Lowers `concat` along `axis` (viewed as `[outer, a_j, inner]`).
 pub(crate) fn concat(cx: &mut LowerCx<'_>, instr: &Instr, axis: usize) -> Result<(), LowerError> {
@@ -143,21 +144,15 @@ pub(crate) fn tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError
     let scalar = cx.scalar(instr, cx.ty(x).dtype)?;
     let input = cx.operand(x);
     let out = cx.value_tensor(instr.results[0]);
-    let sizes = row_range(
-        SizeExpr::product(out_dims.clone()),
-        SizeExpr::product(dims[1..].iter().cloned()),
-        &dims[0],
-        dims[0].clone().minus(out_dims[0].clone()),
-        out_dims[0].clone(),
-    );
+    let rows = RowRange {
+        n: SizeExpr::product(out_dims.clone()),
+        inner: SizeExpr::product(dims[1..].iter().cloned()),
+        rows: dims[0].clone(),
+        start: dims[0].clone().minus(out_dims[0].clone()),
+        len: out_dims[0].clone(),
+    };
     let kernel = movement::slice(scalar, &cx.target.limits);
-    cx.step(
-        instr,
-        kernel,
-        vec![whole(input), whole(out)],
-        vec![out],
-        sizes,
-    )
+    move_rows(cx, instr, kernel, input, out, rows)
 }
 
 /// Lowers `write_tail(buf[S, ...], new[T, ...])`. On a state input (used by
@@ -175,56 +170,55 @@ pub(crate) fn write_tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lowe
         buf_t
     } else {
         let out = cx.value_tensor(instr.results[0]);
-        let n = SizeExpr::product(dims.clone());
-        let copy = row_range(
-            n,
-            inner.clone(),
-            &dims[0],
-            SizeExpr::Const(0),
-            dims[0].clone(),
-        );
+        let all = RowRange {
+            n: SizeExpr::product(dims.clone()),
+            inner: inner.clone(),
+            rows: dims[0].clone(),
+            start: SizeExpr::Const(0),
+            len: dims[0].clone(),
+        };
         let kernel = movement::slice(scalar, &cx.target.limits);
-        cx.step(
-            instr,
-            kernel,
-            vec![whole(buf_t), whole(out)],
-            vec![out],
-            copy,
-        )?;
+        move_rows(cx, instr, kernel, buf_t, out, all)?;
         out
     };
     let new_t = cx.operand(new);
-    let sizes = row_range(
-        SizeExpr::product(new_dims.clone()),
+    let last = RowRange {
+        n: SizeExpr::product(new_dims.clone()),
         inner,
-        &dims[0],
-        dims[0].clone().minus(new_dims[0].clone()),
-        new_dims[0].clone(),
-    );
+        rows: dims[0].clone(),
+        start: dims[0].clone().minus(new_dims[0].clone()),
+        len: new_dims[0].clone(),
+    };
     let kernel = movement::slice_update(scalar, &cx.target.limits);
-    cx.step(
-        instr,
-        kernel,
-        vec![whole(new_t), whole(out)],
-        vec![out],
-        sizes,
-    )
+    move_rows(cx, instr, kernel, new_t, out, last)
 }
 
-/// The sizes of a `slice` or `slice_update` kernel over rows `start..start + len`
-/// of a tensor with `rows` rows of `inner` elements, `n` elements in all.
-fn row_range(
+/// Rows `start..start + len` of a tensor with `rows` rows of `inner` elements;
+/// `n` elements are moved.
+struct RowRange {
     n: SizeExpr,
     inner: SizeExpr,
-    rows: &SizeExpr,
+    rows: SizeExpr,
     start: SizeExpr,
     len: SizeExpr,
-) -> Vec<(&'static str, SizeExpr)> {
-    vec![
-        ("n", n),
-        ("inner", inner),
-        ("a", rows.clone()),
-        ("start", start),
-        ("len", len),
-    ]
+}
+
+/// One `slice` (rows of `from` into `to`) or `slice_update` (`from` into rows
+/// of `to`) dispatch over `range`.
+fn move_rows(
+    cx: &mut LowerCx<'_>,
+    instr: &Instr,
+    kernel: Result<Kernel, ShaderError>,
+    from: TensorId,
+    to: TensorId,
+    range: RowRange,
+) -> Result<(), LowerError> {
+    let sizes = vec![
+        ("n", range.n),
+        ("inner", range.inner),
+        ("a", range.rows),
+        ("start", range.start),
+        ("len", range.len),
+    ];
+    cx.step(instr, kernel, vec![whole(from), whole(to)], vec![to], sizes)
 }
