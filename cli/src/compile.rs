@@ -244,9 +244,8 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         emit(*format, dir, model, &compiled, args.force)?;
     }
     let bundle = &compiled.bundle;
-    bundle
-        .write(&args.output, args.force)
-        .map_err(seam_runtime::RunError::from)?;
+    let bytes = bundle.to_bytes().map_err(seam_runtime::RunError::from)?;
+    write_atomic(&args.output, &bytes, args.force)?;
     let m = &bundle.manifest;
     let dispatches: Vec<String> = m
         .entry_points

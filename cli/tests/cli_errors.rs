@@ -201,3 +201,39 @@ func forward(%ids: i32[tokens]) -> (f32[tokens, 2048]) {{
     assert!(stderr(&o).contains("134217728-byte"), "{}", stderr(&o));
     assert!(!Path::new(&out).exists(), "no bundle is written");
 }
+
+/// `--force` replaces a regular file only: `-o` onto a symlink or a FIFO is an
+/// error that names what is there, and leaves it (and a link's target) alone.
+#[cfg(unix)]
+#[test]
+fn output_onto_a_symlink_or_fifo_is_refused_even_with_force() {
+    let d = scratch("special-outputs");
+    let model = write(&d, "m.seam", SMALL.as_bytes());
+    let target = d.join("precious.txt");
+    std::fs::write(&target, b"keep me").unwrap();
+    let link = d.join("link.seamb");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let fifo = d.join("fifo.seamb");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (out, kind) in [(&link, "symbolic link"), (&fifo, "FIFO")] {
+        let out = out.display().to_string();
+        let args = ["compile", &model, "--random-weights", "1", "-o", &out];
+        let o = seam(&[&args[..], &["--target", "lavapipe", "--force"]].concat());
+        assert_user_error(&o, kind);
+        assert_user_error(&o, &out);
+    }
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
