@@ -1,8 +1,11 @@
 //! Shared WGSL scaffolding: the `Params` uniform, binding declarations, size
 //! constants, the entry-point signature and small math helpers. Every generator
-//! builds its module through [`KernelBuilder`], so all kernels agree on layout.
+//! builds its module through [`KernelBuilder`], so all kernels agree on layout,
+//! and writes its WGSL with a [`WgslWriter`].
 
-use std::fmt::Write as _;
+mod writer;
+
+pub(crate) use writer::{wgsl, WgslWriter};
 
 use crate::kernel::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
 
@@ -151,13 +154,30 @@ impl KernelBuilder {
     /// `gid`, `lid`, `wid`, `nwg`, `lidx` and `group` (the folded linear
     /// workgroup index `wid.x + wid.y * nwg.x`).
     pub(crate) fn finish(self, body: &str, grid: Grid) -> Kernel {
-        let mut src = String::new();
-        let _ = writeln!(src, "// Seam kernel `{}` (generated).", self.name);
-        let dynamic: Vec<&SizeDesc> = self
-            .sizes
-            .iter()
-            .filter(|s| s.dim == Dim::Dynamic)
-            .collect();
+        let mut w = WgslWriter::new();
+        wgsl!(w, "// Seam kernel `{}` (generated).", self.name);
+        let bindings = self.write_bindings(&mut w);
+        for item in &self.items {
+            w.lines(item);
+        }
+        self.write_entry_point(&mut w, body);
+        Kernel {
+            name: self.name,
+            wgsl: w.finish(),
+            entry_point: "main".into(),
+            workgroup_size: self.workgroup_size,
+            bindings,
+            sizes: self.sizes,
+            grid,
+            // Every generator clamps or guards each index against its sizes.
+            indexing_proven: true,
+        }
+    }
+
+    /// Declares the storage bindings in order, then — when any size is
+    /// dynamic — the `Params` struct and its uniform binding; returns their
+    /// descriptions.
+    fn write_bindings(&self, w: &mut WgslWriter) -> Vec<BindingDesc> {
         let mut descs = Vec::new();
         for (i, (name, access, ty)) in self.bindings.iter().enumerate() {
             let space = match access {
@@ -165,79 +185,72 @@ impl KernelBuilder {
                 Access::ReadWrite => "storage, read_write",
                 Access::Uniform => "uniform",
             };
-            let _ = writeln!(src, "@group(0) @binding({i}) var<{space}> {name}: {ty};");
+            wgsl!(w, "@group(0) @binding({i}) var<{space}> {name}: {ty};");
             descs.push(BindingDesc {
                 binding: i as u32,
                 name: name.clone(),
                 access: *access,
             });
         }
-        if !dynamic.is_empty() {
-            src.push_str("struct Params {\n");
-            for s in &dynamic {
-                let _ = writeln!(src, "    {}: u32,", s.name);
+        let mut dynamic = self
+            .sizes
+            .iter()
+            .filter(|s| s.dim == Dim::Dynamic)
+            .peekable();
+        if dynamic.peek().is_some() {
+            w.open("struct Params {");
+            for size in dynamic {
+                wgsl!(w, "{}: u32,", size.name);
             }
-            src.push_str("}\n");
-            let b = descs.len() as u32;
-            let _ = writeln!(src, "@group(0) @binding({b}) var<uniform> params: Params;");
+            w.close();
+            let binding = descs.len() as u32;
+            wgsl!(
+                w,
+                "@group(0) @binding({binding}) var<uniform> params: Params;"
+            );
             descs.push(BindingDesc {
-                binding: b,
+                binding,
                 name: "params".into(),
                 access: Access::Uniform,
             });
         }
-        for item in &self.items {
-            src.push_str(item);
-            if !item.ends_with('\n') {
-                src.push('\n');
-            }
-        }
+        descs
+    }
+
+    /// The entry point `main`: its builtins, the size constants, `group`, then
+    /// `body`.
+    fn write_entry_point(&self, w: &mut WgslWriter, body: &str) {
         let [x, y, z] = self.workgroup_size;
-        let _ = writeln!(src, "@compute @workgroup_size({x}, {y}, {z})");
-        src.push_str(
-            "fn main(@builtin(global_invocation_id) gid: vec3<u32>,\n        \
-             @builtin(local_invocation_id) lid: vec3<u32>,\n        \
-             @builtin(local_invocation_index) lidx: u32,\n        \
-             @builtin(workgroup_id) wid: vec3<u32>,\n        \
-             @builtin(num_workgroups) nwg: vec3<u32>",
-        );
+        wgsl!(w, "@compute @workgroup_size({x}, {y}, {z})");
+        let mut builtins = vec![
+            "@builtin(global_invocation_id) gid: vec3<u32>",
+            "@builtin(local_invocation_id) lid: vec3<u32>",
+            "@builtin(local_invocation_index) lidx: u32",
+            "@builtin(workgroup_id) wid: vec3<u32>",
+            "@builtin(num_workgroups) nwg: vec3<u32>",
+        ];
         if self.subgroups {
-            src.push_str(",\n        @builtin(subgroup_invocation_id) sgid: u32");
+            builtins.push("@builtin(subgroup_invocation_id) sgid: u32");
         }
-        src.push_str(") {\n");
-        for s in &self.sizes {
-            let id = size_ident(&s.name);
-            match s.dim {
-                Dim::Fixed(v) => {
-                    let _ = writeln!(src, "    let {id}: u32 = {v}u;");
-                }
-                Dim::Dynamic => {
-                    let _ = writeln!(src, "    let {id}: u32 = params.{};", s.name);
-                }
-            }
-        }
-        src.push_str("    let group: u32 = wid.x + wid.y * nwg.x;\n");
-        for line in body.lines() {
-            if line.trim().is_empty() {
-                src.push('\n');
+        let last = builtins.len() - 1;
+        for (i, builtin) in builtins.iter().enumerate() {
+            let lead = if i == 0 { "fn main(" } else { "        " };
+            if i == last {
+                w.open(format_args!("{lead}{builtin}) {{"));
             } else {
-                src.push_str("    ");
-                src.push_str(line);
-                src.push('\n');
+                wgsl!(w, "{lead}{builtin},");
             }
         }
-        src.push_str("}\n");
-        Kernel {
-            name: self.name,
-            wgsl: src,
-            entry_point: "main".into(),
-            workgroup_size: self.workgroup_size,
-            bindings: descs,
-            sizes: self.sizes,
-            grid,
-            // Every generator clamps or guards each index against its sizes.
-            indexing_proven: true,
+        for size in &self.sizes {
+            let id = size_ident(&size.name);
+            match size.dim {
+                Dim::Fixed(v) => wgsl!(w, "let {id}: u32 = {v}u;"),
+                Dim::Dynamic => wgsl!(w, "let {id}: u32 = params.{};", size.name),
+            }
         }
+        w.line("let group: u32 = wid.x + wid.y * nwg.x;");
+        w.lines(body);
+        w.close();
     }
 }
 
@@ -271,33 +284,32 @@ fn seam_gelu_tanh(x: f32) -> f32 {
 }
 "#;
 
-/// Module items for a workgroup-wide reduction over `w` invocations (a power of
+/// Module items for a workgroup-wide reduction over `workgroup` invocations (a power of
 /// two): `seam_wg_sum(v, lidx)` and `seam_wg_max(v, lidx)`, each returning the
 /// result to every invocation. Call them in uniform control flow.
-pub(crate) fn workgroup_reduce(w: u32) -> String {
-    let mut s = format!("var<workgroup> seam_red: array<f32, {w}>;\n");
+pub(crate) fn workgroup_reduce(workgroup: u32) -> String {
+    let mut out = WgslWriter::new();
+    wgsl!(out, "var<workgroup> seam_red: array<f32, {workgroup}>;");
     for (name, op) in [
         ("sum", "seam_red[l] + seam_red[l + s]"),
         ("max", "max(seam_red[l], seam_red[l + s])"),
     ] {
-        let _ = write!(
-            s,
-            "fn seam_wg_{name}(v: f32, l: u32) -> f32 {{
-    seam_red[l] = v;
-    workgroupBarrier();
-    for (var s = {half}u; s > 0u; s = s >> 1u) {{
-        if (l < s) {{ seam_red[l] = {op}; }}
-        workgroupBarrier();
-    }}
-    let r = seam_red[0];
-    workgroupBarrier();
-    return r;
-}}
-",
-            half = w / 2
-        );
+        out.open(format_args!("fn seam_wg_{name}(v: f32, l: u32) -> f32 {{"));
+        out.line("seam_red[l] = v;");
+        out.line("workgroupBarrier();");
+        out.open(format_args!(
+            "for (var s = {}u; s > 0u; s = s >> 1u) {{",
+            workgroup / 2
+        ));
+        wgsl!(out, "if (l < s) {{ seam_red[l] = {op}; }}");
+        out.line("workgroupBarrier();");
+        out.close();
+        out.line("let r = seam_red[0];");
+        out.line("workgroupBarrier();");
+        out.line("return r;");
+        out.close();
     }
-    s
+    out.finish()
 }
 
 #[cfg(test)]

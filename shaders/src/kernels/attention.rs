@@ -12,12 +12,10 @@
 //! Bindings `q`, `k`, `v`, `out`. Sizes `tokens`, `kv_len`, `heads`, `kv_heads`,
 //! `head_dim` (fixed).
 
-use std::fmt::Write as _;
-
 use crate::error::ShaderError;
 use crate::kernel::{Dim, Grid, Kernel};
 use crate::limits::{DeviceLimits, KernelProfile};
-use crate::wgsl::{f32_literal, workgroup_reduce, KernelBuilder, ScalarType};
+use crate::wgsl::{f32_literal, wgsl, workgroup_reduce, KernelBuilder, ScalarType, WgslWriter};
 
 use super::rowwise::prev_pow2;
 
@@ -67,8 +65,8 @@ impl AttentionConfig {
 
 /// Generates the attention kernel.
 pub fn attention(cfg: &AttentionConfig) -> Result<Kernel, ShaderError> {
-    let (w, dh) = (cfg.workgroup, cfg.head_dim);
-    if w == 0 || !w.is_power_of_two() || dh == 0 {
+    let (workgroup, head_dim) = (cfg.workgroup, cfg.head_dim);
+    if workgroup == 0 || !workgroup.is_power_of_two() || head_dim == 0 {
         return Err(ShaderError::config(
             "attention",
             "workgroup must be a power of two and head_dim positive",
@@ -82,82 +80,107 @@ pub fn attention(cfg: &AttentionConfig) -> Result<Kernel, ShaderError> {
             ));
         }
     }
-    let scale = cfg.scale.unwrap_or(1.0 / (dh as f32).sqrt());
+    let scale = cfg.scale.unwrap_or(1.0 / (head_dim as f32).sqrt());
     let mut kb = KernelBuilder::new(
         format!(
-            "attention{}_d{dh}_w{w}",
+            "attention{}_d{head_dim}_w{workgroup}",
             if cfg.causal { "_causal" } else { "" }
         ),
-        w,
+        workgroup,
     );
     kb.size("tokens", Dim::Dynamic)
         .size("kv_len", Dim::Dynamic)
         .size("heads", cfg.heads)
         .size("kv_heads", cfg.kv_heads)
-        .size("head_dim", Dim::Fixed(dh));
+        .size("head_dim", Dim::Fixed(head_dim));
     kb.input("q", ScalarType::F32)
         .input("k", ScalarType::F32)
         .input("v", ScalarType::F32)
         .output("out", ScalarType::F32);
-    kb.item(workgroup_reduce(w));
-    kb.item(format!("var<workgroup> part: array<f32, {}>;", w * dh));
-    let mut s = String::new();
-    let _ = writeln!(s, "let qh = group % HEADS;");
-    let _ = writeln!(s, "let t = group / HEADS;");
-    let _ = writeln!(s, "if (t >= TOKENS) {{ return; }}");
-    let _ = writeln!(s, "let kvh = qh / (HEADS / KV_HEADS);");
-    let _ = writeln!(s, "let qoff = (t * HEADS + qh) * {dh}u;");
-    let _ = writeln!(s, "var qv: array<f32, {dh}>;");
-    let _ = writeln!(s, "var acc: array<f32, {dh}>;");
-    let _ = writeln!(
-        s,
-        "for (var d = 0u; d < {dh}u; d += 1u) {{ qv[d] = q[qoff + d] * {}; acc[d] = 0.0; }}",
+    kb.item(workgroup_reduce(workgroup));
+    kb.item(format!(
+        "var<workgroup> part: array<f32, {}>;",
+        workgroup * head_dim
+    ));
+    let mut w = WgslWriter::new();
+    write_query(&mut w, cfg, scale);
+    write_online_softmax(&mut w, workgroup, head_dim);
+    write_merge(&mut w, workgroup, head_dim);
+    Ok(kb.finish(&w.finish(), Grid::linear(&["tokens", "heads"], 1)))
+}
+
+/// The workgroup's query `t` and head `qh`, its kv head, the scaled query `qv`,
+/// the zeroed accumulator `acc` and `limit`, the keys it may see.
+fn write_query(w: &mut WgslWriter, cfg: &AttentionConfig, scale: f32) {
+    let head_dim = cfg.head_dim;
+    w.line("let qh = group % HEADS;");
+    w.line("let t = group / HEADS;");
+    w.line("if (t >= TOKENS) { return; }");
+    w.line("let kvh = qh / (HEADS / KV_HEADS);");
+    wgsl!(w, "let qoff = (t * HEADS + qh) * {head_dim}u;");
+    wgsl!(w, "var qv: array<f32, {head_dim}>;");
+    wgsl!(w, "var acc: array<f32, {head_dim}>;");
+    wgsl!(
+        w,
+        "for (var d = 0u; d < {head_dim}u; d += 1u) {{ qv[d] = q[qoff + d] * {}; acc[d] = 0.0; }}",
         f32_literal(scale)
     );
     if cfg.causal {
-        let _ = writeln!(
-            s,
-            "let limit = select(0u, min(KV_LEN, t + KV_LEN + 1u - TOKENS), t + KV_LEN + 1u > TOKENS);"
+        w.line(
+            "let limit = select(0u, min(KV_LEN, t + KV_LEN + 1u - TOKENS), t + KV_LEN + 1u > TOKENS);",
         );
     } else {
-        let _ = writeln!(s, "let limit = KV_LEN;");
+        w.line("let limit = KV_LEN;");
     }
-    let _ = writeln!(s, "let neg_inf = bitcast<f32>(0xff800000u);");
-    let _ = writeln!(s, "var m = neg_inf;");
-    let _ = writeln!(s, "var l = 0.0;");
-    let _ = writeln!(s, "for (var j = lidx; j < limit; j += {w}u) {{");
-    let _ = writeln!(s, "    let koff = (j * KV_HEADS + kvh) * {dh}u;");
-    let _ = writeln!(s, "    var dot = 0.0;");
-    let _ = writeln!(
-        s,
-        "    for (var d = 0u; d < {dh}u; d += 1u) {{ dot = fma(qv[d], k[koff + d], dot); }}"
+}
+
+/// Each invocation's pass over its keys (strided by the workgroup), keeping
+/// an online softmax: running max `m`, sum `l` and accumulator `acc`.
+fn write_online_softmax(w: &mut WgslWriter, workgroup: u32, head_dim: u32) {
+    w.line("let neg_inf = bitcast<f32>(0xff800000u);");
+    w.line("var m = neg_inf;");
+    w.line("var l = 0.0;");
+    w.open(format_args!(
+        "for (var j = lidx; j < limit; j += {workgroup}u) {{"
+    ));
+    wgsl!(w, "let koff = (j * KV_HEADS + kvh) * {head_dim}u;");
+    w.line("var dot = 0.0;");
+    wgsl!(
+        w,
+        "for (var d = 0u; d < {head_dim}u; d += 1u) {{ dot = fma(qv[d], k[koff + d], dot); }}"
     );
-    let _ = writeln!(s, "    let mn = max(m, dot);");
-    let _ = writeln!(s, "    let corr = exp(m - mn);");
-    let _ = writeln!(s, "    let p = exp(dot - mn);");
-    let _ = writeln!(s, "    l = l * corr + p;");
-    let _ = writeln!(
-        s,
-        "    for (var d = 0u; d < {dh}u; d += 1u) {{ acc[d] = fma(p, v[koff + d], acc[d] * corr); }}"
+    w.line("let mn = max(m, dot);");
+    w.line("let corr = exp(m - mn);");
+    w.line("let p = exp(dot - mn);");
+    w.line("l = l * corr + p;");
+    wgsl!(
+        w,
+        "for (var d = 0u; d < {head_dim}u; d += 1u) {{ acc[d] = fma(p, v[koff + d], acc[d] * corr); }}"
     );
-    let _ = writeln!(s, "    m = mn;");
-    let _ = writeln!(s, "}}");
-    let _ = writeln!(s, "let gm = seam_wg_max(m, lidx);");
-    let _ = writeln!(s, "let sc = select(0.0, exp(m - gm), m > neg_inf);");
-    let _ = writeln!(s, "let gl = seam_wg_sum(l * sc, lidx);");
-    let _ = writeln!(
-        s,
-        "for (var d = 0u; d < {dh}u; d += 1u) {{ part[lidx * {dh}u + d] = acc[d] * sc; }}"
+    w.line("m = mn;");
+    w.close();
+}
+
+/// Merges the invocations' partial states through workgroup memory and
+/// stores the normalised output (zeros for a query that sees no key).
+fn write_merge(w: &mut WgslWriter, workgroup: u32, head_dim: u32) {
+    w.line("let gm = seam_wg_max(m, lidx);");
+    w.line("let sc = select(0.0, exp(m - gm), m > neg_inf);");
+    w.line("let gl = seam_wg_sum(l * sc, lidx);");
+    wgsl!(
+        w,
+        "for (var d = 0u; d < {head_dim}u; d += 1u) {{ part[lidx * {head_dim}u + d] = acc[d] * sc; }}"
     );
-    let _ = writeln!(s, "workgroupBarrier();");
-    let _ = writeln!(s, "let inv = select(0.0, 1.0 / gl, gl > 0.0);");
-    let _ = writeln!(s, "for (var d = lidx; d < {dh}u; d += {w}u) {{");
-    let _ = writeln!(s, "    var sum = 0.0;");
-    let _ = writeln!(
-        s,
-        "    for (var i = 0u; i < {w}u; i += 1u) {{ sum += part[i * {dh}u + d]; }}"
+    w.line("workgroupBarrier();");
+    w.line("let inv = select(0.0, 1.0 / gl, gl > 0.0);");
+    w.open(format_args!(
+        "for (var d = lidx; d < {head_dim}u; d += {workgroup}u) {{"
+    ));
+    w.line("var sum = 0.0;");
+    wgsl!(
+        w,
+        "for (var i = 0u; i < {workgroup}u; i += 1u) {{ sum += part[i * {head_dim}u + d]; }}"
     );
-    let _ = writeln!(s, "    out[qoff + d] = sum * inv;");
-    let _ = writeln!(s, "}}");
-    Ok(kb.finish(&s, Grid::linear(&["tokens", "heads"], 1)))
+    w.line("out[qoff + d] = sum * inv;");
+    w.close();
 }

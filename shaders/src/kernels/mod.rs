@@ -7,10 +7,7 @@ pub mod moe;
 pub mod movement;
 pub mod rope;
 pub mod route;
-mod rowblock;
 pub mod rowwise;
-mod sgblock;
-mod tiled;
 
 /// The gated activation of an expert FFN (`act(x·gate) * (x·up)`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

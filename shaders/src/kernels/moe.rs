@@ -1,4 +1,4 @@
-//! The grouped, dropless MoE kernels (DESIGN §4), four dispatches per layer:
+//! The grouped, dropless MoE kernels, four dispatches per layer:
 //!
 //! 1. [`moe_plan`] — one workgroup: counts the (token, slot) pairs per expert,
 //!    prefix-sums them into blocks of `rows` pairs (each expert's group padded to
@@ -22,16 +22,16 @@
 //! copied per token. The row-blocked tile's `rows` must be the same in all of
 //! [`moe_plan`], [`moe_gate_up`] and [`moe_down`]: use one [`MoeConfig`].
 
-use std::fmt::Write as _;
-
 use crate::error::ShaderError;
-use crate::kernel::{Dim, Grid, Kernel};
+use crate::kernel::{Dim, Grid, GridDim, Kernel};
 use crate::limits::{DeviceLimits, KernelProfile};
 use crate::split::WeightSplit;
-use crate::wgsl::{KernelBuilder, ScalarType};
+use crate::wgsl::{wgsl, KernelBuilder, ScalarType, WgslWriter};
 
-use super::matmul::{BLayout, Epilogue, MatmulVariant, RowTile};
-use super::rowblock::{self, BSpec, BlockTile, RowBlockedSpec, RowSource, NONE};
+use super::matmul::{
+    row_blocked, BLayout, BSpec, BlockTile, Epilogue, MatmulVariant, RowBlockedSpec, RowSource,
+    RowTile, NONE,
+};
 use super::GatedAct;
 
 /// Shapes and tiles shared by the MoE kernels of one layer.
@@ -189,9 +189,9 @@ pub fn moe_plan(cfg: &MoeConfig, limits: &DeviceLimits) -> Result<Kernel, Shader
             "too many experts for workgroup memory",
         ));
     }
-    let w = limits.clamp_workgroup(64.min(e.next_power_of_two()));
-    let r = cfg.block_rows();
-    let mut kb = KernelBuilder::new(format!("moe_plan_e{e}_r{r}"), w);
+    let workgroup = limits.clamp_workgroup(64.min(e.next_power_of_two()));
+    let rows = cfg.block_rows();
+    let mut kb = KernelBuilder::new(format!("moe_plan_e{e}_r{rows}"), workgroup);
     kb.size("tokens", Dim::Dynamic)
         .size("topk", Dim::Dynamic)
         .size("experts", Dim::Fixed(e))
@@ -203,53 +203,65 @@ pub fn moe_plan(cfg: &MoeConfig, limits: &DeviceLimits) -> Result<Kernel, Shader
     kb.item(format!("var<workgroup> cnt: array<u32, {e}>;"));
     kb.item(format!("var<workgroup> first_block: array<u32, {e}>;"));
     kb.item("var<workgroup> used_blocks: u32;");
-    let mut s = String::new();
-    let _ = writeln!(s, "let np = TOKENS * TOPK;");
-    let _ = writeln!(s, "for (var e = lidx; e < EXPERTS; e += {w}u) {{");
-    let _ = writeln!(s, "    var c = 0u;");
-    let _ = writeln!(
-        s,
-        "    for (var i = 0u; i < np; i += 1u) {{ if (u32(ids[i]) == e) {{ c += 1u; }} }}"
+    let mut w = WgslWriter::new();
+    write_plan(&mut w, workgroup, rows);
+    let one = GridDim::one;
+    Ok(kb.finish(&w.finish(), Grid::xyz(one(), one(), one())))
+}
+
+/// The plan's body for `workgroup` invocations and blocks of `rows` pairs:
+/// count the pairs per expert, give each expert its first block, then write
+/// each expert's pairs, its padding and its blocks' expert.
+fn write_plan(w: &mut WgslWriter, workgroup: u32, rows: u32) {
+    w.line("let np = TOKENS * TOPK;");
+    w.open(format_args!(
+        "for (var e = lidx; e < EXPERTS; e += {workgroup}u) {{"
+    ));
+    w.line("var c = 0u;");
+    w.line("for (var i = 0u; i < np; i += 1u) { if (u32(ids[i]) == e) { c += 1u; } }");
+    w.line("cnt[e] = c;");
+    w.close();
+    w.line("workgroupBarrier();");
+    w.open("if (lidx == 0u) {");
+    w.line("var b = 0u;");
+    wgsl!(
+        w,
+        "for (var e = 0u; e < EXPERTS; e += 1u) {{ first_block[e] = b; b += (cnt[e] + {}u) / {rows}u; }}",
+        rows - 1
     );
-    let _ = writeln!(s, "    cnt[e] = c;");
-    let _ = writeln!(s, "}}");
-    let _ = writeln!(s, "workgroupBarrier();");
-    let _ = writeln!(s, "if (lidx == 0u) {{");
-    let _ = writeln!(s, "    var b = 0u;");
-    let _ = writeln!(s, "    for (var e = 0u; e < EXPERTS; e += 1u) {{ first_block[e] = b; b += (cnt[e] + {}u) / {r}u; }}", r - 1);
-    let _ = writeln!(s, "    used_blocks = b;");
-    let _ = writeln!(s, "}}");
-    let _ = writeln!(s, "workgroupBarrier();");
-    let _ = writeln!(s, "let cap = BLOCKS * {r}u;");
-    let _ = writeln!(s, "for (var e = lidx; e < EXPERTS; e += {w}u) {{");
-    let _ = writeln!(s, "    let b0 = first_block[e];");
-    let _ = writeln!(s, "    let nb = (cnt[e] + {}u) / {r}u;", r - 1);
-    let _ = writeln!(s, "    var p = b0 * {r}u;");
-    let _ = writeln!(s, "    for (var i = 0u; i < np; i += 1u) {{");
-    let _ = writeln!(s, "        if (u32(ids[i]) == e) {{");
-    let _ = writeln!(s, "            if (p < cap) {{ pairs[p] = i; pair_pos[i] = p; }} else {{ pair_pos[i] = {NONE}; }}");
-    let _ = writeln!(s, "            p += 1u;");
-    let _ = writeln!(s, "        }}");
-    let _ = writeln!(s, "    }}");
-    let _ = writeln!(
-        s,
-        "    for (; p < (b0 + nb) * {r}u; p += 1u) {{ if (p < cap) {{ pairs[p] = {NONE}; }} }}"
+    w.line("used_blocks = b;");
+    w.close();
+    w.line("workgroupBarrier();");
+    wgsl!(w, "let cap = BLOCKS * {rows}u;");
+    w.open(format_args!(
+        "for (var e = lidx; e < EXPERTS; e += {workgroup}u) {{"
+    ));
+    w.line("let b0 = first_block[e];");
+    wgsl!(w, "let nb = (cnt[e] + {}u) / {rows}u;", rows - 1);
+    wgsl!(w, "var p = b0 * {rows}u;");
+    w.open("for (var i = 0u; i < np; i += 1u) {");
+    w.open("if (u32(ids[i]) == e) {");
+    wgsl!(
+        w,
+        "if (p < cap) {{ pairs[p] = i; pair_pos[i] = p; }} else {{ pair_pos[i] = {NONE}; }}"
     );
-    let _ = writeln!(s, "    for (var b = b0; b < b0 + nb; b += 1u) {{ if (b < BLOCKS) {{ block_expert[b] = e; }} }}");
-    let _ = writeln!(s, "}}");
-    let _ = writeln!(
-        s,
-        "for (var b = used_blocks + lidx; b < BLOCKS; b += {w}u) {{ block_expert[b] = {NONE}; }}"
+    w.line("p += 1u;");
+    w.close();
+    w.close();
+    wgsl!(
+        w,
+        "for (; p < (b0 + nb) * {rows}u; p += 1u) {{ if (p < cap) {{ pairs[p] = {NONE}; }} }}"
     );
-    let _ = writeln!(s, "for (var i = lidx; i < np; i += {w}u) {{ if (u32(ids[i]) >= EXPERTS) {{ pair_pos[i] = {NONE}; }} }}");
-    Ok(kb.finish(
-        &s,
-        Grid::xyz(
-            crate::kernel::GridDim::one(),
-            crate::kernel::GridDim::one(),
-            crate::kernel::GridDim::one(),
-        ),
-    ))
+    w.line("for (var b = b0; b < b0 + nb; b += 1u) { if (b < BLOCKS) { block_expert[b] = e; } }");
+    w.close();
+    wgsl!(
+        w,
+        "for (var b = used_blocks + lidx; b < BLOCKS; b += {workgroup}u) {{ block_expert[b] = {NONE}; }}"
+    );
+    wgsl!(
+        w,
+        "for (var i = lidx; i < np; i += {workgroup}u) {{ if (u32(ids[i]) >= EXPERTS) {{ pair_pos[i] = {NONE}; }} }}"
+    );
 }
 
 /// Gate and up projections of every routed pair with the activation epilogue.
@@ -260,7 +272,7 @@ pub fn moe_plan(cfg: &MoeConfig, limits: &DeviceLimits) -> Result<Kernel, Shader
 /// and, for row-major weights, `out` are bound as `vec4` arrays (same bytes). Sizes `tokens`, `topk`, `n`
 /// (= F), `k` (= D), `experts`, `blocks`.
 pub fn moe_gate_up(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
-    rowblock::generate(&RowBlockedSpec {
+    row_blocked(&RowBlockedSpec {
         name: format!("moe_gate_up_{:?}_r{}", cfg.act, cfg.block_rows()).to_lowercase(),
         tile: cfg.tile()?,
         rows: RowSource::MoePairs {
@@ -322,7 +334,7 @@ fn down(
     rows: RowSource,
     epilogue: Epilogue,
 ) -> Result<Kernel, ShaderError> {
-    rowblock::generate(&RowBlockedSpec {
+    row_blocked(&RowBlockedSpec {
         name,
         tile: cfg.tile()?,
         rows,
@@ -348,10 +360,10 @@ pub fn moe_combine(
     with_shared: bool,
     limits: &DeviceLimits,
 ) -> Result<Kernel, ShaderError> {
-    let w = limits.clamp_workgroup(256);
+    let workgroup = limits.clamp_workgroup(256);
     let mut kb = KernelBuilder::new(
         format!("moe_combine{}", if with_shared { "_shared" } else { "" }),
-        w,
+        workgroup,
     );
     kb.size("tokens", Dim::Dynamic)
         .size("topk", Dim::Dynamic)
@@ -365,23 +377,17 @@ pub fn moe_combine(
         kb.input("shared_out", ScalarType::F32);
     }
     kb.output("out", ScalarType::F32);
-    let mut s = String::new();
-    let _ = writeln!(s, "let i = group * {w}u + lidx;");
-    let _ = writeln!(s, "if (i >= TOKENS * D) {{ return; }}");
-    let _ = writeln!(s, "let t = i / D;");
-    let _ = writeln!(s, "let c = i % D;");
-    let _ = writeln!(
-        s,
-        "var acc = {};",
-        if with_shared { "shared_out[i]" } else { "0.0" }
-    );
-    let _ = writeln!(s, "for (var j = 0u; j < TOPK; j += 1u) {{");
-    let _ = writeln!(s, "    let p = pair_pos[t * TOPK + j];");
-    let _ = writeln!(
-        s,
-        "    if (p < BLOCKS * ROWS) {{ acc = fma(weights[t * TOPK + j], y[p * D + c], acc); }}"
-    );
-    let _ = writeln!(s, "}}");
-    let _ = writeln!(s, "out[i] = acc;");
-    Ok(kb.finish(&s, Grid::linear(&["tokens", "d"], w)))
+    let mut w = WgslWriter::new();
+    wgsl!(w, "let i = group * {workgroup}u + lidx;");
+    w.line("if (i >= TOKENS * D) { return; }");
+    w.line("let t = i / D;");
+    w.line("let c = i % D;");
+    let start = if with_shared { "shared_out[i]" } else { "0.0" };
+    wgsl!(w, "var acc = {start};");
+    w.open("for (var j = 0u; j < TOPK; j += 1u) {");
+    w.line("let p = pair_pos[t * TOPK + j];");
+    w.line("if (p < BLOCKS * ROWS) { acc = fma(weights[t * TOPK + j], y[p * D + c], acc); }");
+    w.close();
+    w.line("out[i] = acc;");
+    Ok(kb.finish(&w.finish(), Grid::linear(&["tokens", "d"], workgroup)))
 }

@@ -5,15 +5,28 @@
 //! Tensors are viewed as `[outer, axis, inner]` around the concatenated or
 //! sliced axis. One invocation per output element; the grid folds.
 
-use std::fmt::Write as _;
-
 use crate::error::ShaderError;
 use crate::kernel::{Dim, Grid, Kernel};
 use crate::limits::DeviceLimits;
-use crate::wgsl::{KernelBuilder, ScalarType};
+use crate::wgsl::{wgsl, KernelBuilder, ScalarType, WgslWriter};
 
-fn wg(limits: &DeviceLimits) -> u32 {
+/// Invocations per workgroup on this device.
+fn workgroup_for(limits: &DeviceLimits) -> u32 {
     limits.clamp_workgroup(256)
+}
+
+/// `i`, this invocation's element, returning past the `N` elements.
+fn write_element(w: &mut WgslWriter, workgroup: u32) {
+    wgsl!(w, "let i = group * {workgroup}u + lidx;");
+    w.line("if (i >= N) { return; }");
+}
+
+/// Where element `i` sits in `[outer, axis, inner]` with `axis` elements along
+/// the axis: `r` (inner), `axis_index` (along the axis) and `o` (outer).
+fn write_position(w: &mut WgslWriter, axis: &str, axis_index: &str) {
+    w.line("let r = i % INNER;");
+    wgsl!(w, "let {axis_index} = (i / INNER) % {axis};");
+    wgsl!(w, "let o = i / (INNER * {axis});");
 }
 
 /// Concatenation of `parts` inputs along the middle axis of `[outer, a_j, inner]`.
@@ -27,8 +40,8 @@ pub fn concat(
     if parts == 0 {
         return Err(ShaderError::config("concat", "needs at least one input"));
     }
-    let w = wg(limits);
-    let mut kb = KernelBuilder::new(format!("concat{parts}_{}", dtype.wgsl()), w);
+    let workgroup = workgroup_for(limits);
+    let mut kb = KernelBuilder::new(format!("concat{parts}_{}", dtype.wgsl()), workgroup);
     kb.size("n", Dim::Dynamic)
         .size("outer", Dim::Dynamic)
         .size("inner", Dim::Dynamic);
@@ -39,43 +52,32 @@ pub fn concat(
         kb.input(&format!("in{j}"), dtype);
     }
     kb.output("out", dtype);
-    let mut s = String::new();
-    let _ = writeln!(s, "let i = group * {w}u + lidx;");
-    let _ = writeln!(s, "if (i >= N) {{ return; }}");
+    let mut w = WgslWriter::new();
+    write_element(&mut w, workgroup);
     let total: Vec<String> = (0..parts).map(|j| format!("A{j}")).collect();
-    let _ = writeln!(s, "let at = {};", total.join(" + "));
-    let _ = writeln!(s, "let r = i % INNER;");
-    let _ = writeln!(s, "let a = (i / INNER) % at;");
-    let _ = writeln!(s, "let o = i / (INNER * at);");
-    let _ = writeln!(s, "var off = 0u;");
+    wgsl!(w, "let at = {};", total.join(" + "));
+    write_position(&mut w, "at", "a");
+    w.line("var off = 0u;");
     for j in 0..parts {
-        let _ = writeln!(
-            s,
+        wgsl!(
+            w,
             "if (a >= off && a < off + A{j}) {{ out[i] = in{j}[(o * A{j} + a - off) * INNER + r]; return; }}"
         );
-        let _ = writeln!(s, "off += A{j};");
+        wgsl!(w, "off += A{j};");
     }
-    Ok(kb.finish(&s, Grid::linear(&["n"], w)))
+    Ok(kb.finish(&w.finish(), Grid::linear(&["n"], workgroup)))
 }
 
 /// `out[o, j, r] = in[o, start + j, r]` for `j < len`. Bindings `x`, `out`.
 /// Sizes `n` (output elements), `inner`, `a` (input axis length), `start`, `len`.
 pub fn slice(dtype: ScalarType, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
-    let w = wg(limits);
-    let mut kb = KernelBuilder::new(format!("slice_{}", dtype.wgsl()), w);
-    for s in ["n", "inner", "a", "start", "len"] {
-        kb.size(s, Dim::Dynamic);
-    }
-    kb.input("x", dtype).output("out", dtype);
-    let body = format!(
-        "let i = group * {w}u + lidx;\n\
-         if (i >= N) {{ return; }}\n\
-         let r = i % INNER;\n\
-         let j = (i / INNER) % LEN;\n\
-         let o = i / (INNER * LEN);\n\
-         out[i] = x[(o * A + START + j) * INNER + r];\n"
-    );
-    Ok(kb.finish(&body, Grid::linear(&["n"], w)))
+    slice_copy(
+        "slice",
+        ("x", "out"),
+        "out[i] = x[(o * A + START + j) * INNER + r];",
+        dtype,
+        limits,
+    )
 }
 
 /// Several slices of one tensor along one axis in one pass:
@@ -97,10 +99,10 @@ pub fn split(
             ),
         ));
     }
-    let w = wg(limits);
-    let mut kb = KernelBuilder::new(format!("split{parts}_{}", dtype.wgsl()), w);
-    for s in ["n", "inner", "a"] {
-        kb.size(s, Dim::Dynamic);
+    let workgroup = workgroup_for(limits);
+    let mut kb = KernelBuilder::new(format!("split{parts}_{}", dtype.wgsl()), workgroup);
+    for size in ["n", "inner", "a"] {
+        kb.size(size, Dim::Dynamic);
     }
     for j in 0..parts {
         kb.size(&format!("s{j}"), Dim::Dynamic)
@@ -110,62 +112,73 @@ pub fn split(
     for j in 0..parts {
         kb.output(&format!("out{j}"), dtype);
     }
-    let mut s = String::new();
-    let _ = writeln!(s, "let i = group * {w}u + lidx;");
-    let _ = writeln!(s, "if (i >= N) {{ return; }}");
-    let _ = writeln!(s, "let r = i % INNER;");
-    let _ = writeln!(s, "let a = (i / INNER) % A;");
-    let _ = writeln!(s, "let o = i / (INNER * A);");
-    let _ = writeln!(s, "let v = x[i];");
+    let mut w = WgslWriter::new();
+    write_element(&mut w, workgroup);
+    write_position(&mut w, "A", "a");
+    w.line("let v = x[i];");
     for j in 0..parts {
-        let _ = writeln!(
-            s,
+        wgsl!(
+            w,
             "if (a >= S{j} && a < S{j} + L{j}) {{ out{j}[(o * L{j} + a - S{j}) * INNER + r] = v; }}"
         );
     }
-    Ok(kb.finish(&s, Grid::linear(&["n"], w)))
+    Ok(kb.finish(&w.finish(), Grid::linear(&["n"], workgroup)))
 }
 
 /// The converse of [`slice()`]: `dst[o, start + j, r] = src[o, j, r]` for `j < len`,
 /// leaving the rest of `dst` as it is (appending rows to a KV cache). Bindings
 /// `src`, `dst` (read-write). Sizes as [`slice()`], with `n` the source elements.
 pub fn slice_update(dtype: ScalarType, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
-    let w = wg(limits);
-    let mut kb = KernelBuilder::new(format!("slice_update_{}", dtype.wgsl()), w);
-    for s in ["n", "inner", "a", "start", "len"] {
-        kb.size(s, Dim::Dynamic);
+    slice_copy(
+        "slice_update",
+        ("src", "dst"),
+        "dst[(o * A + START + j) * INNER + r] = src[i];",
+        dtype,
+        limits,
+    )
+}
+
+/// A copy between a tensor and its slice `[outer, start..start + len, inner]`
+/// of a larger one: one invocation per element `i` of the slice, at `(o, j, r)`,
+/// runs `copy` from binding `input` to binding `output`.
+fn slice_copy(
+    name: &str,
+    (input, output): (&str, &str),
+    copy: &str,
+    dtype: ScalarType,
+    limits: &DeviceLimits,
+) -> Result<Kernel, ShaderError> {
+    let workgroup = workgroup_for(limits);
+    let mut kb = KernelBuilder::new(format!("{name}_{}", dtype.wgsl()), workgroup);
+    for size in ["n", "inner", "a", "start", "len"] {
+        kb.size(size, Dim::Dynamic);
     }
-    kb.input("src", dtype).output("dst", dtype);
-    let body = format!(
-        "let i = group * {w}u + lidx;\n\
-         if (i >= N) {{ return; }}\n\
-         let r = i % INNER;\n\
-         let j = (i / INNER) % LEN;\n\
-         let o = i / (INNER * LEN);\n\
-         dst[(o * A + START + j) * INNER + r] = src[i];\n"
-    );
-    Ok(kb.finish(&body, Grid::linear(&["n"], w)))
+    kb.input(input, dtype).output(output, dtype);
+    let mut w = WgslWriter::new();
+    write_element(&mut w, workgroup);
+    write_position(&mut w, "LEN", "j");
+    w.line(copy);
+    Ok(kb.finish(&w.finish(), Grid::linear(&["n"], workgroup)))
 }
 
 /// Embedding lookup: `out[t, c] = table[clamp(ids[t], 0, v − 1), c]`. Bindings
 /// `table` (`[v, d]`), `ids` (i32 `[tokens]`), `out` (`[tokens, d]`). Sizes
 /// `tokens`, `v`, `d`. Out-of-range ids are clamped.
 pub fn gather(dtype: ScalarType, d: Dim, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
-    let w = wg(limits);
-    let mut kb = KernelBuilder::new(format!("gather_{}", dtype.wgsl()), w);
+    let workgroup = workgroup_for(limits);
+    let mut kb = KernelBuilder::new(format!("gather_{}", dtype.wgsl()), workgroup);
     kb.size("tokens", Dim::Dynamic)
         .size("v", Dim::Dynamic)
         .size("d", d);
     kb.input("table", dtype)
         .input("ids", ScalarType::I32)
         .output("out", dtype);
-    let body = format!(
-        "let i = group * {w}u + lidx;\n\
-         if (i >= TOKENS * D || V == 0u) {{ return; }}\n\
-         let t = i / D;\n\
-         let c = i % D;\n\
-         let id = u32(clamp(ids[t], 0i, i32(V) - 1i));\n\
-         out[i] = table[id * D + c];\n"
-    );
-    Ok(kb.finish(&body, Grid::linear(&["tokens", "d"], w)))
+    let mut w = WgslWriter::new();
+    wgsl!(w, "let i = group * {workgroup}u + lidx;");
+    w.line("if (i >= TOKENS * D || V == 0u) { return; }");
+    w.line("let t = i / D;");
+    w.line("let c = i % D;");
+    w.line("let id = u32(clamp(ids[t], 0i, i32(V) - 1i));");
+    w.line("out[i] = table[id * D + c];");
+    Ok(kb.finish(&w.finish(), Grid::linear(&["tokens", "d"], workgroup)))
 }

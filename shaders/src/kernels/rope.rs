@@ -9,7 +9,7 @@
 use crate::error::ShaderError;
 use crate::kernel::{Dim, Grid, Kernel};
 use crate::limits::DeviceLimits;
-use crate::wgsl::{f32_literal, KernelBuilder, ScalarType};
+use crate::wgsl::{f32_literal, wgsl, KernelBuilder, ScalarType, WgslWriter};
 
 /// Generates the RoPE kernel for base `theta`.
 pub fn rope(
@@ -29,31 +29,34 @@ pub fn rope(
     if theta.is_nan() || theta <= 0.0 {
         return Err(ShaderError::config("rope", "theta must be positive"));
     }
-    let w = limits.clamp_workgroup(256);
-    let mut kb = KernelBuilder::new("rope", w);
+    let workgroup = limits.clamp_workgroup(256);
+    let mut kb = KernelBuilder::new("rope", workgroup);
     kb.size("tokens", Dim::Dynamic)
         .size("heads", heads)
         .size("head_dim", head_dim);
     kb.input("x", ScalarType::F32)
         .input("pos", ScalarType::I32)
         .output("out", ScalarType::F32);
-    let body = format!(
-        "let i = group * {w}u + lidx;\n\
-         let half = HEAD_DIM / 2u;\n\
-         if (i >= TOKENS * HEADS * half) {{ return; }}\n\
-         let p = i % half;\n\
-         let th = i / half;\n\
-         let t = th / HEADS;\n\
-         let base = th * HEAD_DIM;\n\
-         let freq = exp2(-(2.0 * f32(p) / f32(HEAD_DIM)) * {log2theta});\n\
-         let ang = f32(pos[t]) * freq;\n\
-         let c = cos(ang);\n\
-         let s = sin(ang);\n\
-         let x0 = x[base + p];\n\
-         let x1 = x[base + p + half];\n\
-         out[base + p] = x0 * c - x1 * s;\n\
-         out[base + p + half] = x1 * c + x0 * s;\n",
-        log2theta = f32_literal(theta.log2())
+    let mut w = WgslWriter::new();
+    wgsl!(w, "let i = group * {workgroup}u + lidx;");
+    w.line("let half = HEAD_DIM / 2u;");
+    w.line("if (i >= TOKENS * HEADS * half) { return; }");
+    w.line("let p = i % half;");
+    w.line("let th = i / half;");
+    w.line("let t = th / HEADS;");
+    w.line("let base = th * HEAD_DIM;");
+    wgsl!(
+        w,
+        "let freq = exp2(-(2.0 * f32(p) / f32(HEAD_DIM)) * {});",
+        f32_literal(theta.log2())
     );
-    Ok(kb.finish(&body, Grid::linear(&["tokens", "heads", "head_dim"], 2 * w)))
+    w.line("let ang = f32(pos[t]) * freq;");
+    w.line("let c = cos(ang);");
+    w.line("let s = sin(ang);");
+    w.line("let x0 = x[base + p];");
+    w.line("let x1 = x[base + p + half];");
+    w.line("out[base + p] = x0 * c - x1 * s;");
+    w.line("out[base + p + half] = x1 * c + x0 * s;");
+    let grid = Grid::linear(&["tokens", "heads", "head_dim"], 2 * workgroup);
+    Ok(kb.finish(&w.finish(), grid))
 }

@@ -7,12 +7,10 @@
 //! elements are selectable the remaining slots get index −1 (and value −inf for
 //! `topk`, weight 0 for `route`).
 
-use std::fmt::Write as _;
-
 use crate::error::ShaderError;
 use crate::kernel::{Dim, Grid, Kernel};
 use crate::limits::DeviceLimits;
-use crate::wgsl::{KernelBuilder, ScalarType};
+use crate::wgsl::{wgsl, KernelBuilder, ScalarType, WgslWriter};
 
 /// How `route` derives ids and weights (the IR's route modes).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -29,32 +27,38 @@ pub enum RouteMode {
     Take,
 }
 
-/// WGSL for one selection pass: finds `(bv, bi)`, the best element of row
-/// `base..base+E` (values from `val(e)`) strictly after `(pv, pi)`.
-fn select_pass(val: &str) -> String {
-    format!(
-        "var bv = bitcast<f32>(0xff800000u);\n\
-         var bi = -1i;\n\
-         for (var e = 0u; e < E; e += 1u) {{\n\
-         \x20   let v = {val};\n\
-         \x20   let ie = i32(e);\n\
-         \x20   let after = v < pv || (v == pv && ie > pi);\n\
-         \x20   let better = bi < 0i || v > bv || (v == bv && ie < bi);\n\
-         \x20   if (after && better && v == v) {{ bv = v; bi = ie; }}\n\
-         }}\n"
-    )
+/// One selection pass: finds `(bv, bi)`, the best element of row
+/// `base..base+E` (values from `value`, an expression of `e`) strictly after
+/// `(pv, pi)`.
+fn write_select_pass(w: &mut WgslWriter, value: &str) {
+    w.line("var bv = bitcast<f32>(0xff800000u);");
+    w.line("var bi = -1i;");
+    w.open("for (var e = 0u; e < E; e += 1u) {");
+    wgsl!(w, "let v = {value};");
+    w.line("let ie = i32(e);");
+    w.line("let after = v < pv || (v == pv && ie > pi);");
+    w.line("let better = bi < 0i || v > bv || (v == bv && ie < bi);");
+    w.line("if (after && better && v == v) { bv = v; bi = ie; }");
+    w.close();
 }
 
-fn row_prologue(kb: &mut KernelBuilder, w: u32, k: u32, experts: Dim) -> String {
+/// Declares the sizes `rows` and `e`; writes the invocation's row, where its
+/// inputs (`base`) and its `k` outputs (`obase`) start, and the previous pick
+/// `(pv, pi)`, before any element.
+fn write_row_prologue(
+    w: &mut WgslWriter,
+    kb: &mut KernelBuilder,
+    workgroup: u32,
+    k: u32,
+    experts: Dim,
+) {
     kb.size("rows", Dim::Dynamic).size("e", experts);
-    let mut s = String::new();
-    let _ = writeln!(s, "let row = group * {w}u + lidx;");
-    let _ = writeln!(s, "if (row >= ROWS) {{ return; }}");
-    let _ = writeln!(s, "let base = row * E;");
-    let _ = writeln!(s, "let obase = row * {k}u;");
-    let _ = writeln!(s, "var pv = bitcast<f32>(0x7f800000u);");
-    let _ = writeln!(s, "var pi = -1i;");
-    s
+    wgsl!(w, "let row = group * {workgroup}u + lidx;");
+    w.line("if (row >= ROWS) { return; }");
+    w.line("let base = row * E;");
+    wgsl!(w, "let obase = row * {k}u;");
+    w.line("var pv = bitcast<f32>(0x7f800000u);");
+    w.line("var pi = -1i;");
 }
 
 /// `values[row, j], indices[row, j]` = the `k` largest of `x[row, :]`, descending.
@@ -64,19 +68,20 @@ pub fn topk(k: u32, experts: Dim, limits: &DeviceLimits) -> Result<Kernel, Shade
     if k == 0 {
         return Err(ShaderError::config("topk", "k must be positive"));
     }
-    let w = limits.clamp_workgroup(64);
-    let mut kb = KernelBuilder::new(format!("topk{k}"), w);
-    let mut s = row_prologue(&mut kb, w, k, experts);
+    let workgroup = limits.clamp_workgroup(64);
+    let mut kb = KernelBuilder::new(format!("topk{k}"), workgroup);
+    let mut w = WgslWriter::new();
+    write_row_prologue(&mut w, &mut kb, workgroup, k, experts);
     kb.input("x", ScalarType::F32)
         .output("values", ScalarType::F32)
         .output("indices", ScalarType::I32);
-    let _ = writeln!(s, "for (var j = 0u; j < {k}u; j += 1u) {{");
-    s.push_str(&select_pass("x[base + e]"));
-    let _ = writeln!(s, "values[obase + j] = bv;");
-    let _ = writeln!(s, "indices[obase + j] = bi;");
-    let _ = writeln!(s, "if (bi >= 0i) {{ pv = bv; pi = bi; }}");
-    let _ = writeln!(s, "}}");
-    Ok(kb.finish(&s, Grid::linear(&["rows"], w)))
+    wgsl!(w, "for (var j = 0u; j < {k}u; j += 1u) {{");
+    write_select_pass(&mut w, "x[base + e]");
+    w.line("values[obase + j] = bv;");
+    w.line("indices[obase + j] = bi;");
+    w.line("if (bi >= 0i) { pv = bv; pi = bi; }");
+    w.line("}");
+    Ok(kb.finish(&w.finish(), Grid::linear(&["rows"], workgroup)))
 }
 
 /// Router decision per token. Bindings `logits` (f32 `[rows, e]`), for
@@ -91,74 +96,75 @@ pub fn route(
     if k == 0 {
         return Err(ShaderError::config("route", "k must be positive"));
     }
-    let w = limits.clamp_workgroup(64);
+    let workgroup = limits.clamp_workgroup(64);
     let tag = match mode {
         RouteMode::SoftmaxTopk { renorm: false } => "softmax_topk",
         RouteMode::SoftmaxTopk { renorm: true } => "softmax_topk_renorm",
         RouteMode::TopkSoftmax => "topk_softmax",
         RouteMode::Take => "take",
     };
-    let mut kb = KernelBuilder::new(format!("route{k}_{tag}"), w);
-    let mut s = row_prologue(&mut kb, w, k, experts);
+    let mut kb = KernelBuilder::new(format!("route{k}_{tag}"), workgroup);
+    let mut w = WgslWriter::new();
+    write_row_prologue(&mut w, &mut kb, workgroup, k, experts);
     kb.input("logits", ScalarType::F32);
     if mode == RouteMode::Take {
         kb.input("scores", ScalarType::F32);
     }
     kb.output("ids", ScalarType::I32)
         .output("weights", ScalarType::F32);
-    let val = match mode {
+    let value = match mode {
         RouteMode::SoftmaxTopk { .. } => {
-            let _ = writeln!(s, "var mx = bitcast<f32>(0xff800000u);");
-            let _ = writeln!(
-                s,
-                "for (var e = 0u; e < E; e += 1u) {{ mx = max(mx, logits[base + e]); }}"
-            );
-            let _ = writeln!(s, "var se = 0.0;");
-            let _ = writeln!(
-                s,
-                "for (var e = 0u; e < E; e += 1u) {{ se += exp(logits[base + e] - mx); }}"
-            );
-            let _ = writeln!(s, "let inv = 1.0 / se;");
+            write_softmax(&mut w);
             "exp(logits[base + e] - mx) * inv"
         }
         _ => "logits[base + e]",
     };
-    let _ = writeln!(s, "var total = 0.0;");
-    let _ = writeln!(s, "var first = 0.0;");
-    let _ = writeln!(s, "for (var j = 0u; j < {k}u; j += 1u) {{");
-    s.push_str(&select_pass(val));
-    let _ = writeln!(s, "ids[obase + j] = bi;");
-    match mode {
-        RouteMode::SoftmaxTopk { .. } => {
-            let _ = writeln!(s, "let wv = select(0.0, bv, bi >= 0i);");
-        }
-        RouteMode::TopkSoftmax => {
-            // Stable softmax over the selected logits: the first pick is the max.
-            let _ = writeln!(s, "if (j == 0u) {{ first = bv; }}");
-            let _ = writeln!(s, "let wv = select(0.0, exp(bv - first), bi >= 0i);");
-        }
-        RouteMode::Take => {
-            let _ = writeln!(
-                s,
-                "let wv = select(0.0, scores[base + u32(max(bi, 0i))], bi >= 0i);"
-            );
-        }
-    }
-    let _ = writeln!(s, "weights[obase + j] = wv;");
-    let _ = writeln!(s, "total += wv;");
-    let _ = writeln!(s, "if (bi >= 0i) {{ pv = bv; pi = bi; }}");
-    let _ = writeln!(s, "}}");
+    w.line("var total = 0.0;");
+    w.line("var first = 0.0;");
+    wgsl!(w, "for (var j = 0u; j < {k}u; j += 1u) {{");
+    write_select_pass(&mut w, value);
+    w.line("ids[obase + j] = bi;");
+    write_weight(&mut w, mode);
+    w.line("weights[obase + j] = wv;");
+    w.line("total += wv;");
+    w.line("if (bi >= 0i) { pv = bv; pi = bi; }");
+    w.line("}");
     let normalise = matches!(
         mode,
         RouteMode::SoftmaxTopk { renorm: true } | RouteMode::TopkSoftmax
     );
     if normalise {
-        let _ = writeln!(s, "if (total > 0.0) {{");
-        let _ = writeln!(
-            s,
-            "    for (var j = 0u; j < {k}u; j += 1u) {{ weights[obase + j] = weights[obase + j] / total; }}"
+        w.open("if (total > 0.0) {");
+        wgsl!(
+            w,
+            "for (var j = 0u; j < {k}u; j += 1u) {{ weights[obase + j] = weights[obase + j] / total; }}"
         );
-        let _ = writeln!(s, "}}");
+        w.close();
     }
-    Ok(kb.finish(&s, Grid::linear(&["rows"], w)))
+    Ok(kb.finish(&w.finish(), Grid::linear(&["rows"], workgroup)))
+}
+
+/// The row's softmax: its max `mx` and `inv`, the reciprocal of the sum of
+/// exponentials.
+fn write_softmax(w: &mut WgslWriter) {
+    w.line("var mx = bitcast<f32>(0xff800000u);");
+    w.line("for (var e = 0u; e < E; e += 1u) { mx = max(mx, logits[base + e]); }");
+    w.line("var se = 0.0;");
+    w.line("for (var e = 0u; e < E; e += 1u) { se += exp(logits[base + e] - mx); }");
+    w.line("let inv = 1.0 / se;");
+}
+
+/// `wv`, the weight of the pick `(bv, bi)` (0 when nothing was selectable).
+fn write_weight(w: &mut WgslWriter, mode: RouteMode) {
+    match mode {
+        RouteMode::SoftmaxTopk { .. } => w.line("let wv = select(0.0, bv, bi >= 0i);"),
+        RouteMode::TopkSoftmax => {
+            // Stable softmax over the selected logits: the first pick is the max.
+            w.line("if (j == 0u) { first = bv; }");
+            w.line("let wv = select(0.0, exp(bv - first), bi >= 0i);");
+        }
+        RouteMode::Take => {
+            w.line("let wv = select(0.0, scores[base + u32(max(bi, 0i))], bi >= 0i);")
+        }
+    }
 }

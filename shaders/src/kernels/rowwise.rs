@@ -5,12 +5,10 @@
 //! Bindings: `x` (`[rows, d]`), then `w` (`[d]`, norms) and `b` (`[d]`, layer
 //! norm), then `out` (`[rows, d]`, or `[rows]` for the sum). Sizes: `rows`, `d`.
 
-use std::fmt::Write as _;
-
 use crate::error::ShaderError;
 use crate::kernel::{Dim, Grid, Kernel};
 use crate::limits::{DeviceLimits, KernelProfile};
-use crate::wgsl::{f32_literal, workgroup_reduce, KernelBuilder, ScalarType};
+use crate::wgsl::{f32_literal, wgsl, workgroup_reduce, KernelBuilder, ScalarType, WgslWriter};
 
 /// Which row operation.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -61,6 +59,7 @@ impl RowConfig {
     }
 }
 
+/// The largest power of two not above `x` (1 for 0).
 pub(crate) fn prev_pow2(x: u32) -> u32 {
     if x == 0 {
         1
@@ -71,8 +70,8 @@ pub(crate) fn prev_pow2(x: u32) -> u32 {
 
 /// Generates a row kernel.
 pub fn row_kernel(cfg: &RowConfig) -> Result<Kernel, ShaderError> {
-    let w = cfg.workgroup;
-    if w == 0 || !w.is_power_of_two() {
+    let workgroup = cfg.workgroup;
+    if workgroup == 0 || !workgroup.is_power_of_two() {
         return Err(ShaderError::config(
             "row",
             "workgroup must be a power of two",
@@ -84,7 +83,7 @@ pub fn row_kernel(cfg: &RowConfig) -> Result<Kernel, ShaderError> {
         RowOp::Softmax => "softmax",
         RowOp::Sum => "reduce_sum",
     };
-    let mut kb = KernelBuilder::new(format!("{name}_w{w}"), w);
+    let mut kb = KernelBuilder::new(format!("{name}_w{workgroup}"), workgroup);
     kb.size("rows", cfg.rows).size("d", cfg.d);
     kb.input("x", ScalarType::F32);
     match cfg.op {
@@ -97,53 +96,63 @@ pub fn row_kernel(cfg: &RowConfig) -> Result<Kernel, ShaderError> {
         _ => {}
     }
     kb.output("out", ScalarType::F32);
-    kb.item(workgroup_reduce(w));
-    let mut s = String::new();
-    let _ = writeln!(s, "let row = group;");
-    let _ = writeln!(s, "if (row >= ROWS) {{ return; }}");
-    let _ = writeln!(s, "let base = row * D;");
-    let strided = |body: &str| format!("for (var c = lidx; c < D; c += {w}u) {{ {body} }}\n");
-    match cfg.op {
+    kb.item(workgroup_reduce(workgroup));
+    let mut w = WgslWriter::new();
+    w.line("let row = group;");
+    w.line("if (row >= ROWS) { return; }");
+    w.line("let base = row * D;");
+    write_op(&mut w, cfg.op, workgroup);
+    Ok(kb.finish(&w.finish(), Grid::linear(&["rows"], 1)))
+}
+
+/// The row's passes: each invocation strides over the row, and the workgroup
+/// combines the partial results with a tree reduction.
+fn write_op(w: &mut WgslWriter, op: RowOp, workgroup: u32) {
+    let strided = |w: &mut WgslWriter, body: &str| {
+        wgsl!(
+            w,
+            "for (var c = lidx; c < D; c += {workgroup}u) {{ {body} }}"
+        );
+    };
+    match op {
         RowOp::RmsNorm { eps } => {
-            let _ = writeln!(s, "var acc = 0.0;");
-            s.push_str(&strided("let v = x[base + c]; acc = fma(v, v, acc);"));
-            let _ = writeln!(s, "let ss = seam_wg_sum(acc, lidx);");
-            let _ = writeln!(
-                s,
+            w.line("var acc = 0.0;");
+            strided(w, "let v = x[base + c]; acc = fma(v, v, acc);");
+            w.line("let ss = seam_wg_sum(acc, lidx);");
+            wgsl!(
+                w,
                 "let inv = inverseSqrt(ss / f32(D) + {});",
                 f32_literal(eps)
             );
-            s.push_str(&strided("out[base + c] = x[base + c] * inv * w[c];"));
+            strided(w, "out[base + c] = x[base + c] * inv * w[c];");
         }
         RowOp::LayerNorm { eps } => {
-            let _ = writeln!(s, "var acc = 0.0;");
-            s.push_str(&strided("acc += x[base + c];"));
-            let _ = writeln!(s, "let mean = seam_wg_sum(acc, lidx) / f32(D);");
-            let _ = writeln!(s, "var acc2 = 0.0;");
-            s.push_str(&strided(
-                "let v = x[base + c] - mean; acc2 = fma(v, v, acc2);",
-            ));
-            let _ = writeln!(s, "let var_ = seam_wg_sum(acc2, lidx) / f32(D);");
-            let _ = writeln!(s, "let inv = inverseSqrt(var_ + {});", f32_literal(eps));
-            s.push_str(&strided(
+            w.line("var acc = 0.0;");
+            strided(w, "acc += x[base + c];");
+            w.line("let mean = seam_wg_sum(acc, lidx) / f32(D);");
+            w.line("var acc2 = 0.0;");
+            strided(w, "let v = x[base + c] - mean; acc2 = fma(v, v, acc2);");
+            w.line("let var_ = seam_wg_sum(acc2, lidx) / f32(D);");
+            wgsl!(w, "let inv = inverseSqrt(var_ + {});", f32_literal(eps));
+            strided(
+                w,
                 "out[base + c] = (x[base + c] - mean) * inv * w[c] + b[c];",
-            ));
+            );
         }
         RowOp::Softmax => {
-            let _ = writeln!(s, "var mx = bitcast<f32>(0xff800000u);");
-            s.push_str(&strided("mx = max(mx, x[base + c]);"));
-            let _ = writeln!(s, "let m = seam_wg_max(mx, lidx);");
-            let _ = writeln!(s, "var acc = 0.0;");
-            s.push_str(&strided("acc += exp(x[base + c] - m);"));
-            let _ = writeln!(s, "let inv = 1.0 / seam_wg_sum(acc, lidx);");
-            s.push_str(&strided("out[base + c] = exp(x[base + c] - m) * inv;"));
+            w.line("var mx = bitcast<f32>(0xff800000u);");
+            strided(w, "mx = max(mx, x[base + c]);");
+            w.line("let m = seam_wg_max(mx, lidx);");
+            w.line("var acc = 0.0;");
+            strided(w, "acc += exp(x[base + c] - m);");
+            w.line("let inv = 1.0 / seam_wg_sum(acc, lidx);");
+            strided(w, "out[base + c] = exp(x[base + c] - m) * inv;");
         }
         RowOp::Sum => {
-            let _ = writeln!(s, "var acc = 0.0;");
-            s.push_str(&strided("acc += x[base + c];"));
-            let _ = writeln!(s, "let total = seam_wg_sum(acc, lidx);");
-            let _ = writeln!(s, "if (lidx == 0u) {{ out[row] = total; }}");
+            w.line("var acc = 0.0;");
+            strided(w, "acc += x[base + c];");
+            w.line("let total = seam_wg_sum(acc, lidx);");
+            w.line("if (lidx == 0u) { out[row] = total; }");
         }
     }
-    Ok(kb.finish(&s, Grid::linear(&["rows"], 1)))
 }
