@@ -1,5 +1,6 @@
 //! Writing a bundle: collect kernels and weights, then lay out the file.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::files::write_new_file;
@@ -19,6 +20,8 @@ pub struct BundleWriter {
     shaders: Vec<u8>,
     weights: Vec<u8>,
     tokenizer: Option<Vec<u8>>,
+    /// Embedded weights by CRC-32 and length, to store identical blobs once.
+    blobs: HashMap<(u32, usize), Vec<u32>>,
 }
 
 impl BundleWriter {
@@ -29,6 +32,7 @@ impl BundleWriter {
             shaders: Vec::new(),
             weights: Vec::new(),
             tokenizer: None,
+            blobs: HashMap::new(),
         }
     }
 
@@ -63,8 +67,24 @@ impl BundleWriter {
             .unwrap_or_default()
     }
 
-    /// Adds a weight blob, 64-byte aligned.
+    /// Adds a weight blob, 64-byte aligned. A blob identical to one added
+    /// before (same dtype, shape and bytes: a tied embedding, a folded weight
+    /// every entry point uses) is stored once; its index is returned.
     pub fn add_weight(&mut self, name: &str, dtype: DType, shape: Vec<u64>, bytes: &[u8]) -> u32 {
+        let key = (crc32fast::hash(bytes), bytes.len());
+        let same = |w: &WeightEntry| {
+            w.file.is_none()
+                && w.dtype == dtype
+                && w.shape == shape
+                && self.weights[w.offset as usize..][..w.bytes as usize] == *bytes
+        };
+        let candidates = self.blobs.get(&key).map(Vec::as_slice).unwrap_or_default();
+        if let Some(&i) = candidates
+            .iter()
+            .find(|&&i| same(&self.manifest.weights[i as usize]))
+        {
+            return i;
+        }
         let offset = align_up(self.weights.len() as u64);
         self.weights.resize(offset as usize, 0);
         self.weights.extend_from_slice(bytes);
@@ -76,7 +96,9 @@ impl BundleWriter {
             bytes: bytes.len() as u64,
             file: None,
         });
-        self.manifest.weights.len() as u32 - 1
+        let index = self.manifest.weights.len() as u32 - 1;
+        self.blobs.entry(key).or_default().push(index);
+        index
     }
 
     /// Records an external file (the same path is recorded once). Returns its index.

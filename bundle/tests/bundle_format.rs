@@ -388,3 +388,26 @@ fn the_optional_tokenizer_section_round_trips_and_is_checksummed() {
         Err(BundleError::SectionChecksum(SectionKind::Tokenizer))
     ));
 }
+
+/// Identical weight blobs (same dtype, shape and bytes: a tied embedding, a
+/// folded weight every entry point uses) are stored once; any difference keeps
+/// them apart.
+#[test]
+fn identical_weights_are_stored_once() {
+    let mut w = sample_writer();
+    let before = w.to_bytes().unwrap().len();
+    let blob: Vec<u8> = (0..4 * 64).map(|i| (i * 7) as u8).collect();
+    let a = w.add_weight("embed", DType::F32, vec![4, 16], &blob);
+    let b = w.add_weight("lm_head", DType::F32, vec![4, 16], &blob);
+    assert_eq!(a, b);
+    let stored_once = w.to_bytes().unwrap().len();
+    assert!(
+        stored_once - before <= blob.len() + 64 + 200,
+        "{before} → {stored_once}"
+    );
+    let mut other = blob.clone();
+    other[255] ^= 1;
+    assert_ne!(w.add_weight("other", DType::F32, vec![4, 16], &other), a);
+    assert_ne!(w.add_weight("reshaped", DType::F32, vec![16, 4], &blob), a);
+    assert_ne!(w.add_weight("ints", DType::I32, vec![4, 16], &blob), a);
+}

@@ -112,6 +112,7 @@ pub fn build_bundle(
         external,
         w: BundleWriter::new(manifest),
         weight_buffers: HashMap::new(),
+        buffer_of_weight: HashMap::new(),
         validated: HashSet::new(),
     };
     let mut peak = 0;
@@ -132,6 +133,9 @@ struct Assembler<'a> {
     w: BundleWriter,
     /// One buffer per packed param, shared by every entry point.
     weight_buffers: HashMap<(ParamId, Packing), u32>,
+    /// The buffer holding each weight: params whose packed bytes are identical
+    /// share one weight, and so one device buffer.
+    buffer_of_weight: HashMap<u32, u32>,
     /// Kernel sources already validated by naga.
     validated: HashSet<String>,
 }
@@ -204,12 +208,19 @@ impl Assembler<'_> {
             weight: wi,
             packing,
         });
-        w.manifest.buffers.push(BufferEntry {
-            name: decl.name.clone(),
-            bytes: SizeExpr::Const(bytes.len() as u64),
-            role: BufferRole::Weight(wi),
-        });
-        let b = w.manifest.buffers.len() as u32 - 1;
+        let b = match self.buffer_of_weight.get(&wi) {
+            Some(&b) => b,
+            None => {
+                w.manifest.buffers.push(BufferEntry {
+                    name: decl.name.clone(),
+                    bytes: SizeExpr::Const(bytes.len() as u64),
+                    role: BufferRole::Weight(wi),
+                });
+                let b = w.manifest.buffers.len() as u32 - 1;
+                self.buffer_of_weight.insert(wi, b);
+                b
+            }
+        };
         self.weight_buffers.insert((p, packing), b);
         Ok(b)
     }
