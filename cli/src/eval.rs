@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use seam_ir::eval::{StateSession, Tensor};
-use seam_ir::npy;
 use seam_ir::weights::random_weights;
+use seam_ir::{index_bounds, npy};
 
 use super::inputs::{describe, InputArgs, InputSpec};
 use super::model_source::load_source;
@@ -69,15 +69,17 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     };
     // A function with states runs at the start of a sequence (empty states),
     // which are neither given nor shown.
+    let bounds = index_bounds(model, func);
     let specs: Vec<InputSpec<'_>> = func
         .inputs
         .iter()
         .enumerate()
         .filter(|(i, _)| !func.is_state_input(*i))
-        .map(|(_, &v)| InputSpec {
+        .map(|(i, &v)| InputSpec {
             name: &func.value(v).name,
             dtype: func.value(v).ty.dtype,
             rank: func.value(v).ty.rank(),
+            id_bound: bounds[i],
         })
         .collect();
     let inputs = args.inputs.gather(&func.name, &specs)?;

@@ -1,7 +1,7 @@
 //! Inputs given on the command line: `--tokens 1,2,3` and `--input NAME=FILE.npy`.
 
 use clap::Args;
-use seam_ir::{npy, DType, Tensor};
+use seam_ir::{npy, DType, Tensor, TensorData};
 
 use super::CliError;
 
@@ -24,6 +24,9 @@ pub struct InputSpec<'a> {
     pub dtype: DType,
     /// Its rank.
     pub rank: usize,
+    /// For ids that index a table (`gather`), the number of rows: every value
+    /// must lie in `0..id_bound` (the GPU kernel would read a clamped row).
+    pub id_bound: Option<u64>,
 }
 
 impl InputArgs {
@@ -44,10 +47,10 @@ impl InputArgs {
         let mut inputs = Vec::with_capacity(specs.len());
         for s in specs {
             if let Some(i) = from_files.iter().position(|(n, _)| n == s.name) {
-                inputs.push(from_files.swap_remove(i).1);
+                inputs.push(s.checked(from_files.swap_remove(i).1)?);
             } else if !self.tokens.is_empty() && !tokens_used && s.dtype.is_int() && s.rank == 1 {
                 tokens_used = true;
-                inputs.push(tokens_tensor(&self.tokens, s.dtype)?);
+                inputs.push(s.checked(tokens_tensor(&self.tokens, s.dtype)?)?);
             } else {
                 return Err(CliError::Usage(format!(
                     "`{entry}` needs input `%{}` ({} of rank {}): give it with --tokens (a rank-1 integer input) or --input {}=FILE.npy",
@@ -64,6 +67,27 @@ impl InputArgs {
             )));
         }
         Ok(inputs)
+    }
+}
+
+impl InputSpec<'_> {
+    /// `tensor`, if every id lies within [`InputSpec::id_bound`].
+    fn checked(&self, tensor: Tensor) -> Result<Tensor, CliError> {
+        let Some(bound) = self.id_bound else {
+            return Ok(tensor);
+        };
+        let ids: Vec<i64> = match &tensor.data {
+            TensorData::I32(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            TensorData::U32(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            _ => return Ok(tensor),
+        };
+        match ids.iter().find(|&&id| id < 0 || id as u64 >= bound) {
+            Some(id) => Err(CliError::Input(format!(
+                "id {id} in `%{}` is outside 0..{bound} (the rows of the table it indexes)",
+                self.name
+            ))),
+            None => Ok(tensor),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use seam_bundle::{Bundle, BundleReader, Packing};
 use seam_ir::eval::StateSession;
-use seam_ir::{text, DType, Tensor, TensorData, Weights};
+use seam_ir::{index_bounds, text, DType, Tensor, TensorData, Weights};
 use seam_runtime::HostTensor;
 
 use super::device::DeviceArgs;
@@ -42,15 +42,6 @@ pub struct RunArgs {
     pub device: DeviceArgs,
 }
 
-fn dtype_of(e: DType) -> DType {
-    match e {
-        DType::F32 => DType::F32,
-        DType::F16 => DType::F16,
-        DType::I32 => DType::I32,
-        DType::U32 => DType::U32,
-    }
-}
-
 fn to_host(t: &Tensor) -> HostTensor {
     let (dtype, bytes): (DType, Vec<u8>) = match &t.data {
         TensorData::F32(v) => (DType::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
@@ -66,6 +57,29 @@ fn to_host(t: &Tensor) -> HostTensor {
 }
 
 /// The model and its weights as stored in the bundle, for the reference evaluator.
+/// The bound on each id input of entry point `entry` (by name), read from the
+/// model text the bundle carries (none without it), as `seam eval` checks them.
+fn input_id_bounds(
+    bundle: &Bundle,
+    entry: &str,
+) -> Result<std::collections::HashMap<String, u64>, CliError> {
+    let Some(source) = bundle.manifest().source_ir.as_deref() else {
+        return Ok(Default::default());
+    };
+    let (model, _) =
+        text::parse_and_verify("<bundle>", source).map_err(|d| CliError::Input(d.to_string()))?;
+    let Some(func) = model.function(entry) else {
+        return Ok(Default::default());
+    };
+    let bounds = index_bounds(&model, func);
+    Ok(func
+        .inputs
+        .iter()
+        .zip(bounds)
+        .filter_map(|(&v, b)| Some((func.value(v).name.clone(), b?)))
+        .collect())
+}
+
 fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliError> {
     let m = bundle.manifest();
     let source = m.source_ir.as_deref().ok_or_else(|| {
@@ -108,13 +122,15 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             args.entry.as_deref().unwrap_or("")
         ))
     })?;
+    let bounds = input_id_bounds(&bundle, &entry.name)?;
     let specs: Vec<InputSpec<'_>> = entry
         .inputs
         .iter()
         .map(|io| InputSpec {
             name: &io.name,
-            dtype: dtype_of(io.dtype),
+            dtype: io.dtype,
             rank: io.shape.len(),
+            id_bound: bounds.get(&io.name).copied(),
         })
         .collect();
     let inputs = args.inputs.gather(&entry.name, &specs)?;

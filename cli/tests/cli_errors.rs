@@ -237,3 +237,42 @@ fn output_onto_a_symlink_or_fifo_is_refused_even_with_force() {
         .file_type()
         .is_fifo());
 }
+
+/// Token ids outside the embedding table are refused the same way by `eval`
+/// and `run` (the GPU gather would otherwise read a clamped row), before any
+/// device work.
+#[test]
+fn out_of_vocabulary_ids_are_refused_by_eval_and_run() {
+    let d = scratch("vocab");
+    let model = write(
+        &d,
+        "emb.seam",
+        b"model emb\ndim tokens <= 8\nparam embed: f32[10, 4]\n\
+          func forward(%ids: i32[tokens]) -> (f32[tokens, 4]) {\n\
+            %x = gather(@embed, %ids) : f32[tokens, 4]\n\
+            return %x\n}\n",
+    );
+    let bundle = d.join("emb.seamb").display().to_string();
+    let o = seam(&[
+        "compile",
+        &model,
+        "--random-weights",
+        "1",
+        "-o",
+        &bundle,
+        "--target",
+        "lavapipe",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for tokens in ["--tokens=1,10", "--tokens=-5,2", "--tokens=999999"] {
+        for cmd in [
+            ["eval", &model, "--random-weights", "1"].as_slice(),
+            ["run", &bundle].as_slice(),
+        ] {
+            let o = seam(&[cmd, &[tokens]].concat());
+            assert_user_error(&o, "outside 0..10");
+        }
+    }
+    let o = seam(&["eval", &model, "--random-weights", "1", "--tokens=0,9"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

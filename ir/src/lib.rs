@@ -22,6 +22,7 @@ pub mod dtype;
 pub mod eval;
 pub mod expand;
 pub mod fused;
+pub mod index_bounds;
 pub mod infer;
 pub mod model;
 pub mod npy;
@@ -39,6 +40,7 @@ pub use dtype::DType;
 pub use eval::{evaluate, EvalError, Tensor, TensorData, TensorError};
 pub use expand::{expand_all_moe, expand_moe, ExpandError};
 pub use fused::{FusedBinary, FusedExpr, FusedParseError, FusedUnary};
+pub use index_bounds::index_bounds;
 pub use model::{
     DimDecl, Function, Instr, Model, Operand, ParamDecl, ParamId, StateBinding, Value, ValueId,
 };
