@@ -2,7 +2,7 @@
 //! languages for `--emit` (enabled by the `validate` cargo feature).
 
 use crate::error::ShaderError;
-use crate::kernel::Kernel;
+use seam_core::Kernel;
 
 /// A language [`emit`] can write.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

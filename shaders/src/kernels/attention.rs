@@ -13,9 +13,9 @@
 //! `head_dim` (fixed).
 
 use crate::error::ShaderError;
-use crate::kernel::{Dim, Grid, Kernel};
-use crate::limits::{DeviceLimits, KernelProfile};
 use crate::wgsl::{f32_literal, wgsl, workgroup_reduce, KernelBuilder, ScalarType, WgslWriter};
+use seam_core::{DeviceLimits, KernelProfile};
+use seam_core::{Dim, Grid, Kernel};
 
 use super::rowwise::prev_pow2;
 

@@ -23,10 +23,10 @@
 //! [`moe_plan`], [`moe_gate_up`] and [`moe_down`]: use one [`MoeConfig`].
 
 use crate::error::ShaderError;
-use crate::kernel::{Dim, Grid, GridDim, Kernel};
-use crate::limits::{DeviceLimits, KernelProfile};
 use crate::split::WeightSplit;
 use crate::wgsl::{wgsl, KernelBuilder, ScalarType, WgslWriter};
+use seam_core::{DeviceLimits, KernelProfile};
+use seam_core::{Dim, Grid, GridDim, Kernel};
 
 use super::matmul::{
     row_blocked, BLayout, BSpec, BlockTile, Epilogue, MatmulVariant, RowBlockedSpec, RowSource,

@@ -6,9 +6,9 @@
 //! sliced axis. One invocation per output element; the grid folds.
 
 use crate::error::ShaderError;
-use crate::kernel::{Dim, Grid, Kernel};
-use crate::limits::DeviceLimits;
 use crate::wgsl::{wgsl, KernelBuilder, ScalarType, WgslWriter};
+use seam_core::DeviceLimits;
+use seam_core::{Dim, Grid, Kernel};
 
 /// Invocations per workgroup on this device.
 fn workgroup_for(limits: &DeviceLimits) -> u32 {

@@ -7,9 +7,9 @@
 //! One invocation per pair.
 
 use crate::error::ShaderError;
-use crate::kernel::{Dim, Grid, Kernel};
-use crate::limits::DeviceLimits;
 use crate::wgsl::{f32_literal, wgsl, KernelBuilder, ScalarType, WgslWriter};
+use seam_core::DeviceLimits;
+use seam_core::{Dim, Grid, Kernel};
 
 /// Generates the RoPE kernel for base `theta`.
 pub fn rope(

@@ -8,9 +8,9 @@
 //! `topk`, weight 0 for `route`).
 
 use crate::error::ShaderError;
-use crate::kernel::{Dim, Grid, Kernel};
-use crate::limits::DeviceLimits;
 use crate::wgsl::{wgsl, KernelBuilder, ScalarType, WgslWriter};
+use seam_core::DeviceLimits;
+use seam_core::{Dim, Grid, Kernel};
 
 /// How `route` derives ids and weights (the IR's route modes).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

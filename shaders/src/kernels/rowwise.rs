@@ -6,9 +6,9 @@
 //! norm), then `out` (`[rows, d]`, or `[rows]` for the sum). Sizes: `rows`, `d`.
 
 use crate::error::ShaderError;
-use crate::kernel::{Dim, Grid, Kernel};
-use crate::limits::{DeviceLimits, KernelProfile};
 use crate::wgsl::{f32_literal, wgsl, workgroup_reduce, KernelBuilder, ScalarType, WgslWriter};
+use seam_core::{DeviceLimits, KernelProfile};
+use seam_core::{Dim, Grid, Kernel};
 
 /// Which row operation.
 #[derive(Copy, Clone, Debug, PartialEq)]

@@ -11,9 +11,9 @@
 //! for `j < cols`, so neighbouring lanes read neighbouring elements of `b`.
 
 use crate::error::ShaderError;
-use crate::kernel::{Dim, Grid, GridDim};
 use crate::split::WeightSplit;
 use crate::wgsl::{wgsl, KernelBuilder, WgslWriter, ACTIVATIONS};
+use seam_core::{Dim, Grid, GridDim};
 
 use super::accumulators::acc;
 use super::config::MatmulConfig;

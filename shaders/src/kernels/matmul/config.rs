@@ -1,9 +1,9 @@
 //! [`MatmulConfig`]: one matrix product to generate.
 
 use crate::error::ShaderError;
-use crate::kernel::Dim;
-use crate::limits::DeviceLimits;
 use crate::split::WeightSplit;
+use seam_core::DeviceLimits;
+use seam_core::Dim;
 
 use super::epilogue::Epilogue;
 use super::layout::BLayout;

@@ -44,7 +44,7 @@ pub use tile::{RowTile, SubgroupTile, TiledTile};
 pub use variant::MatmulVariant;
 
 use crate::error::ShaderError;
-use crate::kernel::Kernel;
+use seam_core::Kernel;
 
 /// Generates the matrix-product kernel.
 pub fn matmul(cfg: &MatmulConfig) -> Result<Kernel, ShaderError> {

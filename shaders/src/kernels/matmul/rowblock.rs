@@ -5,8 +5,8 @@
 //! `unroll` times. No workgroup memory, no barriers.
 
 use crate::error::ShaderError;
-use crate::kernel::Kernel;
 use crate::wgsl::{wgsl, WgslWriter};
+use seam_core::Kernel;
 
 use super::accumulators::{declare_accumulators, write_accumulate, write_b_loads};
 use super::blocked::{

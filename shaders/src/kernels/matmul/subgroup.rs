@@ -15,8 +15,8 @@
 //! are exactly `subgroup` consecutive invocations.
 
 use crate::error::ShaderError;
-use crate::kernel::{Dim, Kernel};
 use crate::wgsl::{wgsl, WgslWriter};
+use seam_core::{Dim, Kernel};
 
 use super::accumulators::{declare_accumulators, write_accumulate, write_b_loads};
 use super::blocked::{

@@ -5,8 +5,8 @@
 //! shared-memory words). Same bindings and sizes as [`super::matmul`].
 
 use crate::error::ShaderError;
-use crate::kernel::{Grid, GridDim, Kernel};
 use crate::wgsl::{wgsl, KernelBuilder, ScalarType, WgslWriter, ACTIVATIONS};
+use seam_core::{Grid, GridDim, Kernel};
 
 use super::accumulators::{acc, declare_accumulators, val};
 use super::config::MatmulConfig;

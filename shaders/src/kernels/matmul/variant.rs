@@ -1,8 +1,8 @@
 //! [`MatmulVariant`]: which implementation a product gets, chosen per device
 //! and shape.
 
-use crate::kernel::Dim;
-use crate::limits::{DeviceClass, DeviceLimits, KernelProfile};
+use seam_core::Dim;
+use seam_core::{DeviceClass, DeviceLimits, KernelProfile};
 
 use super::layout::BLayout;
 use super::tile::{RowTile, SubgroupTile, TiledTile};
