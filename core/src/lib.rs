@@ -6,3 +6,7 @@
 //! `thiserror`, so the runtime can use it without pulling in the compiler side.
 
 #![warn(missing_docs)]
+
+pub mod elementwise;
+
+pub use elementwise::{BinaryFn, UnaryFn, WGSL_ACTIVATIONS};
