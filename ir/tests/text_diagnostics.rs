@@ -9,7 +9,8 @@ use seam_ir::text::{
     SourceMap, Span,
 };
 use seam_ir::{
-    verify, DType, Function, Instr, Location, Model, Op, Operand, ParamId, TensorType, ValueId,
+    verify, BinaryFn, DType, Function, Instr, Location, Model, Op, Operand, ParamId, TensorType,
+    ValueId,
 };
 
 /// Joins lines with `\n` (and a final newline).
@@ -393,7 +394,7 @@ fn verify_error_without_span_names_function_and_instruction() {
     let y = f.add_value("y", TensorType::new(DType::F32, [2u64]));
     f.inputs = vec![x];
     f.body.push(Instr {
-        op: Op::Add,
+        op: Op::Binary(BinaryFn::Add),
         operands: vec![Operand::Value(x)],
         results: vec![y],
     });
