@@ -4,8 +4,11 @@
 
 use seam_ir::{evaluate, text, FusedExpr, Op, Tensor, UnaryFn, Weights};
 
+/// A model in the printer's canonical form.
 const MODEL: &str = "model m
+
 dim t <= 8
+
 func f(%x: f32[t, 4]) -> (f32[t, 4], f32[t, 4]) {
   %r = relu2(%x) : f32[t, 4]
   %g = fused(%x, %r, expr=\"mul(relu2($0), $1)\") : f32[t, 4]

@@ -10,7 +10,7 @@ use seam_ir::text::{
 };
 use seam_ir::{
     verify, BinaryFn, DType, Function, Instr, Location, Model, Op, Operand, ParamId, TensorType,
-    ValueId,
+    UnaryFn, ValueId,
 };
 
 /// Joins lines with `\n` (and a final newline).
@@ -354,11 +354,26 @@ fn verify_fused_expression_operands() {
 #[test]
 fn parse_bad_fused_expression() {
     let (msg, at) = instr_err("  %y = fused(%x, expr=\"mul(relu($0), 2)\") : f32[2, 4]");
+    // The known functions: the unary ones, then the binary ones a fused
+    // expression allows, in their tables' order.
+    let known: Vec<&str> = UnaryFn::ALL
+        .iter()
+        .map(|f| f.name())
+        .chain(
+            BinaryFn::ALL
+                .iter()
+                .filter(|f| f.in_fused())
+                .map(|f| f.name()),
+        )
+        .collect();
+    assert!(known.starts_with(&["neg", "exp", "silu", "gelu_erf", "gelu_tanh"]));
     assert_eq!(
         msg,
-        "attribute `expr` of `fused` must be a fused expression (at byte 4 of the fused \
-         expression: unknown function `relu` (known: neg, exp, silu, gelu_erf, gelu_tanh, \
-         sigmoid, tanh, add, sub, mul, div)), found `\"mul(relu($0), 2)\"`"
+        format!(
+            "attribute `expr` of `fused` must be a fused expression (at byte 4 of the fused \
+             expression: unknown function `relu` (known: {})), found `\"mul(relu($0), 2)\"`",
+            known.join(", ")
+        )
     );
     // The attribute value (`"` at column 23).
     assert_eq!(at, (4, 23));
