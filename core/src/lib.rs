@@ -3,7 +3,8 @@
 //! The vocabulary every other Seam crate speaks, defined once: the IR, the
 //! compiler, the kernel library and the runtime all import these types instead
 //! of keeping mirrors of their own. It depends on nothing heavier than
-//! `thiserror`, so the runtime can use it without pulling in the compiler side.
+//! `thiserror` and `libm`, so the runtime can use it without pulling in the
+//! compiler side.
 
 #![warn(missing_docs)]
 

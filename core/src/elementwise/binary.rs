@@ -17,7 +17,7 @@ macro_rules! binary_fns {
             $(in_fused: $in_fused:literal,)?
         }
     )*) => {
-        /// A binary element-wise function (see the module docs). On integers
+        /// A binary element-wise function (see [`crate::elementwise`]). On integers
         /// every function is exact, with wrapping overflow.
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum BinaryFn {

@@ -22,7 +22,7 @@ macro_rules! unary_fns {
             $(helper: $helper:literal,)?
         }
     )*) => {
-        /// A unary element-wise function (see the module docs).
+        /// A unary element-wise function (see [`crate::elementwise`]).
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum UnaryFn {
             $($(#[doc = $doc])* $variant,)*
