@@ -54,6 +54,15 @@ impl FusedExpr {
         FusedExpr::Binary(op, Box::new(a), Box::new(b))
     }
 
+    /// The names of the functions an expression may apply: every unary
+    /// function, then the binary ones allowed in a fused expression, in their
+    /// tables' order.
+    pub fn function_names() -> Vec<&'static str> {
+        let unary = UnaryFn::ALL.iter().map(|f| f.name());
+        let binary = BinaryFn::ALL.iter().filter(|f| f.in_fused());
+        unary.chain(binary.map(|f| f.name())).collect()
+    }
+
     /// Parses the text form (see the module docs).
     pub fn parse(text: &str) -> Result<FusedExpr, FusedParseError> {
         let mut p = Parser { text, pos: 0 };
@@ -214,19 +223,12 @@ impl Parser<'_> {
             self.eat(')')?;
             return Ok(FusedExpr::binary(op, a, b));
         }
-        let known: Vec<&str> = UnaryFn::ALL
-            .iter()
-            .map(|f| f.name())
-            .chain(
-                BinaryFn::ALL
-                    .iter()
-                    .filter(|f| f.in_fused())
-                    .map(|f| f.name()),
-            )
-            .collect();
         Err(FusedParseError {
             at: start,
-            detail: format!("unknown function `{name}` (known: {})", known.join(", ")),
+            detail: format!(
+                "unknown function `{name}` (known: {})",
+                FusedExpr::function_names().join(", ")
+            ),
         })
     }
 }

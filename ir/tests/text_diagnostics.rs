@@ -9,8 +9,8 @@ use seam_ir::text::{
     SourceMap, Span,
 };
 use seam_ir::{
-    verify, BinaryFn, DType, Function, Instr, Location, Model, Op, Operand, ParamId, TensorType,
-    UnaryFn, ValueId,
+    verify, BinaryFn, DType, Function, FusedExpr, Instr, Location, Model, Op, Operand, ParamId,
+    TensorType, ValueId,
 };
 
 /// Joins lines with `\n` (and a final newline).
@@ -354,18 +354,7 @@ fn verify_fused_expression_operands() {
 #[test]
 fn parse_bad_fused_expression() {
     let (msg, at) = instr_err("  %y = fused(%x, expr=\"mul(relu($0), 2)\") : f32[2, 4]");
-    // The known functions: the unary ones, then the binary ones a fused
-    // expression allows, in their tables' order.
-    let known: Vec<&str> = UnaryFn::ALL
-        .iter()
-        .map(|f| f.name())
-        .chain(
-            BinaryFn::ALL
-                .iter()
-                .filter(|f| f.in_fused())
-                .map(|f| f.name()),
-        )
-        .collect();
+    let known = FusedExpr::function_names();
     assert!(known.starts_with(&["neg", "exp", "silu", "gelu_erf", "gelu_tanh"]));
     assert_eq!(
         msg,
