@@ -192,6 +192,32 @@ fn elementwise_chains_become_one_fused_op() {
     assert_same_outputs(&m, &opt, 12, TOL);
 }
 
+/// `relu2` (squared ReLU), added through seam-core's table alone, fuses like
+/// any other activation.
+#[test]
+fn relu2_fuses_like_the_other_activations() {
+    let src = "
+model m
+dim tokens <= 16
+func forward(%x: f32[tokens, 8], %y: f32[tokens, 8]) -> (f32[tokens, 8]) {
+  %r = relu2(%x) : f32[tokens, 8]
+  %m = mul(%r, %y) : f32[tokens, 8]
+  %n = neg(%m) : f32[tokens, 8]
+  return %n
+}
+";
+    let m = parse(src);
+    let (opt, report) = run(&m, OptLevel::O1);
+    assert!(fired(&report, "fuse-elementwise") >= 1, "{report}");
+    let body = &opt.functions[0].body;
+    assert_eq!(body.len(), 1, "{}", text::print(&opt));
+    match &body[0].op {
+        Op::Fused { expr } => assert_eq!(expr.to_string(), "neg(mul(relu2($0), $1))"),
+        other => panic!("expected fused, found {other:?}"),
+    }
+    assert_same_outputs(&m, &opt, 14, TOL);
+}
+
 #[test]
 fn fused_ops_merge_with_their_neighbours() {
     let src = "

@@ -4,112 +4,21 @@
 //! ```text
 //! expr  := "$" INDEX                      operand INDEX (0-based)
 //!        | NUMBER                         an f32 constant: 1, -0.5, 2.5e-3
-//!        | UNARY "(" expr ")"             neg exp silu gelu_erf gelu_tanh sigmoid tanh
-//!        | BINARY "(" expr "," expr ")"   add sub mul div
+//!        | UNARY "(" expr ")"             a unary function: neg exp silu gelu_erf …
+//!        | BINARY "(" expr "," expr ")"   a binary function: add sub mul div …
 //! ```
 //!
-//! Each function computes exactly what the element-wise op of the same name
-//! computes (`gelu_erf` is `gelu {approx=erf}`, `gelu_tanh` is
-//! `gelu {approx=tanh}`), in `f32`. Whitespace between tokens is ignored; the
+//! The functions are seam-core's [`UnaryFn`]s and the [`BinaryFn`]s allowed in
+//! a fused expression ([`BinaryFn::in_fused`]), by name. Each computes exactly
+//! what its element-wise op computes (`gelu_erf` is `gelu {approx=erf}`,
+//! `gelu_tanh` is `gelu {approx=tanh}`), in `f32`. Whitespace between tokens is ignored; the
 //! printer writes the canonical form `mul(silu($0), $1)`.
 
 use std::fmt;
 
 use thiserror::Error;
 
-use crate::eval::elementwise::{gelu_erf, gelu_tanh, sigmoid, silu};
-
-/// A unary function of a fused expression.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum FusedUnary {
-    /// `-x`.
-    Neg,
-    /// `exp(x)`.
-    Exp,
-    /// `x · sigmoid(x)`.
-    Silu,
-    /// `gelu {approx=erf}`.
-    GeluErf,
-    /// `gelu {approx=tanh}`.
-    GeluTanh,
-    /// `1 / (1 + exp(-x))`.
-    Sigmoid,
-    /// `tanh(x)`.
-    Tanh,
-}
-
-/// A binary function of a fused expression.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum FusedBinary {
-    /// `a + b`.
-    Add,
-    /// `a - b`.
-    Sub,
-    /// `a * b`.
-    Mul,
-    /// `a / b`.
-    Div,
-}
-
-const UNARY: &[(&str, FusedUnary)] = &[
-    ("neg", FusedUnary::Neg),
-    ("exp", FusedUnary::Exp),
-    ("silu", FusedUnary::Silu),
-    ("gelu_erf", FusedUnary::GeluErf),
-    ("gelu_tanh", FusedUnary::GeluTanh),
-    ("sigmoid", FusedUnary::Sigmoid),
-    ("tanh", FusedUnary::Tanh),
-];
-
-const BINARY: &[(&str, FusedBinary)] = &[
-    ("add", FusedBinary::Add),
-    ("sub", FusedBinary::Sub),
-    ("mul", FusedBinary::Mul),
-    ("div", FusedBinary::Div),
-];
-
-impl FusedUnary {
-    /// The function's name in the expression text.
-    pub fn name(self) -> &'static str {
-        UNARY
-            .iter()
-            .find(|(_, u)| *u == self)
-            .map_or("?", |(n, _)| n)
-    }
-
-    /// Applies the function to one `f32`.
-    pub fn apply(self, x: f32) -> f32 {
-        match self {
-            FusedUnary::Neg => -x,
-            FusedUnary::Exp => x.exp(),
-            FusedUnary::Silu => silu(x),
-            FusedUnary::GeluErf => gelu_erf(x),
-            FusedUnary::GeluTanh => gelu_tanh(x),
-            FusedUnary::Sigmoid => sigmoid(x),
-            FusedUnary::Tanh => x.tanh(),
-        }
-    }
-}
-
-impl FusedBinary {
-    /// The function's name in the expression text.
-    pub fn name(self) -> &'static str {
-        BINARY
-            .iter()
-            .find(|(_, b)| *b == self)
-            .map_or("?", |(n, _)| n)
-    }
-
-    /// Applies the function to two `f32`s.
-    pub fn apply(self, a: f32, b: f32) -> f32 {
-        match self {
-            FusedBinary::Add => a + b,
-            FusedBinary::Sub => a - b,
-            FusedBinary::Mul => a * b,
-            FusedBinary::Div => a / b,
-        }
-    }
-}
+use seam_core::{BinaryFn, UnaryFn};
 
 /// An element-wise expression over the operands of a `fused` op.
 #[derive(Clone, Debug, PartialEq)]
@@ -119,9 +28,9 @@ pub enum FusedExpr {
     /// A constant.
     Const(f32),
     /// A unary function.
-    Unary(FusedUnary, Box<FusedExpr>),
+    Unary(UnaryFn, Box<FusedExpr>),
     /// A binary function.
-    Binary(FusedBinary, Box<FusedExpr>, Box<FusedExpr>),
+    Binary(BinaryFn, Box<FusedExpr>, Box<FusedExpr>),
 }
 
 /// Why an expression does not parse.
@@ -136,13 +45,22 @@ pub struct FusedParseError {
 
 impl FusedExpr {
     /// `op(x)`.
-    pub fn unary(op: FusedUnary, x: FusedExpr) -> FusedExpr {
+    pub fn unary(op: UnaryFn, x: FusedExpr) -> FusedExpr {
         FusedExpr::Unary(op, Box::new(x))
     }
 
     /// `op(a, b)`.
-    pub fn binary(op: FusedBinary, a: FusedExpr, b: FusedExpr) -> FusedExpr {
+    pub fn binary(op: BinaryFn, a: FusedExpr, b: FusedExpr) -> FusedExpr {
         FusedExpr::Binary(op, Box::new(a), Box::new(b))
+    }
+
+    /// The names of the functions an expression may apply: every unary
+    /// function, then the binary ones allowed in a fused expression, in their
+    /// tables' order.
+    pub fn function_names() -> Vec<&'static str> {
+        let unary = UnaryFn::ALL.iter().map(|f| f.name());
+        let binary = BinaryFn::ALL.iter().filter(|f| f.in_fused());
+        unary.chain(binary.map(|f| f.name())).collect()
     }
 
     /// Parses the text form (see the module docs).
@@ -291,28 +209,26 @@ impl Parser<'_> {
             return Err(self.err("expected `$N`, a number or a function"));
         }
         let name = name.to_string();
-        if let Some((_, op)) = UNARY.iter().find(|(n, _)| *n == name) {
+        if let Some(op) = UnaryFn::from_name(&name) {
             self.eat('(')?;
             let x = self.expr(depth + 1)?;
             self.eat(')')?;
-            return Ok(FusedExpr::unary(*op, x));
+            return Ok(FusedExpr::unary(op, x));
         }
-        if let Some((_, op)) = BINARY.iter().find(|(n, _)| *n == name) {
+        if let Some(op) = BinaryFn::from_name(&name).filter(|f| f.in_fused()) {
             self.eat('(')?;
             let a = self.expr(depth + 1)?;
             self.eat(',')?;
             let b = self.expr(depth + 1)?;
             self.eat(')')?;
-            return Ok(FusedExpr::binary(*op, a, b));
+            return Ok(FusedExpr::binary(op, a, b));
         }
-        let known: Vec<&str> = UNARY
-            .iter()
-            .map(|(n, _)| *n)
-            .chain(BINARY.iter().map(|(n, _)| *n))
-            .collect();
         Err(FusedParseError {
             at: start,
-            detail: format!("unknown function `{name}` (known: {})", known.join(", ")),
+            detail: format!(
+                "unknown function `{name}` (known: {})",
+                FusedExpr::function_names().join(", ")
+            ),
         })
     }
 }

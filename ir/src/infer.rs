@@ -367,7 +367,7 @@ pub fn infer(
             }
             one(dt, shape)
         }
-        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Eq => {
+        Op::Binary(_) => {
             c.same_dtype(1, 0)?;
             let s = broadcast(&c.ty(0).shape, &c.ty(1).shape).ok_or_else(|| {
                 c.shape_err(
@@ -377,10 +377,8 @@ pub fn infer(
             })?;
             one(c.ty(0).dtype, s)
         }
-        Op::Neg => one(c.ty(0).dtype, c.ty(0).shape.clone()),
-        Op::Exp | Op::Silu | Op::Gelu { .. } | Op::Sigmoid | Op::Tanh => {
-            one(c.float(0)?, c.ty(0).shape.clone())
-        }
+        Op::Unary(f) if f.takes_integers() => one(c.ty(0).dtype, c.ty(0).shape.clone()),
+        Op::Unary(_) => one(c.float(0)?, c.ty(0).shape.clone()),
         Op::RmsNorm { .. } | Op::LayerNorm { .. } => {
             let dt = c.float(0)?;
             c.rank_where(0, |r| r >= 1, "rank 1 or more")?;

@@ -39,13 +39,13 @@ mod testutil;
 pub use dtype::DType;
 pub use eval::{evaluate, EvalError, Tensor, TensorData, TensorError};
 pub use expand::{expand_all_moe, expand_moe, ExpandError};
-pub use fused::{FusedBinary, FusedExpr, FusedParseError, FusedUnary};
+pub use fused::{FusedExpr, FusedParseError};
 pub use index_bounds::index_bounds;
 pub use model::{
     DimDecl, Function, Instr, Model, Operand, ParamDecl, ParamId, StateBinding, Value, ValueId,
 };
 pub use npy::{read_npy, write_npy, NpyError};
-pub use op::{AttrValue, GatedAct, GeluApprox, Op, ReduceOp, RouteMode};
+pub use op::{AttrValue, BinaryFn, GatedAct, Op, ReduceOp, RouteMode, UnaryFn};
 pub use shape::{Dim, Shape, TensorType};
 pub use state::{set_max_length, state_use, StateUse};
 pub use verify::{verify, Location, VerifyError, VerifyErrorKind};

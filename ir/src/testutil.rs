@@ -5,7 +5,7 @@ use crate::dtype::DType;
 use crate::eval::{evaluate, EvalError, Tensor};
 use crate::infer::infer;
 use crate::model::{DimDecl, Function, Instr, Model, Operand, ParamDecl, ParamId};
-use crate::op::{GatedAct, Op, RouteMode};
+use crate::op::{BinaryFn, GatedAct, Op, RouteMode};
 use crate::shape::{Dim, TensorType};
 use crate::verify::verify;
 use crate::weights::Weights;
@@ -208,7 +208,7 @@ pub fn moe_decoder(c: &DecoderConfig) -> Model {
         );
         let a = b.op_ty(Op::Reshape, &[a], f32t([t(), c.d.into()]));
         let a = b.op(Op::MatMul, &[a, wo]);
-        x = b.op(Op::Add, &[x, a]);
+        x = b.op(Op::Binary(BinaryFn::Add), &[x, a]);
         let h = b.op(Op::RmsNorm { eps: 1e-5 }, &[x, n2]);
         let logits = b.op(Op::MatMul, &[h, wr]);
         let r = b.emit(
@@ -226,7 +226,7 @@ pub fn moe_decoder(c: &DecoderConfig) -> Model {
             },
             &[h, r[0], r[1], wg, wu, wd, sg, su, sd],
         );
-        x = b.op(Op::Add, &[x, m]);
+        x = b.op(Op::Binary(BinaryFn::Add), &[x, m]);
     }
     let nf = b.param("final_norm", f32t([c.d]));
     let head = b.param("lm_head", f32t([c.d, c.vocab]));

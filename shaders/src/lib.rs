@@ -33,8 +33,8 @@ pub use error::ShaderError;
 pub use kernel::{Access, BindingDesc, Dim, Grid, GridDim, GridTerm, Kernel, Launch, SizeDesc};
 pub use kernels::attention::{attention, AttentionConfig};
 pub use kernels::elementwise::{
-    binary, cast, elementwise, fill, iota, transpose, transpose_sizes, unary, BinaryOp,
-    ElementwiseConfig, EwInput, Expr, IndexMap, UnaryOp,
+    binary, cast, elementwise, fill, iota, transpose, transpose_sizes, unary, ElementwiseConfig,
+    EwInput, Expr, IndexMap,
 };
 pub use kernels::matmul::{
     matmul, BLayout, Epilogue, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
@@ -48,6 +48,7 @@ pub use kernels::route::{route, topk, RouteMode};
 pub use kernels::rowwise::{row_kernel, RowConfig, RowOp};
 pub use kernels::GatedAct;
 pub use limits::{DeviceClass, DeviceLimits, KernelProfile};
+pub use seam_core::{BinaryFn, UnaryFn};
 pub use split::WeightSplit;
 #[cfg(feature = "validate")]
 pub use validate::{emit, spirv_words, validate, Target, Validated};

@@ -56,28 +56,10 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
     }
     v.push(matmul(&MatmulConfig::gemv(8, 11008, 4096, lim, 256).unwrap()).unwrap());
     v.push(matmul(&MatmulConfig::gemv(1, 11008, 4096, lim, 256).unwrap()).unwrap());
-    for op in [
-        UnaryOp::Neg,
-        UnaryOp::Exp,
-        UnaryOp::Silu,
-        UnaryOp::GeluErf,
-        UnaryOp::GeluTanh,
-        UnaryOp::Sigmoid,
-        UnaryOp::Tanh,
-        UnaryOp::Sqrt,
-        UnaryOp::Recip,
-    ] {
+    for &op in UnaryFn::ALL {
         v.push(unary(op, lim).unwrap());
     }
-    for op in [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Eq,
-        BinaryOp::Max,
-        BinaryOp::Min,
-    ] {
+    for &op in BinaryFn::ALL {
         for t in [ScalarType::F32, ScalarType::I32, ScalarType::U32] {
             v.push(binary(op, t, IndexMap::Repeat(Dim::Dynamic), lim).unwrap());
         }
@@ -194,7 +176,7 @@ fn invalid_configs_are_errors() {
     assert!(rope(10000.0, Dim::Dynamic, Dim::Fixed(7), &lim).is_err());
     let bad = ElementwiseConfig::new(
         "bad",
-        Expr::unary(UnaryOp::Exp, Expr::Input(0)),
+        Expr::unary(UnaryFn::Exp, Expr::Input(0)),
         ScalarType::F32,
         &lim,
     )

@@ -95,6 +95,13 @@ fn exp_neg_sub_div_eq_cast_const_iota() {
     check("ew2", "func f(%x: f32[t, 5], %y: f32[t, 5], %i: i32[t, 5]) -> (f32[t, 5], f32[t, 5], f32[t, 5], i32[t, 5], f32[t, 5], i32[t, 5], f32[t, 5]) {\n  %e = exp(%x) : f32[t, 5]\n  %n = neg(%x) : f32[t, 5]\n  %two = const(value=2.5) : f32[t, 5]\n  %d = div(%x, %two) : f32[t, 5]\n  %q = eq(%i, %i) : i32[t, 5]\n  %c = cast(%i) : f32[t, 5]\n  %o = iota(axis=0) : i32[t, 5]\n  %s = sub(%x, %y) : f32[t, 5]\n  return %e, %n, %d, %q, %c, %o, %s\n}\n", 7.0);
 }
 
+/// `relu2` (squared ReLU), added through seam-core's table alone: as its own
+/// kernel and inside a fused one.
+#[test]
+fn relu2_alone_and_fused() {
+    check("relu2", "func f(%x: f32[t, 11], %y: f32[t, 11]) -> (f32[t, 11], f32[t, 11]) {\n  %r = relu2(%x) : f32[t, 11]\n  %g = fused(%x, %y, expr=\"mul(relu2($0), sigmoid($1))\") : f32[t, 11]\n  return %r, %g\n}\n", 4.0);
+}
+
 #[test]
 fn norms_softmax_and_sum() {
     check("rows", "param w: f32[29]\nparam b: f32[29]\nfunc f(%x: f32[t, 29]) -> (f32[t, 29], f32[t, 29], f32[t, 29], f32[t]) {\n  %r = rms_norm(%x, @w, eps=1e-5) : f32[t, 29]\n  %l = layer_norm(%x, @w, @b, eps=1e-5) : f32[t, 29]\n  %s = softmax(%x) : f32[t, 29]\n  %u = reduce_sum(%x) : f32[t]\n  return %r, %l, %s, %u\n}\n", 4.0);

@@ -1,7 +1,10 @@
 //! The optimizer's e-graph language: the IR's coarse ops as egg e-nodes.
 //!
 //! Every IR op is one node kind named as in the text format (`matmul`, `slice`,
-//! `route`, `moe`, …). Its children are, in order:
+//! `route`, `moe`, …), except the element-wise ops: [`SeamLang::Binary`] and
+//! [`SeamLang::Unary`] carry their function and are named by it (`add`,
+//! `silu`, `gelu_tanh`), so every function of seam-core's tables is a node kind
+//! without an edit here. Its children are, in order:
 //!
 //! 1. an [`Leaf::Attrs`] leaf holding the whole op when the op has attributes
 //!    (`slice`, `route`, `moe`, `const`, …), so two nodes with different attributes
@@ -16,10 +19,11 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::mem::Discriminant;
 use std::str::FromStr;
 
-use egg::{define_language, FromOp, Id, Language};
-use seam_ir::{Op, TensorType};
+use egg::{FromOp, FromOpError, Id, Language};
+use seam_ir::{BinaryFn, Op, TensorType, UnaryFn};
 
 /// An op together with its attributes, usable as an e-node leaf: equality,
 /// hashing and order go through a canonical text key (name and attributes as
@@ -127,51 +131,167 @@ impl FromStr for Leaf {
     }
 }
 
-define_language! {
-    /// The e-graph language: one node kind per IR op (children as in the module
-    /// docs), plus `get`, `outputs` and leaves.
-    pub enum SeamLang {
-        "const" = Const(Box<[Id]>),
-        "iota" = Iota(Box<[Id]>),
-        "matmul" = MatMul(Box<[Id]>),
-        "gated_matmul" = GatedMatMul(Box<[Id]>),
-        "matmul_add" = MatMulAdd(Box<[Id]>),
-        "add" = Add(Box<[Id]>),
-        "sub" = Sub(Box<[Id]>),
-        "mul" = Mul(Box<[Id]>),
-        "div" = Div(Box<[Id]>),
-        "eq" = Eq(Box<[Id]>),
-        "neg" = Neg(Box<[Id]>),
-        "exp" = Exp(Box<[Id]>),
-        "silu" = Silu(Box<[Id]>),
-        "gelu" = Gelu(Box<[Id]>),
-        "sigmoid" = Sigmoid(Box<[Id]>),
-        "tanh" = Tanh(Box<[Id]>),
-        "fused" = Fused(Box<[Id]>),
-        "cast" = Cast(Box<[Id]>),
-        "rms_norm" = RmsNorm(Box<[Id]>),
-        "layer_norm" = LayerNorm(Box<[Id]>),
-        "softmax" = Softmax(Box<[Id]>),
-        "reduce_sum" = ReduceSum(Box<[Id]>),
-        "reshape" = Reshape(Box<[Id]>),
-        "transpose" = Transpose(Box<[Id]>),
-        "concat" = Concat(Box<[Id]>),
-        "slice" = Slice(Box<[Id]>),
-        "tail" = Tail(Box<[Id]>),
-        "write_tail" = WriteTail(Box<[Id]>),
-        "gather" = Gather(Box<[Id]>),
-        "rope" = Rope(Box<[Id]>),
-        "attention" = Attention(Box<[Id]>),
-        "topk" = TopK(Box<[Id]>),
-        "route" = Route(Box<[Id]>),
-        "moe" = Moe(Box<[Id]>),
-        "all_reduce" = AllReduce(Box<[Id]>),
-        "all_reduce_start" = AllReduceStart(Box<[Id]>),
-        "all_reduce_wait" = AllReduceWait(Box<[Id]>),
-        "cache" = Cache(Box<[Id]>),
-        "get" = Get([Id; 2]),
-        "outputs" = Outputs(Box<[Id]>),
-        Leaf(Leaf),
+/// Defines [`SeamLang`] from the names of the coarse (not element-wise) IR
+/// ops: those under `leading` come before the element-wise nodes in the
+/// node order, those under `trailing` after (the order extraction breaks cost
+/// ties by).
+macro_rules! seam_lang {
+    (
+        leading { $($lead_name:literal = $lead:ident,)* }
+        trailing { $($trail_name:literal = $trail:ident,)* }
+    ) => {
+        /// The e-graph language: one node kind per coarse IR op and per
+        /// element-wise function (children as in the module docs), plus `get`,
+        /// `outputs` and leaves.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum SeamLang {
+            $(#[doc = concat!("`", $lead_name, "`.")] $lead(Box<[Id]>),)*
+            /// An element-wise binary function, named by it (`add`).
+            Binary(BinaryFn, Box<[Id]>),
+            /// An element-wise unary function, named by it (`silu`, `gelu_erf`).
+            Unary(UnaryFn, Box<[Id]>),
+            $(#[doc = concat!("`", $trail_name, "`.")] $trail(Box<[Id]>),)*
+            /// `get`: result `#i` of a multi-result node.
+            Get([Id; 2]),
+            /// `outputs`: a function's returned values.
+            Outputs(Box<[Id]>),
+            /// A leaf.
+            Leaf(Leaf),
+        }
+
+        impl SeamLang {
+            /// The node's name as patterns write it; `None` for a leaf.
+            pub fn kind_name(&self) -> Option<&'static str> {
+                Some(match self {
+                    $(SeamLang::$lead(_) => $lead_name,)*
+                    SeamLang::Binary(f, _) => f.name(),
+                    SeamLang::Unary(f, _) => f.name(),
+                    $(SeamLang::$trail(_) => $trail_name,)*
+                    SeamLang::Get(_) => "get",
+                    SeamLang::Outputs(_) => "outputs",
+                    SeamLang::Leaf(_) => return None,
+                })
+            }
+
+            /// The coarse node kind named `name` over `children`.
+            fn coarse(name: &str, children: Vec<Id>) -> Option<SeamLang> {
+                let children = children.into_boxed_slice();
+                Some(match name {
+                    $($lead_name => SeamLang::$lead(children),)*
+                    $($trail_name => SeamLang::$trail(children),)*
+                    "outputs" => SeamLang::Outputs(children),
+                    _ => return None,
+                })
+            }
+        }
+
+        impl Language for SeamLang {
+            type Discriminant = (Discriminant<SeamLang>, Option<BinaryFn>, Option<UnaryFn>);
+
+            fn discriminant(&self) -> Self::Discriminant {
+                let (binary, unary) = match self {
+                    SeamLang::Binary(f, _) => (Some(*f), None),
+                    SeamLang::Unary(f, _) => (None, Some(*f)),
+                    _ => (None, None),
+                };
+                (std::mem::discriminant(self), binary, unary)
+            }
+
+            fn matches(&self, other: &Self) -> bool {
+                self.discriminant() == other.discriminant()
+                    && match (self, other) {
+                        (SeamLang::Leaf(a), SeamLang::Leaf(b)) => a == b,
+                        _ => self.children().len() == other.children().len(),
+                    }
+            }
+
+            fn children(&self) -> &[Id] {
+                match self {
+                    $(SeamLang::$lead(c))|* | $(SeamLang::$trail(c))|* => c,
+                    SeamLang::Binary(_, c) | SeamLang::Unary(_, c) | SeamLang::Outputs(c) => c,
+                    SeamLang::Get(c) => c,
+                    SeamLang::Leaf(_) => &[],
+                }
+            }
+
+            fn children_mut(&mut self) -> &mut [Id] {
+                match self {
+                    $(SeamLang::$lead(c))|* | $(SeamLang::$trail(c))|* => c,
+                    SeamLang::Binary(_, c) | SeamLang::Unary(_, c) | SeamLang::Outputs(c) => c,
+                    SeamLang::Get(c) => c,
+                    SeamLang::Leaf(_) => &mut [],
+                }
+            }
+        }
+    };
+}
+
+seam_lang! {
+    leading {
+        "const" = Const,
+        "iota" = Iota,
+        "matmul" = MatMul,
+        "gated_matmul" = GatedMatMul,
+        "matmul_add" = MatMulAdd,
+    }
+    trailing {
+        "fused" = Fused,
+        "cast" = Cast,
+        "rms_norm" = RmsNorm,
+        "layer_norm" = LayerNorm,
+        "softmax" = Softmax,
+        "reduce_sum" = ReduceSum,
+        "reshape" = Reshape,
+        "transpose" = Transpose,
+        "concat" = Concat,
+        "slice" = Slice,
+        "tail" = Tail,
+        "write_tail" = WriteTail,
+        "gather" = Gather,
+        "rope" = Rope,
+        "attention" = Attention,
+        "topk" = TopK,
+        "route" = Route,
+        "moe" = Moe,
+        "all_reduce" = AllReduce,
+        "all_reduce_start" = AllReduceStart,
+        "all_reduce_wait" = AllReduceWait,
+        "cache" = Cache,
+    }
+}
+
+impl fmt::Display for SeamLang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self, self.kind_name()) {
+            (SeamLang::Leaf(leaf), _) => leaf.fmt(f),
+            (_, name) => f.write_str(name.unwrap_or_default()),
+        }
+    }
+}
+
+/// Parses a node as patterns write it: a coarse op's or an element-wise
+/// function's name, `get`, `outputs`, or a leaf.
+impl FromOp for SeamLang {
+    type Error = FromOpError;
+
+    fn from_op(op: &str, children: Vec<Id>) -> Result<Self, Self::Error> {
+        if let Some(f) = BinaryFn::from_name(op) {
+            return Ok(SeamLang::Binary(f, children.into_boxed_slice()));
+        }
+        if let Some(f) = UnaryFn::from_name(op) {
+            return Ok(SeamLang::Unary(f, children.into_boxed_slice()));
+        }
+        if op == "get" {
+            return <[Id; 2]>::try_from(children)
+                .map(SeamLang::Get)
+                .map_err(|children| FromOpError::new(op, children));
+        }
+        if children.is_empty() {
+            if let Ok(leaf) = op.parse::<Leaf>() {
+                return Ok(SeamLang::Leaf(leaf));
+            }
+        }
+        SeamLang::coarse(op, children.clone()).ok_or_else(|| FromOpError::new(op, children))
     }
 }
 
@@ -191,7 +311,11 @@ impl SeamLang {
     /// carry its attributes and declared type (see [`meta_leaves`]).
     pub fn from_ir(op: &Op, meta: &[Id], operands: &[Id]) -> Option<SeamLang> {
         let children: Vec<Id> = meta.iter().chain(operands).copied().collect();
-        SeamLang::from_op(op.name(), children).ok()
+        match op {
+            Op::Binary(f) => Some(SeamLang::Binary(*f, children.into_boxed_slice())),
+            Op::Unary(f) => Some(SeamLang::Unary(*f, children.into_boxed_slice())),
+            _ => SeamLang::coarse(op.name(), children),
+        }
     }
 
     /// Whether this node is an IR op (not a leaf, `get` or `outputs`).
@@ -214,7 +338,11 @@ impl SeamLang {
                 rest = &rest[1..];
                 a.op().clone()
             }
-            _ => Op::from_parts(&self.to_string(), &[]).ok()?,
+            _ => match self {
+                SeamLang::Binary(f, _) => Op::Binary(*f),
+                SeamLang::Unary(f, _) => Op::Unary(*f),
+                _ => Op::from_parts(self.kind_name()?, &[]).ok()?,
+            },
         };
         let mut declared = None;
         if op.result_type_is_declared() {

@@ -1,7 +1,8 @@
 //! Typed convenience methods, one per op, on [`FunctionBuilder`].
 
 use seam_ir::{
-    DType, Dim, GatedAct, GeluApprox, Op, Operand, ReduceOp, RouteMode, Shape, TensorType, ValueId,
+    BinaryFn, DType, Dim, GatedAct, Op, Operand, ReduceOp, RouteMode, Shape, TensorType, UnaryFn,
+    ValueId,
 };
 
 use super::{BuildError, FunctionBuilder};
@@ -44,19 +45,19 @@ impl FunctionBuilder<'_> {
 
     unary! {
         /// `neg(x)`.
-        neg => Op::Neg;
+        neg => Op::Unary(UnaryFn::Neg);
         /// `exp(x)`.
-        exp => Op::Exp;
+        exp => Op::Unary(UnaryFn::Exp);
         /// `silu(x)`.
-        silu => Op::Silu;
+        silu => Op::Unary(UnaryFn::Silu);
         /// `gelu(x)`, erf form.
-        gelu => Op::Gelu { approx: GeluApprox::Erf };
+        gelu => Op::Unary(UnaryFn::GeluErf);
         /// `gelu(x, approx=tanh)`.
-        gelu_tanh => Op::Gelu { approx: GeluApprox::Tanh };
+        gelu_tanh => Op::Unary(UnaryFn::GeluTanh);
         /// `sigmoid(x)`.
-        sigmoid => Op::Sigmoid;
+        sigmoid => Op::Unary(UnaryFn::Sigmoid);
         /// `tanh(x)`.
-        tanh => Op::Tanh;
+        tanh => Op::Unary(UnaryFn::Tanh);
         /// `softmax(x)` over the last axis.
         softmax => Op::Softmax;
         /// `reduce_sum(x)` over the last axis.
@@ -69,15 +70,15 @@ impl FunctionBuilder<'_> {
         /// `matmul(a, b)`.
         matmul => Op::MatMul;
         /// `add(a, b)`, broadcasting.
-        add => Op::Add;
+        add => Op::Binary(BinaryFn::Add);
         /// `sub(a, b)`, broadcasting.
-        sub => Op::Sub;
+        sub => Op::Binary(BinaryFn::Sub);
         /// `mul(a, b)`, broadcasting.
-        mul => Op::Mul;
+        mul => Op::Binary(BinaryFn::Mul);
         /// `div(a, b)`, broadcasting.
-        div => Op::Div;
+        div => Op::Binary(BinaryFn::Div);
         /// `eq(a, b)`, broadcasting.
-        eq => Op::Eq;
+        eq => Op::Binary(BinaryFn::Eq);
         /// `gather(table, ids)`.
         gather => Op::Gather;
     }

@@ -1,5 +1,6 @@
-//! `const`, `iota`, `cast`, and the element-wise ops: broadcasting binary
-//! (`add sub mul div eq`) and unary (`neg exp silu gelu sigmoid tanh`).
+//! `const`, `iota`, `cast`, and the element-wise ops: broadcasting binary and
+//! unary functions (seam-core's [`BinaryFn`] and [`UnaryFn`], whose scalar
+//! math they apply) and `fused` expressions of them.
 
 use half::f16;
 
@@ -7,30 +8,7 @@ use super::tensor::{element_count, strides, Tensor, TensorData};
 use super::{At, EvalError, OutType};
 use crate::dtype::DType;
 use crate::fused::FusedExpr;
-use crate::op::{GeluApprox, Op};
-
-/// `x · sigmoid(x)`, computed as `x / (1 + exp(-x))`.
-pub(crate) fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
-}
-
-/// `1 / (1 + exp(-x))`.
-pub(crate) fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// Exact GELU, `0.5·x·(1 + erf(x/√2))`, evaluated in `f64` and rounded.
-pub(crate) fn gelu_erf(x: f32) -> f32 {
-    let x = f64::from(x);
-    (0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))) as f32
-}
-
-/// Tanh-approximated GELU, `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, in `f64`.
-pub(crate) fn gelu_tanh(x: f32) -> f32 {
-    let x = f64::from(x);
-    let c = (2.0 / std::f64::consts::PI).sqrt();
-    (0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())) as f32
-}
+use crate::op::{BinaryFn, UnaryFn};
 
 /// Converts an `f64` to one element of `dtype`, pushed onto `data`: floats are
 /// rounded to nearest, integers truncated toward zero (saturating, NaN → 0).
@@ -125,13 +103,13 @@ fn broadcast_data(t: &Tensor, out: &[usize]) -> TensorData {
     }
 }
 
-/// A broadcasting binary op: `add`, `sub`, `mul`, `div` or `eq`.
+/// A broadcasting binary function.
 ///
-/// Floats compute in `f32` (then round to the operands' dtype); integers are
-/// exact with wrapping overflow, `div` truncates toward zero, and an integer
-/// division by zero is [`EvalError::DivisionByZero`]. `eq` gives 1 or 0 in the
-/// operands' dtype.
-pub(crate) fn binary(op: &Op, a: &Tensor, b: &Tensor, at: &At) -> Result<Tensor, EvalError> {
+/// Floats compute in `f32` with [`BinaryFn::apply`] (then round to the
+/// operands' dtype); integers are exact with wrapping overflow, `div` truncates
+/// toward zero, and an integer division by zero is
+/// [`EvalError::DivisionByZero`]. `eq` gives 1 or 0 in the operands' dtype.
+pub(crate) fn binary(op: BinaryFn, a: &Tensor, b: &Tensor, at: &At) -> Result<Tensor, EvalError> {
     let shape = broadcast_shape(&a.shape, &b.shape).ok_or_else(|| {
         at.bug(format!(
             "shapes {:?} and {:?} do not broadcast",
@@ -148,14 +126,15 @@ pub(crate) fn binary(op: &Op, a: &Tensor, b: &Tensor, at: &At) -> Result<Tensor,
             let mut out = Vec::with_capacity($x.len());
             for (i, (&p, &q)) in $x.iter().zip($y.iter()).enumerate() {
                 out.push(match op {
-                    Op::Add => p.wrapping_add(q),
-                    Op::Sub => p.wrapping_sub(q),
-                    Op::Mul => p.wrapping_mul(q),
-                    Op::Div if q == $zero => return Err(div_zero(i)),
-                    Op::Div => p.wrapping_div(q),
-                    Op::Eq if p == q => $one,
-                    Op::Eq => $zero,
-                    _ => return Err(at.bug("not a binary op")),
+                    BinaryFn::Add => p.wrapping_add(q),
+                    BinaryFn::Sub => p.wrapping_sub(q),
+                    BinaryFn::Mul => p.wrapping_mul(q),
+                    BinaryFn::Div if q == $zero => return Err(div_zero(i)),
+                    BinaryFn::Div => p.wrapping_div(q),
+                    BinaryFn::Eq if p == q => $one,
+                    BinaryFn::Eq => $zero,
+                    BinaryFn::Max => p.max(q),
+                    BinaryFn::Min => p.min(q),
                 });
             }
             out
@@ -170,19 +149,11 @@ pub(crate) fn binary(op: &Op, a: &Tensor, b: &Tensor, at: &At) -> Result<Tensor,
             }
             let x = Tensor::new(shape.clone(), da).map_err(|e| at.bug(e))?;
             let y = Tensor::new(shape.clone(), db).map_err(|e| at.bug(e))?;
-            let f: fn(f32, f32) -> f32 = match op {
-                Op::Add => |p, q| p + q,
-                Op::Sub => |p, q| p - q,
-                Op::Mul => |p, q| p * q,
-                Op::Div => |p, q| p / q,
-                Op::Eq => |p, q| if p == q { 1.0 } else { 0.0 },
-                _ => return Err(at.bug("not a binary op")),
-            };
             let values = x
                 .floats()
                 .iter()
                 .zip(y.floats().iter())
-                .map(|(&p, &q)| f(p, q))
+                .map(|(&p, &q)| op.apply(p, q))
                 .collect();
             return at.floats(a.dtype, shape, values);
         }
@@ -220,17 +191,18 @@ pub(crate) fn fused(expr: &FusedExpr, x: &[&Tensor], at: &At) -> Result<Tensor, 
     at.floats(first.dtype, shape, out)
 }
 
-/// A unary element-wise op. `neg` also negates integers (wrapping); the others
-/// take floats, computed in `f32` (`gelu` in `f64`) and rounded to the dtype.
-pub(crate) fn unary(op: &Op, x: &Tensor, at: &At) -> Result<Tensor, EvalError> {
+/// A unary element-wise function, computed with [`UnaryFn::apply`] and
+/// rounded to the dtype. `neg` also negates integers (wrapping); the others
+/// take floats.
+pub(crate) fn unary(op: UnaryFn, x: &Tensor, at: &At) -> Result<Tensor, EvalError> {
     match (&x.data, op) {
-        (TensorData::I32(v), Op::Neg) => {
+        (TensorData::I32(v), UnaryFn::Neg) => {
             return at.tensor(
                 x.shape.clone(),
                 TensorData::I32(v.iter().map(|p| p.wrapping_neg()).collect()),
             )
         }
-        (TensorData::U32(v), Op::Neg) => {
+        (TensorData::U32(v), UnaryFn::Neg) => {
             return at.tensor(
                 x.shape.clone(),
                 TensorData::U32(v.iter().map(|p| p.wrapping_neg()).collect()),
@@ -241,21 +213,7 @@ pub(crate) fn unary(op: &Op, x: &Tensor, at: &At) -> Result<Tensor, EvalError> {
         }
         _ => {}
     }
-    let f: fn(f32) -> f32 = match op {
-        Op::Neg => |p| -p,
-        Op::Exp => f32::exp,
-        Op::Silu => silu,
-        Op::Gelu {
-            approx: GeluApprox::Erf,
-        } => gelu_erf,
-        Op::Gelu {
-            approx: GeluApprox::Tanh,
-        } => gelu_tanh,
-        Op::Sigmoid => sigmoid,
-        Op::Tanh => f32::tanh,
-        _ => return Err(at.bug("not a unary op")),
-    };
-    let values = x.floats().iter().map(|&p| f(p)).collect();
+    let values = x.floats().iter().map(|&p| op.apply(p)).collect();
     at.floats(x.dtype, x.shape.clone(), values)
 }
 
@@ -304,15 +262,5 @@ mod tests {
             broadcast_indices(&[2, 1, 2], &[2, 2, 2]),
             vec![0, 1, 0, 1, 2, 3, 2, 3]
         );
-    }
-
-    #[test]
-    fn activation_values() {
-        // gelu(1) = 0.5·(1 + erf(1/√2)) = 0.841344746…
-        assert!((f64::from(gelu_erf(1.0)) - 0.841_344_746_068_542_9).abs() < 1e-7);
-        // silu(2) = 2 / (1 + e^-2) = 1.761594156…
-        assert!((silu(2.0) - 1.761_594_2).abs() < 1e-6);
-        assert_eq!(silu(-200.0), -0.0);
-        assert!((sigmoid(0.0) - 0.5).abs() < 1e-7);
     }
 }

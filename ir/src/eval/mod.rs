@@ -494,12 +494,8 @@ fn run_op(op: &Op, x: &[&Tensor], out: &[OutType], value: &str) -> Result<Vec<Te
         Op::GatedMatMul { act } => one(linalg::gated_matmul(x[0], x[1], x[2], *act, at)),
         Op::MatMulAdd => one(linalg::matmul_add(x[0], x[1], x[2], at)),
         Op::Fused { expr } => one(elementwise::fused(expr, x, at)),
-        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Eq => {
-            one(elementwise::binary(op, x[0], x[1], at))
-        }
-        Op::Neg | Op::Exp | Op::Silu | Op::Gelu { .. } | Op::Sigmoid | Op::Tanh => {
-            one(elementwise::unary(op, x[0], at))
-        }
+        Op::Binary(f) => one(elementwise::binary(*f, x[0], x[1], at)),
+        Op::Unary(f) => one(elementwise::unary(*f, x[0], at)),
         Op::Cast => one(elementwise::cast(x[0], out0.dtype, at)),
         Op::RmsNorm { eps } => one(norm::rms_norm(x[0], x[1], *eps, at)),
         Op::LayerNorm { eps } => one(norm::layer_norm(x[0], x[1], x[2], *eps, at)),

@@ -5,7 +5,7 @@
 use half::f16;
 
 use super::*;
-use crate::op::{GatedAct, GeluApprox, ReduceOp, RouteMode};
+use crate::op::{BinaryFn, GatedAct, ReduceOp, RouteMode, UnaryFn};
 use crate::testutil::{assert_close, f32t, i32t, moe_decoder, run, tf, ti, Builder, DecoderConfig};
 use crate::weights::{random_tensor, random_tensor_in, random_weights};
 
@@ -71,22 +71,27 @@ fn broadcasting_binary_ops() {
     let col = || (f32t([2u64, 1]), tf(&[2, 1], &[1., 2.]));
     let row = || (f32t([3u64]), tf(&[3], &[10., 20., 30.]));
     // [[1],[2]] + [10,20,30] = [[11,21,31],[12,22,32]]
-    let out = binary(Op::Add, col(), row()).unwrap();
+    let out = binary(Op::Binary(BinaryFn::Add), col(), row()).unwrap();
     assert_eq!(out.shape, vec![2, 3]);
     assert_eq!(out.as_f32().unwrap(), &[11., 21., 31., 12., 22., 32.]);
     // [10,20,30] - [[1],[2]] = [[9,19,29],[8,18,28]]
-    let out = binary(Op::Sub, row(), col()).unwrap();
+    let out = binary(Op::Binary(BinaryFn::Sub), row(), col()).unwrap();
     assert_eq!(out.as_f32().unwrap(), &[9., 19., 29., 8., 18., 28.]);
-    let out = binary(Op::Mul, col(), row()).unwrap();
+    let out = binary(Op::Binary(BinaryFn::Mul), col(), row()).unwrap();
     assert_eq!(out.as_f32().unwrap(), &[10., 20., 30., 20., 40., 60.]);
-    let out = binary(Op::Div, row(), col()).unwrap();
+    let out = binary(Op::Binary(BinaryFn::Div), row(), col()).unwrap();
     assert_eq!(out.as_f32().unwrap(), &[10., 20., 30., 5., 10., 15.]);
     // A scalar broadcasts everywhere.
-    let out = binary(Op::Mul, row(), (f32t::<u64>([]), tf(&[], &[0.5]))).unwrap();
+    let out = binary(
+        Op::Binary(BinaryFn::Mul),
+        row(),
+        (f32t::<u64>([]), tf(&[], &[0.5])),
+    )
+    .unwrap();
     assert_eq!(out.as_f32().unwrap(), &[5., 10., 15.]);
     // eq gives 1/0 in the operand dtype.
     let out = binary(
-        Op::Eq,
+        Op::Binary(BinaryFn::Eq),
         (f32t([3u64]), tf(&[3], &[1., 2., 3.])),
         (f32t([3u64]), tf(&[3], &[1., 5., 3.])),
     )
@@ -100,27 +105,41 @@ fn integer_binary_ops_are_exact() {
     let b = || (i32t([3u64]), ti(&[3], &[2, 2, 1]));
     // Division truncates toward zero.
     assert_eq!(
-        binary(Op::Div, a(), b()).unwrap().as_i32().unwrap(),
+        binary(Op::Binary(BinaryFn::Div), a(), b())
+            .unwrap()
+            .as_i32()
+            .unwrap(),
         &[3, -3, i32::MAX]
     );
     // Overflow wraps.
     assert_eq!(
-        binary(Op::Add, a(), b()).unwrap().as_i32().unwrap(),
+        binary(Op::Binary(BinaryFn::Add), a(), b())
+            .unwrap()
+            .as_i32()
+            .unwrap(),
         &[9, -5, i32::MIN]
     );
     assert_eq!(
-        binary(Op::Eq, a(), a()).unwrap().as_i32().unwrap(),
+        binary(Op::Binary(BinaryFn::Eq), a(), a())
+            .unwrap()
+            .as_i32()
+            .unwrap(),
         &[1, 1, 1]
     );
     // Broadcast a [2,1] id column against a scalar, as the moe expansion does.
     let out = binary(
-        Op::Eq,
+        Op::Binary(BinaryFn::Eq),
         (i32t([2u64, 1]), ti(&[2, 1], &[3, 4])),
         (i32t::<u64>([]), ti(&[], &[4])),
     )
     .unwrap();
     assert_eq!(out.as_i32().unwrap(), &[0, 1]);
-    let e = binary(Op::Div, a(), (i32t([3u64]), ti(&[3], &[1, 0, 1]))).unwrap_err();
+    let e = binary(
+        Op::Binary(BinaryFn::Div),
+        a(),
+        (i32t([3u64]), ti(&[3], &[1, 0, 1])),
+    )
+    .unwrap_err();
     assert!(
         matches!(e, EvalError::DivisionByZero { index: 1, .. }),
         "{e}"
@@ -131,45 +150,44 @@ fn integer_binary_ops_are_exact() {
 #[test]
 fn unary_ops() {
     let (ln2, ln3) = (std::f32::consts::LN_2, 3f32.ln());
-    assert_close(&unary_f32(Op::Exp, &[2], &[0., ln2]), &[1., 2.], 1e-6);
-    assert_eq!(unary_f32(Op::Neg, &[2], &[1.5, -2.]), vec![-1.5, 2.]);
+    assert_close(
+        &unary_f32(Op::Unary(UnaryFn::Exp), &[2], &[0., ln2]),
+        &[1., 2.],
+        1e-6,
+    );
+    assert_eq!(
+        unary_f32(Op::Unary(UnaryFn::Neg), &[2], &[1.5, -2.]),
+        vec![-1.5, 2.]
+    );
     // sigmoid(ln 3) = 1/(1 + 1/3) = 3/4
     assert_close(
-        &unary_f32(Op::Sigmoid, &[2], &[0., ln3]),
+        &unary_f32(Op::Unary(UnaryFn::Sigmoid), &[2], &[0., ln3]),
         &[0.5, 0.75],
         1e-6,
     );
     // tanh(ln 2) = (2 - 1/2)/(2 + 1/2) = 0.6
-    assert_close(&unary_f32(Op::Tanh, &[1], &[ln2]), &[0.6], 1e-6);
+    assert_close(
+        &unary_f32(Op::Unary(UnaryFn::Tanh), &[1], &[ln2]),
+        &[0.6],
+        1e-6,
+    );
     // silu(ln 3) = ln 3 · 3/4; silu(0) = 0
     assert_close(
-        &unary_f32(Op::Silu, &[2], &[ln3, 0.]),
+        &unary_f32(Op::Unary(UnaryFn::Silu), &[2], &[ln3, 0.]),
         &[ln3 * 0.75, 0.],
         1e-6,
     );
     // gelu(1) = 0.5·(1 + erf(1/√2)) = 0.8413447460…, gelu(-1) = -0.1586552539…
-    let g = unary_f32(
-        Op::Gelu {
-            approx: GeluApprox::Erf,
-        },
-        &[2],
-        &[1., -1.],
-    );
+    let g = unary_f32(Op::Unary(UnaryFn::GeluErf), &[2], &[1., -1.]);
     let (g1, gm1) = (0.841_344_746_068_542_9f64, -0.158_655_253_931_457_1f64);
     assert_close(&g, &[g1 as f32, gm1 as f32], 1e-7);
     // gelu_tanh(1) = 0.5·(1 + tanh(√(2/π)·1.044715)) = 0.8411919906…
-    let g = unary_f32(
-        Op::Gelu {
-            approx: GeluApprox::Tanh,
-        },
-        &[1],
-        &[1.],
-    );
+    let g = unary_f32(Op::Unary(UnaryFn::GeluTanh), &[1], &[1.]);
     assert_close(&g, &[0.841_191_990_6f64 as f32], 1e-6);
     // Integer negation.
     let mut b = Builder::new();
     let i = b.input("x", i32t([2u64]));
-    let y = b.op(Op::Neg, &[i]);
+    let y = b.op(Op::Unary(UnaryFn::Neg), &[i]);
     let m = b.finish(&[y]);
     let out = run(&m, vec![], &[ti(&[2], &[3, -4])]).unwrap();
     assert_eq!(out[0].as_i32().unwrap(), &[-3, 4]);
@@ -824,7 +842,7 @@ fn f16_results_are_rounded() {
     let y = b.op(Op::MatMul, &[a, w]);
     // 1024.5 + 1024.5 = 2049 is not an f16 (spacing 2 above 2048): ties to even → 2048.
     let c = b.input("c", TensorType::new(DType::F16, [2u64]));
-    let z = b.op(Op::Add, &[c, c]);
+    let z = b.op(Op::Binary(BinaryFn::Add), &[c, c]);
     let m = b.finish(&[y, z]);
     let out = run(
         &m,
@@ -848,7 +866,7 @@ fn symbolic_model() -> Model {
     b.dim("tokens", 4);
     let x = b.input("x", f32t([Dim::from("tokens"), Dim::Static(2)]));
     let y = b.input("y", f32t([Dim::from("tokens"), Dim::Static(2)]));
-    let z = b.op(Op::Add, &[x, y]);
+    let z = b.op(Op::Binary(BinaryFn::Add), &[x, y]);
     b.finish(&[z])
 }
 
@@ -1029,11 +1047,11 @@ fn a_value_defined_twice_does_not_verify() {
     // (the verifier's SSA check; the evaluator would otherwise overwrite it).
     let mut b = Builder::new();
     let x = b.input("x", f32t([2u64]));
-    let y = b.op(Op::Neg, &[x]);
+    let y = b.op(Op::Unary(UnaryFn::Neg), &[x]);
     let mut m = b.finish(&[y]);
     let f = &mut m.functions[0];
     let mut again = f.body[0].clone();
-    again.op = Op::Exp;
+    again.op = Op::Unary(UnaryFn::Exp);
     f.body.push(again);
     let e = run(&m, vec![], &[tf(&[2], &[1., 2.])]).unwrap_err();
     assert!(
@@ -1158,45 +1176,30 @@ fn fused_broadcasts_and_matches_the_unfused_ops() {
     // silu(0) = 0; silu(2) = 1.7615942, times 1, 2, 3.
     let want = [0., 0., 0., 1.761_594_2, 3.523_188_4, 5.284_782_6];
     assert_close(out.as_f32().unwrap(), &want, 1e-6);
-    // Every function equals its op, element by element.
+    // Every function equals its op, element by element (bit for bit: `sqrt`
+    // of the negative inputs is NaN both ways).
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
     let xs: Vec<f32> = (0..24).map(|i| i as f32 * 0.37 - 4.0).collect();
-    for (name, op) in [
-        ("neg", Op::Neg),
-        ("exp", Op::Exp),
-        ("silu", Op::Silu),
-        (
-            "gelu_erf",
-            Op::Gelu {
-                approx: GeluApprox::Erf,
-            },
-        ),
-        (
-            "gelu_tanh",
-            Op::Gelu {
-                approx: GeluApprox::Tanh,
-            },
-        ),
-        ("sigmoid", Op::Sigmoid),
-        ("tanh", Op::Tanh),
-    ] {
+    for &f in UnaryFn::ALL {
+        let (name, op) = (f.name(), Op::Unary(f));
         let expr = crate::fused::FusedExpr::parse(&format!("{name}($0)")).unwrap();
         let fused = run_op(Op::Fused { expr }, &[(&[24], &xs)]).unwrap();
         assert_eq!(
-            fused.as_f32().unwrap(),
-            &unary_f32(op, &[24], &xs)[..],
+            bits(fused.as_f32().unwrap()),
+            bits(&unary_f32(op, &[24], &xs)),
             "{name}"
         );
     }
-    for (name, op) in [
-        ("add", Op::Add),
-        ("sub", Op::Sub),
-        ("mul", Op::Mul),
-        ("div", Op::Div),
-    ] {
+    for &f in BinaryFn::ALL.iter().filter(|f| f.in_fused()) {
+        let (name, op) = (f.name(), Op::Binary(f));
         let expr = crate::fused::FusedExpr::parse(&format!("{name}($0, $1)")).unwrap();
         let ys: Vec<f32> = xs.iter().map(|x| x * 0.5 + 0.1).collect();
         let fused = run_op(Op::Fused { expr }, &[(&[24], &xs), (&[24], &ys)]).unwrap();
         let plain = run_op(op, &[(&[24], &xs), (&[24], &ys)]).unwrap();
-        assert_eq!(fused.as_f32().unwrap(), plain.as_f32().unwrap(), "{name}");
+        assert_eq!(
+            bits(fused.as_f32().unwrap()),
+            bits(plain.as_f32().unwrap()),
+            "{name}"
+        );
     }
 }

@@ -44,10 +44,15 @@ use thiserror::Error;
 
 use crate::infer::{infer, TypeError};
 use crate::model::{Function, Instr, Model, Operand};
-use crate::op::{GatedAct, GeluApprox, Op};
+use crate::op::{BinaryFn, GatedAct, Op, UnaryFn};
 use crate::shape::{Dim, Shape, TensorType};
 use crate::verify::{verify, VerifyError};
 use crate::DType;
+
+/// The element-wise ops the expansion emits.
+const ADD: Op = Op::Binary(BinaryFn::Add);
+const MUL: Op = Op::Binary(BinaryFn::Mul);
+const EQ: Op = Op::Binary(BinaryFn::Eq);
 
 /// Why a `moe` could not be expanded.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -185,13 +190,11 @@ impl Emitter<'_> {
         let gx = self.emit(format!("{prefix}_gx"), Op::MatMul, &[x, gate], None)?;
         let ux = self.emit(format!("{prefix}_ux"), Op::MatMul, &[x, up], None)?;
         let act_op = match act {
-            GatedAct::SwiGlu => Op::Silu,
-            GatedAct::GeGlu => Op::Gelu {
-                approx: GeluApprox::Erf,
-            },
+            GatedAct::SwiGlu => Op::Unary(UnaryFn::Silu),
+            GatedAct::GeGlu => Op::Unary(UnaryFn::GeluErf),
         };
         let a = self.emit(format!("{prefix}_act"), act_op, &[gx], None)?;
-        let h = self.emit(format!("{prefix}_h"), Op::Mul, &[a, ux], None)?;
+        let h = self.emit(format!("{prefix}_h"), MUL, &[a, ux], None)?;
         self.emit(format!("{prefix}_{last}"), Op::MatMul, &[h, down], None)
     }
 }
@@ -266,20 +269,20 @@ pub fn expand_moe(model: &Model, func: &mut Function, index: usize) -> Result<us
             &[],
             Some(id_ty),
         )?;
-        let hit = em.emit(format!("{p}_hit"), Op::Eq, &[ids, id], None)?;
+        let hit = em.emit(format!("{p}_hit"), EQ, &[ids, id], None)?;
         let mut hitf_ty = em.ty(hit);
         hitf_ty.dtype = x_ty.dtype;
         let hitf = em.emit(format!("{p}_hitf"), Op::Cast, &[hit], Some(hitf_ty))?;
-        let wk = em.emit(format!("{p}_wk"), Op::Mul, &[hitf, weights], None)?;
+        let wk = em.emit(format!("{p}_wk"), MUL, &[hitf, weights], None)?;
         let wsum = em.emit(format!("{p}_wsum"), Op::ReduceSum, &[wk], None)?;
         let mut scale_ty = em.ty(wsum);
         scale_ty.shape = Shape(vec![scale_ty.shape.0[0].clone(), Dim::Static(1)]);
         let scale = em.emit(format!("{p}_scale"), Op::Reshape, &[wsum], Some(scale_ty))?;
         let dx = em.gated_ffn(&p, "dx", act, x, gate, up, down)?;
-        let out = em.emit(format!("{p}_out"), Op::Mul, &[dx, scale], None)?;
+        let out = em.emit(format!("{p}_out"), MUL, &[dx, scale], None)?;
         sum = Some(match sum {
             None => out,
-            Some(prev) => em.emit(format!("{p}_sum"), Op::Add, &[prev, out], None)?,
+            Some(prev) => em.emit(format!("{p}_sum"), ADD, &[prev, out], None)?,
         });
     }
     if ops.len() == 9 {
@@ -287,7 +290,7 @@ pub fn expand_moe(model: &Model, func: &mut Function, index: usize) -> Result<us
         let out = em.gated_ffn(&p, "out", act, x, ops[6], ops[7], ops[8])?;
         sum = Some(match sum {
             None => out,
-            Some(prev) => em.emit(format!("{value}_sum"), Op::Add, &[prev, out], None)?,
+            Some(prev) => em.emit(format!("{value}_sum"), ADD, &[prev, out], None)?,
         });
     }
     let mut instrs = em.instrs;
@@ -367,7 +370,7 @@ mod tests {
             ops.push(decl(&mut b, "s_down", f32t([5u64, 4])));
         }
         // Something before and after the moe, so positions in the body matter.
-        let xn = b.op(Op::Neg, &[x]);
+        let xn = b.op(Op::Unary(UnaryFn::Neg), &[x]);
         ops[0] = xn;
         let y = b.op(
             Op::Moe {
@@ -375,7 +378,7 @@ mod tests {
             },
             &ops,
         );
-        let z = b.op(Op::Add, &[y, x]);
+        let z = b.op(ADD, &[y, x]);
         b.finish(&[z, y])
     }
 
@@ -506,13 +509,10 @@ mod tests {
         let out = expand_all_moe(&m).unwrap();
         let f = &out.functions[0];
         assert!(f.value_by_name("v1_e0_wg_1").is_some());
-        assert!(f.body.iter().any(|i| i.op
-            == Op::Gelu {
-                approx: GeluApprox::Erf
-            }));
+        assert!(f.body.iter().any(|i| i.op == Op::Unary(UnaryFn::GeluErf)));
         // With one expert and no shared one, the expert's scaling mul defines %v1.
         let last = f.body.last().unwrap();
-        assert_eq!(last.op, Op::Mul);
+        assert_eq!(last.op, MUL);
         assert_eq!(f.value(last.results[0]).name, "v1");
     }
 

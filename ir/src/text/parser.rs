@@ -7,7 +7,7 @@ use std::str::FromStr;
 use crate::dtype::DType;
 use crate::model::DimDecl;
 use crate::model::{Function, Instr, Model, Operand, ParamDecl, ParamId, StateBinding, ValueId};
-use crate::op::{AttrValue, Op, OpError, OP_NAMES};
+use crate::op::{op_names, AttrValue, Op, OpError};
 use crate::shape::{Dim, Shape, TensorType};
 use crate::text::error::{suggest, ParseError};
 use crate::text::lexer::{describe, is_sigil_name, shorten, Lexer, Tok, Token};
@@ -489,12 +489,13 @@ impl<'s> Parser<'s> {
             }
         }
         let op_tok = self.bump()?;
+        let names = op_names();
         let op_name = match op_tok.tok {
-            Tok::Ident(name) if OP_NAMES.contains(&name) => name,
+            Tok::Ident(name) if names.contains(&name) => name,
             Tok::Ident(name) => {
                 return Err(ParseError::UnknownOp {
                     name: shorten(name),
-                    suggestion: suggest(name, OP_NAMES.iter().copied()),
+                    suggestion: suggest(name, names.iter().copied()),
                     span: op_tok.span,
                 })
             }

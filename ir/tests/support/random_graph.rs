@@ -10,7 +10,7 @@
 //!
 //! Every model passes [`seam_ir::verify`]. Models mix symbolic dims (`tokens`,
 //! `batch`, `seq`, `kv_len`) and static dims, f32 with occasional f16, and use
-//! every op in [`seam_ir::op::OP_NAMES`] across a few hundred seeds
+//! every op in [`seam_ir::op::op_names`] across a few hundred seeds
 //! (elementwise, matmul, norms, softmax, reshape, transpose, concat, slice,
 //! gather, rope, attention, topk, route, moe, all_reduce (and its start/wait), cache, ...).
 //!
@@ -32,10 +32,10 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seam_ir::infer::infer;
-use seam_ir::op::OP_NAMES;
+use seam_ir::op::op_names;
 use seam_ir::{
-    verify, DType, Dim, DimDecl, Function, GatedAct, GeluApprox, Instr, Model, Op, Operand,
-    ParamDecl, ParamId, RouteMode, Shape, TensorType, ValueId,
+    verify, BinaryFn, DType, Dim, DimDecl, Function, GatedAct, Instr, Model, Op, Operand,
+    ParamDecl, ParamId, RouteMode, Shape, TensorType, UnaryFn, ValueId,
 };
 
 /// Rows of every `gather` table; integer function inputs must hold ids below this.
@@ -123,8 +123,8 @@ pub fn ops_used(model: &Model) -> HashSet<&'static str> {
 }
 
 /// The ops the generator can emit (all of them).
-pub fn generated_ops() -> &'static [&'static str] {
-    OP_NAMES
+pub fn generated_ops() -> Vec<&'static str> {
+    op_names()
 }
 
 /// A value in the pool of a function under construction.
@@ -266,10 +266,11 @@ impl Gen {
             };
             self.input(&mut s, ty, Some(VOCAB));
         }
+        let names = op_names();
         let steps = self.rng.random_range(2..=config.max_steps.max(2));
         for _ in 0..steps {
             for _attempt in 0..8 {
-                let op = *OP_NAMES.choose(&mut self.rng).unwrap_or(&"add");
+                let op = *names.choose(&mut self.rng).unwrap_or(&"add");
                 if self.step(&mut s, op) {
                     break;
                 }
@@ -569,7 +570,7 @@ impl Gen {
                 self.emit(s, Op::Fused { expr }, &operands, None, &[]);
                 true
             }
-            "add" | "sub" | "mul" | "div" | "eq" => {
+            name if BinaryFn::from_name(name).is_some() => {
                 let Some(a) = self.pick(s, |_| true) else {
                     return false;
                 };
@@ -611,38 +612,27 @@ impl Gen {
                 } else {
                     (bop, aop)
                 };
-                let op = match op {
-                    "add" => Op::Add,
-                    "sub" => Op::Sub,
-                    "mul" => Op::Mul,
-                    "div" => Op::Div,
-                    _ => Op::Eq,
-                };
+                let op = Op::Binary(BinaryFn::from_name(op).unwrap_or(BinaryFn::Eq));
                 self.emit(s, op, &[x, y], None, &[]);
                 true
             }
-            "neg" | "exp" | "silu" | "gelu" | "sigmoid" | "tanh" | "softmax" => {
-                let need_float = op != "neg";
-                let need_rank = op == "softmax";
+            name if name == "softmax" || UnaryFn::ALL.iter().any(|f| f.op_name() == name) => {
+                // The functions of this op name (`gelu` has two, picked by `approx`).
+                let fns: Vec<UnaryFn> = UnaryFn::ALL
+                    .iter()
+                    .copied()
+                    .filter(|f| f.op_name() == name)
+                    .collect();
+                let need_float = !fns.first().is_some_and(|f| f.takes_integers());
+                let need_rank = name == "softmax";
                 let Some(a) = self.pick(s, |v| {
                     (!need_float || float(v)) && (!need_rank || v.ty.rank() >= 1)
                 }) else {
                     return false;
                 };
-                let op = match op {
-                    "neg" => Op::Neg,
-                    "exp" => Op::Exp,
-                    "silu" => Op::Silu,
-                    "gelu" => Op::Gelu {
-                        approx: if self.rng.random_bool(0.5) {
-                            GeluApprox::Erf
-                        } else {
-                            GeluApprox::Tanh
-                        },
-                    },
-                    "sigmoid" => Op::Sigmoid,
-                    "tanh" => Op::Tanh,
-                    _ => Op::Softmax,
+                let op = match fns.choose(&mut self.rng) {
+                    Some(&f) => Op::Unary(f),
+                    None => Op::Softmax,
                 };
                 self.emit(s, op, &[(Operand::Value(a.id), a.ty)], None, &[]);
                 true
@@ -1062,7 +1052,9 @@ impl Gen {
         let lo = (Operand::Value(logits.id), logits.ty.clone());
         let mut ops = vec![lo.clone()];
         if mode == RouteMode::Take {
-            let scores = self.emit(s, Op::Sigmoid, &[lo], None, &[]).remove(0);
+            let scores = self
+                .emit(s, Op::Unary(UnaryFn::Sigmoid), &[lo], None, &[])
+                .remove(0);
             ops.push((Operand::Value(scores.id), scores.ty));
         }
         let mut out = self.emit(

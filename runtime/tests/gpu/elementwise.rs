@@ -2,8 +2,8 @@
 //! iota, transposes and a fused expression.
 
 use seam_shaders::{
-    binary, cast, elementwise, fill, iota, transpose, transpose_sizes, unary, BinaryOp, Dim,
-    ElementwiseConfig, Expr, IndexMap, ScalarType, UnaryOp,
+    binary, cast, elementwise, fill, iota, transpose, transpose_sizes, unary, BinaryFn, Dim,
+    ElementwiseConfig, Expr, IndexMap, ScalarType, UnaryFn,
 };
 
 use crate::common::*;
@@ -29,13 +29,13 @@ fn unary_ops_match_f64() {
         }
         let xb = up(&x);
         for (op, f) in [
-            (UnaryOp::Neg, (|v: f64| -v) as fn(f64) -> f64),
-            (UnaryOp::Exp, f64::exp),
-            (UnaryOp::Silu, |v| v / (1.0 + (-v).exp())),
-            (UnaryOp::GeluErf, gelu_erf),
-            (UnaryOp::GeluTanh, gelu_tanh),
-            (UnaryOp::Sigmoid, |v| 1.0 / (1.0 + (-v).exp())),
-            (UnaryOp::Tanh, f64::tanh),
+            (UnaryFn::Neg, (|v: f64| -v) as fn(f64) -> f64),
+            (UnaryFn::Exp, f64::exp),
+            (UnaryFn::Silu, |v| v / (1.0 + (-v).exp())),
+            (UnaryFn::GeluErf, gelu_erf),
+            (UnaryFn::GeluTanh, gelu_tanh),
+            (UnaryFn::Sigmoid, |v| 1.0 / (1.0 + (-v).exp())),
+            (UnaryFn::Tanh, f64::tanh),
         ] {
             let k = unary(op, &lim).unwrap();
             let p = pipeline(&k);
@@ -54,8 +54,8 @@ fn sqrt_and_recip() {
     let x: Vec<f32> = rand_f32(3, 33).iter().map(|v| v.abs() + 0.1).collect();
     let xb = up(&x);
     for (op, f) in [
-        (UnaryOp::Sqrt, f64::sqrt as fn(f64) -> f64),
-        (UnaryOp::Recip, |v: f64| 1.0 / v),
+        (UnaryFn::Sqrt, f64::sqrt as fn(f64) -> f64),
+        (UnaryFn::Recip, |v: f64| 1.0 / v),
     ] {
         let p = pipeline(&unary(op, &lim).unwrap());
         let o = out(33);
@@ -84,21 +84,21 @@ fn binary_broadcasts_f32() {
     let s = [0.75f32];
     let ab = up(&a);
     for op in [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Max,
-        BinaryOp::Min,
+        BinaryFn::Add,
+        BinaryFn::Sub,
+        BinaryFn::Mul,
+        BinaryFn::Div,
+        BinaryFn::Max,
+        BinaryFn::Min,
     ] {
         let f = |x: f64, y: f64| match op {
-            BinaryOp::Add => x + y,
-            BinaryOp::Sub => x - y,
-            BinaryOp::Mul => x * y,
-            BinaryOp::Div => x / y,
-            BinaryOp::Max => x.max(y),
-            BinaryOp::Min => x.min(y),
-            BinaryOp::Eq => unreachable!(),
+            BinaryFn::Add => x + y,
+            BinaryFn::Sub => x - y,
+            BinaryFn::Mul => x * y,
+            BinaryFn::Div => x / y,
+            BinaryFn::Max => x.max(y),
+            BinaryFn::Min => x.min(y),
+            BinaryFn::Eq => unreachable!(),
         };
         // [T, D] ∘ [D] (trailing broadcast), [T, D] ∘ [T, 1] (outer), [T, D] ∘ scalar.
         let cases: Vec<Case<'_>> = vec![
@@ -139,7 +139,7 @@ fn general_strided_broadcast() {
     let b = rand_f32(21, 3);
     let mut cfg = ElementwiseConfig::new(
         "add_strided",
-        Expr::binary(BinaryOp::Add, Expr::Input(0), Expr::Input(1)),
+        Expr::binary(BinaryFn::Add, Expr::Input(0), Expr::Input(1)),
         ScalarType::F32,
         &lim,
     )
@@ -179,11 +179,11 @@ fn integer_ops_eq_and_casts() {
     let b = rand_i32(31, 257, 1, 7);
     let (ab, bb) = (up(&a), up(&b));
     for op in [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Eq,
+        BinaryFn::Add,
+        BinaryFn::Sub,
+        BinaryFn::Mul,
+        BinaryFn::Div,
+        BinaryFn::Eq,
     ] {
         let p = pipeline(&binary(op, ScalarType::I32, IndexMap::Same, &lim).unwrap());
         let o = out(257);
@@ -192,11 +192,11 @@ fn integer_ops_eq_and_casts() {
             .iter()
             .zip(&b)
             .map(|(&x, &y)| match op {
-                BinaryOp::Add => x + y,
-                BinaryOp::Sub => x - y,
-                BinaryOp::Mul => x * y,
-                BinaryOp::Div => x / y,
-                BinaryOp::Eq => i32::from(x == y),
+                BinaryFn::Add => x + y,
+                BinaryFn::Sub => x - y,
+                BinaryFn::Mul => x * y,
+                BinaryFn::Div => x / y,
+                BinaryFn::Eq => i32::from(x == y),
                 _ => unreachable!(),
             })
             .collect();
@@ -205,7 +205,7 @@ fn integer_ops_eq_and_casts() {
     // f32 eq: 1.0 where equal.
     let x = [1.0f32, 2.0, -0.0, 3.5];
     let y = [1.0f32, 2.5, 0.0, 3.5];
-    let p = pipeline(&binary(BinaryOp::Eq, ScalarType::F32, IndexMap::Same, &lim).unwrap());
+    let p = pipeline(&binary(BinaryFn::Eq, ScalarType::F32, IndexMap::Same, &lim).unwrap());
     let o = out(4);
     run(&p, &[&up(&x), &up(&y), &o], &[("n", 4)]);
     assert_eq!(read_f32(&o, 4), vec![1.0, 0.0, 1.0, 1.0]);
@@ -245,8 +245,8 @@ fn fill_iota_and_fused_expression() {
     let cfg = ElementwiseConfig::new(
         "swiglu",
         Expr::binary(
-            BinaryOp::Mul,
-            Expr::unary(UnaryOp::Silu, Expr::Input(0)),
+            BinaryFn::Mul,
+            Expr::unary(UnaryFn::Silu, Expr::Input(0)),
             Expr::Input(1),
         ),
         ScalarType::F32,

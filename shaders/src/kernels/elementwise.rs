@@ -14,49 +14,9 @@ use std::fmt::Write as _;
 use crate::error::ShaderError;
 use crate::kernel::{Dim, Grid, Kernel};
 use crate::limits::DeviceLimits;
+use seam_core::{BinaryFn, UnaryFn};
+
 use crate::wgsl::{size_ident, KernelBuilder, ScalarType, ACTIVATIONS};
-
-/// A unary operation.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum UnaryOp {
-    /// `-x` (any dtype).
-    Neg,
-    /// `exp(x)`.
-    Exp,
-    /// `x · sigmoid(x)`.
-    Silu,
-    /// `0.5·x·(1 + erf(x/√2))`.
-    GeluErf,
-    /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
-    GeluTanh,
-    /// `1 / (1 + exp(-x))`.
-    Sigmoid,
-    /// `tanh(x)`.
-    Tanh,
-    /// `sqrt(x)`.
-    Sqrt,
-    /// `1 / x`.
-    Recip,
-}
-
-/// A binary operation (both operands of one dtype).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum BinaryOp {
-    /// `a + b`.
-    Add,
-    /// `a - b`.
-    Sub,
-    /// `a * b`.
-    Mul,
-    /// `a / b` (integer division truncates; division by zero gives WGSL's result).
-    Div,
-    /// 1 where `a == b`, else 0, in the operands' dtype.
-    Eq,
-    /// `max(a, b)`.
-    Max,
-    /// `min(a, b)`.
-    Min,
-}
 
 /// An element-wise expression.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,10 +27,11 @@ pub enum Expr {
     Const(f64, ScalarType),
     /// The element's index along output axis `axis` (needs output dims), as the dtype.
     Iota(usize, ScalarType),
-    /// A unary op.
-    Unary(UnaryOp, Box<Expr>),
-    /// A binary op.
-    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// A unary function (f32 only, except `neg` of `i32`).
+    Unary(UnaryFn, Box<Expr>),
+    /// A binary function of two operands of one dtype (integer division
+    /// truncates; division by zero gives WGSL's result).
+    Binary(BinaryFn, Box<Expr>, Box<Expr>),
     /// Conversion (float → int truncates toward zero and saturates — to
     /// 2147483520, the largest f32 below 2³¹, at the top, as WGSL defines).
     Cast(ScalarType, Box<Expr>),
@@ -78,12 +39,30 @@ pub enum Expr {
 
 impl Expr {
     /// `op(self)`.
-    pub fn unary(op: UnaryOp, x: Expr) -> Expr {
+    pub fn unary(op: UnaryFn, x: Expr) -> Expr {
         Expr::Unary(op, Box::new(x))
     }
     /// `op(a, b)`.
-    pub fn binary(op: BinaryOp, a: Expr, b: Expr) -> Expr {
+    pub fn binary(op: BinaryFn, a: Expr, b: Expr) -> Expr {
         Expr::Binary(op, Box::new(a), Box::new(b))
+    }
+
+    /// Adds the unary functions the expression applies to `used`, each once.
+    fn unary_fns(&self, used: &mut Vec<UnaryFn>) {
+        match self {
+            Expr::Input(_) | Expr::Const(..) | Expr::Iota(..) => {}
+            Expr::Unary(op, x) => {
+                if !used.contains(op) {
+                    used.push(*op);
+                }
+                x.unary_fns(used);
+            }
+            Expr::Binary(_, a, b) => {
+                a.unary_fns(used);
+                b.unary_fns(used);
+            }
+            Expr::Cast(_, x) => x.unary_fns(used),
+        }
     }
 }
 
@@ -168,10 +147,10 @@ fn ty_of(cfg: &ElementwiseConfig, e: &Expr) -> Result<ScalarType, ShaderError> {
         }
         Expr::Unary(op, x) => {
             let t = ty_of(cfg, x)?;
-            if *op != UnaryOp::Neg && t != ScalarType::F32 {
+            if !op.takes_integers() && t != ScalarType::F32 {
                 return bad(format!("{op:?} needs f32, found {t:?}"));
             }
-            if *op == UnaryOp::Neg && t == ScalarType::U32 {
+            if op.takes_integers() && t == ScalarType::U32 {
                 return bad("neg of u32".into());
             }
             Ok(t)
@@ -200,34 +179,11 @@ fn emit(e: &Expr, cfg: &ElementwiseConfig) -> Result<String, ShaderError> {
             }
             format!("{}(c{axis})", t.wgsl())
         }
-        Expr::Unary(op, x) => {
-            let x = emit(x, cfg)?;
-            match op {
-                UnaryOp::Neg => format!("(-{x})"),
-                UnaryOp::Exp => format!("exp({x})"),
-                UnaryOp::Silu => format!("seam_silu({x})"),
-                UnaryOp::GeluErf => format!("seam_gelu_erf({x})"),
-                UnaryOp::GeluTanh => format!("seam_gelu_tanh({x})"),
-                UnaryOp::Sigmoid => format!("seam_sigmoid({x})"),
-                UnaryOp::Tanh => format!("seam_tanh({x})"),
-                UnaryOp::Sqrt => format!("sqrt({x})"),
-                UnaryOp::Recip => format!("(1.0 / {x})"),
-            }
-        }
+        Expr::Unary(op, x) => op.wgsl(&emit(x, cfg)?),
         Expr::Binary(op, a, b) => {
             let t = ty_of(cfg, a)?;
             let (a, b) = (emit(a, cfg)?, emit(b, cfg)?);
-            match op {
-                BinaryOp::Add => format!("({a} + {b})"),
-                BinaryOp::Sub => format!("({a} - {b})"),
-                BinaryOp::Mul => format!("({a} * {b})"),
-                BinaryOp::Div => format!("({a} / {b})"),
-                BinaryOp::Max => format!("max({a}, {b})"),
-                BinaryOp::Min => format!("min({a}, {b})"),
-                BinaryOp::Eq => {
-                    format!("select({}, {}, {a} == {b})", t.literal(0.0), t.literal(1.0))
-                }
-            }
+            op.wgsl(&a, &b, &t.literal(0.0), &t.literal(1.0))
         }
         Expr::Cast(t, x) => format!("{}({})", t.wgsl(), emit(x, cfg)?),
     })
@@ -279,6 +235,11 @@ pub fn elementwise(cfg: &ElementwiseConfig) -> Result<Kernel, ShaderError> {
     }
     kb.output("out", cfg.out);
     kb.item(ACTIVATIONS);
+    let mut used = Vec::new();
+    cfg.expr.unary_fns(&mut used);
+    for helper in used.into_iter().filter_map(UnaryFn::wgsl_helper) {
+        kb.item(helper);
+    }
 
     let mut s = String::new();
     let _ = writeln!(s, "let i = group * {}u + lidx;", cfg.workgroup.max(1));
@@ -314,8 +275,8 @@ pub fn elementwise(cfg: &ElementwiseConfig) -> Result<Kernel, ShaderError> {
     Ok(kb.finish(&s, Grid::linear(&["n"], cfg.workgroup.max(1))))
 }
 
-/// A unary op on one f32 input of the same shape.
-pub fn unary(op: UnaryOp, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+/// A unary function of one f32 input of the same shape.
+pub fn unary(op: UnaryFn, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
     let cfg = ElementwiseConfig::new(
         &format!("unary_{op:?}").to_lowercase(),
         Expr::unary(op, Expr::Input(0)),
@@ -326,10 +287,10 @@ pub fn unary(op: UnaryOp, limits: &DeviceLimits) -> Result<Kernel, ShaderError> 
     elementwise(&cfg)
 }
 
-/// A binary op `a ∘ b` with `a` of the output's shape and `b` mapped by `b_map`
+/// A binary function `a ∘ b` with `a` of the output's shape and `b` mapped by `b_map`
 /// (`Same`, `Repeat` for a trailing-dims broadcast, `Scalar`, …).
 pub fn binary(
-    op: BinaryOp,
+    op: BinaryFn,
     dtype: ScalarType,
     b_map: IndexMap,
     limits: &DeviceLimits,

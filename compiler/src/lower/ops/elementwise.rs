@@ -1,10 +1,8 @@
 //! Element-wise ops (and transposes) as element-wise kernels with index maps.
 
 use seam_core::SizeExpr;
-use seam_ir::{FusedBinary, FusedExpr, FusedUnary, GeluApprox, Instr, Op, Operand};
-use seam_shaders::kernels::elementwise::{
-    elementwise, BinaryOp, ElementwiseConfig, Expr as Ew, IndexMap, UnaryOp,
-};
+use seam_ir::{FusedExpr, Instr, Op, Operand};
+use seam_shaders::kernels::elementwise::{elementwise, ElementwiseConfig, Expr as Ew, IndexMap};
 use seam_shaders::ScalarType;
 
 use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError};
@@ -63,59 +61,14 @@ fn index_map(
     (IndexMap::Strided(strides), sizes)
 }
 
-fn unary_op(op: &Op) -> Option<UnaryOp> {
-    Some(match op {
-        Op::Neg => UnaryOp::Neg,
-        Op::Exp => UnaryOp::Exp,
-        Op::Silu => UnaryOp::Silu,
-        Op::Gelu {
-            approx: GeluApprox::Erf,
-        } => UnaryOp::GeluErf,
-        Op::Gelu {
-            approx: GeluApprox::Tanh,
-        } => UnaryOp::GeluTanh,
-        Op::Sigmoid => UnaryOp::Sigmoid,
-        Op::Tanh => UnaryOp::Tanh,
-        _ => return None,
-    })
-}
-
-fn binary_op(op: &Op) -> Option<BinaryOp> {
-    Some(match op {
-        Op::Add => BinaryOp::Add,
-        Op::Sub => BinaryOp::Sub,
-        Op::Mul => BinaryOp::Mul,
-        Op::Div => BinaryOp::Div,
-        Op::Eq => BinaryOp::Eq,
-        _ => return None,
-    })
-}
-
 /// The kernel expression of a `fused` op's expression (constants in `scalar`).
 fn fused_expr(e: &FusedExpr, scalar: ScalarType) -> Ew {
     match e {
         FusedExpr::Operand(i) => Ew::Input(*i),
         FusedExpr::Const(c) => Ew::Const(f64::from(*c), scalar),
-        FusedExpr::Unary(op, x) => {
-            let op = match op {
-                FusedUnary::Neg => UnaryOp::Neg,
-                FusedUnary::Exp => UnaryOp::Exp,
-                FusedUnary::Silu => UnaryOp::Silu,
-                FusedUnary::GeluErf => UnaryOp::GeluErf,
-                FusedUnary::GeluTanh => UnaryOp::GeluTanh,
-                FusedUnary::Sigmoid => UnaryOp::Sigmoid,
-                FusedUnary::Tanh => UnaryOp::Tanh,
-            };
-            Ew::unary(op, fused_expr(x, scalar))
-        }
+        FusedExpr::Unary(op, x) => Ew::unary(*op, fused_expr(x, scalar)),
         FusedExpr::Binary(op, a, b) => {
-            let op = match op {
-                FusedBinary::Add => BinaryOp::Add,
-                FusedBinary::Sub => BinaryOp::Sub,
-                FusedBinary::Mul => BinaryOp::Mul,
-                FusedBinary::Div => BinaryOp::Div,
-            };
-            Ew::binary(op, fused_expr(a, scalar), fused_expr(b, scalar))
+            Ew::binary(*op, fused_expr(a, scalar), fused_expr(b, scalar))
         }
     }
 }
@@ -131,11 +84,9 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErro
         Op::Iota { axis } => Ew::Iota(*axis, out_scalar),
         Op::Cast => Ew::Cast(out_scalar, Box::new(Ew::Input(0))),
         Op::Fused { expr } => fused_expr(expr, out_scalar),
-        op => match (unary_op(op), binary_op(op)) {
-            (Some(u), _) => Ew::unary(u, Ew::Input(0)),
-            (_, Some(b)) => Ew::binary(b, Ew::Input(0), Ew::Input(1)),
-            _ => return Err(cx.unsupported(instr, "not an element-wise op")),
-        },
+        Op::Unary(f) => Ew::unary(*f, Ew::Input(0)),
+        Op::Binary(f) => Ew::binary(*f, Ew::Input(0), Ew::Input(1)),
+        _ => return Err(cx.unsupported(instr, "not an element-wise op")),
     };
     let n = SizeExpr::product(out_dims.clone());
     let mut cfg = ElementwiseConfig::new(instr.op.name(), expr, out_scalar, &cx.target.limits);

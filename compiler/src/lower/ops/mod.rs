@@ -51,21 +51,13 @@ pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Low
             cx.alias(instr.results[0], t);
             Ok(())
         }
-        // Listed op by op (not `is_elementwise()`) so that a new op cannot reach
-        // the GPU without a lowering decision: the match stays exhaustive.
+        // Listed op by op (not `is_elementwise()`) so that a new op kind cannot
+        // reach the GPU without a lowering decision: the match stays exhaustive.
+        // Every element-wise function brings its WGSL from seam-core's tables.
         Op::Const { .. }
         | Op::Iota { .. }
-        | Op::Add
-        | Op::Sub
-        | Op::Mul
-        | Op::Div
-        | Op::Eq
-        | Op::Neg
-        | Op::Exp
-        | Op::Silu
-        | Op::Gelu { .. }
-        | Op::Sigmoid
-        | Op::Tanh
+        | Op::Binary(_)
+        | Op::Unary(_)
         | Op::Fused { .. }
         | Op::Cast => elementwise::lower(cx, instr),
         Op::Transpose { perm } => elementwise::transpose(cx, instr, perm),

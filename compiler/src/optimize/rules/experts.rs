@@ -38,7 +38,7 @@ use egg::{
     Applier, Id, Language, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var,
 };
 use seam_ir::infer::infer;
-use seam_ir::{Dim, GatedAct, GeluApprox, Op, TensorType};
+use seam_ir::{BinaryFn, Dim, GatedAct, Op, TensorType, UnaryFn};
 
 use crate::optimize::analysis::{leaf, tensor_type, SeamGraph, TypeAnalysis};
 use crate::optimize::language::{Leaf, SeamLang};
@@ -93,13 +93,9 @@ const MAX_DEPTH: usize = 4096;
 
 fn activation(egraph: &SeamGraph, id: Id) -> Option<(GatedAct, Id)> {
     find_node(egraph, id, |n| match n {
-        SeamLang::Silu(c) if c.len() == 1 => Some((GatedAct::SwiGlu, c[0])),
-        SeamLang::Gelu(c) if c.len() == 2 => match attrs(egraph, c[0]) {
-            Some(Op::Gelu {
-                approx: GeluApprox::Erf,
-            }) => Some((GatedAct::GeGlu, c[1])),
-            _ => None,
-        },
+        SeamLang::Unary(UnaryFn::Silu, c) if c.len() == 1 => Some((GatedAct::SwiGlu, c[0])),
+        // The children of `gelu` are its `approx` leaf and the operand.
+        SeamLang::Unary(UnaryFn::GeluErf, c) if c.len() == 2 => Some((GatedAct::GeGlu, c[1])),
         _ => None,
     })
 }
@@ -107,7 +103,7 @@ fn activation(egraph: &SeamGraph, id: Id) -> Option<(GatedAct, Id)> {
 fn gated_ffn(egraph: &SeamGraph, id: Id) -> Option<Ffn> {
     let (h, down) = matmul_operands(egraph, id)?;
     find_node(egraph, h, |n| match n {
-        SeamLang::Mul(c) if c.len() == 2 => {
+        SeamLang::Binary(BinaryFn::Mul, c) if c.len() == 2 => {
             let (act, gx) = activation(egraph, c[0])?;
             let (x, gate) = matmul_operands(egraph, gx)?;
             let (x2, up) = matmul_operands(egraph, c[1])?;
@@ -161,7 +157,10 @@ fn routing_scale(egraph: &SeamGraph, id: Id) -> Option<(Id, Id, u64)> {
         reshaped[1],
         |n| matches!(n, SeamLang::ReduceSum(c) if c.len() == 1),
     )?;
-    let product = child(summed[0], |n| matches!(n, SeamLang::Mul(c) if c.len() == 2))?;
+    let product = child(
+        summed[0],
+        |n| matches!(n, SeamLang::Binary(BinaryFn::Mul, c) if c.len() == 2),
+    )?;
     let cast = child(
         product[0],
         |n| matches!(n, SeamLang::Cast(c) if c.len() == 2),
@@ -169,7 +168,10 @@ fn routing_scale(egraph: &SeamGraph, id: Id) -> Option<(Id, Id, u64)> {
     if !tensor_type(egraph, product[0])?.dtype.is_float() {
         return None;
     }
-    let hit = child(cast[1], |n| matches!(n, SeamLang::Eq(c) if c.len() == 2))?;
+    let hit = child(
+        cast[1],
+        |n| matches!(n, SeamLang::Binary(BinaryFn::Eq, c) if c.len() == 2),
+    )?;
     let e = const_value(egraph, hit[1])?;
     let scalar = tensor_type(egraph, hit[1])?.rank() == 0;
     (scalar && e >= 0.0 && e.fract() == 0.0).then_some((hit[0], product[1], e as u64))
@@ -177,7 +179,7 @@ fn routing_scale(egraph: &SeamGraph, id: Id) -> Option<(Id, Id, u64)> {
 
 fn block(egraph: &SeamGraph, id: Id) -> Option<Block> {
     find_node(egraph, id, |n| match n {
-        SeamLang::Mul(c) if c.len() == 2 => {
+        SeamLang::Binary(BinaryFn::Mul, c) if c.len() == 2 => {
             let ffn = gated_ffn(egraph, c[0])?;
             let (wg, e) = expert_matrix(egraph, ffn.gate)?;
             let (wu, eu) = expert_matrix(egraph, ffn.up)?;
@@ -209,7 +211,7 @@ fn collect(egraph: &SeamGraph, id: Id, parts: &mut Parts, depth: usize) -> bool 
         }
     }
     for node in &egraph[id].nodes {
-        if let SeamLang::Add(c) = node {
+        if let SeamLang::Binary(BinaryFn::Add, c) = node {
             if c.len() != 2 {
                 continue;
             }
@@ -247,11 +249,12 @@ fn ids_in_range(egraph: &SeamGraph, ids: Id, experts: u64) -> bool {
 /// The `moe` equal to the dense form in class `id`, if it is one and the
 /// rewrite is legal (see the module docs).
 pub fn recognize(egraph: &SeamGraph, id: Id) -> Option<MoeMatch> {
-    if !egraph[id]
-        .nodes
-        .iter()
-        .any(|n| matches!(n, SeamLang::Add(_) | SeamLang::Mul(_)))
-    {
+    if !egraph[id].nodes.iter().any(|n| {
+        matches!(
+            n,
+            SeamLang::Binary(BinaryFn::Add, _) | SeamLang::Binary(BinaryFn::Mul, _)
+        )
+    }) {
         return None;
     }
     let mut parts = Parts::default();

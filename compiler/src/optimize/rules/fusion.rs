@@ -19,7 +19,7 @@ use egg::{
     Symbol, Var,
 };
 use seam_ir::infer::infer;
-use seam_ir::{DType, FusedBinary, FusedExpr, FusedUnary, GatedAct, GeluApprox, Op, TensorType};
+use seam_ir::{DType, FusedExpr, GatedAct, Op, TensorType, UnaryFn};
 
 use crate::optimize::analysis::{tensor_type, SeamGraph, TypeAnalysis};
 use crate::optimize::language::SeamLang;
@@ -154,15 +154,13 @@ impl GatedEpilogue {
     fn activation(&self, egraph: &SeamGraph, a: Id, x: Id) -> Option<(GatedAct, Id, Id)> {
         egraph[a].nodes.iter().find_map(|n| {
             let (act, g) = match (n, self.act) {
-                (SeamLang::Silu(c), Some(GatedAct::SwiGlu)) if c.len() == 1 => {
+                (SeamLang::Unary(UnaryFn::Silu, c), Some(GatedAct::SwiGlu)) if c.len() == 1 => {
                     (GatedAct::SwiGlu, c[0])
                 }
-                (SeamLang::Gelu(c), None) if c.len() == 2 => match attrs(egraph, c[0]) {
-                    Some(Op::Gelu {
-                        approx: GeluApprox::Erf,
-                    }) => (GatedAct::GeGlu, c[1]),
-                    _ => return None,
-                },
+                // The children of `gelu` are its `approx` leaf and the operand.
+                (SeamLang::Unary(UnaryFn::GeluErf, c), None) if c.len() == 2 => {
+                    (GatedAct::GeGlu, c[1])
+                }
                 _ => return None,
             };
             egraph[g].nodes.iter().find_map(|m| match m {
@@ -222,8 +220,8 @@ impl Applier<SeamLang, TypeAnalysis> for GatedEpilogue {
 }
 
 /// Searcher and applier of `fuse-elementwise`: for every f32 class holding an
-/// element-wise op (`add sub mul div neg exp silu gelu sigmoid tanh`, or a
-/// `fused`), the largest region of element-wise producers below it that
+/// element-wise op (a unary function, a binary one allowed in a fused
+/// expression, or a `fused`), the largest region of element-wise producers below it that
 ///
 /// 1. have exactly the class's shape (a producer that broadcasts into the class
 ///    would be recomputed per output element: it stays an operand), and
@@ -259,37 +257,17 @@ fn elementwise_node(egraph: &SeamGraph, id: Id) -> Option<(FusedExpr, Vec<Id>)> 
         .iter()
         .filter(|n| n.children().iter().all(|&c| egraph.find(c) != id))
         .collect();
-    let plain = nodes.iter().find_map(|n| {
-        let c = n.children();
-        let unary = |op| Some((FusedExpr::unary(op, FusedExpr::Operand(0)), vec![c[0]]));
-        let binary = |op| {
+    let plain = nodes.iter().find_map(|n| match n {
+        SeamLang::Binary(f, c) if c.len() == 2 && f.in_fused() => {
             let (a, b) = (FusedExpr::Operand(0), FusedExpr::Operand(1));
-            Some((FusedExpr::binary(op, a, b), vec![c[0], c[1]]))
-        };
-        match n {
-            SeamLang::Add(_) if c.len() == 2 => binary(FusedBinary::Add),
-            SeamLang::Sub(_) if c.len() == 2 => binary(FusedBinary::Sub),
-            SeamLang::Mul(_) if c.len() == 2 => binary(FusedBinary::Mul),
-            SeamLang::Div(_) if c.len() == 2 => binary(FusedBinary::Div),
-            SeamLang::Neg(_) if c.len() == 1 => unary(FusedUnary::Neg),
-            SeamLang::Exp(_) if c.len() == 1 => unary(FusedUnary::Exp),
-            SeamLang::Silu(_) if c.len() == 1 => unary(FusedUnary::Silu),
-            SeamLang::Sigmoid(_) if c.len() == 1 => unary(FusedUnary::Sigmoid),
-            SeamLang::Tanh(_) if c.len() == 1 => unary(FusedUnary::Tanh),
-            SeamLang::Gelu(_) if c.len() == 2 => {
-                let op = match attrs(egraph, c[0])? {
-                    Op::Gelu {
-                        approx: GeluApprox::Erf,
-                    } => FusedUnary::GeluErf,
-                    Op::Gelu {
-                        approx: GeluApprox::Tanh,
-                    } => FusedUnary::GeluTanh,
-                    _ => return None,
-                };
-                Some((FusedExpr::unary(op, FusedExpr::Operand(0)), vec![c[1]]))
-            }
-            _ => None,
+            Some((FusedExpr::binary(*f, a, b), vec![c[0], c[1]]))
         }
+        // A function picked by an attribute has that attribute's leaf first.
+        SeamLang::Unary(f, c) if c.len() == 1 + usize::from(f.op_attr().is_some()) => {
+            let x = c[c.len() - 1];
+            Some((FusedExpr::unary(*f, FusedExpr::Operand(0)), vec![x]))
+        }
+        _ => None,
     });
     plain.or_else(|| {
         nodes.iter().find_map(|n| match n {
@@ -304,20 +282,11 @@ fn elementwise_node(egraph: &SeamGraph, id: Id) -> Option<(FusedExpr, Vec<Id>)> 
 
 /// Whether `node` is one of the ops [`elementwise_node`] reads (a cheap pre-check).
 fn is_elementwise(node: &SeamLang) -> bool {
-    matches!(
-        node,
-        SeamLang::Add(_)
-            | SeamLang::Sub(_)
-            | SeamLang::Mul(_)
-            | SeamLang::Div(_)
-            | SeamLang::Neg(_)
-            | SeamLang::Exp(_)
-            | SeamLang::Silu(_)
-            | SeamLang::Gelu(_)
-            | SeamLang::Sigmoid(_)
-            | SeamLang::Tanh(_)
-            | SeamLang::Fused(_)
-    )
+    match node {
+        SeamLang::Binary(f, _) => f.in_fused(),
+        SeamLang::Unary(..) | SeamLang::Fused(_) => true,
+        _ => false,
+    }
 }
 
 /// The fusion rooted at class `root`, if it fuses anything (see [`FuseElementwise`]).
