@@ -8,16 +8,18 @@
 
 #![warn(missing_docs)]
 
-pub mod elementwise;
 mod dtype;
+pub mod elementwise;
 mod launch;
 mod launch_error;
 mod limits;
+mod route_mode;
 mod size_expr;
 
 pub use dtype::DType;
-pub use elementwise::{BinaryFn, UnaryFn, WGSL_ACTIVATIONS};
+pub use elementwise::{BinaryFn, GatedAct, UnaryFn, WGSL_ACTIVATIONS};
 pub use launch::{Access, BindingDesc, Dim, Grid, GridDim, GridTerm, Kernel, Launch, SizeDesc};
 pub use launch_error::LaunchError;
 pub use limits::{DeviceClass, DeviceLimits, KernelProfile};
+pub use route_mode::RouteMode;
 pub use size_expr::{SizeExpr, SizeExprError};

@@ -6,9 +6,9 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::dtype::DType;
 use crate::op::{Arity, Op, RouteMode};
 use crate::shape::{Dim, Shape, TensorType};
+use seam_core::DType;
 
 /// Why an instruction's types do not check.
 #[derive(Debug, Clone, PartialEq, Error)]

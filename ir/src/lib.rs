@@ -3,8 +3,9 @@
 //! Seam's typed tensor IR, the middle of the pipeline
 //! (`parse → verify → optimize → lower → plan → bundle → run`):
 //!
-//! - [`dtype`], [`shape`]: element types and shapes mixing static and bounded
-//!   symbolic dims;
+//! - [`shape`]: shapes mixing static and bounded symbolic dims (element types,
+//!   [`DType`], and the element-wise functions, [`UnaryFn`]/[`BinaryFn`], come
+//!   from `seam-core`);
 //! - [`op`]: the op set, including the decoupled-architecture ops `route` and `moe`;
 //! - [`model`]: the SSA graph (model → functions → instructions);
 //! - [`infer`], [`verify`](mod@verify): shape/dtype inference and the verifier;
@@ -16,9 +17,9 @@
 //! - [`expand`]: the dense expansion that defines `moe`;
 //! - [`weights`]: weights for the evaluator and seeded random weights, shared by
 //!   `seam eval` and `seam compile`;
-//! - [`npy`]: reading and writing tensors as NumPy `.npy` files.
+//! - [`npy`]: reading and writing tensors as NumPy `.npy` files;
+//! - [`index_bounds()`]: the valid range of id inputs that index a table.
 
-pub mod dtype;
 pub mod eval;
 pub mod expand;
 pub mod fused;
@@ -36,7 +37,6 @@ pub mod weights;
 #[cfg(test)]
 mod testutil;
 
-pub use dtype::DType;
 pub use eval::{evaluate, EvalError, Tensor, TensorData, TensorError};
 pub use expand::{expand_all_moe, expand_moe, ExpandError};
 pub use fused::{FusedExpr, FusedParseError};
@@ -46,6 +46,7 @@ pub use model::{
 };
 pub use npy::{read_npy, write_npy, NpyError};
 pub use op::{AttrValue, BinaryFn, GatedAct, Op, ReduceOp, RouteMode, UnaryFn};
+pub use seam_core::DType;
 pub use shape::{Dim, Shape, TensorType};
 pub use state::{set_max_length, state_use, StateUse};
 pub use verify::{verify, Location, VerifyError, VerifyErrorKind};

@@ -9,8 +9,8 @@ use std::io::{self, Write};
 use half::f16;
 use thiserror::Error;
 
-use crate::dtype::DType;
 use crate::eval::tensor::{element_count, Tensor, TensorData, TensorError};
+use seam_core::DType;
 
 /// The magic string every `.npy` file starts with.
 const MAGIC: &[u8; 6] = b"\x93NUMPY";

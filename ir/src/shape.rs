@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::dtype::DType;
+use seam_core::DType;
 
 /// One dimension of a shape: a static size or a named symbolic size.
 ///

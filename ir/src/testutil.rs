@@ -1,7 +1,6 @@
 //! Test helpers: a minimal builder that appends typed instructions to a function
 //! (result types from [`crate::infer::infer`]) and a few tensor shorthands.
 
-use crate::dtype::DType;
 use crate::eval::{evaluate, EvalError, Tensor};
 use crate::infer::infer;
 use crate::model::{DimDecl, Function, Instr, Model, Operand, ParamDecl, ParamId};
@@ -9,6 +8,7 @@ use crate::op::{BinaryFn, GatedAct, Op, RouteMode};
 use crate::shape::{Dim, TensorType};
 use crate::verify::verify;
 use crate::weights::Weights;
+use seam_core::DType;
 
 /// Builds a one-function model (`forward`) instruction by instruction.
 pub struct Builder {

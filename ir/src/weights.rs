@@ -26,10 +26,10 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
-use crate::dtype::DType;
 use crate::eval::tensor::{element_count, Tensor, TensorData, TensorError};
 use crate::model::{Model, ParamId};
 use crate::shape::{Dim, TensorType};
+use seam_core::DType;
 
 /// Why a set of weights does not fit a model.
 #[derive(Debug, Clone, PartialEq, Error)]

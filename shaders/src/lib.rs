@@ -21,16 +21,13 @@
 #![warn(missing_docs)]
 
 mod error;
-mod kernel;
 pub mod kernels;
-mod limits;
 mod split;
 #[cfg(feature = "validate")]
 mod validate;
 mod wgsl;
 
 pub use error::ShaderError;
-pub use kernel::{Access, BindingDesc, Dim, Grid, GridDim, GridTerm, Kernel, Launch, SizeDesc};
 pub use kernels::attention::{attention, AttentionConfig};
 pub use kernels::elementwise::{
     binary, cast, elementwise, fill, iota, transpose, transpose_sizes, unary, ElementwiseConfig,
@@ -44,10 +41,13 @@ pub use kernels::moe::{
 };
 pub use kernels::movement::{concat, gather, slice, slice_update, split};
 pub use kernels::rope::rope;
-pub use kernels::route::{route, topk, RouteMode};
+pub use kernels::route::{route, topk};
 pub use kernels::rowwise::{row_kernel, RowConfig, RowOp};
-pub use kernels::GatedAct;
-pub use limits::{DeviceClass, DeviceLimits, KernelProfile};
+pub use seam_core::{
+    Access, BindingDesc, DeviceClass, DeviceLimits, Dim, GatedAct, Grid, GridDim, GridTerm, Kernel,
+    KernelProfile, Launch, RouteMode, SizeDesc,
+};
+
 pub use seam_core::{BinaryFn, UnaryFn};
 pub use split::WeightSplit;
 #[cfg(feature = "validate")]

@@ -7,7 +7,7 @@ mod writer;
 
 pub(crate) use writer::{wgsl, WgslWriter};
 
-use crate::kernel::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
+use seam_core::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
 
 /// Element type of a storage buffer or value.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

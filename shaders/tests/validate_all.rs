@@ -104,13 +104,10 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
         );
     }
     v.push(topk(2, Dim::Fixed(8), lim).unwrap());
-    for mode in [
-        RouteMode::SoftmaxTopk { renorm: true },
-        RouteMode::SoftmaxTopk { renorm: false },
-        RouteMode::TopkSoftmax,
-        RouteMode::Take,
-    ] {
-        v.push(route(2, mode, Dim::Dynamic, lim).unwrap());
+    for mode in RouteMode::ALL {
+        for renorm in [true, false] {
+            v.push(route(2, mode, renorm, Dim::Dynamic, lim).unwrap());
+        }
     }
     for act in [GatedAct::SwiGlu, GatedAct::GeGlu] {
         let cfg = MoeConfig::new(8, 256, 512, act, lim, 256).unwrap();

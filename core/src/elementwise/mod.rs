@@ -8,11 +8,13 @@
 //! kernels all read these tables, so adding a function is one table entry.
 
 mod binary;
+mod gated;
 mod math;
 mod template;
 mod unary;
 mod wgsl;
 
 pub use binary::BinaryFn;
+pub use gated::GatedAct;
 pub use unary::UnaryFn;
 pub use wgsl::WGSL_ACTIVATIONS;

@@ -6,9 +6,9 @@ use half::f16;
 
 use super::tensor::{element_count, strides, Tensor, TensorData};
 use super::{At, EvalError, OutType};
-use crate::dtype::DType;
 use crate::fused::FusedExpr;
 use crate::op::{BinaryFn, UnaryFn};
+use seam_core::DType;
 
 /// Converts an `f64` to one element of `dtype`, pushed onto `data`: floats are
 /// rounded to nearest, integers truncated toward zero (saturating, NaN → 0).

@@ -2,7 +2,7 @@
 
 use super::tensor::Tensor;
 use super::{At, EvalError};
-use crate::op::{GatedAct, UnaryFn};
+use crate::op::GatedAct;
 
 /// `out[M, N] += a[M, K] · b[K, N]` for row-major slices, in i-k-j order so the
 /// inner loop runs over contiguous rows of `b` and `out` (f32 accumulation).
@@ -25,14 +25,6 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, at: &At) -> Result<Tensor, EvalErro
     at.floats(a.dtype, shape, out)
 }
 
-/// The function a gated activation applies to the gate product.
-pub(super) fn gate_activation(act: GatedAct) -> UnaryFn {
-    match act {
-        GatedAct::SwiGlu => UnaryFn::Silu,
-        GatedAct::GeGlu => UnaryFn::GeluErf,
-    }
-}
-
 /// `gated_matmul`: `act(a·gate) * (a·up)` in `f32`, rounded to the dtype once.
 pub(crate) fn gated_matmul(
     a: &Tensor,
@@ -43,7 +35,7 @@ pub(crate) fn gated_matmul(
 ) -> Result<Tensor, EvalError> {
     let (shape, g) = product(a, gate, at)?;
     let (_, u) = product(a, up, at)?;
-    let f = gate_activation(act);
+    let f = act.activation();
     let out = g.iter().zip(&u).map(|(&g, &u)| f.apply(g) * u).collect();
     at.floats(a.dtype, shape, out)
 }

@@ -16,12 +16,12 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
-use crate::dtype::DType;
 use crate::model::{Function, Model, Operand, Value};
 use crate::op::Op;
 use crate::shape::{Dim, TensorType};
 use crate::verify::{verify, VerifyError};
 use crate::weights::{Weights, WeightsError};
+use seam_core::DType;
 
 mod attention;
 pub(crate) mod elementwise;

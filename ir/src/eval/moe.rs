@@ -2,7 +2,6 @@
 //! experts. Equivalent to the dense expansion of [`crate::expand::expand_moe`]
 //! (which defines the op) up to `f32` rounding; the tests check that.
 
-use super::linalg::gate_activation;
 use super::linalg::matmul_into;
 use super::tensor::Tensor;
 use super::{At, EvalError};
@@ -23,7 +22,7 @@ fn gated_ffn(
     let mut u = vec![0.0f32; f];
     matmul_into(x, gate, &mut g, 1, d, f);
     matmul_into(x, up, &mut u, 1, d, f);
-    let act = gate_activation(act);
+    let act = act.activation();
     let h: Vec<f32> = g.iter().zip(&u).map(|(&a, &b)| act.apply(a) * b).collect();
     let mut y = vec![0.0f32; d];
     matmul_into(&h, down, &mut y, 1, f, d);

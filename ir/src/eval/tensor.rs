@@ -6,7 +6,7 @@ use std::fmt;
 use half::f16;
 use thiserror::Error;
 
-use crate::dtype::DType;
+use seam_core::DType;
 
 /// The elements of a tensor, row-major, in one of the IR's dtypes.
 #[derive(Clone, Debug, PartialEq)]

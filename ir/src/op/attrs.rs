@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{GatedAct, Op, ReduceOp, RouteMode};
+use super::{Op, ReduceOp};
 
 /// An attribute value as written in the text format.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,29 +101,10 @@ impl Op {
             Op::TopK { k } => vec![("k", A::Int(*k as i64))],
             Op::Route { k, mode, renorm } => vec![
                 ("k", A::Int(*k as i64)),
-                (
-                    "mode",
-                    A::Ident(
-                        match mode {
-                            RouteMode::SoftmaxTopk => "softmax_topk",
-                            RouteMode::TopkSoftmax => "topk_softmax",
-                            RouteMode::Take => "take",
-                        }
-                        .into(),
-                    ),
-                ),
+                ("mode", A::Ident(mode.name().into())),
                 ("renorm", A::Bool(*renorm)),
             ],
-            Op::Moe { act } | Op::GatedMatMul { act } => vec![(
-                "act",
-                A::Ident(
-                    match act {
-                        GatedAct::SwiGlu => "swiglu",
-                        GatedAct::GeGlu => "geglu",
-                    }
-                    .into(),
-                ),
-            )],
+            Op::Moe { act } | Op::GatedMatMul { act } => vec![("act", A::Ident(act.name().into()))],
             Op::Fused { expr } => vec![("expr", A::Str(expr.to_string()))],
             Op::AllReduce { reduce } | Op::AllReduceStart { reduce } => vec![(
                 "reduce",

@@ -14,35 +14,13 @@ mod table;
 
 use std::fmt;
 
-pub use seam_core::{BinaryFn, UnaryFn};
+pub use seam_core::{BinaryFn, GatedAct, RouteMode, UnaryFn};
 
 pub use attrs::AttrValue;
 pub use parse::OpError;
 pub use table::{op_names, Arity};
 
 use crate::fused::FusedExpr;
-
-/// How `route` turns router outputs into expert ids and weights.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum RouteMode {
-    /// `p = softmax(logits)`; ids = top-k of `p`; weights = `p[ids]`, divided by their
-    /// sum when `renorm` is set (Mixtral renormalises, Qwen2-MoE by `norm_topk_prob`).
-    SoftmaxTopk,
-    /// ids = top-k of `logits`; weights = softmax over the k selected logits.
-    TopkSoftmax,
-    /// Selection decoupled from weighting (AdaMoE): ids = top-k of operand 0,
-    /// weights = operand 1 (`scores`) taken at those ids, never renormalised.
-    Take,
-}
-
-/// The gated activation of each expert in a `moe`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum GatedAct {
-    /// `down(silu(x·gate) * (x·up))`.
-    SwiGlu,
-    /// `down(gelu_erf(x·gate) * (x·up))`.
-    GeGlu,
-}
 
 /// Reduction performed by `all_reduce`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

@@ -121,15 +121,7 @@ impl Op {
             },
             "route" => Op::Route {
                 k: a.uint("k", None)? as usize,
-                mode: a.ident(
-                    "mode",
-                    &[
-                        ("softmax_topk", RouteMode::SoftmaxTopk),
-                        ("topk_softmax", RouteMode::TopkSoftmax),
-                        ("take", RouteMode::Take),
-                    ],
-                    None,
-                )?,
+                mode: a.ident("mode", &RouteMode::ALL.map(|m| (m.name(), m)), None)?,
                 renorm: a.bool("renorm", Some(false))?,
             },
             "moe" => Op::Moe {
@@ -307,7 +299,7 @@ impl<'a> AttrReader<'a> {
     fn gated_act(&mut self) -> Result<GatedAct, OpError> {
         self.ident(
             "act",
-            &[("swiglu", GatedAct::SwiGlu), ("geglu", GatedAct::GeGlu)],
+            &GatedAct::ALL.map(|a| (a.name(), a)),
             Some(GatedAct::SwiGlu),
         )
     }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use crate::dtype::DType;
 use crate::model::DimDecl;
 use crate::model::{Function, Instr, Model, Operand, ParamDecl, ParamId, StateBinding, ValueId};
 use crate::op::{op_names, AttrValue, Op, OpError};
@@ -12,6 +11,7 @@ use crate::shape::{Dim, Shape, TensorType};
 use crate::text::error::{suggest, ParseError};
 use crate::text::lexer::{describe, is_sigil_name, shorten, Lexer, Tok, Token};
 use crate::text::source_map::{FunctionSpans, InstrSpans, SourceMap, Span};
+use seam_core::DType;
 
 /// Parses a whole model from `src`.
 pub(crate) fn parse_str(src: &str) -> Result<(Model, SourceMap), ParseError> {

@@ -12,9 +12,9 @@
 use std::fmt::Write as _;
 
 use crate::error::ShaderError;
-use crate::kernel::{Dim, Grid, Kernel};
-use crate::limits::DeviceLimits;
+use seam_core::DeviceLimits;
 use seam_core::{BinaryFn, UnaryFn};
+use seam_core::{Dim, Grid, Kernel};
 
 use crate::wgsl::{size_ident, KernelBuilder, ScalarType, ACTIVATIONS};
 

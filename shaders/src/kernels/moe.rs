@@ -32,7 +32,7 @@ use super::matmul::{
     row_blocked, BLayout, BSpec, BlockTile, Epilogue, MatmulVariant, RowBlockedSpec, RowSource,
     RowTile, NONE,
 };
-use super::GatedAct;
+use seam_core::GatedAct;
 
 /// Shapes and tiles shared by the MoE kernels of one layer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

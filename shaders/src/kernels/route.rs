@@ -10,22 +10,7 @@
 use crate::error::ShaderError;
 use crate::wgsl::{wgsl, KernelBuilder, ScalarType, WgslWriter};
 use seam_core::DeviceLimits;
-use seam_core::{Dim, Grid, Kernel};
-
-/// How `route` derives ids and weights (the IR's route modes).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum RouteMode {
-    /// `p = softmax(logits)`; ids = top-k of `p`; weights `p[ids]`, divided by
-    /// their sum when `renorm`.
-    SoftmaxTopk {
-        /// Renormalise the k weights to sum to 1.
-        renorm: bool,
-    },
-    /// ids = top-k of `logits`; weights = softmax over the k selected logits.
-    TopkSoftmax,
-    /// ids = top-k of `logits`; weights = `scores[ids]` (a second input), as is.
-    Take,
-}
+use seam_core::{Dim, Grid, Kernel, RouteMode};
 
 /// One selection pass: finds `(bv, bi)`, the best element of row
 /// `base..base+E` (values from `value`, an expression of `e`) strictly after
@@ -86,10 +71,13 @@ pub fn topk(k: u32, experts: Dim, limits: &DeviceLimits) -> Result<Kernel, Shade
 
 /// Router decision per token. Bindings `logits` (f32 `[rows, e]`), for
 /// [`RouteMode::Take`] also `scores` (f32 `[rows, e]`), then `ids` (i32
-/// `[rows, k]`) and `weights` (f32 `[rows, k]`). Sizes `rows`, `e`.
+/// `[rows, k]`) and `weights` (f32 `[rows, k]`). Sizes `rows`, `e`. With
+/// `renorm` (for [`RouteMode::SoftmaxTopk`]), the k weights are divided by
+/// their sum.
 pub fn route(
     k: u32,
     mode: RouteMode,
+    renorm: bool,
     experts: Dim,
     limits: &DeviceLimits,
 ) -> Result<Kernel, ShaderError> {
@@ -97,11 +85,9 @@ pub fn route(
         return Err(ShaderError::config("route", "k must be positive"));
     }
     let workgroup = limits.clamp_workgroup(64);
-    let tag = match mode {
-        RouteMode::SoftmaxTopk { renorm: false } => "softmax_topk",
-        RouteMode::SoftmaxTopk { renorm: true } => "softmax_topk_renorm",
-        RouteMode::TopkSoftmax => "topk_softmax",
-        RouteMode::Take => "take",
+    let tag = match (mode, renorm) {
+        (RouteMode::SoftmaxTopk, true) => "softmax_topk_renorm",
+        (mode, _) => mode.name(),
     };
     let mut kb = KernelBuilder::new(format!("route{k}_{tag}"), workgroup);
     let mut w = WgslWriter::new();
@@ -113,7 +99,7 @@ pub fn route(
     kb.output("ids", ScalarType::I32)
         .output("weights", ScalarType::F32);
     let value = match mode {
-        RouteMode::SoftmaxTopk { .. } => {
+        RouteMode::SoftmaxTopk => {
             write_softmax(&mut w);
             "exp(logits[base + e] - mx) * inv"
         }
@@ -129,10 +115,11 @@ pub fn route(
     w.line("total += wv;");
     w.line("if (bi >= 0i) { pv = bv; pi = bi; }");
     w.line("}");
-    let normalise = matches!(
-        mode,
-        RouteMode::SoftmaxTopk { renorm: true } | RouteMode::TopkSoftmax
-    );
+    let normalise = match mode {
+        RouteMode::SoftmaxTopk => renorm,
+        RouteMode::TopkSoftmax => true,
+        RouteMode::Take => false,
+    };
     if normalise {
         w.open("if (total > 0.0) {");
         wgsl!(
@@ -157,7 +144,7 @@ fn write_softmax(w: &mut WgslWriter) {
 /// `wv`, the weight of the pick `(bv, bi)` (0 when nothing was selectable).
 fn write_weight(w: &mut WgslWriter, mode: RouteMode) {
     match mode {
-        RouteMode::SoftmaxTopk { .. } => w.line("let wv = select(0.0, bv, bi >= 0i);"),
+        RouteMode::SoftmaxTopk => w.line("let wv = select(0.0, bv, bi >= 0i);"),
         RouteMode::TopkSoftmax => {
             // Stable softmax over the selected logits: the first pick is the max.
             w.line("if (j == 0u) { first = bv; }");

@@ -5,11 +5,9 @@
 
 use seam_bundle::Packing;
 use seam_core::SizeExpr;
-use seam_ir::{GatedAct, Instr, Op, Operand};
+use seam_ir::{Instr, Op, Operand};
 use seam_shaders::kernels::matmul::MatmulVariant;
-use seam_shaders::{
-    matmul, BLayout, Epilogue, GatedAct as KAct, KernelProfile, MatmulConfig, WeightSplit,
-};
+use seam_shaders::{matmul, BLayout, Epilogue, KernelProfile, MatmulConfig, WeightSplit};
 
 use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
 
@@ -35,10 +33,7 @@ pub(crate) fn split_args(t: TensorId, split: WeightSplit, rows: u32, row_bytes: 
 /// product's shape).
 fn epilogue(cx: &LowerCx<'_>, instr: &Instr) -> Epilogue {
     match &instr.op {
-        Op::GatedMatMul { act } => Epilogue::Gated(match act {
-            GatedAct::SwiGlu => KAct::SwiGlu,
-            GatedAct::GeGlu => KAct::GeGlu,
-        }),
+        Op::GatedMatMul { act } => Epilogue::Gated(*act),
         Op::MatMulAdd if cx.ty(instr.operands[2]).rank() == 1 => Epilogue::AddBias,
         Op::MatMulAdd => Epilogue::AddResidual,
         _ => Epilogue::None,

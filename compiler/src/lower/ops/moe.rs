@@ -8,7 +8,7 @@ use seam_ir::{DType, GatedAct, Instr, Op, Operand, RouteMode};
 use seam_shaders::kernels::moe::{
     moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_plan, MoeConfig,
 };
-use seam_shaders::{matmul, BLayout, Epilogue, GatedAct as KAct, MatmulConfig};
+use seam_shaders::{matmul, BLayout, Epilogue, MatmulConfig};
 
 use super::linalg::split_args;
 use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
@@ -56,12 +56,8 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     let experts = static_u32(cx, instr, &g_dims[0], "number of experts")?;
     let hidden = static_u32(cx, instr, &g_dims[1], "hidden size")?;
     let ffn = static_u32(cx, instr, &g_dims[2], "expert size")?;
-    let kact = match act {
-        GatedAct::SwiGlu => KAct::SwiGlu,
-        GatedAct::GeGlu => KAct::GeGlu,
-    };
     let limits = cx.target.limits.clone();
-    let cfg = MoeConfig::new(experts, hidden, ffn, kact, &limits, cx.target.offset_align).map_err(
+    let cfg = MoeConfig::new(experts, hidden, ffn, act, &limits, cx.target.offset_align).map_err(
         |error| LowerError::Shader {
             value: cx.result_name(instr),
             error,

@@ -2,9 +2,7 @@
 
 use seam_core::SizeExpr;
 use seam_ir::{Instr, RouteMode};
-use seam_shaders::kernels::route::{
-    route as route_kernel, topk as topk_kernel, RouteMode as KMode,
-};
+use seam_shaders::kernels::route::{route as route_kernel, topk as topk_kernel};
 
 use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError};
 
@@ -42,11 +40,6 @@ pub(crate) fn route(
     let logits = instr.operands[0];
     cx.scalar(instr, cx.ty(logits).dtype)?;
     let d = dims_of(cx.ty(logits));
-    let mode = match mode {
-        RouteMode::SoftmaxTopk => KMode::SoftmaxTopk { renorm },
-        RouteMode::TopkSoftmax => KMode::TopkSoftmax,
-        RouteMode::Take => KMode::Take,
-    };
     let mut args: Vec<_> = instr
         .operands
         .iter()
@@ -58,7 +51,7 @@ pub(crate) fn route(
     args.push(whole(weights));
     let e = d[d.len() - 1].clone();
     let rows = SizeExpr::product(d[..d.len() - 1].iter().cloned());
-    let kernel = route_kernel(k as u32, mode, kdim(&e), &cx.target.limits);
+    let kernel = route_kernel(k as u32, mode, renorm, kdim(&e), &cx.target.limits);
     let sizes = vec![("rows", rows), ("e", e)];
     cx.step(instr, kernel, args, vec![ids, weights], sizes)
 }

@@ -1,7 +1,7 @@
 //! [`Epilogue`]: what a matrix product does with its accumulators before
 //! storing them.
 
-use crate::kernels::GatedAct;
+use seam_core::GatedAct;
 
 /// What a product does with its accumulators before storing them.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -62,13 +62,12 @@ impl Epilogue {
         match self {
             Epilogue::None => acc_of("b"),
             Epilogue::Gated(act) => {
-                let (gate, up, act) = (acc_of("b_gate"), acc_of("b_up"), act.wgsl_fn());
+                let (gate, up, act) = (acc_of("b_gate"), acc_of("b_up"), act.activation());
                 if vec4 {
-                    format!(
-                        "vec4<f32>({act}({gate}.x), {act}({gate}.y), {act}({gate}.z), {act}({gate}.w)) * {up}"
-                    )
+                    let lanes = ["x", "y", "z", "w"].map(|c| act.wgsl(&format!("{gate}.{c}")));
+                    format!("vec4<f32>({}) * {up}", lanes.join(", "))
                 } else {
-                    format!("{act}({gate}) * {up}")
+                    format!("{} * {up}", act.wgsl(&gate))
                 }
             }
             Epilogue::AddBias | Epilogue::AddResidual => format!("{} + r[{r_index}]", acc_of("b")),
