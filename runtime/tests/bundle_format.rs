@@ -6,7 +6,7 @@ use seam_runtime::bundle::{
     Dispatch, ElementType, EntryPoint, Expr, IoEntry, Manifest, PlanStats, SectionKind, StateEntry,
     StateLength, FORMAT_VERSION,
 };
-use seam_runtime::seam_shaders::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
+use seam_shaders::{Access, BindingDesc, Dim, Grid, Kernel, SizeDesc};
 
 const SOURCE: &str = "@compute @workgroup_size(64) fn main() {}";
 

@@ -27,7 +27,7 @@ fn run_row(
     let n_out = if op == RowOp::Sum { rows } else { rows * d };
     let o = out(n_out);
     let (xb, wb, bb) = (up(&x), up(&w), up(&b));
-    let bufs: Vec<&seam_runtime::GpuBuffer> = match op {
+    let bufs: Vec<&seam_runtime::device::GpuBuffer> = match op {
         RowOp::RmsNorm { .. } => vec![&xb, &wb, &o],
         RowOp::LayerNorm { .. } => vec![&xb, &wb, &bb, &o],
         _ => vec![&xb, &o],
