@@ -248,7 +248,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
     let bundle = &compiled.bundle;
     bundle
         .write(&args.output, args.force)
-        .map_err(seam_runtime::RunError::from)?;
+        .map_err(seam_runtime::Error::from)?;
     let m = &bundle.manifest;
     let dispatches: Vec<String> = m
         .entry_points

@@ -7,7 +7,7 @@ use clap::Args;
 use seam_ir::eval::StateSession;
 use seam_ir::{text, DType, Tensor, TensorData, Weights};
 use seam_runtime::bundle::{Bundle, BundleReader, ElementType, Packing};
-use seam_runtime::HostTensor;
+use seam_runtime::{HostTensor, RunOutput, Timing};
 
 use super::device::DeviceArgs;
 use super::eval::{refuse_existing, write_npy_file};
@@ -51,7 +51,7 @@ fn dtype_of(e: ElementType) -> DType {
     }
 }
 
-fn to_host(t: &Tensor) -> HostTensor {
+fn to_host(t: &Tensor) -> Result<HostTensor, CliError> {
     let (dtype, bytes): (ElementType, Vec<u8>) = match &t.data {
         TensorData::F32(v) => (
             ElementType::F32,
@@ -70,11 +70,7 @@ fn to_host(t: &Tensor) -> HostTensor {
             v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         ),
     };
-    HostTensor {
-        dtype,
-        shape: t.shape.clone(),
-        bytes,
-    }
+    Ok(HostTensor::from_bytes(dtype, t.shape.clone(), bytes)?)
 }
 
 /// The model and its weights as stored in the bundle, for the reference evaluator.
@@ -108,7 +104,7 @@ fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliErro
 /// Runs `seam run`.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
-    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::RunError::from)?;
+    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::Error::from)?;
     let manifest = bundle.manifest().clone();
     let entry = match &args.entry {
         Some(name) => manifest.entry_points.iter().find(|e| &e.name == name),
@@ -142,16 +138,19 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         rt.gpu().adapter().backend
     );
     let model = rt.load_bundle(bundle)?;
-    let mut session = model.session(&entry.name)?;
-    let host: Vec<HostTensor> = inputs.iter().map(to_host).collect();
-    let (outputs, timing) = session.run_timed(&host)?;
+    let mut session = model.session()?;
+    let host = inputs.iter().map(to_host).collect::<Result<Vec<_>, _>>()?;
+    let RunOutput {
+        tensors: outputs,
+        timing,
+    } = session.run_with(&model.entry(&entry.name)?, &host, Timing::Device)?;
     for (i, (t, io)) in outputs.iter().zip(&entry.outputs).enumerate() {
         println!(
             "output {i} %{}: {}",
             io.name,
             describe(
-                format!("{:?}", t.dtype).to_lowercase(),
-                &t.shape,
+                format!("{:?}", t.dtype()).to_lowercase(),
+                t.shape(),
                 &t.to_f32()
             )
         );
@@ -183,8 +182,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     }
     if let Some(path) = &args.out {
         let t = &outputs[0];
-        let tensor =
-            Tensor::f32(t.shape.clone(), t.to_f32()).map_err(|e| CliError::Input(e.to_string()))?;
+        let tensor = Tensor::f32(t.shape().to_vec(), t.to_f32())
+            .map_err(|e| CliError::Input(e.to_string()))?;
         write_npy_file(path, &tensor, args.force)?;
     }
     Ok(())

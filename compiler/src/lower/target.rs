@@ -60,7 +60,7 @@ impl Target {
     }
 
     /// The limits of a device opened with the runtime.
-    pub fn from_gpu(gpu: &seam_runtime::Gpu) -> Target {
+    pub fn from_gpu(gpu: &seam_runtime::device::Gpu) -> Target {
         Target {
             limits: gpu.shader_limits(),
             offset_align: u64::from(gpu.limits().min_storage_buffer_offset_alignment.max(4)),
