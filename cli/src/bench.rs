@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use seam_core::DType;
-use seam_runtime::HostTensor;
+use seam_runtime::{Entry, HostTensor, Timing};
 
 use super::device::DeviceArgs;
 use super::CliError;
@@ -48,21 +48,21 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     );
     for path in &args.bundles {
         let model = rt.load(path)?;
-        let entry = model
+        let name = &model
             .manifest()
             .entry_points
             .first()
             .ok_or_else(|| CliError::Input(format!("`{}` has no entry point", path.display())))?
-            .name
-            .clone();
-        let mut session = model.session(&entry)?;
+            .name;
+        let entry = model.entry(name)?;
+        let mut session = model.session()?;
         for &n in &args.tokens {
-            let inputs = synthetic_inputs(&session, n)?;
-            session.run(&inputs)?;
+            let inputs = synthetic_inputs(&entry, n)?;
+            session.run(&entry, &inputs)?;
             let mut times = Vec::with_capacity(args.iters);
             let mut last = None;
             for _ in 0..args.iters.max(1) {
-                let (_, t) = session.run_timed(&inputs)?;
+                let t = session.run_with(&entry, &inputs, Timing::Device)?.timing;
                 times.push(t.device.unwrap_or(t.wall));
                 last = Some(t);
             }
@@ -82,9 +82,10 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             );
             if args.profile {
                 let mut per_kernel: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
-                for (k, d) in session.profile(&inputs)? {
-                    let e = per_kernel.entry(k).or_default();
-                    e.0 += d;
+                let run = session.run_with(&entry, &inputs, Timing::PerDispatch)?;
+                for d in run.timing.per_dispatch {
+                    let e = per_kernel.entry(d.kernel).or_default();
+                    e.0 += d.device.unwrap_or(d.wall);
                     e.1 += 1;
                 }
                 let mut rows: Vec<_> = per_kernel.into_iter().collect();
@@ -99,11 +100,8 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
 }
 
 /// Inputs of the right shape for `tokens` tokens: ids `i mod 1000`, floats 0.5.
-fn synthetic_inputs(
-    session: &seam_runtime::Session<'_>,
-    tokens: usize,
-) -> Result<Vec<HostTensor>, CliError> {
-    session
+fn synthetic_inputs(entry: &Entry, tokens: usize) -> Result<Vec<HostTensor>, CliError> {
+    entry
         .inputs()
         .iter()
         .map(|io| {

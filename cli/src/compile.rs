@@ -244,7 +244,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         emit(*format, dir, model, &compiled, args.force)?;
     }
     let bundle = &compiled.bundle;
-    let bytes = bundle.to_bytes().map_err(seam_runtime::RunError::from)?;
+    let bytes = bundle.to_bytes().map_err(seam_runtime::Error::from)?;
     write_atomic(&args.output, &bytes, args.force)?;
     let m = &bundle.manifest;
     let dispatches: Vec<String> = m

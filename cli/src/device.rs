@@ -1,7 +1,8 @@
 //! Device options on the command line, and `seam devices`.
 
 use clap::Args;
-use seam_runtime::{list_adapters, DeviceOptions, Runtime};
+use seam_runtime::device::list_adapters;
+use seam_runtime::{DeviceOptions, Runtime};
 
 use super::CliError;
 
@@ -22,9 +23,9 @@ impl DeviceArgs {
         let options = DeviceOptions {
             adapter_name_contains: self.adapter.clone(),
             power_preference: if self.low_power {
-                seam_runtime::wgpu::PowerPreference::LowPower
+                seam_runtime::device::wgpu::PowerPreference::LowPower
             } else {
-                seam_runtime::wgpu::PowerPreference::HighPerformance
+                seam_runtime::device::wgpu::PowerPreference::HighPerformance
             },
             ..DeviceOptions::default()
         };
@@ -37,7 +38,7 @@ impl DeviceArgs {
 
 /// Runs `seam devices`: every adapter wgpu sees, best first.
 pub fn run() -> Result<(), CliError> {
-    let adapters = list_adapters(seam_runtime::wgpu::Backends::all());
+    let adapters = list_adapters(seam_runtime::device::wgpu::Backends::all());
     if adapters.is_empty() {
         println!("no adapters found (install a Vulkan driver, e.g. `scripts/setup-vulkan.sh`)");
     }

@@ -24,7 +24,7 @@ pub enum CliError {
     Compile(#[from] seam_compiler::compile::CompileError),
     /// A bundle could not be loaded or run.
     #[error(transparent)]
-    Run(#[from] seam_runtime::RunError),
+    Run(#[from] seam_runtime::Error),
     /// A kernel could not be emitted.
     #[error(transparent)]
     Shader(#[from] seam_shaders::ShaderError),

@@ -113,7 +113,7 @@ impl GenerateArgs {
 pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     refuse_existing(args.logits_out.as_deref(), args.force)?;
     let mut sampler = Sampler::new(args.sampling()?).map_err(|e| CliError::Usage(e.to_string()))?;
-    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::RunError::from)?;
+    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::Error::from)?;
     let tokenizer = args.tokenizer(&bundle)?;
     let prompt = args.prompt(tokenizer.as_ref())?;
     if !bundle
@@ -138,7 +138,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         println!("prompt: {} (tokenizer {})", ids.join(","), t.origin());
     }
     let model = rt.load_bundle(bundle)?;
-    let mut session = model.session(PREFILL)?;
+    let mut session = model.session()?;
     let g = generate(&mut session, &prompt, args.max_new_tokens, &mut sampler)?;
     let ids: Vec<String> = g.tokens.iter().map(ToString::to_string).collect();
     println!("generated: {}", ids.join(","));
@@ -161,7 +161,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     }
     if let Some(path) = &args.logits_out {
         let t = &g.prefill_logits;
-        let tensor = Tensor::f32(t.shape.clone(), t.to_f32())?;
+        let tensor = Tensor::f32(t.shape().to_vec(), t.to_f32())?;
         write_npy_file(path, &tensor, args.force)?;
     }
     Ok(())

@@ -19,7 +19,7 @@ pub struct InspectArgs {
 
 /// Runs `seam inspect`.
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
-    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::RunError::from)?;
+    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::Error::from)?;
     let m = bundle.manifest();
     println!(
         "bundle {}: model {}, compiler {}, -O{}, {} bytes",

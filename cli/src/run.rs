@@ -7,7 +7,7 @@ use clap::Args;
 use seam_bundle::{Bundle, BundleReader, Packing};
 use seam_ir::eval::StateSession;
 use seam_ir::{index_bounds, text, DType, Tensor, TensorData, Weights};
-use seam_runtime::HostTensor;
+use seam_runtime::{HostTensor, RunOutput, Timing};
 
 use super::device::DeviceArgs;
 use super::eval::{refuse_existing, write_npy_file};
@@ -42,21 +42,16 @@ pub struct RunArgs {
     pub device: DeviceArgs,
 }
 
-fn to_host(t: &Tensor) -> HostTensor {
+fn to_host(t: &Tensor) -> Result<HostTensor, CliError> {
     let (dtype, bytes): (DType, Vec<u8>) = match &t.data {
         TensorData::F32(v) => (DType::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         TensorData::F16(v) => (DType::F16, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         TensorData::I32(v) => (DType::I32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         TensorData::U32(v) => (DType::U32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
     };
-    HostTensor {
-        dtype,
-        shape: t.shape.clone(),
-        bytes,
-    }
+    Ok(HostTensor::from_bytes(dtype, t.shape.clone(), bytes)?)
 }
 
-/// The model and its weights as stored in the bundle, for the reference evaluator.
 /// The bound on each id input of entry point `entry` (by name), read from the
 /// model text the bundle carries (none without it), as `seam eval` checks them.
 fn input_id_bounds(
@@ -80,6 +75,7 @@ fn input_id_bounds(
         .collect())
 }
 
+/// The model and its weights as stored in the bundle, for the reference evaluator.
 fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliError> {
     let m = bundle.manifest();
     let source = m.source_ir.as_deref().ok_or_else(|| {
@@ -110,7 +106,7 @@ fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliErro
 /// Runs `seam run`.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
-    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::RunError::from)?;
+    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::Error::from)?;
     let manifest = bundle.manifest().clone();
     let entry = match &args.entry {
         Some(name) => manifest.entry_points.iter().find(|e| &e.name == name),
@@ -146,16 +142,19 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         rt.gpu().adapter().backend
     );
     let model = rt.load_bundle(bundle)?;
-    let mut session = model.session(&entry.name)?;
-    let host: Vec<HostTensor> = inputs.iter().map(to_host).collect();
-    let (outputs, timing) = session.run_timed(&host)?;
+    let mut session = model.session()?;
+    let host = inputs.iter().map(to_host).collect::<Result<Vec<_>, _>>()?;
+    let RunOutput {
+        tensors: outputs,
+        timing,
+    } = session.run_with(&model.entry(&entry.name)?, &host, Timing::Device)?;
     for (i, (t, io)) in outputs.iter().zip(&entry.outputs).enumerate() {
         println!(
             "output {i} %{}: {}",
             io.name,
             describe(
-                format!("{:?}", t.dtype).to_lowercase(),
-                &t.shape,
+                format!("{:?}", t.dtype()).to_lowercase(),
+                t.shape(),
                 &t.to_f32()
             )
         );
@@ -187,7 +186,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     }
     if let Some(path) = &args.out {
         let t = &outputs[0];
-        let tensor = Tensor::f32(t.shape.clone(), t.to_f32())?;
+        let tensor = Tensor::f32(t.shape().to_vec(), t.to_f32())?;
         write_npy_file(path, &tensor, args.force)?;
     }
     Ok(())

@@ -13,7 +13,7 @@ use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
 use seam_compiler::optimize::OptLevel;
 use seam_ir::{random_weights, set_max_length, text};
-use seam_runtime::generate::{generate, Sampler, Sampling, PREFILL};
+use seam_runtime::generate::{generate, Sampler, Sampling};
 use seam_runtime::{DeviceOptions, HostTensor, Runtime};
 
 /// The optimization levels compared: the op-by-op baseline first.
@@ -59,7 +59,7 @@ fn main() -> Res<()> {
         let prompt: Vec<i32> = (0..PROMPT as i32).map(|i| (i * 31 + 7) % 1024).collect();
         let mut sessions = models
             .iter()
-            .map(|m| m.session(PREFILL))
+            .map(|m| m.session())
             .collect::<Result<Vec<_>, _>>()?;
         let mut rates = vec![(Vec::new(), Vec::new()); sessions.len()];
         // One warm-up generation each (pipelines, recording), then the runs.
@@ -78,11 +78,12 @@ fn main() -> Res<()> {
         let mid = PROMPT + NEW_TOKENS / 2;
         let ids: Vec<i32> = (0..mid as i32).map(|i| (i * 31 + 7) % 1024).collect();
         let input = [HostTensor::from_i32(vec![mid], &ids)?];
-        let mut forward = models[0].session("forward")?;
-        forward.run(&input)?;
+        let forward = models[0].entry("forward")?;
+        let mut session = models[0].session()?;
+        session.run(&forward, &input)?;
         let started = Instant::now();
         for _ in 0..RUNS {
-            forward.run(&input)?;
+            session.run(&forward, &input)?;
         }
         let per_token: Duration = started.elapsed() / RUNS as u32;
         let recompute = 1.0 / per_token.as_secs_f64();

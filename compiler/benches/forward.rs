@@ -13,7 +13,7 @@ use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
 use seam_compiler::optimize::OptLevel;
 use seam_ir::{random_weights, text};
-use seam_runtime::{DeviceOptions, HostTensor, Runtime, Session};
+use seam_runtime::{DeviceOptions, Entry, HostTensor, Runtime, Session, Timing};
 
 /// The optimization levels compared: the op-by-op baseline first.
 const OPT_LEVELS: [OptLevel; 2] = [OptLevel::O0, OptLevel::O2];
@@ -60,19 +60,19 @@ fn main() -> Res<()> {
             .collect::<Res<Vec<_>>>()?;
         let mut sessions = models
             .iter()
-            .map(|m| m.session("forward"))
-            .collect::<Result<Vec<Session>, _>>()?;
+            .map(|m| Ok((m.entry("forward")?, m.session()?)))
+            .collect::<Res<Vec<(Entry, Session)>>>()?;
         for tokens in [1usize, 64] {
             let ids: Vec<i32> = (0..tokens as i32).map(|i| (i * 31 + 7) % 1024).collect();
             let input = [HostTensor::from_i32(vec![tokens], &ids)?];
             let mut times = vec![Vec::new(); sessions.len()];
             let mut counts = vec![(0, 0); sessions.len()];
-            for s in &mut sessions {
-                s.run(&input)?;
+            for (entry, s) in &mut sessions {
+                s.run(entry, &input)?;
             }
             for _ in 0..RUNS {
-                for (i, s) in sessions.iter_mut().enumerate() {
-                    let (_, t) = s.run_timed(&input)?;
+                for (i, (entry, s)) in sessions.iter_mut().enumerate() {
+                    let t = s.run_with(entry, &input, Timing::Device)?.timing;
                     times[i].push(t.device.unwrap_or(t.wall));
                     counts[i] = (t.dispatches, t.submits);
                 }

@@ -1,6 +1,7 @@
 //! What the kernels may assume about a device, as plain data.
 //!
-//! The runtime reads these from the wgpu adapter at start-up; the compiler may also build them by hand to
+//! The runtime reads these from the wgpu adapter at start-up (see
+//! `seam_runtime::device::Gpu::shader_limits`); the compiler may also build them by hand to
 //! target a device it cannot see. Generators never query a device themselves.
 
 /// The kind of device, which decides the kernel variants ([`KernelProfile`]).

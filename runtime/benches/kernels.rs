@@ -29,7 +29,7 @@
 
 use std::time::{Duration, Instant};
 
-use seam_runtime::{BufferView, DeviceOptions, Gpu, KernelPipeline};
+use seam_runtime::device::{BufferView, DeviceOptions, Gpu, KernelPipeline};
 use seam_shaders::{
     matmul, BLayout, Dim, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
     WeightSplit,
@@ -125,7 +125,7 @@ fn transpose(x: &[f32], r: usize, c: usize) -> Vec<f32> {
 
 fn main() -> Res<()> {
     let opts = DeviceOptions {
-        backends: seam_runtime::wgpu::Backends::VULKAN,
+        backends: seam_runtime::device::wgpu::Backends::VULKAN,
         ..DeviceOptions::default()
     };
     let gpu = Gpu::new(&opts)?;

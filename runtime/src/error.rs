@@ -1,11 +1,19 @@
-//! Runtime errors. Device failures (no adapter, out of memory, validation,
-//! device loss, failed maps) become values of [`RuntimeError`]; nothing panics.
+//! The runtime's one error type. Device failures (no adapter, out of memory,
+//! validation, device loss, failed maps) become values of [`Error`] as well
+//! as unusable bundles and inputs; nothing panics.
 
 use thiserror::Error;
 
-/// Why a runtime operation failed.
-#[derive(Debug, Clone, PartialEq, Error)]
-pub enum RuntimeError {
+use seam_bundle::BundleError;
+
+use crate::generate::SamplingError;
+
+/// Why loading or running a bundle, or a device operation, failed.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The bundle is unusable (verified before any GPU work).
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
     /// No adapter matched the options.
     #[error("no GPU adapter found for backends {backends}{}", filter.as_ref().map(|f| format!(" with a name containing `{f}`")).unwrap_or_default())]
     NoAdapter {
@@ -57,6 +65,9 @@ pub enum RuntimeError {
         /// What went wrong.
         message: String,
     },
+    /// A size the bundle declares could not be evaluated for this run.
+    #[error("cannot evaluate size: {0}")]
+    SizeExpr(#[from] seam_core::SizeExprError),
     /// A kernel could not be launched with the given sizes.
     #[error(transparent)]
     Launch(#[from] seam_core::LaunchError),
@@ -77,22 +88,55 @@ pub enum RuntimeError {
         /// What is wrong.
         message: String,
     },
+    /// The bundle has no entry point of this name.
+    #[error("the bundle has no entry point `{name}` (it has: {available})")]
+    UnknownEntry {
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        available: String,
+    },
+    /// An entry point of one model was run on a session of another.
+    #[error("entry point `{name}` belongs to another model than the session's")]
+    ForeignEntry {
+        /// The entry point's name.
+        name: String,
+    },
+    /// A run would grow the session's states past their capacity.
+    #[error("the sequence is full: {stored} position(s) in the sequence + {adding} new exceed the maximum {max} (the bound of `{dim}`; compile with a larger --max-seq-len, or reset the session)")]
+    SequenceFull {
+        /// The states' length dim.
+        dim: String,
+        /// Positions stored before the run.
+        stored: u64,
+        /// Positions the run would append.
+        adding: u64,
+        /// The capacity.
+        max: u64,
+    },
+    /// Sampling settings or logits are unusable.
+    #[error(transparent)]
+    Sampling(#[from] SamplingError),
+    /// The inputs do not fit the entry point, or a tensor's data does not fit
+    /// its shape.
+    #[error("bad input: {0}")]
+    Input(String),
 }
 
-impl RuntimeError {
+impl Error {
     /// Converts a wgpu error caught by an error scope.
     pub(crate) fn from_wgpu(context: &str, e: wgpu::Error) -> Self {
         let context = context.to_string();
         match e {
-            wgpu::Error::OutOfMemory { source } => RuntimeError::OutOfMemory {
+            wgpu::Error::OutOfMemory { source } => Error::OutOfMemory {
                 context,
                 message: source.to_string(),
             },
-            wgpu::Error::Validation { description, .. } => RuntimeError::Validation {
+            wgpu::Error::Validation { description, .. } => Error::Validation {
                 context,
                 message: description,
             },
-            wgpu::Error::Internal { description, .. } => RuntimeError::Internal {
+            wgpu::Error::Internal { description, .. } => Error::Internal {
                 context,
                 message: description,
             },

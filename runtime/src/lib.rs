@@ -6,51 +6,61 @@
 //! and `seam-bundle` (the file format) only: never on the compiler, the kernel
 //! generators, the frontends, egg or petgraph, so an app can embed it alone.
 //!
-//! - [`bundle`]: the versioned bundle format (`seam-bundle`, re-exported);
+//! - [`Runtime`] opens a device ([`DeviceOptions`]) and loads bundles into a
+//!   [`Model`], a cheap handle to the compiled kernels and the weights on the
+//!   device;
+//! - [`Model::entry`] looks an entry point up once, as an [`Entry`];
+//! - [`Model::session`] creates a [`Session`], which owns what it needs (an app
+//!   keeps a model and its session side by side in one struct), keeps the
+//!   model's session states (KV caches) on the device between runs, and runs
+//!   entries on [`HostTensor`] inputs: [`Session::run`], or
+//!   [`Session::run_with`] and a [`Timing`] for a [`RunOutput`] with its
+//!   [`RunTiming`];
 //! - [`generate`]: token generation with a KV cache (`prefill`, then `decode`
-//!   step by step) and seeded greedy / temperature / top-p sampling.
+//!   step by step) and seeded greedy / temperature / top-p sampling;
+//! - every failure, of the bundle, the inputs or the device, is an [`Error`].
 //!
-//! - [`Runtime`] opens a device and loads bundles into a [`Model`]; a [`Session`]
-//!   runs its entry points on [`HostTensor`] inputs and keeps the model's
-//!   session states (KV caches) on the device between runs.
+//! ```no_run
+//! # fn main() -> Result<(), seam_runtime::Error> {
+//! use seam_runtime::{DeviceOptions, HostTensor, Runtime};
 //!
-//! The device layer:
-//! - [`Gpu::new`] picks an adapter ([`DeviceOptions`], Vulkan preferred,
-//!   `WGPU_BACKEND` honoured) and [`list_adapters`] lists them;
-//!   [`Gpu::shader_limits`] gives the generators the device's limits.
-//! - [`Gpu::pipeline`] compiles a [`seam_core::Kernel`]; [`PipelineCache`]
-//!   builds each distinct kernel once.
-//! - [`Gpu::create_buffer`], [`Gpu::upload`], [`Gpu::read`] manage buffers;
-//!   [`GpuBuffer::slice`] binds a sub-range (one part of a split weight).
-//! - [`Gpu::batch`] records many dispatches; [`Batch::finish`] gives a
-//!   [`Recorded`] submitted as one command buffer with one compute pass by
-//!   [`Gpu::run`] / [`Gpu::submit`] / [`Gpu::run_timed`].
+//! let runtime = Runtime::new(&DeviceOptions::default())?;
+//! let model = runtime.load(std::path::Path::new("out/readme_moe.seamb"))?;
+//! let forward = model.entry("forward")?;
+//! let mut session = model.session()?;
+//! let logits = session.run(&forward, &[HostTensor::from_i32(vec![4], &[1, 2, 3, 4])?])?;
+//! # Ok(()) }
+//! ```
 //!
-//! Every device error (out of memory, validation, device loss, failed map) comes
-//! back as a [`RuntimeError`]; error scopes and an uncaptured-error handler keep
-//! wgpu from panicking.
+//! Thread safety: [`Runtime`], [`Model`], [`Entry`], [`Session`] and
+//! [`HostTensor`] are `Send + Sync`. Share a model between threads (clone the
+//! handle) and give each thread its own session.
+//!
+//! Below the app-facing API:
+//! - [`bundle`]: the versioned bundle format (the `seam-bundle` crate,
+//!   re-exported: the reader verifies everything before any GPU work);
+//! - [`device`]: the device layer (adapters, buffers, pipelines, recorded
+//!   dispatches) for kernel tests, benchmarks and device tools.
 
 #![warn(missing_docs)]
 
-mod buffers;
-mod device;
-mod dispatch;
+pub mod device;
+mod entry;
 mod error;
 pub mod generate;
 mod model;
-mod pipeline;
-mod run_error;
+mod runtime;
 mod session;
 mod tensor;
+mod timing;
 
-pub use buffers::{BufferView, GpuBuffer};
-pub use device::{list_adapters, AdapterSummary, DeviceOptions, Gpu};
-pub use dispatch::{Batch, Recorded};
-pub use error::RuntimeError;
-pub use model::{Model, Runtime};
-pub use pipeline::{KernelPipeline, PipelineCache};
-pub use run_error::RunError;
 pub use seam_bundle as bundle;
-pub use session::{RunTiming, Session};
+
+pub use device::DeviceOptions;
+pub use entry::Entry;
+pub use error::Error;
+pub use model::Model;
+pub use runtime::Runtime;
+pub use session::Session;
 pub use tensor::HostTensor;
-pub use wgpu;
+pub use timing::{DispatchTiming, RunOutput, RunTiming, Timing};

@@ -1,98 +1,100 @@
-//! Loading a bundle onto a device: verify, compile pipelines, upload weights.
+//! A bundle loaded on a device, shared by handles.
 
-use std::path::Path;
+use std::fmt;
 use std::sync::Arc;
 
-use crate::device::{DeviceOptions, Gpu};
-use crate::pipeline::KernelPipeline;
-use crate::run_error::RunError;
+use crate::device::{Gpu, GpuBuffer, KernelPipeline};
+use crate::entry::Entry;
+use crate::error::Error;
 use crate::session::Session;
-use crate::GpuBuffer;
-use seam_bundle::{Bundle, BundleReader, Manifest};
+use seam_bundle::Manifest;
 
-/// A device ready to load bundles.
-pub struct Runtime {
-    gpu: Arc<Gpu>,
-}
-
-impl Runtime {
-    /// Opens a device.
-    pub fn new(options: &DeviceOptions) -> Result<Runtime, RunError> {
-        Ok(Runtime {
-            gpu: Arc::new(Gpu::new(options)?),
-        })
-    }
-
-    /// The device.
-    pub fn gpu(&self) -> &Gpu {
-        &self.gpu
-    }
-
-    /// Reads, verifies and loads a bundle file.
-    pub fn load(&self, path: &Path) -> Result<Model, RunError> {
-        self.load_bundle(BundleReader::open(path)?)
-    }
-
-    /// Verifies and loads a bundle from memory (one without external weights;
-    /// for those, `load_bundle(BundleReader::from_bytes_in(bytes, folder))`).
-    pub fn load_bytes(&self, bytes: Vec<u8>) -> Result<Model, RunError> {
-        self.load_bundle(BundleReader::from_bytes(bytes)?)
-    }
-
-    /// Loads a verified bundle: compiles every kernel once and uploads the weights.
-    pub fn load_bundle(&self, bundle: Bundle) -> Result<Model, RunError> {
-        let gpu = &self.gpu;
-        let manifest = bundle.manifest();
-        let pipelines = manifest
-            .kernels
-            .iter()
-            .enumerate()
-            .map(|(i, k)| gpu.pipeline(&k.with_source(bundle.kernel_source(i))))
-            .collect::<Result<Vec<_>, _>>()?;
-        let weights = manifest
-            .weights
-            .iter()
-            .enumerate()
-            .map(|(i, w)| gpu.upload(&w.name, bundle.weight_bytes(i)))
-            .collect::<Result<Vec<_>, _>>()?;
-        gpu.wait()?;
-        tracing::info!(
-            model = %manifest.model,
-            kernels = pipelines.len(),
-            weights = weights.len(),
-            "bundle loaded"
-        );
-        Ok(Model {
-            gpu: Arc::clone(&self.gpu),
-            manifest: manifest.clone(),
-            pipelines,
-            weights,
-        })
-    }
-}
-
-/// A bundle loaded on a device. Sessions run it.
-pub struct Model {
+/// What loading a bundle put on the device; shared by a [`Model`]'s clones,
+/// its [`Entry`] handles and its sessions.
+pub(crate) struct LoadedModel {
     pub(crate) gpu: Arc<Gpu>,
     pub(crate) manifest: Manifest,
     pub(crate) pipelines: Vec<KernelPipeline>,
     pub(crate) weights: Vec<GpuBuffer>,
 }
 
+impl LoadedModel {
+    /// The index of entry point `name`, or an error listing those there are.
+    pub(crate) fn entry_index(&self, name: &str) -> Result<usize, Error> {
+        let entries = &self.manifest.entry_points;
+        entries
+            .iter()
+            .position(|e| e.name == name)
+            .ok_or_else(|| Error::UnknownEntry {
+                name: name.to_string(),
+                available: entries
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// The bound (largest size) of symbolic dim `name`.
+    pub(crate) fn dim_bound(&self, name: &str) -> Option<u64> {
+        self.manifest
+            .dims
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.max)
+    }
+}
+
+/// A bundle loaded on a device: its compiled kernels and its weights.
+/// [`Model::entry`] looks an entry point up, [`Model::session`] creates a
+/// session that runs them.
+///
+/// A cheap handle: cloning it shares the loaded bundle (the weights stay on
+/// the device until the last clone, entry point and session are dropped).
+/// Thread safety: `Send + Sync`; share one model between threads and give each
+/// thread its own [`Session`].
+#[derive(Clone)]
+pub struct Model {
+    pub(crate) loaded: Arc<LoadedModel>,
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("model", &self.loaded.manifest.model)
+            .field("adapter", self.loaded.gpu.adapter())
+            .finish()
+    }
+}
+
 impl Model {
+    pub(crate) fn new(loaded: LoadedModel) -> Model {
+        Model {
+            loaded: Arc::new(loaded),
+        }
+    }
+
     /// The bundle's manifest.
     pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+        &self.loaded.manifest
     }
 
-    /// The device it is loaded on.
-    pub fn gpu(&self) -> &Gpu {
-        &self.gpu
+    /// Entry point `name` (`forward`, `prefill`, `decode`), looked up once and
+    /// then run with [`Session::run`] on any session of this model.
+    pub fn entry(&self, name: &str) -> Result<Entry, Error> {
+        let index = self.loaded.entry_index(name)?;
+        Ok(Entry::new(self.clone(), index))
     }
 
-    /// A session for the named entry point (`forward`), with its buffers
-    /// allocated once at the symbolic dims' bounds.
-    pub fn session(&self, entry: &str) -> Result<Session<'_>, RunError> {
-        Session::new(self, entry)
+    /// A new session: the model's session states (KV caches), zeroed, and
+    /// room for activation buffers, allocated at the symbolic dims' bounds
+    /// when an entry point that uses them first runs.
+    pub fn session(&self) -> Result<Session, Error> {
+        Session::new(self.clone())
+    }
+
+    /// Whether `other` is a handle to the same loaded bundle.
+    pub(crate) fn same_as(&self, other: &Model) -> bool {
+        Arc::ptr_eq(&self.loaded, &other.loaded)
     }
 }

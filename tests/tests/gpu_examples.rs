@@ -37,11 +37,12 @@ fn check(name: &str, opt_level: OptLevel, token_counts: &[usize]) {
     let loaded = rt
         .load_bundle(BundleReader::from_bytes(bytes).unwrap())
         .unwrap();
-    let mut session = loaded.session("forward").unwrap();
+    let forward = loaded.entry("forward").unwrap();
+    let mut session = loaded.session().unwrap();
     for &n in token_counts {
         let ids: Vec<i32> = (0..n).map(|i| ((i * 37 + 5) % 1024) as i32).collect();
         let gpu = session
-            .run(&[HostTensor::from_i32(vec![n], &ids).unwrap()])
+            .run(&forward, &[HostTensor::from_i32(vec![n], &ids).unwrap()])
             .unwrap();
         let cpu = evaluate(
             &model,
@@ -51,7 +52,7 @@ fn check(name: &str, opt_level: OptLevel, token_counts: &[usize]) {
         )
         .unwrap();
         let (g, c) = (gpu[0].to_f32(), cpu[0].to_f32_vec());
-        assert_eq!(gpu[0].shape, cpu[0].shape);
+        assert_eq!(gpu[0].shape(), cpu[0].shape);
         let scale = c.iter().fold(0f32, |m, x| m.max(x.abs()));
         let err = g
             .iter()

@@ -32,12 +32,16 @@ fn gpu_logits_match(name: &str) {
         let loaded = rt
             .load_bundle(BundleReader::from_bytes(bundle.to_bytes().unwrap()).unwrap())
             .unwrap();
-        let mut session = loaded.session("forward").unwrap();
+        let forward = loaded.entry("forward").unwrap();
+        let mut session = loaded.session().unwrap();
         let n = exp.prompt.len();
         let out = session
-            .run(&[HostTensor::from_i32(vec![n], &exp.prompt).unwrap()])
+            .run(
+                &forward,
+                &[HostTensor::from_i32(vec![n], &exp.prompt).unwrap()],
+            )
             .unwrap();
-        assert_eq!(out[0].shape, exp.logits.shape, "{name}: logits shape");
+        assert_eq!(out[0].shape(), exp.logits.shape, "{name}: logits shape");
         let err = max_abs_diff(&out[0].to_f32(), &exp.logits.to_f32_vec());
         println!("{name} -O{opt_level}: GPU max |Δlogit| = {err:.3e}");
         assert!(

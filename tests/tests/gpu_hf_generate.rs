@@ -11,7 +11,7 @@ use seam_compiler::lower::Target;
 use seam_compiler::optimize::OptLevel;
 use seam_frontends::hf::{import, ImportOptions};
 use seam_runtime::bundle::BundleReader;
-use seam_runtime::generate::{generate, Sampler, Sampling, PREFILL};
+use seam_runtime::generate::{generate, Sampler, Sampling};
 use seam_runtime::{DeviceOptions, Runtime};
 
 #[test]
@@ -36,7 +36,7 @@ fn greedy_generation_with_a_kv_cache_matches_transformers() {
         let loaded = rt
             .load_bundle(BundleReader::from_bytes(bundle.to_bytes().unwrap()).unwrap())
             .unwrap();
-        let mut session = loaded.session(PREFILL).unwrap();
+        let mut session = loaded.session().unwrap();
         let mut sampler = Sampler::new(Sampling::Greedy).unwrap();
         let g = generate(&mut session, &exp.prompt, exp.generated.len(), &mut sampler).unwrap();
         let err = max_abs_diff(&g.prefill_logits.to_f32(), &exp.logits.to_f32_vec());

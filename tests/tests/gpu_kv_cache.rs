@@ -3,7 +3,8 @@
 //! calls on [`StateSession`], and the cache-free `forward`) within 1e-4
 //! relative to the largest logit; the
 //! states persist across calls, `reset` starts over, and a run past the
-//! capacity is a clear error.
+//! capacity is a clear error. A decode timed dispatch by dispatch gives the
+//! same logits, and an entry point runs only on its own model's sessions.
 
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
@@ -12,7 +13,7 @@ use seam_frontends::examples::{mixtral_tiny, readme_moe, MoeTransformerConfig};
 use seam_ir::eval::StateSession;
 use seam_ir::{evaluate, random_weights, Model, Tensor, Weights};
 use seam_runtime::bundle::BundleReader;
-use seam_runtime::{DeviceOptions, HostTensor, RunError, Runtime};
+use seam_runtime::{DeviceOptions, Error, HostTensor, Runtime, Timing};
 
 fn runtime() -> Runtime {
     std::env::set_var(
@@ -51,7 +52,7 @@ fn ids(n: usize, salt: usize) -> Vec<i32> {
 
 /// Max |gpu − cpu| over max |cpu|.
 fn rel_err(gpu: &HostTensor, cpu: &Tensor) -> f32 {
-    assert_eq!(gpu.shape, cpu.shape);
+    assert_eq!(gpu.shape(), cpu.shape);
     let (g, c) = (gpu.to_f32(), cpu.to_f32_vec());
     let scale = c.iter().fold(0f32, |m, x| m.max(x.abs())).max(1.0);
     g.iter()
@@ -69,7 +70,11 @@ fn check(config: MoeTransformerConfig, opt_level: OptLevel, prompt: usize, steps
     let (model, weights) = cached(config, 64);
     let rt = runtime();
     let loaded = load(&rt, &model, &weights, opt_level);
-    let mut gpu = loaded.session("prefill").unwrap();
+    let (prefill, decode) = (
+        loaded.entry("prefill").unwrap(),
+        loaded.entry("decode").unwrap(),
+    );
+    let mut gpu = loaded.session().unwrap();
     let mut cpu = StateSession::new(&model, &weights);
     for salt in [5, 11] {
         let seq = ids(prompt + steps, salt);
@@ -90,7 +95,7 @@ fn check(config: MoeTransformerConfig, opt_level: OptLevel, prompt: usize, steps
         .remove(0);
         let vocab = full.shape[1];
         let (g, c) = input(0..prompt);
-        let out_g = gpu.run_entry("prefill", &[g]).unwrap();
+        let out_g = gpu.run(&prefill, &[g]).unwrap();
         let out_c = cpu.run("prefill", &[c]).unwrap();
         let err = rel_err(&out_g[0], &out_c[0]);
         println!("{name} prefill({prompt}): rel err {err:.3e}");
@@ -98,7 +103,18 @@ fn check(config: MoeTransformerConfig, opt_level: OptLevel, prompt: usize, steps
         let mut worst = 0f32;
         for t in prompt..prompt + steps {
             let (g, c) = input(t..t + 1);
-            let out_g = gpu.run_entry("decode", &[g]).unwrap();
+            // The first decode submits and times each dispatch on its own.
+            let timing = if t == prompt {
+                Timing::PerDispatch
+            } else {
+                Timing::Wall
+            };
+            let run = gpu.run_with(&decode, &[g], timing).unwrap();
+            if t == prompt {
+                assert_eq!(run.timing.per_dispatch.len(), decode.dispatches());
+                assert_eq!(run.timing.submits, decode.dispatches());
+            }
+            let out_g = run.tensors;
             let out_c = cpu.run("decode", &[c]).unwrap();
             let err = rel_err(&out_g[0], &out_c[0]);
             assert!(err <= 1e-4, "{name} decode at {t}: {err}");
@@ -142,17 +158,24 @@ fn running_past_the_capacity_is_refused_and_reset_recovers() {
     let (model, weights) = cached(c, 4);
     let rt = runtime();
     let loaded = load(&rt, &model, &weights, OptLevel::O0);
-    let mut s = loaded.session("prefill").unwrap();
+    let (prefill, decode) = (
+        loaded.entry("prefill").unwrap(),
+        loaded.entry("decode").unwrap(),
+    );
+    let mut s = loaded.session().unwrap();
     assert_eq!(s.max_length(), Some(4));
-    s.run(&[HostTensor::from_i32(vec![3], &[1, 2, 3]).unwrap()])
-        .unwrap();
+    s.run(
+        &prefill,
+        &[HostTensor::from_i32(vec![3], &[1, 2, 3]).unwrap()],
+    )
+    .unwrap();
     let one = || HostTensor::from_i32(vec![1], &[7]).unwrap();
-    s.run_entry("decode", &[one()]).unwrap();
-    let err = s.run_entry("decode", &[one()]).unwrap_err();
+    s.run(&decode, &[one()]).unwrap();
+    let err = s.run(&decode, &[one()]).unwrap_err();
     assert!(
         matches!(
             err,
-            RunError::SequenceFull {
+            Error::SequenceFull {
                 stored: 4,
                 adding: 1,
                 max: 4,
@@ -163,12 +186,18 @@ fn running_past_the_capacity_is_refused_and_reset_recovers() {
     );
     assert_eq!(s.length(), 4, "a refused run changes nothing");
     let err = s
-        .run(&[HostTensor::from_i32(vec![2], &[1, 2]).unwrap()])
+        .run(&prefill, &[HostTensor::from_i32(vec![2], &[1, 2]).unwrap()])
         .unwrap_err();
     assert!(err.to_string().contains("--max-seq-len"), "{err}");
     s.reset().unwrap();
-    s.run_entry("decode", &[one()]).unwrap();
+    s.run(&decode, &[one()]).unwrap();
     assert_eq!(s.length(), 1);
-    let err = s.run_entry("generate", &[one()]).unwrap_err();
+    let err = loaded.entry("generate").unwrap_err();
     assert!(err.to_string().contains("prefill, decode"), "{err}");
+    let other = load(&rt, &model, &weights, OptLevel::O0);
+    let err = s
+        .run(&other.entry("decode").unwrap(), &[one()])
+        .unwrap_err();
+    assert!(matches!(err, Error::ForeignEntry { .. }), "{err}");
+    assert_eq!(s.length(), 1, "a refused run changes nothing");
 }

@@ -36,7 +36,8 @@ fn check(name: &str, body: &str, int_hi: f64) {
     let loaded = rt
         .load_bundle(BundleReader::from_bytes(bundle.to_bytes().unwrap()).unwrap())
         .unwrap();
-    let mut session = loaded.session("f").unwrap();
+    let f = loaded.entry("f").unwrap();
+    let mut session = loaded.session().unwrap();
     let func = &model.functions[0];
     for (ri, &rows) in ROWS.iter().enumerate() {
         let inputs: Vec<Tensor> = func
@@ -56,18 +57,18 @@ fn check(name: &str, body: &str, int_hi: f64) {
             .collect();
         let host: Vec<HostTensor> = inputs.iter().map(to_host).collect();
         let gpu = session
-            .run(&host)
+            .run(&f, &host)
             .unwrap_or_else(|e| panic!("{name} rows={rows}: {e}"));
         let cpu = evaluate(&model, "f", &weights, &inputs).unwrap();
         for (g, c) in gpu.iter().zip(&cpu) {
-            assert_eq!(g.shape, c.shape, "{name} rows={rows}");
+            assert_eq!(g.shape(), c.shape, "{name} rows={rows}");
             let (gv, cv) = (g.to_f32(), c.to_f32_vec());
             let scale = cv.iter().fold(1f32, |m, x| m.max(x.abs()));
             let err = gv
                 .iter()
                 .zip(&cv)
                 .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            let exact = g.dtype != DType::F32;
+            let exact = g.dtype() != DType::F32;
             assert!(
                 if exact {
                     err == 0.0

@@ -6,12 +6,39 @@
 //! cargo run -p seam-embed-example -- out/readme_moe.seamb 1 2 3 4
 //! ```
 
-use std::error::Error;
 use std::path::PathBuf;
 
-use seam_runtime::{DeviceOptions, HostTensor, Runtime};
+use seam_runtime::{DeviceOptions, Entry, Error, HostTensor, Model, Runtime, Session};
 
-fn main() -> Result<(), Box<dyn Error>> {
+/// What an app keeps: the loaded model, the entry point it runs (looked up
+/// once) and a session (its buffers and states), side by side.
+struct NextToken {
+    model: Model,
+    forward: Entry,
+    session: Session,
+}
+
+impl NextToken {
+    fn new(model: Model) -> Result<NextToken, Error> {
+        Ok(NextToken {
+            forward: model.entry("forward")?,
+            session: model.session()?,
+            model,
+        })
+    }
+
+    /// The logits of `ids`, `[tokens, vocab]`.
+    fn logits(&mut self, ids: &[i32]) -> Result<HostTensor, Box<dyn std::error::Error>> {
+        let input = HostTensor::from_i32(vec![ids.len()], ids)?;
+        let outputs = self.session.run(&self.forward, &[input])?;
+        Ok(outputs
+            .into_iter()
+            .next()
+            .ok_or("`forward` returns no logits")?)
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let bundle = PathBuf::from(
         args.next()
@@ -24,13 +51,11 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // Open a device once; load (and verify) the bundle once; run many times.
     let runtime = Runtime::new(&DeviceOptions::default())?;
-    let model = runtime.load(&bundle)?;
-    let mut session = model.session("forward")?;
+    let mut app = NextToken::new(runtime.load(&bundle)?)?;
 
-    let logits = session.run(&[HostTensor::from_i32(vec![ids.len()], &ids)?])?;
-    let logits = &logits[0];
+    let logits = app.logits(&ids)?;
     let vocab = *logits
-        .shape
+        .shape()
         .last()
         .ok_or("logits have no vocabulary axis")?;
     let last_row = &logits.to_f32()[(ids.len() - 1) * vocab..];
@@ -47,8 +72,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             });
     println!(
         "{} on {}: next token {next} (logit {score:.4})",
-        model.manifest().model,
-        runtime.gpu().adapter().name
+        app.model.manifest().model,
+        runtime.adapter().name
     );
     Ok(())
 }

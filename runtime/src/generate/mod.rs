@@ -12,9 +12,10 @@ use std::time::Duration;
 
 pub use sample::{Sampler, Sampling, SamplingError};
 
-use crate::run_error::RunError;
+use crate::error::Error;
 use crate::session::Session;
 use crate::tensor::HostTensor;
+use crate::timing::Timing;
 
 /// The entry point that appends a prompt to the cache.
 pub const PREFILL: &str = "prefill";
@@ -39,7 +40,7 @@ pub struct Generation {
 impl Generation {
     /// Prompt tokens per second of the prefill.
     pub fn prefill_tokens_per_s(&self) -> f64 {
-        let rows = self.prefill_logits.shape.first().copied().unwrap_or(0);
+        let rows = self.prefill_logits.shape().first().copied().unwrap_or(0);
         rows as f64 / self.prefill_time.as_secs_f64().max(1e-9)
     }
 
@@ -54,53 +55,56 @@ impl Generation {
 /// up front a sequence longer than the states hold, an empty prompt, and
 /// (after the prefill, which reports the vocabulary) ids outside it.
 pub fn generate(
-    session: &mut Session<'_>,
+    session: &mut Session,
     prompt: &[i32],
     max_new: usize,
     sampler: &mut Sampler,
-) -> Result<Generation, RunError> {
+) -> Result<Generation, Error> {
     if prompt.is_empty() {
-        return Err(RunError::Input("the prompt is empty".into()));
+        return Err(Error::Input("the prompt is empty".into()));
     }
     let max = session.max_length().ok_or_else(|| {
-        RunError::Input(format!(
+        Error::Input(format!(
             "the bundle has no KV cache (compile a model with `{PREFILL}` and `{DECODE}` entry points)"
         ))
     })?;
     let needed = (prompt.len() + max_new.saturating_sub(1)) as u64;
     if needed > max {
-        return Err(RunError::SequenceFull {
+        return Err(Error::SequenceFull {
             dim: session.length_dim().unwrap_or_default().to_string(),
             stored: prompt.len() as u64,
             adding: max_new.saturating_sub(1) as u64,
             max,
         });
     }
+    let prefill = session.model().entry(PREFILL)?;
+    let decode = session.model().entry(DECODE)?;
     session.reset()?;
     let ids = HostTensor::from_i32(vec![prompt.len()], prompt)?;
-    let (mut out, timing) = session.run_entry_timed(PREFILL, &[ids])?;
-    let logits = out
-        .drain(..)
+    let run = session.run_with(&prefill, &[ids], Timing::Wall)?;
+    let logits = run
+        .tensors
+        .into_iter()
         .next()
-        .ok_or_else(|| RunError::Input(format!("`{PREFILL}` returns no logits")))?;
-    let vocab = match logits.shape.as_slice() {
+        .ok_or_else(|| Error::Input(format!("`{PREFILL}` returns no logits")))?;
+    let vocab = match logits.shape() {
         [n, v] if *n == prompt.len() && *v > 0 => *v,
         other => {
-            return Err(RunError::Input(format!(
+            return Err(Error::Input(format!(
                 "`{PREFILL}` must return logits [{}, vocab], found {other:?}",
                 prompt.len()
             )))
         }
     };
     if let Some(bad) = prompt.iter().find(|&&id| id < 0 || id as usize >= vocab) {
-        return Err(RunError::Input(format!(
+        return Err(Error::Input(format!(
             "prompt id {bad} is outside the vocabulary 0..{vocab}"
         )));
     }
     let mut generation = Generation {
         tokens: Vec::with_capacity(max_new),
         prefill_logits: logits,
-        prefill_time: timing.wall,
+        prefill_time: run.timing.wall,
         decode_time: Duration::ZERO,
         decode_steps: 0,
     };
@@ -112,13 +116,14 @@ pub fn generate(
     generation.tokens.push(next);
     while generation.tokens.len() < max_new {
         let ids = HostTensor::from_i32(vec![1], &[next])?;
-        let (out, timing) = session.run_entry_timed(DECODE, &[ids])?;
-        generation.decode_time += timing.wall;
+        let run = session.run_with(&decode, &[ids], Timing::Wall)?;
+        generation.decode_time += run.timing.wall;
         generation.decode_steps += 1;
-        let row = out
+        let row = run
+            .tensors
             .first()
-            .filter(|t| t.shape == [1, vocab])
-            .ok_or_else(|| RunError::Input(format!("`{DECODE}` must return logits [1, {vocab}]")))?
+            .filter(|t| t.shape() == [1, vocab])
+            .ok_or_else(|| Error::Input(format!("`{DECODE}` must return logits [1, {vocab}]")))?
             .to_f32();
         next = pick(sampler, &row)?;
         generation.tokens.push(next);
@@ -126,7 +131,7 @@ pub fn generate(
     Ok(generation)
 }
 
-fn pick(sampler: &mut Sampler, row: &[f32]) -> Result<i32, RunError> {
+fn pick(sampler: &mut Sampler, row: &[f32]) -> Result<i32, Error> {
     let id = sampler.next(row)?;
-    i32::try_from(id).map_err(|_| RunError::Input(format!("token id {id} exceeds i32")))
+    i32::try_from(id).map_err(|_| Error::Input(format!("token id {id} exceeds i32")))
 }

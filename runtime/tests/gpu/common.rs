@@ -4,7 +4,9 @@ use std::sync::{Mutex, OnceLock};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use seam_runtime::{BufferView, DeviceOptions, Gpu, GpuBuffer, KernelPipeline, PipelineCache};
+use seam_runtime::device::{
+    BufferView, DeviceOptions, Gpu, GpuBuffer, KernelPipeline, PipelineCache,
+};
 use seam_shaders::{DeviceLimits, Kernel};
 
 /// Relative tolerance of every f32 comparison: |got − want| ≤ RTOL·scale + ATOL,
@@ -18,7 +20,7 @@ pub fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
         let opts = DeviceOptions {
-            backends: seam_runtime::wgpu::Backends::VULKAN,
+            backends: seam_runtime::device::wgpu::Backends::VULKAN,
             ..DeviceOptions::default()
         };
         Gpu::new(&opts).expect("a Vulkan device (lavapipe on machines without a GPU)")

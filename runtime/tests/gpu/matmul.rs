@@ -143,18 +143,7 @@ fn matmul_batched() {
             cfg.b_batched = b_batched;
             let a = rand_f32(1, bt * m * k);
             let b = rand_f32(2, if b_batched { bt } else { 1 } * k * n);
-            let mut want = Vec::new();
-            let mut scale = Vec::new();
-            for i in 0..bt {
-                let bi = if b_batched {
-                    &b[i * k * n..(i + 1) * k * n]
-                } else {
-                    &b[..]
-                };
-                let (c, s) = ref_matmul(&a[i * m * k..(i + 1) * m * k], bi, m, n, k);
-                want.extend(c);
-                scale.extend(s);
-            }
+            let (want, scale) = ref_batched_matmul(&a, &b, b_batched, [bt, m, n, k]);
             let kern = matmul(&cfg).unwrap();
             let p = pipeline(&kern);
             let (ab, bb, o) = (up(&a), up(&b), out(bt * m * n));
@@ -273,8 +262,6 @@ fn matmul_subgroup_split_and_batched() {
             let a = rand_f32(1, bt * m * k);
             let nb = if b_batched { bt } else { 1 };
             let b = rand_f32(2, nb * k * n);
-            let mut want = Vec::new();
-            let mut scale = Vec::new();
             let mut stored = Vec::new();
             for i in 0..nb {
                 let bi = &b[i * k * n..(i + 1) * k * n];
@@ -283,16 +270,7 @@ fn matmul_subgroup_split_and_batched() {
                     BLayout::Transposed => transpose(bi, k, n),
                 });
             }
-            for i in 0..bt {
-                let bi = if b_batched {
-                    &b[i * k * n..(i + 1) * k * n]
-                } else {
-                    &b[..]
-                };
-                let (c, s) = ref_matmul(&a[i * m * k..(i + 1) * m * k], bi, m, n, k);
-                want.extend(c);
-                scale.extend(s);
-            }
+            let (want, scale) = ref_batched_matmul(&a, &b, b_batched, [bt, m, n, k]);
             let kern = matmul(&cfg).unwrap();
             let p = pipeline(&kern);
             let (ab, bb, o) = (up(&a), up(&stored), out(bt * m * n));
@@ -333,4 +311,27 @@ fn gemv_config_with_split_weight_bound_as_subranges() {
         gpu().run_once(&p, &views, &[("m", m as u32)]).unwrap();
         assert_close_scaled(&kern.name, &read_f32(&o, m * n), &want, &scale);
     }
+}
+
+/// The reference of `bt` matmuls `[m, k] × [k, n]`, with one `b` per batch or
+/// (`b_batched` false) one `b` for all: the products and their rounding scales.
+fn ref_batched_matmul(
+    a: &[f32],
+    b: &[f32],
+    b_batched: bool,
+    [bt, m, n, k]: [usize; 4],
+) -> (Vec<f64>, Vec<f64>) {
+    let mut want = Vec::new();
+    let mut scale = Vec::new();
+    for i in 0..bt {
+        let bi = if b_batched {
+            &b[i * k * n..(i + 1) * k * n]
+        } else {
+            b
+        };
+        let (c, s) = ref_matmul(&a[i * m * k..(i + 1) * m * k], bi, m, n, k);
+        want.extend(c);
+        scale.extend(s);
+    }
+    (want, scale)
 }

@@ -4,7 +4,7 @@
 //! every variant and weight layout; for top-1 cases also the down projection
 //! written straight into token order (weight 1, no combine).
 
-use seam_runtime::GpuBuffer;
+use seam_runtime::device::GpuBuffer;
 use seam_shaders::{
     matmul, moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_max_blocks, moe_plan,
     BLayout, Dim, Epilogue, GatedAct, MatmulConfig, MatmulVariant, MoeConfig, RowTile,

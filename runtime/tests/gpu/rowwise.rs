@@ -27,7 +27,7 @@ fn run_row(
     let n_out = if op == RowOp::Sum { rows } else { rows * d };
     let o = out(n_out);
     let (xb, wb, bb) = (up(&x), up(&w), up(&b));
-    let bufs: Vec<&seam_runtime::GpuBuffer> = match op {
+    let bufs: Vec<&seam_runtime::device::GpuBuffer> = match op {
         RowOp::RmsNorm { .. } => vec![&xb, &wb, &o],
         RowOp::LayerNorm { .. } => vec![&xb, &wb, &bb, &o],
         _ => vec![&xb, &o],
@@ -67,10 +67,7 @@ fn layer_norm() {
         let (x, w, b, got) = run_row(RowOp::LayerNorm { eps: 1e-5 }, rows, d, None);
         let mut want = Vec::new();
         for r in 0..rows {
-            let row: Vec<f64> = x[r * d..(r + 1) * d]
-                .iter()
-                .map(|&v| f64::from(v))
-                .collect();
+            let row = row_f64(&x, r, d);
             let mean = row.iter().sum::<f64>() / d as f64;
             let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / d as f64;
             let inv = 1.0 / (var + 1e-5).sqrt();
@@ -87,10 +84,7 @@ fn softmax() {
         let (x, _, _, got) = run_row(RowOp::Softmax, rows, d, None);
         let mut want = Vec::new();
         for r in 0..rows {
-            let row: Vec<f64> = x[r * d..(r + 1) * d]
-                .iter()
-                .map(|&v| f64::from(v))
-                .collect();
+            let row = row_f64(&x, r, d);
             let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
             want.extend(row.iter().map(|v| (v - m).exp() / s));
@@ -116,4 +110,12 @@ fn reduce_sum() {
             .collect();
         assert_close_scaled(&format!("reduce_sum {rows}x{d}"), &got, &want, &scale);
     }
+}
+
+/// Row `r` of the `[rows, d]` matrix `x`, widened to f64.
+fn row_f64(x: &[f32], r: usize, d: usize) -> Vec<f64> {
+    x[r * d..(r + 1) * d]
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect()
 }

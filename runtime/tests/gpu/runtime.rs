@@ -1,22 +1,26 @@
 //! The device layer itself: adapters, errors as values, batches, replay with new sizes.
 
-use seam_runtime::{list_adapters, RuntimeError};
+use seam_runtime::device::list_adapters;
+use seam_runtime::Error;
 use seam_shaders::{matmul, Access, BindingDesc, Dim, Grid, GridDim, Kernel, MatmulConfig};
 
 use crate::common::*;
 
 #[test]
 fn adapters_and_limits() {
-    let all = list_adapters(seam_runtime::wgpu::Backends::all());
+    let all = list_adapters(seam_runtime::device::wgpu::Backends::all());
     assert!(
         all.iter()
-            .any(|a| a.backend == seam_runtime::wgpu::Backend::Vulkan),
+            .any(|a| a.backend == seam_runtime::device::wgpu::Backend::Vulkan),
         "{all:?}"
     );
     let lim = limits();
     assert!(lim.max_storage_buffer_binding_size >= 128 << 20);
     assert!(lim.max_invocations_per_workgroup >= 256);
-    assert_eq!(gpu().adapter().backend, seam_runtime::wgpu::Backend::Vulkan);
+    assert_eq!(
+        gpu().adapter().backend,
+        seam_runtime::device::wgpu::Backend::Vulkan
+    );
 }
 
 #[test]
@@ -26,13 +30,13 @@ fn errors_are_values() {
     let huge = g.limits().max_buffer_size + 1;
     assert!(matches!(
         g.create_buffer("huge", huge),
-        Err(RuntimeError::Buffer { .. })
+        Err(Error::Buffer { .. })
     ));
     // Reading past the end.
     let b = up(&[1.0f32, 2.0]);
     assert!(matches!(
         g.read_range::<f32>(&b, 0, 100),
-        Err(RuntimeError::Readback { .. })
+        Err(Error::Readback { .. })
     ));
     // Invalid WGSL reaches wgpu's validation and comes back as an error.
     let bad = Kernel {
@@ -46,7 +50,7 @@ fn errors_are_values() {
         indexing_proven: true,
     };
     assert!(
-        matches!(g.pipeline(&bad), Err(RuntimeError::Validation { .. })),
+        matches!(g.pipeline(&bad), Err(Error::Validation { .. })),
         "{:?}",
         g.pipeline(&bad).err()
     );
@@ -73,13 +77,11 @@ fn errors_are_values() {
     let mut batch = g.batch();
     assert!(matches!(
         batch.dispatch(&p, &[b.view(), o.view()], &[("m", 1), ("n", 1), ("k", 1)]),
-        Err(RuntimeError::Binding { .. })
+        Err(Error::Binding { .. })
     ));
     assert!(matches!(
         batch.dispatch(&p, &[b.view(), b.view(), o.view()], &[("m", 1), ("n", 1)]),
-        Err(RuntimeError::Launch(
-            seam_core::LaunchError::MissingSize { .. }
-        ))
+        Err(Error::Launch(seam_core::LaunchError::MissingSize { .. }))
     ));
     let big = out(256);
     assert!(matches!(
@@ -88,7 +90,7 @@ fn errors_are_values() {
             &[big.slice(4, 8), b.view(), o.view()],
             &[("m", 1), ("n", 1), ("k", 1)]
         ),
-        Err(RuntimeError::Binding { .. })
+        Err(Error::Binding { .. })
     ));
     assert!(batch.is_empty());
     // The device is still usable afterwards.

@@ -1,117 +1,16 @@
-//! Adapter selection and device creation.
+//! The device: creation with the features Seam uses, limits, error scopes.
 
 use std::sync::{Arc, Mutex};
 
 use seam_core::{DeviceClass, DeviceLimits};
 
-use crate::error::RuntimeError;
-
-/// How to pick an adapter.
-#[derive(Clone, Debug)]
-pub struct DeviceOptions {
-    /// Backends to consider; the `WGPU_BACKEND` environment variable (e.g.
-    /// `vulkan`, `vulkan,gl`) overrides this when set.
-    pub backends: wgpu::Backends,
-    /// Among adapters of the preferred backend, whether to favour discrete
-    /// (`HighPerformance`) or integrated (`LowPower`) GPUs.
-    pub power_preference: wgpu::PowerPreference,
-    /// Only adapters whose name contains this (case-insensitive).
-    pub adapter_name_contains: Option<String>,
-}
-
-impl Default for DeviceOptions {
-    /// All backends (Vulkan preferred), high performance, any name.
-    fn default() -> Self {
-        DeviceOptions {
-            backends: wgpu::Backends::all(),
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            adapter_name_contains: None,
-        }
-    }
-}
-
-/// A description of one adapter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdapterSummary {
-    /// The adapter's name (`llvmpipe (LLVM 15.0.6, 256 bits)`).
-    pub name: String,
-    /// The backend (`Vulkan`, `Gl`, …).
-    pub backend: wgpu::Backend,
-    /// Discrete, integrated, CPU, …
-    pub device_type: wgpu::DeviceType,
-    /// The driver's name.
-    pub driver: String,
-    /// The driver's version information.
-    pub driver_info: String,
-}
-
-impl AdapterSummary {
-    fn of(info: &wgpu::AdapterInfo) -> Self {
-        AdapterSummary {
-            name: info.name.clone(),
-            backend: info.backend,
-            device_type: info.device_type,
-            driver: info.driver.clone(),
-            driver_info: info.driver_info.clone(),
-        }
-    }
-}
-
-impl std::fmt::Display for AdapterSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({:?}, {:?}, {} {})",
-            self.name, self.backend, self.device_type, self.driver, self.driver_info
-        )
-    }
-}
-
-fn instance(backends: wgpu::Backends) -> wgpu::Instance {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = backends;
-    wgpu::Instance::new(desc.with_env())
-}
-
-/// Every adapter the given backends (or `WGPU_BACKEND`) expose.
-pub fn list_adapters(backends: wgpu::Backends) -> Vec<AdapterSummary> {
-    let inst = instance(backends);
-    pollster::block_on(inst.enumerate_adapters(backends.with_env()))
-        .iter()
-        .map(|a| AdapterSummary::of(&a.get_info()))
-        .collect()
-}
-
-/// Ranks an adapter: lower is better. Vulkan first, then the other native
-/// back ends, GL last; within a back end, by device type per the preference.
-fn rank(info: &wgpu::AdapterInfo, pref: wgpu::PowerPreference) -> (u8, u8) {
-    let backend = match info.backend {
-        wgpu::Backend::Vulkan => 0,
-        wgpu::Backend::Metal | wgpu::Backend::Dx12 => 1,
-        wgpu::Backend::Gl => 3,
-        _ => 2,
-    };
-    let (first, second) = match pref {
-        wgpu::PowerPreference::LowPower => (
-            wgpu::DeviceType::IntegratedGpu,
-            wgpu::DeviceType::DiscreteGpu,
-        ),
-        _ => (
-            wgpu::DeviceType::DiscreteGpu,
-            wgpu::DeviceType::IntegratedGpu,
-        ),
-    };
-    let ty = match info.device_type {
-        t if t == first => 0,
-        t if t == second => 1,
-        wgpu::DeviceType::VirtualGpu => 2,
-        wgpu::DeviceType::Cpu => 3,
-        _ => 4,
-    };
-    (backend, ty)
-}
+use super::adapter::{pick_adapter, AdapterSummary, DeviceOptions};
+use crate::error::Error;
 
 /// A device ready to run kernels: adapter, device, queue and what they support.
+///
+/// Thread safety: `Send + Sync`; wgpu orders the submissions of several
+/// threads on its one queue.
 pub struct Gpu {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
@@ -134,25 +33,8 @@ impl std::fmt::Debug for Gpu {
 impl Gpu {
     /// Picks an adapter per `options` and creates a device with all of the
     /// adapter's limits, plus `TIMESTAMP_QUERY`, `SHADER_F16` and `SUBGROUP` where offered.
-    pub fn new(options: &DeviceOptions) -> Result<Gpu, RuntimeError> {
-        let backends = options.backends.with_env();
-        let inst = instance(options.backends);
-        let adapters = pollster::block_on(inst.enumerate_adapters(backends));
-        let filter = options
-            .adapter_name_contains
-            .as_ref()
-            .map(|s| s.to_lowercase());
-        let adapter = adapters
-            .into_iter()
-            .filter(|a| match &filter {
-                Some(f) => a.get_info().name.to_lowercase().contains(f),
-                None => true,
-            })
-            .min_by_key(|a| rank(&a.get_info(), options.power_preference))
-            .ok_or_else(|| RuntimeError::NoAdapter {
-                backends: format!("{backends:?}"),
-                filter: options.adapter_name_contains.clone(),
-            })?;
+    pub fn new(options: &DeviceOptions) -> Result<Gpu, Error> {
+        let adapter = pick_adapter(options)?;
         let info = adapter.get_info();
         let offered = adapter.features();
         let wanted =
@@ -168,7 +50,7 @@ impl Gpu {
             trace: wgpu::Trace::Off,
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
-            RuntimeError::RequestDevice {
+            Error::RequestDevice {
                 adapter: info.name.clone(),
                 message: e.to_string(),
             }
@@ -226,7 +108,7 @@ impl Gpu {
         &self.queue
     }
 
-    /// Whether GPU timestamps are available ([`crate::Recorded`] timing).
+    /// Whether GPU timestamps are available ([`super::Recorded`] timing).
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
     }
@@ -258,12 +140,12 @@ impl Gpu {
     }
 
     /// Fails if the device was lost or an error escaped the error scopes.
-    pub fn check(&self) -> Result<(), RuntimeError> {
+    pub fn check(&self) -> Result<(), Error> {
         if let Some(reason) = self.lost.lock().ok().and_then(|g| g.clone()) {
-            return Err(RuntimeError::DeviceLost(reason));
+            return Err(Error::DeviceLost(reason));
         }
         if let Some(msg) = self.uncaptured.lock().ok().and_then(|mut v| v.pop()) {
-            return Err(RuntimeError::Validation {
+            return Err(Error::Validation {
                 context: "an earlier operation".into(),
                 message: msg,
             });
@@ -273,11 +155,7 @@ impl Gpu {
 
     /// Runs `f` inside out-of-memory, validation and internal error scopes and
     /// turns whatever they caught into an error.
-    pub(crate) fn scoped<T>(
-        &self,
-        context: &str,
-        f: impl FnOnce() -> T,
-    ) -> Result<T, RuntimeError> {
+    pub(crate) fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
         self.check()?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -289,17 +167,17 @@ impl Gpu {
             pollster::block_on(oom.pop()),
         ];
         if let Some(e) = errors.into_iter().flatten().next() {
-            return Err(RuntimeError::from_wgpu(context, e));
+            return Err(Error::from_wgpu(context, e));
         }
         self.check()?;
         Ok(out)
     }
 
     /// Blocks until the device has finished all submitted work.
-    pub fn wait(&self) -> Result<(), RuntimeError> {
+    pub fn wait(&self) -> Result<(), Error> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| RuntimeError::Readback {
+            .map_err(|e| Error::Readback {
                 label: "device".into(),
                 message: e.to_string(),
             })?;

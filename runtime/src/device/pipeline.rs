@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use seam_core::{Access, Kernel};
 
-use crate::device::Gpu;
-use crate::error::RuntimeError;
+use super::gpu::Gpu;
+use crate::error::Error;
 
 /// A kernel compiled for this device: its pipeline and bind-group layout.
 #[derive(Clone, Debug)]
@@ -25,13 +25,15 @@ impl KernelPipeline {
 impl Gpu {
     /// Compiles `kernel` with wgpu's runtime checks (bounds checks and loop
     /// bounding) on. Create pipelines once, at load time.
-    pub fn pipeline(&self, kernel: &Kernel) -> Result<KernelPipeline, RuntimeError> {
+    pub fn pipeline(&self, kernel: &Kernel) -> Result<KernelPipeline, Error> {
         self.build_pipeline(kernel, None)
     }
 
     /// Compiles `kernel` without wgpu's injected bounds checks and loop bounding
     /// (5–10% faster on lavapipe), when the generator proved its indexing in range
     /// ([`Kernel::indexing_proven`]); otherwise the same as [`Gpu::pipeline`].
+    /// The runtime never uses it; it is public for the kernel benchmarks,
+    /// which measure what the checks cost.
     ///
     /// # Safety
     ///
@@ -39,7 +41,7 @@ impl Gpu {
     /// as the kernel's documented shapes at the launched sizes; an undersized
     /// buffer is then an out-of-bounds access (undefined behaviour on back ends
     /// without robust buffer access).
-    pub unsafe fn pipeline_trusted(&self, kernel: &Kernel) -> Result<KernelPipeline, RuntimeError> {
+    pub unsafe fn pipeline_trusted(&self, kernel: &Kernel) -> Result<KernelPipeline, Error> {
         if kernel.indexing_proven {
             self.build_pipeline(kernel, Some(wgpu::ShaderRuntimeChecks::unchecked()))
         } else {
@@ -51,11 +53,11 @@ impl Gpu {
         &self,
         kernel: &Kernel,
         trusted: Option<wgpu::ShaderRuntimeChecks>,
-    ) -> Result<KernelPipeline, RuntimeError> {
+    ) -> Result<KernelPipeline, Error> {
         let context = format!("creating pipeline `{}`", kernel.name);
         let storage = kernel.storage_bindings().count() as u32;
         if storage > self.limits.max_storage_buffers_per_shader_stage {
-            return Err(RuntimeError::Binding {
+            return Err(Error::Binding {
                 kernel: kernel.name.clone(),
                 message: format!(
                     "{storage} storage buffers exceed the device limit of {}",
@@ -140,7 +142,7 @@ impl PipelineCache {
     }
 
     /// The pipeline for `kernel` (runtime checks on), built on first request.
-    pub fn get(&mut self, gpu: &Gpu, kernel: &Kernel) -> Result<KernelPipeline, RuntimeError> {
+    pub fn get(&mut self, gpu: &Gpu, kernel: &Kernel) -> Result<KernelPipeline, Error> {
         let key = (kernel.wgsl.clone(), kernel.entry_point.clone());
         if let Some(p) = self.map.get(&key) {
             return Ok(p.clone());

@@ -7,14 +7,12 @@
 //! submission is one command buffer holding one compute pass — and whose sizes
 //! can be changed between submissions ([`Recorded::update`]).
 
-use std::time::Duration;
-
 use seam_core::{Kernel, Launch};
 
-use crate::buffers::BufferView;
-use crate::device::Gpu;
-use crate::error::RuntimeError;
-use crate::pipeline::KernelPipeline;
+use super::buffers::BufferView;
+use super::gpu::Gpu;
+use super::pipeline::KernelPipeline;
+use crate::error::Error;
 
 struct Pending {
     pipeline: KernelPipeline,
@@ -28,16 +26,17 @@ pub struct Batch<'g> {
     pending: Vec<Pending>,
 }
 
-struct Item {
-    pipeline: KernelPipeline,
-    bind_group: wgpu::BindGroup,
-    grid: [u32; 3],
+/// One recorded dispatch: its pipeline, bind group, grid and parameter slice.
+pub(super) struct Item {
+    pub(super) pipeline: KernelPipeline,
+    pub(super) bind_group: wgpu::BindGroup,
+    pub(super) grid: [u32; 3],
     uniform_offset: Option<u64>,
 }
 
 /// A finished batch: bind groups and parameters on the device, ready to submit.
 pub struct Recorded {
-    items: Vec<Item>,
+    pub(super) items: Vec<Item>,
     uniform: Option<wgpu::Buffer>,
 }
 
@@ -56,105 +55,11 @@ impl Gpu {
         pipeline: &KernelPipeline,
         buffers: &[BufferView<'_>],
         sizes: &[(&str, u32)],
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<(), Error> {
         let mut b = self.batch();
         b.dispatch(pipeline, buffers, sizes)?;
         let rec = b.finish()?;
         self.run(&rec)
-    }
-
-    /// Submits a recorded batch (one command buffer, one compute pass) without
-    /// waiting.
-    pub fn submit(&self, rec: &Recorded) -> Result<(), RuntimeError> {
-        self.encode_and_submit(rec, None)
-    }
-
-    /// Submits a recorded batch and waits for it to finish.
-    pub fn run(&self, rec: &Recorded) -> Result<(), RuntimeError> {
-        self.submit(rec)?;
-        self.wait()
-    }
-
-    /// Submits a recorded batch with GPU timestamps around its compute pass,
-    /// waits, and returns the device time of the pass (`None` without
-    /// `TIMESTAMP_QUERY`, in which case it is the same as [`Gpu::run`]).
-    pub fn run_timed(&self, rec: &Recorded) -> Result<Option<Duration>, RuntimeError> {
-        if !self.has_timestamps() {
-            self.run(rec)?;
-            return Ok(None);
-        }
-        let (set, resolve, staging) = self.scoped("creating timestamp queries", || {
-            let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("seam timestamps"),
-                ty: wgpu::QueryType::Timestamp,
-                count: 2,
-            });
-            let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("seam timestamps resolve"),
-                size: 16,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let staging = crate::buffers::GpuBuffer {
-                buffer: self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("seam timestamps"),
-                    size: 16,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                }),
-                size: 16,
-                label: "seam timestamps".into(),
-            };
-            (set, resolve, staging)
-        })?;
-        self.encode_and_submit(rec, Some((&set, &resolve, &staging.buffer)))?;
-        let ticks: Vec<u64> = self.read(&staging)?;
-        let period = f64::from(self.queue.get_timestamp_period());
-        let dt = ticks
-            .get(1)
-            .zip(ticks.first())
-            .map(|(e, b)| e.saturating_sub(*b) as f64 * period)
-            .unwrap_or(0.0);
-        Ok(Some(Duration::from_nanos(dt as u64)))
-    }
-
-    fn encode_and_submit(
-        &self,
-        rec: &Recorded,
-        timing: Option<(&wgpu::QuerySet, &wgpu::Buffer, &wgpu::Buffer)>,
-    ) -> Result<(), RuntimeError> {
-        self.scoped("submitting dispatches", || {
-            let mut enc = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("seam dispatches"),
-                });
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("seam"),
-                    timestamp_writes: timing.map(|(set, _, _)| wgpu::ComputePassTimestampWrites {
-                        query_set: set,
-                        beginning_of_pass_write_index: Some(0),
-                        end_of_pass_write_index: Some(1),
-                    }),
-                });
-                for item in &rec.items {
-                    if item.grid.contains(&0) {
-                        continue;
-                    }
-                    pass.set_pipeline(&item.pipeline.pipeline);
-                    pass.set_bind_group(0, &item.bind_group, &[]);
-                    pass.dispatch_workgroups(item.grid[0], item.grid[1], item.grid[2]);
-                }
-            }
-            if let Some((set, resolve, staging)) = timing {
-                enc.resolve_query_set(set, 0..2, resolve, 0);
-                enc.copy_buffer_to_buffer(resolve, 0, staging, 0, 16);
-            }
-            self.queue.submit([enc.finish()]);
-        })
     }
 }
 
@@ -166,7 +71,7 @@ impl Batch<'_> {
         pipeline: &KernelPipeline,
         buffers: &[BufferView<'_>],
         sizes: &[(&str, u32)],
-    ) -> Result<&mut Self, RuntimeError> {
+    ) -> Result<&mut Self, Error> {
         let kernel = &pipeline.kernel;
         let launch = kernel.launch(sizes, self.gpu.limits.max_compute_workgroups_per_dimension)?;
         check_buffers(self.gpu, kernel, buffers)?;
@@ -192,7 +97,7 @@ impl Batch<'_> {
     }
 
     /// Uploads the parameters and creates the bind groups.
-    pub fn finish(self) -> Result<Recorded, RuntimeError> {
+    pub fn finish(self) -> Result<Recorded, Error> {
         let gpu = self.gpu;
         let align = u64::from(gpu.limits.min_uniform_buffer_offset_alignment.max(16));
         let mut bytes: Vec<u8> = Vec::new();
@@ -275,14 +180,9 @@ impl Recorded {
 
     /// Changes the sizes of dispatch `index` for later submissions (rewrites its
     /// parameters and grid; the buffers stay bound).
-    pub fn update(
-        &mut self,
-        gpu: &Gpu,
-        index: usize,
-        sizes: &[(&str, u32)],
-    ) -> Result<(), RuntimeError> {
+    pub fn update(&mut self, gpu: &Gpu, index: usize, sizes: &[(&str, u32)]) -> Result<(), Error> {
         let Some(item) = self.items.get_mut(index) else {
-            return Err(RuntimeError::Binding {
+            return Err(Error::Binding {
                 kernel: "recorded batch".into(),
                 message: format!("no dispatch {index}"),
             });
@@ -301,12 +201,8 @@ impl Recorded {
     }
 }
 
-fn check_buffers(
-    gpu: &Gpu,
-    kernel: &Kernel,
-    buffers: &[BufferView<'_>],
-) -> Result<(), RuntimeError> {
-    let err = |message: String| RuntimeError::Binding {
+fn check_buffers(gpu: &Gpu, kernel: &Kernel, buffers: &[BufferView<'_>]) -> Result<(), Error> {
+    let err = |message: String| Error::Binding {
         kernel: kernel.name.clone(),
         message,
     };

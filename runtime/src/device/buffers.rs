@@ -2,8 +2,8 @@
 
 use bytemuck::Pod;
 
-use crate::device::Gpu;
-use crate::error::RuntimeError;
+use super::gpu::Gpu;
+use crate::error::Error;
 
 /// A storage buffer on the device (usable as a kernel binding, a copy source
 /// and a copy destination).
@@ -88,9 +88,9 @@ fn alloc_size(size: u64) -> u64 {
 
 impl Gpu {
     /// Creates a zero-filled storage buffer of `size` bytes.
-    pub fn create_buffer(&self, label: &str, size: u64) -> Result<GpuBuffer, RuntimeError> {
+    pub fn create_buffer(&self, label: &str, size: u64) -> Result<GpuBuffer, Error> {
         if size > self.limits.max_buffer_size {
-            return Err(RuntimeError::Buffer {
+            return Err(Error::Buffer {
                 label: label.into(),
                 message: format!(
                     "{size} bytes exceed the device's maximum buffer size of {} bytes",
@@ -116,7 +116,7 @@ impl Gpu {
     }
 
     /// Creates a storage buffer holding `data`.
-    pub fn upload<T: Pod>(&self, label: &str, data: &[T]) -> Result<GpuBuffer, RuntimeError> {
+    pub fn upload<T: Pod>(&self, label: &str, data: &[T]) -> Result<GpuBuffer, Error> {
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let buf = self.create_buffer(label, bytes.len() as u64)?;
         self.write(&buf, 0, data)?;
@@ -124,18 +124,13 @@ impl Gpu {
     }
 
     /// Writes `data` into `buffer` at byte `offset` (ordered before later submits).
-    pub fn write<T: Pod>(
-        &self,
-        buffer: &GpuBuffer,
-        offset: u64,
-        data: &[T],
-    ) -> Result<(), RuntimeError> {
+    pub fn write<T: Pod>(&self, buffer: &GpuBuffer, offset: u64, data: &[T]) -> Result<(), Error> {
         let bytes: &[u8] = bytemuck::cast_slice(data);
         if bytes.is_empty() {
             return Ok(());
         }
         if offset % 4 != 0 || offset + bytes.len() as u64 > alloc_size(buffer.size) {
-            return Err(RuntimeError::Buffer {
+            return Err(Error::Buffer {
                 label: buffer.label.clone(),
                 message: format!(
                     "cannot write {} bytes at offset {offset} into {} bytes",
@@ -160,7 +155,7 @@ impl Gpu {
     }
 
     /// Copies the whole buffer back to the host (waits for all submitted work).
-    pub fn read<T: Pod>(&self, buffer: &GpuBuffer) -> Result<Vec<T>, RuntimeError> {
+    pub fn read<T: Pod>(&self, buffer: &GpuBuffer) -> Result<Vec<T>, Error> {
         let elem = std::mem::size_of::<T>() as u64;
         let n = buffer.size.checked_div(elem).unwrap_or(0);
         self.read_range(buffer, 0, n as usize)
@@ -172,12 +167,12 @@ impl Gpu {
         buffer: &GpuBuffer,
         offset: u64,
         count: usize,
-    ) -> Result<Vec<T>, RuntimeError> {
+    ) -> Result<Vec<T>, Error> {
         let bytes = (count * std::mem::size_of::<T>()) as u64;
         if bytes == 0 {
             return Ok(Vec::new());
         }
-        let fail = |message: String| RuntimeError::Readback {
+        let fail = |message: String| Error::Readback {
             label: buffer.label.clone(),
             message,
         };

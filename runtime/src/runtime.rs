@@ -1,0 +1,80 @@
+//! Opening a device and loading bundles onto it: verify, compile pipelines,
+//! upload weights.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::device::{AdapterSummary, DeviceOptions, Gpu};
+use crate::error::Error;
+use crate::model::{LoadedModel, Model};
+use seam_bundle::{Bundle, BundleReader};
+
+/// A device ready to load bundles.
+///
+/// Thread safety: `Send + Sync`; bundles may be loaded from several threads
+/// at once.
+#[derive(Debug)]
+pub struct Runtime {
+    gpu: Arc<Gpu>,
+}
+
+impl Runtime {
+    /// Opens a device.
+    pub fn new(options: &DeviceOptions) -> Result<Runtime, Error> {
+        Ok(Runtime {
+            gpu: Arc::new(Gpu::new(options)?),
+        })
+    }
+
+    /// The adapter in use.
+    pub fn adapter(&self) -> &AdapterSummary {
+        self.gpu.adapter()
+    }
+
+    /// The device, for tools that need its limits or run kernels themselves.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Reads, verifies and loads a bundle file.
+    pub fn load(&self, path: &Path) -> Result<Model, Error> {
+        self.load_bundle(BundleReader::open(path)?)
+    }
+
+    /// Verifies and loads a bundle from memory (one without external weights;
+    /// for those, `load_bundle(BundleReader::from_bytes_in(bytes, folder))`).
+    pub fn load_bytes(&self, bytes: Vec<u8>) -> Result<Model, Error> {
+        self.load_bundle(BundleReader::from_bytes(bytes)?)
+    }
+
+    /// Loads a verified bundle: compiles every kernel once and uploads the weights.
+    pub fn load_bundle(&self, bundle: Bundle) -> Result<Model, Error> {
+        let gpu = &self.gpu;
+        let manifest = bundle.manifest();
+        let pipelines = manifest
+            .kernels
+            .iter()
+            .enumerate()
+            .map(|(i, k)| gpu.pipeline(&k.with_source(bundle.kernel_source(i))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let weights = manifest
+            .weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| gpu.upload(&w.name, bundle.weight_bytes(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        gpu.wait()?;
+        tracing::info!(
+            model = %manifest.model,
+            kernels = pipelines.len(),
+            weights = weights.len(),
+            "bundle loaded"
+        );
+        Ok(Model::new(LoadedModel {
+            gpu: Arc::clone(&self.gpu),
+            manifest: manifest.clone(),
+            pipelines,
+            weights,
+        }))
+    }
+}

@@ -1,0 +1,292 @@
+//! Running entry points: bind dims from the inputs (and the states' length dim
+//! from the stored length), upload, replay the recorded dispatches, read the
+//! outputs back.
+//!
+//! A session owns its activation buffers and the model's session states
+//! (KV caches): a bundle's `prefill` and `decode` run in one session share the
+//! states, which stay on the device between runs; [`Session::reset`] starts a
+//! new sequence.
+
+mod dims;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::device::{BufferView, GpuBuffer, Recorded};
+use crate::entry::Entry;
+use crate::error::Error;
+use crate::model::{LoadedModel, Model};
+use crate::tensor::HostTensor;
+use crate::timing::{DispatchTiming, RunOutput, RunTiming, Timing};
+use dims::{bind_dims, dispatch_sizes, eval_shape, DimValues};
+use seam_bundle::{BufferRange, BufferRole, EntryPoint};
+
+/// A loaded model's buffers for running its entry points, and the session
+/// states. Each entry point's dispatches are recorded once, on its first run,
+/// and replayed; a run with other dim sizes only rewrites sizes.
+///
+/// A session holds the model it was created from, so an app may keep both in
+/// one struct. Thread safety: `Send + Sync`; a run takes `&mut self`, so one
+/// session runs one entry point at a time — give each thread its own session
+/// (each has its own activations and states).
+pub struct Session {
+    model: Model,
+    slots: Vec<Slot>,
+    recorded: Vec<Option<(DimValues, Recorded)>>,
+    length: u64,
+}
+
+/// Where a bundle buffer lives: a model weight, or a session's own buffer
+/// (activations, or a state); activations are allocated when an entry point
+/// that uses them first runs, so a session running `decode` alone never
+/// holds `prefill`'s buffers.
+enum Slot {
+    Weight(usize),
+    Owned(GpuBuffer),
+    Unallocated,
+}
+
+impl Session {
+    pub(crate) fn new(model: Model) -> Result<Session, Error> {
+        let loaded = Arc::clone(&model.loaded);
+        let manifest = &loaded.manifest;
+        let slots = manifest
+            .buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| match b.role {
+                BufferRole::Weight(w) => Ok(Slot::Weight(w as usize)),
+                // wgpu zero-initialises buffers, so states start empty.
+                BufferRole::State => Ok(Slot::Owned(allocate(&loaded, i)?)),
+                BufferRole::Activation => Ok(Slot::Unallocated),
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let recorded = manifest.entry_points.iter().map(|_| None).collect();
+        Ok(Session {
+            model,
+            slots,
+            recorded,
+            length: 0,
+        })
+    }
+
+    /// The model this session runs.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Positions stored in the session's states (the next token's position).
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
+    /// The most positions the states hold (their length dim's bound), if the
+    /// bundle has states.
+    pub fn max_length(&self) -> Option<u64> {
+        self.model.loaded.dim_bound(self.length_dim()?)
+    }
+
+    /// The states' length dim (`kv_len`), if the bundle has states.
+    pub fn length_dim(&self) -> Option<&str> {
+        self.model
+            .manifest()
+            .entry_points
+            .iter()
+            .find_map(|e| e.state_length.as_ref())
+            .map(|l| l.dim.as_str())
+    }
+
+    /// Starts a new sequence: length 0 and every state zeroed.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        for st in &self.model.loaded.manifest.states {
+            let b = self.buffer(st.buffer)?;
+            let zeros = vec![0u8; b.size() as usize];
+            self.model.loaded.gpu.write(b, 0, &zeros)?;
+        }
+        self.length = 0;
+        Ok(())
+    }
+
+    /// Runs `entry` (e.g. `prefill`, then `decode`, on this session's states)
+    /// on `inputs` (in signature order, states excluded) and returns its
+    /// outputs (states excluded).
+    pub fn run(&mut self, entry: &Entry, inputs: &[HostTensor]) -> Result<Vec<HostTensor>, Error> {
+        Ok(self.run_with(entry, inputs, Timing::Wall)?.tensors)
+    }
+
+    /// Like [`Session::run`], also measuring what `timing` asks for.
+    pub fn run_with(
+        &mut self,
+        entry: &Entry,
+        inputs: &[HostTensor],
+        timing: Timing,
+    ) -> Result<RunOutput, Error> {
+        let started = Instant::now();
+        if !entry.model().same_as(&self.model) {
+            return Err(Error::ForeignEntry {
+                name: entry.name().to_string(),
+            });
+        }
+        let model = Arc::clone(&self.model.loaded);
+        let index = entry.index();
+        let point = &model.manifest.entry_points[index];
+        let (dims, length) = bind_dims(&model, point, inputs, self.length)?;
+        self.allocate_for(point)?;
+        self.record(index, &dims)?;
+        for (io, t) in point.inputs.iter().zip(inputs) {
+            model.gpu.write(self.buffer(io.buffer)?, 0, t.bytes())?;
+        }
+        let mut measured = self.submit(index, timing)?;
+        if let Some(length) = length {
+            self.length = length;
+        }
+        let tensors = self.read_outputs(point, &dims)?;
+        measured.wall = started.elapsed();
+        Ok(RunOutput {
+            tensors,
+            timing: measured,
+        })
+    }
+
+    /// Submits entry `index`'s recorded dispatches as `timing` asks and waits;
+    /// the returned wall time is left for the caller to fill in.
+    fn submit(&self, index: usize, timing: Timing) -> Result<RunTiming, Error> {
+        let gpu = &self.model.loaded.gpu;
+        let recorded = self.recorded(index)?;
+        let dispatches = recorded.dispatches();
+        let mut measured = RunTiming {
+            wall: Duration::ZERO,
+            device: None,
+            dispatches,
+            submits: 1,
+            per_dispatch: Vec::new(),
+        };
+        match timing {
+            Timing::Wall => gpu.run(recorded)?,
+            Timing::Device => measured.device = gpu.run_timed(recorded)?,
+            Timing::PerDispatch => {
+                let point = &self.model.loaded.manifest.entry_points[index];
+                for (i, d) in point.dispatches.iter().enumerate() {
+                    let started = Instant::now();
+                    let device = gpu.run_dispatch_timed(recorded, i)?;
+                    measured.per_dispatch.push(DispatchTiming {
+                        kernel: self.model.loaded.manifest.kernels[d.kernel as usize]
+                            .kernel
+                            .name
+                            .clone(),
+                        wall: started.elapsed(),
+                        device,
+                    });
+                }
+                measured.device = measured.per_dispatch.iter().map(|d| d.device).sum();
+                measured.submits = dispatches;
+            }
+        }
+        Ok(measured)
+    }
+
+    /// Reads `entry`'s outputs back at `dims`.
+    fn read_outputs(&self, entry: &EntryPoint, dims: &DimValues) -> Result<Vec<HostTensor>, Error> {
+        entry
+            .outputs
+            .iter()
+            .map(|io| {
+                let shape = eval_shape(&io.shape, dims)?;
+                let n: usize = shape.iter().product();
+                let bytes: Vec<u8> = self.model.loaded.gpu.read_range(
+                    self.buffer(io.buffer)?,
+                    0,
+                    n * io.dtype.size_bytes() as usize,
+                )?;
+                HostTensor::from_bytes(io.dtype, shape, bytes)
+            })
+            .collect()
+    }
+
+    /// Allocates the activation buffers `entry` uses that are not yet allocated.
+    fn allocate_for(&mut self, entry: &EntryPoint) -> Result<(), Error> {
+        let used = entry
+            .dispatches
+            .iter()
+            .flat_map(|d| d.buffers.iter().map(|r| r.buffer))
+            .chain(
+                entry
+                    .inputs
+                    .iter()
+                    .chain(&entry.outputs)
+                    .map(|io| io.buffer),
+            );
+        for i in used {
+            if matches!(self.slots[i as usize], Slot::Unallocated) {
+                self.slots[i as usize] = Slot::Owned(allocate(&self.model.loaded, i as usize)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records entry `index`'s dispatches on first use; later, rewrites their
+    /// sizes when the dims change. The one place dispatches are recorded.
+    fn record(&mut self, index: usize, dims: &DimValues) -> Result<(), Error> {
+        let model = Arc::clone(&self.model.loaded);
+        let entry = &model.manifest.entry_points[index];
+        if let Some((recorded_dims, recorded)) = &mut self.recorded[index] {
+            if recorded_dims != dims {
+                for (i, sizes) in dispatch_sizes(entry, dims)?.iter().enumerate() {
+                    recorded.update(&model.gpu, i, &as_refs(sizes))?;
+                }
+                *recorded_dims = dims.clone();
+            }
+            return Ok(());
+        }
+        let mut batch = model.gpu.batch();
+        for (d, sizes) in entry.dispatches.iter().zip(dispatch_sizes(entry, dims)?) {
+            let views = d
+                .buffers
+                .iter()
+                .map(|r| self.view(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            batch.dispatch(
+                &model.pipelines[d.kernel as usize],
+                &views,
+                &as_refs(&sizes),
+            )?;
+        }
+        self.recorded[index] = Some((dims.clone(), batch.finish()?));
+        Ok(())
+    }
+
+    /// Entry `index`'s recorded dispatches.
+    fn recorded(&self, index: usize) -> Result<&Recorded, Error> {
+        self.recorded[index]
+            .as_ref()
+            .map(|(_, recorded)| recorded)
+            .ok_or_else(|| Error::Input("internal: dispatches were not recorded".to_string()))
+    }
+
+    fn view(&self, r: &BufferRange) -> Result<BufferView<'_>, Error> {
+        let b = self.buffer(r.buffer)?;
+        let size = r.size.unwrap_or(b.size().saturating_sub(r.offset));
+        Ok(b.slice(r.offset, size))
+    }
+
+    fn buffer(&self, index: u32) -> Result<&GpuBuffer, Error> {
+        match &self.slots[index as usize] {
+            Slot::Weight(w) => Ok(&self.model.loaded.weights[*w]),
+            Slot::Owned(b) => Ok(b),
+            Slot::Unallocated => Err(Error::Input(format!(
+                "internal: buffer {index} is used before it is allocated"
+            ))),
+        }
+    }
+}
+
+/// Allocates buffer `index` of the manifest at the dims' bounds.
+fn allocate(model: &LoadedModel, index: usize) -> Result<GpuBuffer, Error> {
+    let b = &model.manifest.buffers[index];
+    let at_bounds = |d: &str| model.dim_bound(d);
+    model.gpu.create_buffer(&b.name, b.bytes.eval(&at_bounds)?)
+}
+
+fn as_refs(v: &[(String, u32)]) -> Vec<(&str, u32)> {
+    v.iter().map(|(n, x)| (n.as_str(), *x)).collect()
+}
