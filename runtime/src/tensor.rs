@@ -36,7 +36,7 @@ impl HostTensor {
     pub fn from_bytes(dtype: DType, shape: Vec<usize>, bytes: Vec<u8>) -> Result<Self, Error> {
         let elements = element_count(&shape)?;
         let expected = elements
-            .checked_mul(dtype.size_bytes() as usize)
+            .checked_mul(dtype.size_bytes())
             .ok_or_else(|| too_large(&shape))?;
         if bytes.len() != expected {
             return Err(Error::Input(format!(

@@ -196,7 +196,7 @@ impl Session {
                 let bytes: Vec<u8> = self.model.loaded.gpu.read_range(
                     self.buffer(io.buffer)?,
                     0,
-                    n * io.dtype.size_bytes() as usize,
+                    n * io.dtype.size_bytes(),
                 )?;
                 HostTensor::from_bytes(io.dtype, shape, bytes)
             })
