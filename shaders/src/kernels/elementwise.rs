@@ -9,14 +9,12 @@
 //! `d0…` (output dims, when a strided map or iota needs them); per input `j`
 //! `len{j}` (repeat), `div{j}` (outer) or `s{j}_{d}` (strides).
 
-use std::fmt::Write as _;
-
 use crate::error::ShaderError;
 use seam_core::DeviceLimits;
 use seam_core::{BinaryFn, UnaryFn};
 use seam_core::{Dim, Grid, Kernel};
 
-use crate::wgsl::{size_ident, KernelBuilder, ScalarType, ACTIVATIONS};
+use crate::wgsl::{size_ident, wgsl, KernelBuilder, ScalarType, WgslWriter, ACTIVATIONS};
 
 /// An element-wise expression.
 #[derive(Clone, Debug, PartialEq)]
@@ -241,15 +239,15 @@ pub fn elementwise(cfg: &ElementwiseConfig) -> Result<Kernel, ShaderError> {
         kb.item(helper);
     }
 
-    let mut s = String::new();
-    let _ = writeln!(s, "let i = group * {}u + lidx;", cfg.workgroup.max(1));
-    let _ = writeln!(s, "if (i >= N) {{ return; }}");
+    let mut w = WgslWriter::new();
+    wgsl!(w, "let i = group * {}u + lidx;", cfg.workgroup.max(1));
+    w.line("if (i >= N) { return; }");
     if rank > 0 {
-        let _ = writeln!(s, "var rest = i;");
+        w.line("var rest = i;");
         for d in (0..rank).rev() {
-            let dd = size_ident(&format!("d{d}"));
-            let _ = writeln!(s, "let c{d} = rest % {dd};");
-            let _ = writeln!(s, "rest = rest / {dd};");
+            let dim = size_ident(&format!("d{d}"));
+            wgsl!(w, "let c{d} = rest % {dim};");
+            wgsl!(w, "rest = rest / {dim};");
         }
     }
     for (j, inp) in cfg.inputs.iter().enumerate() {
@@ -269,10 +267,10 @@ pub fn elementwise(cfg: &ElementwiseConfig) -> Result<Kernel, ShaderError> {
                 }
             }
         };
-        let _ = writeln!(s, "let v{j} = in{j}[{idx}];");
+        wgsl!(w, "let v{j} = in{j}[{idx}];");
     }
-    let _ = writeln!(s, "out[i] = {};", emit(&cfg.expr, cfg)?);
-    Ok(kb.finish(&s, Grid::linear(&["n"], cfg.workgroup.max(1))))
+    wgsl!(w, "out[i] = {};", emit(&cfg.expr, cfg)?);
+    Ok(kb.finish(&w.finish(), Grid::linear(&["n"], cfg.workgroup.max(1))))
 }
 
 /// A unary function of one f32 input of the same shape.

@@ -34,24 +34,21 @@
 //! rule: the `moe` lowering does it when the ids and weights come from a
 //! `route {k=1, mode=topk_softmax}` (see `crate::lower`).
 
-use egg::{
-    Applier, Id, Language, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var,
-};
+use egg::{Id, Language, Rewrite};
 use seam_ir::infer::infer;
 use seam_ir::{BinaryFn, Dim, GatedAct, Op, TensorType, UnaryFn};
 
 use crate::optimize::analysis::{leaf, tensor_type, SeamGraph, TypeAnalysis};
 use crate::optimize::language::{Leaf, SeamLang};
-use crate::optimize::rules::matchers::{
-    attrs, const_value, find_node, matmul_operands, union_op, whole_class_match,
-};
+use crate::optimize::rules::matchers::{attrs, const_value, find_node, matmul_operands};
+use crate::optimize::rules::whole_class::{class_rewrite, ClassRule};
 
 /// The expert rules.
 pub fn rules() -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>>, String> {
-    Ok(vec![Rewrite::new("dense-to-moe", DenseToMoe, DenseToMoe)?])
+    Ok(vec![class_rewrite::<DenseToMoe>("dense-to-moe")?])
 }
 
-/// Searcher and applier of `dense-to-moe`.
+/// The class rule of `dense-to-moe`.
 pub struct DenseToMoe;
 
 /// A recognised dense form: the `moe` to add.
@@ -297,41 +294,12 @@ pub fn recognize(egraph: &SeamGraph, id: Id) -> Option<MoeMatch> {
     })
 }
 
-impl Searcher<SeamLang, TypeAnalysis> for DenseToMoe {
-    fn search_eclass_with_limit(
-        &self,
-        egraph: &SeamGraph,
-        eclass: Id,
-        limit: usize,
-    ) -> Option<SearchMatches<'_, SeamLang>> {
-        whole_class_match(egraph, eclass, limit, || {
-            recognize(egraph, eclass).is_some()
-        })
+impl ClassRule for DenseToMoe {
+    fn plan(egraph: &SeamGraph, eclass: Id) -> Option<(Op, Vec<Id>)> {
+        recognize(egraph, eclass).map(|m| (Op::Moe { act: m.act }, m.operands))
     }
 
-    fn vars(&self) -> Vec<Var> {
-        Vec::new()
-    }
-}
-
-impl Applier<SeamLang, TypeAnalysis> for DenseToMoe {
-    fn apply_one(
-        &self,
-        egraph: &mut SeamGraph,
-        eclass: Id,
-        _subst: &Subst,
-        _ast: Option<&PatternAst<SeamLang>>,
-        _rule: Symbol,
-    ) -> Vec<Id> {
-        let Some(m) = recognize(egraph, eclass) else {
-            return Vec::new();
-        };
-        union_op(
-            egraph,
-            eclass,
-            Op::Moe { act: m.act },
-            m.operands,
-            SeamLang::Moe,
-        )
+    fn node(children: Box<[Id]>) -> SeamLang {
+        SeamLang::Moe(children)
     }
 }

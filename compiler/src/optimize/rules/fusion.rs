@@ -14,18 +14,14 @@
 
 use std::collections::BTreeSet;
 
-use egg::{
-    rewrite, Applier, Id, Language, Pattern, PatternAst, Rewrite, SearchMatches, Searcher, Subst,
-    Symbol, Var,
-};
+use egg::{rewrite, Applier, Id, Language, Pattern, PatternAst, Rewrite, Subst, Symbol, Var};
 use seam_ir::infer::infer;
 use seam_ir::{DType, FusedExpr, GatedAct, Op, TensorType, UnaryFn};
 
 use crate::optimize::analysis::{tensor_type, SeamGraph, TypeAnalysis};
 use crate::optimize::language::SeamLang;
-use crate::optimize::rules::matchers::{
-    add_attrs, attrs, const_value, union_op, whole_class_match,
-};
+use crate::optimize::rules::matchers::{add_attrs, attrs, const_value};
+use crate::optimize::rules::whole_class::{class_rewrite, ClassRule};
 
 /// Most operands of a `fused` kernel (each is a storage binding; with the
 /// output this stays within the 8 storage buffers every device offers).
@@ -87,7 +83,7 @@ pub fn rules() -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>>, String> {
         rewrite!("matmul-add-rev"; "(add ?r (matmul ?x ?w))" => "(matmul_add ?x ?w ?r)"
             if addend_fits("?x", "?w", "?r")),
         // Element-wise chains → one `fused` op (see [`FuseElementwise`]).
-        Rewrite::new("fuse-elementwise", FuseElementwise, FuseElementwise)?,
+        class_rewrite::<FuseElementwise>("fuse-elementwise")?,
     ])
 }
 
@@ -427,36 +423,12 @@ impl Builder<'_> {
     }
 }
 
-impl Searcher<SeamLang, TypeAnalysis> for FuseElementwise {
-    fn search_eclass_with_limit(
-        &self,
-        egraph: &SeamGraph,
-        eclass: Id,
-        limit: usize,
-    ) -> Option<SearchMatches<'_, SeamLang>> {
-        whole_class_match(egraph, eclass, limit, || {
-            plan_fusion(egraph, eclass).is_some()
-        })
+impl ClassRule for FuseElementwise {
+    fn plan(egraph: &SeamGraph, eclass: Id) -> Option<(Op, Vec<Id>)> {
+        plan_fusion(egraph, eclass).map(|p| (Op::Fused { expr: p.expr }, p.operands))
     }
 
-    fn vars(&self) -> Vec<Var> {
-        Vec::new()
-    }
-}
-
-impl Applier<SeamLang, TypeAnalysis> for FuseElementwise {
-    fn apply_one(
-        &self,
-        egraph: &mut SeamGraph,
-        eclass: Id,
-        _subst: &Subst,
-        _ast: Option<&PatternAst<SeamLang>>,
-        _rule: Symbol,
-    ) -> Vec<Id> {
-        let Some(plan) = plan_fusion(egraph, eclass) else {
-            return Vec::new();
-        };
-        let op = Op::Fused { expr: plan.expr };
-        union_op(egraph, eclass, op, plan.operands, SeamLang::Fused)
+    fn node(children: Box<[Id]>) -> SeamLang {
+        SeamLang::Fused(children)
     }
 }

@@ -1,9 +1,9 @@
 //! Small helpers rules use to look into e-classes.
 
-use egg::{Id, SearchMatches, Subst};
+use egg::Id;
 use seam_ir::Op;
 
-use crate::optimize::analysis::{leaf, ClassType, SeamGraph};
+use crate::optimize::analysis::{leaf, SeamGraph};
 use crate::optimize::language::{Leaf, SeamLang};
 
 /// The first `f(node)` that is `Some` over the nodes of class `id`, in node order.
@@ -55,41 +55,4 @@ pub fn add_attrs(egraph: &mut SeamGraph, op: Op) -> Id {
     egraph.add(SeamLang::Leaf(Leaf::Attrs(
         crate::optimize::language::OpAttrs::new(op),
     )))
-}
-
-/// The match of a rule that recognises a whole tensor class by its own analysis
-/// (no pattern variables): one empty substitution when `recognised` holds.
-pub fn whole_class_match(
-    egraph: &SeamGraph,
-    eclass: Id,
-    limit: usize,
-    recognised: impl FnOnce() -> bool,
-) -> Option<SearchMatches<'static, SeamLang>> {
-    if limit == 0 || !matches!(egraph[eclass].data, ClassType::Tensor(_)) || !recognised() {
-        return None;
-    }
-    Some(SearchMatches {
-        eclass,
-        substs: vec![Subst::default()],
-        ast: None,
-    })
-}
-
-/// Adds `op(children…)` (the op's attributes leaf first) and unions it into
-/// `eclass`; the classes changed, as an `Applier` returns them.
-pub fn union_op(
-    egraph: &mut SeamGraph,
-    eclass: Id,
-    op: Op,
-    children: Vec<Id>,
-    node: impl FnOnce(Box<[Id]>) -> SeamLang,
-) -> Vec<Id> {
-    let leaf = add_attrs(egraph, op);
-    let all: Vec<Id> = std::iter::once(leaf).chain(children).collect();
-    let id = egraph.add(node(all.into()));
-    if egraph.union(eclass, id) {
-        vec![eclass]
-    } else {
-        Vec::new()
-    }
 }

@@ -8,6 +8,7 @@ pub mod experts;
 pub mod fusion;
 pub(crate) mod matchers;
 pub mod routers;
+pub(crate) mod whole_class;
 
 use egg::Rewrite;
 
