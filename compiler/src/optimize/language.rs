@@ -6,9 +6,13 @@
 //! `silu`, `gelu_tanh`), so every function of seam-core's tables is a node kind
 //! without an edit here. Its children are, in order:
 //!
-//! 1. an [`Leaf::Attrs`] leaf holding the whole op when the op has attributes
-//!    (`slice`, `route`, `moe`, `const`, …), so two nodes with different attributes
-//!    never unify;
+//! 1. when the op has attributes, a leaf holding them: the attribute itself
+//!    where it means the same for every op that has it — the reduction of
+//!    `all_reduce`/`all_reduce_start` ([`Leaf::Reduce`], written `sum`) and the
+//!    gated activation of `gated_matmul`/`moe` ([`Leaf::Act`], written `swiglu`)
+//!    — so rules can move it between ops in a plain pattern; otherwise an
+//!    [`Leaf::Attrs`] leaf holding the whole op (`slice`, `route`, `const`, …).
+//!    Two nodes with different attributes never unify;
 //! 2. a [`Leaf::Type`] leaf with the declared result type for the ops whose type is
 //!    declared (`const`, `iota`, `reshape`, `cast`);
 //! 3. the operands.
@@ -23,7 +27,7 @@ use std::mem::Discriminant;
 use std::str::FromStr;
 
 use egg::{FromOp, FromOpError, Id, Language};
-use seam_ir::{BinaryFn, Op, TensorType, UnaryFn};
+use seam_ir::{BinaryFn, GatedAct, Op, ReduceOp, TensorType, UnaryFn};
 
 /// An op together with its attributes, usable as an e-node leaf: equality,
 /// hashing and order go through a canonical text key (name and attributes as
@@ -92,7 +96,14 @@ pub enum Leaf {
     Index(u32),
     /// A declared result type.
     Type(TensorType),
-    /// An op's attributes.
+    /// The reduction of `all_reduce` and `all_reduce_start` (written `sum`): an
+    /// attribute that does not depend on the op, so one leaf serves both and
+    /// `all_reduce → all_reduce_wait(all_reduce_start)` is a plain rewrite.
+    Reduce(ReduceOp),
+    /// The gated activation of `gated_matmul` and `moe` (written `swiglu`,
+    /// `geglu`), likewise shared.
+    Act(GatedAct),
+    /// The attributes of any other op with attributes (the whole op).
     Attrs(OpAttrs),
 }
 
@@ -110,13 +121,18 @@ impl fmt::Display for Leaf {
             Leaf::Input(i) => write!(f, "${i}"),
             Leaf::Index(i) => write!(f, "#{i}"),
             Leaf::Type(t) => f.write_str(&t.to_string().replace(' ', "")),
+            Leaf::Reduce(ReduceOp::Sum) => f.write_str(REDUCE_SUM),
+            Leaf::Act(a) => f.write_str(a.name()),
             Leaf::Attrs(a) => f.write_str(&a.key.replace(' ', "")),
         }
     }
 }
 
-/// Only params, inputs and indices can be written in a pattern; attributes and
-/// types are bound by pattern variables.
+/// The name of [`ReduceOp::Sum`] as patterns write it.
+const REDUCE_SUM: &str = "sum";
+
+/// Params, inputs, indices, reductions and gated activations can be written in
+/// a pattern; other attributes and types are bound by pattern variables.
 impl FromStr for Leaf {
     type Err = String;
 
@@ -126,7 +142,12 @@ impl FromStr for Leaf {
             Some(("@", rest)) => num(rest).map(Leaf::Param),
             Some(("$", rest)) => num(rest).map(Leaf::Input),
             Some(("#", rest)) => num(rest).map(Leaf::Index),
-            _ => Err(format!("`{s}` is not a leaf")),
+            _ if s == REDUCE_SUM => Ok(Leaf::Reduce(ReduceOp::Sum)),
+            _ => GatedAct::ALL
+                .into_iter()
+                .find(|a| a.name() == s)
+                .map(Leaf::Act)
+                .ok_or_else(|| format!("`{s}` is not a leaf")),
         }
     }
 }
@@ -338,6 +359,22 @@ impl SeamLang {
                 rest = &rest[1..];
                 a.op().clone()
             }
+            Some(&Leaf::Reduce(reduce)) => {
+                rest = &rest[1..];
+                match self {
+                    SeamLang::AllReduce(_) => Op::AllReduce { reduce },
+                    SeamLang::AllReduceStart(_) => Op::AllReduceStart { reduce },
+                    _ => return None,
+                }
+            }
+            Some(&Leaf::Act(act)) => {
+                rest = &rest[1..];
+                match self {
+                    SeamLang::GatedMatMul(_) => Op::GatedMatMul { act },
+                    SeamLang::Moe(_) => Op::Moe { act },
+                    _ => return None,
+                }
+            }
             _ => match self {
                 SeamLang::Binary(f, _) => Op::Binary(*f),
                 SeamLang::Unary(f, _) => Op::Unary(*f),
@@ -362,13 +399,21 @@ impl SeamLang {
     }
 }
 
+/// The leaf carrying `op`'s attributes, if it has any: the shared attribute
+/// leaves ([`Leaf::Reduce`], [`Leaf::Act`]) where they apply, else the whole op.
+pub fn attrs_leaf(op: &Op) -> Option<Leaf> {
+    match op {
+        Op::AllReduce { reduce } | Op::AllReduceStart { reduce } => Some(Leaf::Reduce(*reduce)),
+        Op::GatedMatMul { act } | Op::Moe { act } => Some(Leaf::Act(*act)),
+        _ if !op.attrs().is_empty() => Some(Leaf::Attrs(OpAttrs::new(op.clone()))),
+        _ => None,
+    }
+}
+
 /// The metadata leaves an IR op node carries before its operands: its attributes
 /// (when it has any) and its declared result type (when the op declares it).
 pub fn meta_leaves(op: &Op, result: &TensorType) -> Vec<Leaf> {
-    let mut leaves = Vec::new();
-    if !op.attrs().is_empty() {
-        leaves.push(Leaf::Attrs(OpAttrs::new(op.clone())));
-    }
+    let mut leaves: Vec<Leaf> = attrs_leaf(op).into_iter().collect();
     if op.result_type_is_declared() {
         leaves.push(Leaf::Type(result.clone()));
     }

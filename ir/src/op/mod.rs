@@ -23,7 +23,7 @@ pub use table::{op_names, Arity};
 use crate::fused::FusedExpr;
 
 /// Reduction performed by `all_reduce`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReduceOp {
     /// Element-wise sum across ranks.
     Sum,

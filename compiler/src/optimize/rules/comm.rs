@@ -11,62 +11,16 @@
 //! model computes. A ladder model is ladder because it is written that way; the
 //! scheduler then finds the overlap its dataflow allows.
 
-use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol, Var};
-use seam_ir::Op;
+use egg::{rewrite, Rewrite};
 
-use crate::optimize::analysis::{tensor_type, SeamGraph, TypeAnalysis};
+use crate::optimize::analysis::TypeAnalysis;
 use crate::optimize::language::SeamLang;
-use crate::optimize::rules::matchers::{add_attrs, attrs};
 
 /// The comm rules.
 pub fn rules() -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>>, String> {
-    let var = |s: &str| s.parse::<Var>().map_err(|e| e.to_string());
-    let (a, x) = (var("?a")?, var("?x")?);
-    let searcher: egg::Pattern<SeamLang> = "(all_reduce ?a ?x)"
-        .parse()
-        .map_err(|e: egg::RecExprParseError<_>| e.to_string())?;
-    Ok(vec![Rewrite::new(
-        "split-all-reduce",
-        searcher,
-        SplitAllReduce { a, x },
-    )?])
-}
-
-/// `split-all-reduce`: `all_reduce(x, reduce=r)` → `all_reduce_wait(all_reduce_start(x, reduce=r))`.
-/// Always legal (the same reduction, started and awaited); the types are
-/// checked to be equal before the union.
-struct SplitAllReduce {
-    a: Var,
-    x: Var,
-}
-
-impl Applier<SeamLang, TypeAnalysis> for SplitAllReduce {
-    fn apply_one(
-        &self,
-        egraph: &mut SeamGraph,
-        eclass: Id,
-        subst: &Subst,
-        _ast: Option<&PatternAst<SeamLang>>,
-        _rule: Symbol,
-    ) -> Vec<Id> {
-        let Some(Op::AllReduce { reduce }) = attrs(egraph, subst[self.a]).cloned() else {
-            return Vec::new();
-        };
-        let start_attrs = add_attrs(egraph, Op::AllReduceStart { reduce });
-        let start = egraph.add(SeamLang::AllReduceStart(
-            vec![start_attrs, subst[self.x]].into(),
-        ));
-        let wait = egraph.add(SeamLang::AllReduceWait(vec![start].into()));
-        let same = tensor_type(egraph, wait).is_some()
-            && tensor_type(egraph, wait) == tensor_type(egraph, eclass);
-        if same && egraph.union(eclass, wait) {
-            vec![eclass]
-        } else {
-            Vec::new()
-        }
-    }
-
-    fn vars(&self) -> Vec<Var> {
-        vec![self.a, self.x]
-    }
+    Ok(vec![
+        // `split-all-reduce`: the same reduction (the shared `?r` leaf), started
+        // and awaited. Always legal; the types of both sides are those of `?x`.
+        rewrite!("split-all-reduce"; "(all_reduce ?r ?x)" => "(all_reduce_wait (all_reduce_start ?r ?x))"),
+    ])
 }

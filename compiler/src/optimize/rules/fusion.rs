@@ -14,13 +14,13 @@
 
 use std::collections::BTreeSet;
 
-use egg::{rewrite, Applier, Id, Language, Pattern, PatternAst, Rewrite, Subst, Symbol, Var};
+use egg::{rewrite, Id, Language, Rewrite, Subst, Var};
 use seam_ir::infer::infer;
 use seam_ir::{DType, FusedExpr, GatedAct, Op, TensorType, UnaryFn};
 
 use crate::optimize::analysis::{tensor_type, SeamGraph, TypeAnalysis};
 use crate::optimize::language::SeamLang;
-use crate::optimize::rules::matchers::{add_attrs, attrs, const_value};
+use crate::optimize::rules::matchers::{attrs, const_value};
 use crate::optimize::rules::whole_class::{class_rewrite, ClassRule};
 
 /// Most operands of a `fused` kernel (each is a storage binding; with the
@@ -45,35 +45,21 @@ pub const NAMES: &[&str] = &[
 
 /// The fusion rules.
 pub fn rules() -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>>, String> {
-    let pat = |s: &str| s.parse::<Pattern<SeamLang>>().map_err(|e| e.to_string());
-    let gated = |act| GatedEpilogue {
-        act,
-        x: var("?x"),
-        wu: var("?wu"),
-        a: var("?a"),
-    };
     Ok(vec![
         // `mul(silu(x·Wg), x·Wu)`, either operand order → `gated_matmul {act=swiglu}`.
         // Legal when the three classes are single-use, x is f32 of rank ≥ 2 and
         // Wg, Wu rank-2 of one type; the gated product then equals the class.
-        Rewrite::new(
-            "gated-swiglu",
-            pat("(mul ?a (matmul ?x ?wu))")?,
-            gated(Some(GatedAct::SwiGlu)),
-        )?,
-        Rewrite::new(
-            "gated-swiglu-rev",
-            pat("(mul (matmul ?x ?wu) ?a)")?,
-            gated(Some(GatedAct::SwiGlu)),
-        )?,
-        // The same with `gelu {approx=erf}` → `act=geglu` (GeGLU's activation is the
-        // exact GELU; the tanh approximation does not match and never fuses).
-        Rewrite::new("gated-geglu", pat("(mul ?a (matmul ?x ?wu))")?, gated(None))?,
-        Rewrite::new(
-            "gated-geglu-rev",
-            pat("(mul (matmul ?x ?wu) ?a)")?,
-            gated(None),
-        )?,
+        rewrite!("gated-swiglu"; "(mul (silu (matmul ?x ?wg)) (matmul ?x ?wu))"
+            => "(gated_matmul swiglu ?x ?wg ?wu)" if gated_fits(GatedAct::SwiGlu)),
+        rewrite!("gated-swiglu-rev"; "(mul (matmul ?x ?wu) (silu (matmul ?x ?wg)))"
+            => "(gated_matmul swiglu ?x ?wg ?wu)" if gated_fits(GatedAct::SwiGlu)),
+        // The same with the exact GELU → `act=geglu` (GeGLU's activation is the
+        // exact GELU; `gelu_tanh` does not match and never fuses). A `gelu` node's
+        // first child is its `approx` leaf.
+        rewrite!("gated-geglu"; "(mul (gelu_erf ?approx (matmul ?x ?wg)) (matmul ?x ?wu))"
+            => "(gated_matmul geglu ?x ?wg ?wu)" if gated_fits(GatedAct::GeGlu)),
+        rewrite!("gated-geglu-rev"; "(mul (matmul ?x ?wu) (gelu_erf ?approx (matmul ?x ?wg)))"
+            => "(gated_matmul geglu ?x ?wg ?wu)" if gated_fits(GatedAct::GeGlu)),
         // `add(x·W, r)`, either order → `matmul_add(x, W, r)`: legal when W is
         // rank 2, the values are f32, the product is used only by this add, and r
         // is a bias `[N]` or has the product's type (so the add does not enlarge
@@ -134,84 +120,42 @@ fn matmul_class(egraph: &SeamGraph, x: Id, w: Id) -> Option<Id> {
     egraph.lookup(SeamLang::MatMul(vec![x, w].into()))
 }
 
-/// Applier of the gated rules: `?a` must be `act(x·?wg)` for this rule's
-/// activation (`None`: `gelu {approx=erf}`, else silu); adds
-/// `gated_matmul(?x, ?wg, ?wu)` to the matched class when legal.
-struct GatedEpilogue {
-    act: Option<GatedAct>,
-    x: Var,
-    wu: Var,
-    a: Var,
-}
-
-impl GatedEpilogue {
-    /// `(act, gate product class, wg)` when class `a` applies this rule's
-    /// activation to `matmul(x, wg)`.
-    fn activation(&self, egraph: &SeamGraph, a: Id, x: Id) -> Option<(GatedAct, Id, Id)> {
-        egraph[a].nodes.iter().find_map(|n| {
-            let (act, g) = match (n, self.act) {
-                (SeamLang::Unary(UnaryFn::Silu, c), Some(GatedAct::SwiGlu)) if c.len() == 1 => {
-                    (GatedAct::SwiGlu, c[0])
-                }
-                // The children of `gelu` are its `approx` leaf and the operand.
-                (SeamLang::Unary(UnaryFn::GeluErf, c), None) if c.len() == 2 => {
-                    (GatedAct::GeGlu, c[1])
-                }
-                _ => return None,
-            };
-            egraph[g].nodes.iter().find_map(|m| match m {
-                SeamLang::MatMul(c) if c.len() == 2 && egraph.find(c[0]) == egraph.find(x) => {
-                    Some((act, egraph.find(g), c[1]))
-                }
-                _ => None,
-            })
-        })
-    }
-}
-
-impl Applier<SeamLang, TypeAnalysis> for GatedEpilogue {
-    fn apply_one(
-        &self,
-        egraph: &mut SeamGraph,
-        eclass: Id,
-        subst: &Subst,
-        _ast: Option<&PatternAst<SeamLang>>,
-        _rule: Symbol,
-    ) -> Vec<Id> {
-        let (x, wu, a) = (subst[self.x], subst[self.wu], egraph.find(subst[self.a]));
-        let Some((act, g, wg)) = self.activation(egraph, a, x) else {
-            return Vec::new();
+/// The legality of a gated rule matched at class `matched`: `x` is f32, the
+/// gated product type-checks to exactly the matched class's type, and the gate
+/// product, its activation and the up product are used only inside the match
+/// (so nothing else still needs them once the class is a `gated_matmul`).
+fn gated_fits(act: GatedAct) -> impl Fn(&mut SeamGraph, Id, &Subst) -> bool {
+    let (x, wg, wu, approx) = (var("?x"), var("?wg"), var("?wu"), var("?approx"));
+    move |egraph, matched, subst| {
+        let (Some(gate), Some(up)) = (
+            matmul_class(egraph, subst[x], subst[wg]),
+            matmul_class(egraph, subst[x], subst[wu]),
+        ) else {
+            return false;
         };
-        let Some(up) = matmul_class(egraph, x, wu) else {
-            return Vec::new();
+        let activation = match act {
+            GatedAct::SwiGlu => SeamLang::Unary(UnaryFn::Silu, vec![gate].into()),
+            GatedAct::GeGlu => SeamLang::Unary(UnaryFn::GeluErf, vec![subst[approx], gate].into()),
         };
-        let class = egraph.find(eclass);
+        let Some(activated) = egraph.lookup(activation) else {
+            return false;
+        };
+        let class = egraph.find(matched);
         let types: Option<Vec<&TensorType>> = [x, wg, wu]
             .iter()
-            .map(|&c| tensor_type(egraph, c))
+            .map(|&v| tensor_type(egraph, subst[v]))
             .collect();
-        let legal = types.is_some_and(|t| {
-            let op = Op::GatedMatMul { act };
+        let typed = types.is_some_and(|t| {
             is_f32(Some(t[0]))
-                && infer(&op, &t, &[t[0].clone()]).ok().as_deref()
+                && infer(&Op::GatedMatMul { act }, &t, &[t[0].clone()])
+                    .ok()
+                    .as_deref()
                     == tensor_type(egraph, class).map(std::slice::from_ref)
-        }) && only_used_by(egraph, g, &[a, class])
-            && only_used_by(egraph, a, &[class])
-            && only_used_by(egraph, up, &[class]);
-        if !legal {
-            return Vec::new();
-        }
-        let leaf = add_attrs(egraph, Op::GatedMatMul { act });
-        let node = egraph.add(SeamLang::GatedMatMul(vec![leaf, x, wg, wu].into()));
-        if egraph.union(class, node) {
-            vec![class]
-        } else {
-            Vec::new()
-        }
-    }
-
-    fn vars(&self) -> Vec<Var> {
-        vec![self.x, self.wu, self.a]
+        });
+        typed
+            && only_used_by(egraph, gate, &[activated, class])
+            && only_used_by(egraph, activated, &[class])
+            && only_used_by(egraph, up, &[class])
     }
 }
 

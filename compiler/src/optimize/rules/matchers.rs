@@ -4,7 +4,7 @@ use egg::Id;
 use seam_ir::Op;
 
 use crate::optimize::analysis::{leaf, SeamGraph};
-use crate::optimize::language::{Leaf, SeamLang};
+use crate::optimize::language::{attrs_leaf, Leaf, SeamLang};
 
 /// The first `f(node)` that is `Some` over the nodes of class `id`, in node order.
 pub fn find_node<T>(
@@ -50,9 +50,10 @@ pub fn matmul_operands(egraph: &SeamGraph, id: Id) -> Option<(Id, Id)> {
     })
 }
 
-/// Adds a metadata leaf carrying `op`'s attributes.
+/// Adds the metadata leaf carrying `op`'s attributes (as
+/// [`crate::optimize::language::attrs_leaf`] chooses it).
 pub fn add_attrs(egraph: &mut SeamGraph, op: Op) -> Id {
-    egraph.add(SeamLang::Leaf(Leaf::Attrs(
-        crate::optimize::language::OpAttrs::new(op),
-    )))
+    let leaf =
+        attrs_leaf(&op).unwrap_or_else(|| Leaf::Attrs(crate::optimize::language::OpAttrs::new(op)));
+    egraph.add(SeamLang::Leaf(leaf))
 }
