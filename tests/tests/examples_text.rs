@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 
 use seam_frontends::examples::{
-    ladder_residual, mixtral_tiny, pregated_dense, pregated_topk, readme_moe, MoeTransformerConfig,
-    TensorParallelConfig,
+    adamoe, ladder_residual, mixtral_tiny, pregated_dense, pregated_topk, readme_moe,
+    MoeTransformerConfig, TensorParallelConfig,
 };
 use seam_ir::text;
-use seam_ir::Model;
+use seam_ir::{GatedAct, Model};
 
 fn example_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -34,6 +34,16 @@ fn header(config: &MoeTransformerConfig) -> String {
             "Mixtral-style routing: each layer routes its own normalised hidden state, top-{k}\n\
              # (softmax, top-k, renormalised)."
         ),
+        seam_frontends::examples::Routing::Adaptive(k) => format!(
+            "AdaMoE routing: each layer's router picks the top-{k} experts of softmax(h·router); their\n\
+             # weights come from a separate scale adapter, softmax(h·router) + h·scale_adapter taken at the\n\
+             # picked experts (route mode take, not renormalised). The layer's output is half its general\n\
+             # FFN (the shared expert) plus half the routed experts."
+        ),
+    };
+    let act = match config.routing.expert_act() {
+        GatedAct::SwiGlu => "SwiGLU",
+        GatedAct::GeGlu => "GeGLU",
     };
     let dense = if config.dense_experts {
         "\n# The experts are written as per-expert dense FFNs scaled by routing masks (the naive form);\n\
@@ -43,7 +53,7 @@ fn header(config: &MoeTransformerConfig) -> String {
     };
     format!(
         "# {name}: a decoder-only MoE transformer, {layers} layers, d={d}, {h} query / {kv} kv heads,\n\
-         # {e} SwiGLU experts of {f}{shared}, vocab {v}.\n\
+         # {e} {act} experts of {f}{shared}, vocab {v}.\n\
          # {routing}{dense}\n\
          {cache}\
          # Generated from seam_frontends::examples::{source} (SEAM_BLESS=1 cargo test -p seam-tests).\n\n",
@@ -137,6 +147,11 @@ fn ladder_residual_file_matches_builder() {
     let config = ladder_residual();
     let built = config.build().expect("example builds");
     check_file(&config.name, &ladder_header(&config), &built);
+}
+
+#[test]
+fn adamoe_file_matches_builder() {
+    check_example(adamoe());
 }
 
 #[test]

@@ -94,3 +94,9 @@ fn ladder_residual_matches_reference_on_gpu() {
     check("ladder_residual", OptLevel::O0, &[1, 9]);
     check("ladder_residual", OptLevel::O2, &[1, 9]);
 }
+
+#[test]
+fn adamoe_matches_reference_on_gpu() {
+    check("adamoe", OptLevel::O0, &[1, 9]);
+    check("adamoe", OptLevel::O2, &[1, 9]);
+}

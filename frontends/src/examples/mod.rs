@@ -10,6 +10,6 @@ mod params;
 
 pub use ladder::{ladder_residual, TensorParallelConfig};
 pub use moe_transformer::{
-    mixtral_tiny, pregated_dense, pregated_topk, readme_moe, MoeTransformerConfig, RouterConfig,
-    Routing,
+    adamoe, mixtral_tiny, pregated_dense, pregated_topk, readme_moe, MoeTransformerConfig,
+    RouterConfig, Routing,
 };

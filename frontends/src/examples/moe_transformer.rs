@@ -1,7 +1,8 @@
 //! A decoder-only MoE transformer with a choice of routing: Read-ME's decoupled
-//! pre-gating router, its per-layer top-k generalisation, or Mixtral's in-layer routers.
+//! pre-gating router, its per-layer top-k generalisation, Mixtral's in-layer
+//! routers, or AdaMoE's router with a decoupled scale adapter.
 
-use seam_ir::{Function, Instr, Model, Operand, ValueId};
+use seam_ir::{Function, GatedAct, Instr, Model, Operand, ValueId};
 
 use super::params::{
     declare_gated_mlp, declare_gated_weights, declare_layer, declare_norm, f32_param, LayerShape,
@@ -35,6 +36,22 @@ pub enum Routing {
     /// Mixtral: each layer routes its own normalised hidden state, top-`k`
     /// (softmax, then top-k, renormalised).
     InLayer(usize),
+    /// AdaMoE: selection decoupled from weighting. Each layer's router picks the
+    /// top-`k` experts of `p = softmax(h·router)`; their weights come from an
+    /// independent scale adapter, `p + h·scale_adapter` taken at the picked
+    /// experts (not renormalised). The experts are GeGLU, and the layer's output
+    /// is half its general FFN (the shared expert) plus half the routed experts.
+    Adaptive(usize),
+}
+
+impl Routing {
+    /// The experts' gated activation: GeGLU for AdaMoE, SwiGLU otherwise.
+    pub fn expert_act(&self) -> GatedAct {
+        match self {
+            Routing::Adaptive(_) => GatedAct::GeGlu,
+            _ => GatedAct::SwiGlu,
+        }
+    }
 }
 
 /// Shape and routing of a MoE transformer.
@@ -145,6 +162,19 @@ pub fn pregated_dense() -> MoeTransformerConfig {
     }
 }
 
+/// An AdaMoE-shaped model (`examples/adamoe.seam`): 2 layers, d=256, 8 GeGLU
+/// experts of 256 chosen top-2 by each layer's router and weighted by its scale
+/// adapter, and a general FFN of 512 as the shared expert.
+pub fn adamoe() -> MoeTransformerConfig {
+    MoeTransformerConfig {
+        name: "adamoe".into(),
+        layers: 2,
+        ffn: 256,
+        routing: Routing::Adaptive(2),
+        ..readme_moe()
+    }
+}
+
 /// The same backbone with Mixtral's in-layer top-2 routers and no shared expert
 /// (`examples/mixtral_tiny.seam`).
 pub fn mixtral_tiny() -> MoeTransformerConfig {
@@ -220,7 +250,7 @@ impl MoeTransformerConfig {
                     .map(|l| format!("{}.head.{l}", PreGatingRouter::PREFIX))
                     .collect(),
             ),
-            Routing::InLayer(_) => return None,
+            Routing::InLayer(_) | Routing::Adaptive(_) => return None,
         };
         let p = PreGatingRouter::PREFIX;
         let d = rc.d_model;
@@ -252,6 +282,11 @@ impl MoeTransformerConfig {
                     router: f32_param(m, &format!("{p}.router"), &[d, self.experts]),
                     top_k: TopK::softmax_topk(k, true),
                 },
+                Routing::Adaptive(k) => ExpertChoice::Adaptive {
+                    router: f32_param(m, &format!("{p}.router"), &[d, self.experts]),
+                    scale: f32_param(m, &format!("{p}.scale_adapter"), &[d, self.experts]),
+                    k,
+                },
                 Routing::PreGatedShared(_) | Routing::PreGatedPerLayer(..) => {
                     ExpertChoice::PreGated
                 }
@@ -265,6 +300,8 @@ impl MoeTransformerConfig {
                 choice,
                 experts,
                 shared,
+                act: self.routing.expert_act(),
+                output_scale: matches!(self.routing, Routing::Adaptive(_)).then_some(0.5),
             })
         })
     }

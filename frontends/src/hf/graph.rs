@@ -139,23 +139,23 @@ fn declare_mlp(d: &mut Declarer, n: &LayerNames, spec: &MlpSpec, dm: u64) -> Mlp
                 gate: d.param(&[dm, 1], Source::Linear(n.shared_expert_gate())),
             });
             let top_k = TopK::softmax_topk(k as usize, renorm);
-            Mlp::Moe(MoeMlp {
-                choice: ExpertChoice::InLayer { router, top_k },
+            Mlp::Moe(MoeMlp::swiglu(
+                ExpertChoice::InLayer { router, top_k },
                 experts,
                 shared,
-            })
+            ))
         }
         MlpSpec::PreGated {
             experts,
             ffn,
             shared,
-        } => Mlp::Moe(MoeMlp {
-            choice: ExpertChoice::PreGated,
-            experts: declare_experts(d, n, experts, dm, ffn),
-            shared: shared.map(|fs| {
+        } => Mlp::Moe(MoeMlp::swiglu(
+            ExpertChoice::PreGated,
+            declare_experts(d, n, experts, dm, ffn),
+            shared.map(|fs| {
                 SharedExpert::InMoe(declare_gated_mlp(d, n.shared_expert(), None, dm, fs))
             }),
-        }),
+        )),
     }
 }
 

@@ -1,7 +1,7 @@
-//! A mixture-of-experts MLP: SwiGLU experts run by the grouped `moe` op, with
+//! A mixture-of-experts MLP: gated experts run by the grouped `moe` op, with
 //! an optional always-on shared expert.
 
-use seam_ir::{GatedAct, Operand, ParamId, ValueId};
+use seam_ir::{DType, GatedAct, Operand, ParamId, RouteMode, TensorType, ValueId};
 
 use super::{Built, Decision, GatedMlp, TopK};
 use crate::builder::{BuildError, FunctionBuilder};
@@ -16,6 +16,18 @@ pub(crate) enum ExpertChoice {
         router: ParamId,
         /// The choice made from the logits.
         top_k: TopK,
+    },
+    /// AdaMoE: selection decoupled from weighting. The layer's router picks
+    /// the top-`k` experts of `p = softmax(h·router)`; their weights are
+    /// `p + h·scale` (an independent scale adapter, `[d_model, experts]`) taken
+    /// at the picked experts, not renormalised (`route` mode `take`).
+    Adaptive {
+        /// `[d_model, experts]`.
+        router: ParamId,
+        /// The scale adapter, `[d_model, experts]`.
+        scale: ParamId,
+        /// Experts per token.
+        k: usize,
     },
     /// The decision is made before the backbone runs, by a pre-gating router,
     /// and passed in.
@@ -46,9 +58,29 @@ pub(crate) struct MoeMlp {
     pub experts: [ParamId; 3],
     /// The shared expert, if any.
     pub shared: Option<SharedExpert>,
+    /// The experts' (and an in-`moe` shared expert's) gated activation.
+    pub act: GatedAct,
+    /// A factor the layer's output is multiplied by (AdaMoE mixes its general
+    /// FFN, the shared expert, and the routed experts half and half: 0.5).
+    pub output_scale: Option<f32>,
 }
 
 impl MoeMlp {
+    /// SwiGLU experts, the output unscaled (Mixtral, Qwen2-MoE, OLMoE, Read-ME).
+    pub(crate) fn swiglu(
+        choice: ExpertChoice,
+        experts: [ParamId; 3],
+        shared: Option<SharedExpert>,
+    ) -> Self {
+        MoeMlp {
+            choice,
+            experts,
+            shared,
+            act: GatedAct::SwiGlu,
+            output_scale: None,
+        }
+    }
+
     /// Emits the MLP on the normalised input `h`, named under `prefix`; a
     /// [`ExpertChoice::PreGated`] layer uses `pre_gated`, the router's decision
     /// (or the error to report when there is none).
@@ -65,6 +97,17 @@ impl MoeMlp {
                 let logits = f.matmul(&n("router_logits"), h, router)?;
                 top_k.emit(f, [&n("expert_ids"), &n("expert_weights")], logits)?
             }
+            ExpertChoice::Adaptive { router, scale, k } => {
+                let logits = f.matmul(&n("router_logits"), h, router)?;
+                let probs = f.softmax(&n("router_probs"), logits)?;
+                let adapter = f.matmul(&n("scale_adapter"), h, scale)?;
+                let scores = f.add(&n("expert_scores"), probs, adapter)?;
+                let (ids_name, weights_name) = (n("expert_ids"), n("expert_weights"));
+                let names = [ids_name.as_str(), weights_name.as_str()];
+                let (ids, weights) =
+                    f.route(names, probs, Some(scores.into()), k, RouteMode::Take, false)?;
+                Decision { ids, weights }
+            }
             ExpertChoice::PreGated => pre_gated?,
         };
         let in_moe = match self.shared {
@@ -76,8 +119,16 @@ impl MoeMlp {
             [h.into(), d.ids.into(), d.weights.into()],
             self.experts.map(Operand::from),
             in_moe,
-            GatedAct::SwiGlu,
+            self.act,
         )?;
+        let y = match self.output_scale {
+            Some(s) => {
+                let scalar = TensorType::new(DType::F32, Vec::<u64>::new());
+                let s = f.constant(&n("output_scale"), f64::from(s), scalar)?;
+                f.mul(&n("moe_scaled"), y, s)?
+            }
+            None => y,
+        };
         let Some(SharedExpert::SigmoidGated { mlp, gate }) = self.shared else {
             return Ok(y);
         };
