@@ -6,11 +6,11 @@ use clap::Args;
 use seam_frontends::hf::{ImportOptions, OriginLayout};
 use seam_frontends::safetensors_weights::load_safetensors;
 use seam_ir::text::print;
-use seam_ir::weights::random_weights;
 use seam_ir::Model;
 use seam_shaders::Target as EmitTarget;
 
 use super::device::DeviceArgs;
+use super::eval::budgeted_random_weights;
 use super::model_source::{load_source_with, ModelSource};
 use super::output::write_atomic;
 use super::tokenizer::{beside_checkpoint, TextTokenizer};
@@ -202,7 +202,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         }
         (Some(w), None, None) => w,
         (None, Some(path), _) => &load_safetensors(model, path)?,
-        (None, None, Some(seed)) => &random_weights(model, seed),
+        (None, None, Some(seed)) => &budgeted_random_weights(model, seed)?,
         (None, None, None) => {
             return Err(CliError::Usage(
                 "give the weights: --weights FILE.safetensors or --random-weights SEED".into(),

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use seam_ir::eval::{StateSession, Tensor};
+use seam_ir::eval::{EvalError, MemoryBudget, StateSession, Tensor};
 use seam_ir::weights::random_weights;
-use seam_ir::{index_bounds, npy};
+use seam_ir::{index_bounds, npy, Model, Weights};
 
 use super::inputs::{describe, InputArgs, InputSpec};
 use super::model_source::load_source;
@@ -53,7 +53,7 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
             )))
         }
         (Some(w), None) => w,
-        (None, Some(seed)) => &random_weights(model, seed),
+        (None, Some(seed)) => &budgeted_random_weights(model, seed)?,
         (None, None) => return Err(needs_seed()),
     };
     let func = match &args.function {
@@ -100,6 +100,15 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         write_npy_file(path, &outputs[0], args.force)?;
     }
     Ok(())
+}
+
+/// [`random_weights`] for `model`, refused (naming the param, its size and
+/// the budget) when the params exceed the [`MemoryBudget`] of this process.
+pub(crate) fn budgeted_random_weights(model: &Model, seed: u64) -> Result<Weights, CliError> {
+    MemoryBudget::from_env()
+        .and_then(|budget| budget.check_params(model))
+        .map_err(EvalError::from)?;
+    Ok(random_weights(model, seed))
 }
 
 /// The usage error for a text model evaluated without `--random-weights`.

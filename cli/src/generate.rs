@@ -30,7 +30,8 @@ pub struct GenerateArgs {
     /// with, instead of the one in the bundle.
     #[arg(long, value_name = "PATH")]
     pub tokenizer: Option<PathBuf>,
-    /// How many tokens to generate.
+    /// How many tokens to generate. A count the bundle's KV cache cannot hold
+    /// (prompt + N - 1 positions over its capacity) is refused, not clamped.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_new_tokens: usize,
     /// Sample at this temperature (above 0) instead of choosing greedily.

@@ -191,6 +191,31 @@ fn seeded_sampling_repeats_and_arguments_are_checked() {
     );
 }
 
+/// Fuzz regression: `--max-new-tokens 18446744073709551615` overflowed the
+/// needed length (and then `Vec::with_capacity`) instead of being refused.
+#[test]
+fn max_new_tokens_of_u64_max_is_refused_not_a_capacity_overflow() {
+    let d = scratch("maxnew");
+    let bundle = compiled(&d);
+    for prompt in ["1", "1,2,3"] {
+        let o = seam(&[
+            "generate",
+            &bundle,
+            "--prompt-ids",
+            prompt,
+            "--max-new-tokens",
+            "18446744073709551615",
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
+        assert!(
+            text_of(&o).contains("exceed the maximum 12"),
+            "{}",
+            text_of(&o)
+        );
+        assert!(!text_of(&o).contains("panicked"), "{}", text_of(&o));
+    }
+}
+
 #[test]
 fn bundles_without_a_cache_and_models_without_states_are_refused() {
     let d = scratch("nocache");

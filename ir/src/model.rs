@@ -224,15 +224,18 @@ impl Model {
         }
     }
 
-    /// Total bytes of all parameters.
+    /// Total bytes of all parameters (saturating at `u64::MAX`).
     pub fn param_bytes(&self) -> u64 {
         self.params
             .iter()
             .map(|p| {
-                let n: u64 = p.ty.shape.static_sizes().map_or(0, |s| s.iter().product());
-                n * p.ty.dtype.size_bytes() as u64
+                let n =
+                    p.ty.shape
+                        .static_sizes()
+                        .map_or(0, |s| s.iter().fold(1u64, |n, &d| n.saturating_mul(d)));
+                n.saturating_mul(p.ty.dtype.size_bytes() as u64)
             })
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 }
 

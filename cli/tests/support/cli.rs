@@ -7,10 +7,16 @@ use std::process::{Command, Output};
 
 /// Runs the `seam` binary under test with `args` (no colour, the Vulkan backend).
 pub fn seam(args: &[&str]) -> Output {
+    seam_with_env(args, &[])
+}
+
+/// [`seam`] with extra environment variables `env` (name, value).
+pub fn seam_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_seam"))
         .args(args)
         .env("NO_COLOR", "1")
         .env("WGPU_BACKEND", "vulkan")
+        .envs(env.iter().copied())
         .output()
         .expect("seam runs")
 }

@@ -178,7 +178,7 @@ impl Spec {
                 ]
             }
             Family::Mixtral => {
-                let experts = c.positive("num_local_experts")?;
+                let experts = c.count("num_local_experts")?;
                 let k = top_k(c, experts)?;
                 let ffn = dense_ffn()?;
                 vec![
@@ -203,7 +203,7 @@ impl Spec {
                         "OLMoE's q/k norms are sized by hidden_size, so head_dim must be hidden_size / num_attention_heads",
                     ));
                 }
-                let experts = c.positive("num_experts")?;
+                let experts = c.count("num_experts")?;
                 let k = top_k(c, experts)?;
                 let renorm = c.bool_or("norm_topk_prob", false)?;
                 let ffn = dense_ffn()?;
@@ -223,10 +223,10 @@ impl Spec {
                 qwen2_moe_mlps(c, layers, dense_ffn)?
             }
             Family::ReadMe => {
-                let experts = c.positive("num_experts")?;
+                let experts = c.count("num_experts")?;
                 let ffn = c.positive("expert_intermediate_size")?;
                 let shared = c
-                    .opt_u64("shared_expert_intermediate_size")?
+                    .opt_size("shared_expert_intermediate_size")?
                     .filter(|&s| s > 0);
                 router = Some(read_router(c, &d, experts)?);
                 vec![
@@ -270,7 +270,10 @@ fn qwen2_moe_mlps(
     layers: usize,
     dense_ffn: impl Fn() -> Result<u64, HfError>,
 ) -> Result<Vec<MlpSpec>, HfError> {
-    let experts = c.opt_u64("num_experts")?.unwrap_or(0);
+    let experts = match c.opt_u64("num_experts")? {
+        None | Some(0) => 0,
+        Some(_) => c.count("num_experts")?,
+    };
     let step = c.opt_u64("decoder_sparse_step")?.unwrap_or(1);
     if step == 0 {
         return Err(c.field_error("decoder_sparse_step", "must be positive"));
@@ -281,7 +284,7 @@ fn qwen2_moe_mlps(
         .map(|l| {
             if experts > 0 && !dense_only.contains(&l) && (l + 1) % step == 0 {
                 let shared = c
-                    .opt_u64("shared_expert_intermediate_size")?
+                    .opt_size("shared_expert_intermediate_size")?
                     .filter(|&s| s > 0);
                 Ok(MlpSpec::Routed {
                     experts,
@@ -329,7 +332,7 @@ fn read_router(c: &ConfigReader, d: &DecoderConfig, experts: u64) -> Result<Rout
         .ok_or_else(|| c.field_error("router_config", "is missing"))?;
     let d_model = r.positive("hidden_size")?;
     let heads = r.positive("num_attention_heads")?;
-    let kv_heads = r.opt_u64("num_key_value_heads")?.unwrap_or(heads);
+    let kv_heads = r.opt_size("num_key_value_heads")?.unwrap_or(heads);
     if kv_heads == 0 || heads % kv_heads != 0 || d_model % heads != 0 {
         return Err(r.field_error(
             "num_attention_heads",

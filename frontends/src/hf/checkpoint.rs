@@ -87,6 +87,11 @@ impl Checkpoint {
         self.by_name.contains_key(name)
     }
 
+    /// The names of every tensor the weight files hold.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
     /// The tensor `name`, or an error naming the file that should hold it.
     pub(crate) fn tensor(&self, name: &str) -> Result<RawTensor<'_>, HfError> {
         let missing = || HfError::MissingTensor {

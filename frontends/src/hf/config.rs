@@ -7,6 +7,17 @@ use serde_json::{Map, Value};
 
 use super::HfError;
 
+/// The largest size (`hidden_size`, `intermediate_size`, `vocab_size`, head
+/// counts, expert widths …) a config may give: 2^24, beyond every published
+/// checkpoint, so products of sizes stay far from overflow and hostile values
+/// are refused before anything is sized by them.
+pub(crate) const MAX_SIZE: u64 = 1 << 24;
+
+/// The largest count of repeated blocks (`num_hidden_layers`, the expert
+/// counts) a config may give, before it is checked against the tensors the
+/// checkpoint holds.
+pub(crate) const MAX_COUNT: u64 = 1 << 16;
+
 /// A JSON object from a config file, read field by field. Nested objects
 /// (`rope_parameters`, Read-ME's `router_config`) get their own reader whose
 /// errors carry the dotted field path.
@@ -92,12 +103,42 @@ impl ConfigReader {
             .ok_or_else(|| self.field_error(field, "is missing"))
     }
 
-    /// A required positive integer field.
-    pub(crate) fn positive(&self, field: &str) -> Result<u64, HfError> {
+    /// A required positive integer field of at most `limit`.
+    fn positive_at_most(&self, field: &str, limit: u64) -> Result<u64, HfError> {
         match self.u64(field)? {
             0 => Err(self.field_error(field, "must be positive, found 0")),
-            n => Ok(n),
+            n => self.at_most(field, n, limit),
         }
+    }
+
+    /// A required positive size field (at most [`MAX_SIZE`]).
+    pub(crate) fn positive(&self, field: &str) -> Result<u64, HfError> {
+        self.positive_at_most(field, MAX_SIZE)
+    }
+
+    /// A required positive count of blocks (at most [`MAX_COUNT`]).
+    pub(crate) fn count(&self, field: &str) -> Result<u64, HfError> {
+        self.positive_at_most(field, MAX_COUNT)
+    }
+
+    /// A size field (at most [`MAX_SIZE`]), if present.
+    pub(crate) fn opt_size(&self, field: &str) -> Result<Option<u64>, HfError> {
+        self.opt_u64(field)?
+            .map(|n| self.at_most(field, n, MAX_SIZE))
+            .transpose()
+    }
+
+    /// `n`, or an error when `field`'s value `n` exceeds `limit`.
+    fn at_most(&self, field: &str, n: u64, limit: u64) -> Result<u64, HfError> {
+        if n > limit {
+            return Err(HfError::TooLarge {
+                path: self.path.clone(),
+                field: self.full(field),
+                value: n,
+                limit,
+            });
+        }
+        Ok(n)
     }
 
     /// A number field, if present.
@@ -213,14 +254,14 @@ impl DecoderConfig {
     ) -> Result<Self, HfError> {
         let d_model = c.positive("hidden_size")?;
         let heads = c.positive("num_attention_heads")?;
-        let kv_heads = c.opt_u64("num_key_value_heads")?.unwrap_or(heads);
+        let kv_heads = c.opt_size("num_key_value_heads")?.unwrap_or(heads);
         if kv_heads == 0 || heads % kv_heads != 0 {
             return Err(c.field_error(
                 "num_key_value_heads",
                 format!("must divide num_attention_heads = {heads}, found {kv_heads}"),
             ));
         }
-        let head_dim = match c.opt_u64("head_dim")? {
+        let head_dim = match c.opt_size("head_dim")? {
             Some(h) => h,
             None if d_model % heads == 0 => d_model / heads,
             None => {
@@ -256,11 +297,11 @@ impl DecoderConfig {
         Ok(DecoderConfig {
             vocab: c.positive("vocab_size")?,
             d_model,
-            layers: c.positive("num_hidden_layers")?,
+            layers: c.count("num_hidden_layers")?,
             heads,
             kv_heads,
             head_dim,
-            ffn: c.opt_u64("intermediate_size")?,
+            ffn: c.opt_size("intermediate_size")?,
             eps: c.opt_f64("rms_norm_eps")?.unwrap_or(default_eps) as f32,
             rope_theta: rope_theta as f32,
             tie_embeddings: c.bool_or("tie_word_embeddings", false)?,

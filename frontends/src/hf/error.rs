@@ -42,6 +42,35 @@ pub enum HfError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A config size or count is beyond what any checkpoint holds.
+    #[error("`{}`: field `{field}` = {value} exceeds the limit {limit}", path.display())]
+    TooLarge {
+        /// The config file.
+        path: PathBuf,
+        /// The field (dotted for nested ones).
+        field: String,
+        /// Its value.
+        value: u64,
+        /// The largest value accepted.
+        limit: u64,
+    },
+    /// A config count (layers, experts) exceeds what the checkpoint's tensors hold.
+    #[error(
+        "`{}`: `{field}` = {value}, but the checkpoint holds {held} {what}",
+        path.display()
+    )]
+    CountMismatch {
+        /// The config file.
+        path: PathBuf,
+        /// The field.
+        field: String,
+        /// Its value.
+        value: u64,
+        /// How many the checkpoint's tensor names hold.
+        held: u64,
+        /// What is counted (`layers`, `experts in layer 0`, …).
+        what: String,
+    },
     /// The config names an architecture this importer does not know.
     #[error(
         "`{}`: unsupported architecture `{architecture}` (model_type `{model_type}`); \

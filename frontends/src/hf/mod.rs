@@ -20,6 +20,12 @@
 //! which parameters are, byte for byte, a range of a checkpoint file (so a bundle
 //! may reference it: `seam compile --weight-storage external`).
 //!
+//! Hostile numbers are refused before they size anything: config sizes are at
+//! most 2^24 and layer and expert counts at most 2^16 ([`HfError::TooLarge`]),
+//! and `num_hidden_layers` and the expert count must not exceed the layers and
+//! experts the checkpoint's tensor names hold ([`HfError::CountMismatch`]),
+//! checked before the graph is built.
+//!
 //! # The Read-ME convention
 //!
 //! Read-ME (VITA-Group/READ-ME) refactors a dense Llama into experts with a
@@ -55,6 +61,7 @@
 mod arch;
 mod checkpoint;
 mod config;
+mod counts;
 mod declarer;
 mod error;
 mod graph;
@@ -125,9 +132,10 @@ pub fn import_with_progress(
     let config = config::ConfigReader::open(&config_path)?;
     let family = Family::detect(&config)?;
     let spec = arch::Spec::read(&config, family, options.max_tokens)?;
+    let ckpt = checkpoint::Checkpoint::open(dir)?;
+    counts::check(&spec, &ckpt, &config_path)?;
     let name = model_name(dir);
     let (model, sources) = graph::build(&spec, &name, options.kv_cache)?;
-    let ckpt = checkpoint::Checkpoint::open(dir)?;
     weights::check_present(&sources, &ckpt)?;
     let weights = weights::load(&model, &sources, &ckpt, progress)?;
     let origins = origin::origins(&sources, &ckpt);

@@ -95,9 +95,14 @@ pub(crate) fn load(
             }
             Source::Experts(names) => {
                 let (i, o) = (shape[1], shape[2]);
-                let mut all = Vec::with_capacity(shape.iter().product());
+                // Sized by the first expert read (its shape checked), never by the config alone.
+                let mut all = Vec::new();
                 for name in names {
-                    all.extend(transpose(&read(ckpt, name, &[o, i])?, o, i));
+                    let expert = transpose(&read(ckpt, name, &[o, i])?, o, i);
+                    if all.is_empty() {
+                        all.reserve_exact(expert.len() * names.len());
+                    }
+                    all.extend(expert);
                 }
                 all
             }
@@ -172,12 +177,14 @@ fn read_fused(
     i: usize,
     o: usize,
 ) -> Result<Vec<f32>, HfError> {
-    let mut out = Vec::with_capacity(e * i * o);
+    // Sized after `read` has checked the tensor's shape, never by the config alone.
+    let mut out = Vec::new();
     match part {
         ExpertPart::Gate | ExpertPart::Up => {
             // [E, 2F, D]: each expert's rows 0..F are the gate, F..2F the up projection.
             let (d, f) = (i, o);
             let fused = read(ckpt, tensor, &[e, 2 * f, d])?;
+            out.reserve_exact(fused.len() / 2);
             let skip = if part == ExpertPart::Gate { 0 } else { f * d };
             for expert in fused.chunks_exact(2 * f * d) {
                 out.extend(transpose(&expert[skip..skip + f * d], f, d));
@@ -185,7 +192,9 @@ fn read_fused(
         }
         ExpertPart::Down => {
             let (f, d) = (i, o);
-            for expert in read(ckpt, tensor, &[e, d, f])?.chunks_exact(d * f) {
+            let fused = read(ckpt, tensor, &[e, d, f])?;
+            out.reserve_exact(fused.len());
+            for expert in fused.chunks_exact(d * f) {
                 out.extend(transpose(expert, d, f));
             }
         }

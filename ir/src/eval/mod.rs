@@ -24,6 +24,7 @@ use crate::weights::{Weights, WeightsError};
 use seam_core::DType;
 
 mod attention;
+pub mod budget;
 pub(crate) mod elementwise;
 mod linalg;
 mod moe;
@@ -36,6 +37,7 @@ pub mod tensor;
 #[cfg(test)]
 mod tests;
 
+pub use budget::{BudgetError, MemoryBudget};
 pub use session::StateSession;
 pub use tensor::{Tensor, TensorData, TensorError};
 
@@ -48,6 +50,9 @@ pub enum EvalError {
     /// The weights do not fit the model.
     #[error("weights do not fit the model: {0}")]
     Weights(#[from] WeightsError),
+    /// A result tensor would exceed the memory budget (see [`budget`]).
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
     /// No function has this name.
     #[error("the model has no function `{0}`")]
     UnknownFunction(String),
@@ -365,7 +370,8 @@ pub(crate) struct OutType {
 ///
 /// The model is verified first; the inputs must match the declared dtypes, ranks
 /// and static dims, and every symbolic dim is bound from the inputs' actual
-/// shapes (consistently across inputs, within its declared bound).
+/// shapes (consistently across inputs, within its declared bound). Each
+/// result is checked against [`MemoryBudget::from_env`] before it is computed.
 pub fn evaluate(
     model: &Model,
     function: &str,
@@ -378,6 +384,7 @@ pub fn evaluate(
         .function(function)
         .ok_or_else(|| EvalError::UnknownFunction(function.to_string()))?;
     let bindings = bind_inputs(model, func, inputs)?;
+    let budget = MemoryBudget::from_env()?;
     let mut env: Vec<Option<Tensor>> = vec![None; func.values.len()];
     for (&id, t) in func.inputs.iter().zip(inputs) {
         env[id.index()] = Some(t.clone());
@@ -393,9 +400,12 @@ pub fn evaluate(
         let mut out_types = Vec::with_capacity(instr.results.len());
         for &r in &instr.results {
             let v = func.value(r);
+            let shape = bindings.resolve(v, &func.name)?;
+            let what = || format!("value `%{}` of `{}` ({})", v.name, instr.op.name(), v.ty);
+            budget.check_tensor(what, v.ty.dtype, &shape)?;
             out_types.push(OutType {
                 dtype: v.ty.dtype,
-                shape: bindings.resolve(v, &func.name)?,
+                shape,
             });
         }
         let results = {

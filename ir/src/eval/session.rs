@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{evaluate, shape_ops, At, EvalError, Tensor};
+use super::{evaluate, shape_ops, At, EvalError, MemoryBudget, Tensor};
 use crate::model::Model;
 use crate::shape::Dim;
 use crate::state::state_use;
@@ -87,6 +87,7 @@ impl<'m> StateSession<'m> {
             op: "state",
             value: function,
         };
+        let budget = MemoryBudget::from_env()?;
         let mut all = Vec::with_capacity(func.inputs.len());
         let mut given = inputs.iter();
         for (i, &v) in func.inputs.iter().enumerate() {
@@ -109,6 +110,8 @@ impl<'m> StateSession<'m> {
                             .iter()
                             .map(|d| d.as_static().unwrap_or_default() as usize),
                     );
+                    let what = || format!("state `%{}`", value.name);
+                    budget.check_tensor(what, value.ty.dtype, &shape)?;
                     Tensor::zeros(value.ty.dtype, shape).map_err(|e| at.bug(e))?
                 }
             };
@@ -126,6 +129,7 @@ impl<'m> StateSession<'m> {
                         None => {
                             let mut shape = t.shape.clone();
                             shape[0] = max;
+                            budget.check_tensor(|| format!("state `%{name}`"), t.dtype, &shape)?;
                             Tensor::zeros(t.dtype, shape).map_err(|e| at.bug(e))?
                         }
                     };

@@ -52,8 +52,10 @@ impl Generation {
 }
 
 /// Resets `session`, prefills `prompt` and generates `max_new` tokens. Refuses
-/// up front a sequence longer than the states hold, an empty prompt, and
-/// (after the prefill, which reports the vocabulary) ids outside it.
+/// up front (with [`Error::SequenceFull`], never by clamping) a sequence longer
+/// than the states hold, whatever `max_new` is (`usize::MAX` included), an
+/// empty prompt, and (after the prefill, which reports the vocabulary) ids
+/// outside it.
 pub fn generate(
     session: &mut Session,
     prompt: &[i32],
@@ -68,12 +70,13 @@ pub fn generate(
             "the bundle has no KV cache (compile a model with `{PREFILL}` and `{DECODE}` entry points)"
         ))
     })?;
-    let needed = (prompt.len() + max_new.saturating_sub(1)) as u64;
+    let adding = max_new.saturating_sub(1) as u64;
+    let needed = (prompt.len() as u64).saturating_add(adding);
     if needed > max {
         return Err(Error::SequenceFull {
             dim: session.length_dim().unwrap_or_default().to_string(),
             stored: prompt.len() as u64,
-            adding: max_new.saturating_sub(1) as u64,
+            adding,
             max,
         });
     }
