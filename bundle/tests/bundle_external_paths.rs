@@ -115,7 +115,8 @@ fn a_path_climbing_to_etc_passwd_is_refused_without_its_size() {
     assert!(!text.contains(&real.to_string()), "{text}");
     // A file that does not exist outside gets the same words: no existence probe.
     let missing = climb(&dir, "/etc/seam-no-such-file");
-    let other = refused_within_10s(&referencing(&dir, &missing, &[7; 4]), &[]);
+    let elsewhere = scratch("passwd-missing");
+    let other = refused_within_10s(&referencing(&elsewhere, &missing, &[7; 4]), &[]);
     assert_eq!(
         other.to_string().replace(&missing, "P"),
         text.replace(&climb(&dir, "/etc/passwd"), "P")

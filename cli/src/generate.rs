@@ -49,10 +49,10 @@ pub struct GenerateArgs {
     /// Replace the `--logits-out` file if it exists.
     #[arg(long)]
     pub force: bool,
-    /// The device.
     /// Folders external weight files may lie in.
     #[command(flatten)]
     pub weights: WeightDirArgs,
+    /// The device.
     #[command(flatten)]
     pub device: DeviceArgs,
 }

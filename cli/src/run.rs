@@ -38,10 +38,10 @@ pub struct RunArgs {
     /// bundle's own weights) and print the largest absolute difference.
     #[arg(long)]
     pub check_reference: bool,
-    /// The device.
     /// Folders external weight files may lie in.
     #[command(flatten)]
     pub weights: WeightDirArgs,
+    /// The device.
     #[command(flatten)]
     pub device: DeviceArgs,
 }
