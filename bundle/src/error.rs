@@ -73,6 +73,31 @@ pub enum BundleError {
         /// Why.
         reason: String,
     },
+    /// An external weight file's path leads outside the bundle's folder and
+    /// the allowed folders (or through a symbolic link that does). Refused
+    /// before the file is looked at: says nothing of whether it exists.
+    #[error("external weight file `{path}` is outside the bundle's folder and the folders allowed with --allow-weights-from (`LoadOptions::allowed_weight_dirs`)")]
+    ExternalOutside {
+        /// The path as recorded.
+        path: String,
+    },
+    /// An external weight file is not a regular file (a device, FIFO, socket
+    /// or folder).
+    #[error("external weight file `{path}` (recorded as `{reference}`) is not a regular file (a device, FIFO, socket or folder)")]
+    ExternalNotRegular {
+        /// The path tried.
+        path: String,
+        /// The path as recorded.
+        reference: String,
+    },
+    /// A folder allowed to hold external weight files cannot be used.
+    #[error("cannot use folder `{path}` for external weight files: {source}")]
+    WeightDir {
+        /// The folder as given.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// An external weight file is missing or cannot be read.
     #[error("cannot read external weight file `{path}` (recorded as `{reference}`, relative to the bundle's folder): {source}")]
     ExternalIo {

@@ -6,18 +6,24 @@
 //! the checkpoint folder rather than inside it (`models/m/` and `bundles/m.seamb`
 //! gives `../models/m/model.safetensors`); absolute paths, empty, `.` and
 //! backslash-containing components are refused, so a bundle moves together with
-//! its checkpoint and never names a fixed location. Reading a file only ever
-//! yields weights that match the length and CRC-32 recorded at compile time.
+//! its checkpoint and never names a fixed location. At load, a path must resolve
+//! (symbolic links followed) inside the bundle's folder tree or a folder the
+//! caller allows ([`crate::LoadOptions`], `--allow-weights-from`), else it is
+//! refused before the file is looked at (see [`crate::weight_dirs`]). Reading a
+//! file only ever yields weights that match the length and CRC-32 recorded at
+//! compile time.
 //!
-//! At load every file is read once, front to back: its length is checked, its
-//! CRC-32 computed, and the weight ranges read straight into their buffers on
-//! the way, so the bytes used are the bytes checked (a file changed during the
-//! read fails the check).
+//! At load every file is read once, front to back: anything but a regular file
+//! is refused before it is opened, its length is checked, its CRC-32 computed,
+//! and the weight ranges read straight into their buffers on the way, so the
+//! bytes used are the bytes checked (a file changed during the read fails the
+//! check). Exactly the recorded length is read, never up to the end of the file.
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::weight_dirs::WeightDirs;
 use crate::{BundleError, Manifest};
 
 /// Bytes read per step while checksumming a file.
@@ -48,91 +54,141 @@ pub fn check_path(path: &str) -> Result<(), BundleError> {
     Ok(())
 }
 
-/// The file `path` (checked by [`check_path`]) names, relative to `base`.
-pub fn resolve(base: &Path, path: &str) -> Result<PathBuf, BundleError> {
-    check_path(path)?;
-    Ok(path.split('/').fold(base.to_path_buf(), |p, c| p.join(c)))
+/// The file's length if it is a regular file, else an `InvalidInput` error
+/// (devices, FIFOs and sockets are never read: they may never end).
+fn regular_len(meta: &std::fs::Metadata) -> io::Result<u64> {
+    if meta.is_file() {
+        Ok(meta.len())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a device, FIFO, socket or folder)",
+        ))
+    }
 }
 
 /// The length and CRC-32 of the whole file at `path`, as recorded in an
-/// [`crate::ExternalFile`].
+/// [`crate::ExternalFile`]. Reads at most the length the file has when
+/// opened; anything but a regular file is refused before it is opened.
 pub fn file_checksum(path: &Path) -> io::Result<(u64, u32)> {
+    regular_len(&std::fs::metadata(path)?)?;
     let mut file = File::open(path)?;
+    let len = regular_len(&file.metadata()?)?;
     let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut len = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok((len, hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
-        len += n as u64;
-    }
+    let mut buf = vec![0u8; CHUNK.min(len as usize).max(1)];
+    let read = skip(&mut file, len, &mut buf, &mut hasher)?;
+    Ok((read, hasher.finalize()))
 }
 
 /// The bytes of every external weight of `manifest` (an empty vector for
-/// weights in the bundle), read from files relative to `base` and verified.
-pub(crate) fn load(manifest: &Manifest, base: &Path) -> Result<Vec<Vec<u8>>, BundleError> {
+/// weights in the bundle), read from files inside `dirs` and verified.
+pub(crate) fn load(manifest: &Manifest, dirs: &WeightDirs) -> Result<Vec<Vec<u8>>, BundleError> {
     let mut out: Vec<Vec<u8>> = vec![Vec::new(); manifest.weights.len()];
     for (fi, f) in manifest.external_files.iter().enumerate() {
-        let path = resolve(base, &f.path)?;
-        let io = |source| BundleError::ExternalIo {
-            path: path.display().to_string(),
-            reference: f.path.clone(),
-            source,
-        };
-        let changed_length = |found| BundleError::ExternalLength {
-            path: path.display().to_string(),
-            expected: f.bytes,
-            found,
-        };
-        let mut file = File::open(&path).map_err(io)?;
-        let found = file.metadata().map_err(io)?.len();
-        if found != f.bytes {
-            return Err(changed_length(found));
-        }
-        let mut ranges: Vec<usize> = (0..manifest.weights.len())
-            .filter(|&i| manifest.weights[i].file == Some(fi as u32))
-            .collect();
-        // Allocated once the file is known to be as long as recorded, which
-        // bounds every range (checked by `Manifest::validate`).
-        for &i in &ranges {
-            out[i] = vec![0u8; manifest.weights[i].bytes as usize];
-        }
-        ranges.sort_by_key(|&i| manifest.weights[i].offset);
-        let mut hasher = crc32fast::Hasher::new();
-        let mut scratch = vec![0u8; CHUNK.min(f.bytes as usize).max(1)];
-        let at = read_ranges(
-            &mut file,
-            manifest,
-            &ranges,
-            &mut out,
-            &mut scratch,
-            &mut hasher,
-        )
-        .map_err(io)?;
-        if at != f.bytes {
-            return Err(changed_length(at));
-        }
-        if hasher.finalize() != f.crc32 {
-            return Err(BundleError::ExternalChecksum {
-                path: path.display().to_string(),
-            });
-        }
+        check_path(&f.path)?;
+        let path = dirs.locate(&f.path)?;
+        load_file(manifest, fi, &path, &mut out)?;
     }
     Ok(out)
+}
+
+/// Opens external file `path` (recorded as `reference`), refusing anything but
+/// a regular file before opening it (a FIFO would block the open) and again
+/// after (in case it was swapped in between).
+fn open_regular(path: &Path, reference: &str) -> Result<File, BundleError> {
+    let io = |source| BundleError::ExternalIo {
+        path: path.display().to_string(),
+        reference: reference.to_string(),
+        source,
+    };
+    let not_regular = || BundleError::ExternalNotRegular {
+        path: path.display().to_string(),
+        reference: reference.to_string(),
+    };
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = File::open(path).map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
+/// Reads external file `fi` of `manifest`, found at `path`, into the buffers
+/// of its weights in `out`, checking its length and CRC-32. Reads exactly the
+/// recorded length, never to the end of the file.
+fn load_file(
+    manifest: &Manifest,
+    fi: usize,
+    path: &Path,
+    out: &mut [Vec<u8>],
+) -> Result<(), BundleError> {
+    let f = &manifest.external_files[fi];
+    let io = |source| BundleError::ExternalIo {
+        path: path.display().to_string(),
+        reference: f.path.clone(),
+        source,
+    };
+    let changed_length = |found| BundleError::ExternalLength {
+        path: path.display().to_string(),
+        expected: f.bytes,
+        found,
+    };
+    let mut file = open_regular(path, &f.path)?;
+    let found = file.metadata().map_err(io)?.len();
+    if found != f.bytes {
+        return Err(changed_length(found));
+    }
+    let mut ranges: Vec<usize> = (0..manifest.weights.len())
+        .filter(|&i| manifest.weights[i].file == Some(fi as u32))
+        .collect();
+    // Allocated once the file is known to be as long as recorded, which
+    // bounds every range (checked by `Manifest::validate`).
+    for &i in &ranges {
+        out[i] = vec![0u8; manifest.weights[i].bytes as usize];
+    }
+    ranges.sort_by_key(|&i| manifest.weights[i].offset);
+    let mut hasher = crc32fast::Hasher::new();
+    let mut scratch = vec![0u8; CHUNK.min(f.bytes as usize).max(1)];
+    let at = read_ranges(
+        &mut file,
+        manifest,
+        &ranges,
+        f.bytes,
+        out,
+        &mut scratch,
+        &mut hasher,
+    )
+    .map_err(io)?;
+    if at != f.bytes {
+        return Err(changed_length(at));
+    }
+    // Nothing was read past the recorded length: a file that grew meanwhile
+    // shows in its length.
+    let now = file.metadata().map_err(io)?.len();
+    if now != f.bytes {
+        return Err(changed_length(now));
+    }
+    if hasher.finalize() != f.crc32 {
+        return Err(BundleError::ExternalChecksum {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Reads `file` front to back into the hasher: each weight range in `ranges`
 /// (sorted by offset) straight into its buffer in `out`, the bytes between
 /// through `scratch`. A range starting inside bytes already read takes them
-/// from the range read last, which holds them. Returns the bytes read (fewer
-/// than the ranges need only if the file shrank while being read).
+/// from the range read last, which holds them; the bytes after the last range
+/// up to `len` (the recorded length) follow, and nothing beyond. Returns the
+/// bytes read (fewer than `len` only if the file shrank while being read).
 fn read_ranges(
     file: &mut File,
     manifest: &Manifest,
     ranges: &[usize],
+    len: u64,
     out: &mut [Vec<u8>],
     scratch: &mut [u8],
     hasher: &mut crc32fast::Hasher,
@@ -167,7 +223,7 @@ fn read_ranges(
             last = Some(i);
         }
     }
-    Ok(at + skip(file, u64::MAX, scratch, hasher)?)
+    Ok(at + skip(file, len.saturating_sub(at), scratch, hasher)?)
 }
 
 /// Reads up to `n` bytes through `scratch` into the hasher; returns how many
@@ -234,13 +290,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn resolve_joins_components_to_the_base() {
-        assert_eq!(
-            resolve(Path::new("/b"), "../c/d.safetensors").unwrap(),
-            Path::new("/b/../c/d.safetensors")
-        );
     }
 }

@@ -29,7 +29,9 @@
 //! A weight may instead be a byte range of a file outside the bundle
 //! ([`ExternalFile`], see [`external`]): such bundles are written as version 2
 //! and loaded from a path (or with [`BundleReader::from_bytes_in`]); every
-//! external file's length and CRC-32 are checked at load too.
+//! external file must lie inside the bundle's folder tree or a folder allowed
+//! by [`LoadOptions`] ([`weight_dirs`]), and its length and CRC-32 are checked
+//! at load too.
 
 #![warn(missing_docs)]
 
@@ -40,6 +42,7 @@ mod format;
 mod manifest;
 mod reader;
 mod validate;
+pub mod weight_dirs;
 mod writer;
 
 pub use error::BundleError;
@@ -49,4 +52,5 @@ pub use manifest::{
     KernelEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength, WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
+pub use weight_dirs::LoadOptions;
 pub use writer::BundleWriter;

@@ -7,7 +7,8 @@ use crate::format::{
     SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SECTIONS,
     SECTION_ENTRY_LEN,
 };
-use crate::{external, BundleError, Manifest};
+use crate::weight_dirs::WeightDirs;
+use crate::{external, BundleError, LoadOptions, Manifest};
 
 /// A verified bundle in memory: the manifest plus the shader and weight bytes
 /// (external weights read and verified too).
@@ -219,8 +220,14 @@ fn check_padding(bytes: &[u8], table_end: usize, sections: &[Section]) -> Result
 
 impl BundleReader {
     /// Reads and verifies a bundle file; external weight files are found
-    /// relative to its folder.
+    /// relative to its folder and must lie inside its folder tree.
     pub fn open(path: &Path) -> Result<Bundle, BundleError> {
+        Self::open_with(path, &LoadOptions::default())
+    }
+
+    /// [`BundleReader::open`] whose external weight files may also lie inside
+    /// the folders `options` allows.
+    pub fn open_with(path: &Path, options: &LoadOptions) -> Result<Bundle, BundleError> {
         let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
             path: path.display().to_string(),
             source,
@@ -229,7 +236,7 @@ impl BundleReader {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        Self::from_bytes_in(bytes, dir)
+        Self::from_bytes_in_with(bytes, dir, options)
     }
 
     /// Verifies a bundle in memory: magic, version, lengths, every checksum,
@@ -255,10 +262,25 @@ impl BundleReader {
     }
 
     /// [`BundleReader::from_bytes`] for a bundle whose external weight files
-    /// (if any) are found relative to `dir`, and verified.
+    /// (if any) are found relative to `dir`, must lie inside its folder tree,
+    /// and are verified.
     pub fn from_bytes_in(bytes: Vec<u8>, dir: &Path) -> Result<Bundle, BundleError> {
+        Self::from_bytes_in_with(bytes, dir, &LoadOptions::default())
+    }
+
+    /// [`BundleReader::from_bytes_in`] whose external weight files may also lie
+    /// inside the folders `options` allows.
+    pub fn from_bytes_in_with(
+        bytes: Vec<u8>,
+        dir: &Path,
+        options: &LoadOptions,
+    ) -> Result<Bundle, BundleError> {
         let (manifest, shaders, weights, tokenizer) = verify(&bytes)?;
-        let external = external::load(&manifest, dir)?;
+        let external = if manifest.external_files.is_empty() {
+            vec![Vec::new(); manifest.weights.len()]
+        } else {
+            external::load(&manifest, &WeightDirs::new(dir, options)?)?
+        };
         Ok(Bundle {
             manifest,
             bytes,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use seam_bundle::{
-    BundleError, BundleReader, BundleWriter, ExternalFile, Manifest, PlanStats,
+    BundleError, BundleReader, BundleWriter, ExternalFile, LoadOptions, Manifest, PlanStats,
     BASE_FORMAT_VERSION, FORMAT_VERSION,
 };
 use seam_core::DType;
@@ -90,7 +90,7 @@ fn external_weights_load_from_the_bundle_folder() {
 }
 
 #[test]
-fn paths_may_climb_out_of_the_bundle_folder() {
+fn paths_climbing_out_need_an_allowed_folder() {
     let dir = scratch("climb");
     std::fs::create_dir_all(dir.join("ckpt")).unwrap();
     std::fs::create_dir_all(dir.join("out")).unwrap();
@@ -99,10 +99,20 @@ fn paths_may_climb_out_of_the_bundle_folder() {
     external_writer("../ckpt/w.bin", &file_bytes())
         .write(&bundle, false)
         .unwrap();
+    let err = BundleReader::open(&bundle).unwrap_err();
+    assert!(matches!(err, BundleError::ExternalOutside { .. }), "{err}");
+    let allowed = LoadOptions {
+        allowed_weight_dirs: vec![dir.join("ckpt")],
+    };
     assert_eq!(
-        BundleReader::open(&bundle).unwrap().weight_bytes(1),
+        BundleReader::open_with(&bundle, &allowed)
+            .unwrap()
+            .weight_bytes(1),
         weight_range()
     );
+    let bytes = std::fs::read(&bundle).unwrap();
+    let b = BundleReader::from_bytes_in_with(bytes, &dir.join("out"), &allowed).unwrap();
+    assert_eq!(b.weight_bytes(1), weight_range());
 }
 
 #[test]

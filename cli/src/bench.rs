@@ -10,6 +10,7 @@ use seam_core::DType;
 use seam_runtime::{Entry, HostTensor, Timing};
 
 use super::device::DeviceArgs;
+use super::weight_dirs::WeightDirArgs;
 use super::CliError;
 
 /// Arguments of `seam bench`.
@@ -26,6 +27,9 @@ pub struct BenchArgs {
     /// Also time every dispatch on its own and print the slowest kernels.
     #[arg(long)]
     pub profile: bool,
+    /// Folders external weight files may lie in.
+    #[command(flatten)]
+    pub weights: WeightDirArgs,
     /// The device.
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -47,7 +51,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         "bundle", "tokens", "mean ms", "min ms", "dispatches", "submits"
     );
     for path in &args.bundles {
-        let model = rt.load(path)?;
+        let model = rt.load_with(path, &args.weights.options())?;
         let name = &model
             .manifest()
             .entry_points

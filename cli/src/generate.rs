@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args};
-use seam_bundle::{Bundle, BundleReader};
+use seam_bundle::Bundle;
 use seam_ir::Tensor;
 use seam_runtime::generate::{generate, Sampler, Sampling, PREFILL};
 
 use super::device::DeviceArgs;
 use super::eval::{refuse_existing, write_npy_file};
 use super::tokenizer::{TextTokenizer, TOKENIZER_FILE};
+use super::weight_dirs::WeightDirArgs;
 use super::CliError;
 
 /// Arguments of `seam generate`.
@@ -49,6 +50,9 @@ pub struct GenerateArgs {
     /// Replace the `--logits-out` file if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Folders external weight files may lie in.
+    #[command(flatten)]
+    pub weights: WeightDirArgs,
     /// The device.
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -114,7 +118,7 @@ impl GenerateArgs {
 pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     refuse_existing(args.logits_out.as_deref(), args.force)?;
     let mut sampler = Sampler::new(args.sampling()?).map_err(|e| CliError::Usage(e.to_string()))?;
-    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::Error::from)?;
+    let bundle = args.weights.open(&args.bundle)?;
     let tokenizer = args.tokenizer(&bundle)?;
     let prompt = args.prompt(tokenizer.as_ref())?;
     if !bundle

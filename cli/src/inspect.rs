@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use seam_bundle::BundleReader;
 
+use super::weight_dirs::WeightDirArgs;
 use super::CliError;
 
 /// Arguments of `seam inspect`.
@@ -15,11 +15,14 @@ pub struct InspectArgs {
     /// Also list every dispatch with its kernel and sizes.
     #[arg(long)]
     pub dispatches: bool,
+    /// Folders external weight files may lie in.
+    #[command(flatten)]
+    pub weights: WeightDirArgs,
 }
 
 /// Runs `seam inspect`.
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
-    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::Error::from)?;
+    let bundle = args.weights.open(&args.bundle)?;
     let m = bundle.manifest();
     println!(
         "bundle {}: model {}, compiler {}, -O{}, {} bytes",

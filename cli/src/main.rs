@@ -16,6 +16,7 @@ mod model_source;
 mod output;
 mod run;
 mod tokenizer;
+mod weight_dirs;
 
 use std::process::ExitCode;
 

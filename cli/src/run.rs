@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use seam_bundle::{Bundle, BundleReader, Packing};
+use seam_bundle::{Bundle, Packing};
 use seam_ir::eval::StateSession;
 use seam_ir::{index_bounds, text, DType, Tensor, TensorData, Weights};
 use seam_runtime::{HostTensor, RunOutput, Timing};
@@ -12,6 +12,7 @@ use seam_runtime::{HostTensor, RunOutput, Timing};
 use super::device::DeviceArgs;
 use super::eval::{refuse_existing, write_npy_file};
 use super::inputs::{describe, InputArgs, InputSpec};
+use super::weight_dirs::WeightDirArgs;
 use super::CliError;
 use seam_compiler::emit::transpose_last2;
 use seam_ir::eval::tensor::f32s_from_le_bytes;
@@ -37,6 +38,9 @@ pub struct RunArgs {
     /// bundle's own weights) and print the largest absolute difference.
     #[arg(long)]
     pub check_reference: bool,
+    /// Folders external weight files may lie in.
+    #[command(flatten)]
+    pub weights: WeightDirArgs,
     /// The device.
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -106,7 +110,7 @@ fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliErro
 /// Runs `seam run`.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
-    let bundle = BundleReader::open(&args.bundle).map_err(seam_runtime::Error::from)?;
+    let bundle = args.weights.open(&args.bundle)?;
     let manifest = bundle.manifest().clone();
     let entry = match &args.entry {
         Some(name) => manifest.entry_points.iter().find(|e| &e.name == name),

@@ -2,7 +2,9 @@
 //! CI): the bundle references the checkpoint's safetensors files instead of
 //! copying them, is much smaller, and runs and generates exactly as the copied
 //! bundle does (the weights are the same bytes); a moved, changed or truncated
-//! checkpoint is refused at load with a named error and exit code 1.
+//! checkpoint is refused at load with a named error and exit code 1. The
+//! checkpoint lies beside the bundle's folder, so loading needs
+//! `--allow-weights-from`; without it the bundle is refused.
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +82,8 @@ fn an_external_bundle_is_small_and_runs_bit_identically() {
             "--check-reference",
             "--out",
             s(&out.join(npy)),
+            "--allow-weights-from",
+            s(&ckpt),
         ]);
         assert!(text.contains("check-reference output 0"), "{text}");
     }
@@ -93,11 +97,30 @@ fn an_external_bundle_is_small_and_runs_bit_identically() {
     let moved = root.with_extension("moved");
     let _ = std::fs::remove_dir_all(&moved);
     std::fs::rename(root, &moved).unwrap();
-    ok(&["run", s(&moved.join("out/ext.seamb")), "--tokens", "1,2"]);
+    let (bundle, ckpt) = (moved.join("out/ext.seamb"), moved.join("llama"));
+    ok(&[
+        "run",
+        s(&bundle),
+        "--tokens",
+        "1,2",
+        "--allow-weights-from",
+        s(&ckpt),
+    ]);
+    // Without the flag the checkpoint beside the bundle's folder is refused.
+    for args in [
+        &["run", s(&bundle), "--tokens", "1,2"][..],
+        &["inspect", s(&bundle)],
+    ] {
+        let o = seam(args);
+        let text = text_of(&o);
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        assert!(text.contains("--allow-weights-from"), "{text}");
+    }
+    ok(&["inspect", s(&bundle), "--allow-weights-from", s(&ckpt)]);
 }
 
-/// The `generated:` line of `seam generate`.
-fn generated(bundle: &Path) -> String {
+/// The `generated:` line of `seam generate`, external weights allowed from `ckpt`.
+fn generated(bundle: &Path, ckpt: &Path) -> String {
     let text = ok(&[
         "generate",
         s(bundle),
@@ -105,6 +128,8 @@ fn generated(bundle: &Path) -> String {
         "1,2,3",
         "--max-new-tokens",
         "8",
+        "--allow-weights-from",
+        s(ckpt),
     ]);
     text.lines()
         .find(|l| l.starts_with("generated:"))
@@ -121,12 +146,20 @@ fn an_external_kv_bundle_generates_the_same_tokens() {
     let summary = compile(&ckpt, &external, &[&kv[..], &EXTERNAL].concat());
     assert!(summary.contains("external in 3 files"), "{summary}");
     assert!(file_len(&external) < file_len(&copied));
-    assert_eq!(generated(&copied), generated(&external));
+    assert_eq!(generated(&copied, &ckpt), generated(&external, &ckpt));
 }
 
-/// Runs the bundle, asserting a clean failure (exit 1, no panic) mentioning `needle`.
-fn assert_refused(bundle: &Path, needle: &str) {
-    let o = seam(&["run", s(bundle), "--tokens", "1,2"]);
+/// Runs the bundle with external weights allowed from `root`, asserting a
+/// clean failure (exit 1, no panic) mentioning `needle`.
+fn assert_refused(bundle: &Path, root: &Path, needle: &str) {
+    let o = seam(&[
+        "run",
+        s(bundle),
+        "--tokens",
+        "1,2",
+        "--allow-weights-from",
+        s(root),
+    ]);
     let text = text_of(&o);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(!text.contains("panicked"), "{text}");
@@ -140,23 +173,28 @@ fn a_moved_changed_or_truncated_checkpoint_is_refused() {
     compile(&ckpt, &bundle, &EXTERNAL);
     let weights = ckpt.join("model.safetensors");
     let original = std::fs::read(&weights).unwrap();
+    // The folder holding the checkpoint and the bundle's folder: a moved
+    // checkpoint is then a missing file inside an allowed folder.
+    let root = out.parent().unwrap();
+    let allow = ["--allow-weights-from", s(root)];
 
     let moved = ckpt.with_extension("moved");
     std::fs::rename(&ckpt, &moved).unwrap();
-    assert_refused(&bundle, "cannot read external weight file");
-    assert_refused(&bundle, "../llama/model.safetensors");
+    assert_refused(&bundle, root, "cannot read external weight file");
+    assert_refused(&bundle, root, "../llama/model.safetensors");
     std::fs::rename(&moved, &ckpt).unwrap();
-    ok(&["run", s(&bundle), "--tokens", "1,2"]);
+    ok(&[&["run", s(&bundle), "--tokens", "1,2"][..], &allow].concat());
 
     let mut changed = original.clone();
     let mid = changed.len() / 2;
     changed[mid] ^= 0x40;
     std::fs::write(&weights, &changed).unwrap();
-    assert_refused(&bundle, "does not match the checksum");
+    assert_refused(&bundle, root, "does not match the checksum");
 
     std::fs::write(&weights, &original[..original.len() - 4]).unwrap();
     assert_refused(
         &bundle,
+        root,
         &format!(
             "has {} bytes but the bundle was compiled against {}",
             original.len() - 4,
@@ -183,4 +221,33 @@ fn external_storage_needs_a_checkpoint_folder() {
     assert_eq!(o.status.code(), Some(2), "{text}");
     assert!(text.contains("applies to checkpoint folders"), "{text}");
     assert!(!out.exists());
+}
+
+#[test]
+fn inspect_refuses_weights_linked_outside_or_to_a_device() {
+    let (ckpt, out) = copy_fixture("llama", "outside");
+    let bundle = out.join("ext.seamb");
+    compile(&ckpt, &bundle, &EXTERNAL);
+    let weights = ckpt.join("model.safetensors");
+    std::fs::remove_file(&weights).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &weights).unwrap();
+    let inspect = |extra: &[&str]| {
+        let o = seam(
+            &[
+                &["inspect", s(&bundle), "--allow-weights-from", s(&ckpt)],
+                extra,
+            ]
+            .concat(),
+        );
+        let text = text_of(&o);
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        assert!(!text.contains("panicked"), "{text}");
+        text
+    };
+    // The link leads out of the allowed folder: refused, no size given.
+    let text = inspect(&[]);
+    assert!(text.contains("is outside the bundle's folder"), "{text}");
+    // Allowing `/dev` too, the device is refused as one, never read.
+    let text = inspect(&["--allow-weights-from", "/dev"]);
+    assert!(text.contains("is not a regular file"), "{text}");
 }

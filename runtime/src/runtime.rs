@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::device::{AdapterSummary, DeviceOptions, Gpu};
 use crate::error::Error;
 use crate::model::{LoadedModel, Model};
-use seam_bundle::{Bundle, BundleReader};
+use seam_bundle::{Bundle, BundleReader, LoadOptions};
 
 /// A device ready to load bundles.
 ///
@@ -36,13 +36,20 @@ impl Runtime {
         &self.gpu
     }
 
-    /// Reads, verifies and loads a bundle file.
+    /// Reads, verifies and loads a bundle file (external weight files must
+    /// lie inside its folder tree).
     pub fn load(&self, path: &Path) -> Result<Model, Error> {
-        self.load_bundle(BundleReader::open(path)?)
+        self.load_with(path, &LoadOptions::default())
+    }
+
+    /// [`Runtime::load`] whose external weight files may also lie inside the
+    /// folders `options` allows.
+    pub fn load_with(&self, path: &Path, options: &LoadOptions) -> Result<Model, Error> {
+        self.load_bundle(BundleReader::open_with(path, options)?)
     }
 
     /// Verifies and loads a bundle from memory (one without external weights;
-    /// for those, `load_bundle(BundleReader::from_bytes_in(bytes, folder))`).
+    /// for those, `load_bundle(BundleReader::from_bytes_in_with(bytes, folder, options))`).
     pub fn load_bytes(&self, bytes: Vec<u8>) -> Result<Model, Error> {
         self.load_bundle(BundleReader::from_bytes(bytes)?)
     }
