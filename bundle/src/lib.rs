@@ -33,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+mod disjoint;
 mod error;
 pub mod external;
 pub mod files;
@@ -49,4 +50,5 @@ pub use manifest::{
     KernelEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength, WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
+pub use validate::MAX_DISPATCHES_PER_ENTRY;
 pub use writer::BundleWriter;
