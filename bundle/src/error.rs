@@ -67,8 +67,8 @@ pub enum BundleError {
         limit: usize,
     },
     /// Two weight entries cover overlapping (or the same) bytes of the
-    /// weights section or of one external file.
-    #[error("weight {second} `{second_name}` overlaps weight {first} `{first_name}` in {place}: weight entries must not overlap or repeat")]
+    /// weights section.
+    #[error("weight {second} `{second_name}` overlaps weight {first} `{first_name}` in the weights section: embedded weight entries must not overlap or repeat")]
     WeightOverlap {
         /// The earlier weight's index.
         first: usize,
@@ -78,8 +78,6 @@ pub enum BundleError {
         second: usize,
         /// Its name.
         second_name: String,
-        /// Where (`the weights section`, or an external file's path).
-        place: String,
     },
     /// Two weight buffers hold the same weight.
     #[error("buffers {first} and {second} both hold weight {weight}: every weight buffer must hold a distinct weight")]

@@ -113,7 +113,7 @@ impl Validator<'_> {
         for f in &self.m.external_files {
             crate::external::check_path(&f.path)?;
         }
-        crate::disjoint::check_disjoint(&self.m.weights, &self.m.external_files)
+        crate::disjoint::check_disjoint(&self.m.weights)
     }
 
     fn kernels(&self) -> Result<(), BundleError> {
