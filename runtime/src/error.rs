@@ -71,12 +71,12 @@ pub enum Error {
     /// A kernel could not be launched with the given sizes.
     #[error(transparent)]
     Launch(#[from] seam_core::LaunchError),
-    /// A kernel's WGSL could not be parsed or sized before its pipeline was created.
+    /// A kernel's WGSL declares workgroup memory that cannot be sized.
     #[error("kernel `{kernel}`: {message}")]
     Shader {
         /// The kernel.
         kernel: String,
-        /// The parser's message.
+        /// What cannot be sized.
         message: String,
     },
     /// A kernel declares more `var<workgroup>` memory than the device allows.

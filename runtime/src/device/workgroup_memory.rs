@@ -7,16 +7,17 @@ use wgpu::naga;
 
 use crate::error::Error;
 
-/// The bytes of `var<workgroup>` memory `kernel`'s WGSL declares, summed over
-/// every workgroup variable of the module (at least what any one entry point
-/// uses). Fails closed: a source that does not parse, or a variable whose size
-/// cannot be computed, is an error rather than a guess.
-pub(super) fn workgroup_bytes(kernel: &Kernel) -> Result<u64, Error> {
-    let module = naga::front::wgsl::parse_str(&kernel.wgsl).map_err(|e| Error::Shader {
-        kernel: kernel.name.clone(),
-        message: e.emit_to_string(&kernel.wgsl),
-    })?;
-    let mut total = 0u64;
+/// Refuses `kernel` when the `var<workgroup>` variables of its WGSL, summed
+/// over the module (at least what any one entry point uses), exceed `limit`
+/// bytes (the device's `max_compute_workgroup_storage_size`). Fails closed: a
+/// variable too large to size is an error. A source that does not parse is
+/// left to `create_shader_module`, which parses with this same naga and
+/// reports a validation error, so nothing of it reaches the driver.
+pub(super) fn check_workgroup_memory(kernel: &Kernel, limit: u32) -> Result<(), Error> {
+    let Ok(module) = naga::front::wgsl::parse_str(&kernel.wgsl) else {
+        return Ok(());
+    };
+    let mut bytes = 0u64;
     for (_, var) in module.global_variables.iter() {
         if var.space != naga::AddressSpace::WorkGroup {
             continue;
@@ -31,15 +32,8 @@ pub(super) fn workgroup_bytes(kernel: &Kernel) -> Result<u64, Error> {
                     var.name.as_deref().unwrap_or("?")
                 ),
             })?;
-        total = total.saturating_add(u64::from(size));
+        bytes = bytes.saturating_add(u64::from(size));
     }
-    Ok(total)
-}
-
-/// Refuses `kernel` when its workgroup memory exceeds `limit` bytes (the
-/// device's `max_compute_workgroup_storage_size`).
-pub(super) fn check_workgroup_memory(kernel: &Kernel, limit: u32) -> Result<(), Error> {
-    let bytes = workgroup_bytes(kernel)?;
     if bytes > u64::from(limit) {
         return Err(Error::WorkgroupMemory {
             kernel: kernel.name.clone(),
