@@ -56,6 +56,39 @@ pub enum BundleError {
     /// The manifest decodes but is inconsistent.
     #[error("bundle manifest is invalid: {0}")]
     ManifestInvalid(String),
+    /// An entry point declares more dispatches than [`crate::MAX_DISPATCHES_PER_ENTRY`].
+    #[error("entry point `{entry}` declares {count} dispatches; the limit is {limit} (no real model comes near it: the bundle is corrupt or hostile)")]
+    TooManyDispatches {
+        /// The entry point.
+        entry: String,
+        /// Dispatches declared.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Two weight entries cover overlapping (or the same) bytes of the
+    /// weights section.
+    #[error("weight {second} `{second_name}` overlaps weight {first} `{first_name}` in the weights section: embedded weight entries must not overlap or repeat")]
+    WeightOverlap {
+        /// The earlier weight's index.
+        first: usize,
+        /// Its name.
+        first_name: String,
+        /// The overlapping weight's index.
+        second: usize,
+        /// Its name.
+        second_name: String,
+    },
+    /// Two weight buffers hold the same weight.
+    #[error("buffers {first} and {second} both hold weight {weight}: every weight buffer must hold a distinct weight")]
+    WeightBufferRepeated {
+        /// The weight's index.
+        weight: u32,
+        /// The first buffer holding it.
+        first: usize,
+        /// The second buffer holding it.
+        second: usize,
+    },
     /// The bundle has external weights but was given as bytes, with no folder
     /// to find them relative to.
     #[error("the bundle reads weights from {count} external file(s) (e.g. `{first}`), found relative to the bundle's folder: load it from its path, or give that folder (`BundleReader::from_bytes_in`)")]

@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+mod disjoint;
 mod error;
 pub mod external;
 pub mod files;
@@ -52,5 +53,6 @@ pub use manifest::{
     KernelEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength, WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
+pub use validate::MAX_DISPATCHES_PER_ENTRY;
 pub use weight_dirs::LoadOptions;
 pub use writer::BundleWriter;

@@ -2,7 +2,7 @@
 //! index in range, every byte range inside its section, every size computable
 //! at the dims' bounds and no larger than a limit.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use seam_core::{Dim, SizeExpr};
 
@@ -10,6 +10,12 @@ use crate::{BufferRole, BundleError, Dispatch, EntryPoint, Manifest};
 
 /// The largest buffer a manifest may ask for (1 TiB): anything larger is corrupt.
 const MAX_BUFFER_BYTES: u64 = 1 << 40;
+
+/// The most dispatches one entry point may declare (16,384). The largest
+/// example model records a few hundred; recording tens of thousands in one
+/// compute pass exhausts some drivers' descriptor pools (lavapipe crashes at
+/// 65,536), so a bundle declaring more is refused before anything is recorded.
+pub const MAX_DISPATCHES_PER_ENTRY: usize = 16_384;
 
 /// A manifest with the lengths of the sections it indexes into.
 pub(crate) struct Validator<'m> {
@@ -107,7 +113,7 @@ impl Validator<'_> {
         for f in &self.m.external_files {
             crate::external::check_path(&f.path)?;
         }
-        Ok(())
+        crate::disjoint::check_disjoint(&self.m.weights)
     }
 
     fn kernels(&self) -> Result<(), BundleError> {
@@ -146,6 +152,7 @@ impl Validator<'_> {
     }
 
     fn buffers(&self) -> Result<(), BundleError> {
+        let mut holder_of_weight = HashMap::new();
         for (i, b) in self.m.buffers.iter().enumerate() {
             let n = self.at_bounds(&b.bytes, &format!("buffer {i}"))?;
             if n > MAX_BUFFER_BYTES {
@@ -157,6 +164,13 @@ impl Validator<'_> {
                 };
                 if weight.bytes > n {
                     return bad(format!("buffer {i} is smaller than weight {w}"));
+                }
+                if let Some(first) = holder_of_weight.insert(w, i) {
+                    return Err(BundleError::WeightBufferRepeated {
+                        weight: w,
+                        first,
+                        second: i,
+                    });
                 }
             }
         }
@@ -191,6 +205,13 @@ impl Validator<'_> {
     }
 
     fn entry_point(&self, ep: &EntryPoint) -> Result<(), BundleError> {
+        if ep.dispatches.len() > MAX_DISPATCHES_PER_ENTRY {
+            return Err(BundleError::TooManyDispatches {
+                entry: ep.name.clone(),
+                count: ep.dispatches.len(),
+                limit: MAX_DISPATCHES_PER_ENTRY,
+            });
+        }
         for io in ep.inputs.iter().chain(&ep.outputs) {
             self.buffer(
                 io.buffer,

@@ -71,6 +71,37 @@ pub enum Error {
     /// A kernel could not be launched with the given sizes.
     #[error(transparent)]
     Launch(#[from] seam_core::LaunchError),
+    /// A kernel's WGSL declares workgroup memory that cannot be sized.
+    #[error("kernel `{kernel}`: {message}")]
+    Shader {
+        /// The kernel.
+        kernel: String,
+        /// What cannot be sized.
+        message: String,
+    },
+    /// A kernel declares more `var<workgroup>` memory than the device allows.
+    #[error("kernel `{kernel}` declares {bytes} bytes of workgroup memory; the device allows {limit} (max_compute_workgroup_storage_size)")]
+    WorkgroupMemory {
+        /// The kernel.
+        kernel: String,
+        /// Bytes declared.
+        bytes: u64,
+        /// The device's limit.
+        limit: u32,
+    },
+    /// A dispatch would launch more workgroups than
+    /// [`crate::device::MAX_WORKGROUPS_PER_DISPATCH`].
+    #[error("kernel `{kernel}`: a grid of {grid:?} is {workgroups} workgroups; one dispatch may launch at most {limit}")]
+    GridBudget {
+        /// The kernel.
+        kernel: String,
+        /// Workgroups along x, y, z.
+        grid: [u32; 3],
+        /// Their product.
+        workgroups: u64,
+        /// The budget.
+        limit: u64,
+    },
     /// The buffers passed to a dispatch do not match the kernel's bindings.
     #[error("kernel `{kernel}`: {message}")]
     Binding {

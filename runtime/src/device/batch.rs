@@ -11,6 +11,7 @@ use seam_core::{Kernel, Launch};
 
 use super::buffers::BufferView;
 use super::gpu::Gpu;
+use super::grid_budget::bounded_launch;
 use super::pipeline::KernelPipeline;
 use crate::error::Error;
 
@@ -73,7 +74,7 @@ impl Batch<'_> {
         sizes: &[(&str, u32)],
     ) -> Result<&mut Self, Error> {
         let kernel = &pipeline.kernel;
-        let launch = kernel.launch(sizes, self.gpu.limits.max_compute_workgroups_per_dimension)?;
+        let launch = bounded_launch(self.gpu, kernel, sizes)?;
         check_buffers(self.gpu, kernel, buffers)?;
         self.pending.push(Pending {
             pipeline: pipeline.clone(),
@@ -187,10 +188,7 @@ impl Recorded {
                 message: format!("no dispatch {index}"),
             });
         };
-        let launch = item
-            .pipeline
-            .kernel
-            .launch(sizes, gpu.limits.max_compute_workgroups_per_dimension)?;
+        let launch = bounded_launch(gpu, &item.pipeline.kernel, sizes)?;
         if let (Some(off), Some(buf)) = (item.uniform_offset, self.uniform.as_ref()) {
             gpu.scoped("updating parameters", || {
                 gpu.queue.write_buffer(buf, off, &launch.uniform)

@@ -24,13 +24,16 @@ mod adapter;
 mod batch;
 mod buffers;
 mod gpu;
+mod grid_budget;
 mod pipeline;
 mod submit;
+mod workgroup_memory;
 
 pub use adapter::{list_adapters, AdapterSummary, DeviceOptions};
 pub use batch::{Batch, Recorded};
 pub use buffers::{BufferView, GpuBuffer};
 pub use gpu::Gpu;
+pub use grid_budget::MAX_WORKGROUPS_PER_DISPATCH;
 pub use pipeline::{KernelPipeline, PipelineCache};
 /// The wgpu version the device layer is built on (for [`DeviceOptions`]'
 /// backends and power preference, and [`Gpu::device`]).

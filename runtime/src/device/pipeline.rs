@@ -5,6 +5,7 @@ use std::sync::Arc;
 use seam_core::{Access, Kernel};
 
 use super::gpu::Gpu;
+use super::workgroup_memory::check_workgroup_memory;
 use crate::error::Error;
 
 /// A kernel compiled for this device: its pipeline and bind-group layout.
@@ -65,6 +66,7 @@ impl Gpu {
                 ),
             });
         }
+        check_workgroup_memory(kernel, self.limits.max_compute_workgroup_storage_size)?;
         let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
             .bindings
             .iter()

@@ -97,6 +97,74 @@ fn errors_are_values() {
     g.check().unwrap();
 }
 
+/// A binding-less kernel with `wgsl` as its source and a constant grid.
+fn bare_kernel(wgsl: &str, grid: [u32; 3]) -> Kernel {
+    let axis = |n| GridDim {
+        terms: vec![seam_shaders::GridTerm::Const(n)],
+        divisor: 1,
+    };
+    Kernel {
+        name: "bare".into(),
+        wgsl: wgsl.into(),
+        entry_point: "main".into(),
+        workgroup_size: [1, 1, 1],
+        bindings: vec![],
+        sizes: vec![],
+        grid: Grid::xyz(axis(grid[0]), axis(grid[1]), axis(grid[2])),
+        indexing_proven: true,
+    }
+}
+
+#[test]
+fn workgroup_memory_over_the_device_limit_is_refused_before_pipeline_creation() {
+    let g = gpu();
+    let k = bare_kernel(
+        "var<workgroup> big: array<f32, 16777216>;\n\
+         @compute @workgroup_size(1) fn main() { big[0] = 1.0; }",
+        [1, 1, 1],
+    );
+    assert!(
+        matches!(
+            g.pipeline(&k),
+            Err(Error::WorkgroupMemory {
+                bytes: 67_108_864,
+                ..
+            })
+        ),
+        "{:?}",
+        g.pipeline(&k).err()
+    );
+    let within = bare_kernel(
+        "var<workgroup> small: array<f32, 64>;\n\
+         @compute @workgroup_size(1) fn main() { small[0] = 1.0; }",
+        [1, 1, 1],
+    );
+    assert!(g.pipeline(&within).is_ok());
+}
+
+#[test]
+fn grid_over_the_workgroup_budget_is_refused_before_dispatch() {
+    let g = gpu();
+    let p = g
+        .pipeline(&bare_kernel(
+            "@compute @workgroup_size(1) fn main() {}",
+            [65_535, 65_535, 1],
+        ))
+        .unwrap();
+    let mut batch = g.batch();
+    assert!(
+        matches!(
+            batch.dispatch(&p, &[], &[]),
+            Err(Error::GridBudget {
+                workgroups: 4_294_836_225,
+                limit: seam_runtime::device::MAX_WORKGROUPS_PER_DISPATCH,
+                ..
+            })
+        ),
+        "a 65,535 x 65,535 grid is refused"
+    );
+}
+
 #[test]
 fn record_once_replay_with_new_sizes() {
     // One batch of two dependent dispatches (c = a·b; d = c·b), replayed for
