@@ -106,7 +106,7 @@ fn decoupled_weighting_matches_a_hand_written_evaluation() {
     let w = random_weights(&m, 11);
     let (t, d, e, f, fs, k) = (5usize, 8usize, 4usize, 6usize, 10usize, 2usize);
     let h = random_tensor(DType::F32, &[t, d], 3).expect("input");
-    let got = evaluate(&m, "forward", &w, &[h.clone()]).expect("evaluates");
+    let got = evaluate(&m, "forward", &w, std::slice::from_ref(&h)).expect("evaluates");
     let got = got[0].to_f32_vec();
     let hv = h.to_f32_vec();
     let (wr, ws) = (weight(&m, &w, "router"), weight(&m, &w, "scale_adapter"));
