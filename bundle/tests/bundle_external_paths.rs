@@ -21,7 +21,7 @@ fn scratch(test: &str) -> PathBuf {
 /// Writes `dir/b.seamb`, whose only external file is `path`, recorded with
 /// `content`'s length and CRC-32 (one weight over all of it unless empty).
 fn referencing(dir: &Path, path: &str, content: &[u8]) -> PathBuf {
-    let mut manifest: Manifest = serde_json::from_str(
+    let manifest: Manifest = serde_json::from_str(
         r#"{"model":"paths","compiler_version":"test","dims":[],"weights":[],
         "kernels":[],"buffers":[],"entry_points":[],
         "stats":{"opt_level":0,"peak_activation_bytes":0,"weight_bytes":0},
