@@ -1,8 +1,11 @@
 //! Device options on the command line, and `seam devices`.
 
+use std::io::IsTerminal;
+use std::time::Instant;
+
 use clap::Args;
 use seam_runtime::device::list_adapters;
-use seam_runtime::{DeviceOptions, Runtime};
+use seam_runtime::{DeviceOptions, Runtime, Session};
 
 use super::CliError;
 
@@ -34,6 +37,23 @@ impl DeviceArgs {
         tracing::info!(adapter = %a.name, backend = ?a.backend, "device opened");
         Ok(rt)
     }
+}
+
+/// Warms `session` up before anything is timed ([`Session::warm_up`]: a driver
+/// that compiles kernels at their first dispatch does it now), saying so on a
+/// terminal.
+pub fn warm_up(session: &mut Session) -> Result<(), CliError> {
+    let terminal = std::io::stderr().is_terminal();
+    if terminal {
+        eprint!("warming up the kernels (a bundle's first run on a device compiles them)…");
+    }
+    let started = Instant::now();
+    session.warm_up()?;
+    if terminal {
+        eprintln!(" {:.1} s", started.elapsed().as_secs_f64());
+    }
+    tracing::info!(elapsed = ?started.elapsed(), "warmed up");
+    Ok(())
 }
 
 /// Runs `seam devices`: every adapter wgpu sees, best first.

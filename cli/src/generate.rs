@@ -7,7 +7,7 @@ use seam_bundle::Bundle;
 use seam_ir::Tensor;
 use seam_runtime::generate::{generate, Sampler, Sampling, PREFILL};
 
-use super::device::DeviceArgs;
+use super::device::{warm_up, DeviceArgs};
 use super::eval::{refuse_existing, write_npy_file};
 use super::tokenizer::{TextTokenizer, TOKENIZER_FILE};
 use super::weight_dirs::WeightDirArgs;
@@ -144,6 +144,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     }
     let model = rt.load_bundle(bundle)?;
     let mut session = model.session()?;
+    warm_up(&mut session)?;
     let g = generate(&mut session, &prompt, args.max_new_tokens, &mut sampler)?;
     let ids: Vec<String> = g.tokens.iter().map(ToString::to_string).collect();
     println!("generated: {}", ids.join(","));

@@ -9,7 +9,7 @@ use seam_ir::eval::StateSession;
 use seam_ir::{index_bounds, text, DType, Tensor, TensorData, Weights};
 use seam_runtime::{HostTensor, RunOutput, Timing};
 
-use super::device::DeviceArgs;
+use super::device::{warm_up, DeviceArgs};
 use super::eval::{refuse_existing, write_npy_file};
 use super::inputs::{describe, InputArgs, InputSpec};
 use super::weight_dirs::WeightDirArgs;
@@ -147,6 +147,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     );
     let model = rt.load_bundle(bundle)?;
     let mut session = model.session()?;
+    warm_up(&mut session)?;
     let host = inputs.iter().map(to_host).collect::<Result<Vec<_>, _>>()?;
     let RunOutput {
         tensors: outputs,

@@ -201,3 +201,33 @@ fn running_past_the_capacity_is_refused_and_reset_recovers() {
     assert!(matches!(err, Error::ForeignEntry { .. }), "{err}");
     assert_eq!(s.length(), 1, "a refused run changes nothing");
 }
+
+/// `warm_up` runs every entry point once and leaves a fresh sequence: a
+/// warmed-up session gives bit-identical prefill and decode logits to a new one.
+#[test]
+fn warm_up_leaves_a_fresh_sequence() {
+    let rt = runtime();
+    let (model, weights) = cached(mixtral_tiny(), 16);
+    let loaded = load(&rt, &model, &weights, OptLevel::O0);
+    let (prefill, decode) = (
+        loaded.entry("prefill").unwrap(),
+        loaded.entry("decode").unwrap(),
+    );
+    let logits = |session: &mut seam_runtime::Session| {
+        let p = session
+            .run(
+                &prefill,
+                &[HostTensor::from_i32(vec![3], &ids(3, 1)).unwrap()],
+            )
+            .unwrap();
+        let d = session
+            .run(&decode, &[HostTensor::from_i32(vec![1], &[5]).unwrap()])
+            .unwrap();
+        (p[0].bytes().to_vec(), d[0].bytes().to_vec())
+    };
+    let mut warmed = loaded.session().unwrap();
+    warmed.warm_up().unwrap();
+    assert_eq!(warmed.length(), 0);
+    let mut fresh = loaded.session().unwrap();
+    assert!(logits(&mut warmed) == logits(&mut fresh));
+}

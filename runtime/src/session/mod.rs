@@ -107,6 +107,40 @@ impl Session {
         Ok(())
     }
 
+    /// Runs every entry point once on the smallest inputs (every symbolic dim 1,
+    /// every element zero), then [`Session::reset`]s. Some drivers compile a
+    /// kernel at its first dispatch rather than when its pipeline is created
+    /// (lavapipe generates its shader variants then: seconds per kernel without
+    /// Mesa's cache), so an app that times its runs warms a session up first.
+    /// It also allocates every entry's buffers.
+    pub fn warm_up(&mut self) -> Result<(), Error> {
+        let names: Vec<String> = self
+            .model
+            .manifest()
+            .entry_points
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        for name in names {
+            let entry = self.model.entry(&name)?;
+            let inputs = entry
+                .inputs()
+                .iter()
+                .map(|io| {
+                    let shape = io
+                        .shape
+                        .iter()
+                        .map(|e| Ok(e.eval(&|_| Some(1))? as usize))
+                        .collect::<Result<Vec<usize>, Error>>()?;
+                    let count: usize = shape.iter().product();
+                    HostTensor::from_bytes(io.dtype, shape, vec![0; count * io.dtype.size_bytes()])
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            self.run(&entry, &inputs)?;
+        }
+        self.reset()
+    }
+
     /// Runs `entry` (e.g. `prefill`, then `decode`, on this session's states)
     /// on `inputs` (in signature order, states excluded) and returns its
     /// outputs (states excluded).
