@@ -21,6 +21,10 @@ use crate::timing::{DispatchTiming, RunOutput, RunTiming, Timing};
 use dims::{bind_dims, dispatch_sizes, eval_shape, DimValues};
 use seam_bundle::{BufferRange, BufferRole, EntryPoint};
 
+/// The largest input [`Session::warm_up`] makes (256 MiB; every dim 1): far above any
+/// real model's, small enough that a hostile bundle cannot make it allocate much.
+const MAX_WARM_UP_INPUT_BYTES: usize = 256 << 20;
+
 /// A loaded model's buffers for running its entry points, and the session
 /// states. Each entry point's dispatches are recorded once, on its first run,
 /// and replayed; a run with other dim sizes only rewrites sizes.
@@ -132,8 +136,17 @@ impl Session {
                         .iter()
                         .map(|e| Ok(e.eval(&|_| Some(1))? as usize))
                         .collect::<Result<Vec<usize>, Error>>()?;
-                    let count: usize = shape.iter().product();
-                    HostTensor::from_bytes(io.dtype, shape, vec![0; count * io.dtype.size_bytes()])
+                    let bytes = shape
+                        .iter()
+                        .try_fold(io.dtype.size_bytes(), |n, &d| n.checked_mul(d))
+                        .filter(|&n| n <= MAX_WARM_UP_INPUT_BYTES)
+                        .ok_or_else(|| {
+                            Error::Input(format!(
+                                "warm-up input `{}` of `{name}` would exceed {MAX_WARM_UP_INPUT_BYTES} bytes",
+                                io.name
+                            ))
+                        })?;
+                    HostTensor::from_bytes(io.dtype, shape, vec![0; bytes])
                 })
                 .collect::<Result<Vec<_>, Error>>()?;
             self.run(&entry, &inputs)?;
