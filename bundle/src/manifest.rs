@@ -242,6 +242,25 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// A manifest for model `model` written by `compiler_version`, with nothing
+    /// in it yet (no dims, kernels, weights, buffers or entry points).
+    pub fn new(model: impl Into<String>, compiler_version: impl Into<String>) -> Self {
+        Manifest {
+            model: model.into(),
+            compiler_version: compiler_version.into(),
+            dims: Vec::new(),
+            weights: Vec::new(),
+            kernels: Vec::new(),
+            buffers: Vec::new(),
+            entry_points: Vec::new(),
+            stats: PlanStats::default(),
+            source_ir: None,
+            params: Vec::new(),
+            states: Vec::new(),
+            external_files: Vec::new(),
+        }
+    }
+
     /// Checks internal consistency against the sizes of the shader and weight
     /// sections: every index in range, every byte range inside its section,
     /// every size computable at the dims' bounds.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use seam_bundle::{
-    BundleError, BundleReader, BundleWriter, ExternalFile, LoadOptions, Manifest, PlanStats,
+    BundleError, BundleReader, BundleWriter, ExternalFile, LoadOptions, Manifest,
     BASE_FORMAT_VERSION, FORMAT_VERSION,
 };
 use seam_core::DType;
@@ -29,20 +29,7 @@ fn scratch(test: &str) -> PathBuf {
 }
 
 fn empty_manifest() -> Manifest {
-    Manifest {
-        model: "ext".into(),
-        compiler_version: "test".into(),
-        dims: Vec::new(),
-        weights: Vec::new(),
-        kernels: Vec::new(),
-        buffers: Vec::new(),
-        entry_points: Vec::new(),
-        stats: PlanStats::default(),
-        source_ir: None,
-        params: Vec::new(),
-        states: Vec::new(),
-        external_files: Vec::new(),
-    }
+    Manifest::new("ext", "test")
 }
 
 /// A bundle with one embedded weight (index 0) and one external weight (index

@@ -3,8 +3,7 @@
 
 use seam_bundle::{
     BufferEntry, BufferRange, BufferRole, BundleError, BundleReader, BundleWriter, DimBound,
-    Dispatch, EntryPoint, IoEntry, Manifest, PlanStats, SectionKind, StateEntry, StateLength,
-    FORMAT_VERSION,
+    Dispatch, EntryPoint, IoEntry, Manifest, SectionKind, StateEntry, StateLength, FORMAT_VERSION,
 };
 use seam_core::{Access, BindingDesc, DType, Dim, Grid, Kernel, SizeDesc, SizeExpr};
 
@@ -39,21 +38,11 @@ fn sample_kernel() -> Kernel {
 
 fn sample_writer() -> BundleWriter {
     let manifest = Manifest {
-        model: "sample".into(),
-        compiler_version: "test".into(),
         dims: vec![DimBound {
             name: "tokens".into(),
             max: 64,
         }],
-        weights: Vec::new(),
-        kernels: Vec::new(),
-        buffers: Vec::new(),
-        entry_points: Vec::new(),
-        stats: PlanStats::default(),
-        source_ir: None,
-        params: Vec::new(),
-        states: Vec::new(),
-        external_files: Vec::new(),
+        ..Manifest::new("sample", "test")
     };
     let mut w = BundleWriter::new(manifest);
     let weight: Vec<u8> = (0..4 * 12).map(|i| i as u8).collect();

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use seam_bundle::{
-    BufferEntry, BufferRole, BundleError, BundleWriter, Dispatch, EntryPoint, Manifest, PlanStats,
+    BufferEntry, BufferRole, BundleError, BundleWriter, Dispatch, EntryPoint, Manifest,
     WeightEntry, MAX_DISPATCHES_PER_ENTRY,
 };
 use seam_core::{DType, Grid, GridDim, GridTerm, Kernel, SizeExpr};
@@ -15,20 +15,7 @@ use seam_core::{DType, Grid, GridDim, GridTerm, Kernel, SizeExpr};
 const BOUNDED: Duration = Duration::from_secs(20);
 
 fn empty_manifest() -> Manifest {
-    Manifest {
-        model: "hostile".into(),
-        compiler_version: "test".into(),
-        dims: Vec::new(),
-        weights: Vec::new(),
-        kernels: Vec::new(),
-        buffers: Vec::new(),
-        entry_points: Vec::new(),
-        stats: PlanStats::default(),
-        source_ir: None,
-        params: Vec::new(),
-        states: Vec::new(),
-        external_files: Vec::new(),
-    }
+    Manifest::new("hostile", "test")
 }
 
 /// A writer with one binding-less kernel and one entry point running it

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use seam_bundle::{BundleWriter, Dispatch, EntryPoint, Manifest, PlanStats, SectionKind};
+use seam_bundle::{BundleWriter, Dispatch, EntryPoint, Manifest, SectionKind};
 use seam_core::{DType, Grid, GridDim, GridTerm, Kernel};
 
 #[path = "support/cli.rs"]
@@ -29,20 +29,7 @@ fn axis(n: u32) -> GridDim {
 /// A bundle with one binding-less kernel (`wgsl`, grid `grid`), run `dispatches`
 /// times by entry point `forward`, and one 64-byte weight.
 fn writer(wgsl: &str, grid: [u32; 3], dispatches: usize) -> BundleWriter {
-    let mut w = BundleWriter::new(Manifest {
-        model: "hostile".into(),
-        compiler_version: "test".into(),
-        dims: Vec::new(),
-        weights: Vec::new(),
-        kernels: Vec::new(),
-        buffers: Vec::new(),
-        entry_points: Vec::new(),
-        stats: PlanStats::default(),
-        source_ir: None,
-        params: Vec::new(),
-        states: Vec::new(),
-        external_files: Vec::new(),
-    });
+    let mut w = BundleWriter::new(Manifest::new("hostile", "test"));
     w.add_weight("w", DType::F32, vec![16], &[0u8; 64]);
     let kernel = w.add_kernel(&Kernel {
         name: "hostile".into(),

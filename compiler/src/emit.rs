@@ -83,8 +83,6 @@ pub fn build_bundle(
     external: Option<&mut ExternalWeights>,
 ) -> Result<BundleWriter, EmitError> {
     let manifest = Manifest {
-        model: model.name.clone(),
-        compiler_version: env!("CARGO_PKG_VERSION").to_string(),
         dims: model
             .dims
             .iter()
@@ -93,18 +91,12 @@ pub fn build_bundle(
                 max: d.max,
             })
             .collect(),
-        weights: Vec::new(),
-        kernels: Vec::new(),
-        buffers: Vec::new(),
-        entry_points: Vec::new(),
         stats: PlanStats {
             opt_level,
             ..PlanStats::default()
         },
         source_ir: Some(text::print(model)),
-        params: Vec::new(),
-        states: Vec::new(),
-        external_files: Vec::new(),
+        ..Manifest::new(model.name.clone(), env!("CARGO_PKG_VERSION"))
     };
     let mut assembler = Assembler {
         model,
