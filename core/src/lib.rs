@@ -13,6 +13,7 @@ pub mod elementwise;
 mod launch;
 mod launch_error;
 mod limits;
+pub mod quant;
 mod route_mode;
 mod size_expr;
 
@@ -21,5 +22,6 @@ pub use elementwise::{BinaryFn, GatedAct, UnaryFn, WGSL_ACTIVATIONS};
 pub use launch::{Access, BindingDesc, Dim, Grid, GridDim, GridTerm, Kernel, Launch, SizeDesc};
 pub use launch_error::LaunchError;
 pub use limits::{DeviceClass, DeviceLimits, KernelProfile};
+pub use quant::WeightFormat;
 pub use route_mode::RouteMode;
 pub use size_expr::{SizeExpr, SizeExprError};

@@ -1,0 +1,5 @@
+//! Weight storage formats: [`WeightFormat`] and its row-plane layout.
+
+mod format;
+
+pub use format::WeightFormat;
