@@ -159,21 +159,50 @@ fn quantize_matches_ggml_reference_bytes() {
     }
 }
 
+/// One decoder check: the type, where its f16 scales sit in the golden
+/// bytes, how many elements to decode, and the expected samples.
+struct DecodeCase {
+    ty: GgmlType,
+    scale_at: &'static [usize],
+    elems: usize,
+    samples: &'static [(usize, f32)],
+}
+
 #[test]
 fn dequantize_matches_ggml_reference_values() {
-    let cases: [(GgmlType, &[usize], usize, &[(usize, f32)]); 4] = [
-        (GgmlType::Q5K, &[0, 2], 256, Q5_K_SAMPLES),
-        (GgmlType::Q6K, &[208], 256, Q6_K_SAMPLES),
-        (GgmlType::Q5_0, &[0], 32, Q5_0_SAMPLES),
-        (GgmlType::Q5_1, &[0, 2], 32, Q5_1_SAMPLES),
+    let cases = [
+        DecodeCase {
+            ty: GgmlType::Q5K,
+            scale_at: &[0, 2],
+            elems: 256,
+            samples: Q5_K_SAMPLES,
+        },
+        DecodeCase {
+            ty: GgmlType::Q6K,
+            scale_at: &[208],
+            elems: 256,
+            samples: Q6_K_SAMPLES,
+        },
+        DecodeCase {
+            ty: GgmlType::Q5_0,
+            scale_at: &[0],
+            elems: 32,
+            samples: Q5_0_SAMPLES,
+        },
+        DecodeCase {
+            ty: GgmlType::Q5_1,
+            scale_at: &[0, 2],
+            elems: 32,
+            samples: Q5_1_SAMPLES,
+        },
     ];
-    for (ty, scale_at, elems, samples) in cases {
-        let bytes = golden_bytes(scale_at);
-        let mut out = vec![0f32; elems];
-        let len = ty.tensor_bytes(elems as u64).unwrap() as usize;
-        dequantize(ty, &bytes[..len], &mut out).unwrap();
-        for &(i, want) in samples {
-            assert_eq!(out[i], want, "{ty} element {i}");
+    for c in cases {
+        let bytes = golden_bytes(c.scale_at);
+        let mut out = vec![0f32; c.elems];
+        let len = c.ty.tensor_bytes(c.elems as u64).unwrap() as usize;
+        dequantize(c.ty, &bytes[..len], &mut out).unwrap();
+        for &(i, want) in c.samples {
+            assert_eq!(out[i], want, "{} element {i}", c.ty);
         }
     }
 }
