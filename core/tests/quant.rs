@@ -298,3 +298,35 @@ fn bad_sizes_are_named_errors() {
     ));
     assert_eq!(pack_rows(WeightFormat::Q4_1, &[], 0, 32), Ok(Vec::new()));
 }
+
+#[test]
+fn non_finite_and_extreme_inputs_never_panic() {
+    // C leaves these undefined; here every format still returns whole blocks
+    // and decodes them without panicking. A finite block next to them is
+    // unaffected.
+    let specials = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        -f32::MAX,
+        1e-45,
+    ];
+    for format in WeightFormat::ALL {
+        for &s in &specials {
+            let mut x = vec![0.25f32; 512];
+            x[5] = s;
+            x[300] = 1.0;
+            let bytes = quantize(format, &x).unwrap();
+            assert_eq!(bytes.len() as u64, format.ggml_row_bytes(512).unwrap());
+            let mut y = vec![0f32; 512];
+            dequantize(GgmlType::from_format(format), &bytes, &mut y).unwrap();
+            // Element 300 lives in another 256-block than element 5.
+            assert!(
+                (y[300] - 1.0).abs() <= 1.0 / 16.0,
+                "{format} with {s}: {}",
+                y[300]
+            );
+        }
+    }
+}
