@@ -175,6 +175,32 @@ impl Weights {
         self.tensors.get(i)
     }
 
+    /// Replaces param `id`'s tensor by one of the same dtype and shape (its
+    /// encoding, if any, is dropped: set it again with [`Weights::set_encoding`]).
+    pub fn replace(&mut self, id: ParamId, tensor: Tensor) -> Result<(), WeightsError> {
+        let i = id.index();
+        let (Some(name), Some(old)) = (self.names.get(i), self.tensors.get(i)) else {
+            return Err(WeightsError::Count {
+                expected: i + 1,
+                found: self.tensors.len(),
+            });
+        };
+        if old.dtype != tensor.dtype || old.shape != tensor.shape {
+            return Err(WeightsError::Type {
+                name: name.clone(),
+                expected: crate::shape::TensorType::new(
+                    old.dtype,
+                    old.shape.iter().map(|&d| d as u64).collect::<Vec<_>>(),
+                ),
+                found_dtype: tensor.dtype,
+                found_shape: tensor.shape,
+            });
+        }
+        self.tensors[i] = tensor;
+        self.encodings[i] = None;
+        Ok(())
+    }
+
     /// The blocks param `id`'s values were decoded from, if it has an encoding.
     pub fn encoding(&self, id: ParamId) -> Option<&EncodedWeight> {
         self.encodings.get(id.index())?.as_ref()

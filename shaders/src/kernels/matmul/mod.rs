@@ -36,6 +36,7 @@ mod tile;
 mod tiled;
 mod variant;
 
+pub(crate) use accumulators::acc;
 pub(crate) use blocked::{BSpec, BlockTile, RowBlockedSpec, RowSource, NONE};
 pub use config::MatmulConfig;
 pub use epilogue::Epilogue;

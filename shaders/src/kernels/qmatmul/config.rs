@@ -1,0 +1,117 @@
+//! [`QuantMatmulConfig`] and its [`QuantTile`]: one product with a weight in a
+//! [`WeightFormat`] to generate, and how its work is spread over a workgroup.
+
+use seam_core::{DeviceClass, DeviceLimits, Dim, WeightFormat};
+
+use crate::kernels::matmul::Epilogue;
+
+/// How the work of one workgroup is laid out.
+///
+/// A workgroup of `threads · cols` invocations owns `cols` output columns and
+/// `rows` output rows; the `threads` invocations of a column split its weight
+/// row's chunks (consecutive invocations read consecutive words) and their
+/// partial sums are reduced at the end — with subgroup shuffles when
+/// `subgroup` is set, through workgroup memory otherwise.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QuantTile {
+    /// Rows of `a` dotted per pass over the weights (1..=8); more rows are
+    /// further workgroups along y, each streaming the weights again.
+    pub rows: u32,
+    /// Invocations per output column (a power of two).
+    pub threads: u32,
+    /// Output columns per workgroup.
+    pub cols: u32,
+    /// The device's subgroup size, to reduce with subgroup shuffles (then
+    /// `threads` must not exceed it); `None`: a workgroup-memory tree.
+    pub subgroup: Option<u32>,
+}
+
+impl QuantTile {
+    /// The tile for at most `max_rows` rows on this device.
+    ///
+    /// Measured with `cargo bench -p seam-runtime --bench kernels` (GEMV M = 1,
+    /// K = 4096, N = 11008, q4_0) on lavapipe (Mesa 25.0.7, 2-core AVX2; see
+    /// the bench's header for the numbers): a CPU device takes one invocation
+    /// per column (each lane streams its own row, the SIMD lanes of a subgroup
+    /// being 8 rows streamed side by side), 64 columns per workgroup. A GPU
+    /// takes llama.cpp's shape: a subgroup (or 32 invocations) per column, so
+    /// consecutive lanes read consecutive 16-byte chunks of one row, and 4
+    /// columns per workgroup.
+    pub fn for_device(limits: &DeviceLimits, max_rows: u32) -> Self {
+        let rows = max_rows.clamp(1, 8);
+        let subgroup = limits.subgroup_size.filter(|s| s.is_power_of_two());
+        match limits.class {
+            DeviceClass::Cpu => QuantTile {
+                rows,
+                threads: 1,
+                cols: 64,
+                subgroup: None,
+            },
+            _ => {
+                let threads = subgroup.unwrap_or(32).min(64);
+                QuantTile {
+                    rows,
+                    threads,
+                    cols: (128 / threads).max(1),
+                    subgroup,
+                }
+            }
+        }
+    }
+
+    /// Invocations per workgroup.
+    pub fn workgroup(&self) -> u32 {
+        self.threads.saturating_mul(self.cols)
+    }
+}
+
+/// A product `out[M, N] = a[M, K] · W` whose weight `W[K, N]` is stored as
+/// `N` rows of `format.row_words(K)` words in the row-plane layout (see
+/// [`seam_core::quant`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QuantMatmulConfig {
+    /// How the weight (each of gate and up when gated) is stored.
+    pub format: WeightFormat,
+    /// Rows of `a` and `out` (usually the dynamic token count).
+    pub m: Dim,
+    /// Output columns (weight rows).
+    pub n: Dim,
+    /// The contracted dimension, a multiple of the format's block and of the
+    /// kernel's chunk ([`chunk_elems`](super::chunk_elems)).
+    pub k: u32,
+    /// What is stored: `AddBias` reads `r[N]`, `AddResidual` `r[M, N]`,
+    /// `Gated` two weights (gate, up) in `format`.
+    pub epilogue: Epilogue,
+    /// How the work is spread.
+    pub tile: QuantTile,
+    /// The largest storage binding in bytes: a weight larger than this is
+    /// refused (quantized weights are not split across bindings).
+    pub max_binding_bytes: u64,
+}
+
+impl QuantMatmulConfig {
+    /// The product with the tile [`QuantTile::for_device`] chooses for
+    /// `max_rows` rows and no epilogue.
+    pub fn new(
+        format: WeightFormat,
+        (m, n, k): (Dim, Dim, u32),
+        max_rows: u32,
+        limits: &DeviceLimits,
+    ) -> Self {
+        QuantMatmulConfig {
+            format,
+            m,
+            n,
+            k,
+            epilogue: Epilogue::None,
+            tile: QuantTile::for_device(limits, max_rows),
+            max_binding_bytes: limits.max_storage_buffer_binding_size,
+        }
+    }
+
+    /// The same product with `epilogue`.
+    pub fn with_epilogue(mut self, epilogue: Epilogue) -> Self {
+        self.epilogue = epilogue;
+        self
+    }
+}

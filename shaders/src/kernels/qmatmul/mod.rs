@@ -1,0 +1,237 @@
+//! Products whose right operand is a weight stored in a [`WeightFormat`]
+//! (`f32`, `f16`, `bf16`, `q8_0`, `q4_0`, `q4_1`, `q4_k`) in the row-plane
+//! layout of [`seam_core::quant`]: `out[M, N] = a[M, K] · W`, row `n` of the
+//! stored weight holding output column `n`.
+//!
+//! Built for decode, where every weight is streamed once per token and memory
+//! bandwidth sets the speed: each invocation decodes a chunk of a weight row in
+//! registers ([`chunk_elems`] weights: a block, or two `q4_k` sub-blocks),
+//! dots it with the matching values of up to `rows` rows of `a` at once and
+//! applies each block's scale once per partial dot product; the invocations of
+//! one column ([`QuantTile::threads`]) take consecutive chunks, so they read
+//! consecutive words, and their partial sums are then reduced. More rows than
+//! `rows` are further workgroups along y (prefill works, not at peak).
+//!
+//! Bindings, in order: `a` (f32 `[M, K]`, read as `vec4`s), `w` (u32 words, `N`
+//! rows of `format.row_words(K)`) — or `w_gate`, `w_up` with a gated
+//! [`Epilogue`] —, `r` with an add epilogue (f32, `[N]` or `[M, N]`), `out`
+//! (f32 `[M, N]`), then `params`. Sizes: `m`, `n`, `k` (`k` always fixed).
+//! Accumulation in f32.
+
+mod config;
+mod dequant;
+mod reduce;
+
+pub use config::{QuantMatmulConfig, QuantTile};
+pub use dequant::chunk_elems;
+
+use seam_core::{Dim, Grid, GridDim, Kernel};
+
+use crate::error::ShaderError;
+use crate::kernels::matmul::{acc, Epilogue};
+use crate::wgsl::{wgsl, KernelBuilder, WgslWriter, ACTIVATIONS};
+
+use dequant::{helpers, write_chunk, SubBlock};
+use reduce::Reduction;
+
+/// Workgroup memory every device offers (WebGPU's minimum).
+const WORKGROUP_BYTES: u64 = 16384;
+
+/// Generates the product kernel.
+pub fn quant_matmul(cfg: &QuantMatmulConfig) -> Result<Kernel, ShaderError> {
+    let row_words = check(cfg)?;
+    let tile = cfg.tile;
+    let mats = cfg.epilogue.mats();
+    let reduction = Reduction::of(&tile);
+    let name = format!(
+        "qmatmul_{}_r{}t{}c{}{}",
+        cfg.format.name(),
+        tile.rows,
+        tile.threads,
+        tile.cols,
+        cfg.epilogue.tag()
+    );
+    let mut kb = KernelBuilder::new(&name, tile.workgroup());
+    kb.size("m", cfg.m)
+        .size("n", cfg.n)
+        .size("k", Dim::Fixed(cfg.k));
+    kb.input_typed("a", "array<vec4<f32>>");
+    for mat in mats {
+        kb.input_typed(&weight_binding(mat), "array<u32>");
+    }
+    if cfg.epilogue.adds() {
+        kb.input_typed("r", "array<f32>");
+    }
+    kb.output_typed("out", "array<f32>");
+    if cfg.epilogue.gated().is_some() {
+        kb.item(ACTIVATIONS);
+    }
+    for helper in helpers(cfg.format) {
+        kb.item(helper);
+    }
+    let accs: Vec<String> = mats
+        .iter()
+        .flat_map(|mat| (0..tile.rows).map(move |r| acc(mat, r, 0)))
+        .collect();
+    if let Some(item) = reduction.item(&tile, accs.len() as u32) {
+        kb.item(item);
+    }
+    let mut w = WgslWriter::new();
+    write_setup(&mut w, cfg, row_words);
+    write_chunk_loop(&mut w, cfg);
+    reduction.write(&mut w, &tile, &accs);
+    write_stores(&mut w, cfg);
+    let grid = Grid::xyz(
+        GridDim::ceil("n", tile.cols),
+        GridDim::ceil("m", tile.rows),
+        GridDim::one(),
+    );
+    Ok(kb.finish(&w.finish(), grid))
+}
+
+/// The binding of right operand `mat` (`b`, `b_gate`, `b_up` in the shared
+/// epilogue's terms): `w`, `w_gate`, `w_up`.
+fn weight_binding(mat: &str) -> String {
+    format!("w{}", mat.strip_prefix('b').unwrap_or(mat))
+}
+
+/// Refuses configurations the kernel cannot serve; returns the row's words.
+fn check(cfg: &QuantMatmulConfig) -> Result<u64, ShaderError> {
+    let kernel = format!("qmatmul_{}", cfg.format.name());
+    let bad = |r: String| Err(ShaderError::config(&kernel, r));
+    let tile = cfg.tile;
+    let chunk = chunk_elems(cfg.format);
+    let Some(row_words) = cfg.format.row_words(u64::from(cfg.k)) else {
+        return bad(format!(
+            "K = {} is not a positive multiple of the {}-weight block",
+            cfg.k,
+            cfg.format.block_elems()
+        ));
+    };
+    if cfg.k % chunk != 0 {
+        return bad(format!(
+            "K = {} is not a multiple of the {chunk}-weight chunk this kernel reads",
+            cfg.k
+        ));
+    }
+    if !(1..=8).contains(&tile.rows) {
+        return bad(format!("rows = {} is not in 1..=8", tile.rows));
+    }
+    if !tile.threads.is_power_of_two() || tile.cols == 0 || tile.workgroup() > 1024 {
+        return bad(format!(
+            "threads = {} (a power of two) × cols = {} must be 1..=1024 invocations",
+            tile.threads, tile.cols
+        ));
+    }
+    if let Some(sg) = tile.subgroup.filter(|s| !s.is_power_of_two()) {
+        return bad(format!("subgroup size {sg} is not a power of two"));
+    }
+    let accs = tile.rows * cfg.epilogue.mats().len() as u32;
+    let shared = Reduction::of(&tile).workgroup_bytes(&tile, accs);
+    if shared > WORKGROUP_BYTES {
+        return bad(format!(
+            "the reduction needs {shared} bytes of workgroup memory (at most {WORKGROUP_BYTES})"
+        ));
+    }
+    if let Dim::Fixed(n) = cfg.n {
+        let bytes = u64::from(n) * row_words * 4;
+        if bytes > cfg.max_binding_bytes {
+            return bad(format!(
+                "the weight is {bytes} bytes, over the {}-byte binding limit",
+                cfg.max_binding_bytes
+            ));
+        }
+    }
+    Ok(row_words)
+}
+
+/// The invocation's column `col` (clamped: `nc`) and thread `t`, each row's
+/// guard `ok_{r}` and `vec4` offset in `a`, the weight row's first word `wrow`
+/// and the zeroed accumulators.
+fn write_setup(w: &mut WgslWriter, cfg: &QuantMatmulConfig, row_words: u64) {
+    let tile = cfg.tile;
+    wgsl!(w, "if (M == 0u) {{ return; }}");
+    wgsl!(w, "let t = lidx % {}u;", tile.threads);
+    wgsl!(w, "let col = wid.x * {}u + lidx / {}u;", tile.cols, tile.threads);
+    wgsl!(w, "let nc = min(col, N - 1u);");
+    wgsl!(w, "let wrow = nc * {row_words}u;");
+    wgsl!(w, "let m0 = wid.y * {}u;", tile.rows);
+    for r in 0..tile.rows {
+        wgsl!(w, "let ok_{r} = m0 + {r}u < M;");
+        wgsl!(w, "let a_{r} = min(m0 + {r}u, M - 1u) * (K / 4u);");
+    }
+    for mat in cfg.epilogue.mats() {
+        for r in 0..tile.rows {
+            wgsl!(w, "var {}: f32 = 0.0;", acc(mat, r, 0));
+        }
+    }
+}
+
+/// The loop over the row's chunks, `threads` apart: decode every weight's
+/// chunk, then per row load `a`'s matching `vec4`s and accumulate.
+fn write_chunk_loop(w: &mut WgslWriter, cfg: &QuantMatmulConfig) {
+    let chunk = chunk_elems(cfg.format);
+    let groups = chunk / 4;
+    let nb = u64::from(cfg.k) / cfg.format.block_elems();
+    w.open(format_args!(
+        "for (var ci = t; ci < {}u; ci += {}u) {{",
+        cfg.k / chunk,
+        cfg.tile.threads
+    ));
+    let mats = cfg.epilogue.mats();
+    let decoded: Vec<Vec<SubBlock>> = mats
+        .iter()
+        .map(|mat| write_chunk(w, cfg.format, (&weight_binding(mat), &prefix(mat)), nb))
+        .collect();
+    for r in 0..cfg.tile.rows {
+        wgsl!(w, "let ab_{r} = a_{r} + ci * {groups}u;");
+        for g in 0..groups {
+            wgsl!(w, "let x_{r}_{g} = a[ab_{r} + {g}u];");
+        }
+        for (mat, subs) in mats.iter().zip(&decoded) {
+            for sub in subs {
+                let value = sub_block_dot(sub, &prefix(mat), r);
+                wgsl!(w, "{} += {value};", acc(mat, r, 0));
+            }
+        }
+    }
+    w.close();
+}
+
+/// The register prefix of right operand `mat`'s decoded groups.
+fn prefix(mat: &str) -> String {
+    format!("q{}_", weight_binding(mat))
+}
+
+/// `d·Σ a·q + m·Σ a` over one sub-block for row `r`.
+fn sub_block_dot(sub: &SubBlock, p: &str, r: u32) -> String {
+    let range = sub.first..sub.first + sub.groups;
+    let dots: Vec<String> = range
+        .clone()
+        .map(|g| format!("dot(x_{r}_{g}, {p}{g})"))
+        .collect();
+    let mut value = match &sub.scale {
+        Some(d) => format!("{d} * ({})", dots.join(" + ")),
+        None => dots.join(" + "),
+    };
+    if let Some(m) = &sub.offset {
+        let xs: Vec<String> = range.map(|g| format!("x_{r}_{g}")).collect();
+        value = format!("{value} + ({m}) * dot({}, vec4<f32>(1.0))", xs.join(" + "));
+    }
+    value
+}
+
+/// The column's first invocation applies the epilogue and stores each row.
+fn write_stores(w: &mut WgslWriter, cfg: &QuantMatmulConfig) {
+    w.open("if (t == 0u && col < N) {");
+    for r in 0..cfg.tile.rows {
+        let index = format!("(m0 + {r}u) * N + col");
+        let addend = match cfg.epilogue {
+            Epilogue::AddResidual => index.clone(),
+            _ => "col".to_string(),
+        };
+        let value = cfg.epilogue.value(|mat| acc(mat, r, 0), false, &addend);
+        wgsl!(w, "if (ok_{r}) {{ out[{index}] = {value}; }}");
+    }
+    w.close();
+}

@@ -1,0 +1,93 @@
+//! Every variant of the quantized-weight product (format × epilogue × tile
+//! family × fixed or dynamic N) parses, validates with naga and emits SPIR-V;
+//! bad configurations are named errors.
+
+use seam_shaders::*;
+
+const EPILOGUES: [Epilogue; 5] = [
+    Epilogue::None,
+    Epilogue::AddBias,
+    Epilogue::AddResidual,
+    Epilogue::Gated(GatedAct::SwiGlu),
+    Epilogue::Gated(GatedAct::GeGlu),
+];
+
+/// The tiles of each reduction: none (CPU), subgroup shuffles, workgroup tree.
+fn tiles() -> Vec<QuantTile> {
+    let lav = DeviceLimits::lavapipe();
+    let mut gpu = DeviceLimits::default();
+    gpu.subgroup_size = Some(32);
+    vec![
+        QuantTile::for_device(&lav, 8),
+        QuantTile::for_device(&gpu, 1),
+        QuantTile::for_device(&DeviceLimits::default(), 3),
+        QuantTile {
+            rows: 2,
+            threads: 4,
+            cols: 8,
+            subgroup: Some(8),
+        },
+    ]
+}
+
+#[test]
+fn every_quant_matmul_variant_validates() {
+    let lim = DeviceLimits::lavapipe();
+    let mut count = 0;
+    for format in WeightFormat::ALL {
+        let k = if format == WeightFormat::Q4K { 768 } else { 576 };
+        for tile in tiles() {
+            for epilogue in EPILOGUES {
+                for n in [Dim::Dynamic, Dim::Fixed(100)] {
+                    let mut cfg = QuantMatmulConfig::new(format, (Dim::Dynamic, n, k), 1, &lim)
+                        .with_epilogue(epilogue);
+                    cfg.tile = tile;
+                    let kern = quant_matmul(&cfg).unwrap();
+                    validate(&kern).unwrap_or_else(|e| panic!("{e}\n{}", kern.wgsl));
+                    emit(&kern, Target::Spirv).unwrap_or_else(|e| panic!("{e}"));
+                    let names: Vec<&str> = kern.bindings.iter().map(|b| b.name.as_str()).collect();
+                    let mut want = vec!["a"];
+                    want.extend(if epilogue.gated().is_some() {
+                        &["w_gate", "w_up"][..]
+                    } else {
+                        &["w"][..]
+                    });
+                    if epilogue.adds() {
+                        want.push("r");
+                    }
+                    want.extend(["out", "params"]);
+                    assert_eq!(names, want, "{}", kern.name);
+                    count += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(count, 7 * 4 * 5 * 2);
+}
+
+#[test]
+fn quant_matmul_refuses_bad_configs() {
+    let lim = DeviceLimits::lavapipe();
+    let make = |format, k| QuantMatmulConfig::new(format, (Dim::Dynamic, Dim::Fixed(64), k), 1, &lim);
+    let refused = |cfg: &QuantMatmulConfig| {
+        matches!(quant_matmul(cfg), Err(ShaderError::InvalidConfig { .. }))
+    };
+    // K not a multiple of the block, of the chunk, or zero.
+    assert!(refused(&make(WeightFormat::Q4_0, 48)));
+    assert!(refused(&make(WeightFormat::Q4K, 576)));
+    assert!(refused(&make(WeightFormat::F16, 12)));
+    assert!(refused(&make(WeightFormat::F32, 0)));
+    // Rows outside 1..=8, threads not a power of two, a tree too large.
+    let mut cfg = make(WeightFormat::Q8_0, 64);
+    cfg.tile.rows = 9;
+    assert!(refused(&cfg));
+    cfg.tile = QuantTile { rows: 1, threads: 3, cols: 4, subgroup: None };
+    assert!(refused(&cfg));
+    cfg.tile = QuantTile { rows: 8, threads: 256, cols: 4, subgroup: None };
+    assert!(refused(&cfg.clone().with_epilogue(Epilogue::Gated(GatedAct::SwiGlu))));
+    // A weight over the binding limit (f32, 4096 × 11008: 180 MB > 128 MiB).
+    let big = QuantMatmulConfig::new(WeightFormat::F32, (Dim::Dynamic, Dim::Fixed(11008), 4096), 1, &lim);
+    assert!(refused(&big));
+    let q = QuantMatmulConfig::new(WeightFormat::Q4_0, (Dim::Dynamic, Dim::Fixed(11008), 4096), 1, &lim);
+    assert!(quant_matmul(&q).is_ok());
+}
