@@ -228,7 +228,7 @@ fn read_tensor_info(c: &mut Cursor<'_>, i: u64) -> Result<TensorInfo, FormatErro
     }
     let id = c.u32(|| format!("tensor `{name}`'s type"))?;
     let offset = c.u64(|| format!("tensor `{name}`'s data offset"))?;
-    let Some(ty) = GgmlType::from_id(id) else {
+    let Ok(ty) = GgmlType::from_id(id) else {
         return Err(FormatError::TensorType { name, id });
     };
     let bytes = tensor_bytes(&name, &dims, ty)?;

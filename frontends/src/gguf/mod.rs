@@ -14,7 +14,7 @@
 //! - Every `nn.Linear` and expert weight stored in a half or block format keeps
 //!   its blocks (`Weights::encoding`); its f32 values are exactly what those
 //!   decode to. A type without a Seam kernel (Q6_K) is decoded and re-encoded
-//!   in the nearest format with one ([`GgmlType::kernel_format`](quant::GgmlType));
+//!   in the nearest format with one ([`GgmlType::kernel_format`](seam_core::quant::GgmlType::kernel_format));
 //!   [`GgufImport::conversions`] lists what was converted. Embeddings and norms
 //!   are decoded to f32.
 //! - llama.cpp's converter permutes the rows of q and k (weights and biases) for
@@ -38,7 +38,6 @@ mod error;
 mod keys;
 mod metadata;
 mod names;
-pub mod quant_stub;
 mod tensors;
 mod vocab;
 
@@ -56,7 +55,7 @@ pub use container::{
 };
 pub use error::{FormatError, GgufError};
 pub use metadata::{Metadata, Value, MAX_ARRAY_DEPTH, MAX_ARRAY_ELEMENTS, MAX_STRING_BYTES};
-use quant_stub as quant;
+use seam_core::quant;
 pub use vocab::GgufVocab;
 
 use quant::GgmlType;

@@ -24,7 +24,7 @@ pub(crate) struct GgufStore<'f> {
 /// format's block does not divide `k`. `None`: kept as stored.
 pub(crate) fn conversion(ty: GgmlType, k: u64) -> Option<WeightFormat> {
     let format = ty.kernel_format();
-    if GgmlType::from(format) == ty {
+    if GgmlType::from_format(format) == ty {
         return None;
     }
     Some(if format.fits(k) { format } else { WeightFormat::F32 })
@@ -72,10 +72,9 @@ impl<'f> GgufStore<'f> {
         Ok((t, first_row))
     }
 
-    /// `rows` rows of `t` from `first`, in Hugging Face order.
-    fn gather(&self, t: &TensorInfo, view: &View, first: u64, rows: u64) -> Vec<u8> {
+    /// `rows` rows of `row_bytes` bytes of `t` from `first`, in Hugging Face order.
+    fn gather(&self, t: &TensorInfo, view: &View, first: u64, rows: u64, row_bytes: usize) -> Vec<u8> {
         let data = self.file.data(t);
-        let row_bytes = (t.dims[0] / t.ty.block_elems() * t.ty.block_bytes()) as usize;
         match view.permuted {
             // A view's rows are a contiguous range of the tensor.
             None => data[first as usize * row_bytes..(first + rows) as usize * row_bytes].to_vec(),
@@ -125,19 +124,24 @@ impl TensorStore for GgufStore<'_> {
     fn read(&self, name: &str, expected: &[usize]) -> Result<Values, GgufError> {
         let view = self.views.get(name).ok_or_else(|| self.missing(name))?;
         let (t, first) = self.locate(view, expected)?;
-        let k = t.dims[0];
         // The shape matched, so the count is the tensor's (or one expert's) and fits.
         let n = expected.iter().product::<usize>();
+        // A permuted vector (a q/k bias) is permuted element by element.
+        let k = match (view.permuted, t.dims.as_slice()) {
+            (Some(_), [_]) => 1,
+            _ => t.dims[0],
+        };
         let rows = n as u64 / k;
-        if view.permuted.is_some_and(|p| rows % (2 * p.heads) != 0) {
+        let row_bytes = t.ty.row_bytes(k);
+        let (Some(row_bytes), false) = (row_bytes, view.permuted.is_some_and(|p| rows % (2 * p.heads) != 0)) else {
             return Err(GgufError::WrongShape {
                 path: self.file.path().to_path_buf(),
                 tensor: t.name.clone(),
                 found: t.torch_shape(),
                 expected: expected.to_vec(),
             });
-        }
-        let bytes = self.gather(t, view, first, rows);
+        };
+        let bytes = self.gather(t, view, first, rows, row_bytes as usize);
         let values = self.decode(t, t.ty, &bytes, n)?;
         if t.ty == GgmlType::F32 {
             return Ok(Values::plain(values));
@@ -147,7 +151,7 @@ impl TensorStore for GgufStore<'_> {
             Some(WeightFormat::F32) => return Ok(Values::plain(values)),
             Some(format) => {
                 let blocks = quant::quantize(format, &values).map_err(|e| self.quant_error(t, e))?;
-                let values = self.decode(t, GgmlType::from(format), &blocks, n)?;
+                let values = self.decode(t, GgmlType::from_format(format), &blocks, n)?;
                 (format, blocks, values)
             }
         };
