@@ -149,8 +149,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Header, FormatError> {
     let n_tensors = c.u64(|| "the tensor count".into())?;
     let n_kv = c.u64(|| "the metadata count".into())?;
     // A tensor info takes at least 8 + 4 + 8 + 4 + 8 bytes, a metadata entry 8 + 4 + 1.
-    bounded(n_tensors, MAX_TENSORS, c.remaining() / 32, "the tensor count")?;
-    bounded(n_kv, MAX_METADATA_ENTRIES, c.remaining() / 13, "the metadata count")?;
+    bounded(&c, n_tensors, MAX_TENSORS, 32, "the tensor count")?;
+    bounded(&c, n_kv, MAX_METADATA_ENTRIES, 13, "the metadata count")?;
     let metadata = read_metadata(&mut c, n_kv)?;
     let alignment = alignment(&metadata)?;
     let mut infos = Vec::with_capacity(n_tensors as usize);
@@ -175,16 +175,17 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Header, FormatError> {
     })
 }
 
-/// Errors unless `value <= min(limit, fits)` (`fits`: what the bytes left could hold).
-fn bounded(value: u64, limit: u64, fits: u64, what: &str) -> Result<(), FormatError> {
-    if value > limit.min(fits) {
+/// Errors unless `count <= limit` and `count` items of at least `min_bytes`
+/// fit in the bytes left.
+fn bounded(c: &Cursor<'_>, count: u64, limit: u64, min_bytes: u64, what: &str) -> Result<(), FormatError> {
+    if count > limit {
         return Err(FormatError::TooLarge {
-            what: format!("{what} (limit {limit}, or what the bytes left could hold)"),
-            value,
-            limit: limit.min(fits),
+            what: what.to_string(),
+            value: count,
+            limit,
         });
     }
-    Ok(())
+    c.check_fits(count, min_bytes, || format!("{count} entries of {what}"))
 }
 
 /// Reads `n` metadata entries (key, value type, value).

@@ -72,16 +72,35 @@ impl<'a> Cursor<'a> {
         what: impl Fn() -> String,
     ) -> Result<String, FormatError> {
         let len = self.u64(|| format!("{} (its length)", what()))?;
-        let limit = limit.min(self.remaining());
         if len > limit {
             return Err(FormatError::TooLarge {
-                what: format!("{} length (bytes left: {})", what(), self.remaining()),
+                what: format!("{} length", what()),
                 value: len,
                 limit,
             });
         }
         let bytes = self.take(len, &what)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| FormatError::Utf8 { what: what() })
+    }
+
+    /// Errors unless `count` items of at least `min_bytes` each fit in the
+    /// bytes left (checked before allocating for them).
+    pub(crate) fn check_fits(
+        &self,
+        count: u64,
+        min_bytes: u64,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), FormatError> {
+        let needed = count.saturating_mul(min_bytes);
+        if needed > self.remaining() {
+            return Err(FormatError::Truncated {
+                what: what(),
+                offset: self.pos(),
+                needed,
+                available: self.remaining(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -101,10 +120,15 @@ mod tests {
     }
 
     #[test]
-    fn a_string_longer_than_the_bytes_left_is_refused_before_allocating() {
+    fn string_lengths_are_checked_against_the_limit_then_the_bytes_left() {
         let mut bytes = (1u64 << 63).to_le_bytes().to_vec();
         bytes.extend_from_slice(b"abc");
-        let err = Cursor::new(&bytes).string(u64::MAX, || "s".into());
-        assert!(matches!(err, Err(FormatError::TooLarge { value, limit: 3, .. }) if value == 1 << 63));
+        let err = Cursor::new(&bytes).string(1 << 20, || "s".into());
+        assert!(matches!(err, Err(FormatError::TooLarge { value, limit: 1048576, .. }) if value == 1 << 63));
+        let mut bytes = 4u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"abc");
+        let err = Cursor::new(&bytes).string(1 << 20, || "s".into());
+        assert!(matches!(err, Err(FormatError::Truncated { needed: 4, available: 3, .. })));
+        assert_eq!(Cursor::new(&bytes[..0]).check_fits(u64::MAX, 8, || "x".into()).is_err(), true);
     }
 }

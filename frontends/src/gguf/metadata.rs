@@ -233,18 +233,14 @@ fn read_array(
         id: elem,
     })?;
     let count = c.u64(|| format!("{} (its element count)", what()))?;
-    let fits = c.remaining() / min;
-    if count > fits.min(*budget) {
+    if count > *budget {
         return Err(FormatError::TooLarge {
-            what: format!(
-                "{} element count (bytes left: {}, metadata elements left: {budget})",
-                what(),
-                c.remaining()
-            ),
+            what: format!("{} element count (metadata array elements left of {MAX_ARRAY_ELEMENTS})", what()),
             value: count,
-            limit: fits.min(*budget),
+            limit: *budget,
         });
     }
+    c.check_fits(count, min, || format!("{}'s {count} elements", what()))?;
     *budget -= count;
     // `count` elements of at least `min` bytes each fit in the bytes left.
     let mut items = Vec::with_capacity(count as usize);
@@ -281,7 +277,10 @@ mod tests {
         let b = array_header(8, 1 << 63);
         let mut budget = MAX_ARRAY_ELEMENTS;
         let err = read_value(&mut Cursor::new(&b), 9, 0, &mut budget, &|| "a".into());
-        assert!(matches!(err, Err(FormatError::TooLarge { value, limit: 0, .. }) if value == 1 << 63));
+        assert!(matches!(err, Err(FormatError::TooLarge { value, .. }) if value == 1 << 63));
+        let b = array_header(8, 1000);
+        let err = read_value(&mut Cursor::new(&b), 9, 0, &mut budget, &|| "a".into());
+        assert!(matches!(err, Err(FormatError::Truncated { needed: 8000, available: 0, .. })));
     }
 
     #[test]

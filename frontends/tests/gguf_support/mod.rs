@@ -96,8 +96,13 @@ impl Writer {
         }
         self.raw_kv(key, 9, b)
     }
+    /// Sets `key` to a value of type id `ty` with these bytes (replacing it
+    /// where it was, or appending it).
     pub fn raw_kv(&mut self, key: &str, ty: u32, bytes: Vec<u8>) -> &mut Self {
-        self.kvs.push((key.to_string(), ty, bytes));
+        match self.kvs.iter_mut().find(|kv| kv.0 == key) {
+            Some(kv) => *kv = (key.to_string(), ty, bytes),
+            None => self.kvs.push((key.to_string(), ty, bytes)),
+        }
         self
     }
 
