@@ -141,3 +141,80 @@ fn f16_moe_ggufs_keep_fused_expert_blocks() {
         quantized_matches_round_tripped_checkpoint(name, GgmlType::F16, &format!("f16_{name}"));
     }
 }
+
+/// The param `name`'s values as the GGUF tensor's torch `[out, in]` layout.
+fn as_stored(m: &Imported, name: &str) -> Vec<f32> {
+    let i = m.model.params.iter().position(|p| p.name == name).unwrap();
+    let shape = m.model.params[i].sizes();
+    let (k, n) = (shape[0], shape[1]);
+    let v = m.weights.tensors()[i].to_f32_vec();
+    (0..n * k).map(|j| v[(j % k) * n + j / k]).collect()
+}
+
+fn decoded(ty: GgmlType, bytes: &[u8]) -> Vec<f32> {
+    let mut out = vec![0f32; bytes.len() / ty.block_bytes() as usize * ty.block_elems() as usize];
+    dequantize(ty, bytes, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn q4_k_blocks_are_kept_as_they_are() {
+    let w = wide_llama(GgmlType::Q4K, |shape, seed| encode(GgmlType::Q4K, &noise(seed, shape[0] * shape[1])));
+    let g = write_and_import(&w, "q4_k", "wide");
+    assert!(g.conversions.is_empty(), "{:?}", g.conversions);
+    let counts: Vec<(GgmlType, usize)> = g.types.iter().map(|t| (t.ty, t.tensors)).collect();
+    assert_eq!(counts, [(GgmlType::Q4K, 9), (GgmlType::F32, 3)]);
+    // 7 projections + the untied output; not the embedding.
+    assert_eq!(assert_encodings_decode_to_values(&g.imported), 8);
+    let v = &w.tensors.iter().find(|t| t.name == "blk.0.attn_v.weight").unwrap().data;
+    assert!(as_stored(&g.imported, "model.layers.0.self_attn.v_proj") == decoded(GgmlType::Q4K, v));
+    let out = logits(&g.imported, &[1, 2, 3]);
+    assert!(out.iter().all(|x| x.is_finite()));
+}
+
+#[test]
+fn q6_k_weights_are_converted_to_q8_0_and_the_summary_says_so() {
+    let w = wide_llama(GgmlType::Q6K, |shape, seed| random_q6_k(seed, shape[0] * shape[1]));
+    let g = write_and_import(&w, "q6_k", "wide");
+    let conv: Vec<_> = g.conversions.iter().map(|c| (c.from, c.to, c.tensors)).collect();
+    // Eight matrices are read as weights of products (the embedding is only gathered).
+    assert_eq!(conv, [(GgmlType::Q6K, seam_ir::WeightFormat::Q8_0, 8)]);
+    assert_eq!(assert_encodings_decode_to_values(&g.imported), 8);
+    let v = &w.tensors.iter().find(|t| t.name == "blk.0.attn_v.weight").unwrap().data;
+    let requantized = round_trip(GgmlType::Q8_0, &decoded(GgmlType::Q6K, v));
+    assert!(as_stored(&g.imported, "model.layers.0.self_attn.v_proj") == requantized);
+    // The embedding is decoded from Q6_K as is.
+    let e = &w.tensors.iter().find(|t| t.name == "token_embd.weight").unwrap().data;
+    let i = g.imported.model.params.iter().position(|p| p.name == "model.embed_tokens").unwrap();
+    assert!(g.imported.weights.tensors()[i].to_f32_vec() == decoded(GgmlType::Q6K, e));
+}
+
+#[test]
+fn the_tokenizer_metadata_is_carried() {
+    let mut w = fixture_gguf("llama", GgmlType::F32);
+    w.str("tokenizer.ggml.model", "llama")
+        .str("tokenizer.ggml.pre", "default")
+        .str_array("tokenizer.ggml.tokens", &["<unk>", "<s>", "</s>", "▁a"])
+        .str_array("tokenizer.ggml.merges", &["▁ a"])
+        .i32_array("tokenizer.ggml.token_type", &[2, 3, 3, 1])
+        .u32("tokenizer.ggml.bos_token_id", 1)
+        .u32("tokenizer.ggml.eos_token_id", 2)
+        .bool("tokenizer.ggml.add_bos_token", true)
+        .str("tokenizer.chat_template", "{{ messages }}");
+    let g = write_and_import(&w, "vocab", "llama");
+    let v = g.vocab.unwrap();
+    assert_eq!((v.model.as_str(), v.pre.as_deref()), ("llama", Some("default")));
+    assert_eq!(v.tokens, ["<unk>", "<s>", "</s>", "▁a"]);
+    assert_eq!(v.merges, ["▁ a"]);
+    assert_eq!(v.token_types, [2, 3, 3, 1]);
+    assert_eq!((v.bos_token_id, v.eos_token_id, v.add_bos_token), (Some(1), Some(2), Some(true)));
+    assert_eq!(v.chat_template.as_deref(), Some("{{ messages }}"));
+    assert_eq!(g.name.as_deref(), Some("llama"));
+    assert_eq!(g.metadata.get("llama.block_count").and_then(|v| v.as_u64()), Some(2));
+
+    w.u32("tokenizer.ggml.tokens", 7);
+    let path = scratch("vocab_bad").join("m.gguf");
+    w.write(&path);
+    let err = import_gguf(&path).err().unwrap();
+    assert!(matches!(&err, GgufError::Key { key, .. } if key == "tokenizer.ggml.tokens"), "{err}");
+}

@@ -121,7 +121,7 @@ impl TensorStore for GgufStore<'_> {
         }
     }
 
-    fn read(&self, name: &str, expected: &[usize]) -> Result<Values, GgufError> {
+    fn read(&self, name: &str, expected: &[usize], blocks: bool) -> Result<Values, GgufError> {
         let view = self.views.get(name).ok_or_else(|| self.missing(name))?;
         let (t, first) = self.locate(view, expected)?;
         // The shape matched, so the count is the tensor's (or one expert's) and fits.
@@ -143,7 +143,7 @@ impl TensorStore for GgufStore<'_> {
         };
         let bytes = self.gather(t, view, first, rows, row_bytes as usize);
         let values = self.decode(t, t.ty, &bytes, n)?;
-        if t.ty == GgmlType::F32 {
+        if !blocks || t.ty == GgmlType::F32 {
             return Ok(Values::plain(values));
         }
         let (format, bytes, values) = match conversion(t.ty, k) {

@@ -41,8 +41,11 @@ pub(crate) trait TensorStore {
     /// Whether the store holds `name`.
     fn contains(&self, name: &str) -> bool;
 
-    /// The tensor `name` as f32 values, checked to have the torch shape `expected`.
-    fn read(&self, name: &str, expected: &[usize]) -> Result<Values, Self::Error>;
+    /// The tensor `name` as f32 values, checked to have the torch shape
+    /// `expected`; with `blocks`, also the blocks they decode from where the
+    /// store keeps them (a weight of a product), else the values as stored
+    /// (an embedding or norm).
+    fn read(&self, name: &str, expected: &[usize], blocks: bool) -> Result<Values, Self::Error>;
 
     /// The error for a tensor `name` that the store does not hold.
     fn missing(&self, name: &str) -> Self::Error;

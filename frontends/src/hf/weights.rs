@@ -121,10 +121,10 @@ fn read_param<S: TensorStore>(
     shape: &[usize],
 ) -> Result<(Vec<f32>, Option<EncodedWeight>), S::Error> {
     Ok(match source {
-        Source::Direct(name) => (store.read(name, shape)?.values, None),
+        Source::Direct(name) => (store.read(name, shape, false)?.values, None),
         Source::Linear(name) => {
             let (i, o) = (shape[0], shape[1]);
-            let Values { values, rows } = store.read(name, &[o, i])?;
+            let Values { values, rows } = store.read(name, &[o, i], true)?;
             (transpose(&values, o, i), rows.map(|r| encoded(r, o)))
         }
         Source::Experts(names) => {
@@ -134,7 +134,7 @@ fn read_param<S: TensorStore>(
             let mut blocks: Option<EncodedRows> = None;
             let mut every_expert_encoded = true;
             for name in names {
-                let Values { values, rows } = store.read(name, &[o, i])?;
+                let Values { values, rows } = store.read(name, &[o, i], true)?;
                 if all.is_empty() {
                     all.reserve_exact(values.len() * names.len());
                 }
@@ -199,7 +199,7 @@ impl TensorStore for Checkpoint {
         Checkpoint::contains(self, name)
     }
 
-    fn read(&self, name: &str, expected: &[usize]) -> Result<Values, HfError> {
+    fn read(&self, name: &str, expected: &[usize], _blocks: bool) -> Result<Values, HfError> {
         read(self, name, expected).map(Values::plain)
     }
 
@@ -262,7 +262,7 @@ fn read_fused<S: TensorStore>(
         ExpertPart::Gate | ExpertPart::Up => {
             // [E, 2F, D]: each expert's rows 0..F are the gate, F..2F the up projection.
             let (d, f) = (i, o);
-            let fused = store.read(tensor, &[e, 2 * f, d])?.values;
+            let fused = store.read(tensor, &[e, 2 * f, d], false)?.values;
             out.reserve_exact(fused.len() / 2);
             let skip = if part == ExpertPart::Gate { 0 } else { f * d };
             for expert in fused.chunks_exact(2 * f * d) {
@@ -271,7 +271,7 @@ fn read_fused<S: TensorStore>(
         }
         ExpertPart::Down => {
             let (f, d) = (i, o);
-            let fused = store.read(tensor, &[e, d, f])?.values;
+            let fused = store.read(tensor, &[e, d, f], false)?.values;
             out.reserve_exact(fused.len());
             for expert in fused.chunks_exact(d * f) {
                 out.extend(transpose(expert, d, f));

@@ -396,3 +396,58 @@ pub fn round_tripped_fixture(name: &str, ty: GgmlType, dir: &Path) -> PathBuf {
 pub fn ggml(format: WeightFormat) -> GgmlType {
     GgmlType::from_format(format)
 }
+
+/// Deterministic pseudo-random values in `[-1, 1)` (a 64-bit LCG), seeded.
+pub fn noise(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Random `Q6_K` blocks for `n` weights: random 6-bit quants and int8
+/// scales, `d` = 2^-10 (so every value is finite and modest).
+pub fn random_q6_k(seed: u64, n: usize) -> Vec<u8> {
+    let blocks = n / 256;
+    let raw: Vec<u8> = noise(seed, blocks * 208).iter().map(|v| ((v + 1.0) * 127.9) as u8).collect();
+    let d = half::f16::from_f32(1.0 / 1024.0).to_le_bytes();
+    raw.chunks_exact(208).flat_map(|b| [b, &d[..]].concat()).collect()
+}
+
+/// A one-layer Llama GGUF wide enough for 256-weight blocks (hidden 256, two
+/// heads of 128 with one KV head, MLP 256, vocabulary 32), its 2-D tensors
+/// made by `matrix(name, torch shape, seed)` in type `ty`, the rest random F32.
+pub fn wide_llama(ty: GgmlType, matrix: impl Fn(&[usize], u64) -> Vec<u8>) -> Writer {
+    let mut w = Writer::default();
+    w.str("general.architecture", "llama")
+        .u32("llama.block_count", 1)
+        .u32("llama.context_length", 32)
+        .u32("llama.embedding_length", 256)
+        .u32("llama.feed_forward_length", 256)
+        .u32("llama.attention.head_count", 2)
+        .u32("llama.attention.head_count_kv", 1)
+        .f32("llama.rope.freq_base", 10000.0)
+        .f32("llama.attention.layer_norm_rms_epsilon", 1e-5);
+    let mats: [(&str, [usize; 2]); 9] = [
+        ("token_embd.weight", [32, 256]),
+        ("output.weight", [32, 256]),
+        ("blk.0.attn_q.weight", [256, 256]),
+        ("blk.0.attn_k.weight", [128, 256]),
+        ("blk.0.attn_v.weight", [128, 256]),
+        ("blk.0.attn_output.weight", [256, 256]),
+        ("blk.0.ffn_gate.weight", [256, 256]),
+        ("blk.0.ffn_up.weight", [256, 256]),
+        ("blk.0.ffn_down.weight", [256, 256]),
+    ];
+    for (seed, (name, shape)) in mats.iter().enumerate() {
+        w.tensor(name, shape, ty, matrix(shape, seed as u64));
+    }
+    for (seed, name) in ["output_norm.weight", "blk.0.attn_norm.weight", "blk.0.ffn_norm.weight"].iter().enumerate() {
+        let v: Vec<f32> = noise(100 + seed as u64, 256).iter().map(|x| 1.0 + 0.1 * x).collect();
+        w.values(name, &[256], GgmlType::F32, &v);
+    }
+    w
+}
