@@ -18,18 +18,19 @@ use super::tokenizer::{beside_checkpoint, TextTokenizer};
 use super::CliError;
 use seam_bundle::Packing;
 use seam_compiler::compile::{compile, CompileError, CompileOptions, Compiled, ProgressHook};
-use seam_compiler::formats::{FormatReport, WeightPolicy};
-use seam_core::WeightFormat;
 use seam_compiler::emit::EmitError;
 use seam_compiler::external::{ExternalOrigin, ExternalWeights};
+use seam_compiler::formats::{FormatReport, WeightPolicy};
 use seam_compiler::lower::{Target, TargetKind};
 use seam_compiler::optimize::OptLevel;
+use seam_core::WeightFormat;
 
 /// Arguments of `seam compile`.
 #[derive(Debug, Args)]
 pub struct CompileArgs {
-    /// The model: a file in Seam's text format (`.seam`), or a Hugging Face
-    /// checkpoint folder (`config.json` + `*.safetensors`), which brings its weights.
+    /// The model: a file in Seam's text format (`.seam`), a Hugging Face
+    /// checkpoint folder (`config.json` + `*.safetensors`) or a GGUF file
+    /// (`*.gguf`), which bring their weights.
     pub file: PathBuf,
     /// Where to write the bundle (`.seamb`).
     #[arg(short, long, value_name = "OUT")]
@@ -198,6 +199,9 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         max_tokens: args.max_seq_len,
     };
     let mut source = load_source_with(&args.file, &import)?;
+    if let Some(summary) = source.import_summary() {
+        println!("{summary}");
+    }
     if let Some(max) = args.max_seq_len {
         let dim = seam_ir::set_max_length(source.model_mut(), max).ok_or_else(|| {
             CliError::Usage(format!(
@@ -216,7 +220,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
     let weights = match (source.weights(), &args.weights_file, args.random_weights) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(CliError::Usage(format!(
-                "`{}` is a checkpoint folder with its own weights; drop --weights-file/--random-weights",
+                "`{}` is a checkpoint folder or GGUF file with its own weights; drop --weights-file/--random-weights",
                 args.file.display()
             )))
         }

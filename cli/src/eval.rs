@@ -15,8 +15,8 @@ use super::CliError;
 /// Arguments of `seam eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The model: a file in Seam's text format (`.seam`), or a Hugging Face
-    /// checkpoint folder, which brings its weights.
+    /// The model: a file in Seam's text format (`.seam`), a Hugging Face
+    /// checkpoint folder or a GGUF file, which bring their weights.
     pub file: PathBuf,
     /// Fill every parameter with seeded random values (the same generator as
     /// `seam compile`); required for a text model.
@@ -46,12 +46,10 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     let source = load_source(&args.file)?;
     let model = source.model();
     let weights = match (source.weights(), args.random_weights) {
-        (Some(_), Some(_)) => {
-            return Err(CliError::Usage(format!(
-                "`{}` is a checkpoint folder with its own weights; drop --random-weights",
-                args.file.display()
-            )))
-        }
+        (Some(_), Some(_)) => return Err(CliError::Usage(format!(
+            "`{}` is a checkpoint folder or GGUF file with its own weights; drop --random-weights",
+            args.file.display()
+        ))),
         (Some(w), None) => w,
         (None, Some(seed)) => &budgeted_random_weights(model, seed)?,
         (None, None) => return Err(needs_seed()),

@@ -27,7 +27,10 @@ fn write_and_import(w: &Writer, test: &str, name: &str) -> GgufImport {
 
 fn logits(m: &Imported, ids: &[i32]) -> Vec<f32> {
     let input = Tensor::i32(vec![ids.len()], ids.to_vec()).unwrap();
-    evaluate(&m.model, "forward", &m.weights, &[input]).unwrap().remove(0).to_f32_vec()
+    evaluate(&m.model, "forward", &m.weights, &[input])
+        .unwrap()
+        .remove(0)
+        .to_f32_vec()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -43,7 +46,9 @@ fn assert_encodings_decode_to_values(m: &Imported) -> usize {
     let mut checked = 0;
     for (i, decl) in m.model.params.iter().enumerate() {
         let id = seam_ir::ParamId(i as u32);
-        let Some(enc) = m.weights.encoding(id) else { continue };
+        let Some(enc) = m.weights.encoding(id) else {
+            continue;
+        };
         let (rows, k) = (enc.rows as usize, enc.k as usize);
         let mut decoded = vec![0f32; rows * k];
         dequantize(ggml(enc.format), &enc.bytes, &mut decoded).unwrap();
@@ -55,7 +60,12 @@ fn assert_encodings_decode_to_values(m: &Imported) -> usize {
             let (lead, rest) = (idx / (k * n), idx % (k * n));
             let (kk, col) = (rest / n, rest % n);
             let row = lead * n + col;
-            assert_eq!(decoded[row * k + kk].to_bits(), v.to_bits(), "{} at {idx}", decl.name);
+            assert_eq!(
+                decoded[row * k + kk].to_bits(),
+                v.to_bits(),
+                "{} at {idx}",
+                decl.name
+            );
         }
         checked += 1;
     }
@@ -64,7 +74,13 @@ fn assert_encodings_decode_to_values(m: &Imported) -> usize {
 
 fn same_model(a: &Imported, b: &Imported) {
     assert_eq!(a.family, b.family);
-    let names = |m: &Imported| m.model.params.iter().map(|p| (p.name.clone(), p.sizes())).collect::<Vec<_>>();
+    let names = |m: &Imported| {
+        m.model
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.sizes()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(a), names(b));
 }
 
@@ -73,13 +89,20 @@ fn f32_llama_gguf_imports_the_checkpoints_weights_exactly_and_matches_the_refere
     let g = write_and_import(&fixture_gguf("llama", GgmlType::F32), "f32_llama", "llama");
     let h = hf::import(&fixture("llama"), &ImportOptions::default()).unwrap();
     same_model(&g.imported, &h);
-    assert_eq!(g.imported.weights.tensors(), h.weights.tensors(), "q/k rows un-permuted, biases too");
+    assert_eq!(
+        g.imported.weights.tensors(),
+        h.weights.tensors(),
+        "q/k rows un-permuted, biases too"
+    );
     // Against transformers' recorded logits (the q/k permutation undone, or RoPE would differ).
     let json = std::fs::read_to_string(fixture("llama").join("expected.json")).unwrap();
     let start = json.find("\"prompt\"").unwrap();
     let open = start + json[start..].find('[').unwrap();
     let close = open + json[open..].find(']').unwrap();
-    let prompt: Vec<i32> = json[open + 1..close].split(',').map(|s| s.trim().parse().unwrap()).collect();
+    let prompt: Vec<i32> = json[open + 1..close]
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
     let expected = read_npy(&std::fs::read(fixture("llama").join("logits.npy")).unwrap()).unwrap();
     let err = max_abs_diff(&logits(&g.imported, &prompt), &expected.to_f32_vec());
     assert!(err <= 1e-4, "max |Δlogit| vs transformers {err}");
@@ -87,7 +110,11 @@ fn f32_llama_gguf_imports_the_checkpoints_weights_exactly_and_matches_the_refere
     assert!(err <= 1e-5, "max |Δlogit| vs the checkpoint import {err}");
     assert_eq!(g.types.len(), 1);
     assert!(g.conversions.is_empty());
-    assert_eq!(assert_encodings_decode_to_values(&g.imported), 0, "f32 weights carry no encoding");
+    assert_eq!(
+        assert_encodings_decode_to_values(&g.imported),
+        0,
+        "f32 weights carry no encoding"
+    );
 }
 
 /// A GGUF of `name` with 2-D weights in `ty` imports to the checkpoint whose
@@ -103,8 +130,15 @@ fn quantized_matches_round_tripped_checkpoint(name: &str, ty: GgmlType, test: &s
     let encoded = assert_encodings_decode_to_values(&g.imported);
     // Every matrix but the embedding table (gathered, not multiplied) and
     // Qwen2-MoE's shared-expert gate (a vector in GGUF files, so F32) is encoded.
-    let linear = g.imported.model.params.iter().filter(|p| p.sizes().len() >= 2);
-    let stored_as_ty = linear.filter(|p| !p.name.ends_with("shared_expert_gate")).count();
+    let linear = g
+        .imported
+        .model
+        .params
+        .iter()
+        .filter(|p| p.sizes().len() >= 2);
+    let stored_as_ty = linear
+        .filter(|p| !p.name.ends_with("shared_expert_gate"))
+        .count();
     assert_eq!(encoded, stored_as_ty - 1, "{name} {ty}: encoded params");
     for i in 0..g.imported.model.params.len() {
         if let Some(e) = g.imported.weights.encoding(seam_ir::ParamId(i as u32)) {
@@ -126,7 +160,11 @@ fn f16_llama_gguf_imports_its_halves() {
 #[test]
 fn moe_ggufs_import_the_checkpoints_weights_exactly() {
     for name in ["mixtral", "qwen2_moe", "olmoe"] {
-        let g = write_and_import(&fixture_gguf(name, GgmlType::F32), &format!("moe_{name}"), name);
+        let g = write_and_import(
+            &fixture_gguf(name, GgmlType::F32),
+            &format!("moe_{name}"),
+            name,
+        );
         let h = hf::import(&fixture(name), &ImportOptions::default()).unwrap();
         same_model(&g.imported, &h);
         assert_eq!(g.imported.weights.tensors(), h.weights.tensors(), "{name}");
@@ -159,14 +197,21 @@ fn decoded(ty: GgmlType, bytes: &[u8]) -> Vec<f32> {
 
 #[test]
 fn q4_k_blocks_are_kept_as_they_are() {
-    let w = wide_llama(GgmlType::Q4K, |shape, seed| encode(GgmlType::Q4K, &noise(seed, shape[0] * shape[1])));
+    let w = wide_llama(GgmlType::Q4K, |shape, seed| {
+        encode(GgmlType::Q4K, &noise(seed, shape[0] * shape[1]))
+    });
     let g = write_and_import(&w, "q4_k", "wide");
     assert!(g.conversions.is_empty(), "{:?}", g.conversions);
     let counts: Vec<(GgmlType, usize)> = g.types.iter().map(|t| (t.ty, t.tensors)).collect();
     assert_eq!(counts, [(GgmlType::Q4K, 9), (GgmlType::F32, 3)]);
     // 7 projections + the untied output; not the embedding.
     assert_eq!(assert_encodings_decode_to_values(&g.imported), 8);
-    let v = &w.tensors.iter().find(|t| t.name == "blk.0.attn_v.weight").unwrap().data;
+    let v = &w
+        .tensors
+        .iter()
+        .find(|t| t.name == "blk.0.attn_v.weight")
+        .unwrap()
+        .data;
     assert!(as_stored(&g.imported, "model.layers.0.self_attn.v_proj") == decoded(GgmlType::Q4K, v));
     let out = logits(&g.imported, &[1, 2, 3]);
     assert!(out.iter().all(|x| x.is_finite()));
@@ -174,18 +219,40 @@ fn q4_k_blocks_are_kept_as_they_are() {
 
 #[test]
 fn q6_k_weights_are_converted_to_q8_0_and_the_summary_says_so() {
-    let w = wide_llama(GgmlType::Q6K, |shape, seed| random_q6_k(seed, shape[0] * shape[1]));
+    let w = wide_llama(GgmlType::Q6K, |shape, seed| {
+        random_q6_k(seed, shape[0] * shape[1])
+    });
     let g = write_and_import(&w, "q6_k", "wide");
-    let conv: Vec<_> = g.conversions.iter().map(|c| (c.from, c.to, c.tensors)).collect();
+    let conv: Vec<_> = g
+        .conversions
+        .iter()
+        .map(|c| (c.from, c.to, c.tensors))
+        .collect();
     // Eight matrices are read as weights of products (the embedding is only gathered).
     assert_eq!(conv, [(GgmlType::Q6K, seam_ir::WeightFormat::Q8_0, 8)]);
     assert_eq!(assert_encodings_decode_to_values(&g.imported), 8);
-    let v = &w.tensors.iter().find(|t| t.name == "blk.0.attn_v.weight").unwrap().data;
+    let v = &w
+        .tensors
+        .iter()
+        .find(|t| t.name == "blk.0.attn_v.weight")
+        .unwrap()
+        .data;
     let requantized = round_trip(GgmlType::Q8_0, &decoded(GgmlType::Q6K, v));
     assert!(as_stored(&g.imported, "model.layers.0.self_attn.v_proj") == requantized);
     // The embedding is decoded from Q6_K as is.
-    let e = &w.tensors.iter().find(|t| t.name == "token_embd.weight").unwrap().data;
-    let i = g.imported.model.params.iter().position(|p| p.name == "model.embed_tokens").unwrap();
+    let e = &w
+        .tensors
+        .iter()
+        .find(|t| t.name == "token_embd.weight")
+        .unwrap()
+        .data;
+    let i = g
+        .imported
+        .model
+        .params
+        .iter()
+        .position(|p| p.name == "model.embed_tokens")
+        .unwrap();
     assert!(g.imported.weights.tensors()[i].to_f32_vec() == decoded(GgmlType::Q6K, e));
 }
 
@@ -203,18 +270,30 @@ fn the_tokenizer_metadata_is_carried() {
         .str("tokenizer.chat_template", "{{ messages }}");
     let g = write_and_import(&w, "vocab", "llama");
     let v = g.vocab.unwrap();
-    assert_eq!((v.model.as_str(), v.pre.as_deref()), ("llama", Some("default")));
+    assert_eq!(
+        (v.model.as_str(), v.pre.as_deref()),
+        ("llama", Some("default"))
+    );
     assert_eq!(v.tokens, ["<unk>", "<s>", "</s>", "▁a"]);
     assert_eq!(v.merges, ["▁ a"]);
     assert_eq!(v.token_types, [2, 3, 3, 1]);
-    assert_eq!((v.bos_token_id, v.eos_token_id, v.add_bos_token), (Some(1), Some(2), Some(true)));
+    assert_eq!(
+        (v.bos_token_id, v.eos_token_id, v.add_bos_token),
+        (Some(1), Some(2), Some(true))
+    );
     assert_eq!(v.chat_template.as_deref(), Some("{{ messages }}"));
     assert_eq!(g.name.as_deref(), Some("llama"));
-    assert_eq!(g.metadata.get("llama.block_count").and_then(|v| v.as_u64()), Some(2));
+    assert_eq!(
+        g.metadata.get("llama.block_count").and_then(|v| v.as_u64()),
+        Some(2)
+    );
 
     w.u32("tokenizer.ggml.tokens", 7);
     let path = scratch("vocab_bad").join("m.gguf");
     w.write(&path);
     let err = import_gguf(&path).err().unwrap();
-    assert!(matches!(&err, GgufError::Key { key, .. } if key == "tokenizer.ggml.tokens"), "{err}");
+    assert!(
+        matches!(&err, GgufError::Key { key, .. } if key == "tokenizer.ggml.tokens"),
+        "{err}"
+    );
 }

@@ -61,13 +61,19 @@ pub(crate) fn read(file: &GgufFile, max_tokens: Option<u64>) -> Result<Arch, Ggu
     let mlps = (0..layers)
         .map(|l| mlp(&k, file, family, l, attn.d_model))
         .collect::<Result<Vec<_>, _>>()?;
-    let embd = file.tensor(TOKEN_EMBD).ok_or_else(|| GgufError::MissingTensor {
-        path: file.path().to_path_buf(),
-        tensor: TOKEN_EMBD.into(),
-        hf_name: super::super::hf::names::EMBED.into(),
-    })?;
+    let embd = file
+        .tensor(TOKEN_EMBD)
+        .ok_or_else(|| GgufError::MissingTensor {
+            path: file.path().to_path_buf(),
+            tensor: TOKEN_EMBD.into(),
+            hf_name: super::super::hf::names::EMBED.into(),
+        })?;
     let vocab = embd.dims.get(1).copied().unwrap_or(1);
-    let vocab = k.at_most(&format!("{TOKEN_EMBD} (the vocabulary)"), vocab, super::super::hf::config::MAX_SIZE)?;
+    let vocab = k.at_most(
+        &format!("{TOKEN_EMBD} (the vocabulary)"),
+        vocab,
+        super::super::hf::config::MAX_SIZE,
+    )?;
     let context = k.opt_u64(&k.arch_key("context_length"))?;
     let max_tokens = max_tokens
         .or(context.map(|c| c.min(DEFAULT_MAX_TOKENS)))
@@ -102,24 +108,45 @@ fn attention(k: &Keys<'_>, file: &GgufFile, family: Family) -> Result<AttentionS
     let kv_key = k.arch_key("attention.head_count_kv");
     let kv_heads = k.opt_size(&kv_key)?.unwrap_or(heads);
     if kv_heads == 0 || heads % kv_heads != 0 {
-        return Err(k.error(&kv_key, format!("must divide {heads_key} = {heads}, found {kv_heads}")));
+        return Err(k.error(
+            &kv_key,
+            format!("must divide {heads_key} = {heads}, found {kv_heads}"),
+        ));
     }
     let key_len = k.arch_key("attention.key_length");
-    let head_dim = match k.opt_size(&key_len)? {
-        Some(h) => h,
-        None if d_model % heads == 0 => d_model / heads,
-        None => return Err(k.error(&heads_key, format!("does not divide the embedding length {d_model} (and no key_length is given)"))),
-    };
+    let head_dim =
+        match k.opt_size(&key_len)? {
+            Some(h) => h,
+            None if d_model % heads == 0 => d_model / heads,
+            None => return Err(k.error(
+                &heads_key,
+                format!(
+                    "does not divide the embedding length {d_model} (and no key_length is given)"
+                ),
+            )),
+        };
     if head_dim == 0 || head_dim % 2 != 0 {
-        return Err(k.error(&key_len, format!("must be even and positive for RoPE, found {head_dim}")));
+        return Err(k.error(
+            &key_len,
+            format!("must be even and positive for RoPE, found {head_dim}"),
+        ));
     }
     for (suffix, why) in [
-        ("attention.value_length", "a value head width other than the key's is not implemented"),
-        ("rope.dimension_count", "only full-width RoPE is implemented"),
+        (
+            "attention.value_length",
+            "a value head width other than the key's is not implemented",
+        ),
+        (
+            "rope.dimension_count",
+            "only full-width RoPE is implemented",
+        ),
     ] {
         if let Some(v) = k.opt_u64(&k.arch_key(suffix))? {
             if v != head_dim {
-                return Err(k.unsupported(&k.arch_key(suffix), format!("{v} ≠ head width {head_dim}: {why}")));
+                return Err(k.unsupported(
+                    &k.arch_key(suffix),
+                    format!("{v} ≠ head width {head_dim}: {why}"),
+                ));
             }
         }
     }
@@ -156,14 +183,23 @@ fn refuse_scaled_rope(k: &Keys<'_>, file: &GgufFile) -> Result<(), GgufError> {
         }
     }
     if file.tensor(ROPE_FREQS).is_some() {
-        return Err(k.unsupported(ROPE_FREQS, "RoPE frequency factors (scaled RoPE) are not implemented"));
+        return Err(k.unsupported(
+            ROPE_FREQS,
+            "RoPE frequency factors (scaled RoPE) are not implemented",
+        ));
     }
     Ok(())
 }
 
 /// The MLP of layer `l`: routed where the file holds fused expert tensors for
 /// it (the MoE families), dense otherwise.
-fn mlp(k: &Keys<'_>, file: &GgufFile, family: Family, l: u64, d_model: u64) -> Result<MlpSpec, GgufError> {
+fn mlp(
+    k: &Keys<'_>,
+    file: &GgufFile,
+    family: Family,
+    l: u64,
+    d_model: u64,
+) -> Result<MlpSpec, GgufError> {
     let has = |suffix: &str| file.tensor(&names::block(l, suffix)).is_some();
     let dense_key = k.arch_key("feed_forward_length");
     let routed = family != Family::Llama && has(EXPERT_TENSORS[0]);
@@ -191,7 +227,9 @@ fn mlp(k: &Keys<'_>, file: &GgufFile, family: Family, l: u64, d_model: u64) -> R
         .opt_bool(&k.arch_key("expert_weights_norm"))?
         .unwrap_or(family == Family::Mixtral);
     let gated_shared = match family {
-        Family::Qwen2Moe if has("ffn_gate_shexp.weight") => Some(shared_width(k, file, l, d_model)?),
+        Family::Qwen2Moe if has("ffn_gate_shexp.weight") => {
+            Some(shared_width(k, file, l, d_model)?)
+        }
         _ => None,
     };
     Ok(MlpSpec::Routed {
@@ -227,7 +265,11 @@ fn check_layers(k: &Keys<'_>, file: &GgufFile, layers: u64) -> Result<(), GgufEr
         .iter()
         .filter_map(|t| t.name.strip_prefix("blk.")?.split_once('.')?.0.parse().ok())
         .collect();
-    let held = held.into_iter().enumerate().take_while(|&(i, n)| i as u64 == n).count() as u64;
+    let held = held
+        .into_iter()
+        .enumerate()
+        .take_while(|&(i, n)| i as u64 == n)
+        .count() as u64;
     if layers > held {
         return Err(GgufError::CountMismatch {
             path: k.path().to_path_buf(),
@@ -241,7 +283,13 @@ fn check_layers(k: &Keys<'_>, file: &GgufFile, layers: u64) -> Result<(), GgufEr
 }
 
 /// Errors when `expert_count` exceeds the experts layer `l`'s fused gate tensor holds.
-fn check_experts(k: &Keys<'_>, file: &GgufFile, l: u64, experts: u64, key: &str) -> Result<(), GgufError> {
+fn check_experts(
+    k: &Keys<'_>,
+    file: &GgufFile,
+    l: u64,
+    experts: u64,
+    key: &str,
+) -> Result<(), GgufError> {
     let held = file
         .tensor(&names::block(l, EXPERT_TENSORS[0]))
         .and_then(|t| t.dims.get(2).copied())

@@ -134,9 +134,11 @@ pub(crate) struct Header {
 /// Parses and checks the header of the GGUF file `bytes`.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Header, FormatError> {
     let mut c = Cursor::new(bytes);
-    let magic: [u8; 4] = c.array(|| "the magic".into()).map_err(|_| FormatError::Magic {
-        found: bytes.iter().take(4).copied().collect(),
-    })?;
+    let magic: [u8; 4] = c
+        .array(|| "the magic".into())
+        .map_err(|_| FormatError::Magic {
+            found: bytes.iter().take(4).copied().collect(),
+        })?;
     if magic != MAGIC {
         return Err(FormatError::Magic {
             found: magic.to_vec(),
@@ -177,7 +179,13 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Header, FormatError> {
 
 /// Errors unless `count <= limit` and `count` items of at least `min_bytes`
 /// fit in the bytes left.
-fn bounded(c: &Cursor<'_>, count: u64, limit: u64, min_bytes: u64, what: &str) -> Result<(), FormatError> {
+fn bounded(
+    c: &Cursor<'_>,
+    count: u64,
+    limit: u64,
+    min_bytes: u64,
+    what: &str,
+) -> Result<(), FormatError> {
     if count > limit {
         return Err(FormatError::TooLarge {
             what: what.to_string(),
@@ -262,9 +270,10 @@ fn tensor_bytes(name: &str, dims: &[u64], ty: GgmlType) -> Result<u64, FormatErr
     }
     dims[1..]
         .iter()
-        .try_fold((dims[0] / ty.block_elems()).checked_mul(ty.block_bytes()), |acc, &d| {
-            Some(acc?.checked_mul(d))
-        })
+        .try_fold(
+            (dims[0] / ty.block_elems()).checked_mul(ty.block_bytes()),
+            |acc, &d| Some(acc?.checked_mul(d)),
+        )
         .flatten()
         .filter(|&b| b <= i64::MAX as u64)
         .ok_or_else(|| bad("its byte size overflows"))

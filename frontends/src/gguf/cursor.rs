@@ -115,7 +115,12 @@ mod tests {
         assert_eq!(c.u32(|| "a".into()), Ok(1));
         assert!(matches!(
             c.u32(|| "b".into()),
-            Err(FormatError::Truncated { needed: 4, available: 3, offset: 4, .. })
+            Err(FormatError::Truncated {
+                needed: 4,
+                available: 3,
+                offset: 4,
+                ..
+            })
         ));
     }
 
@@ -124,11 +129,25 @@ mod tests {
         let mut bytes = (1u64 << 63).to_le_bytes().to_vec();
         bytes.extend_from_slice(b"abc");
         let err = Cursor::new(&bytes).string(1 << 20, || "s".into());
-        assert!(matches!(err, Err(FormatError::TooLarge { value, limit: 1048576, .. }) if value == 1 << 63));
+        assert!(
+            matches!(err, Err(FormatError::TooLarge { value, limit: 1048576, .. }) if value == 1 << 63)
+        );
         let mut bytes = 4u64.to_le_bytes().to_vec();
         bytes.extend_from_slice(b"abc");
         let err = Cursor::new(&bytes).string(1 << 20, || "s".into());
-        assert!(matches!(err, Err(FormatError::Truncated { needed: 4, available: 3, .. })));
-        assert_eq!(Cursor::new(&bytes[..0]).check_fits(u64::MAX, 8, || "x".into()).is_err(), true);
+        assert!(matches!(
+            err,
+            Err(FormatError::Truncated {
+                needed: 4,
+                available: 3,
+                ..
+            })
+        ));
+        assert_eq!(
+            Cursor::new(&bytes[..0])
+                .check_fits(u64::MAX, 8, || "x".into())
+                .is_err(),
+            true
+        );
     }
 }

@@ -114,7 +114,9 @@ pub enum FormatError {
         value: u64,
     },
     /// A tensor's data offset is not a multiple of the alignment.
-    #[error("tensor `{name}`: data offset {offset} is not a multiple of the alignment {alignment}")]
+    #[error(
+        "tensor `{name}`: data offset {offset} is not a multiple of the alignment {alignment}"
+    )]
     Unaligned {
         /// The tensor.
         name: String,

@@ -58,13 +58,15 @@ impl<'a> Keys<'a> {
         self.meta.get(key)
     }
 
-
     /// A non-negative integer, if present.
     pub(crate) fn opt_u64(&self, key: &str) -> Result<Option<u64>, GgufError> {
         self.value(key)
             .map(|v| {
                 v.as_u64().ok_or_else(|| {
-                    self.error(key, format!("must be a non-negative integer, found a {}", v.type_name()))
+                    self.error(
+                        key,
+                        format!("must be a non-negative integer, found a {}", v.type_name()),
+                    )
                 })
             })
             .transpose()
@@ -74,8 +76,9 @@ impl<'a> Keys<'a> {
     pub(crate) fn opt_f64(&self, key: &str) -> Result<Option<f64>, GgufError> {
         self.value(key)
             .map(|v| {
-                v.as_f64()
-                    .ok_or_else(|| self.error(key, format!("must be a number, found a {}", v.type_name())))
+                v.as_f64().ok_or_else(|| {
+                    self.error(key, format!("must be a number, found a {}", v.type_name()))
+                })
             })
             .transpose()
     }
@@ -84,8 +87,9 @@ impl<'a> Keys<'a> {
     pub(crate) fn opt_str(&self, key: &str) -> Result<Option<&'a str>, GgufError> {
         self.value(key)
             .map(|v| {
-                v.as_str()
-                    .ok_or_else(|| self.error(key, format!("must be a string, found a {}", v.type_name())))
+                v.as_str().ok_or_else(|| {
+                    self.error(key, format!("must be a string, found a {}", v.type_name()))
+                })
             })
             .transpose()
     }
@@ -94,8 +98,9 @@ impl<'a> Keys<'a> {
     pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, GgufError> {
         self.value(key)
             .map(|v| {
-                v.as_bool()
-                    .ok_or_else(|| self.error(key, format!("must be a bool, found a {}", v.type_name())))
+                v.as_bool().ok_or_else(|| {
+                    self.error(key, format!("must be a bool, found a {}", v.type_name()))
+                })
             })
             .transpose()
     }

@@ -235,7 +235,10 @@ fn read_array(
     let count = c.u64(|| format!("{} (its element count)", what()))?;
     if count > *budget {
         return Err(FormatError::TooLarge {
-            what: format!("{} element count (metadata array elements left of {MAX_ARRAY_ELEMENTS})", what()),
+            what: format!(
+                "{} element count (metadata array elements left of {MAX_ARRAY_ELEMENTS})",
+                what()
+            ),
             value: count,
             limit: *budget,
         });
@@ -280,7 +283,14 @@ mod tests {
         assert!(matches!(err, Err(FormatError::TooLarge { value, .. }) if value == 1 << 63));
         let b = array_header(8, 1000);
         let err = read_value(&mut Cursor::new(&b), 9, 0, &mut budget, &|| "a".into());
-        assert!(matches!(err, Err(FormatError::Truncated { needed: 8000, available: 0, .. })));
+        assert!(matches!(
+            err,
+            Err(FormatError::Truncated {
+                needed: 8000,
+                available: 0,
+                ..
+            })
+        ));
     }
 
     #[test]

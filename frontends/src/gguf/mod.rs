@@ -103,7 +103,10 @@ pub fn is_gguf(path: &Path) -> bool {
     if !path.is_file() {
         return false;
     }
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
         return true;
     }
     let mut magic = [0u8; 4];
@@ -138,7 +141,11 @@ pub fn import_with_progress(
     let tensors = file.tensors().iter().map(|t| (t.name.as_str(), experts));
     let store = tensors::GgufStore::new(&file, names::views(arch.family, arch.heads, tensors));
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-    let (model, sources) = graph::build(&arch.spec, &model_name(stem.as_deref().unwrap_or("model")), options.kv_cache)?;
+    let (model, sources) = graph::build(
+        &arch.spec,
+        &model_name(stem.as_deref().unwrap_or("model")),
+        options.kv_cache,
+    )?;
     weights::check_present(&sources, &store)?;
     let weights = weights::load(&model, &sources, &store, progress)?;
     let vocab = GgufVocab::read(&keys::Keys::new(path, file.metadata(), "general"))?;
@@ -163,7 +170,10 @@ fn type_counts(file: &GgufFile) -> Vec<TypeCount> {
     for t in file.tensors() {
         match out.iter_mut().find(|c| c.ty == t.ty) {
             Some(c) => c.tensors += 1,
-            None => out.push(TypeCount { ty: t.ty, tensors: 1 }),
+            None => out.push(TypeCount {
+                ty: t.ty,
+                tensors: 1,
+            }),
         }
     }
     out
@@ -193,7 +203,11 @@ fn conversions(sources: &[Source], store: &tensors::GgufStore<'_>) -> Vec<Conver
         }
         match out.iter_mut().find(|c| c.from == t.ty && c.to == to) {
             Some(c) => c.tensors += 1,
-            None => out.push(Conversion { from: t.ty, to, tensors: 1 }),
+            None => out.push(Conversion {
+                from: t.ty,
+                to,
+                tensors: 1,
+            }),
         }
     }
     out

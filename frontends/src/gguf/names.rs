@@ -180,12 +180,19 @@ mod tests {
     #[test]
     fn block_names_map_to_hugging_face_names() {
         let heads = Heads { q: 4, kv: 2 };
-        let names = ["blk.1.attn_q.bias", "blk.0.ffn_gate_exps.weight", "blk.0.ffn_norm.bias"];
+        let names = [
+            "blk.1.attn_q.bias",
+            "blk.0.ffn_gate_exps.weight",
+            "blk.0.ffn_norm.bias",
+        ];
         let v = views(Family::Mixtral, heads, names.iter().map(|n| (*n, 2)));
         let q = &v["model.layers.1.self_attn.q_proj.bias"];
         assert_eq!(q.permuted, Some(Permuted { heads: 4 }));
         let e1 = &v["model.layers.0.block_sparse_moe.experts.1.w1.weight"];
-        assert_eq!((e1.tensor.as_str(), e1.expert), ("blk.0.ffn_gate_exps.weight", Some(1)));
+        assert_eq!(
+            (e1.tensor.as_str(), e1.expert),
+            ("blk.0.ffn_gate_exps.weight", Some(1))
+        );
         assert_eq!(v.len(), 3, "{v:?}");
     }
 }

@@ -27,7 +27,11 @@ pub(crate) fn conversion(ty: GgmlType, k: u64) -> Option<WeightFormat> {
     if GgmlType::from_format(format) == ty {
         return None;
     }
-    Some(if format.fits(k) { format } else { WeightFormat::F32 })
+    Some(if format.fits(k) {
+        format
+    } else {
+        WeightFormat::F32
+    })
 }
 
 impl<'f> GgufStore<'f> {
@@ -45,11 +49,14 @@ impl<'f> GgufStore<'f> {
     /// (leading dims of 1 aside); returns it with the first row of the view.
     fn locate(&self, view: &View, expected: &[usize]) -> Result<(&'f TensorInfo, u64), GgufError> {
         let path = || self.file.path().to_path_buf();
-        let t = self.file.tensor(&view.tensor).ok_or_else(|| GgufError::MissingTensor {
-            path: path(),
-            tensor: view.tensor.clone(),
-            hf_name: String::new(),
-        })?;
+        let t = self
+            .file
+            .tensor(&view.tensor)
+            .ok_or_else(|| GgufError::MissingTensor {
+                path: path(),
+                tensor: view.tensor.clone(),
+                hf_name: String::new(),
+            })?;
         let full = t.torch_shape();
         let (shape, first_row) = match view.expert {
             None => (full.as_slice(), 0),
@@ -73,7 +80,14 @@ impl<'f> GgufStore<'f> {
     }
 
     /// `rows` rows of `row_bytes` bytes of `t` from `first`, in Hugging Face order.
-    fn gather(&self, t: &TensorInfo, view: &View, first: u64, rows: u64, row_bytes: usize) -> Vec<u8> {
+    fn gather(
+        &self,
+        t: &TensorInfo,
+        view: &View,
+        first: u64,
+        rows: u64,
+        row_bytes: usize,
+    ) -> Vec<u8> {
         let data = self.file.data(t);
         match view.permuted {
             // A view's rows are a contiguous range of the tensor.
@@ -99,7 +113,13 @@ impl<'f> GgufStore<'f> {
     }
 
     /// `n` values decoded from `bytes` of type `ty`.
-    fn decode(&self, t: &TensorInfo, ty: GgmlType, bytes: &[u8], n: usize) -> Result<Vec<f32>, GgufError> {
+    fn decode(
+        &self,
+        t: &TensorInfo,
+        ty: GgmlType,
+        bytes: &[u8],
+        n: usize,
+    ) -> Result<Vec<f32>, GgufError> {
         let mut values = vec![0f32; n];
         quant::dequantize(ty, bytes, &mut values).map_err(|e| self.quant_error(t, e))?;
         Ok(values)
@@ -116,7 +136,10 @@ impl TensorStore for GgufStore<'_> {
     fn missing(&self, name: &str) -> GgufError {
         GgufError::MissingTensor {
             path: self.file.path().to_path_buf(),
-            tensor: self.views.get(name).map_or_else(String::new, |v| v.tensor.clone()),
+            tensor: self
+                .views
+                .get(name)
+                .map_or_else(String::new, |v| v.tensor.clone()),
             hf_name: name.to_string(),
         }
     }
@@ -133,7 +156,10 @@ impl TensorStore for GgufStore<'_> {
         };
         let rows = n as u64 / k;
         let row_bytes = t.ty.row_bytes(k);
-        let (Some(row_bytes), false) = (row_bytes, view.permuted.is_some_and(|p| rows % (2 * p.heads) != 0)) else {
+        let (Some(row_bytes), false) = (
+            row_bytes,
+            view.permuted.is_some_and(|p| rows % (2 * p.heads) != 0),
+        ) else {
             return Err(GgufError::WrongShape {
                 path: self.file.path().to_path_buf(),
                 tensor: t.name.clone(),
@@ -150,7 +176,8 @@ impl TensorStore for GgufStore<'_> {
             None => (t.ty.kernel_format(), bytes, values),
             Some(WeightFormat::F32) => return Ok(Values::plain(values)),
             Some(format) => {
-                let blocks = quant::quantize(format, &values).map_err(|e| self.quant_error(t, e))?;
+                let blocks =
+                    quant::quantize(format, &values).map_err(|e| self.quant_error(t, e))?;
                 let values = self.decode(t, GgmlType::from_format(format), &blocks, n)?;
                 (format, blocks, values)
             }

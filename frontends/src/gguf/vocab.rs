@@ -41,14 +41,20 @@ impl GgufVocab {
         };
         let id = |key: &str| -> Result<Option<u32>, GgufError> {
             k.opt_u64(key)?
-                .map(|v| u32::try_from(v).map_err(|_| k.error(key, format!("{v} is not a token id"))))
+                .map(|v| {
+                    u32::try_from(v).map_err(|_| k.error(key, format!("{v} is not a token id")))
+                })
                 .transpose()
         };
         Ok(Some(GgufVocab {
             model: model.to_string(),
             pre: k.opt_str("tokenizer.ggml.pre")?.map(str::to_string),
-            tokens: list(k, "tokenizer.ggml.tokens", |v| v.as_str().map(str::to_string))?,
-            merges: list(k, "tokenizer.ggml.merges", |v| v.as_str().map(str::to_string))?,
+            tokens: list(k, "tokenizer.ggml.tokens", |v| {
+                v.as_str().map(str::to_string)
+            })?,
+            merges: list(k, "tokenizer.ggml.merges", |v| {
+                v.as_str().map(str::to_string)
+            })?,
             token_types: list(k, "tokenizer.ggml.token_type", |v| {
                 v.as_i64().and_then(|t| i32::try_from(t).ok())
             })?,
@@ -62,18 +68,33 @@ impl GgufVocab {
 }
 
 /// The array `key` with each element converted by `item`; empty when absent.
-fn list<T>(k: &Keys<'_>, key: &str, item: impl Fn(&Value) -> Option<T>) -> Result<Vec<T>, GgufError> {
+fn list<T>(
+    k: &Keys<'_>,
+    key: &str,
+    item: impl Fn(&Value) -> Option<T>,
+) -> Result<Vec<T>, GgufError> {
     let Some(value) = k.value(key) else {
         return Ok(Vec::new());
     };
-    let items = value
-        .as_array()
-        .ok_or_else(|| k.error(key, format!("must be an array, found a {}", value.type_name())))?;
+    let items = value.as_array().ok_or_else(|| {
+        k.error(
+            key,
+            format!("must be an array, found a {}", value.type_name()),
+        )
+    })?;
     items
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            item(v).ok_or_else(|| k.error(key, format!("element {i} is a {} of the wrong type or range", v.type_name())))
+            item(v).ok_or_else(|| {
+                k.error(
+                    key,
+                    format!(
+                        "element {i} is a {} of the wrong type or range",
+                        v.type_name()
+                    ),
+                )
+            })
         })
         .collect()
 }

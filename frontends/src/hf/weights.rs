@@ -142,7 +142,12 @@ fn read_param<S: TensorStore>(
                 every_expert_encoded &= append_rows(&mut blocks, rows);
             }
             let rows = o * names.len();
-            (all, blocks.filter(|_| every_expert_encoded).map(|b| encoded(b, rows)))
+            (
+                all,
+                blocks
+                    .filter(|_| every_expert_encoded)
+                    .map(|b| encoded(b, rows)),
+            )
         }
         Source::FusedExperts { tensor, part } => {
             let (e, i, o) = (shape[0], shape[1], shape[2]);

@@ -107,7 +107,13 @@ impl Writer {
     }
 
     /// Adds a tensor of torch shape `shape` (slowest first) with its bytes.
-    pub fn tensor(&mut self, name: &str, shape: &[usize], ty: GgmlType, data: Vec<u8>) -> &mut Self {
+    pub fn tensor(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        ty: GgmlType,
+        data: Vec<u8>,
+    ) -> &mut Self {
         self.tensors.push(RawTensor {
             name: name.to_string(),
             dims: shape.iter().rev().map(|&d| d as u64).collect(),
@@ -119,7 +125,13 @@ impl Writer {
     }
 
     /// Adds an f32 tensor of torch shape `shape` stored as `ty`.
-    pub fn values(&mut self, name: &str, shape: &[usize], ty: GgmlType, values: &[f32]) -> &mut Self {
+    pub fn values(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        ty: GgmlType,
+        values: &[f32],
+    ) -> &mut Self {
         let data = encode(ty, values);
         self.tensor(name, shape, ty, data)
     }
@@ -130,8 +142,17 @@ impl Writer {
         let mut b = b"GGUF".to_vec();
         b.extend_from_slice(&3u32.to_le_bytes());
         b.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
-        let alignment_kv = self.alignment.map(|a| ("general.alignment".to_string(), 4u32, (a as u32).to_le_bytes().to_vec()));
-        let kvs: Vec<_> = alignment_kv.into_iter().chain(self.kvs.iter().cloned()).collect();
+        let alignment_kv = self.alignment.map(|a| {
+            (
+                "general.alignment".to_string(),
+                4u32,
+                (a as u32).to_le_bytes().to_vec(),
+            )
+        });
+        let kvs: Vec<_> = alignment_kv
+            .into_iter()
+            .chain(self.kvs.iter().cloned())
+            .collect();
         b.extend_from_slice(&(kvs.len() as u64).to_le_bytes());
         let metadata_start = b.len();
         for (k, ty, v) in &kvs {
@@ -159,7 +180,14 @@ impl Writer {
             b.resize(data_start + off, 0);
             b.extend_from_slice(&t.data);
         }
-        (b, Layout { metadata_start, infos_start, data_start })
+        (
+            b,
+            Layout {
+                metadata_start,
+                infos_start,
+                data_start,
+            },
+        )
     }
 
     /// Writes the file to `path`.
@@ -213,7 +241,11 @@ pub fn fixture_tensors(name: &str) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
 /// A fixture's config.json.
 pub fn fixture_config(name: &str) -> serde_json::Map<String, Value> {
     let text = std::fs::read_to_string(fixture(name).join("config.json")).unwrap();
-    serde_json::from_str::<Value>(&text).unwrap().as_object().unwrap().clone()
+    serde_json::from_str::<Value>(&text)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .clone()
 }
 
 /// llama.cpp's `LlamaModel.permute`: `reshape(heads, 2, rows/heads/2, cols)
@@ -227,7 +259,8 @@ pub fn llama_permute(values: &[f32], rows: usize, heads: usize) -> Vec<f32> {
             for i in 0..half {
                 let src = h * 2 * half + j * half + i;
                 let dst = h * 2 * half + i * 2 + j;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&values[src * cols..(src + 1) * cols]);
+                out[dst * cols..(dst + 1) * cols]
+                    .copy_from_slice(&values[src * cols..(src + 1) * cols]);
             }
         }
     }
@@ -285,7 +318,10 @@ fn write_hparams(w: &mut Writer, c: &serde_json::Map<String, Value>) -> String {
     .to_string();
     let key = |s: &str| format!("{arch}.{s}");
     let heads = u("num_attention_heads");
-    let head_dim = c.get("head_dim").and_then(Value::as_u64).map_or(u("hidden_size") / heads, |h| h as u32);
+    let head_dim = c
+        .get("head_dim")
+        .and_then(Value::as_u64)
+        .map_or(u("hidden_size") / heads, |h| h as u32);
     let theta = c["rope_parameters"]["rope_theta"].as_f64().unwrap() as f32;
     w.str("general.architecture", &arch)
         .str("general.name", c["model_type"].as_str().unwrap())
@@ -299,15 +335,25 @@ fn write_hparams(w: &mut Writer, c: &serde_json::Map<String, Value>) -> String {
         .u32(&key("attention.value_length"), head_dim)
         .u32(&key("rope.dimension_count"), head_dim)
         .f32(&key("rope.freq_base"), theta)
-        .f32(&key("attention.layer_norm_rms_epsilon"), c["rms_norm_eps"].as_f64().unwrap() as f32);
-    let experts = c.get("num_local_experts").or(c.get("num_experts")).and_then(Value::as_u64);
+        .f32(
+            &key("attention.layer_norm_rms_epsilon"),
+            c["rms_norm_eps"].as_f64().unwrap() as f32,
+        );
+    let experts = c
+        .get("num_local_experts")
+        .or(c.get("num_experts"))
+        .and_then(Value::as_u64);
     if let Some(e) = experts {
-        w.u32(&key("expert_count"), e as u32).u32(&key("expert_used_count"), u("num_experts_per_tok"));
+        w.u32(&key("expert_count"), e as u32)
+            .u32(&key("expert_used_count"), u("num_experts_per_tok"));
     }
     if let Some(f) = c.get("moe_intermediate_size").and_then(Value::as_u64) {
         w.u32(&key("expert_feed_forward_length"), f as u32);
     }
-    if let Some(f) = c.get("shared_expert_intermediate_size").and_then(Value::as_u64) {
+    if let Some(f) = c
+        .get("shared_expert_intermediate_size")
+        .and_then(Value::as_u64)
+    {
         w.u32(&key("expert_shared_feed_forward_length"), f as u32);
     }
     if let Some(n) = c.get("norm_topk_prob").and_then(Value::as_bool) {
@@ -341,7 +387,10 @@ pub fn fixture_gguf(name: &str, ty: GgmlType) -> Writer {
                 let rest = hf.strip_prefix("model.layers.").unwrap();
                 let (l, suffix) = rest.split_once('.').unwrap();
                 if let Some((e, fused)) = expert_tensor(suffix) {
-                    experts.entry(format!("blk.{l}.{fused}")).or_default().push((e, shape, values));
+                    experts
+                        .entry(format!("blk.{l}.{fused}"))
+                        .or_default()
+                        .push((e, shape, values));
                     continue;
                 }
                 let gguf = layer_tensor(suffix).unwrap_or_else(|| panic!("no GGUF name for {hf}"));
@@ -357,8 +406,16 @@ pub fn fixture_gguf(name: &str, ty: GgmlType) -> Writer {
                 (format!("blk.{l}.{gguf}"), values)
             }
         };
-        let t = if stored_as(&hf, &shape) { ty } else { GgmlType::F32 };
-        let shape = if gguf.ends_with("ffn_gate_inp_shexp.weight") { vec![values.len()] } else { shape };
+        let t = if stored_as(&hf, &shape) {
+            ty
+        } else {
+            GgmlType::F32
+        };
+        let shape = if gguf.ends_with("ffn_gate_inp_shexp.weight") {
+            vec![values.len()]
+        } else {
+            shape
+        };
         w.values(&gguf, &shape, t, &values);
     }
     for (gguf, mut parts) in experts {
@@ -380,15 +437,33 @@ pub fn round_tripped_fixture(name: &str, ty: GgmlType, dir: &Path) -> PathBuf {
     let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = fixture_tensors(name)
         .into_iter()
         .map(|(n, (shape, values))| {
-            let values = if stored_as(&n, &shape) { round_trip(ty, &values) } else { values };
-            (n, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+            let values = if stored_as(&n, &shape) {
+                round_trip(ty, &values)
+            } else {
+                values
+            };
+            (
+                n,
+                shape,
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
         })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
-        .map(|(n, s, d)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap()))
+        .map(|(n, s, d)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d)
+                    .unwrap(),
+            )
+        })
         .collect();
-    std::fs::write(out.join("model.safetensors"), safetensors::serialize(views, None).unwrap()).unwrap();
+    std::fs::write(
+        out.join("model.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
     out
 }
 
@@ -399,10 +474,14 @@ pub fn ggml(format: WeightFormat) -> GgmlType {
 
 /// Deterministic pseudo-random values in `[-1, 1)` (a 64-bit LCG), seeded.
 pub fn noise(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
@@ -412,9 +491,14 @@ pub fn noise(seed: u64, n: usize) -> Vec<f32> {
 /// scales, `d` = 2^-10 (so every value is finite and modest).
 pub fn random_q6_k(seed: u64, n: usize) -> Vec<u8> {
     let blocks = n / 256;
-    let raw: Vec<u8> = noise(seed, blocks * 208).iter().map(|v| ((v + 1.0) * 127.9) as u8).collect();
+    let raw: Vec<u8> = noise(seed, blocks * 208)
+        .iter()
+        .map(|v| ((v + 1.0) * 127.9) as u8)
+        .collect();
     let d = half::f16::from_f32(1.0 / 1024.0).to_le_bytes();
-    raw.chunks_exact(208).flat_map(|b| [b, &d[..]].concat()).collect()
+    raw.chunks_exact(208)
+        .flat_map(|b| [b, &d[..]].concat())
+        .collect()
 }
 
 /// A one-layer Llama GGUF wide enough for 256-weight blocks (hidden 256, two
@@ -445,8 +529,18 @@ pub fn wide_llama(ty: GgmlType, matrix: impl Fn(&[usize], u64) -> Vec<u8>) -> Wr
     for (seed, (name, shape)) in mats.iter().enumerate() {
         w.tensor(name, shape, ty, matrix(shape, seed as u64));
     }
-    for (seed, name) in ["output_norm.weight", "blk.0.attn_norm.weight", "blk.0.ffn_norm.weight"].iter().enumerate() {
-        let v: Vec<f32> = noise(100 + seed as u64, 256).iter().map(|x| 1.0 + 0.1 * x).collect();
+    for (seed, name) in [
+        "output_norm.weight",
+        "blk.0.attn_norm.weight",
+        "blk.0.ffn_norm.weight",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let v: Vec<f32> = noise(100 + seed as u64, 256)
+            .iter()
+            .map(|x| 1.0 + 0.1 * x)
+            .collect();
         w.values(name, &[256], GgmlType::F32, &v);
     }
     w
