@@ -40,16 +40,19 @@ pub struct EvalArgs {
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
     // A text model needs a seed: checked before anything is read.
-    if !args.file.is_dir() && args.random_weights.is_none() {
+    let brings_weights = args.file.is_dir() || seam_frontends::gguf::is_gguf(&args.file);
+    if !brings_weights && args.random_weights.is_none() {
         return Err(needs_seed());
     }
     let source = load_source(&args.file)?;
     let model = source.model();
     let weights = match (source.weights(), args.random_weights) {
-        (Some(_), Some(_)) => return Err(CliError::Usage(format!(
+        (Some(_), Some(_)) => {
+            return Err(CliError::Usage(format!(
             "`{}` is a checkpoint folder or GGUF file with its own weights; drop --random-weights",
             args.file.display()
-        ))),
+        )))
+        }
         (Some(w), None) => w,
         (None, Some(seed)) => &budgeted_random_weights(model, seed)?,
         (None, None) => return Err(needs_seed()),

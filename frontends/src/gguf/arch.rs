@@ -5,11 +5,11 @@
 
 use std::collections::BTreeSet;
 
-use super::super::hf::arch::{AttentionSpec, Family, MlpSpec, Spec};
 use super::container::GgufFile;
 use super::error::GgufError;
 use super::keys::Keys;
 use super::names::{self, Heads, EXPERT_TENSORS, OUTPUT, ROPE_FREQS, TOKEN_EMBD};
+use crate::hf::arch::{AttentionSpec, Family, MlpSpec, Spec};
 
 /// `(general.architecture, what it holds)` for every supported architecture.
 const ARCHITECTURES: &[(&str, &str)] = &[
@@ -65,14 +65,14 @@ pub(crate) fn read(file: &GgufFile, max_tokens: Option<u64>) -> Result<Arch, Ggu
         .tensor(TOKEN_EMBD)
         .ok_or_else(|| GgufError::MissingTensor {
             path: file.path().to_path_buf(),
-            tensor: TOKEN_EMBD.into(),
-            hf_name: super::super::hf::names::EMBED.into(),
+            tensor: Some(TOKEN_EMBD.into()),
+            hf_name: crate::hf::names::EMBED.into(),
         })?;
     let vocab = embd.dims.get(1).copied().unwrap_or(1);
     let vocab = k.at_most(
         &format!("{TOKEN_EMBD} (the vocabulary)"),
         vocab,
-        super::super::hf::config::MAX_SIZE,
+        crate::hf::config::MAX_SIZE,
     )?;
     let context = k.opt_u64(&k.arch_key("context_length"))?;
     let max_tokens = max_tokens
@@ -114,17 +114,18 @@ fn attention(k: &Keys<'_>, file: &GgufFile, family: Family) -> Result<AttentionS
         ));
     }
     let key_len = k.arch_key("attention.key_length");
-    let head_dim =
-        match k.opt_size(&key_len)? {
-            Some(h) => h,
-            None if d_model % heads == 0 => d_model / heads,
-            None => return Err(k.error(
+    let head_dim = match k.opt_size(&key_len)? {
+        Some(h) => h,
+        None if d_model % heads == 0 => d_model / heads,
+        None => {
+            return Err(k.error(
                 &heads_key,
                 format!(
                     "does not divide the embedding length {d_model} (and no key_length is given)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     if head_dim == 0 || head_dim % 2 != 0 {
         return Err(k.error(
             &key_len,
@@ -250,7 +251,7 @@ fn shared_width(k: &Keys<'_>, file: &GgufFile, l: u64, d_model: u64) -> Result<u
     }
     let name = names::block(l, "ffn_gate_shexp.weight");
     match file.tensor(&name).map(|t| t.dims.as_slice()) {
-        Some(&[d, w]) if d == d_model => k.at_most(&name, w, super::super::hf::config::MAX_SIZE),
+        Some(&[d, w]) if d == d_model => k.at_most(&name, w, crate::hf::config::MAX_SIZE),
         _ => Err(GgufError::MissingKey {
             path: k.path().to_path_buf(),
             key,

@@ -226,13 +226,17 @@ pub enum GgufError {
         why: String,
     },
     /// A tensor the architecture needs is absent.
-    #[error("`{}`: tensor `{tensor}` (Hugging Face name `{hf_name}`) is missing", path.display())]
+    #[error(
+        "`{}`: the tensor for `{hf_name}`{} is missing",
+        path.display(),
+        tensor.as_deref().map_or_else(String::new, |t| format!(" (`{t}`)"))
+    )]
     MissingTensor {
         /// The file.
         path: PathBuf,
-        /// The GGUF name.
-        tensor: String,
-        /// The name the graph asked for.
+        /// The GGUF name, where the Hugging Face name maps to one.
+        tensor: Option<String>,
+        /// The Hugging Face name the graph asked for.
         hf_name: String,
     },
     /// A tensor has the wrong shape for the metadata.

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::hf::config::{MAX_COUNT, MAX_SIZE};
 use super::error::GgufError;
 use super::metadata::{Metadata, Value};
+use crate::hf::config::{MAX_COUNT, MAX_SIZE};
 
 /// The metadata of one file, read key by key; `{arch}.…` keys are prefixed
 /// with the architecture.

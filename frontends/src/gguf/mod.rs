@@ -46,8 +46,9 @@ use std::path::Path;
 
 use seam_ir::WeightFormat;
 
-use super::hf::weights::{self, Source};
-use super::hf::{graph, model_name, ImportOptions, Imported, ProgressFn};
+use crate::hf::arch::MlpSpec;
+use crate::hf::weights::{self, Source};
+use crate::hf::{graph, model_name, ImportOptions, Imported, ProgressFn};
 
 pub use container::{
     GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAGIC, MAX_DIMS, MAX_KEY_BYTES, MAX_METADATA_ENTRIES,
@@ -133,7 +134,7 @@ pub fn import_with_progress(
         .mlps
         .iter()
         .filter_map(|m| match m {
-            super::hf::arch::MlpSpec::Routed { experts, .. } => Some(*experts),
+            MlpSpec::Routed { experts, .. } => Some(*experts),
             _ => None,
         })
         .max()

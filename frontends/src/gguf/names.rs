@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use super::super::hf::arch::Family;
-use super::super::hf::names::{self as hf, LayerNames};
+use crate::hf::arch::Family;
+use crate::hf::names::{self as hf, LayerNames};
 
 /// The GGUF token embedding.
 pub(crate) const TOKEN_EMBD: &str = "token_embd.weight";

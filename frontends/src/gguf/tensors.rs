@@ -7,11 +7,11 @@ use std::collections::HashMap;
 
 use seam_ir::WeightFormat;
 
-use super::super::hf::store::{EncodedRows, TensorStore, Values};
 use super::container::{GgufFile, TensorInfo};
 use super::error::GgufError;
 use super::names::{permuted_row, View};
 use super::quant::{self, GgmlType};
+use crate::hf::store::{EncodedRows, TensorStore, Values};
 
 /// The tensors of a GGUF file, by Hugging Face name.
 pub(crate) struct GgufStore<'f> {
@@ -45,18 +45,19 @@ impl<'f> GgufStore<'f> {
         self.file.tensor(&self.views.get(name)?.tensor)
     }
 
-    /// The tensor of `view`, checked to have the torch shape `expected`
-    /// (leading dims of 1 aside); returns it with the first row of the view.
-    fn locate(&self, view: &View, expected: &[usize]) -> Result<(&'f TensorInfo, u64), GgufError> {
+    /// The tensor `name` reads through `view`, checked to have the torch shape
+    /// `expected` (leading dims of 1 aside); returns it with the view's first row.
+    fn locate(
+        &self,
+        name: &str,
+        view: &View,
+        expected: &[usize],
+    ) -> Result<(&'f TensorInfo, u64), GgufError> {
         let path = || self.file.path().to_path_buf();
         let t = self
             .file
             .tensor(&view.tensor)
-            .ok_or_else(|| GgufError::MissingTensor {
-                path: path(),
-                tensor: view.tensor.clone(),
-                hf_name: String::new(),
-            })?;
+            .ok_or_else(|| self.missing(name))?;
         let full = t.torch_shape();
         let (shape, first_row) = match view.expert {
             None => (full.as_slice(), 0),
@@ -136,17 +137,14 @@ impl TensorStore for GgufStore<'_> {
     fn missing(&self, name: &str) -> GgufError {
         GgufError::MissingTensor {
             path: self.file.path().to_path_buf(),
-            tensor: self
-                .views
-                .get(name)
-                .map_or_else(String::new, |v| v.tensor.clone()),
+            tensor: self.views.get(name).map(|v| v.tensor.clone()),
             hf_name: name.to_string(),
         }
     }
 
     fn read(&self, name: &str, expected: &[usize], blocks: bool) -> Result<Values, GgufError> {
         let view = self.views.get(name).ok_or_else(|| self.missing(name))?;
-        let (t, first) = self.locate(view, expected)?;
+        let (t, first) = self.locate(name, view, expected)?;
         // The shape matched, so the count is the tensor's (or one expert's) and fits.
         let n = expected.iter().product::<usize>();
         // A permuted vector (a q/k bias) is permuted element by element.
