@@ -143,11 +143,13 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(
-            Cursor::new(&bytes[..0])
-                .check_fits(u64::MAX, 8, || "x".into())
-                .is_err(),
-            true
-        );
+        let err = Cursor::new(&bytes[..0]).check_fits(u64::MAX, 8, || "x".into());
+        assert!(matches!(
+            err,
+            Err(FormatError::Truncated {
+                needed: u64::MAX,
+                ..
+            })
+        ));
     }
 }

@@ -362,6 +362,9 @@ fn write_hparams(w: &mut Writer, c: &serde_json::Map<String, Value>) -> String {
     arch
 }
 
+/// One expert's tensor: its index, torch shape and values.
+type ExpertPart = (usize, Vec<usize>, Vec<f32>);
+
 /// Whether the Hugging Face tensor `name` is stored in the chosen type (2-D
 /// weights but Qwen2-MoE's `[1, hidden]` shared-expert gate, which llama.cpp
 /// stores as a vector) rather than F32.
@@ -377,7 +380,7 @@ pub fn fixture_gguf(name: &str, ty: GgmlType) -> Writer {
     let arch = write_hparams(&mut w, &c);
     let heads = c["num_attention_heads"].as_u64().unwrap() as usize;
     let kv_heads = c["num_key_value_heads"].as_u64().unwrap() as usize;
-    let mut experts: BTreeMap<String, Vec<(usize, Vec<usize>, Vec<f32>)>> = BTreeMap::new();
+    let mut experts: BTreeMap<String, Vec<ExpertPart>> = BTreeMap::new();
     for (hf, (shape, values)) in fixture_tensors(name) {
         let (gguf, values) = match hf.as_str() {
             "model.embed_tokens.weight" => ("token_embd.weight".to_string(), values),
