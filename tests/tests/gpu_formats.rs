@@ -77,7 +77,10 @@ fn formats_match(name: &str) {
             let out = loaded
                 .session()
                 .unwrap()
-                .run(&forward, &[HostTensor::from_i32(vec![n], &exp.prompt).unwrap()])
+                .run(
+                    &forward,
+                    &[HostTensor::from_i32(vec![n], &exp.prompt).unwrap()],
+                )
                 .unwrap();
             let gpu = out[0].to_f32();
             let err = max_abs_diff(&gpu, &reference);
