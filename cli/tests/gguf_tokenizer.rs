@@ -8,6 +8,10 @@
 //!   by make_fixture.py beside it), and decoding gives the text back. The
 //!   metadata dump (1.3 MB) is not committed: `scripts/fetch-smollm2.sh` writes
 //!   it under target/models/smollm2/; without it that test says so and passes.
+//! - The HF `llama` fixture's 128-token SentencePiece vocabulary as llama.cpp's
+//!   converter wrote it into tests/fixtures/gguf/llama/model-f32.gguf (dump:
+//!   tokenizer/llama_fixture_metadata.json): 12 strings vs llama.cpp and
+//!   transformers (tokenizer/llama_fixture_expected.json).
 //! - Tiny hand-made vocabularies whose encodings were worked out by hand: the
 //!   pre-tokenizer choice (digits alone for `smollm`, digit runs for `gpt-2`),
 //!   added tokens, BOS, SentencePiece merges from scores and byte fallback.
@@ -95,7 +99,44 @@ fn smollm2_encodes_as_llama_cpp_and_transformers() {
         let got = encode(&tok, text);
         assert_eq!(got, ids(&case["llama_cpp"]), "llama.cpp ids of {text:?}");
         assert_eq!(got, ids(&case["transformers"]), "transformers ids of {text:?}");
+        let bare = tok.encode(text, false).unwrap().get_ids().to_vec();
+        assert_eq!(bare, ids(&case["llama_cpp_no_special"]), "{text:?} without BOS/EOS");
         assert_eq!(tok.decode(&got, false).unwrap(), text, "round trip of {text:?}");
+    }
+}
+
+/// The HF `llama` fixture's vocabulary, from a GGUF without `bos_token_id`,
+/// `unknown_token_id` or token types, and with every score -1000.
+#[test]
+fn llama_fixture_encodes_as_llama_cpp() {
+    let dir = repo().join("tests/fixtures/gguf/tokenizer");
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap()
+    };
+    let vocab = vocab_of(&read("llama_fixture_metadata.json"));
+    assert_eq!((vocab.model.as_str(), vocab.tokens.len()), ("llama", 128));
+    let tok = tokenizer(&vocab);
+    let expected = read("llama_fixture_expected.json");
+    // With all scores equal, merge order is a tie-break: llama.cpp merges the
+    // leftmost pair, transformers (and this converter) order merges by the
+    // parts' lengths. This string is the one where that shows.
+    let tie = "two  spaces and   three";
+    for case in expected["cases"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let got = encode(&tok, text);
+        let bare = tok.encode(text, false).unwrap().get_ids().to_vec();
+        if text == tie {
+            assert_ne!(case["llama_cpp_no_special"], case["transformers_no_special"]);
+            assert_eq!(bare, ids(&case["transformers_no_special"]), "transformers ids of {text:?}");
+            continue;
+        }
+        // llama.cpp's ids: BOS 1 (its SentencePiece default: the file names
+        // none, so transformers adds none) and a `▁` before a leading space too.
+        assert_eq!(got, ids(&case["llama_cpp"]), "llama.cpp ids of {text:?}");
+        assert_eq!(bare, ids(&case["llama_cpp_no_special"]), "{text:?} without BOS");
+        if text != " leading space" {
+            assert_eq!(bare, ids(&case["transformers_no_special"]), "transformers ids of {text:?}");
+        }
     }
 }
 

@@ -13,9 +13,9 @@
 //! - `tokenizer.ggml.model = "llama"`: SentencePiece BPE with byte fallback. No
 //!   merges are stored: they are recovered from the vocabulary and
 //!   `tokenizer.ggml.scores` (a pair of tokens merges if their concatenation is
-//!   a token; the higher that token's score, the earlier), as Hugging Face's
-//!   converters do; `▁` for spaces, one prepended to the text when
-//!   `tokenizer.ggml.add_space_prefix` (default true).
+//!   a token; the higher that token's score, the earlier), as transformers'
+//!   GGUF loader does; `▁` for spaces, and one prepended to each stretch of text
+//!   when `tokenizer.ggml.add_space_prefix` (default true), as llama.cpp does.
 //!
 //! In both, the tokens typed control (3), unknown (2) and user-defined (4) are
 //! added tokens, matched whole in the text before the model sees it (control
@@ -134,9 +134,6 @@ pub enum TokenizerConvertError {
         /// The missing token.
         token: String,
     },
-    /// A `"llama"` vocabulary without the unknown token byte fallback needs.
-    #[error("a llama (SentencePiece) GGUF tokenizer needs an unknown token")]
-    NoUnknownToken,
     /// The JSON could not be written.
     #[error("cannot write the tokenizer JSON: {0}")]
     Json(String),
@@ -416,15 +413,20 @@ fn post_processor(vocab: &GgufVocab, add_bos: bool) -> Option<Value> {
     }))
 }
 
-/// The `tokenizer.json` of a `"llama"` (SentencePiece BPE, byte fallback) vocabulary.
+/// The `tokenizer.json` of a `"llama"` (SentencePiece BPE, byte fallback)
+/// vocabulary. Absent special ids take llama.cpp's SentencePiece defaults
+/// (`<unk>` 0, BOS 1, EOS 2).
 fn sentencepiece_bpe(vocab: &GgufVocab) -> Result<Value, TokenizerConvertError> {
-    let unk = vocab
-        .unk
-        .or_else(|| {
-            (0..vocab.tokens.len()).find(|&id| token_type(vocab, id) == TOKEN_UNKNOWN)
-                .and_then(|id| u32::try_from(id).ok())
-        })
-        .ok_or(TokenizerConvertError::NoUnknownToken)?;
+    let default = |id: Option<u32>, fallback: u32| {
+        id.or(Some(fallback).filter(|&f| (f as usize) < vocab.tokens.len()))
+    };
+    // `check` saw at least one token, so 0 is one.
+    let unk = vocab.unk.unwrap_or(0);
+    let vocab = &GgufVocab {
+        bos: default(vocab.bos, 1),
+        eos: default(vocab.eos, 2),
+        ..vocab.clone()
+    };
     let mut model_vocab = Map::new();
     for (id, token) in vocab.tokens.iter().enumerate() {
         model_vocab.insert(token.clone(), json!(id));
@@ -438,15 +440,24 @@ fn sentencepiece_bpe(vocab: &GgufVocab) -> Result<Value, TokenizerConvertError> 
     if prefix {
         decoders.push(json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}));
     }
+    // llama.cpp prefixes a space to every stretch of text (the first, and each
+    // after an added token) and always, even before a space: a normalizer,
+    // which runs on each stretch between added tokens. (`Metaspace` with
+    // `prepend_scheme: first` would skip text that starts with a space.)
+    let space = json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"});
+    let normalizer = if prefix {
+        json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u{2581}"}, space]})
+    } else {
+        space
+    };
     let add_bos = vocab.add_bos.unwrap_or(true);
     Ok(json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
         "added_tokens": added_tokens(vocab),
-        "normalizer": null,
-        "pre_tokenizer": {"type": "Metaspace", "replacement": "\u{2581}",
-            "prepend_scheme": if prefix { "first" } else { "never" }, "split": false},
+        "normalizer": normalizer,
+        "pre_tokenizer": null,
         "post_processor": post_processor(vocab, add_bos),
         "decoder": {"type": "Sequence", "decoders": decoders},
         "model": {
@@ -612,7 +623,8 @@ mod tests {
         );
         assert_eq!(json["model"]["unk_token"], "<unk>");
         assert_eq!(json["post_processor"], Value::Null);
+        // No unknown id: llama.cpp's default, 0.
         let no_unk = GgufVocab { unk: None, ..v };
-        assert_eq!(tokenizer_json(&no_unk), Err(TokenizerConvertError::NoUnknownToken));
+        assert_eq!(converted(&no_unk)["model"]["unk_token"], "<unk>");
     }
 }
