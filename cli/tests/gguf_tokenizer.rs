@@ -18,7 +18,7 @@
 
 use std::path::PathBuf;
 
-use seam_frontends::gguf::tokenizer::{GgufVocab, tokenizer_json};
+use seam_frontends::gguf::tokenizer::{tokenizer_json, GgufVocab};
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
@@ -86,7 +86,10 @@ fn smollm2_encodes_as_llama_cpp_and_transformers() {
         return;
     };
     let vocab = vocab_of(&serde_json::from_slice(&bytes).unwrap());
-    assert_eq!((vocab.model.as_str(), vocab.pre.as_deref()), ("gpt2", Some("smollm")));
+    assert_eq!(
+        (vocab.model.as_str(), vocab.pre.as_deref()),
+        ("gpt2", Some("smollm"))
+    );
     let tok = tokenizer(&vocab);
     let expected: Value = serde_json::from_slice(
         &std::fs::read(repo().join("tests/fixtures/gguf/tokenizer/smollm2_expected.json")).unwrap(),
@@ -98,10 +101,22 @@ fn smollm2_encodes_as_llama_cpp_and_transformers() {
         let text = case["text"].as_str().unwrap();
         let got = encode(&tok, text);
         assert_eq!(got, ids(&case["llama_cpp"]), "llama.cpp ids of {text:?}");
-        assert_eq!(got, ids(&case["transformers"]), "transformers ids of {text:?}");
+        assert_eq!(
+            got,
+            ids(&case["transformers"]),
+            "transformers ids of {text:?}"
+        );
         let bare = tok.encode(text, false).unwrap().get_ids().to_vec();
-        assert_eq!(bare, ids(&case["llama_cpp_no_special"]), "{text:?} without BOS/EOS");
-        assert_eq!(tok.decode(&got, false).unwrap(), text, "round trip of {text:?}");
+        assert_eq!(
+            bare,
+            ids(&case["llama_cpp_no_special"]),
+            "{text:?} without BOS/EOS"
+        );
+        assert_eq!(
+            tok.decode(&got, false).unwrap(),
+            text,
+            "round trip of {text:?}"
+        );
     }
 }
 
@@ -126,16 +141,31 @@ fn llama_fixture_encodes_as_llama_cpp() {
         let got = encode(&tok, text);
         let bare = tok.encode(text, false).unwrap().get_ids().to_vec();
         if text == tie {
-            assert_ne!(case["llama_cpp_no_special"], case["transformers_no_special"]);
-            assert_eq!(bare, ids(&case["transformers_no_special"]), "transformers ids of {text:?}");
+            assert_ne!(
+                case["llama_cpp_no_special"],
+                case["transformers_no_special"]
+            );
+            assert_eq!(
+                bare,
+                ids(&case["transformers_no_special"]),
+                "transformers ids of {text:?}"
+            );
             continue;
         }
         // llama.cpp's ids: BOS 1 (its SentencePiece default: the file names
         // none, so transformers adds none) and a `▁` before a leading space too.
         assert_eq!(got, ids(&case["llama_cpp"]), "llama.cpp ids of {text:?}");
-        assert_eq!(bare, ids(&case["llama_cpp_no_special"]), "{text:?} without BOS");
+        assert_eq!(
+            bare,
+            ids(&case["llama_cpp_no_special"]),
+            "{text:?} without BOS"
+        );
         if text != " leading space" {
-            assert_eq!(bare, ids(&case["transformers_no_special"]), "transformers ids of {text:?}");
+            assert_eq!(
+                bare,
+                ids(&case["transformers_no_special"]),
+                "transformers ids of {text:?}"
+            );
         }
     }
 }
@@ -146,7 +176,19 @@ fn llama_fixture_encodes_as_llama_cpp() {
 /// 11 `12`, 12 `<think>` (user-defined), 13 `Ġ1`.
 fn tiny_gpt2(pre: &str) -> GgufVocab {
     let tokens = [
-        "<|endoftext|>", "a", "b", "c", "ab", "abc", "Ġ", "Ġa", "Ġab", "1", "2", "12", "<think>",
+        "<|endoftext|>",
+        "a",
+        "b",
+        "c",
+        "ab",
+        "abc",
+        "Ġ",
+        "Ġa",
+        "Ġab",
+        "1",
+        "2",
+        "12",
+        "<think>",
         "Ġ1",
     ];
     let mut token_types = vec![1; tokens.len()];
@@ -205,7 +247,9 @@ fn gpt2_added_tokens_and_bos() {
 /// A SentencePiece vocabulary: 0 `<unk>` (unknown), 1 `<s>`, 2 `</s>`
 /// (control), 3 `▁`, 4 `a`, 5 `b`, 6 `▁a`, 7 `ab`, 8 `▁ab`, 9 `<0x41>` (byte).
 fn tiny_llama() -> GgufVocab {
-    let tokens = ["<unk>", "<s>", "</s>", "▁", "a", "b", "▁a", "ab", "▁ab", "<0x41>"];
+    let tokens = [
+        "<unk>", "<s>", "</s>", "▁", "a", "b", "▁a", "ab", "▁ab", "<0x41>",
+    ];
     GgufVocab {
         model: "llama".into(),
         pre: Some("default".into()),

@@ -30,7 +30,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value, json};
+use serde_json::{json, Map, Value};
 use thiserror::Error;
 
 /// `tokenizer.ggml.token_type` of an ordinary vocabulary entry.
@@ -88,7 +88,9 @@ pub enum TokenizerConvertError {
     #[error("unsupported GGUF tokenizer model `{0}` (supported: gpt2, llama)")]
     UnknownModel(String),
     /// `tokenizer.ggml.pre` names a pre-tokenizer this converter does not know.
-    #[error("unsupported GGUF pre-tokenizer `{0}` for a gpt2 tokenizer (supported: {SUPPORTED_PRE})")]
+    #[error(
+        "unsupported GGUF pre-tokenizer `{0}` for a gpt2 tokenizer (supported: {SUPPORTED_PRE})"
+    )]
     UnknownPreTokenizer(String),
     /// `tokenizer.ggml.tokens` is empty or absent.
     #[error("the GGUF tokenizer has no tokens")]
@@ -191,8 +193,9 @@ fn pre_tokenizer(pre: Option<&str>) -> Result<PreTokenizer, TokenizerConvertErro
         "gpt-2" | "gpt2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es"
         | "jina-v2-de" | "a.x-4.0" | "mellum" | "modern-bert" | "jina-v1-en" | "jina-v2-code"
         | "roberta-bpe" | "exaone4" | "mpt" | "olmo" | "jais" => plain(PRE_GPT2),
-        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone"
-        | "minerva-7b" => plain(PRE_SMOLLM),
+        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva-7b" => {
+            plain(PRE_SMOLLM)
+        }
         "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
         | "lfm2" | "jina-v5-nano" => PreTokenizer {
             regexes: PRE_LLAMA3,
@@ -203,7 +206,11 @@ fn pre_tokenizer(pre: Option<&str>) -> Result<PreTokenizer, TokenizerConvertErro
         "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "megrez" | "stablelm2" => {
             plain(PRE_QWEN2)
         }
-        other => return Err(TokenizerConvertError::UnknownPreTokenizer(other.to_string())),
+        other => {
+            return Err(TokenizerConvertError::UnknownPreTokenizer(
+                other.to_string(),
+            ))
+        }
     })
 }
 
@@ -264,7 +271,8 @@ fn byte_alphabet() -> [char; 256] {
     let mut next = 256u32;
     for (byte, slot) in chars.iter_mut().enumerate() {
         let b = byte as u32;
-        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         let code = if printable {
             b
         } else {
@@ -302,9 +310,7 @@ fn byte_level_bpe(vocab: &GgufVocab) -> Result<Value, TokenizerConvertError> {
             json!({"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": false})
         })
         .collect();
-    let byte_level = |kind: &str| {
-        json!({"type": kind, "add_prefix_space": false, "trim_offsets": false, "use_regex": false})
-    };
+    let byte_level = |kind: &str| json!({"type": kind, "add_prefix_space": false, "trim_offsets": false, "use_regex": false});
     let add_bos = vocab.add_bos.unwrap_or(pre.add_bos);
     Ok(json!({
         "version": "1.0",
@@ -351,7 +357,11 @@ fn split_merges(
             let first = merge.chars().next().ok_or_else(bad)?.len_utf8();
             let space = merge[first..].find(' ').ok_or_else(bad)? + first;
             let (left, right) = (&merge[..space], &merge[space + 1..]);
-            for token in [left.to_string(), right.to_string(), format!("{left}{right}")] {
+            for token in [
+                left.to_string(),
+                right.to_string(),
+                format!("{left}{right}"),
+            ] {
                 if !vocab.contains_key(&token) {
                     return Err(TokenizerConvertError::MergeOutOfVocabulary {
                         index,
@@ -403,7 +413,10 @@ fn post_processor(vocab: &GgufVocab, add_bos: bool) -> Option<Value> {
     };
     let mut special_tokens = Map::new();
     for id in bos.into_iter().chain(eos) {
-        special_tokens.insert(name(id), json!({"id": name(id), "ids": [id], "tokens": [name(id)]}));
+        special_tokens.insert(
+            name(id),
+            json!({"id": name(id), "ids": [id], "tokens": [name(id)]}),
+        );
     }
     let mut pair = template("A");
     pair.extend(template("B"));
@@ -554,7 +567,10 @@ mod tests {
     #[test]
     fn byte_alphabet_is_gpt2s() {
         let a = byte_alphabet();
-        assert_eq!((a[b' ' as usize], a[b'\n' as usize], a[b'A' as usize]), ('Ġ', 'Ċ', 'A'));
+        assert_eq!(
+            (a[b' ' as usize], a[b'\n' as usize], a[b'A' as usize]),
+            ('Ġ', 'Ċ', 'A')
+        );
         assert_eq!(a.iter().collect::<HashSet<_>>().len(), 256);
     }
 
@@ -562,7 +578,10 @@ mod tests {
     fn unknown_model_and_pre_are_named_errors() {
         let mut v = tiny();
         v.model = "t5".into();
-        assert_eq!(tokenizer_json(&v), Err(TokenizerConvertError::UnknownModel("t5".into())));
+        assert_eq!(
+            tokenizer_json(&v),
+            Err(TokenizerConvertError::UnknownModel("t5".into()))
+        );
         let mut v = tiny();
         v.pre = Some("tekken".into());
         assert_eq!(
@@ -581,7 +600,11 @@ mod tests {
         v.token_types.pop();
         assert!(matches!(
             tokenizer_json(&v),
-            Err(TokenizerConvertError::LengthMismatch { array: "token_type", len: 4, tokens: 5 })
+            Err(TokenizerConvertError::LengthMismatch {
+                array: "token_type",
+                len: 4,
+                tokens: 5
+            })
         ));
         let mut v = tiny();
         v.eos = Some(5);
@@ -591,7 +614,10 @@ mod tests {
         ));
         let mut v = tiny();
         v.merges = vec!["ab".into()];
-        assert!(matches!(tokenizer_json(&v), Err(TokenizerConvertError::BadMerge { index: 0, .. })));
+        assert!(matches!(
+            tokenizer_json(&v),
+            Err(TokenizerConvertError::BadMerge { index: 0, .. })
+        ));
         let mut v = tiny();
         v.merges.push("b a".into());
         assert!(matches!(
@@ -600,7 +626,10 @@ mod tests {
         ));
         let mut v = tiny();
         v.merges = vec!["".into()];
-        assert!(matches!(tokenizer_json(&v), Err(TokenizerConvertError::BadMerge { .. })));
+        assert!(matches!(
+            tokenizer_json(&v),
+            Err(TokenizerConvertError::BadMerge { .. })
+        ));
     }
 
     #[test]
