@@ -642,6 +642,7 @@ mod tests {
                 .collect(),
             scores: vec![0.0, -1.0, -2.0, -3.0, -5.0, -4.0, -6.0],
             unk: Some(0),
+            add_bos: Some(false),
             ..GgufVocab::default()
         };
         let json = converted(&v);
@@ -652,8 +653,14 @@ mod tests {
         );
         assert_eq!(json["model"]["unk_token"], "<unk>");
         assert_eq!(json["post_processor"], Value::Null);
-        // No unknown id: llama.cpp's default, 0.
-        let no_unk = GgufVocab { unk: None, ..v };
-        assert_eq!(converted(&no_unk)["model"]["unk_token"], "<unk>");
+        // No unknown id: llama.cpp's default, 0; BOS added by default: id 1.
+        let defaults = GgufVocab {
+            unk: None,
+            add_bos: None,
+            ..v
+        };
+        let json = converted(&defaults);
+        assert_eq!(json["model"]["unk_token"], "<unk>");
+        assert_eq!(json["post_processor"]["special_tokens"]["▁"]["ids"], json!([1]));
     }
 }
