@@ -145,7 +145,7 @@ pub enum TokenizerConvertError {
 const SUPPORTED_PRE: &str = "default, gpt-2 and its aliases, llama-bpe/llama3 and aliases, \
                              smollm/starcoder and aliases, qwen2 and aliases";
 
-/// llama.cpp's `"default"` BPE pre-tokenizer regexes (`src/llama-vocab.cpp`).
+/// llama.cpp's `"default"` BPE pre-tokenizer regexes (its `llm_tokenizer_bpe`).
 const PRE_DEFAULT: &[&str] = &[
     r"[\p{P}\$\+<=>\^~\|]+",
     r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
