@@ -661,6 +661,9 @@ mod tests {
         };
         let json = converted(&defaults);
         assert_eq!(json["model"]["unk_token"], "<unk>");
-        assert_eq!(json["post_processor"]["special_tokens"]["▁"]["ids"], json!([1]));
+        assert_eq!(
+            json["post_processor"]["special_tokens"]["▁"]["ids"],
+            json!([1])
+        );
     }
 }
