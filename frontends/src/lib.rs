@@ -6,7 +6,8 @@
 //!   Mixtral-style in-layer routing, and the general pre-gated top-k form) built
 //!   from a configuration;
 //! - [`hf`]: the Hugging Face `config.json` + safetensors importer;
-//! - [`gguf`]: the GGUF (llama.cpp) importer, built on the Hugging Face one.
+//! - [`gguf`]: the GGUF (llama.cpp) importer, built on the Hugging Face one,
+//!   and its tokenizer conversion.
 //!
 //! The example families and the importer build their models from the same
 //! transformer blocks (the crate-private `nn` module).

@@ -277,11 +277,9 @@ fn the_tokenizer_metadata_is_carried() {
     assert_eq!(v.tokens, ["<unk>", "<s>", "</s>", "▁a"]);
     assert_eq!(v.merges, ["▁ a"]);
     assert_eq!(v.token_types, [2, 3, 3, 1]);
-    assert_eq!(
-        (v.bos_token_id, v.eos_token_id, v.add_bos_token),
-        (Some(1), Some(2), Some(true))
-    );
-    assert_eq!(v.chat_template.as_deref(), Some("{{ messages }}"));
+    assert_eq!((v.bos, v.eos, v.add_bos), (Some(1), Some(2), Some(true)));
+    assert_eq!(g.chat_template.as_deref(), Some("{{ messages }}"));
+    assert!(gguf::tokenizer::tokenizer_json(&v).is_ok());
     assert_eq!(g.name.as_deref(), Some("llama"));
     assert_eq!(
         g.metadata.get("llama.block_count").and_then(|v| v.as_u64()),
@@ -296,4 +294,36 @@ fn the_tokenizer_metadata_is_carried() {
         matches!(&err, GgufError::Key { key, .. } if key == "tokenizer.ggml.tokens"),
         "{err}"
     );
+}
+
+/// The files llama.cpp's own `convert_hf_to_gguf.py` made of the `llama`
+/// fixture (tests/fixtures/gguf), against what transformers computes from them.
+fn llama_cpp_fixture(file: &str, logits_file: &str) -> f32 {
+    let dir = fixture("llama").join("../../gguf/llama");
+    let json = std::fs::read_to_string(dir.join("expected.json")).unwrap();
+    let start = json.find("\"prompt\"").unwrap();
+    let open = start + json[start..].find('[').unwrap();
+    let close = open + json[open..].find(']').unwrap();
+    let prompt: Vec<i32> = json[open + 1..close]
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let g = import_gguf(&dir.join(file)).unwrap();
+    assert_encodings_decode_to_values(&g.imported);
+    let expected = read_npy(&std::fs::read(dir.join(logits_file)).unwrap()).unwrap();
+    max_abs_diff(&logits(&g.imported, &prompt), &expected.to_f32_vec())
+}
+
+#[test]
+fn llama_cpp_converted_files_match_transformers_reading_them() {
+    let err = llama_cpp_fixture("model-f32.gguf", "logits-f32.npy");
+    assert!(err <= 1e-4, "f32: max |Δlogit| {err}");
+    let err = llama_cpp_fixture("model-q8_0.gguf", "logits-q8_0.npy");
+    assert!(err <= 1e-4, "q8_0: max |Δlogit| {err}");
+    // The F32 file holds the checkpoint's weights exactly (q/k permutation undone).
+    let dir = fixture("llama").join("../../gguf/llama");
+    let g = import_gguf(&dir.join("model-f32.gguf")).unwrap();
+    let h = hf::import(&fixture("llama"), &ImportOptions::default()).unwrap();
+    assert_eq!(g.imported.weights.tensors(), h.weights.tensors());
+    assert!(gguf::tokenizer::tokenizer_json(&g.vocab.unwrap()).is_ok());
 }

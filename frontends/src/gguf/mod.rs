@@ -25,6 +25,9 @@
 //! - Scaled RoPE (`rope.scaling.type`, a `rope_freqs` tensor) and partial RoPE
 //!   are refused by name.
 //!
+//! [`tokenizer`] converts a file's tokenizer metadata ([`GgufImport::vocab`],
+//! [`GgufImport::metadata`]) into a Hugging Face `tokenizer.json`.
+//!
 //! The container reader bounds-checks everything: counts, string lengths,
 //! array counts, dims and offsets are checked against the bytes present and
 //! fixed limits before any allocation or loop ([`FormatError`]); sizes in the
@@ -39,6 +42,7 @@ mod keys;
 mod metadata;
 mod names;
 mod tensors;
+pub mod tokenizer;
 mod vocab;
 
 use std::collections::BTreeSet;
@@ -57,7 +61,7 @@ pub use container::{
 pub use error::{FormatError, GgufError};
 pub use metadata::{Metadata, Value, MAX_ARRAY_DEPTH, MAX_ARRAY_ELEMENTS, MAX_STRING_BYTES};
 use seam_core::quant;
-pub use vocab::GgufVocab;
+pub use tokenizer::GgufVocab;
 
 use quant::GgmlType;
 
@@ -92,8 +96,11 @@ pub struct GgufImport {
     pub types: Vec<TypeCount>,
     /// The weights re-encoded because their type has no kernel.
     pub conversions: Vec<Conversion>,
-    /// The tokenizer metadata, when the file has one (`tokenizer.ggml.model`).
+    /// The tokenizer metadata, when the file has one (`tokenizer.ggml.model`),
+    /// for [`tokenizer::tokenizer_json`].
     pub vocab: Option<GgufVocab>,
+    /// `tokenizer.chat_template`, if present.
+    pub chat_template: Option<String>,
     /// Every metadata entry.
     pub metadata: Metadata,
 }
@@ -149,7 +156,9 @@ pub fn import_with_progress(
     )?;
     weights::check_present(&sources, &store)?;
     let weights = weights::load(&model, &sources, &store, progress)?;
-    let vocab = GgufVocab::read(&keys::Keys::new(path, file.metadata(), "general"))?;
+    let keys = keys::Keys::new(path, file.metadata(), "general");
+    let vocab = vocab::read(&keys)?;
+    let chat_template = keys.opt_str("tokenizer.chat_template")?.map(str::to_string);
     Ok(GgufImport {
         conversions: conversions(&sources, &store),
         types: type_counts(&file),
@@ -161,6 +170,7 @@ pub fn import_with_progress(
         },
         name: arch.name,
         vocab,
+        chat_template,
         metadata: file.metadata().clone(),
     })
 }
