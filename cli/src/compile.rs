@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
+use seam_frontends::gguf::tokenizer::tokenizer_json;
 use seam_frontends::hf::{ImportOptions, OriginLayout};
 use seam_frontends::safetensors_weights::load_safetensors;
 use seam_ir::text::print;
@@ -213,9 +214,13 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
     }
     // A tokenizer.json beside the checkpoint travels in the bundle, for
     // `seam generate --prompt`; a malformed one stops the compile here.
-    let tokenizer = beside_checkpoint(&args.file)
-        .map(|path| TextTokenizer::read(&path).map(|(_, bytes)| (path, bytes)))
-        .transpose()?;
+    let tokenizer = match beside_checkpoint(&args.file) {
+        Some(path) => {
+            let (_, bytes) = TextTokenizer::read(&path)?;
+            Some((path.display().to_string(), bytes))
+        }
+        None => gguf_tokenizer(&source),
+    };
     let model = source.model();
     let weights = match (source.weights(), &args.weights_file, args.random_weights) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
@@ -255,9 +260,9 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         ..CompileOptions::new(target, args.opt_level)
     };
     let mut compiled = compile(model, weights, &options)?;
-    if let Some((path, bytes)) = tokenizer {
+    if let Some((origin, bytes)) = tokenizer {
         compiled.bundle.set_tokenizer(bytes);
-        println!("embedding the tokenizer {}", path.display());
+        println!("embedding the tokenizer {origin}");
     }
     let compile_time = started.elapsed();
     print_formats(&compiled.formats);
@@ -304,6 +309,30 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         args.output.display()
     );
     Ok(())
+}
+
+/// A GGUF file's tokenizer as a `tokenizer.json`, checked by parsing it; `None`
+/// (with a warning) when the file has none or its kind is not supported, since
+/// the bundle still runs from token ids.
+fn gguf_tokenizer(source: &ModelSource) -> Option<(String, Vec<u8>)> {
+    let ModelSource::Gguf(g) = source else {
+        return None;
+    };
+    let vocab = g.vocab.as_ref()?;
+    let converted = tokenizer_json(vocab)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            TextTokenizer::parse(&bytes, "the GGUF tokenizer".into())
+                .map(|_| bytes)
+                .map_err(|e| e.to_string())
+        });
+    match converted {
+        Ok(bytes) => Some(("from the GGUF metadata".into(), bytes)),
+        Err(e) => {
+            eprintln!("warning: the GGUF's tokenizer is not embedded ({e}); `seam generate` will need --prompt-ids or --tokenizer");
+            None
+        }
+    }
 }
 
 /// The weight formats `--weights`, `--lm-head-weights` and `--router-weights` ask for.

