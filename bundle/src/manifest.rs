@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use seam_core::{DType, Kernel, SizeExpr};
+use seam_core::{DType, Kernel, SizeExpr, WeightFormat};
 
 use crate::BundleError;
 
@@ -195,6 +195,10 @@ pub enum Packing {
     AsIs,
     /// The last two dims swapped (`[.., K, N]` stored as `[.., N, K]`).
     TransposedLast2,
+    /// `[.., K, N]` stored as `rows = (leading dims) · N` rows of `K` weights in
+    /// the format's row-plane layout ([`seam_core::quant`]); the weight entry
+    /// is `u32[rows, row_words(K)]`.
+    Rows(WeightFormat),
 }
 
 /// Where a model parameter lives in the bundle (for tools that re-run the

@@ -1,6 +1,7 @@
 //! `seam compile`: model file → bundle.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use seam_frontends::hf::{ImportOptions, OriginLayout};
@@ -11,12 +12,14 @@ use seam_shaders::Target as EmitTarget;
 
 use super::device::DeviceArgs;
 use super::eval::budgeted_random_weights;
-use super::model_source::{load_source_with, ModelSource};
+use super::model_source::{counting_bar, load_source_with, ModelSource};
 use super::output::write_atomic;
 use super::tokenizer::{beside_checkpoint, TextTokenizer};
 use super::CliError;
 use seam_bundle::Packing;
-use seam_compiler::compile::{compile, CompileError, CompileOptions, Compiled};
+use seam_compiler::compile::{compile, CompileError, CompileOptions, Compiled, ProgressHook};
+use seam_compiler::formats::{FormatReport, WeightPolicy};
+use seam_core::WeightFormat;
 use seam_compiler::emit::EmitError;
 use seam_compiler::external::{ExternalOrigin, ExternalWeights};
 use seam_compiler::lower::{Target, TargetKind};
@@ -32,11 +35,28 @@ pub struct CompileArgs {
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
     /// Fill every parameter with seeded random values (the same generator as `seam eval`).
-    #[arg(long, value_name = "SEED", conflicts_with = "weights")]
+    #[arg(long, value_name = "SEED", conflicts_with = "weights_file")]
     pub random_weights: Option<u64>,
     /// Read the parameters from a safetensors file, by name.
     #[arg(long, value_name = "FILE")]
-    pub weights: Option<PathBuf>,
+    pub weights_file: Option<PathBuf>,
+    /// Store product weights (attention and FFN projections) as `f32`, `f16`,
+    /// `bf16`, `q8_0`, `q4_0`, `q4_1` or `q4_k` (ggml's block formats; a
+    /// decode step streams 32, 16, 8.5, 4.5, 5 or 4.5 bits per weight). Stay
+    /// higher precision by default: embedding tables, norms and biases (f32,
+    /// always), routers (f32: --router-weights), and with a 4-bit format the LM
+    /// head (q8_0: --lm-head-weights). A weight whose input size is not a
+    /// multiple of the block falls back (q4_k → q4_1, 32-blocks → f16; the
+    /// summary lists them). Without this flag weights keep the format they came
+    /// in (a GGUF file's blocks; f32 otherwise).
+    #[arg(long, value_name = "FORMAT")]
+    pub weights: Option<WeightFormat>,
+    /// The LM head's format (default: see --weights).
+    #[arg(long, value_name = "FORMAT", requires = "weights")]
+    pub lm_head_weights: Option<WeightFormat>,
+    /// Routers' format (default f32).
+    #[arg(long, value_name = "FORMAT", requires = "weights")]
+    pub router_weights: Option<WeightFormat>,
     /// Where a checkpoint folder's weights go: `copy` puts every weight in the
     /// bundle; `external` makes the bundle reference the checkpoint's
     /// safetensors files (by path relative to the bundle's folder, length and
@@ -193,10 +213,10 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         .map(|path| TextTokenizer::read(&path).map(|(_, bytes)| (path, bytes)))
         .transpose()?;
     let model = source.model();
-    let weights = match (source.weights(), &args.weights, args.random_weights) {
+    let weights = match (source.weights(), &args.weights_file, args.random_weights) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(CliError::Usage(format!(
-                "`{}` is a checkpoint folder with its own weights; drop --weights/--random-weights",
+                "`{}` is a checkpoint folder with its own weights; drop --weights-file/--random-weights",
                 args.file.display()
             )))
         }
@@ -205,7 +225,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         (None, None, Some(seed)) => &budgeted_random_weights(model, seed)?,
         (None, None, None) => {
             return Err(CliError::Usage(
-                "give the weights: --weights FILE.safetensors or --random-weights SEED".into(),
+                "give the weights: --weights-file FILE.safetensors or --random-weights SEED".into(),
             ))
         }
     };
@@ -226,6 +246,8 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
             WeightStorage::Copy => None,
             WeightStorage::External => Some(external_weights(&source, &args.output)?),
         },
+        weights: weight_policy(args),
+        progress: Some(ProgressHook(Arc::new(counting_bar("encoding weights")))),
         ..CompileOptions::new(target, args.opt_level)
     };
     let mut compiled = compile(model, weights, &options)?;
@@ -234,6 +256,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         println!("embedding the tokenizer {}", path.display());
     }
     let compile_time = started.elapsed();
+    print_formats(&compiled.formats);
     if args.explain {
         match &compiled.report {
             Some(r) => print!("{r}"),
@@ -277,6 +300,34 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         args.output.display()
     );
     Ok(())
+}
+
+/// The weight formats `--weights`, `--lm-head-weights` and `--router-weights` ask for.
+fn weight_policy(args: &CompileArgs) -> WeightPolicy {
+    let Some(format) = args.weights else {
+        return WeightPolicy::default();
+    };
+    let uniform = WeightPolicy::uniform(format);
+    WeightPolicy {
+        lm_head: args.lm_head_weights.or(uniform.lm_head),
+        router: args.router_weights.or(uniform.router),
+        ..uniform
+    }
+}
+
+/// One line per weight format used, and the weights that fell back.
+fn print_formats(report: &FormatReport) {
+    let used: Vec<String> = report
+        .by_format
+        .iter()
+        .map(|(f, (n, bytes))| format!("{f} {n} ({:.1} MB)", *bytes as f64 / 1e6))
+        .collect();
+    if !used.is_empty() {
+        println!("product weights by format: {}", used.join(", "));
+    }
+    for (name, asked, used) in &report.fallbacks {
+        println!("  {name}: stored as {used} (its input size does not fit {asked}'s blocks)");
+    }
 }
 
 /// The linker for `--weight-storage external`: the checkpoint's known f32

@@ -82,3 +82,24 @@ fn progress_bar() -> ProgressBar {
     }
     bar
 }
+
+/// A count-progress callback for long compile stages: a bar on stderr labelled
+/// `label` (hidden when stderr is not a terminal), cleared when done.
+pub fn counting_bar(label: &'static str) -> impl Fn(usize, usize) + Send + Sync {
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta})") {
+        bar.set_style(style);
+    }
+    bar.set_message(label);
+    move |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        if done >= total {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use seam_bundle::{Bundle, Packing};
 use seam_ir::eval::StateSession;
-use seam_ir::{index_bounds, text, DType, Tensor, TensorData, Weights};
+use seam_core::quant::unpack_rows;
+use seam_ir::{index_bounds, text, DType, EncodedWeight, Tensor, TensorData, Weights};
 use seam_runtime::{HostTensor, RunOutput, Timing};
 
 use super::device::{warm_up, DeviceArgs};
@@ -92,13 +93,25 @@ fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliErro
         let entry = m.params.iter().find(|e| e.name == p.name).ok_or_else(|| {
             CliError::Input(format!("the bundle has no weight for `@{}`", p.name))
         })?;
-        let stored = f32s_from_le_bytes(bundle.weight_bytes(entry.weight as usize));
+        let bytes = bundle.weight_bytes(entry.weight as usize);
         let shape = p.sizes();
+        let r = shape.len();
         let values = match entry.packing {
-            Packing::AsIs => stored,
+            Packing::AsIs => f32s_from_le_bytes(bytes),
             Packing::TransposedLast2 => {
-                let r = shape.len();
-                transpose_last2(&stored, shape[r - 1], shape[r - 2])
+                transpose_last2(&f32s_from_le_bytes(bytes), shape[r - 1], shape[r - 2])
+            }
+            Packing::Rows(format) => {
+                let (rows, k) = EncodedWeight::rows_and_k(&p.name, &shape)
+                    .map_err(|e| CliError::Input(e.to_string()))?;
+                let words: Vec<u32> = bytes
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                let rows_values = unpack_rows(format, &words, rows, k).map_err(|e| {
+                    CliError::Input(format!("weight `@{}` in the bundle: {e}", p.name))
+                })?;
+                transpose_last2(&rows_values, rows as usize, k as usize)
             }
         };
         tensors.push(Tensor::f32(shape, values)?);

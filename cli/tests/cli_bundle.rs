@@ -183,7 +183,7 @@ fn weights_from_safetensors_and_a_missing_tensor() {
         &m,
         "-o",
         &out,
-        "--weights",
+        "--weights-file",
         &f,
         "--target",
         "lavapipe",
@@ -198,7 +198,7 @@ fn weights_from_safetensors_and_a_missing_tensor() {
     );
 
     safetensors::serialize_to_file(views[..1].to_vec(), None, &file).unwrap();
-    let o = seam(&["compile", &m, "-o", &out, "--weights", &f, "--force"]);
+    let o = seam(&["compile", &m, "-o", &out, "--weights-file", &f, "--force"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("has no tensor `w`"), "{}", text(&o));
     assert!(

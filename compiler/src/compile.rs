@@ -2,6 +2,9 @@
 //! verify → optimize and fold param-only values (at `-O1` and above) → lower →
 //! plan → bundle.
 
+use std::fmt;
+use std::sync::Arc;
+
 use seam_bundle::BundleWriter;
 use seam_ir::{verify, Model, VerifyError, Weights, WeightsError};
 use thiserror::Error;
@@ -9,6 +12,7 @@ use thiserror::Error;
 use crate::emit::{build_bundle, EmitError};
 use crate::external::ExternalWeights;
 use crate::fold::{fold_params, FoldError};
+use crate::formats::{assign_formats, FormatError, FormatReport, WeightPolicy};
 use crate::lower::{lower_function, LowerError, Target};
 use crate::optimize::cost::CostModel;
 use crate::optimize::{optimize, OptLevel, OptimizeError, OptimizeOptions, Report};
@@ -31,6 +35,9 @@ pub enum CompileError {
     /// Folding param-only values failed.
     #[error(transparent)]
     Fold(#[from] FoldError),
+    /// Encoding weights in their storage formats failed.
+    #[error(transparent)]
+    Formats(#[from] FormatError),
     /// Assembling the bundle failed.
     #[error(transparent)]
     Emit(#[from] EmitError),
@@ -46,6 +53,21 @@ pub struct CompileOptions {
     /// Where weights that are byte ranges of checkpoint files may be referenced
     /// instead of copied ([`crate::external`]); `None` embeds every weight.
     pub external: Option<ExternalWeights>,
+    /// The storage format of product weights ([`crate::formats`]).
+    pub weights: WeightPolicy,
+    /// Called as weights are encoded: `(done, total)`.
+    pub progress: Option<ProgressHook>,
+}
+
+/// A progress callback shared by the compile stages that take long on big
+/// checkpoints (weight encoding): `(done, total)`.
+#[derive(Clone)]
+pub struct ProgressHook(pub Arc<dyn Fn(usize, usize) + Send + Sync>);
+
+impl fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProgressHook")
+    }
 }
 
 impl CompileOptions {
@@ -55,6 +77,8 @@ impl CompileOptions {
             target,
             level,
             external: None,
+            weights: WeightPolicy::default(),
+            progress: None,
         }
     }
 }
@@ -69,6 +93,8 @@ pub struct Compiled {
     /// The optimizer's output (`None` at `-O0`). The lowering sees it with its
     /// param-only values folded into weights ([`crate::fold`]).
     pub optimized: Option<Model>,
+    /// The storage formats the weights got.
+    pub formats: FormatReport,
 }
 
 /// Compiles every function of `model` with `weights` into a bundle, with the
@@ -106,6 +132,15 @@ pub fn compile(
     let (model, weights) = folded
         .as_ref()
         .map_or((model, weights), |f| (&f.model, &f.weights));
+    let mut progress = |done, total| {
+        if let Some(p) = &options.progress {
+            (p.0)(done, total);
+        }
+    };
+    let (model, weights, formats) =
+        assign_formats(model, weights, &options.weights, &mut progress)?;
+    tracing::info!(elapsed = ?started.elapsed(), "weights encoded");
+    let (model, weights) = (&model, &weights);
     let lowered = model
         .functions
         .iter()
@@ -123,5 +158,6 @@ pub fn compile(
         bundle,
         report,
         optimized,
+        formats,
     })
 }

@@ -7,8 +7,9 @@ use seam_bundle::{
     BufferEntry, BufferRange, BufferRole, BundleWriter, DimBound, Dispatch, EntryPoint, IoEntry,
     Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength,
 };
+use seam_core::quant::{pack_rows, QuantError};
 use seam_core::SizeExpr;
-use seam_ir::{text, DType, Model, ParamId, Tensor, TensorType, Weights};
+use seam_ir::{text, DType, EncodedWeight, Model, ParamId, Tensor, TensorType, Weights};
 use thiserror::Error;
 
 use crate::external::{ExternalError, ExternalWeights};
@@ -21,9 +22,18 @@ pub enum EmitError {
     /// A generated kernel failed naga validation (a compiler bug).
     #[error("kernel failed validation: {0}")]
     Invalid(#[from] seam_shaders::ShaderError),
-    /// A weight is missing or has the wrong type.
-    #[error("weight `{0}` is missing or not f32")]
+    /// A weight is missing, has the wrong type, or lacks the encoding its
+    /// packing needs.
+    #[error("weight `{0}` is missing, not f32, or not encoded in the format its kernel reads")]
     Weight(String),
+    /// Repacking a weight's blocks into row planes failed.
+    #[error("weight `{name}`: {source}")]
+    Pack {
+        /// The param.
+        name: String,
+        /// What failed.
+        source: QuantError,
+    },
     /// An external weight could not be referenced.
     #[error(transparent)]
     External(#[from] ExternalError),
@@ -50,26 +60,41 @@ pub fn transpose_last2(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// The f32 little-endian bytes of a parameter, packed as asked.
-fn pack(tensor: &Tensor, packing: Packing) -> Vec<u8> {
-    let v = tensor.to_f32_vec();
-    let packed = match packing {
-        Packing::AsIs => v,
+/// The little-endian bytes of a parameter packed as asked, with the dtype and
+/// shape they are stored as: f32 values as they are or transposed, or the
+/// param's encoded blocks repacked into row planes (`u32[rows, row_words]`).
+fn pack(
+    name: &str,
+    tensor: &Tensor,
+    encoding: Option<&EncodedWeight>,
+    ty: &TensorType,
+    packing: Packing,
+) -> Result<(Vec<u8>, DType, Vec<u64>), EmitError> {
+    let mut shape = ty.shape.static_sizes().unwrap_or_default();
+    let values = match packing {
+        Packing::AsIs => tensor.to_f32_vec(),
         Packing::TransposedLast2 => {
             let r = tensor.shape.len();
-            transpose_last2(&v, tensor.shape[r - 2], tensor.shape[r - 1])
+            shape.swap(r - 1, r - 2);
+            transpose_last2(&tensor.to_f32_vec(), tensor.shape[r - 2], tensor.shape[r - 1])
+        }
+        Packing::Rows(format) => {
+            let e = encoding
+                .filter(|e| e.format == format)
+                .ok_or_else(|| EmitError::Weight(name.into()))?;
+            let words = pack_rows(format, &e.bytes, e.rows, e.k).map_err(|source| {
+                EmitError::Pack {
+                    name: name.into(),
+                    source,
+                }
+            })?;
+            let row_words = format.row_words(e.k).unwrap_or(0);
+            let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            return Ok((bytes, DType::U32, vec![e.rows, row_words]));
         }
     };
-    packed.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn packed_shape(ty: &TensorType, packing: Packing) -> Vec<u64> {
-    let mut s = ty.shape.static_sizes().unwrap_or_default();
-    if packing == Packing::TransposedLast2 && s.len() >= 2 {
-        let r = s.len();
-        s.swap(r - 1, r - 2);
-    }
-    s
+    let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+    Ok((bytes, DType::F32, shape))
 }
 
 /// Assembles a bundle from a model, its lowered functions and its weights;
@@ -184,8 +209,13 @@ impl Assembler<'_> {
             .get(p)
             .filter(|t| t.dtype == DType::F32)
             .ok_or_else(|| EmitError::Weight(decl.name.clone()))?;
-        let bytes = pack(tensor, packing);
-        let (dtype, shape) = (decl.ty.dtype, packed_shape(&decl.ty, packing));
+        let (bytes, dtype, shape) = pack(
+            &decl.name,
+            tensor,
+            self.weights.encoding(p),
+            &decl.ty,
+            packing,
+        )?;
         let w = &mut self.w;
         let linked = match self.external.as_deref_mut() {
             Some(x) => x.link(w, &decl.name, dtype, shape.clone(), packing, &bytes)?,

@@ -13,8 +13,8 @@
 use std::collections::{HashMap, HashSet};
 
 use seam_ir::{
-    evaluate, verify, EvalError, Function, Instr, Model, Op, Operand, ParamDecl, ParamId, Tensor,
-    ValueId, Weights, WeightsError,
+    evaluate, verify, EncodedWeight, EncodingError, EvalError, Function, Instr, Model, Op, Operand,
+    ParamDecl, ParamId, Tensor, ValueId, WeightFormat, Weights, WeightsError,
 };
 use thiserror::Error;
 
@@ -32,6 +32,9 @@ pub enum FoldError {
     /// The folded weights do not fit the folded model.
     #[error("folded weights: {0}")]
     Weights(#[from] WeightsError),
+    /// A folded encoding does not fit its param (a compiler bug).
+    #[error("folded encoding: {0}")]
+    Encoding(#[from] EncodingError),
     /// The evaluator returned another number of values than was folded.
     #[error("folding constants of `{function}`: {found} values for {expected}")]
     ValueCount {
@@ -70,7 +73,12 @@ pub struct Folded {
 /// read are dropped; params the model never read are kept.
 pub fn fold_params(model: &Model, weights: &Weights) -> Result<Folded, FoldError> {
     let mut out = model.clone();
-    let mut tensors: Vec<Tensor> = weights.tensors().to_vec();
+    let mut tensors: Vec<(Tensor, Option<EncodedWeight>)> = (0..model.params.len())
+        .map(|i| {
+            let p = ParamId(i as u32);
+            (weights.tensors()[i].clone(), weights.encoding(p).cloned())
+        })
+        .collect();
     let mut names: HashSet<String> = model.params.iter().map(|p| p.name.clone()).collect();
     let mut next = 0usize;
     for (fi, func) in model.functions.iter().enumerate() {
@@ -112,23 +120,25 @@ pub fn fold_params(model: &Model, weights: &Weights) -> Result<Folded, FoldError
         let mut param_of: HashMap<ValueId, ParamId> = HashMap::new();
         let mut func_out = func.clone();
         func_out.body = Vec::with_capacity(func.body.len());
-        let mut as_param = |v: ValueId, out: &mut Model, tensors: &mut Vec<Tensor>| {
-            *param_of.entry(v).or_insert_with(|| {
-                let name = loop {
-                    let n = format!("fold.{next}");
-                    next += 1;
-                    if names.insert(n.clone()) {
-                        break n;
-                    }
-                };
-                out.params.push(ParamDecl {
-                    name,
-                    ty: func.value(v).ty.clone(),
-                });
-                tensors.push(constants[&v].clone());
-                ParamId(out.params.len() as u32 - 1)
-            })
-        };
+        let mut as_param =
+            |v: ValueId, out: &mut Model, tensors: &mut Vec<(Tensor, Option<EncodedWeight>)>| {
+                *param_of.entry(v).or_insert_with(|| {
+                    let name = loop {
+                        let n = format!("fold.{next}");
+                        next += 1;
+                        if names.insert(n.clone()) {
+                            break n;
+                        }
+                    };
+                    let encoding = concat_encoding(func, v, weights);
+                    out.params.push(ParamDecl {
+                        format: encoding.as_ref().map_or(WeightFormat::F32, |e| e.format),
+                        ..ParamDecl::new(name, func.value(v).ty.clone())
+                    });
+                    tensors.push((constants[&v].clone(), encoding));
+                    ParamId(out.params.len() as u32 - 1)
+                })
+            };
         for (i, instr) in func.body.iter().enumerate() {
             if folded.binary_search(&i).is_ok() && !views.contains(&i) {
                 continue;
@@ -166,14 +176,56 @@ pub fn fold_params(model: &Model, weights: &Weights) -> Result<Folded, FoldError
         .iter()
         .map(|p| (p.sizes().iter().product::<usize>() * p.ty.dtype.size_bytes()) as u64)
         .sum();
-    let (out, tensors) = drop_params(out, tensors, &keep);
-    let weights = Weights::new(&out, tensors)?;
+    let (out, kept) = drop_params(out, tensors, &keep);
+    let (tensors, encodings): (Vec<Tensor>, Vec<Option<EncodedWeight>>) = kept.into_iter().unzip();
+    let mut weights = Weights::new(&out, tensors)?;
+    for (i, e) in encodings.into_iter().enumerate() {
+        if let Some(e) = e {
+            weights.set_encoding(ParamId(i as u32), e)?;
+        }
+    }
     debug_assert!(verify(&out).is_ok(), "folding keeps the model valid");
     Ok(Folded {
         model: out,
         weights,
         added,
         added_bytes,
+    })
+}
+
+/// The encoding of folded value `v` when it is a concatenation, along `N`, of
+/// `[K, N]` params encoded in one format: their rows one after the other (in
+/// the transposed layout a column is a row). `None` otherwise: the folded
+/// param is then stored in `f32`.
+fn concat_encoding(func: &Function, v: ValueId, weights: &Weights) -> Option<EncodedWeight> {
+    let instr = func.body.iter().find(|i| i.results.contains(&v))?;
+    let Op::Concat { axis } = instr.op else {
+        return None;
+    };
+    if axis != 1 || func.value(v).ty.rank() != 2 {
+        return None;
+    }
+    let parts: Vec<&EncodedWeight> = instr
+        .operands
+        .iter()
+        .map(|o| match o {
+            Operand::Param(p) => weights.encoding(*p),
+            Operand::Value(_) => None,
+        })
+        .collect::<Option<_>>()?;
+    let first = parts.first()?;
+    if parts
+        .iter()
+        .any(|e| e.format != first.format || e.k != first.k)
+    {
+        return None;
+    }
+    let bytes: Vec<u8> = parts.iter().flat_map(|e| e.bytes.iter().copied()).collect();
+    Some(EncodedWeight {
+        format: first.format,
+        rows: parts.iter().map(|e| e.rows).sum(),
+        k: first.k,
+        bytes: bytes.into(),
     })
 }
 
@@ -252,7 +304,7 @@ fn read_params(model: &Model) -> HashSet<usize> {
 
 /// Keeps the params `keep` marks (the ones folding left unread are dropped;
 /// params the input never read stay), renumbering them.
-fn drop_params(mut model: Model, tensors: Vec<Tensor>, keep: &[bool]) -> (Model, Vec<Tensor>) {
+fn drop_params<T>(mut model: Model, tensors: Vec<T>, keep: &[bool]) -> (Model, Vec<T>) {
     let used = keep;
     let mut renumber = vec![None; used.len()];
     let mut params = Vec::new();

@@ -18,6 +18,7 @@ pub mod compile;
 pub mod emit;
 pub mod external;
 pub mod fold;
+pub mod formats;
 pub mod load;
 pub mod lower;
 pub mod optimize;

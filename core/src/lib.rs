@@ -3,7 +3,7 @@
 //! The vocabulary every other Seam crate speaks, defined once: the IR, the
 //! compiler, the kernel library and the runtime all import these types instead
 //! of keeping mirrors of their own. It depends on nothing heavier than
-//! `thiserror` and `libm`, so the runtime can use it without pulling in the
+//! `thiserror`, `libm` and `half`, so the runtime can use it without pulling in the
 //! compiler side.
 
 #![warn(missing_docs)]
@@ -22,6 +22,6 @@ pub use elementwise::{BinaryFn, GatedAct, UnaryFn, WGSL_ACTIVATIONS};
 pub use launch::{Access, BindingDesc, Dim, Grid, GridDim, GridTerm, Kernel, Launch, SizeDesc};
 pub use launch_error::LaunchError;
 pub use limits::{DeviceClass, DeviceLimits, KernelProfile};
-pub use quant::WeightFormat;
+pub use quant::{GgmlType, QuantError, WeightFormat};
 pub use route_mode::RouteMode;
 pub use size_expr::{SizeExpr, SizeExprError};

@@ -20,6 +20,7 @@
 //! - [`npy`]: reading and writing tensors as NumPy `.npy` files;
 //! - [`index_bounds()`]: the valid range of id inputs that index a table.
 
+pub mod encoded;
 pub mod eval;
 pub mod expand;
 pub mod fused;
@@ -37,6 +38,7 @@ pub mod weights;
 #[cfg(test)]
 mod testutil;
 
+pub use encoded::{EncodedWeight, EncodingError};
 pub use eval::{evaluate, EvalError, Tensor, TensorData, TensorError};
 pub use expand::{expand_all_moe, expand_moe, ExpandError};
 pub use fused::{FusedExpr, FusedParseError};
@@ -46,7 +48,7 @@ pub use model::{
 };
 pub use npy::{read_npy, write_npy, NpyError};
 pub use op::{AttrValue, BinaryFn, GatedAct, Op, ReduceOp, RouteMode, UnaryFn};
-pub use seam_core::DType;
+pub use seam_core::{DType, WeightFormat};
 pub use shape::{Dim, Shape, TensorType};
 pub use state::{set_max_length, state_use, StateUse};
 pub use verify::{verify, Location, VerifyError, VerifyErrorKind};

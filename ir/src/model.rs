@@ -3,6 +3,7 @@
 
 use crate::op::Op;
 use crate::shape::TensorType;
+use seam_core::WeightFormat;
 
 /// Index of a value within its function.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,16 +36,32 @@ pub struct DimDecl {
     pub max: u64,
 }
 
-/// A model parameter (weight), written `param layers.0.wq: f32[256, 256]` and used as `@layers.0.wq`.
+/// A model parameter (weight), written `param layers.0.wq: f32[256, 256]` and used as `@layers.0.wq`;
+/// `param layers.0.wq: f32[256, 256] as q4_0` stores it in a block format.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamDecl {
     /// The parameter's name (letters, digits, `_` and `.`).
     pub name: String,
     /// Its type; parameter shapes are static.
     pub ty: TensorType,
+    /// How the device stores it. The type stays the logical one (`f32`): a
+    /// parameter in a block format holds exactly the values its blocks decode
+    /// to, which is what the evaluator computes with. Only the right operand of
+    /// a product (`[.., K, N]`, blocks along `K`) may use a format other than
+    /// `f32` (checked by [`crate::verify`]).
+    pub format: WeightFormat,
 }
 
 impl ParamDecl {
+    /// A parameter stored in `f32`.
+    pub fn new(name: impl Into<String>, ty: TensorType) -> Self {
+        ParamDecl {
+            name: name.into(),
+            ty,
+            format: WeightFormat::F32,
+        }
+    }
+
     /// The parameter's sizes (a verified model's params are static; a
     /// symbolic dim, which verification rejects, counts as 0).
     pub fn sizes(&self) -> Vec<usize> {

@@ -46,10 +46,7 @@ impl Builder {
 
     /// Declares a param.
     pub fn param(&mut self, name: &str, ty: TensorType) -> Operand {
-        self.model.params.push(ParamDecl {
-            name: name.into(),
-            ty,
-        });
+        self.model.params.push(ParamDecl::new(name, ty));
         Operand::Param(ParamId(self.model.params.len() as u32 - 1))
     }
 

@@ -7,8 +7,9 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::infer::{infer, TypeError};
-use crate::model::{Function, Model, Operand, ValueId};
+use crate::model::{Function, Model, Operand, ParamDecl, ValueId};
 use crate::shape::{Dim, TensorType};
+use seam_core::WeightFormat;
 
 /// Where in a model a problem is. The text format's source map turns this into a
 /// line and column.
@@ -88,6 +89,19 @@ pub enum VerifyErrorKind {
         /// Its type.
         ty: TensorType,
     },
+    /// A parameter's weight format does not fit its type.
+    #[error(
+        "param `{name}`: {ty} cannot be stored as {format} (a float `[.., K, N]` with K a multiple of {} is needed)",
+        format.block_elems()
+    )]
+    Format {
+        /// The parameter.
+        name: String,
+        /// Its type.
+        ty: TensorType,
+        /// The format it declares.
+        format: WeightFormat,
+    },
     /// An operand refers to a value not defined before it.
     #[error("value `%{0}` is used before it is defined")]
     UseBeforeDef(String),
@@ -158,6 +172,7 @@ pub fn verify(model: &Model) -> Result<(), VerifyError> {
                 },
             ));
         }
+        check_format(p).map_err(|kind| err(Location::Param(i), kind))?;
     }
     if model.functions.is_empty() {
         return Err(err(Location::Model, VerifyErrorKind::NoFunctions));
@@ -171,6 +186,24 @@ pub fn verify(model: &Model) -> Result<(), VerifyError> {
         crate::state::verify_states(model, fi, f)?;
     }
     crate::state::verify_shared_states(model)
+}
+
+/// A param stored in a weight format other than `f32` is a float `[.., K, N]`
+/// whose `K` is a multiple of the format's block.
+fn check_format(p: &ParamDecl) -> Result<(), VerifyErrorKind> {
+    if p.format == WeightFormat::F32 {
+        return Ok(());
+    }
+    let dims = p.ty.shape.static_sizes().unwrap_or_default();
+    let k = dims.len().checked_sub(2).map(|i| dims[i]);
+    match k {
+        Some(k) if p.ty.dtype.is_float() && p.format.fits(k) => Ok(()),
+        _ => Err(VerifyErrorKind::Format {
+            name: p.name.clone(),
+            ty: p.ty.clone(),
+            format: p.format,
+        }),
+    }
 }
 
 fn dup(what: &'static str, name: &str) -> VerifyErrorKind {

@@ -26,6 +26,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
+use crate::encoded::{EncodedWeight, EncodingError};
 use crate::eval::tensor::{element_count, Tensor, TensorData, TensorError};
 use crate::model::{Model, ParamId};
 use crate::shape::{Dim, TensorType};
@@ -88,6 +89,8 @@ pub enum WeightsError {
 pub struct Weights {
     names: Vec<String>,
     tensors: Vec<Tensor>,
+    /// Per param, its values as format blocks where they came as such.
+    encodings: Vec<Option<EncodedWeight>>,
 }
 
 impl Weights {
@@ -95,6 +98,7 @@ impl Weights {
     pub fn new(model: &Model, tensors: Vec<Tensor>) -> Result<Weights, WeightsError> {
         let w = Weights {
             names: model.params.iter().map(|p| p.name.clone()).collect(),
+            encodings: vec![None; tensors.len()],
             tensors,
         };
         w.check(model)?;
@@ -169,6 +173,58 @@ impl Weights {
     pub fn by_name(&self, name: &str) -> Option<&Tensor> {
         let i = self.names.iter().position(|n| n == name)?;
         self.tensors.get(i)
+    }
+
+    /// Replaces param `id`'s tensor by one of the same dtype and shape (its
+    /// encoding, if any, is dropped: set it again with [`Weights::set_encoding`]).
+    pub fn replace(&mut self, id: ParamId, tensor: Tensor) -> Result<(), WeightsError> {
+        let i = id.index();
+        let (Some(name), Some(old)) = (self.names.get(i), self.tensors.get(i)) else {
+            return Err(WeightsError::Count {
+                expected: i + 1,
+                found: self.tensors.len(),
+            });
+        };
+        if old.dtype != tensor.dtype || old.shape != tensor.shape {
+            return Err(WeightsError::Type {
+                name: name.clone(),
+                expected: crate::shape::TensorType::new(
+                    old.dtype,
+                    old.shape.iter().map(|&d| d as u64).collect::<Vec<_>>(),
+                ),
+                found_dtype: tensor.dtype,
+                found_shape: tensor.shape,
+            });
+        }
+        self.tensors[i] = tensor;
+        self.encodings[i] = None;
+        Ok(())
+    }
+
+    /// The blocks param `id`'s values were decoded from, if it has an encoding.
+    pub fn encoding(&self, id: ParamId) -> Option<&EncodedWeight> {
+        self.encodings.get(id.index())?.as_ref()
+    }
+
+    /// Records that param `id`'s tensor holds exactly what `encoding` decodes to
+    /// (the caller decoded it); checks that the encoding fits the param's shape.
+    pub fn set_encoding(
+        &mut self,
+        id: ParamId,
+        encoding: EncodedWeight,
+    ) -> Result<(), EncodingError> {
+        let i = id.index();
+        let name = self.names.get(i).cloned().unwrap_or_default();
+        let shape = self
+            .tensors
+            .get(i)
+            .map(|t| t.shape.clone())
+            .unwrap_or_default();
+        encoding.check(&name, &shape)?;
+        if let Some(slot) = self.encodings.get_mut(i) {
+            *slot = Some(encoding);
+        }
+        Ok(())
     }
 
     /// Every tensor, in declaration order.
@@ -246,7 +302,11 @@ pub fn random_weights(model: &Model, seed: u64) -> Weights {
             data,
         });
     }
-    Weights { names, tensors }
+    Weights {
+        names,
+        encodings: vec![None; tensors.len()],
+        tensors,
+    }
 }
 
 /// A deterministic random tensor: floats uniform in `[-1, 1)`, integers uniform
@@ -293,10 +353,7 @@ mod tests {
             ("experts", TensorType::new(DType::F16, [3u64, 4, 8])),
             ("table", TensorType::new(DType::I32, [5u64])),
         ] {
-            m.params.push(ParamDecl {
-                name: name.into(),
-                ty,
-            });
+            m.params.push(ParamDecl::new(name, ty));
         }
         m
     }
@@ -326,10 +383,8 @@ mod tests {
     #[test]
     fn first_draw_follows_the_documented_rule() {
         let mut m = Model::new("one");
-        m.params.push(ParamDecl {
-            name: "s".into(),
-            ty: TensorType::new(DType::F32, [1u64]),
-        });
+        m.params
+            .push(ParamDecl::new("s", TensorType::new(DType::F32, [1u64])));
         let w = random_weights(&m, 42);
         let mut rng = ChaCha8Rng::seed_from_u64(42);
         let u = (rng.next_u32() >> 8) as f32 / 16_777_216.0;

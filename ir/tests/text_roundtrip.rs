@@ -439,3 +439,29 @@ fn model_without_functions_parses_and_prints() {
     assert_eq!(print(&m), "model m\n\ndim t <= 3\n");
     assert_eq!(parse(&print(&m)).unwrap().0, m);
 }
+
+#[test]
+fn weight_formats_round_trip_and_are_verified() {
+    let text = "model q\n\
+                param w: f32[64, 8] as q4_0\n\
+                param v: f32[256, 8] as q4_k\n\
+                func f(%x: f32[1, 64]) -> f32[1, 8] {\n  %y = matmul(%x, @w) : f32[1, 8]\n  return %y\n}\n";
+    let m = round_trip(text);
+    assert_eq!(m.params[0].format, seam_ir::WeightFormat::Q4_0);
+    assert_eq!(m.params[1].format, seam_ir::WeightFormat::Q4K);
+    assert!(print(&m).contains("param w: f32[64, 8] as q4_0"));
+    // q4_k needs K to be a multiple of 256.
+    let bad = text.replace("f32[256, 8] as q4_k", "f32[64, 8] as q4_k");
+    let err = parse_and_verify("bad.seam", &bad)
+        .unwrap_err()
+        .render(false);
+    assert!(err.contains("cannot be stored as q4_k"), "{err}");
+    // An unknown format names the ones that exist, at its position.
+    let bad = text.replace("as q4_0", "as q5_0");
+    let err = parse(&bad).unwrap_err();
+    assert!(
+        err.to_string().contains("expected one of f32, f16"),
+        "{err}"
+    );
+    assert_eq!(&bad[err.span().start..err.span().end], "q5_0");
+}

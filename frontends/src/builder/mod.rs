@@ -51,10 +51,7 @@ impl ModelBuilder {
 
     /// Declares a parameter and returns its id, usable as an operand.
     pub fn param(&mut self, name: impl Into<String>, ty: TensorType) -> ParamId {
-        self.model.params.push(ParamDecl {
-            name: name.into(),
-            ty,
-        });
+        self.model.params.push(ParamDecl::new(name, ty));
         ParamId(self.model.params.len() as u32 - 1)
     }
 

@@ -102,6 +102,14 @@ pub enum ParseError {
         /// Where.
         span: Span,
     },
+    /// A weight format name that does not exist.
+    #[error("{reason}")]
+    UnknownFormat {
+        /// What is wrong, with the formats that exist.
+        reason: String,
+        /// Where.
+        span: Span,
+    },
     /// An op name that does not exist.
     #[error("unknown op `{name}`{}", did_you_mean(.suggestion))]
     UnknownOp {
@@ -252,6 +260,7 @@ impl ParseError {
             | ParseError::Expected { span, .. }
             | ParseError::BadNumber { span, .. }
             | ParseError::UnknownDType { span, .. }
+            | ParseError::UnknownFormat { span, .. }
             | ParseError::UnknownOp { span, .. }
             | ParseError::OpAttr { span, .. }
             | ParseError::UndefinedValue { span, .. }

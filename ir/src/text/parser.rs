@@ -11,7 +11,7 @@ use crate::shape::{Dim, Shape, TensorType};
 use crate::text::error::{suggest, ParseError};
 use crate::text::lexer::{describe, is_sigil_name, shorten, Lexer, Tok, Token};
 use crate::text::source_map::{FunctionSpans, InstrSpans, SourceMap, Span};
-use seam_core::DType;
+use seam_core::{DType, WeightFormat};
 
 /// Parses a whole model from `src`.
 pub(crate) fn parse_str(src: &str) -> Result<(Model, SourceMap), ParseError> {
@@ -225,7 +225,7 @@ impl<'s> Parser<'s> {
         Ok(())
     }
 
-    /// `param NAME: TYPE`
+    /// `param NAME: TYPE [as FORMAT]`
     fn param_decl(&mut self) -> Result<(), ParseError> {
         self.bump()?;
         let t = self.bump()?;
@@ -242,13 +242,24 @@ impl<'s> Parser<'s> {
         }
         self.expect(&Tok::Colon, "`:` and a type after the param name")?;
         let (ty, _) = self.ty()?;
+        let format = self.weight_format()?;
         self.params.insert(name, (self.model.params.len(), t.span));
         self.model.params.push(ParamDecl {
-            name: name.to_string(),
-            ty,
+            format,
+            ..ParamDecl::new(name, ty)
         });
         self.map.params.push(t.span);
         Ok(())
+    }
+
+    /// An optional `as FORMAT` after a param's type (`f32` without one).
+    fn weight_format(&mut self) -> Result<WeightFormat, ParseError> {
+        if self.eat(&Tok::Ident("as"))?.is_none() {
+            return Ok(WeightFormat::F32);
+        }
+        let (name, span) = self.ident("a weight format after `as`")?;
+        name.parse()
+            .map_err(|reason| ParseError::UnknownFormat { reason, span })
     }
 
     // ----- types ----------------------------------------------------------

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::model::{Function, Instr, Model, Operand, ValueId};
+use seam_core::WeightFormat;
 
 /// Writes `model` in canonical text form: the header, a blank line, the `dim`
 /// declarations, the `param` declarations and the functions, each group
@@ -32,7 +33,10 @@ pub fn print(model: &Model) -> String {
     if !model.params.is_empty() {
         out.push('\n');
         for p in &model.params {
-            let _ = writeln!(out, "param {}: {}", p.name, p.ty);
+            let _ = match p.format {
+                WeightFormat::F32 => writeln!(out, "param {}: {}", p.name, p.ty),
+                format => writeln!(out, "param {}: {} as {format}", p.name, p.ty),
+            };
         }
     }
     for f in &model.functions {

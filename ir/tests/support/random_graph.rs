@@ -217,10 +217,7 @@ impl Gen {
             return (Operand::Param(ParamId(i as u32)), ty);
         }
         let name = self.param_name();
-        self.model.params.push(ParamDecl {
-            name,
-            ty: ty.clone(),
-        });
+        self.model.params.push(ParamDecl::new(name, ty.clone()));
         (
             Operand::Param(ParamId(self.model.params.len() as u32 - 1)),
             ty,

@@ -1,0 +1,11 @@
+//! Weight storage formats at compile time: which format each product weight
+//! is stored in ([`WeightPolicy`], by the role [`param_roles`] reads off its
+//! uses), and [`assign_formats`], which encodes the weights accordingly.
+
+mod assign;
+mod policy;
+mod roles;
+
+pub use assign::{assign_formats, FormatError, FormatProgress, FormatReport};
+pub use policy::{fallback, WeightPolicy};
+pub use roles::{param_roles, ParamRole};
