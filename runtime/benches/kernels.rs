@@ -30,9 +30,10 @@
 use std::time::{Duration, Instant};
 
 use seam_runtime::device::{BufferView, DeviceOptions, Gpu, KernelPipeline};
+use seam_core::quant::{pack_rows, quantize};
 use seam_shaders::{
-    matmul, BLayout, Dim, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
-    WeightSplit,
+    matmul, quant_matmul, BLayout, DeviceLimits, Dim, MatmulConfig, MatmulVariant,
+    QuantMatmulConfig, QuantTile, RowTile, SubgroupTile, TiledTile, WeightFormat, WeightSplit,
 };
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -139,6 +140,11 @@ fn main() -> Res<()> {
         lim.class
     );
     let sweep = std::env::var("SEAM_BENCH_SWEEP").is_ok_and(|v| v == "1");
+    memory_bandwidth();
+    quant_gemv(&gpu, &lim, sweep)?;
+    if std::env::var("SEAM_BENCH_QUANT_ONLY").is_ok_and(|v| v == "1") {
+        return Ok(());
+    }
 
     // ---- matmul 1024^3 ----
     let n = 1024usize;
@@ -381,4 +387,109 @@ fn sgemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
             1,
         );
     }
+}
+
+/// The host's memory bandwidth, for the roofline: a 256 MiB copy, and a read
+/// of 256 MiB summed by one thread and by two.
+fn memory_bandwidth() {
+    let words = 32usize << 20;
+    let src: Vec<u64> = (0..words as u64).collect();
+    let mut dst = vec![0u64; words];
+    let bytes = (words * 8) as f64;
+    let (copy, _) = time(5, || {
+        dst.copy_from_slice(&src);
+        Ok(())
+    })
+    .unwrap_or_default();
+    let read = |threads: usize| {
+        time(5, || {
+            let parts = src.chunks(words.div_ceil(threads));
+            let sum: u64 = std::thread::scope(|s| {
+                let hs: Vec<_> = parts
+                    .map(|p| s.spawn(move || p.iter().fold(0u64, |a, &x| a.wrapping_add(x))))
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+            });
+            std::hint::black_box(sum);
+            Ok(())
+        })
+        .unwrap_or_default()
+        .0
+    };
+    let (r1, r2) = (read(1), read(2));
+    let gbs = |d: Duration| bytes / d.as_secs_f64().max(1e-9) / 1e9;
+    println!(
+        "\n== host memory (256 MiB) ==\n  memcpy {:6.2} GB/s copied; read {:6.2} GB/s (1 thread), {:6.2} GB/s (2 threads)",
+        gbs(copy),
+        gbs(r1),
+        gbs(r2)
+    );
+    std::hint::black_box(&dst);
+}
+
+/// The tiles to time for one shape: the device's choice, and with `sweep`
+/// the alternatives `QuantTile::for_device` was chosen from.
+fn quant_tiles(lim: &DeviceLimits, sweep: bool) -> Vec<QuantTile> {
+    let mut tiles = vec![QuantTile::for_device(lim, 1)];
+    if sweep {
+        let sg = lim.subgroup_size;
+        for (threads, cols, subgroup) in [
+            (1, 16, None),
+            (1, 32, None),
+            (1, 128, None),
+            (1, 256, None),
+            (sg.unwrap_or(8), 8, sg),
+            (sg.unwrap_or(8), 32, sg),
+            (4, 16, sg),
+            (32, 4, None),
+        ] {
+            tiles.push(QuantTile { rows: 1, threads, cols, subgroup });
+        }
+    }
+    tiles
+}
+
+/// GEMV (M = 1) with the weight in each format at K = 4096, N = 11008 and
+/// SmolLM2's K = 576, N = 1536 and K = 1536, N = 576: GB/s of the weight's
+/// ggml bytes streamed per token.
+fn quant_gemv(gpu: &Gpu, lim: &DeviceLimits, sweep: bool) -> Res<()> {
+    for (k, n) in [(4096usize, 11008usize), (576, 1536), (1536, 576)] {
+        println!("\n== quantized GEMV M=1 K={k} N={n} (GB/s of ggml weight bytes) ==");
+        let w = filled(k * n, 5); // row n holds output column n's K weights
+        let x = filled(k, 6);
+        let xb = gpu.upload("x", &x)?;
+        let yb = gpu.create_buffer("y", (n * 4) as u64)?;
+        for format in WeightFormat::ALL {
+            let words = pack_rows(format, &quantize(format, &w)?, n as u64, k as u64)?;
+            let ggml = format.ggml_row_bytes(k as u64).unwrap_or(0) as f64 * n as f64;
+            if (words.len() * 4) as u64 > lim.max_storage_buffer_binding_size {
+                println!("  {format:<5} weight over the binding limit (see the split f32 GEMV below)");
+                continue;
+            }
+            let wb = gpu.upload("w", &words)?;
+            for tile in quant_tiles(lim, sweep) {
+                let mut cfg = QuantMatmulConfig::new(format, (Dim::Dynamic, Dim::Fixed(n as u32), k as u32), 1, lim);
+                cfg.tile = tile;
+                let kern = quant_matmul(&cfg)?;
+                let t0 = Instant::now();
+                // SAFETY: x holds K floats, the weight N rows of row_words(K) words, y N floats.
+                let pipeline = unsafe { gpu.pipeline_trusted(&kern)? };
+                let case = Case {
+                    pipeline,
+                    buffers: vec![xb.view(), wb.view(), yb.view()],
+                    sizes: vec![("m", 1)],
+                };
+                let r = run_case(gpu, &case, 9, t0)?;
+                println!(
+                    "  {format:<5} {:<28} {:7.2} GB/s  (median {:7.3} ms; {:6.2} GB per CPU-s; {:5.2} bits/weight)",
+                    kern.name,
+                    ggml / r.median.as_secs_f64() / 1e9,
+                    r.median.as_secs_f64() * 1e3,
+                    ggml / r.cpu_per_run / 1e9,
+                    format.bits_per_weight()
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use seam_core::quant::{pack_rows, quantize, unpack_rows};
 use seam_shaders::{
     quant_matmul, Dim, Epilogue, GatedAct, QuantMatmulConfig, QuantTile, WeightFormat,
 };
@@ -39,14 +40,22 @@ fn ks(format: WeightFormat) -> [usize; 2] {
     }
 }
 
-/// The tiles: the device's choice for 8 rows and for 1, a subgroup-shuffle
-/// reduction of 8 invocations per column, a workgroup tree of 4.
+/// The tiles: the device's choice for 8 rows and for 1 (on lavapipe one
+/// invocation per column, `a` shared by subgroup broadcasts), one invocation
+/// per column without subgroups, a subgroup-shuffle reduction of 8
+/// invocations per column, a workgroup tree of 4.
 fn tiles() -> Vec<QuantTile> {
     let lim = limits();
     let sg = lim.subgroup_size.expect("lavapipe has subgroups");
     vec![
         QuantTile::for_device(&lim, 8),
         QuantTile::for_device(&lim, 1),
+        QuantTile {
+            rows: 5,
+            threads: 1,
+            cols: 16,
+            subgroup: None,
+        },
         QuantTile {
             rows: 3,
             threads: sg,
@@ -144,16 +153,23 @@ fn reference(
     out
 }
 
-/// Runs one configuration on M rows and checks it.
-fn check(cfg: &QuantMatmulConfig, m: usize, n: usize, seed: u64) {
+/// How the test makes a weight's words: `(format, n, k, seed)`.
+type MakeRows = fn(WeightFormat, usize, usize, u64) -> Vec<u32>;
+
+/// Random weights in [-1, 1) encoded with seam-core's quantizer.
+fn quantized_rows(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u32> {
+    let w = rand_f32(seed, n * k);
+    pack_rows(format, &quantize(format, &w).unwrap(), n as u64, k as u64).unwrap()
+}
+
+/// Runs one configuration on M rows with weights from `make` and checks it.
+fn check(cfg: &QuantMatmulConfig, (m, n): (usize, usize), make: MakeRows, seed: u64) {
     let k = cfg.k as usize;
     let a = rand_f32(seed, m * k);
-    let words = random_rows(cfg.format, n, k, seed + 1);
-    let words_up = random_rows(cfg.format, n, k, seed + 2);
-    let (w, w_up) = (
-        dequantize_rows(cfg.format, k, &words),
-        dequantize_rows(cfg.format, k, &words_up),
-    );
+    let words = make(cfg.format, n, k, seed + 1);
+    let words_up = make(cfg.format, n, k, seed + 2);
+    let dequantize = |words: &[u32]| unpack_rows(cfg.format, words, n as u64, k as u64).unwrap();
+    let (w, w_up) = (dequantize(&words), dequantize(&words_up));
     let r = rand_f32(seed + 3, if cfg.epilogue == Epilogue::AddBias { n } else { m * n });
     let want = reference(cfg.epilogue, &a, (&w, &w_up), &r, (m, n, k));
     let kern = quant_matmul(cfg).unwrap();
@@ -200,7 +216,7 @@ fn quant_matmul_every_format_epilogue_and_reduction() {
                     cfg.tile = tile;
                     for m in [1, 3, 8, 17] {
                         seed += 10;
-                        check(&cfg, m, n as usize, seed);
+                        check(&cfg, (m, n as usize), random_rows, seed);
                     }
                 }
             }
@@ -208,44 +224,13 @@ fn quant_matmul_every_format_epilogue_and_reduction() {
     }
 }
 
-// INTERIM (replaced by seam_core::quant::unpack_rows once it lands).
-fn dequantize_rows(format: WeightFormat, k: usize, words: &[u32]) -> Vec<f32> {
-    let rw = format.row_words(k as u64).unwrap() as usize;
-    let nb = k / format.block_elems() as usize;
-    let h = |x: u32, hi: bool| half::f16::from_bits(if hi { (x >> 16) as u16 } else { x as u16 }).to_f32();
-    let mut out = Vec::new();
-    for row in words.chunks(rw) {
-        let byte = |i: usize| (row[i / 4] >> (8 * (i % 4))) as u8;
-        for e in 0..k {
-            let (b, j) = (e / 32, e % 32);
-            out.push(match format {
-                WeightFormat::F32 => f32::from_bits(row[e]),
-                WeightFormat::F16 => h(row[e / 2], e % 2 == 1),
-                WeightFormat::Bf16 => half::bf16::from_bits((row[e / 2] >> (16 * (e % 2))) as u16).to_f32(),
-                WeightFormat::Q8_0 => byte(32 * b + j) as i8 as f32 * h(row[8 * nb + b / 2], b % 2 == 1),
-                WeightFormat::Q4_0 | WeightFormat::Q4_1 => {
-                    let q = (byte(16 * b + j % 16) >> (4 * (j / 16))) & 15;
-                    if format == WeightFormat::Q4_0 {
-                        (q as f32 - 8.0) * h(row[4 * nb + b / 2], b % 2 == 1)
-                    } else {
-                        q as f32 * h(row[4 * nb + b], false) + h(row[4 * nb + b], true)
-                    }
-                }
-                WeightFormat::Q4K => {
-                    let (s, l) = (e / 256, e % 256);
-                    let base = 144 * s;
-                    let sb = |i: usize| byte(base + 4 + i);
-                    let j = l / 32;
-                    let (sc, m) = if j < 4 {
-                        (sb(j) & 63, sb(j + 4) & 63)
-                    } else {
-                        ((sb(j + 4) & 15) | ((sb(j - 4) >> 6) << 4), (sb(j + 4) >> 4) | ((sb(j) >> 6) << 4))
-                    };
-                    let q = (byte(base + 16 + 32 * (l / 64) + l % 32) >> (4 * ((l / 32) % 2))) & 15;
-                    h(row[36 * s], false) * sc as f32 * q as f32 - h(row[36 * s], true) * m as f32
-                }
-            });
-        }
+
+#[test]
+fn quant_matmul_on_quantizer_output() {
+    let lim = limits();
+    for (i, format) in WeightFormat::ALL.into_iter().enumerate() {
+        let k = if format == WeightFormat::Q4K { 768 } else { 576 };
+        let cfg = QuantMatmulConfig::new(format, (Dim::Dynamic, Dim::Dynamic, k), 3, &lim);
+        check(&cfg, (3, 67), quantized_rows, 1000 + i as u64);
     }
-    out
 }

@@ -21,8 +21,12 @@ pub struct QuantTile {
     pub threads: u32,
     /// Output columns per workgroup.
     pub cols: u32,
-    /// The device's subgroup size, to reduce with subgroup shuffles (then
-    /// `threads` must not exceed it); `None`: a workgroup-memory tree.
+    /// The device's subgroup size (every subgroup exactly this many
+    /// consecutive invocations). With `threads > 1` the column's partial sums
+    /// are reduced with subgroup shuffles when `threads` does not exceed it,
+    /// else through a workgroup-memory tree; with `threads == 1` the lanes of
+    /// a subgroup share `a`'s loads by broadcasts. `None`: no subgroup
+    /// operations.
     pub subgroup: Option<u32>,
 }
 
@@ -45,7 +49,7 @@ impl QuantTile {
                 rows,
                 threads: 1,
                 cols: 64,
-                subgroup: None,
+                subgroup,
             },
             _ => {
                 let threads = subgroup.unwrap_or(32).min(64);
