@@ -72,7 +72,10 @@ mod tests {
         assert_eq!(p.asked(ParamRole::Linear), Some(WeightFormat::Q4_0));
         assert_eq!(p.asked(ParamRole::LmHead), Some(WeightFormat::Q8_0));
         assert_eq!(p.asked(ParamRole::Router), Some(WeightFormat::F32));
-        assert_eq!(WeightPolicy::uniform(WeightFormat::F16).lm_head, Some(WeightFormat::F16));
+        assert_eq!(
+            WeightPolicy::uniform(WeightFormat::F16).lm_head,
+            Some(WeightFormat::F16)
+        );
         assert_eq!(WeightPolicy::default().asked(ParamRole::Linear), None);
     }
 

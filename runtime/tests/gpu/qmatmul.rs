@@ -35,7 +35,7 @@ fn ks(format: WeightFormat) -> [usize; 2] {
     match format {
         WeightFormat::F32 => [36, 576],
         WeightFormat::F16 | WeightFormat::Bf16 => [40, 576],
-        WeightFormat::Q4K => [768, 256],
+        WeightFormat::Q4K => [768, 512],
         _ => [32 * 9, 576],
     }
 }
@@ -105,7 +105,11 @@ fn random_rows(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u32> 
             WeightFormat::Q8_0 | WeightFormat::Q4_0 => {
                 let q = if format == WeightFormat::Q8_0 { 8 } else { 4 };
                 for (i, x) in row[q * nb..].iter_mut().enumerate() {
-                    let hi = if 2 * i + 1 < nb { f16_bits(&mut r, 0.001, 0.05) } else { 0 };
+                    let hi = if 2 * i + 1 < nb {
+                        f16_bits(&mut r, 0.001, 0.05)
+                    } else {
+                        0
+                    };
                     *x = f16_bits(&mut r, 0.001, 0.05) | hi << 16;
                 }
             }
@@ -116,7 +120,8 @@ fn random_rows(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u32> 
             }
             WeightFormat::Q4K => {
                 for b in 0..nb {
-                    row[36 * b] = f16_bits(&mut r, 0.0001, 0.002) | f16_bits(&mut r, 0.0001, 0.01) << 16;
+                    row[36 * b] =
+                        f16_bits(&mut r, 0.0001, 0.002) | f16_bits(&mut r, 0.0001, 0.01) << 16;
                 }
             }
         }
@@ -170,7 +175,14 @@ fn check(cfg: &QuantMatmulConfig, (m, n): (usize, usize), make: MakeRows, seed: 
     let words_up = make(cfg.format, n, k, seed + 2);
     let dequantize = |words: &[u32]| unpack_rows(cfg.format, words, n as u64, k as u64).unwrap();
     let (w, w_up) = (dequantize(&words), dequantize(&words_up));
-    let r = rand_f32(seed + 3, if cfg.epilogue == Epilogue::AddBias { n } else { m * n });
+    let r = rand_f32(
+        seed + 3,
+        if cfg.epilogue == Epilogue::AddBias {
+            n
+        } else {
+            m * n
+        },
+    );
     let want = reference(cfg.epilogue, &a, (&w, &w_up), &r, (m, n, k));
     let kern = quant_matmul(cfg).unwrap();
     let p = pipeline(&kern);
@@ -190,7 +202,11 @@ fn check(cfg: &QuantMatmulConfig, (m, n): (usize, usize), make: MakeRows, seed: 
     run(&p, &views, &sizes);
     let got = read_f32(&bufs[bufs.len() - 1], m * n);
     let max = want.iter().fold(0.0f64, |x, y| x.max(y.abs()));
-    assert!(max > 0.0, "{}: an all-zero reference checks nothing", kern.name);
+    assert!(
+        max > 0.0,
+        "{}: an all-zero reference checks nothing",
+        kern.name
+    );
     for (i, (&g, &y)) in got.iter().zip(&want).enumerate() {
         let d = (f64::from(g) - y).abs();
         assert!(
@@ -201,35 +217,78 @@ fn check(cfg: &QuantMatmulConfig, (m, n): (usize, usize), make: MakeRows, seed: 
     }
 }
 
+/// Checks `cfg` on M ∈ {1, 3, 8, 17} rows of N = 67 random-word weights.
+fn check_rows(cfg: &QuantMatmulConfig, seed: u64) {
+    for (i, m) in [1, 3, 8, 17].into_iter().enumerate() {
+        check(cfg, (m, 67), random_rows, seed + 10 * i as u64);
+    }
+}
+
 #[test]
-fn quant_matmul_every_format_epilogue_and_reduction() {
+fn quant_matmul_every_format_and_epilogue() {
     let lim = limits();
-    let mut seed = 0;
-    for format in WeightFormat::ALL {
-        for (ki, k) in ks(format).into_iter().enumerate() {
-            for (ti, tile) in tiles().into_iter().enumerate() {
-                for epilogue in EPILOGUES {
-                    let n = 67;
-                    let nd = if (ki + ti) % 2 == 0 { Dim::Fixed(n) } else { Dim::Dynamic };
-                    let mut cfg = QuantMatmulConfig::new(format, (Dim::Dynamic, nd, k as u32), 1, &lim)
-                        .with_epilogue(epilogue);
-                    cfg.tile = tile;
-                    for m in [1, 3, 8, 17] {
-                        seed += 10;
-                        check(&cfg, (m, n as usize), random_rows, seed);
-                    }
-                }
-            }
+    for (fi, format) in WeightFormat::ALL.into_iter().enumerate() {
+        for (ei, epilogue) in EPILOGUES.into_iter().enumerate() {
+            let n = if ei % 2 == 0 {
+                Dim::Fixed(67)
+            } else {
+                Dim::Dynamic
+            };
+            let cfg =
+                QuantMatmulConfig::new(format, (Dim::Dynamic, n, ks(format)[0] as u32), 8, &lim)
+                    .with_epilogue(epilogue);
+            check_rows(&cfg, 100 * (fi * 5 + ei) as u64);
         }
     }
 }
 
+#[test]
+fn quant_matmul_every_format_and_tile() {
+    let lim = limits();
+    for (fi, format) in WeightFormat::ALL.into_iter().enumerate() {
+        for (ti, tile) in tiles().into_iter().enumerate() {
+            // Gated (two weights decoded in one loop) on the two reducing tiles.
+            let epilogue = if ti >= 3 {
+                Epilogue::Gated(GatedAct::SwiGlu)
+            } else {
+                Epilogue::AddResidual
+            };
+            let mut cfg = QuantMatmulConfig::new(
+                format,
+                (Dim::Dynamic, Dim::Dynamic, ks(format)[0] as u32),
+                1,
+                &lim,
+            )
+            .with_epilogue(epilogue);
+            cfg.tile = tile;
+            check_rows(&cfg, 5000 + 100 * (fi * 5 + ti) as u64);
+        }
+    }
+}
+
+#[test]
+fn quant_matmul_k576() {
+    let lim = limits();
+    for (fi, format) in WeightFormat::ALL.into_iter().enumerate() {
+        let cfg = QuantMatmulConfig::new(
+            format,
+            (Dim::Dynamic, Dim::Fixed(67), ks(format)[1] as u32),
+            1,
+            &lim,
+        );
+        check_rows(&cfg, 9000 + 100 * fi as u64);
+    }
+}
 
 #[test]
 fn quant_matmul_on_quantizer_output() {
     let lim = limits();
     for (i, format) in WeightFormat::ALL.into_iter().enumerate() {
-        let k = if format == WeightFormat::Q4K { 768 } else { 576 };
+        let k = if format == WeightFormat::Q4K {
+            768
+        } else {
+            576
+        };
         let cfg = QuantMatmulConfig::new(format, (Dim::Dynamic, Dim::Dynamic, k), 3, &lim);
         check(&cfg, (3, 67), quantized_rows, 1000 + i as u64);
     }

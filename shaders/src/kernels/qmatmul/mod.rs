@@ -43,8 +43,9 @@ pub fn quant_matmul(cfg: &QuantMatmulConfig) -> Result<Kernel, ShaderError> {
     let tile = cfg.tile;
     let mats = cfg.epilogue.mats();
     let reduction = Reduction::of(&tile);
+    let subgroup = tile.subgroup.map(|s| format!("s{s}")).unwrap_or_default();
     let name = format!(
-        "qmatmul_{}_r{}t{}c{}{}",
+        "qmatmul_{}_r{}t{}c{}{subgroup}{}",
         cfg.format.name(),
         tile.rows,
         tile.threads,
@@ -155,7 +156,12 @@ fn write_setup(w: &mut WgslWriter, cfg: &QuantMatmulConfig, row_words: u64) {
     let tile = cfg.tile;
     wgsl!(w, "if (M == 0u) {{ return; }}");
     wgsl!(w, "let t = lidx % {}u;", tile.threads);
-    wgsl!(w, "let col = wid.x * {}u + lidx / {}u;", tile.cols, tile.threads);
+    wgsl!(
+        w,
+        "let col = wid.x * {}u + lidx / {}u;",
+        tile.cols,
+        tile.threads
+    );
     wgsl!(w, "let nc = min(col, N - 1u);");
     wgsl!(w, "let wrow = nc * {row_words}u;");
     wgsl!(w, "let m0 = wid.y * {}u;", tile.rows);
@@ -210,10 +216,19 @@ fn write_a_loads(w: &mut WgslWriter, tile: &QuantTile, r: u32, groups: u32) {
         Some(sg) => {
             for i in 0..groups.div_ceil(sg) {
                 let last = groups - 1;
-                wgsl!(w, "let av_{r}_{i} = a[ab_{r} + min({}u + sgid, {last}u)];", i * sg);
+                wgsl!(
+                    w,
+                    "let av_{r}_{i} = a[ab_{r} + min({}u + sgid, {last}u)];",
+                    i * sg
+                );
             }
             for g in 0..groups {
-                wgsl!(w, "let x_{r}_{g} = subgroupBroadcast(av_{r}_{}, {}u);", g / sg, g % sg);
+                wgsl!(
+                    w,
+                    "let x_{r}_{g} = subgroupBroadcast(av_{r}_{}, {}u);",
+                    g / sg,
+                    g % sg
+                );
             }
         }
         None => {
