@@ -7,7 +7,13 @@
 //!   f32 weight, over lavapipe's 128 MiB binding limit: stored transposed and
 //!   bound as two sub-ranges of one buffer);
 //! - `matrixmultiply::sgemm` on the same shapes;
-//! - dispatch and submit overhead.
+//! - dispatch and submit overhead;
+//! - first, the host's memory bandwidth (copy, and reads by 1 and 2 threads)
+//!   and GEMV (M = 1) with the weight in every `WeightFormat` (`quant_matmul`)
+//!   at K = 4096, N = 11008 and SmolLM2's K = 576, N = 1536 and K = 1536,
+//!   N = 576, in GB/s of the weight's ggml bytes (what a decode step streams);
+//!   `SEAM_BENCH_QUANT_ONLY=1` stops after them, `SEAM_BENCH_SWEEP=1` also
+//!   times the tiles `QuantTile::for_device` was chosen from.
 //!
 //! Set `WGPU_BACKEND` to choose the back end (Vulkan by default).
 //!
@@ -23,6 +29,26 @@
 //! | GEMV M=1, K=4096, N=11008, 2 parts | 48.7 ms, 3.7 GB/s | 62 ms (its M=1 path packs b) |
 //! | GEMV M=8 | 122.9 ms, 5.9 GFLOP/s | 52.9 ms, 13.6 GFLOP/s |
 //! | scalar row-blocked / shared-memory tiled 1024³ | 1.2–1.5 / 1.0 GFLOP/s | |
+//!
+//! Quantized GEMV, M = 1, K = 4096, N = 11008, the device's tile (one
+//! invocation per column, `a` shared by subgroup broadcasts), measured with
+//! the machine's load average at ~17 (other engineers' builds; the host read
+//! 2.0–3.4 GB/s in the same runs, memcpy 3.1–3.8 GB/s):
+//!
+//! | format | median | GB/s (ggml bytes) | GB per CPU-s |
+//! | --- | --- | --- | --- |
+//! | f16 | 186 ms | 0.49 | 1.41 |
+//! | bf16 | 85–140 ms | 0.64–1.06 | 1.96–2.50 |
+//! | q8_0 | 72–91 ms | 0.53–0.67 | 1.33–1.37 |
+//! | q4_0 | 34–40 ms | 0.63–0.74 | 1.41–1.49 |
+//! | q4_1 | 46–52 ms | 0.54–0.61 | 1.41–1.57 |
+//! | q4_k | 38–100 ms | 0.25–0.66 | 0.63–1.15 |
+//!
+//! That is 20–30% of the read bandwidth per CPU-second, not yet the 50%
+//! aimed at: lavapipe runs every storage load as a per-lane loop, and a
+//! q4_0 block still costs each lane five scalar word loads (four of nibbles,
+//! one of scales) plus one of `a`; loading the weight as `vec4<u32>` where a
+//! row is a whole number of them (K = 4096 in every format) is the next step.
 //!
 //! Overhead: submit + wait ≈ 140 µs, each extra dispatch in one pass ≈ 26–39 µs,
 //! recording ≈ 15 µs per dispatch.
@@ -465,6 +491,10 @@ fn quant_gemv(gpu: &Gpu, lim: &DeviceLimits, sweep: bool) -> Res<()> {
         let xb = gpu.upload("x", &x)?;
         let yb = gpu.create_buffer("y", (n * 4) as u64)?;
         for format in WeightFormat::ALL {
+            if !format.fits(k as u64) {
+                println!("  {format:<5} K={k} is not a whole number of blocks");
+                continue;
+            }
             let words = pack_rows(format, &quantize(format, &w)?, n as u64, k as u64)?;
             let ggml = format.ggml_row_bytes(k as u64).unwrap_or(0) as f64 * n as f64;
             if (words.len() * 4) as u64 > lim.max_storage_buffer_binding_size {
@@ -492,12 +522,17 @@ fn quant_gemv(gpu: &Gpu, lim: &DeviceLimits, sweep: bool) -> Res<()> {
                     sizes: vec![("m", 1)],
                 };
                 let r = run_case(gpu, &case, 9, t0)?;
+                // Process CPU time is counted in 10 ms ticks: too coarse for short runs.
+                let per_cpu = if r.cpu_per_run >= 0.02 {
+                    format!("{:6.2} GB per CPU-s", ggml / r.cpu_per_run / 1e9)
+                } else {
+                    "CPU time under a tick".to_string()
+                };
                 println!(
-                    "  {format:<5} {:<28} {:7.2} GB/s  (median {:7.3} ms; {:6.2} GB per CPU-s; {:5.2} bits/weight)",
+                    "  {format:<5} {:<28} {:7.2} GB/s  (median {:7.3} ms; {per_cpu}; {:5.2} bits/weight)",
                     kern.name,
                     ggml / r.median.as_secs_f64() / 1e9,
                     r.median.as_secs_f64() * 1e3,
-                    ggml / r.cpu_per_run / 1e9,
                     format.bits_per_weight()
                 );
             }
