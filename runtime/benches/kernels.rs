@@ -30,24 +30,27 @@
 //! | GEMV M=8 | 122.9 ms, 5.9 GFLOP/s | 52.9 ms, 13.6 GFLOP/s |
 //! | scalar row-blocked / shared-memory tiled 1024³ | 1.2–1.5 / 1.0 GFLOP/s | |
 //!
-//! Quantized GEMV, M = 1, K = 4096, N = 11008, the device's tile (one
-//! invocation per column, `a` shared by subgroup broadcasts), measured with
-//! the machine's load average at ~17 (other engineers' builds; the host read
-//! 2.0–3.4 GB/s in the same runs, memcpy 3.1–3.8 GB/s):
+//! Quantized GEMV, M = 1, the device's tile (one invocation per column, `a`
+//! shared by subgroup broadcasts), in GB/s of ggml weight bytes; in the same
+//! run the host read 4.1 GB/s (memcpy 4.5 GB/s) and the f32 GEMV above
+//! (K = 4096, N = 11008) took 84 ms, 2.15 GB/s (load average ~15 from other
+//! builds, so ±30% between runs):
 //!
-//! | format | median | GB/s (ggml bytes) | GB per CPU-s |
+//! | format | K=4096 N=11008 | K=576 N=1536 | K=1536 N=576 |
 //! | --- | --- | --- | --- |
-//! | f16 | 186 ms | 0.49 | 1.41 |
-//! | bf16 | 85–140 ms | 0.64–1.06 | 1.96–2.50 |
-//! | q8_0 | 72–91 ms | 0.53–0.67 | 1.33–1.37 |
-//! | q4_0 | 34–40 ms | 0.63–0.74 | 1.41–1.49 |
-//! | q4_1 | 46–52 ms | 0.54–0.61 | 1.41–1.57 |
-//! | q4_k | 38–100 ms | 0.25–0.66 | 0.63–1.15 |
+//! | f32 | over the binding limit | 2.56 | 2.70 |
+//! | f16 | 88 ms, 1.02 | 2.15 | 2.04 |
+//! | bf16 | 70 ms, 1.29 | 2.30 | 2.55 |
+//! | q8_0 | 37 ms, 1.28 | 1.96 | 1.88 |
+//! | q4_0 | 32 ms, 0.78 | 1.42 | 1.46 |
+//! | q4_1 | 37 ms, 0.75 | 1.58 | 1.66 |
+//! | q4_k | 39 ms, 0.65 | — | 1.21 |
 //!
-//! That is 20–30% of the read bandwidth per CPU-second, not yet the 50%
-//! aimed at: lavapipe runs every storage load as a per-lane loop, and a
-//! q4_0 block still costs each lane five scalar word loads (four of nibbles,
-//! one of scales) plus one of `a`; loading the weight as `vec4<u32>` where a
+//! So a q4_0 token step is 2.6× faster than f32's, but at 19–31% of the read
+//! bandwidth, not the 50% aimed at: lavapipe runs every storage load as a
+//! per-lane loop, and a q4_0 block still costs each lane five scalar word
+//! loads (four of nibbles, one of scales) plus one of `a` for 18 bytes, so
+//! loads, not bytes, set the speed. Loading the weight as `vec4<u32>` where a
 //! row is a whole number of them (K = 4096 in every format) is the next step.
 //!
 //! Overhead: submit + wait ≈ 140 µs, each extra dispatch in one pass ≈ 26–39 µs,
