@@ -13,8 +13,8 @@ use super::CliError;
 /// Arguments of `seam check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The model: a file in Seam's text format (`.seam`), or a Hugging Face
-    /// checkpoint folder (imported in full, weights included).
+    /// The model: a file in Seam's text format (`.seam`), a Hugging Face
+    /// checkpoint folder or a GGUF file (imported in full, weights included).
     pub file: PathBuf,
 }
 
@@ -22,6 +22,9 @@ pub struct CheckArgs {
 pub fn run(args: &CheckArgs) -> Result<(), CliError> {
     let source = load_source(&args.file)?;
     print!("{}", summary(source.model()));
+    if let Some(summary) = source.import_summary() {
+        println!("{summary}");
+    }
     Ok(())
 }
 

@@ -28,8 +28,9 @@ use seam_core::WeightFormat;
 /// Arguments of `seam compile`.
 #[derive(Debug, Args)]
 pub struct CompileArgs {
-    /// The model: a file in Seam's text format (`.seam`), or a Hugging Face
-    /// checkpoint folder (`config.json` + `*.safetensors`), which brings its weights.
+    /// The model: a file in Seam's text format (`.seam`), a Hugging Face
+    /// checkpoint folder (`config.json` + `*.safetensors`) or a GGUF file
+    /// (`*.gguf`), which bring their weights.
     pub file: PathBuf,
     /// Where to write the bundle (`.seamb`).
     #[arg(short, long, value_name = "OUT")]
@@ -198,6 +199,9 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         max_tokens: args.max_seq_len,
     };
     let mut source = load_source_with(&args.file, &import)?;
+    if let Some(summary) = source.import_summary() {
+        println!("{summary}");
+    }
     if let Some(max) = args.max_seq_len {
         let dim = seam_ir::set_max_length(source.model_mut(), max).ok_or_else(|| {
             CliError::Usage(format!(
@@ -216,7 +220,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
     let weights = match (source.weights(), &args.weights_file, args.random_weights) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(CliError::Usage(format!(
-                "`{}` is a checkpoint folder with its own weights; drop --weights-file/--random-weights",
+                "`{}` is a checkpoint folder or GGUF file with its own weights; drop --weights-file/--random-weights",
                 args.file.display()
             )))
         }

@@ -16,6 +16,9 @@ pub enum CliError {
     /// A Hugging Face checkpoint could not be imported.
     #[error(transparent)]
     Import(#[from] seam_frontends::hf::HfError),
+    /// A GGUF file could not be imported.
+    #[error(transparent)]
+    Gguf(#[from] seam_frontends::gguf::GgufError),
     /// Evaluation failed.
     #[error("evaluation failed: {0}")]
     Eval(#[from] EvalError),

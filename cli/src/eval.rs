@@ -15,8 +15,8 @@ use super::CliError;
 /// Arguments of `seam eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The model: a file in Seam's text format (`.seam`), or a Hugging Face
-    /// checkpoint folder, which brings its weights.
+    /// The model: a file in Seam's text format (`.seam`), a Hugging Face
+    /// checkpoint folder or a GGUF file, which bring their weights.
     pub file: PathBuf,
     /// Fill every parameter with seeded random values (the same generator as
     /// `seam compile`); required for a text model.
@@ -40,7 +40,8 @@ pub struct EvalArgs {
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
     // A text model needs a seed: checked before anything is read.
-    if !args.file.is_dir() && args.random_weights.is_none() {
+    let brings_weights = args.file.is_dir() || seam_frontends::gguf::is_gguf(&args.file);
+    if !brings_weights && args.random_weights.is_none() {
         return Err(needs_seed());
     }
     let source = load_source(&args.file)?;
@@ -48,9 +49,9 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     let weights = match (source.weights(), args.random_weights) {
         (Some(_), Some(_)) => {
             return Err(CliError::Usage(format!(
-                "`{}` is a checkpoint folder with its own weights; drop --random-weights",
-                args.file.display()
-            )))
+            "`{}` is a checkpoint folder or GGUF file with its own weights; drop --random-weights",
+            args.file.display()
+        )))
         }
         (Some(w), None) => w,
         (None, Some(seed)) => &budgeted_random_weights(model, seed)?,

@@ -151,4 +151,7 @@ pub enum HfError {
     /// The converted weights do not fit the graph (an importer bug).
     #[error("converted weights do not fit the model: {0}")]
     Weights(#[from] seam_ir::WeightsError),
+    /// A weight's encoded blocks do not fit its parameter (an importer bug).
+    #[error("encoded weights do not fit the model: {0}")]
+    Encoding(#[from] seam_ir::EncodingError),
 }

@@ -58,16 +58,17 @@
 //! backbone's apply. The reference PyTorch implementation is in
 //! `tests/fixtures/hf/make_fixtures.py`.
 
-mod arch;
+pub(crate) mod arch;
 mod checkpoint;
-mod config;
+pub(crate) mod config;
 mod counts;
 mod declarer;
 mod error;
-mod graph;
-mod names;
+pub(crate) mod graph;
+pub(crate) mod names;
 mod origin;
-mod weights;
+pub(crate) mod store;
+pub(crate) mod weights;
 
 use std::path::Path;
 
@@ -134,7 +135,11 @@ pub fn import_with_progress(
     let spec = arch::Spec::read(&config, family, options.max_tokens)?;
     let ckpt = checkpoint::Checkpoint::open(dir)?;
     counts::check(&spec, &ckpt, &config_path)?;
-    let name = model_name(dir);
+    let folder = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let name = model_name(folder.as_deref().unwrap_or("model"));
     let (model, sources) = graph::build(&spec, &name, options.kv_cache)?;
     weights::check_present(&sources, &ckpt)?;
     let weights = weights::load(&model, &sources, &ckpt, progress)?;
@@ -147,14 +152,10 @@ pub fn import_with_progress(
     })
 }
 
-/// The model's name: the folder's name with characters the text format does
-/// not allow in identifiers replaced by `_`.
-fn model_name(dir: &Path) -> String {
-    let raw = dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "model".into());
+/// A model's name from `raw` (a checkpoint folder's name, a model file's
+/// stem) with characters the text format does not allow in identifiers
+/// replaced by `_`.
+pub(crate) fn model_name(raw: &str) -> String {
     let mut name: String = raw
         .chars()
         .map(|c| {
