@@ -7,7 +7,13 @@
 //!   f32 weight, over lavapipe's 128 MiB binding limit: stored transposed and
 //!   bound as two sub-ranges of one buffer);
 //! - `matrixmultiply::sgemm` on the same shapes;
-//! - dispatch and submit overhead.
+//! - dispatch and submit overhead;
+//! - first, the host's memory bandwidth (copy, and reads by 1 and 2 threads)
+//!   and GEMV (M = 1) with the weight in every `WeightFormat` (`quant_matmul`)
+//!   at K = 4096, N = 11008 and SmolLM2's K = 576, N = 1536 and K = 1536,
+//!   N = 576, in GB/s of the weight's ggml bytes (what a decode step streams);
+//!   `SEAM_BENCH_QUANT_ONLY=1` stops after them, `SEAM_BENCH_SWEEP=1` also
+//!   times the tiles `QuantTile::for_device` was chosen from.
 //!
 //! Set `WGPU_BACKEND` to choose the back end (Vulkan by default).
 //!
@@ -24,15 +30,39 @@
 //! | GEMV M=8 | 122.9 ms, 5.9 GFLOP/s | 52.9 ms, 13.6 GFLOP/s |
 //! | scalar row-blocked / shared-memory tiled 1024³ | 1.2–1.5 / 1.0 GFLOP/s | |
 //!
+//! Quantized GEMV, M = 1, the device's tile (one invocation per column, `a`
+//! shared by subgroup broadcasts), in GB/s of ggml weight bytes; in the same
+//! run the host read 4.1 GB/s (memcpy 4.5 GB/s) and the f32 GEMV above
+//! (K = 4096, N = 11008) took 84 ms, 2.15 GB/s (load average ~15 from other
+//! builds, so ±30% between runs):
+//!
+//! | format | K=4096 N=11008 | K=576 N=1536 | K=1536 N=576 |
+//! | --- | --- | --- | --- |
+//! | f32 | over the binding limit | 2.56 | 2.70 |
+//! | f16 | 88 ms, 1.02 | 2.15 | 2.04 |
+//! | bf16 | 70 ms, 1.29 | 2.30 | 2.55 |
+//! | q8_0 | 37 ms, 1.28 | 1.96 | 1.88 |
+//! | q4_0 | 32 ms, 0.78 | 1.42 | 1.46 |
+//! | q4_1 | 37 ms, 0.75 | 1.58 | 1.66 |
+//! | q4_k | 39 ms, 0.65 | — | 1.21 |
+//!
+//! So a q4_0 token step is 2.6× faster than f32's, but at 19–31% of the read
+//! bandwidth, not the 50% aimed at: lavapipe runs every storage load as a
+//! per-lane loop, and a q4_0 block still costs each lane five scalar word
+//! loads (four of nibbles, one of scales) plus one of `a` for 18 bytes, so
+//! loads, not bytes, set the speed. Loading the weight as `vec4<u32>` where a
+//! row is a whole number of them (K = 4096 in every format) is the next step.
+//!
 //! Overhead: submit + wait ≈ 140 µs, each extra dispatch in one pass ≈ 26–39 µs,
 //! recording ≈ 15 µs per dispatch.
 
 use std::time::{Duration, Instant};
 
+use seam_core::quant::{pack_rows, quantize};
 use seam_runtime::device::{BufferView, DeviceOptions, Gpu, KernelPipeline};
 use seam_shaders::{
-    matmul, BLayout, Dim, MatmulConfig, MatmulVariant, RowTile, SubgroupTile, TiledTile,
-    WeightSplit,
+    matmul, quant_matmul, BLayout, DeviceLimits, Dim, MatmulConfig, MatmulVariant,
+    QuantMatmulConfig, QuantTile, RowTile, SubgroupTile, TiledTile, WeightFormat, WeightSplit,
 };
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -139,6 +169,11 @@ fn main() -> Res<()> {
         lim.class
     );
     let sweep = std::env::var("SEAM_BENCH_SWEEP").is_ok_and(|v| v == "1");
+    memory_bandwidth();
+    quant_gemv(&gpu, &lim, sweep)?;
+    if std::env::var("SEAM_BENCH_QUANT_ONLY").is_ok_and(|v| v == "1") {
+        return Ok(());
+    }
 
     // ---- matmul 1024^3 ----
     let n = 1024usize;
@@ -381,4 +416,130 @@ fn sgemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
             1,
         );
     }
+}
+
+/// The host's memory bandwidth, for the roofline: a 256 MiB copy, and a read
+/// of 256 MiB summed by one thread and by two.
+fn memory_bandwidth() {
+    let words = 32usize << 20;
+    let src: Vec<u64> = (0..words as u64).collect();
+    let mut dst = vec![0u64; words];
+    let bytes = (words * 8) as f64;
+    let (copy, _) = time(5, || {
+        dst.copy_from_slice(&src);
+        Ok(())
+    })
+    .unwrap_or_default();
+    let read = |threads: usize| {
+        time(5, || {
+            let parts = src.chunks(words.div_ceil(threads));
+            let sum: u64 = std::thread::scope(|s| {
+                let hs: Vec<_> = parts
+                    .map(|p| s.spawn(move || p.iter().fold(0u64, |a, &x| a.wrapping_add(x))))
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+            });
+            std::hint::black_box(sum);
+            Ok(())
+        })
+        .unwrap_or_default()
+        .0
+    };
+    let (r1, r2) = (read(1), read(2));
+    let gbs = |d: Duration| bytes / d.as_secs_f64().max(1e-9) / 1e9;
+    println!(
+        "\n== host memory (256 MiB) ==\n  memcpy {:6.2} GB/s copied; read {:6.2} GB/s (1 thread), {:6.2} GB/s (2 threads)",
+        gbs(copy),
+        gbs(r1),
+        gbs(r2)
+    );
+    std::hint::black_box(&dst);
+}
+
+/// The tiles to time for one shape: the device's choice, and with `sweep`
+/// the alternatives `QuantTile::for_device` was chosen from.
+fn quant_tiles(lim: &DeviceLimits, sweep: bool) -> Vec<QuantTile> {
+    let mut tiles = vec![QuantTile::for_device(lim, 1)];
+    if sweep {
+        let sg = lim.subgroup_size;
+        for (threads, cols, subgroup) in [
+            (1, 16, None),
+            (1, 32, None),
+            (1, 128, None),
+            (1, 256, None),
+            (sg.unwrap_or(8), 8, sg),
+            (sg.unwrap_or(8), 32, sg),
+            (4, 16, sg),
+            (32, 4, None),
+        ] {
+            tiles.push(QuantTile {
+                rows: 1,
+                threads,
+                cols,
+                subgroup,
+            });
+        }
+    }
+    tiles
+}
+
+/// GEMV (M = 1) with the weight in each format at K = 4096, N = 11008 and
+/// SmolLM2's K = 576, N = 1536 and K = 1536, N = 576: GB/s of the weight's
+/// ggml bytes streamed per token.
+fn quant_gemv(gpu: &Gpu, lim: &DeviceLimits, sweep: bool) -> Res<()> {
+    for (k, n) in [(4096usize, 11008usize), (576, 1536), (1536, 576)] {
+        println!("\n== quantized GEMV M=1 K={k} N={n} (GB/s of ggml weight bytes) ==");
+        let w = filled(k * n, 5); // row n holds output column n's K weights
+        let x = filled(k, 6);
+        let xb = gpu.upload("x", &x)?;
+        let yb = gpu.create_buffer("y", (n * 4) as u64)?;
+        for format in WeightFormat::ALL {
+            if !format.fits(k as u64) {
+                println!("  {format:<5} K={k} is not a whole number of blocks");
+                continue;
+            }
+            let words = pack_rows(format, &quantize(format, &w)?, n as u64, k as u64)?;
+            let ggml = format.ggml_row_bytes(k as u64).unwrap_or(0) as f64 * n as f64;
+            if (words.len() * 4) as u64 > lim.max_storage_buffer_binding_size {
+                println!(
+                    "  {format:<5} weight over the binding limit (see the split f32 GEMV below)"
+                );
+                continue;
+            }
+            let wb = gpu.upload("w", &words)?;
+            for tile in quant_tiles(lim, sweep) {
+                let mut cfg = QuantMatmulConfig::new(
+                    format,
+                    (Dim::Dynamic, Dim::Fixed(n as u32), k as u32),
+                    1,
+                    lim,
+                );
+                cfg.tile = tile;
+                let kern = quant_matmul(&cfg)?;
+                let t0 = Instant::now();
+                // SAFETY: x holds K floats, the weight N rows of row_words(K) words, y N floats.
+                let pipeline = unsafe { gpu.pipeline_trusted(&kern)? };
+                let case = Case {
+                    pipeline,
+                    buffers: vec![xb.view(), wb.view(), yb.view()],
+                    sizes: vec![("m", 1)],
+                };
+                let r = run_case(gpu, &case, 9, t0)?;
+                // Process CPU time is counted in 10 ms ticks: too coarse for short runs.
+                let per_cpu = if r.cpu_per_run >= 0.02 {
+                    format!("{:6.2} GB per CPU-s", ggml / r.cpu_per_run / 1e9)
+                } else {
+                    "CPU time under a tick".to_string()
+                };
+                println!(
+                    "  {format:<5} {:<28} {:7.2} GB/s  (median {:7.3} ms; {per_cpu}; {:5.2} bits/weight)",
+                    kern.name,
+                    ggml / r.median.as_secs_f64() / 1e9,
+                    r.median.as_secs_f64() * 1e3,
+                    format.bits_per_weight()
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -27,6 +27,12 @@ fn tiles() -> Vec<QuantTile> {
             cols: 8,
             subgroup: Some(8),
         },
+        QuantTile {
+            rows: 5,
+            threads: 1,
+            cols: 16,
+            subgroup: None,
+        },
     ]
 }
 
@@ -66,7 +72,7 @@ fn every_quant_matmul_variant_validates() {
             }
         }
     }
-    assert_eq!(count, 7 * 4 * 5 * 2);
+    assert_eq!(count, 7 * 5 * 5 * 2);
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod epilogue;
 mod matmul;
 mod moe;
 mod movement;
+mod qmatmul;
 mod rope;
 mod route;
 mod rowwise;

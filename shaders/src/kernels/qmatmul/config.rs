@@ -21,22 +21,35 @@ pub struct QuantTile {
     pub threads: u32,
     /// Output columns per workgroup.
     pub cols: u32,
-    /// The device's subgroup size, to reduce with subgroup shuffles (then
-    /// `threads` must not exceed it); `None`: a workgroup-memory tree.
+    /// The device's subgroup size (every subgroup exactly this many
+    /// consecutive invocations). With `threads > 1` the column's partial sums
+    /// are reduced with subgroup shuffles when `threads` does not exceed it,
+    /// else through a workgroup-memory tree; with `threads == 1` the lanes of
+    /// a subgroup share `a`'s loads by broadcasts. `None`: no subgroup
+    /// operations.
     pub subgroup: Option<u32>,
 }
 
 impl QuantTile {
     /// The tile for at most `max_rows` rows on this device.
     ///
-    /// Measured with `cargo bench -p seam-runtime --bench kernels` (GEMV M = 1,
-    /// K = 4096, N = 11008, q4_0) on lavapipe (Mesa 25.0.7, 2-core AVX2; see
-    /// the bench's header for the numbers): a CPU device takes one invocation
-    /// per column (each lane streams its own row, the SIMD lanes of a subgroup
-    /// being 8 rows streamed side by side), 64 columns per workgroup. A GPU
-    /// takes llama.cpp's shape: a subgroup (or 32 invocations) per column, so
-    /// consecutive lanes read consecutive 16-byte chunks of one row, and 4
-    /// columns per workgroup.
+    /// A CPU device (lavapipe) takes one invocation per output column, 64
+    /// columns per workgroup, the lanes of a subgroup sharing `a`'s loads by
+    /// broadcasts: lavapipe runs every storage load as a per-lane loop, so
+    /// loads, not bytes, set the speed, and the broadcast cuts `a`'s loads by
+    /// the subgroup size. Measured with `SEAM_BENCH_SWEEP=1 cargo bench -p
+    /// seam-runtime --bench kernels` (GEMV M = 1, K = 4096, N = 11008; Mesa
+    /// 25.0.7, 2-core AVX2, load average ~17 from other builds, so compare
+    /// within a row): q4_0 34 ms with broadcasts against 148–211 ms for one
+    /// invocation per column without them (16–256 columns), 107–154 ms for
+    /// 4 or 8 invocations per column reduced by subgroup shuffles and 237 ms
+    /// for 32 reduced through workgroup memory; q4_k 38 ms against 223–328
+    /// ms; q8_0 72 ms against 137–239 ms; bf16 85 ms against 105–211 ms.
+    ///
+    /// A GPU takes llama.cpp's shape (not measured here: no GPU on the
+    /// development machines): a subgroup (or 32 invocations) per column, so
+    /// consecutive lanes read consecutive chunks of one row, and 128
+    /// invocations per workgroup.
     pub fn for_device(limits: &DeviceLimits, max_rows: u32) -> Self {
         let rows = max_rows.clamp(1, 8);
         let subgroup = limits.subgroup_size.filter(|s| s.is_power_of_two());
@@ -45,7 +58,7 @@ impl QuantTile {
                 rows,
                 threads: 1,
                 cols: 64,
-                subgroup: None,
+                subgroup,
             },
             _ => {
                 let threads = subgroup.unwrap_or(32).min(64);

@@ -43,8 +43,9 @@ pub fn quant_matmul(cfg: &QuantMatmulConfig) -> Result<Kernel, ShaderError> {
     let tile = cfg.tile;
     let mats = cfg.epilogue.mats();
     let reduction = Reduction::of(&tile);
+    let subgroup = tile.subgroup.map(|s| format!("s{s}")).unwrap_or_default();
     let name = format!(
-        "qmatmul_{}_r{}t{}c{}{}",
+        "qmatmul_{}_r{}t{}c{}{subgroup}{}",
         cfg.format.name(),
         tile.rows,
         tile.threads,
@@ -75,6 +76,9 @@ pub fn quant_matmul(cfg: &QuantMatmulConfig) -> Result<Kernel, ShaderError> {
         .collect();
     if let Some(item) = reduction.item(&tile, accs.len() as u32) {
         kb.item(item);
+    }
+    if broadcast_lanes(&tile).is_some() {
+        kb.subgroups();
     }
     let mut w = WgslWriter::new();
     write_setup(&mut w, cfg, row_words);
@@ -189,10 +193,7 @@ fn write_chunk_loop(w: &mut WgslWriter, cfg: &QuantMatmulConfig) {
         .map(|mat| write_chunk(w, cfg.format, (&weight_binding(mat), &prefix(mat)), nb))
         .collect();
     for r in 0..cfg.tile.rows {
-        wgsl!(w, "let ab_{r} = a_{r} + ci * {groups}u;");
-        for g in 0..groups {
-            wgsl!(w, "let x_{r}_{g} = a[ab_{r} + {g}u];");
-        }
+        write_a_loads(w, &cfg.tile, r, groups);
         for (mat, subs) in mats.iter().zip(&decoded) {
             for sub in subs {
                 let value = sub_block_dot(sub, &prefix(mat), r);
@@ -201,6 +202,46 @@ fn write_chunk_loop(w: &mut WgslWriter, cfg: &QuantMatmulConfig) {
         }
     }
     w.close();
+}
+
+/// `x_{r}_{g}`: the `vec4` groups of row `r` of `a` matching the chunk. With
+/// one invocation per column and a subgroup size `S`, every lane of a
+/// subgroup is at the same chunk, so lane `l` loads group `l` (and `l + S`, …)
+/// and `subgroupBroadcast` hands each group to all lanes: on lavapipe, where
+/// every load is a per-lane loop, that divides `a`'s loads by `S`. Otherwise
+/// each invocation loads its groups itself.
+fn write_a_loads(w: &mut WgslWriter, tile: &QuantTile, r: u32, groups: u32) {
+    wgsl!(w, "let ab_{r} = a_{r} + ci * {groups}u;");
+    match broadcast_lanes(tile) {
+        Some(sg) => {
+            for i in 0..groups.div_ceil(sg) {
+                let last = groups - 1;
+                wgsl!(
+                    w,
+                    "let av_{r}_{i} = a[ab_{r} + min({}u + sgid, {last}u)];",
+                    i * sg
+                );
+            }
+            for g in 0..groups {
+                wgsl!(
+                    w,
+                    "let x_{r}_{g} = subgroupBroadcast(av_{r}_{}, {}u);",
+                    g / sg,
+                    g % sg
+                );
+            }
+        }
+        None => {
+            for g in 0..groups {
+                wgsl!(w, "let x_{r}_{g} = a[ab_{r} + {g}u];");
+            }
+        }
+    }
+}
+
+/// The subgroup size when `a`'s loads are shared by broadcasts.
+fn broadcast_lanes(tile: &QuantTile) -> Option<u32> {
+    tile.subgroup.filter(|_| tile.threads == 1)
 }
 
 /// The register prefix of right operand `mat`'s decoded groups.
