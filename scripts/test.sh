@@ -20,9 +20,9 @@ if cargo tree -p seam-compiler --edges normal,build --prefix none \
     exit 1
 fi
 
-# The SmolLM2 GGUF tokenizer test's data (downloaded, not committed); without
-# network that test skips and says so.
-bash scripts/fetch-smollm2.sh || echo "warning: scripts/fetch-smollm2.sh failed; the SmolLM2 tokenizer test will skip" >&2
+# The real pretrained model the GGUF tests run (SmolLM2-135M, downloaded into
+# target/, not committed); without network those tests skip and say so.
+bash scripts/fetch-smollm2.sh || echo "warning: scripts/fetch-smollm2.sh failed; the SmolLM2 tests will skip" >&2
 
 # Benches are built by clippy in CI and run with `cargo bench`, not here.
 cargo test --workspace --lib --bins --tests "$@"
