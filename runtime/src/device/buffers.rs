@@ -221,6 +221,7 @@ impl Gpu {
         };
         staging.unmap();
         self.check()?;
+        self.count_read_back(bytes);
         Ok(out)
     }
 }

@@ -15,6 +15,13 @@ impl Gpu {
         self.encode_and_submit(&rec.items, None)
     }
 
+    /// Submits several recorded batches, in order, as one command buffer
+    /// holding one compute pass, and waits for them to finish.
+    pub fn run_all(&self, recs: &[&Recorded]) -> Result<(), Error> {
+        self.encode_and_submit(recs.iter().flat_map(|r| &r.items), None)?;
+        self.wait()
+    }
+
     /// Submits a recorded batch and waits for it to finish.
     pub fn run(&self, rec: &Recorded) -> Result<(), Error> {
         self.submit(rec)?;
@@ -88,9 +95,9 @@ impl Gpu {
     }
 
     /// Encodes `items` into one compute pass of one command buffer and submits it.
-    fn encode_and_submit(
+    fn encode_and_submit<'a>(
         &self,
-        items: &[Item],
+        items: impl IntoIterator<Item = &'a Item>,
         timing: Option<(&wgpu::QuerySet, &wgpu::Buffer, &wgpu::Buffer)>,
     ) -> Result<(), Error> {
         self.scoped("submitting dispatches", || {
