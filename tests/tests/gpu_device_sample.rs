@@ -74,7 +74,12 @@ fn device_greedy_matches_the_host_with_ties_and_neg_infinities() {
             for x in with_inf.iter_mut().step_by(3) {
                 *x = f32::INFINITY;
             }
-            for (what, x) in [("fine", fine), ("coarse", coarse), ("equal", equal), ("inf", with_inf)] {
+            for (what, x) in [
+                ("fine", fine),
+                ("coarse", coarse),
+                ("equal", equal),
+                ("inf", with_inf),
+            ] {
                 let (device, host) = both(&mut s, &f, &x, [rows, vocab], &Draw::Greedy);
                 assert_eq!(device, host, "vocab {vocab}, rows {rows}, {what}");
             }
@@ -153,7 +158,10 @@ fn bad_logits_are_errors() {
     }
     // -inf before the negation: the largest logit is +inf.
     let infinite = [1.0, f32::NEG_INFINITY, 0.0];
-    assert!(matches!(run(&mut s, &infinite, &top_p), Err(Error::Sampling(_))));
+    assert!(matches!(
+        run(&mut s, &infinite, &top_p),
+        Err(Error::Sampling(_))
+    ));
     assert_eq!(run(&mut s, &infinite, &Draw::Greedy).unwrap().id, 1);
     // No logits to sample from: an empty vocabulary.
     assert!(run(&mut s, &[], &Draw::Greedy).is_err());

@@ -56,6 +56,15 @@ fn greedy_generation_with_a_kv_cache_matches_transformers() {
         // Picked on the device, reading back one id per token: the same tokens.
         let on_device = generate(&mut session, &exp.prompt, n, &mut sampler).unwrap();
         assert!(on_device.prefill_logits.is_none());
-        assert_eq!(on_device.tokens, exp.generated, "{name}: greedy tokens (device)");
+        assert_eq!(
+            on_device.tokens, exp.generated,
+            "{name}: greedy tokens (device)"
+        );
+        // Once the sampling kernel is built: one 4-byte id read back per token
+        // (the prefill's and each decode step's), no logits.
+        let before = rt.gpu().bytes_read_back();
+        let again = generate(&mut session, &exp.prompt, n, &mut sampler).unwrap();
+        assert_eq!(again.tokens, exp.generated, "{name}: greedy tokens (again)");
+        assert_eq!(rt.gpu().bytes_read_back() - before, 4 * n as u64, "{name}");
     }
 }

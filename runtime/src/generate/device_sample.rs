@@ -11,9 +11,7 @@
 
 use seam_core::{Access, BindingDesc, Dim, Grid, GridDim, Kernel, SizeDesc};
 
-use super::choose::{
-    Draw, BISECTION_STEPS, INFINITE_MAX, NAN_LOGITS, SCALED_FLOOR, THREADS,
-};
+use super::choose::{Draw, BISECTION_STEPS, INFINITE_MAX, NAN_LOGITS, SCALED_FLOOR, THREADS};
 use super::sample::SamplingError;
 use crate::device::{Gpu, GpuBuffer, KernelPipeline, Recorded};
 use crate::error::Error;
@@ -53,9 +51,14 @@ impl DeviceSampler {
             &[row.view(), sampler.out.view()],
             &sizes(&draw, 0, 1),
         )?;
-        gpu.run(&batch.finish()?)?;
-        sampler.read(gpu)?;
+        let recorded = batch.finish()?;
+        run_and_read_id(gpu, &[&recorded], &sampler.out)?;
         Ok(sampler)
+    }
+
+    /// The buffer the picked id is written to.
+    pub(crate) fn out(&self) -> &GpuBuffer {
+        &self.out
     }
 
     /// The sampling dispatch for entry `index`, recorded on first use over
@@ -76,7 +79,11 @@ impl DeviceSampler {
             .ok_or_else(too_large)?;
         let row = u32::try_from(row)
             .ok()
-            .filter(|&r| r.checked_add(1).and_then(|n| n.checked_mul(vocab)).is_some())
+            .filter(|&r| {
+                r.checked_add(1)
+                    .and_then(|n| n.checked_mul(vocab))
+                    .is_some()
+            })
             .ok_or_else(too_large)?;
         let slot = self
             .recorded
@@ -94,23 +101,27 @@ impl DeviceSampler {
         slot.as_ref()
             .ok_or_else(|| Error::Input("internal: the sampling dispatch was not recorded".into()))
     }
+}
 
-    /// Reads the picked id back (4 bytes); the kernel's NaN and infinite
-    /// answers become the errors [`Draw::pick`] gives.
-    pub(crate) fn read(&self, gpu: &Gpu) -> Result<u32, Error> {
-        let id = gpu
-            .read_range::<u32>(&self.out, 0, 1)?
-            .first()
-            .copied()
-            .ok_or_else(|| Error::Input("internal: no sampled id".into()))?;
-        match id {
-            NAN_LOGITS => Err(SamplingError::Logits("logits holding NaN".into()).into()),
-            INFINITE_MAX => Err(SamplingError::Logits(
-                "logits whose largest value is infinite".into(),
-            )
-            .into()),
-            id => Ok(id),
+/// Runs `recs` (ending with a sampling dispatch writing to `out`) in one
+/// submission, reads the picked id back (4 bytes) in the same one, and turns
+/// the kernel's NaN and infinite answers into the errors [`Draw::pick`] gives.
+pub(crate) fn run_and_read_id(
+    gpu: &Gpu,
+    recs: &[&Recorded],
+    out: &GpuBuffer,
+) -> Result<u32, Error> {
+    let id = gpu
+        .run_all_and_read::<u32>(recs, out, 0, 1)?
+        .first()
+        .copied()
+        .ok_or_else(|| Error::Input("internal: no sampled id".into()))?;
+    match id {
+        NAN_LOGITS => Err(SamplingError::Logits("logits holding NaN".into()).into()),
+        INFINITE_MAX => {
+            Err(SamplingError::Logits("logits whose largest value is infinite".into()).into())
         }
+        id => Ok(id),
     }
 }
 

@@ -10,7 +10,7 @@ use super::dims::eval_shape;
 use super::Session;
 use crate::entry::Entry;
 use crate::error::Error;
-use crate::generate::{DeviceSampler, Draw};
+use crate::generate::{run_and_read_id, DeviceSampler, Draw};
 use crate::tensor::HostTensor;
 
 /// A token picked on the device by [`Session::run_sampled`].
@@ -65,16 +65,19 @@ impl Session {
             .sampler
             .as_mut()
             .ok_or_else(|| Error::Input("internal: no device sampler".into()))?;
+        let out = sampler.out().clone();
         let sampling = sampler.prepare(&gpu, index, &logits, (rows - 1, vocab), draw)?;
         let forward = self.recorded[index]
             .as_ref()
             .map(|(_, recorded)| recorded)
             .ok_or_else(|| Error::Input("internal: dispatches were not recorded".into()))?;
-        gpu.run_all(&[forward, sampling])?;
-        if let Some(length) = length {
+        let picked = run_and_read_id(&gpu, &[forward, sampling], &out);
+        // The entry ran (and appended to the states) even when its logits
+        // are refused.
+        if let (Some(length), Ok(_) | Err(Error::Sampling(_))) = (length, &picked) {
             self.length = length;
         }
-        let id = sampler.read(&gpu)?;
+        let id = picked?;
         if id as usize >= vocab {
             return Err(Error::Input(format!(
                 "internal: the device sampled id {id} of a vocabulary of {vocab}"
