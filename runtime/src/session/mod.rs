@@ -303,9 +303,9 @@ impl Session {
         let entry = &model.manifest.entry_points[index];
         if let Some((recorded_dims, recorded)) = &mut self.recorded[index] {
             if recorded_dims != dims {
-                for (i, sizes) in dispatch_sizes(entry, dims)?.iter().enumerate() {
-                    recorded.update(&model.gpu, i, &as_refs(sizes))?;
-                }
+                let owned = dispatch_sizes(entry, dims)?;
+                let sizes: Vec<Vec<(&str, u32)>> = owned.iter().map(|s| as_refs(s)).collect();
+                recorded.update_many(&model.gpu, sizes.iter().map(|s| s.as_slice()).enumerate())?;
                 *recorded_dims = dims.clone();
             }
             return Ok(());
