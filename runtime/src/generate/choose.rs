@@ -143,8 +143,9 @@ impl Scaled<'_> {
         let mut parts = self.chunk_masses(tau);
         let mut stride = THREADS / 2;
         while stride > 0 {
-            for k in 0..stride {
-                parts[k] += parts[k + stride];
+            let (head, tail) = parts.split_at_mut(stride);
+            for (a, b) in head.iter_mut().zip(tail.iter()) {
+                *a += *b;
             }
             stride /= 2;
         }

@@ -109,16 +109,16 @@ fn select_in_nucleus(lid: u32, base: u32, m: f32, tau: f32) {
         for (var k = 0u; k < THREADS; k++) {
             total = total + sh_v[k];
         }
-        let target = bitcast<f32>(params.u) * total;
+        let goal = bitcast<f32>(params.u) * total;
         pick_chunk = NONE;
         var acc = 0.0;
         for (var k = 0u; k < THREADS; k++) {
             let start = acc;
             acc = acc + sh_v[k];
-            if (acc > target) {
+            if (acc > goal) {
                 pick_chunk = k;
                 pick_start = start;
-                pick_target = target;
+                pick_target = goal;
                 break;
             }
         }
