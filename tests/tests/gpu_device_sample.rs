@@ -8,7 +8,7 @@
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
 use seam_compiler::optimize::OptLevel;
-use seam_ir::{random_tensor_in, text, DType};
+use seam_ir::{random_tensor_in, random_weights, text, DType};
 use seam_runtime::bundle::BundleReader;
 use seam_runtime::generate::{Draw, Sampler, Sampling};
 use seam_runtime::{DeviceOptions, Entry, Error, HostTensor, Model, Runtime, Session};
@@ -30,7 +30,9 @@ fn fixture() -> Fixture {
     let (ir, _) = text::parse_and_verify("logits", MODEL).unwrap();
     let rt = Runtime::new(&DeviceOptions::default()).expect("a Vulkan device (lavapipe on CI)");
     let options = CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), OptLevel::O0);
-    let bundle = compile(&ir, &Default::default(), &options).unwrap().bundle;
+    let bundle = compile(&ir, &random_weights(&ir, 1), &options)
+        .unwrap()
+        .bundle;
     let model = rt
         .load_bundle(BundleReader::from_bytes(bundle.to_bytes().unwrap()).unwrap())
         .unwrap();
