@@ -21,6 +21,10 @@ pub struct BenchArgs {
     /// Token counts to measure (a forward over that many tokens each).
     #[arg(long, value_delimiter = ',', default_value = "1,64")]
     pub tokens: Vec<usize>,
+    /// The entry point to time (default: the bundle's first). A bundle with a
+    /// KV cache is reset before every run, so each `prefill` starts a sequence.
+    #[arg(long, value_name = "NAME")]
+    pub entry: Option<String>,
     /// Timed runs per measurement (after one warm-up run).
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
@@ -47,30 +51,43 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         rt.gpu().adapter().backend
     );
     println!(
-        "{:<28} {:>7} {:>11} {:>11} {:>10} {:>7}",
-        "bundle", "tokens", "mean ms", "min ms", "dispatches", "submits"
+        "{:<28} {:>7} {:>11} {:>11} {:>12} {:>10} {:>7}",
+        "bundle", "tokens", "mean ms", "min ms", "wall mean ms", "dispatches", "submits"
     );
     for path in &args.bundles {
         let model = rt.load_with(path, &args.weights.options())?;
-        let name = &model
+        let first = model
             .manifest()
             .entry_points
             .first()
-            .ok_or_else(|| CliError::Input(format!("`{}` has no entry point", path.display())))?
-            .name;
-        let entry = model.entry(name)?;
+            .map(|e| e.name.clone());
+        let name =
+            args.entry.clone().or(first).ok_or_else(|| {
+                CliError::Input(format!("`{}` has no entry point", path.display()))
+            })?;
+        let entry = model.entry(&name)?;
         let mut session = model.session()?;
+        let stateful = session.length_dim().is_some();
         for &n in &args.tokens {
             let inputs = synthetic_inputs(&entry, n)?;
+            if stateful {
+                session.reset()?;
+            }
             session.run(&entry, &inputs)?;
             let mut times = Vec::with_capacity(args.iters);
+            let mut walls = Vec::with_capacity(args.iters);
             let mut last = None;
             for _ in 0..args.iters.max(1) {
+                if stateful {
+                    session.reset()?;
+                }
                 let t = session.run_with(&entry, &inputs, Timing::Device)?.timing;
                 times.push(t.device.unwrap_or(t.wall));
+                walls.push(t.wall);
                 last = Some(t);
             }
             let mean = times.iter().sum::<Duration>() / times.len() as u32;
+            let wall = walls.iter().sum::<Duration>() / walls.len() as u32;
             let min = times.iter().min().copied().unwrap_or_default();
             let t = last.ok_or_else(|| CliError::Input("no run".into()))?;
             let name = path
@@ -78,14 +95,18 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
             println!(
-                "{name:<28} {n:>7} {:>11.3} {:>11.3} {:>10} {:>7}",
+                "{name:<28} {n:>7} {:>11.3} {:>11.3} {:>12.3} {:>10} {:>7}",
                 mean.as_secs_f64() * 1e3,
                 min.as_secs_f64() * 1e3,
+                wall.as_secs_f64() * 1e3,
                 t.dispatches,
                 t.submits
             );
             if args.profile {
                 let mut per_kernel: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
+                if stateful {
+                    session.reset()?;
+                }
                 let run = session.run_with(&entry, &inputs, Timing::PerDispatch)?;
                 for d in run.timing.per_dispatch {
                     let e = per_kernel.entry(d.kernel).or_default();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args};
 use seam_bundle::Bundle;
 use seam_ir::Tensor;
-use seam_runtime::generate::{generate, Sampler, Sampling, PREFILL};
+use seam_runtime::generate::{generate_with, GenerateOptions, Sampler, Sampling, PREFILL};
 
 use super::device::{warm_up, DeviceArgs};
 use super::eval::{refuse_existing, write_npy_file};
@@ -50,6 +50,10 @@ pub struct GenerateArgs {
     /// Replace the `--logits-out` file if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Pick each token on the host from read-back logits instead of on the
+    /// device (the same ids; for comparison).
+    #[arg(long)]
+    pub host_sampling: bool,
     /// Folders external weight files may lie in.
     #[command(flatten)]
     pub weights: WeightDirArgs,
@@ -145,7 +149,17 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     let model = rt.load_bundle(bundle)?;
     let mut session = model.session()?;
     warm_up(&mut session)?;
-    let g = generate(&mut session, &prompt, args.max_new_tokens, &mut sampler)?;
+    let options = GenerateOptions {
+        prefill_logits: args.logits_out.is_some(),
+        host_sampling: args.host_sampling,
+    };
+    let g = generate_with(
+        &mut session,
+        &prompt,
+        args.max_new_tokens,
+        &mut sampler,
+        options,
+    )?;
     let ids: Vec<String> = g.tokens.iter().map(ToString::to_string).collect();
     println!("generated: {}", ids.join(","));
     if let Some(t) = &tokenizer {
@@ -165,8 +179,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         ),
         None => println!("decode: no steps"),
     }
-    if let Some(path) = &args.logits_out {
-        let t = &g.prefill_logits;
+    if let Some((path, t)) = args.logits_out.as_ref().zip(g.prefill_logits.as_ref()) {
         let tensor = Tensor::f32(t.shape().to_vec(), t.to_f32())?;
         write_npy_file(path, &tensor, args.force)?;
     }

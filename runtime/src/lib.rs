@@ -61,6 +61,6 @@ pub use entry::Entry;
 pub use error::Error;
 pub use model::Model;
 pub use runtime::Runtime;
-pub use session::Session;
+pub use session::{Sampled, Session};
 pub use tensor::HostTensor;
 pub use timing::{DispatchTiming, RunOutput, RunTiming, Timing};

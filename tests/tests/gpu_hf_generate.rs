@@ -1,5 +1,6 @@
 //! Imported Hugging Face checkpoints with a KV cache on the GPU (lavapipe on
-//! CI): `generate` (prefill, then greedy decode) gives exactly the 16 tokens
+//! CI): `generate` (prefill, then greedy decode; tokens picked on the host and
+//! on the device) gives exactly the 16 tokens
 //! `transformers` generated, and the prefill logits are within 1e-4 of its
 //! logits, for every supported architecture.
 
@@ -11,7 +12,7 @@ use seam_compiler::lower::Target;
 use seam_compiler::optimize::OptLevel;
 use seam_frontends::hf::{import, ImportOptions};
 use seam_runtime::bundle::BundleReader;
-use seam_runtime::generate::{generate, Sampler, Sampling};
+use seam_runtime::generate::{generate, generate_with, GenerateOptions, Sampler, Sampling};
 use seam_runtime::{DeviceOptions, Runtime};
 
 #[test]
@@ -38,13 +39,32 @@ fn greedy_generation_with_a_kv_cache_matches_transformers() {
             .unwrap();
         let mut session = loaded.session().unwrap();
         let mut sampler = Sampler::new(Sampling::Greedy).unwrap();
-        let g = generate(&mut session, &exp.prompt, exp.generated.len(), &mut sampler).unwrap();
-        let err = max_abs_diff(&g.prefill_logits.to_f32(), &exp.logits.to_f32_vec());
+        let options = GenerateOptions {
+            prefill_logits: true,
+            host_sampling: true,
+        };
+        let n = exp.generated.len();
+        let g = generate_with(&mut session, &exp.prompt, n, &mut sampler, options).unwrap();
+        let logits = g.prefill_logits.as_ref().expect("prefill logits");
+        let err = max_abs_diff(&logits.to_f32(), &exp.logits.to_f32_vec());
         println!(
             "{name}: prefill max |Δlogit| {err:.3e}, tokens {:?}",
             g.tokens
         );
         assert!(err <= TOLERANCE, "{name}: prefill logits differ by {err}");
-        assert_eq!(g.tokens, exp.generated, "{name}: greedy tokens");
+        assert_eq!(g.tokens, exp.generated, "{name}: greedy tokens (host)");
+        // Picked on the device, reading back one id per token: the same tokens.
+        let on_device = generate(&mut session, &exp.prompt, n, &mut sampler).unwrap();
+        assert!(on_device.prefill_logits.is_none());
+        assert_eq!(
+            on_device.tokens, exp.generated,
+            "{name}: greedy tokens (device)"
+        );
+        // Once the sampling kernel is built: one 4-byte id read back per token
+        // (the prefill's and each decode step's), no logits.
+        let before = rt.gpu().bytes_read_back();
+        let again = generate(&mut session, &exp.prompt, n, &mut sampler).unwrap();
+        assert_eq!(again.tokens, exp.generated, "{name}: greedy tokens (again)");
+        assert_eq!(rt.gpu().bytes_read_back() - before, 4 * n as u64, "{name}");
     }
 }

@@ -39,6 +39,8 @@ pub(super) struct Item {
 pub struct Recorded {
     pub(super) items: Vec<Item>,
     uniform: Option<wgpu::Buffer>,
+    /// The parameters as last written to `uniform`.
+    params: Vec<u8>,
 }
 
 impl Gpu {
@@ -169,7 +171,11 @@ impl Batch<'_> {
                 uniform_offset: off,
             });
         }
-        Ok(Recorded { items, uniform })
+        Ok(Recorded {
+            items,
+            uniform,
+            params: bytes,
+        })
     }
 }
 
@@ -182,19 +188,49 @@ impl Recorded {
     /// Changes the sizes of dispatch `index` for later submissions (rewrites its
     /// parameters and grid; the buffers stay bound).
     pub fn update(&mut self, gpu: &Gpu, index: usize, sizes: &[(&str, u32)]) -> Result<(), Error> {
-        let Some(item) = self.items.get_mut(index) else {
-            return Err(Error::Binding {
-                kernel: "recorded batch".into(),
-                message: format!("no dispatch {index}"),
-            });
-        };
-        let launch = bounded_launch(gpu, &item.pipeline.kernel, sizes)?;
-        if let (Some(off), Some(buf)) = (item.uniform_offset, self.uniform.as_ref()) {
+        self.update_many(gpu, [(index, sizes)])
+    }
+
+    /// Like [`Recorded::update`] for several dispatches, with one upload of
+    /// the parameters that changed (a run after its dims changed rewrites
+    /// every dispatch's; one write instead of one per dispatch).
+    pub fn update_many<'s>(
+        &mut self,
+        gpu: &Gpu,
+        updates: impl IntoIterator<Item = (usize, &'s [(&'s str, u32)])>,
+    ) -> Result<(), Error> {
+        let mut changed: Option<(usize, usize)> = None;
+        for (index, sizes) in updates {
+            let Some(item) = self.items.get_mut(index) else {
+                return Err(Error::Binding {
+                    kernel: "recorded batch".into(),
+                    message: format!("no dispatch {index}"),
+                });
+            };
+            let launch = bounded_launch(gpu, &item.pipeline.kernel, sizes)?;
+            item.grid = launch.grid;
+            let Some(off) = item.uniform_offset.map(|o| o as usize) else {
+                continue;
+            };
+            let end = off + launch.uniform.len();
+            let slot = self
+                .params
+                .get_mut(off..end)
+                .ok_or_else(|| Error::Binding {
+                    kernel: item.pipeline.kernel.name.clone(),
+                    message: "its parameters changed size".into(),
+                })?;
+            if slot != launch.uniform.as_slice() {
+                slot.copy_from_slice(&launch.uniform);
+                changed = Some(changed.map_or((off, end), |(a, b)| (a.min(off), b.max(end))));
+            }
+        }
+        if let (Some((start, end)), Some(buf)) = (changed, self.uniform.as_ref()) {
+            let bytes = &self.params[start..end];
             gpu.scoped("updating parameters", || {
-                gpu.queue.write_buffer(buf, off, &launch.uniform)
+                gpu.queue.write_buffer(buf, start as u64, bytes)
             })?;
         }
-        item.grid = launch.grid;
         Ok(())
     }
 }

@@ -81,6 +81,15 @@ impl BufferView<'_> {
     }
 }
 
+/// A copy to the host encoded but not yet read ([`Gpu::stage_read`]); no
+/// staging buffer when nothing is read.
+pub(super) struct Staged<T> {
+    staging: Option<wgpu::Buffer>,
+    label: String,
+    count: usize,
+    elem: std::marker::PhantomData<T>,
+}
+
 /// Rounds a byte size up to the allocation granule (16 bytes, at least 16).
 fn alloc_size(size: u64) -> u64 {
     size.max(16).div_ceil(16) * 16
@@ -168,37 +177,66 @@ impl Gpu {
         offset: u64,
         count: usize,
     ) -> Result<Vec<T>, Error> {
+        let mut enc = self.encoder("seam readback");
+        let staged = self.stage_read::<T>(&mut enc, buffer, offset, count)?;
+        self.scoped("submitting a read-back", || {
+            self.queue.submit([enc.finish()])
+        })?;
+        self.finish_read(staged)
+    }
+
+    /// Encodes the copy of `count` elements of type `T` at byte `offset` of
+    /// `buffer` into a new staging buffer (checked to lie inside `buffer`).
+    pub(super) fn stage_read<T: Pod>(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        buffer: &GpuBuffer,
+        offset: u64,
+        count: usize,
+    ) -> Result<Staged<T>, Error> {
         let bytes = (count * std::mem::size_of::<T>()) as u64;
-        if bytes == 0 {
-            return Ok(Vec::new());
-        }
-        let fail = |message: String| Error::Readback {
-            label: buffer.label.clone(),
-            message,
-        };
         let copy = bytes.div_ceil(4) * 4;
         if offset % 4 != 0 || offset + copy > alloc_size(buffer.size) {
-            return Err(fail(format!(
-                "{bytes} bytes at offset {offset} are outside the buffer of {} bytes",
-                buffer.size
-            )));
-        }
-        let staging = self.scoped("creating a staging buffer", || {
-            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("seam staging"),
-                size: copy,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
+            return Err(Error::Readback {
+                label: buffer.label.clone(),
+                message: format!(
+                    "{bytes} bytes at offset {offset} are outside the buffer of {} bytes",
+                    buffer.size
+                ),
             });
-            let mut enc = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("seam readback"),
-                });
-            enc.copy_buffer_to_buffer(&buffer.buffer, offset, &staging, 0, copy);
-            self.queue.submit([enc.finish()]);
-            staging
-        })?;
+        }
+        let staging = (bytes > 0)
+            .then(|| {
+                self.scoped("creating a staging buffer", || {
+                    let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("seam staging"),
+                        size: copy,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    });
+                    enc.copy_buffer_to_buffer(&buffer.buffer, offset, &staging, 0, copy);
+                    staging
+                })
+            })
+            .transpose()?;
+        Ok(Staged {
+            staging,
+            label: buffer.label.clone(),
+            count,
+            elem: std::marker::PhantomData,
+        })
+    }
+
+    /// Waits for the submission holding `staged`'s copy and reads it out.
+    pub(super) fn finish_read<T: Pod>(&self, staged: Staged<T>) -> Result<Vec<T>, Error> {
+        let Some(staging) = staged.staging else {
+            return Ok(Vec::new());
+        };
+        let (count, bytes) = (staged.count, staged.count * std::mem::size_of::<T>());
+        let fail = |message: String| Error::Readback {
+            label: staged.label.clone(),
+            message,
+        };
         let slice = staging.slice(..);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -214,13 +252,14 @@ impl Gpu {
         }
         let out = {
             let view = slice.get_mapped_range().map_err(|e| fail(e.to_string()))?;
-            let raw: &[u8] = &view[..bytes as usize];
+            let raw: &[u8] = &view[..bytes];
             let mut out: Vec<T> = vec![T::zeroed(); count];
             bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(raw);
             out
         };
         staging.unmap();
         self.check()?;
+        self.count_read_back(bytes as u64);
         Ok(out)
     }
 }

@@ -1,5 +1,6 @@
 //! The device: creation with the features Seam uses, limits, error scopes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use seam_core::{DeviceClass, DeviceLimits};
@@ -20,6 +21,7 @@ pub struct Gpu {
     pub(crate) subgroup_size: Option<u32>,
     lost: Arc<Mutex<Option<String>>>,
     uncaptured: Arc<Mutex<Vec<String>>>,
+    read_back: AtomicU64,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -85,6 +87,7 @@ impl Gpu {
             subgroup_size,
             lost,
             uncaptured,
+            read_back: AtomicU64::new(0),
         })
     }
 
@@ -106,6 +109,17 @@ impl Gpu {
     /// The underlying wgpu queue.
     pub fn queue(&self) -> &wgpu::Queue {
         &self.queue
+    }
+
+    /// Bytes copied back to the host so far by [`Gpu::read`] and
+    /// [`Gpu::read_range`] (what a run's read-back costs).
+    pub fn bytes_read_back(&self) -> u64 {
+        self.read_back.load(Ordering::Relaxed)
+    }
+
+    /// Counts `bytes` copied back to the host.
+    pub(super) fn count_read_back(&self, bytes: u64) {
+        self.read_back.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Whether GPU timestamps are available ([`super::Recorded`] timing).

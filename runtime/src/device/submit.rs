@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use bytemuck::Pod;
+
 use super::batch::{Item, Recorded};
 use super::buffers::GpuBuffer;
 use super::gpu::Gpu;
@@ -88,40 +90,71 @@ impl Gpu {
     }
 
     /// Encodes `items` into one compute pass of one command buffer and submits it.
-    fn encode_and_submit(
+    fn encode_and_submit<'a>(
         &self,
-        items: &[Item],
+        items: impl IntoIterator<Item = &'a Item>,
         timing: Option<(&wgpu::QuerySet, &wgpu::Buffer, &wgpu::Buffer)>,
     ) -> Result<(), Error> {
         self.scoped("submitting dispatches", || {
-            let mut enc = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("seam dispatches"),
-                });
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("seam"),
-                    timestamp_writes: timing.map(|(set, _, _)| wgpu::ComputePassTimestampWrites {
-                        query_set: set,
-                        beginning_of_pass_write_index: Some(0),
-                        end_of_pass_write_index: Some(1),
-                    }),
-                });
-                for item in items {
-                    if item.grid.contains(&0) {
-                        continue;
-                    }
-                    pass.set_pipeline(&item.pipeline.pipeline);
-                    pass.set_bind_group(0, &item.bind_group, &[]);
-                    pass.dispatch_workgroups(item.grid[0], item.grid[1], item.grid[2]);
-                }
-            }
+            let mut enc = self.encoder("seam dispatches");
+            encode_pass(&mut enc, items, timing.map(|(set, _, _)| set));
             if let Some((set, resolve, staging)) = timing {
                 enc.resolve_query_set(set, 0..2, resolve, 0);
                 enc.copy_buffer_to_buffer(resolve, 0, staging, 0, 16);
             }
             self.queue.submit([enc.finish()]);
         })
+    }
+
+    /// Submits several recorded batches, in order, as one compute pass, then
+    /// reads `count` elements of type `T` at byte `offset` of `buffer` back
+    /// ([`Gpu::read_range`]), the copy in the same command buffer as the
+    /// dispatches: one submission and one wait for both.
+    pub fn run_all_and_read<T: Pod>(
+        &self,
+        recs: &[&Recorded],
+        buffer: &GpuBuffer,
+        offset: u64,
+        count: usize,
+    ) -> Result<Vec<T>, Error> {
+        let mut enc = self.encoder("seam dispatches and read-back");
+        self.scoped("encoding dispatches", || {
+            encode_pass(&mut enc, recs.iter().flat_map(|r| &r.items), None)
+        })?;
+        let staged = self.stage_read::<T>(&mut enc, buffer, offset, count)?;
+        self.scoped("submitting dispatches and a read-back", || {
+            self.queue.submit([enc.finish()])
+        })?;
+        self.finish_read(staged)
+    }
+
+    pub(super) fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+}
+
+/// Encodes `items` into one compute pass, with timestamps at its beginning
+/// and end (queries 0 and 1 of `timestamps`) if given.
+fn encode_pass<'a>(
+    enc: &mut wgpu::CommandEncoder,
+    items: impl IntoIterator<Item = &'a Item>,
+    timestamps: Option<&wgpu::QuerySet>,
+) {
+    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("seam"),
+        timestamp_writes: timestamps.map(|set| wgpu::ComputePassTimestampWrites {
+            query_set: set,
+            beginning_of_pass_write_index: Some(0),
+            end_of_pass_write_index: Some(1),
+        }),
+    });
+    for item in items {
+        if item.grid.contains(&0) {
+            continue;
+        }
+        pass.set_pipeline(&item.pipeline.pipeline);
+        pass.set_bind_group(0, &item.bind_group, &[]);
+        pass.dispatch_workgroups(item.grid[0], item.grid[1], item.grid[2]);
     }
 }

@@ -1,8 +1,13 @@
 //! Choosing the next token from a row of logits: greedy, or seeded sampling with
 //! temperature and nucleus (top-p) truncation. Deterministic: the same seed and
-//! logits give the same tokens on every machine.
+//! logits give the same tokens on every machine. The [`Sampler`] holds the
+//! settings and the random stream and hands out one [`Draw`] per token; the
+//! token a draw picks is defined in `choose.rs`, identically on the host and
+//! on the device.
 
 use thiserror::Error;
+
+use super::choose::Draw;
 
 /// How the next token is chosen.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -10,9 +15,10 @@ pub enum Sampling {
     /// The largest logit (the lowest id among ties).
     Greedy,
     /// Draw from `softmax(logits / temperature)` restricted to the smallest set
-    /// of most likely tokens whose probabilities sum to at least `top_p`.
+    /// of most likely tokens whose probabilities sum to at least `top_p`
+    /// (tokens of equal logit in or out together; see [`Draw`]).
     TopP {
-        /// Above 0; below 1 sharpens, above 1 flattens.
+        /// Above 0 with a finite inverse; below 1 sharpens, above 1 flattens.
         temperature: f32,
         /// In `(0, 1]`; 1 keeps every token.
         top_p: f32,
@@ -24,8 +30,8 @@ pub enum Sampling {
 /// Why sampling settings are unusable.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum SamplingError {
-    /// The temperature is not a positive finite number.
-    #[error("temperature must be a positive number, found {0}")]
+    /// The temperature is not a positive finite number with a finite inverse.
+    #[error("temperature must be a positive number (with a finite inverse), found {0}")]
     Temperature(f32),
     /// `top_p` is outside `(0, 1]`.
     #[error("top-p must be in (0, 1], found {0}")]
@@ -43,7 +49,8 @@ impl Sampling {
             Sampling::TopP {
                 temperature, top_p, ..
             } => {
-                if !(temperature.is_finite() && temperature > 0.0) {
+                let inverse = 1.0 / temperature;
+                if !(temperature.is_finite() && temperature > 0.0 && inverse.is_finite()) {
                     return Err(SamplingError::Temperature(temperature));
                 }
                 if !(top_p > 0.0 && top_p <= 1.0) {
@@ -73,81 +80,37 @@ impl Sampler {
         Ok(Sampler { sampling, state })
     }
 
-    /// The next token id for one row of logits.
-    pub fn next(&mut self, logits: &[f32]) -> Result<usize, SamplingError> {
-        if logits.is_empty() || logits.iter().any(|x| x.is_nan()) {
-            return Err(SamplingError::Logits(if logits.is_empty() {
-                "an empty row of logits".into()
-            } else {
-                "logits holding NaN".into()
-            }));
-        }
+    /// How the next token is chosen: the settings and, for top-p, the next
+    /// uniform number of the stream (one per token, whether the token is then
+    /// picked on the host with [`Draw::pick`] or on the device with
+    /// [`crate::Session::run_sampled`]).
+    pub fn draw(&mut self) -> Draw {
         match self.sampling {
-            Sampling::Greedy => Ok(argmax(logits)),
+            Sampling::Greedy => Draw::Greedy,
             Sampling::TopP {
                 temperature, top_p, ..
-            } => {
-                let u = self.uniform();
-                Ok(top_p_pick(logits, temperature, top_p, u))
-            }
+            } => Draw::TopP {
+                inv_temperature: 1.0 / temperature,
+                top_p,
+                u: self.uniform(),
+            },
         }
     }
 
-    /// A uniform draw in `[0, 1)` (SplitMix64, 53 bits).
-    fn uniform(&mut self) -> f64 {
+    /// The next token id for one row of logits, picked on the host.
+    pub fn next(&mut self, logits: &[f32]) -> Result<usize, SamplingError> {
+        self.draw().pick(logits)
+    }
+
+    /// A uniform draw in `[0, 1)` (SplitMix64, the top 24 bits: exact in f32).
+    fn uniform(&mut self) -> f32 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        (z >> 40) as f32 / (1u32 << 24) as f32
     }
-}
-
-/// Index of the largest value, the lowest among ties.
-fn argmax(x: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in x.iter().enumerate() {
-        if v > x[best] {
-            best = i;
-        }
-    }
-    best
-}
-
-/// The token at cumulative probability `u` of the nucleus of
-/// `softmax(logits / temperature)` (probabilities computed in f64).
-fn top_p_pick(logits: &[f32], temperature: f32, top_p: f32, u: f64) -> usize {
-    let t = f64::from(temperature);
-    let max = f64::from(logits[argmax(logits)]);
-    let mut probs: Vec<(usize, f64)> = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| (i, ((f64::from(x) - max) / t).exp()))
-        .collect();
-    let total: f64 = probs.iter().map(|p| p.1).sum();
-    // Most likely first; ties by id so the order is total.
-    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut kept = 0;
-    let mut mass = 0.0;
-    for p in &probs {
-        kept += 1;
-        mass += p.1 / total;
-        if mass >= f64::from(top_p) {
-            break;
-        }
-    }
-    let nucleus = &probs[..kept];
-    let sum: f64 = nucleus.iter().map(|p| p.1).sum();
-    let target = u * sum;
-    let mut acc = 0.0;
-    for p in nucleus {
-        acc += p.1;
-        if target < acc {
-            return p.0;
-        }
-    }
-    nucleus[kept - 1].0
 }
 
 #[cfg(test)]
@@ -212,6 +175,11 @@ mod tests {
             SamplingError::Temperature(0.0)
         );
         assert!(Sampler::new(top_p(f32::NAN, 0.9, 1)).is_err());
+        // Positive, but 1 / T overflows.
+        assert_eq!(
+            Sampler::new(top_p(1e-39, 0.9, 1)).unwrap_err(),
+            SamplingError::Temperature(1e-39)
+        );
         assert_eq!(
             Sampler::new(top_p(1.0, 0.0, 1)).unwrap_err(),
             SamplingError::TopP(0.0)

@@ -8,6 +8,9 @@
 //! new sequence.
 
 mod dims;
+mod sampled;
+
+pub use sampled::Sampled;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::device::{BufferView, GpuBuffer, Recorded};
 use crate::entry::Entry;
 use crate::error::Error;
+use crate::generate::DeviceSampler;
 use crate::model::{LoadedModel, Model};
 use crate::tensor::HostTensor;
 use crate::timing::{DispatchTiming, RunOutput, RunTiming, Timing};
@@ -38,6 +42,7 @@ pub struct Session {
     slots: Vec<Slot>,
     recorded: Vec<Option<(DimValues, Recorded)>>,
     length: u64,
+    sampler: Option<DeviceSampler>,
 }
 
 /// Where a bundle buffer lives: a model weight, or a session's own buffer
@@ -71,6 +76,7 @@ impl Session {
             slots,
             recorded,
             length: 0,
+            sampler: None,
         })
     }
 
@@ -116,7 +122,9 @@ impl Session {
     /// kernel at its first dispatch rather than when its pipeline is created
     /// (lavapipe generates its shader variants then: seconds per kernel without
     /// Mesa's cache), so an app that times its runs warms a session up first.
-    /// It also allocates every entry's buffers.
+    /// It also allocates every entry's buffers and, for a bundle with states
+    /// (one that generates), builds the device sampling kernel
+    /// ([`Session::run_sampled`]).
     pub fn warm_up(&mut self) -> Result<(), Error> {
         let names: Vec<String> = self
             .model
@@ -151,6 +159,9 @@ impl Session {
                 .collect::<Result<Vec<_>, Error>>()?;
             self.run(&entry, &inputs)?;
         }
+        if self.length_dim().is_some() {
+            self.device_sampler()?;
+        }
         self.reset()
     }
 
@@ -169,6 +180,29 @@ impl Session {
         timing: Timing,
     ) -> Result<RunOutput, Error> {
         let started = Instant::now();
+        let (dims, length) = self.prepare(entry, inputs)?;
+        let index = entry.index();
+        let mut measured = self.submit(index, timing)?;
+        if let Some(length) = length {
+            self.length = length;
+        }
+        let model = Arc::clone(&self.model.loaded);
+        let tensors = self.read_outputs(&model.manifest.entry_points[index], &dims)?;
+        measured.wall = started.elapsed();
+        Ok(RunOutput {
+            tensors,
+            timing: measured,
+        })
+    }
+
+    /// Everything a run of `entry` does before its submission: checks that it
+    /// is this model's, binds the dims (returned, with the states' length
+    /// after the run), allocates, records and uploads the inputs.
+    fn prepare(
+        &mut self,
+        entry: &Entry,
+        inputs: &[HostTensor],
+    ) -> Result<(DimValues, Option<u64>), Error> {
         if !entry.model().same_as(&self.model) {
             return Err(Error::ForeignEntry {
                 name: entry.name().to_string(),
@@ -183,16 +217,7 @@ impl Session {
         for (io, t) in point.inputs.iter().zip(inputs) {
             model.gpu.write(self.buffer(io.buffer)?, 0, t.bytes())?;
         }
-        let mut measured = self.submit(index, timing)?;
-        if let Some(length) = length {
-            self.length = length;
-        }
-        let tensors = self.read_outputs(point, &dims)?;
-        measured.wall = started.elapsed();
-        Ok(RunOutput {
-            tensors,
-            timing: measured,
-        })
+        Ok((dims, length))
     }
 
     /// Submits entry `index`'s recorded dispatches as `timing` asks and waits;
@@ -278,9 +303,9 @@ impl Session {
         let entry = &model.manifest.entry_points[index];
         if let Some((recorded_dims, recorded)) = &mut self.recorded[index] {
             if recorded_dims != dims {
-                for (i, sizes) in dispatch_sizes(entry, dims)?.iter().enumerate() {
-                    recorded.update(&model.gpu, i, &as_refs(sizes))?;
-                }
+                let owned = dispatch_sizes(entry, dims)?;
+                let sizes: Vec<Vec<(&str, u32)>> = owned.iter().map(|s| as_refs(s)).collect();
+                recorded.update_many(&model.gpu, sizes.iter().map(|s| s.as_slice()).enumerate())?;
                 *recorded_dims = dims.clone();
             }
             return Ok(());
