@@ -1,6 +1,8 @@
 //! Every variant of the quantized-weight product (format × epilogue × tile
 //! family × fixed or dynamic N) parses, validates with naga and emits SPIR-V;
-//! bad configurations are named errors.
+//! bad configurations are named errors. Each format is generated with a `K`
+//! whose rows allow `vec4` weight loads and, where the layout has one, a `K`
+//! whose rows do not (the scalar loads).
 
 use seam_shaders::*;
 
@@ -15,8 +17,10 @@ const EPILOGUES: [Epilogue; 5] = [
 /// The tiles of each reduction: none (CPU), subgroup shuffles, workgroup tree.
 fn tiles() -> Vec<QuantTile> {
     let lav = DeviceLimits::lavapipe();
-    let mut gpu = DeviceLimits::default();
-    gpu.subgroup_size = Some(32);
+    let gpu = DeviceLimits {
+        subgroup_size: Some(32),
+        ..DeviceLimits::default()
+    };
     vec![
         QuantTile::for_device(&lav, 8),
         QuantTile::for_device(&gpu, 1),
@@ -40,12 +44,11 @@ fn tiles() -> Vec<QuantTile> {
 fn every_quant_matmul_variant_validates() {
     let lim = DeviceLimits::lavapipe();
     let mut count = 0;
-    for format in WeightFormat::ALL {
-        let k = if format == WeightFormat::Q4K {
-            768
-        } else {
-            576
-        };
+    for (format, k) in WeightFormat::ALL
+        .into_iter()
+        .flat_map(|f| ks(f).into_iter().map(move |k| (f, k)))
+    {
+        let loads = WeightLoads::of(format, u64::from(k));
         for tile in tiles() {
             for epilogue in EPILOGUES {
                 for n in [Dim::Dynamic, Dim::Fixed(100)] {
@@ -67,12 +70,67 @@ fn every_quant_matmul_variant_validates() {
                     }
                     want.extend(["out", "params"]);
                     assert_eq!(names, want, "{}", kern.name);
+                    let binding = format!("w: {};", loads.binding_type());
+                    let weight = if epilogue.gated().is_some() {
+                        "w_up: "
+                    } else {
+                        "w: "
+                    };
+                    assert!(
+                        kern.wgsl.contains(&binding.replacen("w: ", weight, 1)),
+                        "{} K={k}: no `{binding}`\n{}",
+                        kern.name,
+                        kern.wgsl
+                    );
                     count += 1;
                 }
             }
         }
     }
-    assert_eq!(count, 7 * 5 * 5 * 2);
+    assert_eq!(count, 10 * 5 * 5 * 2);
+}
+
+/// The `K`s generated for a format: 576 (`q4_k`: 768), and for the 32-weight
+/// block formats also 512, whose rows are a multiple of 4 words where those of
+/// 576 are not.
+fn ks(format: WeightFormat) -> Vec<u32> {
+    match format {
+        WeightFormat::Q4K => vec![768],
+        WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1 => vec![576, 512],
+        _ => vec![576],
+    }
+}
+
+#[test]
+fn weight_loads_follow_row_alignment() {
+    use WeightFormat::*;
+    // (format, K, row words by the layout table, 16-byte rows?)
+    let cases = [
+        (F32, 36, 36, true),
+        (F16, 40, 20, true),
+        (Bf16, 8, 4, true),
+        (Q8_0, 576, 144 + 9, false),
+        (Q8_0, 512, 128 + 8, true),
+        (Q8_0, 32 * 15, 120 + 8, true),
+        (Q4_0, 576, 72 + 9, false),
+        (Q4_0, 32 * 9, 36 + 5, false),
+        (Q4_0, 512, 64 + 8, true),
+        (Q4_0, 32 * 15, 60 + 8, true),
+        (Q4_1, 576, 90, false),
+        (Q4_1, 512, 80, true),
+        (Q4K, 256, 36, true),
+        (Q4K, 768, 108, true),
+    ];
+    for (format, k, words, vec4) in cases {
+        assert_eq!(format.row_words(k), Some(words), "{format} K={k}");
+        let want = if vec4 {
+            WeightLoads::Vec4
+        } else {
+            WeightLoads::Scalar
+        };
+        assert_eq!(WeightLoads::of(format, k), want, "{format} K={k}");
+    }
+    assert_eq!(WeightLoads::of(Q4_0, 48), WeightLoads::Scalar);
 }
 
 #[test]

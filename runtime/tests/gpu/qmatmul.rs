@@ -2,7 +2,8 @@
 //! format × epilogue × M ∈ {1, 3, 8, 17} × each reduction (none, subgroup
 //! shuffles, workgroup tree) on awkward shapes — N not a multiple of the
 //! column group, K an odd number of blocks (q4_k: 3 super-blocks), K = 576 —
-//! against an f64 reference computed from the dequantized weights. Tolerance:
+//! against an f64 reference computed from the dequantized weights; `q8_0`,
+//! `q4_0`, `q4_1` both with rows read by `vec4` loads and by scalar loads. Tolerance:
 //! |got − want| ≤ 1e-4 · max|want| + 1e-6 over the whole output.
 //!
 //! The stored words are random bit patterns (every int8 and nibble value, any
@@ -13,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seam_core::quant::{pack_rows, quantize, unpack_rows};
 use seam_shaders::{
-    quant_matmul, Dim, Epilogue, GatedAct, QuantMatmulConfig, QuantTile, WeightFormat,
+    quant_matmul, Dim, Epilogue, GatedAct, QuantMatmulConfig, QuantTile, WeightFormat, WeightLoads,
 };
 
 use crate::common::*;
@@ -242,27 +243,52 @@ fn quant_matmul_every_format_and_epilogue() {
     }
 }
 
+/// Checks `format` with rows of `k` weights on every tile: `AddResidual`,
+/// and gated (two weights decoded in one loop) on the two reducing tiles.
+fn check_tiles(format: WeightFormat, k: u32, seed: u64) {
+    let lim = limits();
+    for (ti, tile) in tiles().into_iter().enumerate() {
+        let epilogue = if ti >= 3 {
+            Epilogue::Gated(GatedAct::SwiGlu)
+        } else {
+            Epilogue::AddResidual
+        };
+        let mut cfg = QuantMatmulConfig::new(format, (Dim::Dynamic, Dim::Dynamic, k), 1, &lim)
+            .with_epilogue(epilogue);
+        cfg.tile = tile;
+        check_rows(&cfg, seed + 100 * ti as u64);
+    }
+}
+
 #[test]
 fn quant_matmul_every_format_and_tile() {
-    let lim = limits();
     for (fi, format) in WeightFormat::ALL.into_iter().enumerate() {
-        for (ti, tile) in tiles().into_iter().enumerate() {
-            // Gated (two weights decoded in one loop) on the two reducing tiles.
-            let epilogue = if ti >= 3 {
-                Epilogue::Gated(GatedAct::SwiGlu)
-            } else {
-                Epilogue::AddResidual
-            };
-            let mut cfg = QuantMatmulConfig::new(
-                format,
-                (Dim::Dynamic, Dim::Dynamic, ks(format)[0] as u32),
-                1,
-                &lim,
-            )
-            .with_epilogue(epilogue);
-            cfg.tile = tile;
-            check_rows(&cfg, 5000 + 100 * (fi * 5 + ti) as u64);
+        check_tiles(format, ks(format)[0] as u32, 5000 + 500 * fi as u64);
+    }
+}
+
+/// The weight loads: the rows of the `K`s above are a multiple of 4 words
+/// (`vec4` loads) for `f32`, `f16`, `bf16` and `q4_k` — always so — and not
+/// for `q8_0`, `q4_0`, `q4_1` (scalar loads); these three are also checked
+/// on every tile with rows of a multiple of 4 words: 15 blocks (`q4_1`: 12).
+#[test]
+fn quant_matmul_vec4_rows_of_block_formats() {
+    for (fi, format) in WeightFormat::ALL.into_iter().enumerate() {
+        let vec4_k = match format {
+            WeightFormat::Q8_0 | WeightFormat::Q4_0 => 32 * 15,
+            WeightFormat::Q4_1 => 32 * 12,
+            _ => {
+                for k in ks(format) {
+                    assert_eq!(WeightLoads::of(format, k as u64), WeightLoads::Vec4);
+                }
+                continue;
+            }
+        };
+        for k in ks(format) {
+            assert_eq!(WeightLoads::of(format, k as u64), WeightLoads::Scalar);
         }
+        assert_eq!(WeightLoads::of(format, vec4_k), WeightLoads::Vec4);
+        check_tiles(format, vec4_k as u32, 20000 + 500 * fi as u64);
     }
 }
 

@@ -49,7 +49,14 @@ impl QuantTile {
     /// A GPU takes llama.cpp's shape (not measured here: no GPU on the
     /// development machines): a subgroup (or 32 invocations) per column, so
     /// consecutive lanes read consecutive chunks of one row, and 128
-    /// invocations per workgroup.
+    /// invocations per workgroup. With [`WeightLoads::Vec4`] rows, lane `t` of
+    /// a column reads chunk `t` of a pass, so a subgroup's loads of one pass
+    /// are consecutive 16-byte vectors of one row (`f32`, `f16`, `bf16`,
+    /// `q4_0`, `q4_1`: one per lane, 512 contiguous bytes over 32 lanes; `q8_0`
+    /// two; `q4_k` two plus the super-block's header vector, shared by four
+    /// lanes) — coalesced as llama.cpp's kernels read them.
+    ///
+    /// [`WeightLoads::Vec4`]: super::WeightLoads::Vec4
     pub fn for_device(limits: &DeviceLimits, max_rows: u32) -> Self {
         let rows = max_rows.clamp(1, 8);
         let subgroup = limits.subgroup_size.filter(|s| s.is_power_of_two());

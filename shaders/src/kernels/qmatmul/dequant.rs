@@ -77,16 +77,107 @@ fn q4k_scale_min(s: vec3<u32>, j: u32) -> vec2<f32> {
     return vec2<f32>(select(hi, lo, j < 4u));
 }";
 
+/// How a weight row's words are loaded: one `u32` at a time (binding
+/// `array<u32>`), or four at a time (binding `array<vec4<u32>>`, the same
+/// bytes), which needs every row and every plane of a row to start on a
+/// 16-byte boundary.
+///
+/// On lavapipe every storage load is a per-lane loop, so the number of loads,
+/// not their bytes, sets the speed: a `q4_0` block costs 2 loads instead of 5,
+/// a `q8_0` block 3 instead of 9, a `q4_k` chunk 3 instead of 12, 8 `f16`
+/// weights 1 instead of 4. On a GPU, consecutive lanes of a column
+/// ([`QuantTile::threads`](super::QuantTile::threads) = the subgroup) then read
+/// consecutive 16-byte vectors of one row.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WeightLoads {
+    /// One word per load.
+    Scalar,
+    /// Four words per load.
+    Vec4,
+}
+
+impl WeightLoads {
+    /// The loads a row of `k` weights in `format` allows: `Vec4` when
+    /// `row_words(k)` is a multiple of 4 (every plane of every format then
+    /// starts on a multiple of 4 words too: the quants planes hold 4 or 8 words
+    /// per block), else `Scalar` (also when `k` does not fit the format).
+    pub fn of(format: WeightFormat, k: u64) -> Self {
+        match format.row_words(k) {
+            Some(words) if words % 4 == 0 => WeightLoads::Vec4,
+            _ => WeightLoads::Scalar,
+        }
+    }
+
+    /// The WGSL type of the weight binding.
+    pub fn binding_type(self) -> &'static str {
+        match self {
+            WeightLoads::Scalar => "array<u32>",
+            WeightLoads::Vec4 => "array<vec4<u32>>",
+        }
+    }
+}
+
+/// Loads words of the row starting at word `wrow` of a weight binding, whose
+/// registers take the prefix `p`.
+struct RowReader<'a> {
+    binding: &'a str,
+    p: &'a str,
+    loads: WeightLoads,
+}
+
+impl RowReader<'_> {
+    /// Loads the `count` words (a multiple of 4) from word `start` of the row
+    /// (a multiple of 4 with `Vec4` loads) and returns an expression per word;
+    /// `name` names the `vec4` registers.
+    fn run(&self, w: &mut WgslWriter, name: &str, start: &str, count: u32) -> Vec<String> {
+        let (b, p) = (self.binding, self.p);
+        match self.loads {
+            WeightLoads::Scalar => (0..count)
+                .map(|j| format!("{b}[wrow + {start} + {j}u]"))
+                .collect(),
+            WeightLoads::Vec4 => {
+                for i in 0..count / 4 {
+                    wgsl!(w, "let {p}{name}{i} = {b}[(wrow + {start}) / 4u + {i}u];");
+                }
+                (0..count)
+                    .map(|j| {
+                        format!(
+                            "{p}{name}{}.{}",
+                            j / 4,
+                            ["x", "y", "z", "w"][j as usize % 4]
+                        )
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The word at `at` of the row, one load either way.
+    fn word(&self, at: &str) -> String {
+        let b = self.binding;
+        match self.loads {
+            WeightLoads::Scalar => format!("{b}[wrow + {at}]"),
+            WeightLoads::Vec4 => format!("{b}[(wrow + {at}) / 4u][({at}) % 4u]"),
+        }
+    }
+}
+
 /// Writes the decoding of chunk `ci` of the row starting at word `wrow` of
 /// binding `w` into `let {p}{i}: vec4<f32>` (groups in element order) and
-/// returns its sub-blocks. `nb` is the row's number of blocks.
+/// returns its sub-blocks. `nb` is the row's number of blocks; the binding is
+/// read with [`WeightLoads::of`] the row's weights, so it must be declared
+/// with that [`WeightLoads::binding_type`].
 pub(crate) fn write_chunk(
     w: &mut WgslWriter,
     format: WeightFormat,
     (binding, p): (&str, &str),
     nb: u64,
 ) -> Vec<SubBlock> {
-    let word = |i: String| format!("{binding}[wrow + {i}]");
+    let rd = RowReader {
+        binding,
+        p,
+        loads: WeightLoads::of(format, nb * format.block_elems()),
+    };
     let plain = |groups| {
         vec![SubBlock {
             first: 0,
@@ -97,7 +188,7 @@ pub(crate) fn write_chunk(
     };
     match format {
         WeightFormat::F32 => {
-            let x: Vec<String> = (0..4).map(|j| word(format!("4u * ci + {j}u"))).collect();
+            let x = rd.run(w, "v", "4u * ci", 4);
             wgsl!(
                 w,
                 "let {p}0 = bitcast<vec4<f32>>(vec4<u32>({}));",
@@ -106,11 +197,9 @@ pub(crate) fn write_chunk(
             plain(1)
         }
         WeightFormat::F16 | WeightFormat::Bf16 => {
-            for j in 0..4 {
-                wgsl!(w, "let {p}x{j} = {};", word(format!("4u * ci + {j}u")));
-            }
+            let x = rd.run(w, "v", "4u * ci", 4);
             for g in 0..2 {
-                let (x0, x1) = (format!("{p}x{}", 2 * g), format!("{p}x{}", 2 * g + 1));
+                let (x0, x1) = (&x[2 * g], &x[2 * g + 1]);
                 if format == WeightFormat::F16 {
                     wgsl!(w, "let {p}{g} = vec4<f32>(f16_pair({x0}), f16_pair({x1}));");
                 } else {
@@ -124,14 +213,13 @@ pub(crate) fn write_chunk(
             plain(2)
         }
         WeightFormat::Q8_0 => {
-            for j in 0..8 {
-                let x = word(format!("8u * ci + {j}u"));
+            for (j, x) in rd.run(w, "v", "8u * ci", 8).iter().enumerate() {
                 wgsl!(
                     w,
                     "let {p}{j} = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>({x}) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));"
                 );
             }
-            let d = write_half_scale(w, p, &word(format!("{}u + ci / 2u", 8 * nb)));
+            let d = write_half_scale(w, p, &rd.word(&format!("{}u + ci / 2u", 8 * nb)));
             vec![SubBlock {
                 first: 0,
                 groups: 8,
@@ -140,16 +228,17 @@ pub(crate) fn write_chunk(
             }]
         }
         WeightFormat::Q4_0 | WeightFormat::Q4_1 => {
-            write_nibbles(w, p, 4, &|j| word(format!("4u * ci + {j}u")));
+            let nibbles = rd.run(w, "v", "4u * ci", 4);
+            write_nibbles(w, p, &nibbles);
             let (d, m) = if format == WeightFormat::Q4_0 {
-                let d = write_half_scale(w, p, &word(format!("{}u + ci / 2u", 4 * nb)));
+                let d = write_half_scale(w, p, &rd.word(&format!("{}u + ci / 2u", 4 * nb)));
                 let m = format!("-8.0 * {d}");
                 (d, m)
             } else {
                 wgsl!(
                     w,
                     "let {p}dm = f16_pair({});",
-                    word(format!("{}u + ci", 4 * nb))
+                    rd.word(&format!("{}u + ci", 4 * nb))
                 );
                 (format!("{p}dm.x"), format!("{p}dm.y"))
             };
@@ -160,7 +249,7 @@ pub(crate) fn write_chunk(
                 offset: Some(m),
             }]
         }
-        WeightFormat::Q4K => write_q4k(w, p, &word),
+        WeightFormat::Q4K => write_q4k(w, &rd),
     }
 }
 
@@ -171,11 +260,12 @@ fn write_half_scale(w: &mut WgslWriter, p: &str, at: &str) -> String {
     format!("{p}d")
 }
 
-/// Groups `{p}0 … {p}{2·words−1}` from `words` words of nibble bytes: the low
-/// nibbles of word `j` are group `j`, the high nibbles group `words + j`.
-fn write_nibbles(w: &mut WgslWriter, p: &str, words: u32, word: &dyn Fn(u32) -> String) {
-    for j in 0..words {
-        wgsl!(w, "let {p}x{j} = vec4<u32>({});", word(j));
+/// Groups `{p}0 … {p}{2·n−1}` from the `n` words of nibble bytes `words`: the
+/// low nibbles of word `j` are group `j`, the high nibbles group `n + j`.
+fn write_nibbles(w: &mut WgslWriter, p: &str, words: &[String]) {
+    let n = words.len();
+    for (j, word) in words.iter().enumerate() {
+        wgsl!(w, "let {p}x{j} = vec4<u32>({word});");
         wgsl!(
             w,
             "let {p}{j} = vec4<f32>(({p}x{j} >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u));"
@@ -183,22 +273,22 @@ fn write_nibbles(w: &mut WgslWriter, p: &str, words: u32, word: &dyn Fn(u32) -> 
         wgsl!(
             w,
             "let {p}{} = vec4<f32>(({p}x{j} >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(15u));",
-            words + j
+            n + j
         );
     }
 }
 
 /// `q4_k`: chunk `ci` is quarter `ci % 4` of super-block `ci / 4` — 32 nibble
 /// bytes, low nibbles sub-block `2·(ci % 4)`, high nibbles the next one.
-fn write_q4k(w: &mut WgslWriter, p: &str, word: &dyn Fn(String) -> String) -> Vec<SubBlock> {
+fn write_q4k(w: &mut WgslWriter, rd: &RowReader) -> Vec<SubBlock> {
+    let p = rd.p;
     wgsl!(w, "let {p}sb = 36u * (ci / 4u);");
     wgsl!(w, "let {p}qt = ci % 4u;");
-    wgsl!(w, "let {p}dm = f16_pair({});", word(format!("{p}sb")));
-    let sc: Vec<String> = (1..4).map(|i| word(format!("{p}sb + {i}u"))).collect();
-    wgsl!(w, "let {p}sc = vec3<u32>({});", sc.join(", "));
-    write_nibbles(w, p, 8, &|j| {
-        word(format!("{p}sb + 4u + 8u * {p}qt + {j}u"))
-    });
+    let head = rd.run(w, "h", &format!("{p}sb"), 4);
+    wgsl!(w, "let {p}dm = f16_pair({});", head[0]);
+    wgsl!(w, "let {p}sc = vec3<u32>({});", head[1..].join(", "));
+    let nibbles = rd.run(w, "v", &format!("{p}sb + 4u + 8u * {p}qt"), 8);
+    write_nibbles(w, p, &nibbles);
     (0..2)
         .map(|s| {
             wgsl!(w, "let {p}sm{s} = q4k_scale_min({p}sc, 2u * {p}qt + {s}u);");

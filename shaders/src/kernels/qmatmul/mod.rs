@@ -13,8 +13,9 @@
 //! `rows` are further workgroups along y (prefill works, not at peak).
 //!
 //! Bindings, in order: `a` (f32 `[M, K]`, read as `vec4`s), `w` (u32 words, `N`
-//! rows of `format.row_words(K)`) — or `w_gate`, `w_up` with a gated
-//! [`Epilogue`] —, `r` with an add epilogue (f32, `[N]` or `[M, N]`), `out`
+//! rows of `format.row_words(K)`, declared `array<vec4<u32>>` and read 16
+//! bytes at a time when every row starts on a 16-byte boundary, see
+//! [`WeightLoads`]) — or `w_gate`, `w_up` with a gated [`Epilogue`] —, `r` with an add epilogue (f32, `[N]` or `[M, N]`), `out`
 //! (f32 `[M, N]`), then `params`. Sizes: `m`, `n`, `k` (`k` always fixed).
 //! Accumulation in f32.
 
@@ -23,7 +24,7 @@ mod dequant;
 mod reduce;
 
 pub use config::{QuantMatmulConfig, QuantTile};
-pub use dequant::chunk_elems;
+pub use dequant::{chunk_elems, WeightLoads};
 
 use seam_core::{Dim, Grid, GridDim, Kernel};
 
@@ -57,8 +58,9 @@ pub fn quant_matmul(cfg: &QuantMatmulConfig) -> Result<Kernel, ShaderError> {
         .size("n", cfg.n)
         .size("k", Dim::Fixed(cfg.k));
     kb.input_typed("a", "array<vec4<f32>>");
+    let loads = WeightLoads::of(cfg.format, u64::from(cfg.k));
     for mat in mats {
-        kb.input_typed(&weight_binding(mat), "array<u32>");
+        kb.input_typed(&weight_binding(mat), loads.binding_type());
     }
     if cfg.epilogue.adds() {
         kb.input_typed("r", "array<f32>");
