@@ -18,12 +18,12 @@ use super::tokenizer::{beside_checkpoint, TextTokenizer};
 use super::CliError;
 use seam_bundle::Packing;
 use seam_compiler::compile::{compile, CompileError, CompileOptions, Compiled, ProgressHook};
-use seam_compiler::formats::{FormatReport, WeightPolicy};
-use seam_core::WeightFormat;
 use seam_compiler::emit::EmitError;
 use seam_compiler::external::{ExternalOrigin, ExternalWeights};
+use seam_compiler::formats::{FormatReport, WeightPolicy};
 use seam_compiler::lower::{Target, TargetKind};
 use seam_compiler::optimize::OptLevel;
+use seam_core::WeightFormat;
 
 /// Arguments of `seam compile`.
 #[derive(Debug, Args)]

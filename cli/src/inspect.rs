@@ -46,6 +46,7 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         m.buffers.len(),
         m.stats.peak_activation_bytes
     );
+    println!("  weights by storage: {}", storage_summary(m));
     for (fi, f) in m.external_files.iter().enumerate() {
         let (count, bytes) = m
             .weights
@@ -107,4 +108,30 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Weight blobs and bytes per storage format (`f32` for unpacked or transposed
+/// params, the block or half format of row-packed ones), each blob counted once.
+fn storage_summary(m: &seam_bundle::Manifest) -> String {
+    let mut by: std::collections::BTreeMap<String, (usize, u64)> = Default::default();
+    let mut seen = std::collections::HashSet::new();
+    for p in &m.params {
+        let Some(w) = m.weights.get(p.weight as usize) else {
+            continue;
+        };
+        if !seen.insert(p.weight) {
+            continue;
+        }
+        let format = match p.packing {
+            seam_bundle::Packing::Rows(f) => f.name(),
+            _ => "f32",
+        };
+        let e = by.entry(format.to_string()).or_default();
+        e.0 += 1;
+        e.1 += w.bytes;
+    }
+    by.iter()
+        .map(|(f, (n, b))| format!("{f} {n} blobs {b} bytes"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

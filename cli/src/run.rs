@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use seam_bundle::{Bundle, Packing};
-use seam_ir::eval::StateSession;
 use seam_core::quant::unpack_rows;
+use seam_ir::eval::StateSession;
 use seam_ir::{index_bounds, text, DType, EncodedWeight, Tensor, TensorData, Weights};
 use seam_runtime::{HostTensor, RunOutput, Timing};
 

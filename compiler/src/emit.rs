@@ -76,18 +76,21 @@ fn pack(
         Packing::TransposedLast2 => {
             let r = tensor.shape.len();
             shape.swap(r - 1, r - 2);
-            transpose_last2(&tensor.to_f32_vec(), tensor.shape[r - 2], tensor.shape[r - 1])
+            transpose_last2(
+                &tensor.to_f32_vec(),
+                tensor.shape[r - 2],
+                tensor.shape[r - 1],
+            )
         }
         Packing::Rows(format) => {
             let e = encoding
                 .filter(|e| e.format == format)
                 .ok_or_else(|| EmitError::Weight(name.into()))?;
-            let words = pack_rows(format, &e.bytes, e.rows, e.k).map_err(|source| {
-                EmitError::Pack {
+            let words =
+                pack_rows(format, &e.bytes, e.rows, e.k).map_err(|source| EmitError::Pack {
                     name: name.into(),
                     source,
-                }
-            })?;
+                })?;
             let row_words = format.row_words(e.k).unwrap_or(0);
             let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
             return Ok((bytes, DType::U32, vec![e.rows, row_words]));

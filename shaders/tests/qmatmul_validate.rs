@@ -41,7 +41,11 @@ fn every_quant_matmul_variant_validates() {
     let lim = DeviceLimits::lavapipe();
     let mut count = 0;
     for format in WeightFormat::ALL {
-        let k = if format == WeightFormat::Q4K { 768 } else { 576 };
+        let k = if format == WeightFormat::Q4K {
+            768
+        } else {
+            576
+        };
         for tile in tiles() {
             for epilogue in EPILOGUES {
                 for n in [Dim::Dynamic, Dim::Fixed(100)] {
@@ -74,7 +78,8 @@ fn every_quant_matmul_variant_validates() {
 #[test]
 fn quant_matmul_refuses_bad_configs() {
     let lim = DeviceLimits::lavapipe();
-    let make = |format, k| QuantMatmulConfig::new(format, (Dim::Dynamic, Dim::Fixed(64), k), 1, &lim);
+    let make =
+        |format, k| QuantMatmulConfig::new(format, (Dim::Dynamic, Dim::Fixed(64), k), 1, &lim);
     let refused = |cfg: &QuantMatmulConfig| {
         matches!(quant_matmul(cfg), Err(ShaderError::InvalidConfig { .. }))
     };
@@ -87,13 +92,35 @@ fn quant_matmul_refuses_bad_configs() {
     let mut cfg = make(WeightFormat::Q8_0, 64);
     cfg.tile.rows = 9;
     assert!(refused(&cfg));
-    cfg.tile = QuantTile { rows: 1, threads: 3, cols: 4, subgroup: None };
+    cfg.tile = QuantTile {
+        rows: 1,
+        threads: 3,
+        cols: 4,
+        subgroup: None,
+    };
     assert!(refused(&cfg));
-    cfg.tile = QuantTile { rows: 8, threads: 256, cols: 4, subgroup: None };
-    assert!(refused(&cfg.clone().with_epilogue(Epilogue::Gated(GatedAct::SwiGlu))));
+    cfg.tile = QuantTile {
+        rows: 8,
+        threads: 256,
+        cols: 4,
+        subgroup: None,
+    };
+    assert!(refused(
+        &cfg.clone().with_epilogue(Epilogue::Gated(GatedAct::SwiGlu))
+    ));
     // A weight over the binding limit (f32, 4096 × 11008: 180 MB > 128 MiB).
-    let big = QuantMatmulConfig::new(WeightFormat::F32, (Dim::Dynamic, Dim::Fixed(11008), 4096), 1, &lim);
+    let big = QuantMatmulConfig::new(
+        WeightFormat::F32,
+        (Dim::Dynamic, Dim::Fixed(11008), 4096),
+        1,
+        &lim,
+    );
     assert!(refused(&big));
-    let q = QuantMatmulConfig::new(WeightFormat::Q4_0, (Dim::Dynamic, Dim::Fixed(11008), 4096), 1, &lim);
+    let q = QuantMatmulConfig::new(
+        WeightFormat::Q4_0,
+        (Dim::Dynamic, Dim::Fixed(11008), 4096),
+        1,
+        &lim,
+    );
     assert!(quant_matmul(&q).is_ok());
 }

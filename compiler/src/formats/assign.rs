@@ -83,7 +83,11 @@ pub fn assign_formats(
         if format != WeightFormat::F32 {
             let encoding = match weights.encoding(id) {
                 Some(e) if e.format == format => e.clone(),
-                _ => encode(&decl.name, weights_tensor(&weights, id, &decl.name)?, format)?,
+                _ => encode(
+                    &decl.name,
+                    weights_tensor(&weights, id, &decl.name)?,
+                    format,
+                )?,
             };
             let values = decode(&decl.name, &encoding)?;
             weights

@@ -1,6 +1,7 @@
 //! [`WeightPolicy`]: which format each kind of product weight is stored in.
 
 use seam_core::WeightFormat;
+use seam_shaders::chunk_elems;
 
 use super::roles::ParamRole;
 
@@ -49,15 +50,18 @@ impl WeightPolicy {
 }
 
 /// The format a `[K, N]` weight is stored in when `asked` does not fit its
-/// `K` (not a multiple of the block): `q4_k` falls back to `q4_1` (llama.cpp
-/// falls back to 5-bit blocks of 32), the 32-blocks to `f16`.
+/// `K` (not a multiple of the block, or for the half formats of the 8 weights
+/// the kernels decode at once): `q4_k` falls back to `q4_1` (llama.cpp falls
+/// back to 5-bit blocks of 32), the 32-blocks to `f16`, `f16`/`bf16` to `f32`.
 pub fn fallback(asked: WeightFormat, k: u64) -> WeightFormat {
-    if asked.fits(k) {
+    let fits = |f: WeightFormat| f.fits(k) && k % chunk_elems(f) as u64 == 0;
+    if asked == WeightFormat::F32 || fits(asked) {
         return asked;
     }
     match asked {
-        WeightFormat::Q4K if WeightFormat::Q4_1.fits(k) => WeightFormat::Q4_1,
-        _ if WeightFormat::F16.fits(k) => WeightFormat::F16,
+        WeightFormat::Q4K if fits(WeightFormat::Q4_1) => WeightFormat::Q4_1,
+        WeightFormat::Bf16 | WeightFormat::F16 => WeightFormat::F32,
+        _ if fits(WeightFormat::F16) => WeightFormat::F16,
         _ => WeightFormat::F32,
     }
 }
@@ -72,7 +76,10 @@ mod tests {
         assert_eq!(p.asked(ParamRole::Linear), Some(WeightFormat::Q4_0));
         assert_eq!(p.asked(ParamRole::LmHead), Some(WeightFormat::Q8_0));
         assert_eq!(p.asked(ParamRole::Router), Some(WeightFormat::F32));
-        assert_eq!(WeightPolicy::uniform(WeightFormat::F16).lm_head, Some(WeightFormat::F16));
+        assert_eq!(
+            WeightPolicy::uniform(WeightFormat::F16).lm_head,
+            Some(WeightFormat::F16)
+        );
         assert_eq!(WeightPolicy::default().asked(ParamRole::Linear), None);
     }
 
@@ -81,6 +88,8 @@ mod tests {
         assert_eq!(fallback(WeightFormat::Q4K, 576), WeightFormat::Q4_1);
         assert_eq!(fallback(WeightFormat::Q4K, 512), WeightFormat::Q4K);
         assert_eq!(fallback(WeightFormat::Q4_0, 48), WeightFormat::F16);
-        assert_eq!(fallback(WeightFormat::Q8_0, 7), WeightFormat::F16);
+        assert_eq!(fallback(WeightFormat::Q8_0, 24), WeightFormat::F16);
+        assert_eq!(fallback(WeightFormat::Q8_0, 7), WeightFormat::F32);
+        assert_eq!(fallback(WeightFormat::F16, 12), WeightFormat::F32);
     }
 }

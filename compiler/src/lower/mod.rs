@@ -17,7 +17,9 @@ use std::collections::HashMap;
 
 use seam_bundle::Packing;
 use seam_core::SizeExpr;
-use seam_ir::{DType, Dim, Function, Instr, Model, Operand, ParamId, TensorType, ValueId};
+use seam_ir::{
+    DType, Dim, EncodedWeight, Function, Instr, Model, Operand, ParamId, TensorType, ValueId,
+};
 use seam_shaders::{Kernel, ScalarType, ShaderError};
 
 pub use error::LowerError;
@@ -253,10 +255,20 @@ impl<'a> LowerCx<'a> {
             return t;
         }
         let decl = self.model.param(p);
+        let (dtype, elems) = match packing {
+            // Row planes: `rows · row_words(K)` words.
+            Packing::Rows(format) => {
+                let sizes = decl.sizes();
+                let (rows, k) = EncodedWeight::rows_and_k(&decl.name, &sizes).unwrap_or((0, 0));
+                let words = format.row_words(k).and_then(|w| w.checked_mul(rows));
+                (DType::U32, SizeExpr::Const(words.unwrap_or(0)))
+            }
+            _ => (decl.ty.dtype, SizeExpr::product(dims_of(&decl.ty))),
+        };
         let t = self.add_tensor(TensorInfo {
             name: decl.name.clone(),
-            dtype: decl.ty.dtype,
-            elems: SizeExpr::product(dims_of(&decl.ty)),
+            dtype,
+            elems,
             source: Source::Param(p, packing),
         });
         self.of_param.insert((p, packing), t);

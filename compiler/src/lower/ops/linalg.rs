@@ -5,9 +5,13 @@
 
 use seam_bundle::Packing;
 use seam_core::SizeExpr;
+use seam_core::WeightFormat;
 use seam_ir::{Instr, Op, Operand};
 use seam_shaders::kernels::matmul::MatmulVariant;
-use seam_shaders::{matmul, BLayout, Epilogue, KernelProfile, MatmulConfig, WeightSplit};
+use seam_shaders::{
+    matmul, quant_matmul, BLayout, Epilogue, KernelProfile, MatmulConfig, QuantMatmulConfig,
+    WeightSplit,
+};
 
 use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
 
@@ -53,6 +57,9 @@ pub(crate) fn matmul_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lo
     };
     let b = weights[0];
     cx.scalar(instr, cx.ty(a).dtype)?;
+    if let Some(format) = stored_format(cx, weights) {
+        return quant_matmul_instr(cx, instr, epilogue, weights, format);
+    }
     let a_dims = dims_of(cx.ty(a));
     let b_dims = dims_of(cx.ty(b));
     let limits = &cx.target.limits;
@@ -143,4 +150,59 @@ pub(crate) fn matmul_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lo
         sizes.push(("batch", batch));
     }
     cx.step(instr, matmul(&cfg), args, vec![out], sizes)
+}
+
+/// The format the product's weights are stored in, when they are params in a
+/// format other than `f32` (gate and up of a gated product share it).
+fn stored_format(cx: &LowerCx<'_>, weights: &[Operand]) -> Option<WeightFormat> {
+    let formats: Vec<WeightFormat> = weights
+        .iter()
+        .map(|w| match w {
+            Operand::Param(p) => cx.model.param(*p).format,
+            Operand::Value(_) => WeightFormat::F32,
+        })
+        .collect();
+    let first = *formats.first()?;
+    (first != WeightFormat::F32 && formats.iter().all(|&f| f == first)).then_some(first)
+}
+
+/// Lowers a product whose weights are stored in `format` (row planes, see
+/// [`seam_core::quant`]) as a kernel that decodes them in registers.
+fn quant_matmul_instr(
+    cx: &mut LowerCx<'_>,
+    instr: &Instr,
+    epilogue: Epilogue,
+    weights: &[Operand],
+    format: WeightFormat,
+) -> Result<(), LowerError> {
+    let a = instr.operands[0];
+    let a_dims = dims_of(cx.ty(a));
+    let b_dims = dims_of(cx.ty(weights[0]));
+    let m = SizeExpr::product(a_dims[..a_dims.len() - 1].iter().cloned());
+    let (k, n) = (b_dims[0].clone(), b_dims[1].clone());
+    let k_fixed = k
+        .as_const()
+        .and_then(|k| u32::try_from(k).ok())
+        .unwrap_or(0);
+    let max_rows = match kdim(&m) {
+        seam_shaders::Dim::Fixed(rows) => rows,
+        seam_shaders::Dim::Dynamic => 8,
+    };
+    let limits = &cx.target.limits;
+    let cfg = QuantMatmulConfig::new(format, (kdim(&m), kdim(&n), k_fixed), max_rows, limits)
+        .with_epilogue(epilogue);
+    let mut args = vec![whole(cx.operand(a))];
+    for w in weights {
+        let Operand::Param(p) = *w else {
+            return Err(cx.unsupported(instr, "a stored format on a computed weight"));
+        };
+        args.push(whole(cx.param_tensor(p, Packing::Rows(format))));
+    }
+    if epilogue.adds() {
+        args.push(whole(cx.operand(instr.operands[2])));
+    }
+    let out = cx.value_tensor(instr.results[0]);
+    args.push(whole(out));
+    let sizes = vec![("m", m), ("n", n), ("k", k)];
+    cx.step(instr, quant_matmul(&cfg), args, vec![out], sizes)
 }

@@ -98,7 +98,11 @@ pub(crate) fn write_chunk(
     match format {
         WeightFormat::F32 => {
             let x: Vec<String> = (0..4).map(|j| word(format!("4u * ci + {j}u"))).collect();
-            wgsl!(w, "let {p}0 = bitcast<vec4<f32>>(vec4<u32>({}));", x.join(", "));
+            wgsl!(
+                w,
+                "let {p}0 = bitcast<vec4<f32>>(vec4<u32>({}));",
+                x.join(", ")
+            );
             plain(1)
         }
         WeightFormat::F16 | WeightFormat::Bf16 => {
@@ -108,10 +112,7 @@ pub(crate) fn write_chunk(
             for g in 0..2 {
                 let (x0, x1) = (format!("{p}x{}", 2 * g), format!("{p}x{}", 2 * g + 1));
                 if format == WeightFormat::F16 {
-                    wgsl!(
-                        w,
-                        "let {p}{g} = vec4<f32>(f16_pair({x0}), f16_pair({x1}));"
-                    );
+                    wgsl!(w, "let {p}{g} = vec4<f32>(f16_pair({x0}), f16_pair({x1}));");
                 } else {
                     let hi = "0xffff0000u";
                     wgsl!(
@@ -145,7 +146,11 @@ pub(crate) fn write_chunk(
                 let m = format!("-8.0 * {d}");
                 (d, m)
             } else {
-                wgsl!(w, "let {p}dm = f16_pair({});", word(format!("{}u + ci", 4 * nb)));
+                wgsl!(
+                    w,
+                    "let {p}dm = f16_pair({});",
+                    word(format!("{}u + ci", 4 * nb))
+                );
                 (format!("{p}dm.x"), format!("{p}dm.y"))
             };
             vec![SubBlock {
@@ -191,7 +196,9 @@ fn write_q4k(w: &mut WgslWriter, p: &str, word: &dyn Fn(String) -> String) -> Ve
     wgsl!(w, "let {p}dm = f16_pair({});", word(format!("{p}sb")));
     let sc: Vec<String> = (1..4).map(|i| word(format!("{p}sb + {i}u"))).collect();
     wgsl!(w, "let {p}sc = vec3<u32>({});", sc.join(", "));
-    write_nibbles(w, p, 8, &|j| word(format!("{p}sb + 4u + 8u * {p}qt + {j}u")));
+    write_nibbles(w, p, 8, &|j| {
+        word(format!("{p}sb + 4u + 8u * {p}qt + {j}u"))
+    });
     (0..2)
         .map(|s| {
             wgsl!(w, "let {p}sm{s} = q4k_scale_min({p}sc, 2u * {p}qt + {s}u);");

@@ -155,7 +155,12 @@ fn write_setup(w: &mut WgslWriter, cfg: &QuantMatmulConfig, row_words: u64) {
     let tile = cfg.tile;
     wgsl!(w, "if (M == 0u) {{ return; }}");
     wgsl!(w, "let t = lidx % {}u;", tile.threads);
-    wgsl!(w, "let col = wid.x * {}u + lidx / {}u;", tile.cols, tile.threads);
+    wgsl!(
+        w,
+        "let col = wid.x * {}u + lidx / {}u;",
+        tile.cols,
+        tile.threads
+    );
     wgsl!(w, "let nc = min(col, N - 1u);");
     wgsl!(w, "let wrow = nc * {row_words}u;");
     wgsl!(w, "let m0 = wid.y * {}u;", tile.rows);
