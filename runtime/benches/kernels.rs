@@ -29,8 +29,8 @@
 
 use std::time::{Duration, Instant};
 
-use seam_runtime::device::{BufferView, DeviceOptions, Gpu, KernelPipeline};
 use seam_core::quant::{pack_rows, quantize};
+use seam_runtime::device::{BufferView, DeviceOptions, Gpu, KernelPipeline};
 use seam_shaders::{
     matmul, quant_matmul, BLayout, DeviceLimits, Dim, MatmulConfig, MatmulVariant,
     QuantMatmulConfig, QuantTile, RowTile, SubgroupTile, TiledTile, WeightFormat, WeightSplit,
@@ -443,7 +443,12 @@ fn quant_tiles(lim: &DeviceLimits, sweep: bool) -> Vec<QuantTile> {
             (4, 16, sg),
             (32, 4, None),
         ] {
-            tiles.push(QuantTile { rows: 1, threads, cols, subgroup });
+            tiles.push(QuantTile {
+                rows: 1,
+                threads,
+                cols,
+                subgroup,
+            });
         }
     }
     tiles
@@ -463,12 +468,19 @@ fn quant_gemv(gpu: &Gpu, lim: &DeviceLimits, sweep: bool) -> Res<()> {
             let words = pack_rows(format, &quantize(format, &w)?, n as u64, k as u64)?;
             let ggml = format.ggml_row_bytes(k as u64).unwrap_or(0) as f64 * n as f64;
             if (words.len() * 4) as u64 > lim.max_storage_buffer_binding_size {
-                println!("  {format:<5} weight over the binding limit (see the split f32 GEMV below)");
+                println!(
+                    "  {format:<5} weight over the binding limit (see the split f32 GEMV below)"
+                );
                 continue;
             }
             let wb = gpu.upload("w", &words)?;
             for tile in quant_tiles(lim, sweep) {
-                let mut cfg = QuantMatmulConfig::new(format, (Dim::Dynamic, Dim::Fixed(n as u32), k as u32), 1, lim);
+                let mut cfg = QuantMatmulConfig::new(
+                    format,
+                    (Dim::Dynamic, Dim::Fixed(n as u32), k as u32),
+                    1,
+                    lim,
+                );
                 cfg.tile = tile;
                 let kern = quant_matmul(&cfg)?;
                 let t0 = Instant::now();

@@ -1,6 +1,6 @@
 //! What each parameter is to the model, read off its uses: the weight of a
-//! product (and which product: the LM head, a router, any other), or
-//! something else (an embedding table, a norm, an expert stack).
+//! product (and which product: the LM head, a router, an expert stack of a
+//! `moe`, any other), or something else (an embedding table, a norm).
 
 use seam_ir::{Model, Op, Operand};
 
@@ -13,8 +13,10 @@ pub enum ParamRole {
     LmHead,
     /// A product weight whose result a `route` or `topk` reads (router logits).
     Router,
-    /// Anything else (gathered rows, a norm scale, stacked experts, a bias):
-    /// stays `f32`.
+    /// Only ever an expert stack `[E, K, N]` of a `moe` (`w_gate`, `w_up`,
+    /// `w_down`); its shared expert's weights are [`ParamRole::Linear`].
+    Expert,
+    /// Anything else (gathered rows, a norm scale, a bias): stays `f32`.
     Other,
 }
 
@@ -25,9 +27,12 @@ impl ParamRole {
     }
 }
 
+/// The operands of `moe` that are expert stacks.
+pub const MOE_EXPERT_OPERANDS: std::ops::Range<usize> = 3..6;
+
 /// The role of every param of `model`, in declaration order. A param used in
 /// several ways takes the most restrictive role (`Other` over the rest; then
-/// `Router`, `LmHead`, `Linear`).
+/// `Router`, `Expert`, `LmHead`, `Linear`).
 pub fn param_roles(model: &Model) -> Vec<ParamRole> {
     let mut roles: Vec<Option<ParamRole>> = vec![None; model.params.len()];
     for f in &model.functions {
@@ -35,12 +40,18 @@ pub fn param_roles(model: &Model) -> Vec<ParamRole> {
             let weight_operands = match instr.op {
                 Op::MatMul | Op::MatMulAdd => 1..2,
                 Op::GatedMatMul { .. } => 1..3,
+                // The shared expert's gate, up and down.
+                Op::Moe { .. } => 6..9,
                 _ => 0..0,
             };
+            let is_moe = matches!(instr.op, Op::Moe { .. });
             for (pos, o) in instr.operands.iter().enumerate() {
                 let Operand::Param(p) = *o else { continue };
-                let unbatched = model.param(p).ty.rank() == 2;
-                let role = if weight_operands.contains(&pos) && unbatched {
+                let rank = model.param(p).ty.rank();
+                let unbatched = rank == 2;
+                let role = if is_moe && MOE_EXPERT_OPERANDS.contains(&pos) && rank == 3 {
+                    ParamRole::Expert
+                } else if weight_operands.contains(&pos) && unbatched {
                     let result = instr.results[0];
                     if f.outputs.contains(&result) {
                         ParamRole::LmHead
@@ -73,8 +84,9 @@ fn read_by_router(f: &seam_ir::Function, at: usize, v: seam_ir::ValueId) -> bool
 
 fn most_restrictive(a: ParamRole, b: ParamRole) -> ParamRole {
     let rank = |r: ParamRole| match r {
-        ParamRole::Other => 3,
-        ParamRole::Router => 2,
+        ParamRole::Other => 4,
+        ParamRole::Router => 3,
+        ParamRole::Expert => 2,
         ParamRole::LmHead => 1,
         ParamRole::Linear => 0,
     };

@@ -105,7 +105,11 @@ fn random_rows(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u32> 
             WeightFormat::Q8_0 | WeightFormat::Q4_0 => {
                 let q = if format == WeightFormat::Q8_0 { 8 } else { 4 };
                 for (i, x) in row[q * nb..].iter_mut().enumerate() {
-                    let hi = if 2 * i + 1 < nb { f16_bits(&mut r, 0.001, 0.05) } else { 0 };
+                    let hi = if 2 * i + 1 < nb {
+                        f16_bits(&mut r, 0.001, 0.05)
+                    } else {
+                        0
+                    };
                     *x = f16_bits(&mut r, 0.001, 0.05) | hi << 16;
                 }
             }
@@ -116,7 +120,8 @@ fn random_rows(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u32> 
             }
             WeightFormat::Q4K => {
                 for b in 0..nb {
-                    row[36 * b] = f16_bits(&mut r, 0.0001, 0.002) | f16_bits(&mut r, 0.0001, 0.01) << 16;
+                    row[36 * b] =
+                        f16_bits(&mut r, 0.0001, 0.002) | f16_bits(&mut r, 0.0001, 0.01) << 16;
                 }
             }
         }
@@ -170,7 +175,14 @@ fn check(cfg: &QuantMatmulConfig, (m, n): (usize, usize), make: MakeRows, seed: 
     let words_up = make(cfg.format, n, k, seed + 2);
     let dequantize = |words: &[u32]| unpack_rows(cfg.format, words, n as u64, k as u64).unwrap();
     let (w, w_up) = (dequantize(&words), dequantize(&words_up));
-    let r = rand_f32(seed + 3, if cfg.epilogue == Epilogue::AddBias { n } else { m * n });
+    let r = rand_f32(
+        seed + 3,
+        if cfg.epilogue == Epilogue::AddBias {
+            n
+        } else {
+            m * n
+        },
+    );
     let want = reference(cfg.epilogue, &a, (&w, &w_up), &r, (m, n, k));
     let kern = quant_matmul(cfg).unwrap();
     let p = pipeline(&kern);
@@ -190,7 +202,11 @@ fn check(cfg: &QuantMatmulConfig, (m, n): (usize, usize), make: MakeRows, seed: 
     run(&p, &views, &sizes);
     let got = read_f32(&bufs[bufs.len() - 1], m * n);
     let max = want.iter().fold(0.0f64, |x, y| x.max(y.abs()));
-    assert!(max > 0.0, "{}: an all-zero reference checks nothing", kern.name);
+    assert!(
+        max > 0.0,
+        "{}: an all-zero reference checks nothing",
+        kern.name
+    );
     for (i, (&g, &y)) in got.iter().zip(&want).enumerate() {
         let d = (f64::from(g) - y).abs();
         assert!(
@@ -210,9 +226,14 @@ fn quant_matmul_every_format_epilogue_and_reduction() {
             for (ti, tile) in tiles().into_iter().enumerate() {
                 for epilogue in EPILOGUES {
                     let n = 67;
-                    let nd = if (ki + ti) % 2 == 0 { Dim::Fixed(n) } else { Dim::Dynamic };
-                    let mut cfg = QuantMatmulConfig::new(format, (Dim::Dynamic, nd, k as u32), 1, &lim)
-                        .with_epilogue(epilogue);
+                    let nd = if (ki + ti) % 2 == 0 {
+                        Dim::Fixed(n)
+                    } else {
+                        Dim::Dynamic
+                    };
+                    let mut cfg =
+                        QuantMatmulConfig::new(format, (Dim::Dynamic, nd, k as u32), 1, &lim)
+                            .with_epilogue(epilogue);
                     cfg.tile = tile;
                     for m in [1, 3, 8, 17] {
                         seed += 10;
@@ -224,12 +245,15 @@ fn quant_matmul_every_format_epilogue_and_reduction() {
     }
 }
 
-
 #[test]
 fn quant_matmul_on_quantizer_output() {
     let lim = limits();
     for (i, format) in WeightFormat::ALL.into_iter().enumerate() {
-        let k = if format == WeightFormat::Q4K { 768 } else { 576 };
+        let k = if format == WeightFormat::Q4K {
+            768
+        } else {
+            576
+        };
         let cfg = QuantMatmulConfig::new(format, (Dim::Dynamic, Dim::Dynamic, k), 3, &lim);
         check(&cfg, (3, 67), quantized_rows, 1000 + i as u64);
     }
