@@ -3,17 +3,18 @@
 //! at -O0 and -O2, run by the runtime, against the reference evaluator on the
 //! weights those blocks decode to — within 1e-4 of the largest |logit| — and,
 //! to say what each format costs in fidelity, against the f32 model's logits
-//! recorded by `transformers`.
+//! recorded by `transformers`. The expert stacks of `moe` ops are stored in
+//! the format too (checked), and each run prints the bytes stored quantized.
 
 mod hf_common;
 
 use hf_common::*;
 use seam_compiler::compile::{compile, CompileOptions};
-use seam_compiler::formats::{assign_formats, WeightPolicy};
+use seam_compiler::formats::{assign_formats, param_roles, FormatReport, ParamRole, WeightPolicy};
 use seam_compiler::lower::Target;
 use seam_compiler::optimize::OptLevel;
 use seam_core::WeightFormat;
-use seam_ir::{evaluate, Tensor};
+use seam_ir::{evaluate, Model, Tensor};
 use seam_runtime::bundle::BundleReader;
 use seam_runtime::{DeviceOptions, HostTensor, Runtime};
 
@@ -48,6 +49,29 @@ fn argmax_rows(v: &[f32], vocab: usize) -> Vec<usize> {
         .collect()
 }
 
+/// `(bytes in a format other than f32, bytes of every product weight)` as ggml encodes them.
+fn quantized_bytes(report: &FormatReport) -> (u64, u64) {
+    report
+        .by_format
+        .iter()
+        .fold((0, 0), |(q, all), (&f, &(_, bytes))| {
+            let q = if f == WeightFormat::F32 { q } else { q + bytes };
+            (q, all + bytes)
+        })
+}
+
+/// `(expert stacks stored in a format other than f32, expert stacks)`.
+fn encoded_expert_stacks(model: &Model) -> (usize, usize) {
+    let experts: Vec<WeightFormat> = param_roles(model)
+        .iter()
+        .zip(&model.params)
+        .filter(|(role, _)| **role == ParamRole::Expert)
+        .map(|(_, p)| p.format)
+        .collect();
+    let encoded = experts.iter().filter(|&&f| f != WeightFormat::F32).count();
+    (encoded, experts.len())
+}
+
 fn formats_match(name: &str) {
     let m = imported(name);
     let exp = expected(name);
@@ -59,8 +83,20 @@ fn formats_match(name: &str) {
     for format in FORMATS {
         let policy = WeightPolicy::uniform(format);
         // The model as stored: what the device must compute.
-        let (stored, stored_weights, _) =
+        let (stored, stored_weights, report) =
             assign_formats(&m.model, &m.weights, &policy, &mut |_, _| {}).unwrap();
+        let (quantized, all) = quantized_bytes(&report);
+        let (encoded, stacks) = encoded_expert_stacks(&stored);
+        println!(
+            "{name} {format}: {:.2} of {:.2} MB of product weights stored in a format other than f32; \
+             {encoded}/{stacks} expert stacks",
+            quantized as f64 / 1e6,
+            all as f64 / 1e6
+        );
+        assert_eq!(
+            encoded, stacks,
+            "{name} {format}: expert stacks left in f32"
+        );
         let reference = evaluate(&stored, "forward", &stored_weights, &[ids.clone()]).unwrap();
         let reference = reference[0].to_f32_vec();
         let scale = reference.iter().fold(0f32, |a, x| a.max(x.abs()));

@@ -30,6 +30,9 @@ impl ParamRole {
 /// The operands of `moe` that are expert stacks.
 pub const MOE_EXPERT_OPERANDS: std::ops::Range<usize> = 3..6;
 
+/// The operands of `moe` that are its shared expert's gate, up and down.
+const MOE_SHARED_OPERANDS: std::ops::Range<usize> = 6..9;
+
 /// The role of every param of `model`, in declaration order. A param used in
 /// several ways takes the most restrictive role (`Other` over the rest; then
 /// `Router`, `Expert`, `LmHead`, `Linear`).
@@ -40,28 +43,26 @@ pub fn param_roles(model: &Model) -> Vec<ParamRole> {
             let weight_operands = match instr.op {
                 Op::MatMul | Op::MatMulAdd => 1..2,
                 Op::GatedMatMul { .. } => 1..3,
-                // The shared expert's gate, up and down.
-                Op::Moe { .. } => 6..9,
                 _ => 0..0,
             };
             let is_moe = matches!(instr.op, Op::Moe { .. });
             for (pos, o) in instr.operands.iter().enumerate() {
                 let Operand::Param(p) = *o else { continue };
                 let rank = model.param(p).ty.rank();
-                let unbatched = rank == 2;
-                let role = if is_moe && MOE_EXPERT_OPERANDS.contains(&pos) && rank == 3 {
-                    ParamRole::Expert
-                } else if weight_operands.contains(&pos) && unbatched {
-                    let result = instr.results[0];
-                    if f.outputs.contains(&result) {
-                        ParamRole::LmHead
-                    } else if read_by_router(f, i, result) {
-                        ParamRole::Router
-                    } else {
-                        ParamRole::Linear
+                let role = match (is_moe, rank) {
+                    (true, 3) if MOE_EXPERT_OPERANDS.contains(&pos) => ParamRole::Expert,
+                    (true, 2) if MOE_SHARED_OPERANDS.contains(&pos) => ParamRole::Linear,
+                    (false, 2) if weight_operands.contains(&pos) => {
+                        let result = instr.results[0];
+                        if f.outputs.contains(&result) {
+                            ParamRole::LmHead
+                        } else if read_by_router(f, i, result) {
+                            ParamRole::Router
+                        } else {
+                            ParamRole::Linear
+                        }
                     }
-                } else {
-                    ParamRole::Other
+                    _ => ParamRole::Other,
                 };
                 let slot = &mut roles[p.index()];
                 *slot = Some(slot.map_or(role, |r| most_restrictive(r, role)));
@@ -94,5 +95,29 @@ fn most_restrictive(a: ParamRole, b: ParamRole) -> ParamRole {
         a
     } else {
         b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expert_stacks_are_experts_and_a_shared_expert_is_linear() {
+        let source = include_str!("../../../examples/readme_moe.seam");
+        let (model, _) = seam_ir::text::parse(source).unwrap();
+        let roles = param_roles(&model);
+        let role = |name: &str| {
+            let i = model.params.iter().position(|p| p.name == name).unwrap();
+            roles[i]
+        };
+        assert_eq!(role("layers.0.experts.w_gate"), ParamRole::Expert);
+        assert_eq!(role("layers.0.experts.w_up"), ParamRole::Expert);
+        assert_eq!(role("layers.3.experts.w_down"), ParamRole::Expert);
+        assert_eq!(role("layers.0.shared.w_gate"), ParamRole::Linear);
+        assert_eq!(role("layers.0.shared.w_down"), ParamRole::Linear);
+        assert_eq!(role("layers.0.wq"), ParamRole::Linear);
+        assert_eq!(role("embed"), ParamRole::Other);
+        assert_eq!(role("layers.0.mlp_norm"), ParamRole::Other);
     }
 }

@@ -17,6 +17,10 @@
 //! [`Epilogue`] —, `r` with an add epilogue (f32, `[N]` or `[M, N]`), `out`
 //! (f32 `[M, N]`), then `params`. Sizes: `m`, `n`, `k` (`k` always fixed).
 //! Accumulation in f32.
+//!
+//! The same core generates the grouped MoE expert products (see
+//! [`QuantMoeConfig`]): rows of `a` taken through a routing plan, weights read
+//! from the block's expert in a stack.
 
 mod config;
 mod dequant;
