@@ -106,6 +106,20 @@ fn formats_match(name: &str) {
                 ..CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), level)
             };
             let bundle = compile(&m.model, &m.weights, &options).unwrap().bundle;
+            if stacks > 0 {
+                // The expert products decode the stacks themselves.
+                let tag = format!("_{}_r", format.name());
+                let ran =
+                    |prefix: &str| {
+                        bundle.manifest.kernels.iter().any(|k| {
+                            k.kernel.name.starts_with(prefix) && k.kernel.name.contains(&tag)
+                        })
+                    };
+                assert!(
+                    ran("moe_gate_up") && ran("moe_down"),
+                    "{name} {format} -O{level}: no quantized expert kernels"
+                );
+            }
             let loaded = rt
                 .load_bundle(BundleReader::from_bytes(bundle.to_bytes().unwrap()).unwrap())
                 .unwrap();

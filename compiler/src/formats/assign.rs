@@ -195,3 +195,43 @@ fn decode(name: &str, e: &EncodedWeight, shape: &[usize]) -> Result<Tensor, Form
         reason: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stack `[E, K, N]` is encoded as `E·N` rows of `K` (expert `e`'s
+    /// column `n` in row `e·N + n`) and decodes back to its shape.
+    #[test]
+    fn an_expert_stack_is_encoded_column_by_column() {
+        let (e, k, n) = (2, 64, 3);
+        let values: Vec<f32> = (0..e * k * n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 64.0)
+            .collect();
+        let t = Tensor::f32(vec![e, k, n], values.clone()).unwrap();
+        let enc = encode("w", &t, WeightFormat::Q8_0).unwrap();
+        assert_eq!((enc.rows, enc.k), ((e * n) as u64, k as u64));
+        let mut rows = vec![0f32; e * n * k];
+        dequantize(GgmlType::Q8_0, &enc.bytes, &mut rows).unwrap();
+        let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (ei, ni, ki) in
+            (0..e).flat_map(|a| (0..n).flat_map(move |b| (0..k).map(move |c| (a, b, c))))
+        {
+            let want = values[(ei * k + ki) * n + ni];
+            let got = rows[(ei * n + ni) * k + ki];
+            assert!(
+                (got - want).abs() <= max / 127.0,
+                "expert {ei} column {ni} k {ki}: {got} vs {want}"
+            );
+        }
+        let back = decode("w", &enc, &[e, k, n]).unwrap();
+        assert_eq!(back.shape, vec![e, k, n]);
+        let back = back.to_f32_vec();
+        for (i, (&got, &want)) in back.iter().zip(&values).enumerate() {
+            assert!(
+                (got - want).abs() <= max / 127.0,
+                "element {i}: {got} vs {want}"
+            );
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! `moe_down_to_tokens_quant`), run between the `f32` plan and combine: every
 //! format × E ∈ {4, 6, 8} × top-k ∈ {1, 2} × tokens ∈ {1, 3, 17} (repeated
 //! experts, experts without a token, an out-of-range id) on D and F an odd
-//! number of blocks (q4_k: D = 256·3, F = 256·2), each case on the device's
+//! number of blocks (q4_k: D = 256·3, F = 256), each case on the device's
 //! tile and on one of the other reductions. Weights are seam-core's quantizer
 //! output; the reference is an f64 loop on their decoded values.
 //!
@@ -31,7 +31,7 @@ fn shape(format: WeightFormat) -> (usize, usize) {
     match format {
         WeightFormat::F32 => (36, 20),
         WeightFormat::F16 | WeightFormat::Bf16 => (40, 24),
-        WeightFormat::Q4K => (768, 512),
+        WeightFormat::Q4K => (768, 256),
         _ => (96, 160),
     }
 }
@@ -198,12 +198,11 @@ impl Layer {
 
 /// Runs plan → gate‖up → down → combine (and for top-1 the down projection in
 /// token order, with and without an added residual) and checks them.
-fn run_case(cfg: &QuantMoeConfig, case: &Case, seed: u64) {
+fn run_case(cfg: &QuantMoeConfig, case: &Case, layer: &Layer, seed: u64) {
     let lim = limits();
     let moe = &cfg.moe;
     let (d, f) = (moe.hidden as usize, moe.ffn as usize);
     let (t, k, e) = (case.t, case.k, case.e);
-    let layer = Layer::new(cfg.format, case, (d, f), seed);
     let w = rand_f32(seed + 4, t * k);
     let resid = rand_f32(seed + 5, t * d);
     let valid = |id: i32| id >= 0 && (id as usize) < e;
@@ -242,29 +241,29 @@ fn run_case(cfg: &QuantMoeConfig, case: &Case, seed: u64) {
     let combine = pipeline(&moe_combine(moe, false, &lim).unwrap());
     let (tt, kk) = (t as u32, k as u32);
     let plan_sizes = [("tokens", tt), ("topk", kk), ("blocks", blocks)];
+    let (all, blocks_only) = (&plan_sizes[..], &plan_sizes[2..]);
     let g = gpu();
     let mut batch = g.batch();
-    let mut dispatch = |p, bufs: &[&GpuBuffer]| {
-        let views: Vec<_> = bufs.iter().map(|b| b.view()).collect();
-        batch.dispatch(p, &views, &plan_sizes).unwrap();
-    };
-    dispatch(&plan, &[&idb, &block_expert, &pairs, &pair_pos]);
-    dispatch(&gate_up, &[&xb, &block_expert, &pairs, &gb, &ub, &h]);
-    dispatch(&down, &[&h, &block_expert, &db, &y]);
-    dispatch(&combine, &[&y, &wb, &pair_pos, &o]);
     let unit = k == 1 && case.ids.iter().all(|&id| valid(id));
     let to_tokens = |shared| pipeline(&moe_down_to_tokens_quant(cfg, shared).unwrap());
-    if unit {
-        dispatch(
-            &to_tokens(false),
-            &[&h, &block_expert, &pairs, &db, &o_unit],
-        );
-        dispatch(
-            &to_tokens(true),
-            &[&h, &block_expert, &pairs, &db, &rb, &o_shared],
-        );
+    let steps = [
+        Some((plan, vec![&idb, &block_expert, &pairs, &pair_pos], all)),
+        Some((gate_up, vec![&xb, &block_expert, &pairs, &gb, &ub, &h], all)),
+        Some((down, vec![&h, &block_expert, &db, &y], blocks_only)),
+        Some((combine, vec![&y, &wb, &pair_pos, &o], all)),
+        unit.then(|| {
+            let bufs = vec![&h, &block_expert, &pairs, &db, &o_unit];
+            (to_tokens(false), bufs, all)
+        }),
+        unit.then(|| {
+            let bufs = vec![&h, &block_expert, &pairs, &db, &rb, &o_shared];
+            (to_tokens(true), bufs, all)
+        }),
+    ];
+    for (p, bufs, sizes) in steps.iter().flatten() {
+        let views: Vec<_> = bufs.iter().map(|b| b.view()).collect();
+        batch.dispatch(p, &views, sizes).unwrap();
     }
-    drop(dispatch);
     g.run(&batch.finish().unwrap()).unwrap();
 
     let name = format!(
@@ -283,7 +282,7 @@ fn run_case(cfg: &QuantMoeConfig, case: &Case, seed: u64) {
         let got = read_f32(&o_shared, t * d);
         check_close(&format!("moe_down_to_tokens +shared {name}"), &got, &shared);
     }
-    check_gate_up(&layer, moe, case, (&block_expert, &pairs, &h), &name);
+    check_gate_up(layer, moe, case, (&block_expert, &pairs, &h), &name);
 }
 
 /// Every row of a block with an expert: a real pair's `h` matches the
@@ -343,9 +342,10 @@ fn moe_quant_every_format_routing_and_tile() {
             let moe = MoeConfig::new(case.e as u32, d as u32, f as u32, act, &lim, 256).unwrap();
             let cfg = QuantMoeConfig::new(moe, format, &lim);
             let other = with_tile(&cfg, other_tiles()[(fi + ci) % 3]);
+            seed += 10;
+            let layer = Layer::new(format, case, (d, f), seed);
             for cfg in [cfg, other] {
-                seed += 10;
-                run_case(&cfg, case, seed);
+                run_case(&cfg, case, &layer, seed);
             }
         }
     }
