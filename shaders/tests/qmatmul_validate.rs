@@ -15,8 +15,10 @@ const EPILOGUES: [Epilogue; 5] = [
 /// The tiles of each reduction: none (CPU), subgroup shuffles, workgroup tree.
 fn tiles() -> Vec<QuantTile> {
     let lav = DeviceLimits::lavapipe();
-    let mut gpu = DeviceLimits::default();
-    gpu.subgroup_size = Some(32);
+    let gpu = DeviceLimits {
+        subgroup_size: Some(32),
+        ..DeviceLimits::default()
+    };
     vec![
         QuantTile::for_device(&lav, 8),
         QuantTile::for_device(&gpu, 1),
