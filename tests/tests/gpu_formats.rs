@@ -60,16 +60,14 @@ fn quantized_bytes(report: &FormatReport) -> (u64, u64) {
         })
 }
 
-/// `(expert stacks stored in a format other than f32, expert stacks)`.
-fn encoded_expert_stacks(model: &Model) -> (usize, usize) {
-    let experts: Vec<WeightFormat> = param_roles(model)
+/// The formats of the expert stacks of `model`, in param order.
+fn expert_formats(model: &Model) -> Vec<WeightFormat> {
+    param_roles(model)
         .iter()
         .zip(&model.params)
         .filter(|(role, _)| **role == ParamRole::Expert)
         .map(|(_, p)| p.format)
-        .collect();
-    let encoded = experts.iter().filter(|&&f| f != WeightFormat::F32).count();
-    (encoded, experts.len())
+        .collect()
 }
 
 fn formats_match(name: &str) {
@@ -86,18 +84,27 @@ fn formats_match(name: &str) {
         let (stored, stored_weights, report) =
             assign_formats(&m.model, &m.weights, &policy, &mut |_, _| {}).unwrap();
         let (quantized, all) = quantized_bytes(&report);
-        let (encoded, stacks) = encoded_expert_stacks(&stored);
+        let stacks = expert_formats(&stored);
+        let encoded = stacks.iter().filter(|&&f| f != WeightFormat::F32).count();
         println!(
             "{name} {format}: {:.2} of {:.2} MB of product weights stored in a format other than f32; \
-             {encoded}/{stacks} expert stacks",
+             {encoded}/{} expert stacks in {stacks:?}",
             quantized as f64 / 1e6,
-            all as f64 / 1e6
+            all as f64 / 1e6,
+            stacks.len()
         );
         assert_eq!(
-            encoded, stacks,
+            encoded,
+            stacks.len(),
             "{name} {format}: expert stacks left in f32"
         );
-        let reference = evaluate(&stored, "forward", &stored_weights, &[ids.clone()]).unwrap();
+        let reference = evaluate(
+            &stored,
+            "forward",
+            &stored_weights,
+            std::slice::from_ref(&ids),
+        )
+        .unwrap();
         let reference = reference[0].to_f32_vec();
         let scale = reference.iter().fold(0f32, |a, x| a.max(x.abs()));
         for level in [OptLevel::O0, OptLevel::O2] {
@@ -106,9 +113,10 @@ fn formats_match(name: &str) {
                 ..CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), level)
             };
             let bundle = compile(&m.model, &m.weights, &options).unwrap().bundle;
-            if stacks > 0 {
-                // The expert products decode the stacks themselves.
-                let tag = format!("_{}_r", format.name());
+            for stack_format in &stacks {
+                // The expert products decode the stacks themselves (in the
+                // format they are stored in, a fallback of `format`).
+                let tag = format!("_{}_r", stack_format.name());
                 let ran =
                     |prefix: &str| {
                         bundle.manifest.kernels.iter().any(|k| {
@@ -117,7 +125,7 @@ fn formats_match(name: &str) {
                     };
                 assert!(
                     ran("moe_gate_up") && ran("moe_down"),
-                    "{name} {format} -O{level}: no quantized expert kernels"
+                    "{name} {format} -O{level}: no {stack_format} expert kernels"
                 );
             }
             let loaded = rt

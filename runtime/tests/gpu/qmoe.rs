@@ -1,10 +1,10 @@
 //! The grouped MoE expert products with expert stacks stored in a
 //! `WeightFormat` (`moe_gate_up_quant`, `moe_down_quant`,
 //! `moe_down_to_tokens_quant`), run between the `f32` plan and combine: every
-//! format × E ∈ {4, 6, 8} × top-k ∈ {1, 2} × tokens ∈ {1, 3, 17} (repeated
+//! format × E ∈ {4, 8} × top-k ∈ {1, 2} × tokens ∈ {1, 3, 17} (repeated
 //! experts, experts without a token, an out-of-range id) on D and F an odd
-//! number of blocks (q4_k: D = 256·3, F = 256), each case on the device's
-//! tile and on one of the other reductions. Weights are seam-core's quantizer
+//! number of blocks (q4_k: D = 256·3, F = 256), on the device's tile and, for
+//! `E = 8`, on one of the other reductions per format. Weights are seam-core's quantizer
 //! output; the reference is an f64 loop on their decoded values.
 //!
 //! Checked: the layer's output, `|got − want| ≤ 1e-4 · max|want| + 1e-6`;
@@ -44,8 +44,10 @@ struct Case {
     ids: Vec<i32>,
 }
 
+/// The cases; all but the first share `E = 8`, so their kernels are compiled
+/// once (lavapipe's shader compiles dominate the test's time).
 fn cases() -> Vec<Case> {
-    let mut ids17 = rand_i32(77, 17 * 2, 0, 6);
+    let mut ids17 = rand_i32(77, 17 * 2, 0, 8);
     ids17[5] = -1;
     ids17[6] = ids17[7];
     vec![
@@ -64,13 +66,13 @@ fn cases() -> Vec<Case> {
         Case {
             t: 17,
             k: 2,
-            e: 6,
+            e: 8,
             ids: ids17,
         },
         Case {
             t: 17,
             k: 1,
-            e: 5,
+            e: 8,
             ids: rand_i32(78, 17, 0, 5),
         },
     ]
@@ -333,19 +335,20 @@ fn moe_quant_every_format_routing_and_tile() {
     let mut seed = 0;
     for (fi, format) in WeightFormat::ALL.into_iter().enumerate() {
         let (d, f) = shape(format);
-        for (ci, case) in cases().iter().enumerate() {
-            let act = if (fi + ci) % 2 == 0 {
-                GatedAct::SwiGlu
-            } else {
-                GatedAct::GeGlu
-            };
+        let act = if fi % 2 == 0 {
+            GatedAct::SwiGlu
+        } else {
+            GatedAct::GeGlu
+        };
+        for case in &cases() {
             let moe = MoeConfig::new(case.e as u32, d as u32, f as u32, act, &lim, 256).unwrap();
             let cfg = QuantMoeConfig::new(moe, format, &lim);
-            let other = with_tile(&cfg, other_tiles()[(fi + ci) % 3]);
             seed += 10;
             let layer = Layer::new(format, case, (d, f), seed);
-            for cfg in [cfg, other] {
-                run_case(&cfg, case, &layer, seed);
+            run_case(&cfg, case, &layer, seed);
+            if case.e == 8 {
+                let other = with_tile(&cfg, other_tiles()[fi % 3]);
+                run_case(&other, case, &layer, seed);
             }
         }
     }
