@@ -40,7 +40,10 @@ pub use kernels::moe::{
     moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_max_blocks, moe_plan, MoeConfig,
 };
 pub use kernels::movement::{concat, gather, slice, slice_update, split};
-pub use kernels::qmatmul::{chunk_elems, quant_matmul, QuantMatmulConfig, QuantTile, WeightLoads};
+pub use kernels::qmatmul::{
+    chunk_elems, moe_down_quant, moe_down_to_tokens_quant, moe_gate_up_quant, quant_matmul,
+    QuantMatmulConfig, QuantMoeConfig, QuantTile, WeightLoads,
+};
 pub use kernels::rope::rope;
 pub use kernels::route::{route, topk};
 pub use kernels::rowwise::{row_kernel, RowConfig, RowOp};

@@ -3,15 +3,15 @@
 //! exactly what those blocks decode to, so the model and weights the bundle
 //! records compute what the device computes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use seam_core::quant::{dequantize, quantize, GgmlType, QuantError};
 use seam_core::WeightFormat;
-use seam_ir::{EncodedWeight, EncodingError, Model, ParamId, Tensor, Weights};
+use seam_ir::{EncodedWeight, EncodingError, Model, Op, Operand, ParamId, Tensor, Weights};
 use thiserror::Error;
 
-use super::policy::{fallback, WeightPolicy};
-use super::roles::param_roles;
+use super::policy::{expert_format, fallback, WeightPolicy};
+use super::roles::{param_roles, ParamRole, MOE_EXPERT_OPERANDS};
 use crate::emit::transpose_last2;
 
 /// Why formats could not be assigned.
@@ -54,7 +54,8 @@ pub type FormatProgress<'a> = dyn FnMut(usize, usize) + 'a;
 
 /// Gives every product weight of `model` its format under `policy` (see
 /// [`WeightPolicy`]), quantizing its values where it has no encoding in that
-/// format, and replacing its values by what the blocks decode to.
+/// format, and replacing its values by what the blocks decode to. The expert
+/// stacks of one `moe` fall back together ([`expert_format`]).
 pub fn assign_formats(
     model: &Model,
     weights: &Weights,
@@ -62,6 +63,7 @@ pub fn assign_formats(
     progress: &mut FormatProgress<'_>,
 ) -> Result<(Model, Weights, FormatReport), FormatError> {
     let roles = param_roles(model);
+    let stack_ks = expert_stack_ks(model);
     let mut model = model.clone();
     let mut weights = weights.clone();
     let mut report = FormatReport::default();
@@ -75,8 +77,11 @@ pub fn assign_formats(
         let source = weights.encoding(id).map(|e| e.format);
         let asked = policy.asked(*role).or(source).unwrap_or(WeightFormat::F32);
         let decl = &model.params[i];
-        let k = decl.sizes()[0] as u64;
-        let format = fallback(asked, k);
+        let (rows, k) = EncodedWeight::rows_and_k(&decl.name, &decl.sizes())?;
+        let format = match (role, stack_ks.get(&id)) {
+            (ParamRole::Expert, Some(ks)) => expert_format(asked, ks),
+            _ => fallback(asked, k),
+        };
         if format != asked {
             report.fallbacks.push((decl.name.clone(), asked, format));
         }
@@ -89,7 +94,7 @@ pub fn assign_formats(
                     format,
                 )?,
             };
-            let values = decode(&decl.name, &encoding)?;
+            let values = decode(&decl.name, &encoding, &decl.sizes())?;
             weights
                 .replace(id, values)
                 .map_err(|reason| FormatError::Tensor {
@@ -98,9 +103,7 @@ pub fn assign_formats(
                 })?;
             weights.set_encoding(id, encoding)?;
         }
-        let bytes = format
-            .ggml_row_bytes(k)
-            .map_or(0, |b| b * decl.sizes()[1] as u64);
+        let bytes = format.ggml_row_bytes(k).map_or(0, |b| b * rows);
         let entry = report.by_format.entry(format).or_default();
         entry.0 += 1;
         entry.1 += bytes;
@@ -109,6 +112,39 @@ pub fn assign_formats(
         progress(done, total);
     }
     Ok((model, weights, report))
+}
+
+/// For every param that is an expert stack of a `moe`, the `K` of every
+/// stack stored alongside it (its own included).
+fn expert_stack_ks(model: &Model) -> HashMap<ParamId, Vec<u64>> {
+    let mut ks: HashMap<ParamId, Vec<u64>> = HashMap::new();
+    let moes = model
+        .functions
+        .iter()
+        .flat_map(|f| &f.body)
+        .filter(|instr| matches!(instr.op, Op::Moe { .. }));
+    for instr in moes {
+        let stacks: Vec<(ParamId, u64)> = instr
+            .operands
+            .get(MOE_EXPERT_OPERANDS)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| match *o {
+                Operand::Param(p) => {
+                    let sizes = model.param(p).sizes();
+                    let k = sizes.len().checked_sub(2).map(|i| sizes[i] as u64)?;
+                    Some((p, k))
+                }
+                Operand::Value(_) => None,
+            })
+            .collect();
+        for &(p, _) in &stacks {
+            ks.entry(p)
+                .or_default()
+                .extend(stacks.iter().map(|&(_, k)| k));
+        }
+    }
+    ks
 }
 
 fn weights_tensor<'w>(
@@ -122,26 +158,29 @@ fn weights_tensor<'w>(
     })
 }
 
-/// The blocks of a `[K, N]` tensor in `format`, rows = columns.
+/// The blocks of a `[.., K, N]` tensor in `format`: rows = the leading dims
+/// times `N`, each a column of one matrix.
 fn encode(name: &str, t: &Tensor, format: WeightFormat) -> Result<EncodedWeight, FormatError> {
-    let (k, n) = (t.shape[0], t.shape[1]);
-    let rows = transpose_last2(&t.to_f32_vec(), k, n);
-    let bytes = quantize(format, &rows).map_err(|source| FormatError::Quant {
+    let (rows, k) = EncodedWeight::rows_and_k(name, &t.shape)?;
+    let n = t.shape[t.shape.len() - 1];
+    let columns = transpose_last2(&t.to_f32_vec(), k as usize, n);
+    let bytes = quantize(format, &columns).map_err(|source| FormatError::Quant {
         name: name.into(),
         format,
         source,
     })?;
     Ok(EncodedWeight {
         format,
-        rows: n as u64,
-        k: k as u64,
+        rows,
+        k,
         bytes: bytes.into(),
     })
 }
 
-/// The `[K, N]` f32 tensor an encoding decodes to.
-fn decode(name: &str, e: &EncodedWeight) -> Result<Tensor, FormatError> {
+/// The f32 tensor of `shape` (`[.., K, N]`) an encoding decodes to.
+fn decode(name: &str, e: &EncodedWeight, shape: &[usize]) -> Result<Tensor, FormatError> {
     let (rows, k) = (e.rows as usize, e.k as usize);
+    let n = shape.last().copied().unwrap_or(0);
     let mut out = vec![0f32; rows * k];
     dequantize(GgmlType::from_format(e.format), &e.bytes, &mut out).map_err(|source| {
         FormatError::Quant {
@@ -150,8 +189,49 @@ fn decode(name: &str, e: &EncodedWeight) -> Result<Tensor, FormatError> {
             source,
         }
     })?;
-    Tensor::f32(vec![k, rows], transpose_last2(&out, rows, k)).map_err(|e| FormatError::Tensor {
+    let values = transpose_last2(&out, n, k);
+    Tensor::f32(shape.to_vec(), values).map_err(|e| FormatError::Tensor {
         name: name.into(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stack `[E, K, N]` is encoded as `E·N` rows of `K` (expert `e`'s
+    /// column `n` in row `e·N + n`) and decodes back to its shape.
+    #[test]
+    fn an_expert_stack_is_encoded_column_by_column() {
+        let (e, k, n) = (2, 64, 3);
+        let values: Vec<f32> = (0..e * k * n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 64.0)
+            .collect();
+        let t = Tensor::f32(vec![e, k, n], values.clone()).unwrap();
+        let enc = encode("w", &t, WeightFormat::Q8_0).unwrap();
+        assert_eq!((enc.rows, enc.k), ((e * n) as u64, k as u64));
+        let mut rows = vec![0f32; e * n * k];
+        dequantize(GgmlType::Q8_0, &enc.bytes, &mut rows).unwrap();
+        let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (ei, ni, ki) in
+            (0..e).flat_map(|a| (0..n).flat_map(move |b| (0..k).map(move |c| (a, b, c))))
+        {
+            let want = values[(ei * k + ki) * n + ni];
+            let got = rows[(ei * n + ni) * k + ki];
+            assert!(
+                (got - want).abs() <= max / 127.0,
+                "expert {ei} column {ni} k {ki}: {got} vs {want}"
+            );
+        }
+        let back = decode("w", &enc, &[e, k, n]).unwrap();
+        assert_eq!(back.shape, vec![e, k, n]);
+        let back = back.to_f32_vec();
+        for (i, (&got, &want)) in back.iter().zip(&values).enumerate() {
+            assert!(
+                (got - want).abs() <= max / 127.0,
+                "element {i}: {got} vs {want}"
+            );
+        }
+    }
 }

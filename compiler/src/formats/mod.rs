@@ -7,5 +7,5 @@ mod policy;
 mod roles;
 
 pub use assign::{assign_formats, FormatError, FormatProgress, FormatReport};
-pub use policy::{fallback, WeightPolicy};
-pub use roles::{param_roles, ParamRole};
+pub use policy::{expert_format, fallback, WeightPolicy};
+pub use roles::{param_roles, ParamRole, MOE_EXPERT_OPERANDS};

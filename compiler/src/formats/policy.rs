@@ -21,6 +21,9 @@ pub struct WeightPolicy {
     pub lm_head: Option<WeightFormat>,
     /// Router (gate) weights.
     pub router: Option<WeightFormat>,
+    /// The expert stacks of `moe` ops (the three stacks of one `moe` share a
+    /// format: see [`expert_format`]).
+    pub expert: Option<WeightFormat>,
 }
 
 impl WeightPolicy {
@@ -35,6 +38,7 @@ impl WeightPolicy {
             linear: Some(format),
             lm_head: Some(lm_head),
             router: Some(WeightFormat::F32),
+            expert: Some(format),
         }
     }
 
@@ -44,6 +48,7 @@ impl WeightPolicy {
             ParamRole::Linear => self.linear,
             ParamRole::LmHead => self.lm_head,
             ParamRole::Router => self.router,
+            ParamRole::Expert => self.expert,
             ParamRole::Other => Some(WeightFormat::F32),
         }
     }
@@ -66,6 +71,15 @@ pub fn fallback(asked: WeightFormat, k: u64) -> WeightFormat {
     }
 }
 
+/// The format the expert stacks of `moe` ops are stored in when `asked`
+/// for them: each stack's own [`fallback`] over the `K` of every stack it is
+/// stored alongside (`ks`: gate and up have `K = D`, down `K = F`), so that
+/// the stacks of one `moe` share a format. Later formats of the fallback
+/// chain fit every `K` an earlier one fits, so one pass suffices.
+pub fn expert_format(asked: WeightFormat, ks: &[u64]) -> WeightFormat {
+    ks.iter().fold(asked, |f, &k| fallback(f, k))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +90,7 @@ mod tests {
         assert_eq!(p.asked(ParamRole::Linear), Some(WeightFormat::Q4_0));
         assert_eq!(p.asked(ParamRole::LmHead), Some(WeightFormat::Q8_0));
         assert_eq!(p.asked(ParamRole::Router), Some(WeightFormat::F32));
+        assert_eq!(p.asked(ParamRole::Expert), Some(WeightFormat::Q4_0));
         assert_eq!(
             WeightPolicy::uniform(WeightFormat::F16).lm_head,
             Some(WeightFormat::F16)
@@ -91,5 +106,29 @@ mod tests {
         assert_eq!(fallback(WeightFormat::Q8_0, 24), WeightFormat::F16);
         assert_eq!(fallback(WeightFormat::Q8_0, 7), WeightFormat::F32);
         assert_eq!(fallback(WeightFormat::F16, 12), WeightFormat::F32);
+    }
+
+    #[test]
+    fn the_stacks_of_one_moe_share_the_format_every_k_fits() {
+        assert_eq!(
+            expert_format(WeightFormat::Q4K, &[512, 768]),
+            WeightFormat::Q4K
+        );
+        assert_eq!(
+            expert_format(WeightFormat::Q4K, &[512, 96]),
+            WeightFormat::Q4_1
+        );
+        assert_eq!(
+            expert_format(WeightFormat::Q4K, &[96, 512]),
+            WeightFormat::Q4_1
+        );
+        assert_eq!(
+            expert_format(WeightFormat::Q4_0, &[64, 40]),
+            WeightFormat::F16
+        );
+        assert_eq!(
+            expert_format(WeightFormat::Q8_0, &[64, 12]),
+            WeightFormat::F32
+        );
     }
 }

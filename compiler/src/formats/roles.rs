@@ -1,6 +1,6 @@
 //! What each parameter is to the model, read off its uses: the weight of a
-//! product (and which product: the LM head, a router, any other), or
-//! something else (an embedding table, a norm, an expert stack).
+//! product (and which product: the LM head, a router, an expert stack of a
+//! `moe`, any other), or something else (an embedding table, a norm).
 
 use seam_ir::{Model, Op, Operand};
 
@@ -13,8 +13,10 @@ pub enum ParamRole {
     LmHead,
     /// A product weight whose result a `route` or `topk` reads (router logits).
     Router,
-    /// Anything else (gathered rows, a norm scale, stacked experts, a bias):
-    /// stays `f32`.
+    /// Only ever an expert stack `[E, K, N]` of a `moe` (`w_gate`, `w_up`,
+    /// `w_down`); its shared expert's weights are [`ParamRole::Linear`].
+    Expert,
+    /// Anything else (gathered rows, a norm scale, a bias): stays `f32`.
     Other,
 }
 
@@ -25,9 +27,15 @@ impl ParamRole {
     }
 }
 
+/// The operands of `moe` that are expert stacks.
+pub const MOE_EXPERT_OPERANDS: std::ops::Range<usize> = 3..6;
+
+/// The operands of `moe` that are its shared expert's gate, up and down.
+const MOE_SHARED_OPERANDS: std::ops::Range<usize> = 6..9;
+
 /// The role of every param of `model`, in declaration order. A param used in
 /// several ways takes the most restrictive role (`Other` over the rest; then
-/// `Router`, `LmHead`, `Linear`).
+/// `Router`, `Expert`, `LmHead`, `Linear`).
 pub fn param_roles(model: &Model) -> Vec<ParamRole> {
     let mut roles: Vec<Option<ParamRole>> = vec![None; model.params.len()];
     for f in &model.functions {
@@ -37,20 +45,24 @@ pub fn param_roles(model: &Model) -> Vec<ParamRole> {
                 Op::GatedMatMul { .. } => 1..3,
                 _ => 0..0,
             };
+            let is_moe = matches!(instr.op, Op::Moe { .. });
             for (pos, o) in instr.operands.iter().enumerate() {
                 let Operand::Param(p) = *o else { continue };
-                let unbatched = model.param(p).ty.rank() == 2;
-                let role = if weight_operands.contains(&pos) && unbatched {
-                    let result = instr.results[0];
-                    if f.outputs.contains(&result) {
-                        ParamRole::LmHead
-                    } else if read_by_router(f, i, result) {
-                        ParamRole::Router
-                    } else {
-                        ParamRole::Linear
+                let rank = model.param(p).ty.rank();
+                let role = match (is_moe, rank) {
+                    (true, 3) if MOE_EXPERT_OPERANDS.contains(&pos) => ParamRole::Expert,
+                    (true, 2) if MOE_SHARED_OPERANDS.contains(&pos) => ParamRole::Linear,
+                    (false, 2) if weight_operands.contains(&pos) => {
+                        let result = instr.results[0];
+                        if f.outputs.contains(&result) {
+                            ParamRole::LmHead
+                        } else if read_by_router(f, i, result) {
+                            ParamRole::Router
+                        } else {
+                            ParamRole::Linear
+                        }
                     }
-                } else {
-                    ParamRole::Other
+                    _ => ParamRole::Other,
                 };
                 let slot = &mut roles[p.index()];
                 *slot = Some(slot.map_or(role, |r| most_restrictive(r, role)));
@@ -73,8 +85,9 @@ fn read_by_router(f: &seam_ir::Function, at: usize, v: seam_ir::ValueId) -> bool
 
 fn most_restrictive(a: ParamRole, b: ParamRole) -> ParamRole {
     let rank = |r: ParamRole| match r {
-        ParamRole::Other => 3,
-        ParamRole::Router => 2,
+        ParamRole::Other => 4,
+        ParamRole::Router => 3,
+        ParamRole::Expert => 2,
         ParamRole::LmHead => 1,
         ParamRole::Linear => 0,
     };
@@ -82,5 +95,29 @@ fn most_restrictive(a: ParamRole, b: ParamRole) -> ParamRole {
         a
     } else {
         b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expert_stacks_are_experts_and_a_shared_expert_is_linear() {
+        let source = include_str!("../../../examples/readme_moe.seam");
+        let (model, _) = seam_ir::text::parse(source).unwrap();
+        let roles = param_roles(&model);
+        let role = |name: &str| {
+            let i = model.params.iter().position(|p| p.name == name).unwrap();
+            roles[i]
+        };
+        assert_eq!(role("layers.0.experts.w_gate"), ParamRole::Expert);
+        assert_eq!(role("layers.0.experts.w_up"), ParamRole::Expert);
+        assert_eq!(role("layers.3.experts.w_down"), ParamRole::Expert);
+        assert_eq!(role("layers.0.shared.w_gate"), ParamRole::Linear);
+        assert_eq!(role("layers.0.shared.w_down"), ParamRole::Linear);
+        assert_eq!(role("layers.0.wq"), ParamRole::Linear);
+        assert_eq!(role("embed"), ParamRole::Other);
+        assert_eq!(role("layers.0.mlp_norm"), ParamRole::Other);
     }
 }

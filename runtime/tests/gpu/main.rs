@@ -12,6 +12,7 @@ mod matmul;
 mod moe;
 mod movement;
 mod qmatmul;
+mod qmoe;
 mod rope;
 mod route;
 mod rowwise;

@@ -154,7 +154,7 @@ pub(crate) fn matmul_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Lo
 
 /// The format the product's weights are stored in, when they are params in a
 /// format other than `f32` (gate and up of a gated product share it).
-fn stored_format(cx: &LowerCx<'_>, weights: &[Operand]) -> Option<WeightFormat> {
+pub(crate) fn stored_format(cx: &LowerCx<'_>, weights: &[Operand]) -> Option<WeightFormat> {
     let formats: Vec<WeightFormat> = weights
         .iter()
         .map(|w| match w {
@@ -177,32 +177,76 @@ fn quant_matmul_instr(
 ) -> Result<(), LowerError> {
     let a = instr.operands[0];
     let a_dims = dims_of(cx.ty(a));
-    let b_dims = dims_of(cx.ty(weights[0]));
-    let m = SizeExpr::product(a_dims[..a_dims.len() - 1].iter().cloned());
+    let product = QuantProduct {
+        a: cx.operand(a),
+        m: SizeExpr::product(a_dims[..a_dims.len() - 1].iter().cloned()),
+        weights,
+        format,
+        epilogue,
+        addend: epilogue.adds().then(|| cx.operand(instr.operands[2])),
+        out: cx.value_tensor(instr.results[0]),
+    };
+    quant_product(cx, instr, &product)
+}
+
+/// A product `a[m, K] · W` whose weights (`W[K, N]`, gate and up when gated)
+/// are params stored in `format`.
+pub(crate) struct QuantProduct<'a> {
+    /// The left operand.
+    pub a: TensorId,
+    /// Its rows.
+    pub m: SizeExpr,
+    /// The weight params.
+    pub weights: &'a [Operand],
+    /// Their format.
+    pub format: WeightFormat,
+    /// What is stored.
+    pub epilogue: Epilogue,
+    /// The bias or residual of an add epilogue.
+    pub addend: Option<TensorId>,
+    /// The result.
+    pub out: TensorId,
+}
+
+/// Emits the `quant_matmul` step of `p` for `instr`.
+pub(crate) fn quant_product(
+    cx: &mut LowerCx<'_>,
+    instr: &Instr,
+    p: &QuantProduct<'_>,
+) -> Result<(), LowerError> {
+    let b_dims = dims_of(cx.ty(p.weights[0]));
     let (k, n) = (b_dims[0].clone(), b_dims[1].clone());
     let k_fixed = k
         .as_const()
         .and_then(|k| u32::try_from(k).ok())
         .unwrap_or(0);
-    let max_rows = match kdim(&m) {
+    let max_rows = match kdim(&p.m) {
         seam_shaders::Dim::Fixed(rows) => rows,
         seam_shaders::Dim::Dynamic => 8,
     };
     let limits = &cx.target.limits;
-    let cfg = QuantMatmulConfig::new(format, (kdim(&m), kdim(&n), k_fixed), max_rows, limits)
-        .with_epilogue(epilogue);
-    let mut args = vec![whole(cx.operand(a))];
-    for w in weights {
-        let Operand::Param(p) = *w else {
-            return Err(cx.unsupported(instr, "a stored format on a computed weight"));
-        };
-        args.push(whole(cx.param_tensor(p, Packing::Rows(format))));
-    }
-    if epilogue.adds() {
-        args.push(whole(cx.operand(instr.operands[2])));
-    }
-    let out = cx.value_tensor(instr.results[0]);
-    args.push(whole(out));
-    let sizes = vec![("m", m), ("n", n), ("k", k)];
-    cx.step(instr, quant_matmul(&cfg), args, vec![out], sizes)
+    let cfg = QuantMatmulConfig::new(p.format, (kdim(&p.m), kdim(&n), k_fixed), max_rows, limits)
+        .with_epilogue(p.epilogue);
+    let mut args = vec![whole(p.a)];
+    args.extend(row_plane_args(cx, instr, p.weights, p.format)?);
+    args.extend(p.addend.map(whole));
+    args.push(whole(p.out));
+    let sizes = vec![("m", p.m.clone()), ("n", n), ("k", k)];
+    cx.step(instr, quant_matmul(&cfg), args, vec![p.out], sizes)
+}
+
+/// The row planes of weight params stored in `format`, one argument each.
+pub(crate) fn row_plane_args(
+    cx: &mut LowerCx<'_>,
+    instr: &Instr,
+    weights: &[Operand],
+    format: WeightFormat,
+) -> Result<Vec<Arg>, LowerError> {
+    weights
+        .iter()
+        .map(|w| match *w {
+            Operand::Param(p) => Ok(whole(cx.param_tensor(p, Packing::Rows(format)))),
+            Operand::Value(_) => Err(cx.unsupported(instr, "a stored format on a computed weight")),
+        })
+        .collect()
 }

@@ -1,16 +1,22 @@
 //! The grouped, dropless MoE: routing plan, gate/up with the activation
 //! epilogue, down projection, optional shared expert, weighted combine — a
-//! constant number of dispatches whatever the number of experts.
+//! constant number of dispatches whatever the number of experts. Expert
+//! stacks stored in a format other than `f32` (gate and up sharing one) are
+//! read as row planes by the `*_quant` kernels, which take the plan's blocks
+//! as the `f32` kernels do; a shared expert in a format runs `quant_matmul`.
 
 use seam_bundle::Packing;
-use seam_core::SizeExpr;
+use seam_core::{DeviceLimits, SizeExpr, WeightFormat};
 use seam_ir::{DType, GatedAct, Instr, Op, Operand, RouteMode};
 use seam_shaders::kernels::moe::{
     moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_plan, MoeConfig,
 };
-use seam_shaders::{matmul, BLayout, Epilogue, MatmulConfig};
+use seam_shaders::{
+    matmul, moe_down_quant, moe_down_to_tokens_quant, moe_gate_up_quant, BLayout, Epilogue,
+    MatmulConfig, QuantMoeConfig,
+};
 
-use super::linalg::split_args;
+use super::linalg::{quant_product, row_plane_args, split_args, stored_format, QuantProduct};
 use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
 
 fn static_u32(
@@ -111,17 +117,26 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
         BLayout::Transposed => (experts * ffn, u64::from(hidden) * 4),
         BLayout::RowMajor => (experts * hidden, u64::from(ffn) * 4),
     };
-    let wg = weight(cx, instr, ops[3], cfg.layout)?;
-    let wu = weight(cx, instr, ops[4], cfg.layout)?;
     let mut args = vec![whole(x), whole(block_expert), whole(pair_list)];
-    args.extend(split_args(wg, cfg.gate_up_split, gu_rows, gu_row_bytes));
-    args.extend(split_args(wu, cfg.gate_up_split, gu_rows, gu_row_bytes));
+    let kernel = match stored_format(cx, &ops[3..5]) {
+        Some(format) => {
+            args.extend(row_plane_args(cx, instr, &ops[3..5], format)?);
+            moe_gate_up_quant(&quant(&cfg, format, &limits))
+        }
+        None => {
+            for &stack in &ops[3..5] {
+                let t = weight(cx, instr, stack, cfg.layout)?;
+                args.extend(split_args(t, cfg.gate_up_split, gu_rows, gu_row_bytes));
+            }
+            moe_gate_up(&cfg)
+        }
+    };
     args.push(whole(h));
     let gu_sizes = sizes(vec![
         ("n", SizeExpr::Const(u64::from(ffn))),
         ("k", SizeExpr::Const(u64::from(hidden))),
     ]);
-    cx.step(instr, moe_gate_up(&cfg), args, vec![h], gu_sizes)?;
+    cx.step(instr, kernel, args, vec![h], gu_sizes)?;
 
     // 3. Down projection of every padded row; for top-1 routing with weight 1
     //    straight into token order, the shared expert added in its epilogue.
@@ -129,7 +144,16 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
         BLayout::Transposed => (experts * hidden, u64::from(ffn) * 4),
         BLayout::RowMajor => (experts * ffn, u64::from(hidden) * 4),
     };
-    let wd = weight(cx, instr, ops[5], cfg.layout)?;
+    let down_format = stored_format(cx, &ops[5..6]);
+    let down_args = |cx: &mut LowerCx<'_>| -> Result<Vec<Arg>, LowerError> {
+        match down_format {
+            Some(format) => row_plane_args(cx, instr, &ops[5..6], format),
+            None => {
+                let wd = weight(cx, instr, ops[5], cfg.layout)?;
+                Ok(split_args(wd, cfg.down_split, d_rows, d_row_bytes))
+            }
+        }
+    };
     let d_sizes = sizes(vec![
         ("n", SizeExpr::Const(u64::from(hidden))),
         ("k", SizeExpr::Const(u64::from(ffn))),
@@ -146,10 +170,15 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
         let shared = shared_ffn(cx)?;
         let out = cx.value_tensor(instr.results[0]);
         let mut args = vec![whole(h), whole(block_expert), whole(pair_list)];
-        args.extend(split_args(wd, cfg.down_split, d_rows, d_row_bytes));
+        args.extend(down_args(cx)?);
         args.extend(shared.map(whole));
         args.push(whole(out));
-        let kernel = moe_down_to_tokens(&cfg, shared.is_some());
+        let kernel = match down_format {
+            Some(format) => {
+                moe_down_to_tokens_quant(&quant(&cfg, format, &limits), shared.is_some())
+            }
+            None => moe_down_to_tokens(&cfg, shared.is_some()),
+        };
         return cx.step(instr, kernel, args, vec![out], d_sizes);
     }
     let y = cx.temp(
@@ -158,9 +187,13 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
         SizeExpr::product([blocks.clone(), SizeExpr::Const(rows * u64::from(hidden))]),
     );
     let mut args = vec![whole(h), whole(block_expert)];
-    args.extend(split_args(wd, cfg.down_split, d_rows, d_row_bytes));
+    args.extend(down_args(cx)?);
     args.push(whole(y));
-    cx.step(instr, moe_down(&cfg), args, vec![y], d_sizes)?;
+    let kernel = match down_format {
+        Some(format) => moe_down_quant(&quant(&cfg, format, &limits)),
+        None => moe_down(&cfg),
+    };
+    cx.step(instr, kernel, args, vec![y], d_sizes)?;
 
     // 4. The always-on shared expert, as a dense gated FFN.
     let shared = shared_ffn(cx)?;
@@ -172,6 +205,11 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     args.push(whole(out));
     let kernel = moe_combine(&cfg, shared.is_some(), &limits);
     cx.step(instr, kernel, args, vec![out], sizes(vec![]))
+}
+
+/// The quantized expert products over `cfg`'s plan, stacks in `format`.
+fn quant(cfg: &MoeConfig, format: WeightFormat, limits: &DeviceLimits) -> QuantMoeConfig {
+    QuantMoeConfig::new(*cfg, format, limits)
 }
 
 /// Whether the `moe`'s ids and weights are results 0 and 1 of one
@@ -212,7 +250,6 @@ fn shared_expert(
     tokens: &SizeExpr,
     [sg, su, sd]: [Operand; 3],
 ) -> Result<TensorId, LowerError> {
-    let limits = cx.target.limits.clone();
     let fs = dims_of(cx.ty(sg))[1].clone();
     let hidden = SizeExpr::Const(u64::from(cfg.hidden));
     let name = cx.result_name(instr);
@@ -226,34 +263,65 @@ fn shared_expert(
         DType::F32,
         SizeExpr::product([tokens.clone(), hidden.clone()]),
     );
-    let wg = weight(cx, instr, sg, cfg.layout)?;
-    let wu = weight(cx, instr, su, cfg.layout)?;
-    let gated = MatmulConfig::new(
-        seam_shaders::Dim::Dynamic,
-        kdim(&fs),
-        kdim(&hidden),
-        &limits,
-    )
-    .with_layout(cfg.layout, &limits)
-    .with_epilogue(Epilogue::Gated(cfg.act));
-    let kernel = matmul(&gated);
-    let args = vec![whole(x), whole(wg), whole(wu), whole(hs)];
-    let sizes = vec![
-        ("m", tokens.clone()),
-        ("n", fs.clone()),
-        ("k", hidden.clone()),
-    ];
-    cx.step(instr, kernel, args, vec![hs], sizes)?;
-    let down = MatmulConfig::new(
-        seam_shaders::Dim::Dynamic,
-        kdim(&hidden),
-        kdim(&fs),
-        &limits,
-    )
-    .with_layout(cfg.layout, &limits);
-    let wd = weight(cx, instr, sd, cfg.layout)?;
-    let args: Vec<Arg> = vec![whole(hs), whole(wd), whole(out)];
-    let sizes = vec![("m", tokens.clone()), ("n", hidden), ("k", fs)];
-    cx.step(instr, matmul(&down), args, vec![out], sizes)?;
+    let gate_up = Product {
+        weights: &[sg, su],
+        epilogue: Epilogue::Gated(cfg.act),
+        a: x,
+        out: hs,
+    };
+    dense_product(cx, instr, cfg, (tokens, &fs, &hidden), gate_up)?;
+    let down = Product {
+        weights: &[sd],
+        epilogue: Epilogue::None,
+        a: hs,
+        out,
+    };
+    dense_product(cx, instr, cfg, (tokens, &hidden, &fs), down)?;
     Ok(out)
+}
+
+/// A product of the shared expert.
+struct Product<'a> {
+    /// Its weight params (gate and up when gated).
+    weights: &'a [Operand],
+    /// What it stores.
+    epilogue: Epilogue,
+    /// The left operand.
+    a: TensorId,
+    /// The result.
+    out: TensorId,
+}
+
+/// Emits `p` over `m` rows, `n` columns and `k`: `quant_matmul` when its
+/// weights are stored in a format, else `matmul` in `cfg`'s layout.
+fn dense_product(
+    cx: &mut LowerCx<'_>,
+    instr: &Instr,
+    cfg: &MoeConfig,
+    (m, n, k): (&SizeExpr, &SizeExpr, &SizeExpr),
+    p: Product<'_>,
+) -> Result<(), LowerError> {
+    if let Some(format) = stored_format(cx, p.weights) {
+        let product = QuantProduct {
+            a: p.a,
+            m: m.clone(),
+            weights: p.weights,
+            format,
+            epilogue: p.epilogue,
+            addend: None,
+            out: p.out,
+        };
+        return quant_product(cx, instr, &product);
+    }
+    let limits = cx.target.limits.clone();
+    let mcfg = MatmulConfig::new(seam_shaders::Dim::Dynamic, kdim(n), kdim(k), &limits)
+        .with_layout(cfg.layout, &limits)
+        .with_epilogue(p.epilogue);
+    let mut args: Vec<Arg> = vec![whole(p.a)];
+    for &w in p.weights {
+        args.push(whole(weight(cx, instr, w, cfg.layout)?));
+    }
+    args.push(whole(p.out));
+    let sizes = vec![("m", m.clone()), ("n", n.clone()), ("k", k.clone())];
+    cx.step(instr, matmul(&mcfg), args, vec![p.out], sizes)
 }

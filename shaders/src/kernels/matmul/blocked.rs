@@ -248,8 +248,8 @@ pub(crate) fn declare(
 /// The block's first lines: for rows of `a`, return on an empty `a` and set
 /// `m0`, the first row; for an MoE block, return past the plan's last block or
 /// on a block without an expert, and set `e`, its expert.
-pub(crate) fn write_block_start(w: &mut WgslWriter, spec: &RowBlockedSpec, rows: u32) {
-    if spec.rows.is_moe_block() {
+pub(crate) fn write_block_start(w: &mut WgslWriter, source: &RowSource, rows: u32) {
+    if source.is_moe_block() {
         wgsl!(w, "if (rb >= BLOCKS) {{ return; }}");
         wgsl!(w, "let e = block_expert[rb];");
         wgsl!(w, "if (e >= EXPERTS) {{ return; }}");
@@ -271,12 +271,12 @@ pub(crate) fn write_row_pair(w: &mut WgslWriter, r: u32, rows: u32) {
 /// its padded row.
 pub(crate) fn write_padded_row_output(
     w: &mut WgslWriter,
-    spec: &RowBlockedSpec,
+    source: &RowSource,
     r: u32,
     rows: u32,
     out_offset: &str,
 ) {
-    if spec.rows.reads_pairs() {
+    if source.reads_pairs() {
         write_row_pair(w, r, rows);
         wgsl!(
             w,

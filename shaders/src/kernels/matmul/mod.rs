@@ -37,7 +37,10 @@ mod tiled;
 mod variant;
 
 pub(crate) use accumulators::acc;
-pub(crate) use blocked::{BSpec, BlockTile, RowBlockedSpec, RowSource, NONE};
+pub(crate) use blocked::{
+    write_block_start, write_padded_row_output, write_row_pair, BSpec, BlockTile, RowBlockedSpec,
+    RowSource, NONE,
+};
 pub use config::MatmulConfig;
 pub use epilogue::Epilogue;
 pub use layout::BLayout;

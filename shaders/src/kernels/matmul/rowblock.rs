@@ -79,7 +79,7 @@ fn write_row_offsets(w: &mut WgslWriter, spec: &RowBlockedSpec, tile: &RowTile) 
     if batched {
         wgsl!(w, "let bat = wid.z;");
     }
-    write_block_start(w, spec, rows);
+    write_block_start(w, &spec.rows, rows);
     match &spec.rows {
         RowSource::Direct { .. } => {
             let a_offset = if batched { "bat * M * K" } else { "0u" };
@@ -102,7 +102,7 @@ fn write_row_offsets(w: &mut WgslWriter, spec: &RowBlockedSpec, tile: &RowTile) 
         RowSource::MoePadded | RowSource::MoePaddedToTokens { .. } => {
             for r in 0..rows {
                 wgsl!(w, "let a_{r}_off = (rb * {rows}u + {r}u) * K;");
-                write_padded_row_output(w, spec, r, rows, &format!("o_{r}_off"));
+                write_padded_row_output(w, &spec.rows, r, rows, &format!("o_{r}_off"));
             }
         }
     }

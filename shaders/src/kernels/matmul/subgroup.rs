@@ -197,7 +197,7 @@ impl<'a> SubgroupCore<'a> {
         wgsl!(w, "let my_k = min(sgid / {per_load}u, {last_k}u) * 4u;");
         let batch = if spec.batch.is_some() { "wid.z" } else { "0u" };
         wgsl!(w, "let bat = {batch};");
-        write_block_start(w, spec, rows);
+        write_block_start(w, &spec.rows, rows);
         match &spec.rows {
             RowSource::Direct { .. } => {
                 for i in 0..self.spread.loads {
@@ -219,7 +219,7 @@ impl<'a> SubgroupCore<'a> {
                     );
                 }
                 for r in 0..rows {
-                    write_padded_row_output(w, spec, r, rows, &format!("o_{r}"));
+                    write_padded_row_output(w, &spec.rows, r, rows, &format!("o_{r}"));
                 }
             }
         }

@@ -18,21 +18,28 @@
 //! [`WeightLoads`]) — or `w_gate`, `w_up` with a gated [`Epilogue`] —, `r` with an add epilogue (f32, `[N]` or `[M, N]`), `out`
 //! (f32 `[M, N]`), then `params`. Sizes: `m`, `n`, `k` (`k` always fixed).
 //! Accumulation in f32.
+//!
+//! The same core generates the grouped MoE expert products (see
+//! [`QuantMoeConfig`]): rows of `a` taken through a routing plan, weights read
+//! from the block's expert in a stack.
 
 mod config;
 mod dequant;
+mod grouped;
 mod reduce;
 
 pub use config::{QuantMatmulConfig, QuantTile};
 pub use dequant::{chunk_elems, WeightLoads};
+pub use grouped::{moe_down_quant, moe_down_to_tokens_quant, moe_gate_up_quant, QuantMoeConfig};
 
 use seam_core::{Dim, Grid, GridDim, Kernel};
 
 use crate::error::ShaderError;
-use crate::kernels::matmul::{acc, Epilogue};
+use crate::kernels::matmul::{acc, write_block_start, Epilogue};
 use crate::wgsl::{wgsl, KernelBuilder, WgslWriter, ACTIVATIONS};
 
 use dequant::{helpers, write_chunk, SubBlock};
+use grouped::Grouping;
 use reduce::Reduction;
 
 /// Workgroup memory every device offers (WebGPU's minimum).
@@ -40,13 +47,23 @@ const WORKGROUP_BYTES: u64 = 16384;
 
 /// Generates the product kernel.
 pub fn quant_matmul(cfg: &QuantMatmulConfig) -> Result<Kernel, ShaderError> {
-    let row_words = check(cfg)?;
+    generate(cfg, &Grouping::Plain, "qmatmul")
+}
+
+/// Generates the product `cfg` over the rows `grouping` gives, named
+/// `{prefix}_{format}_r…t…c…{epilogue}`.
+fn generate(
+    cfg: &QuantMatmulConfig,
+    grouping: &Grouping,
+    prefix: &str,
+) -> Result<Kernel, ShaderError> {
+    let row_words = check(cfg, grouping.matrices())?;
     let tile = cfg.tile;
     let mats = cfg.epilogue.mats();
     let reduction = Reduction::of(&tile);
     let subgroup = tile.subgroup.map(|s| format!("s{s}")).unwrap_or_default();
     let name = format!(
-        "qmatmul_{}_r{}t{}c{}{subgroup}{}",
+        "{prefix}_{}_r{}t{}c{}{subgroup}{}",
         cfg.format.name(),
         tile.rows,
         tile.threads,
@@ -54,10 +71,10 @@ pub fn quant_matmul(cfg: &QuantMatmulConfig) -> Result<Kernel, ShaderError> {
         cfg.epilogue.tag()
     );
     let mut kb = KernelBuilder::new(&name, tile.workgroup());
-    kb.size("m", cfg.m)
-        .size("n", cfg.n)
-        .size("k", Dim::Fixed(cfg.k));
+    grouping.declare_row_sizes(&mut kb, cfg.m);
+    kb.size("n", cfg.n).size("k", Dim::Fixed(cfg.k));
     kb.input_typed("a", "array<vec4<f32>>");
+    grouping.declare_plan(&mut kb);
     let loads = WeightLoads::of(cfg.format, u64::from(cfg.k));
     for mat in mats {
         kb.input_typed(&weight_binding(mat), loads.binding_type());
@@ -83,13 +100,13 @@ pub fn quant_matmul(cfg: &QuantMatmulConfig) -> Result<Kernel, ShaderError> {
         kb.subgroups();
     }
     let mut w = WgslWriter::new();
-    write_setup(&mut w, cfg, row_words);
+    write_setup(&mut w, cfg, grouping, row_words);
     write_chunk_loop(&mut w, cfg);
     reduction.write(&mut w, &tile, &accs);
-    write_stores(&mut w, cfg);
+    write_stores(&mut w, cfg, grouping);
     let grid = Grid::xyz(
         GridDim::ceil("n", tile.cols),
-        GridDim::ceil("m", tile.rows),
+        grouping.grid_y(tile.rows),
         GridDim::one(),
     );
     Ok(kb.finish(&w.finish(), grid))
@@ -101,8 +118,9 @@ fn weight_binding(mat: &str) -> String {
     format!("w{}", mat.strip_prefix('b').unwrap_or(mat))
 }
 
-/// Refuses configurations the kernel cannot serve; returns the row's words.
-fn check(cfg: &QuantMatmulConfig) -> Result<u64, ShaderError> {
+/// Refuses configurations the kernel cannot serve (the weight binding holds
+/// `matrices` weights); returns the row's words.
+fn check(cfg: &QuantMatmulConfig, matrices: u64) -> Result<u64, ShaderError> {
     let kernel = format!("qmatmul_{}", cfg.format.name());
     let bad = |r: String| Err(ShaderError::config(&kernel, r));
     let tile = cfg.tile;
@@ -140,7 +158,7 @@ fn check(cfg: &QuantMatmulConfig) -> Result<u64, ShaderError> {
         ));
     }
     if let Dim::Fixed(n) = cfg.n {
-        let bytes = u64::from(n) * row_words * 4;
+        let bytes = matrices * u64::from(n) * row_words * 4;
         if bytes > cfg.max_binding_bytes {
             return bad(format!(
                 "the weight is {bytes} bytes, over the {}-byte binding limit",
@@ -151,12 +169,13 @@ fn check(cfg: &QuantMatmulConfig) -> Result<u64, ShaderError> {
     Ok(row_words)
 }
 
-/// The invocation's column `col` (clamped: `nc`) and thread `t`, each row's
-/// guard `ok_{r}` and `vec4` offset in `a`, the weight row's first word `wrow`
-/// and the zeroed accumulators.
-fn write_setup(w: &mut WgslWriter, cfg: &QuantMatmulConfig, row_words: u64) {
+/// The invocation's column `col` (clamped: `nc`) and thread `t`, the block
+/// `rb` (an MoE block returns early when it has no expert, else sets `e`),
+/// the weight row's first word `wrow`, each row's guard `ok_{r}`, `vec4`
+/// offset `a_{r}` in `a` and output offset `o_{r}`, and the zeroed
+/// accumulators.
+fn write_setup(w: &mut WgslWriter, cfg: &QuantMatmulConfig, grouping: &Grouping, row_words: u64) {
     let tile = cfg.tile;
-    wgsl!(w, "if (M == 0u) {{ return; }}");
     wgsl!(w, "let t = lidx % {}u;", tile.threads);
     wgsl!(
         w,
@@ -165,11 +184,11 @@ fn write_setup(w: &mut WgslWriter, cfg: &QuantMatmulConfig, row_words: u64) {
         tile.threads
     );
     wgsl!(w, "let nc = min(col, N - 1u);");
-    wgsl!(w, "let wrow = nc * {row_words}u;");
-    wgsl!(w, "let m0 = wid.y * {}u;", tile.rows);
+    wgsl!(w, "let rb = wid.y;");
+    write_block_start(w, &grouping.source(cfg.m), tile.rows);
+    wgsl!(w, "let wrow = ({}nc) * {row_words}u;", grouping.first_row());
     for r in 0..tile.rows {
-        wgsl!(w, "let ok_{r} = m0 + {r}u < M;");
-        wgsl!(w, "let a_{r} = min(m0 + {r}u, M - 1u) * (K / 4u);");
+        grouping.write_row(w, r, tile.rows);
     }
     for mat in cfg.epilogue.mats() {
         for r in 0..tile.rows {
@@ -269,17 +288,22 @@ fn sub_block_dot(sub: &SubBlock, p: &str, r: u32) -> String {
     value
 }
 
-/// The column's first invocation applies the epilogue and stores each row.
-fn write_stores(w: &mut WgslWriter, cfg: &QuantMatmulConfig) {
+/// The column's first invocation applies the epilogue and stores each row
+/// (gate‖up's padding rows store zeros).
+fn write_stores(w: &mut WgslWriter, cfg: &QuantMatmulConfig, grouping: &Grouping) {
     w.open("if (t == 0u && col < N) {");
     for r in 0..cfg.tile.rows {
-        let index = format!("(m0 + {r}u) * N + col");
+        let index = format!("o_{r} + col");
         let addend = match cfg.epilogue {
             Epilogue::AddResidual => index.clone(),
             _ => "col".to_string(),
         };
         let value = cfg.epilogue.value(|mat| acc(mat, r, 0), false, &addend);
-        wgsl!(w, "if (ok_{r}) {{ out[{index}] = {value}; }}");
+        if grouping.pads_with_zeros() {
+            wgsl!(w, "out[{index}] = select(0.0, {value}, ok_{r});");
+        } else {
+            wgsl!(w, "if (ok_{r}) {{ out[{index}] = {value}; }}");
+        }
     }
     w.close();
 }
