@@ -8,8 +8,8 @@
 #    GB/s of weight bytes; PyTorch's own GEMV (f32 and f16 `x @ W`) on the same
 #    shape for reference.
 # 3. A Llama-shaped model with random weights, made here with transformers
-#    (hidden 2048, 16 layers, 32 heads / 8 kv heads, intermediate 5632, vocab
-#    32000: TinyLlama-1.1B's shape), compiled by `seam` at f32, f16, q8_0 and
+#    (hidden 2048, 8 layers, 32 heads / 8 kv heads, intermediate 5632, vocab
+#    32000: TinyLlama-1.1B's shape, half its layers), compiled by `seam` at f32, f16, q8_0 and
 #    q4_0 with a KV cache, decoded greedily with `seam generate`; PyTorch eager
 #    (transformers generate, greedy, KV cache) in f32 and f16 on the same
 #    weights. Per result: decode tokens/s, weight bytes a decode step streams
@@ -22,6 +22,7 @@
 # torch and transformers, and a Vulkan driver for the GPU.
 set -uo pipefail
 SEAM=$1; KBENCH=$2; OUT=$3
+WORK=${WORK:-$(mktemp -d)}   # the checkpoint and bundles (gigabytes)
 mkdir -p "$OUT"
 export WGPU_BACKEND=${WGPU_BACKEND:-vulkan} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
@@ -46,10 +47,10 @@ for dt in (torch.float32, torch.float16):
         best = min(best, s.elapsed_time(e) / 1e3)
     print(f"torch GEMV {dt}: {w.numel() * w.element_size() / best / 1e9:.0f} GB/s of weights ({best * 1e6:.0f} us)")
 PY
-SEAM_BENCH_QUANT_ONLY=1 "$KBENCH" --bench 2>&1 | tee "$OUT/kernels.txt" | tail -40
-python3 - "$OUT/ckpt" <<'PY'
+SEAM_BENCH_QUANT_ONLY=1 timeout 150 "$KBENCH" --bench 2>&1 | tee "$OUT/kernels.txt" | tail -40
+python3 - "$WORK/ckpt" <<'PY'
 import sys, torch, transformers
-cfg = transformers.LlamaConfig(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
+cfg = transformers.LlamaConfig(hidden_size=2048, num_hidden_layers=8, num_attention_heads=32,
     num_key_value_heads=8, intermediate_size=5632, vocab_size=32000, max_position_embeddings=2048,
     tie_word_embeddings=False)
 torch.manual_seed(0)
@@ -59,12 +60,12 @@ print("checkpoint", sum(p.numel() for p in m.parameters()) / 1e9, "B params")
 PY
 PROMPT=$(python3 -c "print(','.join(str(1 + (i * 37) % 31000) for i in range(16)))")
 for fmt in f32 f16 q8_0 q4_0; do
-  "$SEAM" compile "$OUT/ckpt" -o "$OUT/m_$fmt.seamb" --max-seq-len 128 --weights "$fmt" --force 2>&1 | tail -2
-  "$SEAM" generate "$OUT/m_$fmt.seamb" --prompt-ids "$PROMPT" --max-new-tokens 64 2>&1 | grep -E "prefill|decode" | sed "s/^/seam $fmt: /"
-  "$SEAM" inspect "$OUT/m_$fmt.seamb" 2>&1 | grep "weights by storage" | sed "s/^/seam $fmt: /"
-  rm -f "$OUT/m_$fmt.seamb"
+  timeout 300 "$SEAM" compile "$WORK/ckpt" -o "$WORK/m_$fmt.seamb" --max-seq-len 128 --weights "$fmt" --force 2>&1 | tail -2
+  timeout 120 "$SEAM" generate "$WORK/m_$fmt.seamb" --prompt-ids "$PROMPT" --max-new-tokens 64 2>&1 | grep -E "prefill|decode" | sed "s/^/seam $fmt: /"
+  "$SEAM" inspect "$WORK/m_$fmt.seamb" 2>&1 | grep "weights by storage" | sed "s/^/seam $fmt: /"
+  rm -f "$WORK/m_$fmt.seamb"
 done 2>&1 | tee "$OUT/seam.txt"
-python3 - "$OUT/ckpt" "$PROMPT" <<'PY' 2>&1 | grep -v Warning | tee "$OUT/torch.txt"
+python3 - "$WORK/ckpt" "$PROMPT" <<'PY' 2>&1 | grep -v Warning | tee "$OUT/torch.txt"
 import sys, time, torch, transformers
 ids = torch.tensor([[int(t) for t in sys.argv[2].split(",")]], device="cuda")
 for dt in (torch.float32, torch.float16):

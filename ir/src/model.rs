@@ -48,7 +48,7 @@ pub struct ParamDecl {
     /// parameter in a block format holds exactly the values its blocks decode
     /// to, which is what the evaluator computes with. Only the right operand of
     /// a product (`[.., K, N]`, blocks along `K`) may use a format other than
-    /// `f32` (checked by [`crate::verify`]).
+    /// `f32` (checked by [`crate::verify()`]).
     pub format: WeightFormat,
 }
 

@@ -1,4 +1,4 @@
-//! Products whose right operand is a weight stored in a [`WeightFormat`]
+//! Products whose right operand is a weight stored in a [`WeightFormat`](seam_core::WeightFormat)
 //! (`f32`, `f16`, `bf16`, `q8_0`, `q4_0`, `q4_1`, `q4_k`) in the row-plane
 //! layout of [`seam_core::quant`]: `out[M, N] = a[M, K] · W`, row `n` of the
 //! stored weight holding output column `n`.
