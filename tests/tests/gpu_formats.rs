@@ -18,16 +18,6 @@ use seam_ir::{evaluate, Model, Tensor};
 use seam_runtime::bundle::BundleReader;
 use seam_runtime::{DeviceOptions, HostTensor, Runtime};
 
-/// The formats checked (f32 is `gpu_hf`'s).
-const FORMATS: [WeightFormat; 6] = [
-    WeightFormat::F16,
-    WeightFormat::Bf16,
-    WeightFormat::Q8_0,
-    WeightFormat::Q4_0,
-    WeightFormat::Q4_1,
-    WeightFormat::Q4K,
-];
-
 /// GPU vs evaluator on the decoded weights, relative to the largest |logit|.
 const RELATIVE: f32 = 1e-4;
 
@@ -78,7 +68,11 @@ fn formats_match(name: &str) {
     let ids = Tensor::i32(vec![n], exp.prompt.clone()).unwrap();
     let vocab = exp.logits.shape[1];
     let f32_logits = exp.logits.to_f32_vec();
-    for format in FORMATS {
+    // Every format but f32 (that is `gpu_hf`'s).
+    for format in WeightFormat::ALL
+        .into_iter()
+        .filter(|&f| f != WeightFormat::F32)
+    {
         let policy = WeightPolicy::uniform(format);
         // The model as stored: what the device must compute.
         let (stored, stored_weights, report) =

@@ -47,10 +47,19 @@ fn ks(format: WeightFormat) -> [usize; 2] {
 /// invocations per column, a workgroup tree of 4.
 fn tiles() -> Vec<QuantTile> {
     let lim = limits();
-    let sg = lim.subgroup_size.expect("lavapipe has subgroups");
-    vec![
+    let mut tiles = vec![
         QuantTile::for_device(&lim, 8),
         QuantTile::for_device(&lim, 1),
+    ];
+    tiles.extend(reduction_tiles());
+    tiles
+}
+
+/// One tile per reduction: one invocation per column without subgroups, a
+/// subgroup-shuffle reduction, a workgroup tree (shared with the MoE tests).
+pub(crate) fn reduction_tiles() -> Vec<QuantTile> {
+    let sg = limits().subgroup_size.expect("lavapipe has subgroups");
+    vec![
         QuantTile {
             rows: 5,
             threads: 1,

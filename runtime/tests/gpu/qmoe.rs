@@ -78,32 +78,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// The other tiles (rows = the plan's block size): one invocation per column
-/// without subgroups, a subgroup-shuffle reduction, a workgroup tree.
-fn other_tiles() -> Vec<QuantTile> {
-    let sg = limits().subgroup_size.expect("lavapipe has subgroups");
-    vec![
-        QuantTile {
-            rows: 5,
-            threads: 1,
-            cols: 16,
-            subgroup: None,
-        },
-        QuantTile {
-            rows: 3,
-            threads: sg,
-            cols: 4,
-            subgroup: Some(sg),
-        },
-        QuantTile {
-            rows: 2,
-            threads: 4,
-            cols: 3,
-            subgroup: None,
-        },
-    ]
-}
-
 /// `cfg` on `tile`, with a plan of `tile.rows`-row blocks.
 fn with_tile(cfg: &QuantMoeConfig, tile: QuantTile) -> QuantMoeConfig {
     let m = &cfg.moe;
@@ -347,7 +321,7 @@ fn moe_quant_every_format_routing_and_tile() {
             let layer = Layer::new(format, case, (d, f), seed);
             run_case(&cfg, case, &layer, seed);
             if case.e == 8 {
-                let other = with_tile(&cfg, other_tiles()[fi % 3]);
+                let other = with_tile(&cfg, crate::qmatmul::reduction_tiles()[fi % 3]);
                 run_case(&other, case, &layer, seed);
             }
         }
