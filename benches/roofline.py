@@ -329,7 +329,9 @@ class SeamEngine:
         src = {"hf": model.hf_dir, "gguf": model.gguf("F32")}[source]
         stamp = self.bundle.with_suffix(".args")
         args = ["compile", src, "-o", self.bundle, "--max-seq-len", max_seq_len,
-                "--weights", fmt, "--weight-storage", "external", "--force"]
+                "--weights", fmt, "--force"]
+        if source == "hf":  # a GGUF's bytes are never referenced, always copied
+            args[-1:-1] = ["--weight-storage", "external"]
         key = json.dumps([str(a) for a in args] + [SEAM.stat().st_mtime])
         if not (self.bundle.exists() and stamp.exists() and stamp.read_text() == key):
             start = time.perf_counter()
