@@ -51,6 +51,7 @@ pub mod generate;
 mod model;
 mod runtime;
 mod session;
+pub mod serving;
 mod tensor;
 mod timing;
 

@@ -1,0 +1,20 @@
+//! The engine's counters, for a server's health and metrics pages.
+
+/// A snapshot of what an engine holds.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Requests waiting for a slot.
+    pub waiting: usize,
+    /// Sequences holding a cache slot (prefilling or decoding).
+    pub running: usize,
+    /// The most sequences decoded in one step (the bundle's `max_batch`).
+    pub max_batch: usize,
+    /// The most positions one sequence holds (prompt and generated tokens).
+    pub max_seq_len: usize,
+    /// Tokens generated since the engine started.
+    pub generated_tokens: u64,
+    /// Prompt tokens prefilled since the engine started.
+    pub prompt_tokens: u64,
+    /// Batched steps run since the engine started.
+    pub steps: u64,
+}
