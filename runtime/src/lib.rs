@@ -50,8 +50,8 @@ mod error;
 pub mod generate;
 mod model;
 mod runtime;
-mod session;
 pub mod serving;
+mod session;
 mod tensor;
 mod timing;
 
@@ -62,6 +62,6 @@ pub use entry::Entry;
 pub use error::Error;
 pub use model::Model;
 pub use runtime::Runtime;
-pub use session::{Sampled, Session};
+pub use session::{Sampled, SampledRows, Session};
 pub use tensor::HostTensor;
 pub use timing::{DispatchTiming, RunOutput, RunTiming, Timing};

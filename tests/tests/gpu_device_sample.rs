@@ -3,7 +3,8 @@
 //! the same logits (read back from the same run) and the same uniform draw —
 //! greedy with ties and `-inf` logits, top-p at several temperatures and
 //! nucleus sizes — at vocabularies 1, 7, 1000, 32000 and 49152; only 4 bytes
-//! come back; bad logits are errors.
+//! come back; bad logits are errors; several rows picked in one run
+//! (`Session::run_sampled_rows`), each with its own draw.
 
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::lower::Target;
@@ -169,4 +170,62 @@ fn bad_logits_are_errors() {
     assert!(run(&mut s, &[], &Draw::Greedy).is_err());
     // The session still works after the errors.
     assert_eq!(run(&mut s, &[3.0, -2.0, 1.0], &Draw::Greedy).unwrap().id, 1);
+}
+
+#[test]
+fn many_rows_are_sampled_at_once_each_with_its_own_draw() {
+    let fx = fixture();
+    let f = fx.model.entry("f").unwrap();
+    let mut s = fx.model.session().unwrap();
+    let (rows, vocab) = (4, 1000);
+    let x = logits(rows, vocab, 77, 1e-6);
+    let input = [HostTensor::from_f32(vec![rows, vocab], &x).unwrap()];
+    let all = s.run(&f, &input).unwrap()[0].to_f32();
+    let mut sampler = Sampler::new(Sampling::TopP {
+        temperature: 1.5,
+        top_p: 0.9,
+        seed: 3,
+    })
+    .unwrap();
+    // Rows out of order, one twice, greedy and top-p mixed; then a NaN row
+    // fails alone.
+    for round in 0..3 {
+        let picks: Vec<(usize, Draw)> = [3usize, 0, 2, 0, 1]
+            .iter()
+            .enumerate()
+            .map(|(j, &row)| {
+                let draw = if (j + round) % 2 == 0 {
+                    Draw::Greedy
+                } else {
+                    sampler.draw()
+                };
+                (row, draw)
+            })
+            .collect();
+        let expected: Vec<usize> = picks
+            .iter()
+            .map(|(row, draw)| draw.pick(&all[row * vocab..(row + 1) * vocab]).unwrap())
+            .collect();
+        let got = s
+            .run_sampled_rows(&f, &input, |n| {
+                assert_eq!(n, rows);
+                picks.clone()
+            })
+            .unwrap();
+        assert_eq!(got.vocab, vocab);
+        let got: Vec<usize> = got.ids.into_iter().map(|r| r.unwrap() as usize).collect();
+        assert_eq!(got, expected, "round {round}");
+    }
+    let mut bad = x.clone();
+    bad[vocab + 5] = f32::NAN;
+    let input = [HostTensor::from_f32(vec![rows, vocab], &bad).unwrap()];
+    let got = s
+        .run_sampled_rows(&f, &input, |_| vec![(0, Draw::Greedy), (1, Draw::Greedy)])
+        .unwrap();
+    assert!(got.ids[0].is_ok());
+    assert!(matches!(got.ids[1], Err(Error::Sampling(_))));
+    // A row past the logits is refused before anything runs.
+    assert!(s
+        .run_sampled_rows(&f, &input, |n| vec![(n, Draw::Greedy)])
+        .is_err());
 }

@@ -1,13 +1,14 @@
-//! Choosing the next token on the device: a one-workgroup kernel the runtime
-//! carries itself (`device_sample.wgsl`), dispatched right after an entry
-//! point's dispatches in the same compute pass. It reads the last row of the
-//! logits the entry wrote and writes one u32 id, so a step reads back 4 bytes
-//! instead of `[rows, vocab]` logits. It computes [`Draw::pick`]'s function
-//! (see `choose.rs`), so host and device pick the same id.
+//! Choosing the next tokens on the device: a kernel the runtime carries itself
+//! (`device_sample.wgsl`), dispatched right after an entry point's dispatches
+//! in the same compute pass. Workgroup `j` reads row `rows[j]` of the logits
+//! the entry wrote and writes one u32 id, so a step reads back 4 bytes per
+//! sequence instead of `[rows, vocab]` logits. It computes [`Draw::pick`]'s
+//! function (see `choose.rs`), so host and device pick the same ids.
 //!
-//! The kernel has no sizes that shape its grid (one workgroup); its `Params`
-//! are the row, the vocabulary and the draw (floats as their bits), rewritten
-//! before each run with [`Recorded::update`].
+//! The kernel's grid is one workgroup per picked row; its `Params` are the
+//! vocabulary and that count, rewritten before each run with
+//! [`Recorded::update`]; each row's draw (row, mode, temperature, top-p, the
+//! uniform number) is uploaded to a storage buffer.
 
 use seam_core::{Access, BindingDesc, Dim, Grid, GridDim, Kernel, SizeDesc};
 
@@ -17,12 +18,18 @@ use crate::device::{Gpu, GpuBuffer, KernelPipeline, Recorded};
 use crate::error::Error;
 
 /// The kernel's sizes, in `Params` order.
-const SIZES: [&str; 6] = ["vocab", "row", "mode", "inv_temperature", "top_p", "u"];
+const SIZES: [&str; 2] = ["vocab", "count"];
 
-/// The device sampling kernel, its one-id result buffer, and its dispatch
-/// recorded once per entry point (bound to that entry's logits buffer).
+/// Words of one row's draw in the `draws` buffer (`RowDraw` in the WGSL).
+const DRAW_WORDS: usize = 5;
+
+/// The device sampling kernel, its draw and id buffers (room for `capacity`
+/// rows), and its dispatch recorded once per entry point (bound to that
+/// entry's logits buffer) and re-recorded when the buffers grow.
 pub(crate) struct DeviceSampler {
     pipeline: KernelPipeline,
+    capacity: usize,
+    draws: GpuBuffer,
     out: GpuBuffer,
     recorded: Vec<Option<Recorded>>,
 }
@@ -33,11 +40,13 @@ impl DeviceSampler {
     /// dispatch (lavapipe) does so here, not in a timed run.
     pub(crate) fn new(gpu: &Gpu, entries: usize) -> Result<DeviceSampler, Error> {
         let pipeline = gpu.pipeline(&kernel())?;
-        let out = gpu.create_buffer("seam sampled id", 4)?;
-        let sampler = DeviceSampler {
+        let (draws, out) = buffers(gpu, 1)?;
+        let mut sampler = DeviceSampler {
             pipeline,
+            capacity: 1,
+            draws,
             out,
-            recorded: (0..entries).map(|_| None).collect(),
+            recorded: (0..entries + 1).map(|_| None).collect(),
         };
         let row = gpu.upload("seam sampler warm-up row", &[0.0f32])?;
         let draw = Draw::TopP {
@@ -45,88 +54,120 @@ impl DeviceSampler {
             top_p: 0.5,
             u: 0.5,
         };
-        let mut batch = gpu.batch();
-        batch.dispatch(
-            &sampler.pipeline,
-            &[row.view(), sampler.out.view()],
-            &sizes(&draw, 0, 1),
-        )?;
-        let recorded = batch.finish()?;
-        run_and_read_id(gpu, &[&recorded], &sampler.out)?;
+        // Recorded in the spare slot after the entries', then dropped.
+        let (warm_up, out) = sampler.prepare(gpu, entries, &row, 1, &[(0, draw)])?;
+        run_and_read_ids(gpu, &[warm_up], out, 1)?;
+        sampler.recorded[entries] = None;
         Ok(sampler)
-    }
-
-    /// The buffer the picked id is written to.
-    pub(crate) fn out(&self) -> &GpuBuffer {
-        &self.out
     }
 
     /// The sampling dispatch for entry `index`, recorded on first use over
     /// `logits` (the entry's logits buffer, which stays the same) and set to
-    /// pick from row `row` of `vocab` logits with `draw`.
+    /// pick, for each `(row, draw)` of `picks`, from that row of `vocab`
+    /// logits with that draw; uploads the draws. Returns the dispatch and the
+    /// buffer it writes the ids to.
     pub(crate) fn prepare(
         &mut self,
         gpu: &Gpu,
         index: usize,
         logits: &GpuBuffer,
-        (row, vocab): (usize, usize),
-        draw: &Draw,
-    ) -> Result<&Recorded, Error> {
-        let too_large = || Error::Input(format!("cannot sample row {row} of {vocab} logits"));
+        vocab: usize,
+        picks: &[(usize, Draw)],
+    ) -> Result<(&Recorded, &GpuBuffer), Error> {
+        let too_large =
+            |row: usize| Error::Input(format!("cannot sample row {row} of {vocab} logits"));
         let vocab = u32::try_from(vocab)
             .ok()
             .filter(|&v| v > 0 && v < INFINITE_MAX)
-            .ok_or_else(too_large)?;
-        let row = u32::try_from(row)
+            .ok_or_else(|| too_large(0))?;
+        let mut words = Vec::with_capacity(picks.len() * DRAW_WORDS);
+        for &(row, draw) in picks {
+            let row = u32::try_from(row)
+                .ok()
+                .filter(|&r| {
+                    r.checked_add(1)
+                        .and_then(|n| n.checked_mul(vocab))
+                        .is_some()
+                })
+                .ok_or_else(|| too_large(row))?;
+            words.extend(draw_words(&draw, row));
+        }
+        let count = u32::try_from(picks.len())
             .ok()
-            .filter(|&r| {
-                r.checked_add(1)
-                    .and_then(|n| n.checked_mul(vocab))
-                    .is_some()
-            })
-            .ok_or_else(too_large)?;
+            .filter(|&c| c > 0)
+            .ok_or_else(|| Error::Input(format!("cannot sample {} rows at once", picks.len())))?;
+        if picks.len() > self.capacity {
+            let capacity = picks.len().next_power_of_two();
+            (self.draws, self.out) = buffers(gpu, capacity)?;
+            self.capacity = capacity;
+            self.recorded.iter_mut().for_each(|r| *r = None);
+        }
+        gpu.write(&self.draws, 0, &words)?;
         let slot = self
             .recorded
             .get_mut(index)
             .ok_or_else(|| Error::Input(format!("internal: no entry point {index}")))?;
-        let sizes = sizes(draw, row, vocab);
+        let sizes = [(SIZES[0], vocab), (SIZES[1], count)];
         match slot {
             Some(recorded) => recorded.update(gpu, 0, &sizes)?,
             None => {
                 let mut batch = gpu.batch();
-                batch.dispatch(&self.pipeline, &[logits.view(), self.out.view()], &sizes)?;
+                batch.dispatch(
+                    &self.pipeline,
+                    &[logits.view(), self.draws.view(), self.out.view()],
+                    &sizes,
+                )?;
                 *slot = Some(batch.finish()?);
             }
         }
-        slot.as_ref()
-            .ok_or_else(|| Error::Input("internal: the sampling dispatch was not recorded".into()))
+        let recorded = slot.as_ref().ok_or_else(|| {
+            Error::Input("internal: the sampling dispatch was not recorded".into())
+        })?;
+        Ok((recorded, &self.out))
     }
 }
 
-/// Runs `recs` (ending with a sampling dispatch writing to `out`) in one
-/// submission, reads the picked id back (4 bytes) in the same one, and turns
-/// the kernel's NaN and infinite answers into the errors [`Draw::pick`] gives.
-pub(crate) fn run_and_read_id(
+/// The draw and id buffers for `capacity` rows.
+fn buffers(gpu: &Gpu, capacity: usize) -> Result<(GpuBuffer, GpuBuffer), Error> {
+    let draws = gpu.create_buffer("seam sampling draws", (capacity * DRAW_WORDS * 4) as u64)?;
+    let out = gpu.create_buffer("seam sampled ids", (capacity * 4) as u64)?;
+    Ok((draws, out))
+}
+
+/// Runs `recs` (ending with a sampling dispatch writing `count` ids to `out`)
+/// in one submission and reads the ids back (4 bytes each) in the same one;
+/// each is an id or the kernel's NaN / infinite answer ([`checked_id`]).
+pub(crate) fn run_and_read_ids(
     gpu: &Gpu,
     recs: &[&Recorded],
     out: &GpuBuffer,
-) -> Result<u32, Error> {
-    let id = gpu
-        .run_all_and_read::<u32>(recs, out, 0, 1)?
-        .first()
-        .copied()
-        .ok_or_else(|| Error::Input("internal: no sampled id".into()))?;
-    match id {
+    count: usize,
+) -> Result<Vec<u32>, Error> {
+    let ids = gpu.run_all_and_read::<u32>(recs, out, 0, count)?;
+    if ids.len() != count {
+        return Err(Error::Input("internal: too few sampled ids".into()));
+    }
+    Ok(ids)
+}
+
+/// The id the kernel wrote, or the error [`Draw::pick`] gives for what the
+/// kernel reports instead (NaN logits; an infinite largest logit for top-p);
+/// an id outside `0..vocab` is an internal error.
+pub(crate) fn checked_id(raw: u32, vocab: usize) -> Result<u32, Error> {
+    match raw {
         NAN_LOGITS => Err(SamplingError::Logits("logits holding NaN".into()).into()),
         INFINITE_MAX => {
             Err(SamplingError::Logits("logits whose largest value is infinite".into()).into())
         }
-        id => Ok(id),
+        id if (id as usize) < vocab => Ok(id),
+        id => Err(Error::Input(format!(
+            "internal: the device sampled id {id} of a vocabulary of {vocab}"
+        ))),
     }
 }
 
-/// The kernel's sizes for `draw` at `row` of `vocab` logits.
-fn sizes(draw: &Draw, row: u32, vocab: u32) -> [(&'static str, u32); 6] {
+/// One row's draw as the kernel reads it: row, mode, then floats as bits.
+fn draw_words(draw: &Draw, row: u32) -> [u32; DRAW_WORDS] {
     let (mode, inv_temperature, top_p, u) = match *draw {
         Draw::Greedy => (0, 1.0f32, 1.0f32, 0.0f32),
         Draw::TopP {
@@ -135,15 +176,13 @@ fn sizes(draw: &Draw, row: u32, vocab: u32) -> [(&'static str, u32); 6] {
             u,
         } => (1, inv_temperature, top_p, u),
     };
-    let values = [
-        vocab,
+    [
         row,
         mode,
         inv_temperature.to_bits(),
         top_p.to_bits(),
         u.to_bits(),
-    ];
-    std::array::from_fn(|i| (SIZES[i], values[i]))
+    ]
 }
 
 /// The kernel: `device_sample.wgsl` after the constants it shares with `choose.rs`.
@@ -168,8 +207,9 @@ fn kernel() -> Kernel {
         workgroup_size: [THREADS as u32, 1, 1],
         bindings: vec![
             binding(0, "logits", Access::ReadOnly),
-            binding(1, "out", Access::ReadWrite),
-            binding(2, "params", Access::Uniform),
+            binding(1, "draws", Access::ReadOnly),
+            binding(2, "out", Access::ReadWrite),
+            binding(3, "params", Access::Uniform),
         ],
         sizes: SIZES
             .iter()
@@ -178,7 +218,7 @@ fn kernel() -> Kernel {
                 dim: Dim::Dynamic,
             })
             .collect(),
-        grid: Grid::xyz(GridDim::one(), GridDim::one(), GridDim::one()),
+        grid: Grid::xyz(GridDim::ceil("count", 1), GridDim::one(), GridDim::one()),
         indexing_proven: false,
     }
 }

@@ -1,12 +1,18 @@
-// Picks one token from row `row` of `logits` ([rows, vocab] f32) and writes its
-// id to out[0]: the same function, in the same f32 operations and order, as
-// `Draw::pick` in choose.rs (see its module docs). One workgroup; thread k owns
-// the k-th chunk of ceil(vocab / THREADS) ids. The constants THREADS, STEPS,
-// FLOOR, LOG2E_BITS, NONE, NAN_LOGITS and INFINITE_MAX are prepended by
-// device_sample.rs. Floats arrive as their bits in the u32 Params.
+// Picks one token from each of `count` rows of `logits` ([rows, vocab] f32):
+// workgroup j follows draws[j] (its row and settings) and writes its id to
+// out[j] — the same function, in the same f32 operations and order, as
+// `Draw::pick` in choose.rs (see its module docs). Thread k of a workgroup owns
+// the k-th chunk of ceil(vocab / THREADS) ids of its row. The constants
+// THREADS, STEPS, FLOOR, LOG2E_BITS, NONE, NAN_LOGITS and INFINITE_MAX are
+// prepended by device_sample.rs. Floats arrive as their bits.
 
 struct Params {
     vocab: u32,
+    count: u32,
+}
+
+// One row's draw: the row, 0 greedy / 1 top-p, and the top-p settings.
+struct RowDraw {
     row: u32,
     mode: u32,
     inv_temperature: u32,
@@ -15,8 +21,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> draws: array<RowDraw>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+// This workgroup's draw.
+var<private> draw: RowDraw;
 
 const NEG_INF_BITS: u32 = 0xff800000u;
 
@@ -41,7 +51,7 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
 
 // The scaled logit of x; the caller excludes -inf.
 fn scaled(x: f32, m: f32) -> f32 {
-    return max((x - m) * bitcast<f32>(params.inv_temperature), FLOOR);
+    return max((x - m) * bitcast<f32>(draw.inv_temperature), FLOOR);
 }
 
 fn weight(c: f32) -> f32 {
@@ -82,7 +92,7 @@ fn tree_sum(lid: u32, x: f32) -> f32 {
 // The nucleus threshold: the lower end of the bisection.
 fn threshold(lid: u32, base: u32, m: f32) -> f32 {
     var lo = FLOOR;
-    let top_p = bitcast<f32>(params.top_p);
+    let top_p = bitcast<f32>(draw.top_p);
     if (top_p < 1.0) {
         let want = top_p * tree_sum(lid, chunk_mass(lid, base, m, FLOOR));
         var hi = 1.0;
@@ -109,7 +119,7 @@ fn select_in_nucleus(lid: u32, base: u32, m: f32, tau: f32) {
         for (var k = 0u; k < THREADS; k++) {
             total = total + sh_v[k];
         }
-        let goal = bitcast<f32>(params.u) * total;
+        let goal = bitcast<f32>(draw.u) * total;
         pick_chunk = NONE;
         var acc = 0.0;
         for (var k = 0u; k < THREADS; k++) {
@@ -145,8 +155,16 @@ fn select_in_nucleus(lid: u32, base: u32, m: f32, tau: f32) {
 }
 
 @compute @workgroup_size(THREADS)
-fn main(@builtin(local_invocation_index) lid: u32) {
-    let base = params.row * params.vocab;
+fn main(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let j = wid.x;
+    if (j >= params.count) {
+        return;
+    }
+    draw = draws[j];
+    let base = draw.row * params.vocab;
     let r = chunk(lid);
     var bv = 0.0;
     var bi = NONE;
@@ -184,17 +202,17 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     workgroupBarrier();
     let infinite_max = (bitcast<u32>(m) & 0x7fffffffu) == 0x7f800000u;
-    if (params.mode == 1u) {
+    if (draw.mode == 1u) {
         let tau = threshold(lid, base, m);
         select_in_nucleus(lid, base, m, tau);
     }
     if (lid == 0u) {
         if (any_nan != 0u) {
-            out[0] = NAN_LOGITS;
-        } else if (params.mode == 1u && infinite_max) {
-            out[0] = INFINITE_MAX;
+            out[j] = NAN_LOGITS;
+        } else if (draw.mode == 1u && infinite_max) {
+            out[j] = INFINITE_MAX;
         } else {
-            out[0] = chosen;
+            out[j] = chosen;
         }
     }
 }

@@ -16,7 +16,7 @@ mod sample;
 use std::time::{Duration, Instant};
 
 pub use choose::Draw;
-pub(crate) use device_sample::{run_and_read_id, DeviceSampler};
+pub(crate) use device_sample::{checked_id, run_and_read_ids, DeviceSampler};
 pub use sample::{Sampler, Sampling, SamplingError};
 
 use crate::entry::Entry;

@@ -10,7 +10,7 @@
 mod dims;
 mod sampled;
 
-pub use sampled::Sampled;
+pub use sampled::{Sampled, SampledRows};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

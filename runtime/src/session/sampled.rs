@@ -1,6 +1,6 @@
-//! Running an entry point and choosing the next token on the device: the
+//! Running an entry point and choosing the next tokens on the device: the
 //! entry's dispatches and the sampling kernel in one submission, then 4 bytes
-//! read back instead of the logits.
+//! per picked row read back instead of the logits.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use super::dims::eval_shape;
 use super::Session;
 use crate::entry::Entry;
 use crate::error::Error;
-use crate::generate::{run_and_read_id, DeviceSampler, Draw};
+use crate::generate::{checked_id, run_and_read_ids, DeviceSampler, Draw};
 use crate::tensor::HostTensor;
 
 /// A token picked on the device by [`Session::run_sampled`].
@@ -19,6 +19,17 @@ pub struct Sampled {
     /// The id picked, in `0..vocab`.
     pub id: u32,
     /// The length of a row of the logits it was picked from.
+    pub vocab: usize,
+}
+
+/// Tokens picked on the device by [`Session::run_sampled_rows`], one per
+/// requested row, in request order.
+#[derive(Debug)]
+pub struct SampledRows {
+    /// Each row's id in `0..vocab`, or why its logits could not be sampled
+    /// (NaN; an infinite largest logit for top-p), as [`Draw::pick`] refuses them.
+    pub ids: Vec<Result<u32, Error>>,
+    /// The length of a row of the logits they were picked from.
     pub vocab: usize,
 }
 
@@ -36,6 +47,30 @@ impl Session {
         inputs: &[HostTensor],
         draw: &Draw,
     ) -> Result<Sampled, Error> {
+        let sampled = self.run_sampled_rows(entry, inputs, |rows| vec![(rows - 1, *draw)])?;
+        let id = sampled
+            .ids
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Input("internal: no sampled id".into()))??;
+        Ok(Sampled {
+            id,
+            vocab: sampled.vocab,
+        })
+    }
+
+    /// Runs `entry` on `inputs` like [`Session::run`], then picks one token
+    /// per `(row, draw)` that `picks` returns (given the number of rows of the
+    /// entry's first output, f32 logits `[rows, vocab]`) on the device, in the
+    /// same submission, as [`Session::run_sampled`] does for one row: a
+    /// batched step samples every sequence's next token at once with its own
+    /// settings and reads back 4 bytes per sequence.
+    pub fn run_sampled_rows(
+        &mut self,
+        entry: &Entry,
+        inputs: &[HostTensor],
+        picks: impl FnOnce(usize) -> Vec<(usize, Draw)>,
+    ) -> Result<SampledRows, Error> {
         let io = entry
             .outputs()
             .first()
@@ -57,6 +92,13 @@ impl Session {
                 )))
             }
         };
+        let picks = picks(rows);
+        if let Some((row, _)) = picks.iter().find(|(row, _)| *row >= rows) {
+            return Err(Error::Input(format!(
+                "cannot sample row {row} of the {rows} rows `{}` returns",
+                entry.name()
+            )));
+        }
         let gpu = Arc::clone(&self.model.loaded.gpu);
         let logits = self.buffer(io.buffer)?.clone();
         self.device_sampler()?;
@@ -65,25 +107,21 @@ impl Session {
             .sampler
             .as_mut()
             .ok_or_else(|| Error::Input("internal: no device sampler".into()))?;
-        let out = sampler.out().clone();
-        let sampling = sampler.prepare(&gpu, index, &logits, (rows - 1, vocab), draw)?;
+        let (sampling, out) = sampler.prepare(&gpu, index, &logits, vocab, &picks)?;
         let forward = self.recorded[index]
             .as_ref()
             .map(|(_, recorded)| recorded)
             .ok_or_else(|| Error::Input("internal: dispatches were not recorded".into()))?;
-        let picked = run_and_read_id(&gpu, &[forward, sampling], &out);
-        // The entry ran (and appended to the states) even when its logits
+        let raw = run_and_read_ids(&gpu, &[forward, sampling], out, picks.len())?;
+        // The entry ran (and appended to the states) even when some logits
         // are refused.
-        if let (Some(length), Ok(_) | Err(Error::Sampling(_))) = (length, &picked) {
+        if let Some(length) = length {
             self.length = length;
         }
-        let id = picked?;
-        if id as usize >= vocab {
-            return Err(Error::Input(format!(
-                "internal: the device sampled id {id} of a vocabulary of {vocab}"
-            )));
-        }
-        Ok(Sampled { id, vocab })
+        Ok(SampledRows {
+            ids: raw.into_iter().map(|id| checked_id(id, vocab)).collect(),
+            vocab,
+        })
     }
 
     /// Builds the device sampling kernel if this session has not yet.
