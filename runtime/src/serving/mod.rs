@@ -1,8 +1,26 @@
-//! Serving many sequences at once: requests, the events a step produces, and
-//! the engine's counters.
+//! Serving many sequences at once. A serving bundle carries a batched entry
+//! point, [`STEP`], over per-sequence KV caches kept in device pools of
+//! slots; the [`Engine`] runs it with continuous batching: requests queue,
+//! each step admits waiting ones while slots and the token budget allow (in a
+//! [`SchedulePolicy`]'s order, first come first served by default), feeds
+//! decode tokens and prompt chunks of many sequences together, samples every
+//! sequence's next token on the device with its own settings, streams it back
+//! as a [`StepEvent`], and retires finished sequences, freeing their slots.
+//!
+//! The runtime stays free of any network or async code: a server (such as
+//! `seam serve`) drives the engine from one thread.
 
+mod engine;
+mod layout;
+mod plan;
+mod policy;
 mod request;
+mod sequence;
+mod slots;
 mod stats;
 
+pub use engine::{Engine, EngineOptions};
+pub use layout::{STEP, STEP_INPUTS};
+pub use policy::{FirstComeFirstServed, SchedulePolicy, Waiting};
 pub use request::{Finish, Request, RequestId, StepEvent};
 pub use stats::EngineStats;

@@ -30,6 +30,10 @@ pub enum Finish {
     Stop,
     /// The caller cancelled it ([`super::Engine::cancel`]).
     Cancelled,
+    /// Its logits could not be sampled (NaN), or the device failed during a
+    /// step it was in ([`super::Engine::step`] returned the error; the
+    /// sequence is reported failed by the next step).
+    Failed,
 }
 
 /// What one step produced for one request: a new token, its end, or both

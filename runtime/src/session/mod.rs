@@ -46,9 +46,10 @@ pub struct Session {
 }
 
 /// Where a bundle buffer lives: a model weight, or a session's own buffer
-/// (activations, or a state); activations are allocated when an entry point
-/// that uses them first runs, so a session running `decode` alone never
-/// holds `prefill`'s buffers.
+/// (activations, or a state); both are allocated when an entry point that
+/// uses them first runs, so a session running `decode` alone never holds
+/// `prefill`'s buffers, and one running the batched `step` never holds the
+/// single-sequence caches.
 enum Slot {
     Weight(usize),
     Owned(GpuBuffer),
@@ -62,14 +63,13 @@ impl Session {
         let slots = manifest
             .buffers
             .iter()
-            .enumerate()
-            .map(|(i, b)| match b.role {
-                BufferRole::Weight(w) => Ok(Slot::Weight(w as usize)),
-                // wgpu zero-initialises buffers, so states start empty.
-                BufferRole::State => Ok(Slot::Owned(allocate(&loaded, i)?)),
-                BufferRole::Activation => Ok(Slot::Unallocated),
+            .map(|b| match b.role {
+                BufferRole::Weight(w) => Slot::Weight(w as usize),
+                // wgpu zero-initialises buffers, so states start empty
+                // whenever an entry using them first allocates them.
+                BufferRole::State | BufferRole::Activation => Slot::Unallocated,
             })
-            .collect::<Result<Vec<_>, Error>>()?;
+            .collect();
         let recorded = manifest.entry_points.iter().map(|_| None).collect();
         Ok(Session {
             model,
@@ -109,9 +109,12 @@ impl Session {
     /// Starts a new sequence: length 0 and every state zeroed.
     pub fn reset(&mut self) -> Result<(), Error> {
         for st in &self.model.loaded.manifest.states {
-            let b = self.buffer(st.buffer)?;
-            let zeros = vec![0u8; b.size() as usize];
-            self.model.loaded.gpu.write(b, 0, &zeros)?;
+            // A state no entry has used yet is still unallocated (and will
+            // start zeroed).
+            if let Slot::Owned(b) = &self.slots[st.buffer as usize] {
+                let zeros = vec![0u8; b.size() as usize];
+                self.model.loaded.gpu.write(b, 0, &zeros)?;
+            }
         }
         self.length = 0;
         Ok(())
@@ -275,7 +278,7 @@ impl Session {
             .collect()
     }
 
-    /// Allocates the activation buffers `entry` uses that are not yet allocated.
+    /// Allocates the activation and state buffers `entry` uses that are not yet allocated.
     fn allocate_for(&mut self, entry: &EntryPoint) -> Result<(), Error> {
         let used = entry
             .dispatches
