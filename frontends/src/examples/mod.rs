@@ -11,5 +11,5 @@ mod params;
 pub use ladder::{ladder_residual, TensorParallelConfig};
 pub use moe_transformer::{
     adamoe, mixtral_tiny, pregated_dense, pregated_topk, readme_moe, MoeTransformerConfig,
-    RouterConfig, Routing,
+    RouterConfig, Routing, EXAMPLE_MAX_BATCH,
 };

@@ -9,7 +9,8 @@ use super::params::{
 };
 use crate::builder::{BuildError, ModelBuilder};
 use crate::nn::{
-    DecoderLayer, DecoderModel, ExpertChoice, Mlp, MoeMlp, PreGatingRouter, SharedExpert, TopK,
+    DecoderLayer, DecoderModel, ExpertChoice, Mlp, MoeMlp, PreGatingRouter, SharedExpert,
+    StepShape, TopK,
 };
 
 /// The decoupled router: its own one-layer causal transformer over its own token
@@ -91,7 +92,13 @@ pub struct MoeTransformerConfig {
     /// functions that keep a KV cache per attention block as session state, with
     /// the length dim `kv_len <= max_seq_len`.
     pub kv_cache: Option<u64>,
+    /// With [`MoeTransformerConfig::kv_cache`] and `Some(max_batch)`, the
+    /// model also has the batched `step` over KV pools of that many sequences.
+    pub max_batch: Option<u64>,
 }
+
+/// The sequences the examples' KV pools hold ([`MoeTransformerConfig::with_kv_cache`]).
+pub const EXAMPLE_MAX_BATCH: u64 = 4;
 
 /// The router of the examples: 128 wide, 4 heads, SwiGLU of 256.
 const TINY_ROUTER: RouterConfig = RouterConfig {
@@ -119,6 +126,7 @@ pub fn readme_moe() -> MoeTransformerConfig {
         routing: Routing::PreGatedShared(TINY_ROUTER),
         dense_experts: false,
         kv_cache: None,
+        max_batch: None,
     }
 }
 
@@ -159,6 +167,7 @@ pub fn pregated_dense() -> MoeTransformerConfig {
         ),
         dense_experts: true,
         kv_cache: None,
+        max_batch: None,
     }
 }
 
@@ -186,11 +195,13 @@ pub fn mixtral_tiny() -> MoeTransformerConfig {
 }
 
 impl MoeTransformerConfig {
-    /// The same model with a KV cache of up to `max_seq_len` positions, named
+    /// The same model with a KV cache of up to `max_seq_len` positions, and
+    /// the batched `step` over pools of [`EXAMPLE_MAX_BATCH`] sequences, named
     /// `{name}_kv` (`examples/mixtral_tiny_kv.seam`, `examples/readme_moe_kv.seam`).
     pub fn with_kv_cache(mut self, max_seq_len: u64) -> Self {
         self.name = format!("{}_kv", self.name);
         self.kv_cache = Some(max_seq_len);
+        self.max_batch = Some(EXAMPLE_MAX_BATCH);
         self
     }
 
@@ -202,7 +213,7 @@ impl MoeTransformerConfig {
     pub fn build(&self) -> Result<Model, BuildError> {
         let mut m = ModelBuilder::new(&self.name);
         let tokens = m.dim("tokens", self.max_tokens);
-        let kv_len = self.kv_cache.map(|max| m.dim("kv_len", max));
+        let (kv_len, step) = StepShape::declare(&mut m, self.kv_cache, self.max_batch);
         let decoder = DecoderModel {
             router: self.declare_router(&mut m),
             embed: f32_param(&mut m, "embed", &[self.vocab, self.d_model]),
@@ -212,7 +223,7 @@ impl MoeTransformerConfig {
             norm: declare_norm(&mut m, "norm", self.d_model, self.eps),
             lm_head: f32_param(&mut m, "lm_head", &[self.d_model, self.vocab]),
         };
-        decoder.add_functions(&mut m, &tokens, kv_len.as_ref())?;
+        decoder.add_functions(&mut m, &tokens, kv_len.as_ref(), step.as_ref())?;
         let model = m.finish()?;
         if self.dense_experts {
             let mut dense =

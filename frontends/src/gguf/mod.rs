@@ -160,6 +160,7 @@ pub fn import_with_progress(
         &arch.spec,
         &model_name(stem.as_deref().unwrap_or("model")),
         options.kv_cache,
+        options.max_batch,
     )?;
     weights::check_present(&sources, &store)?;
     let weights = weights::load(&model, &sources, &store, progress)?;

@@ -12,7 +12,7 @@ use super::weights::{ExpertPart, Source};
 use crate::builder::{BuildError, ModelBuilder};
 use crate::nn::{
     Attention, AttentionShape, DecoderLayer, DecoderModel, ExpertChoice, GatedMlp, Linear, Mlp,
-    MoeMlp, PreGatingRouter, QkNorm, RmsNorm, SharedExpert, TopK,
+    MoeMlp, PreGatingRouter, QkNorm, RmsNorm, SharedExpert, StepShape, TopK,
 };
 
 /// Declares the `nn.Linear` whose checkpoint tensors are `{weight, bias}`
@@ -211,19 +211,22 @@ fn declare_router(d: &mut Declarer, r: &RouterSpec, vocab: u64) -> PreGatingRout
 }
 
 /// Builds the model of `spec` named `name` — with `kv_cache: Some(max_seq_len)`
-/// also `prefill` and `decode` over a KV cache of that many positions; returns
-/// it with the checkpoint source of every param, in declaration order.
+/// also `prefill` and `decode` over a KV cache of that many positions, and
+/// with `max_batch` too the batched `step` over KV pools of that many
+/// sequences; returns it with the checkpoint source of every param, in
+/// declaration order.
 pub(crate) fn build(
     spec: &Spec,
     name: &str,
     kv_cache: Option<u64>,
+    max_batch: Option<u64>,
 ) -> Result<(Model, Vec<Source>), BuildError> {
     let mut d = Declarer {
         m: ModelBuilder::new(name),
         sources: Vec::new(),
     };
     let tokens = d.m.dim("tokens", spec.max_tokens);
-    let kv_len = kv_cache.map(|max| d.m.dim("kv_len", max));
+    let (kv_len, step) = StepShape::declare(&mut d.m, kv_cache, max_batch);
     let dm = spec.attn.d_model;
     let router = spec
         .router
@@ -259,6 +262,6 @@ pub(crate) fn build(
         lm_head,
     };
     let Declarer { mut m, sources } = d;
-    decoder.add_functions(&mut m, &tokens, kv_len.as_ref())?;
+    decoder.add_functions(&mut m, &tokens, kv_len.as_ref(), step.as_ref())?;
     Ok((m.finish()?, sources))
 }

@@ -91,6 +91,10 @@ pub struct ImportOptions {
     /// With `Some(max_seq_len)`, the model also has `prefill` and `decode`
     /// functions over a KV cache of that many positions (`seam generate`).
     pub kv_cache: Option<u64>,
+    /// With [`ImportOptions::kv_cache`] and `Some(max_batch)`, the model also
+    /// has the batched `step` (the runtime's serving engine) over KV pools
+    /// of that many sequences.
+    pub max_batch: Option<u64>,
 }
 
 /// An imported checkpoint.
@@ -140,7 +144,7 @@ pub fn import_with_progress(
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
     let name = model_name(folder.as_deref().unwrap_or("model"));
-    let (model, sources) = graph::build(&spec, &name, options.kv_cache)?;
+    let (model, sources) = graph::build(&spec, &name, options.kv_cache, options.max_batch)?;
     weights::check_present(&sources, &ckpt)?;
     let weights = weights::load(&model, &sources, &ckpt, progress)?;
     let origins = origin::origins(&sources, &ckpt);

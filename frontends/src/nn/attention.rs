@@ -60,9 +60,8 @@ pub(crate) struct Attention {
 impl Attention {
     /// Emits `o(attention(rope(q(h)), rope(k(h)), v(h)))` at the tokens'
     /// positions, named under `prefix` (the result is `{prefix}.attn_out`).
-    /// With a `cache`, the tokens' keys and values are appended to it and the
-    /// queries attend over the whole cache (the tokens are its last rows, as
-    /// causal `attention` expects).
+    /// With a `cache`, the tokens' keys and values are stored in it and the
+    /// queries attend over what it holds ([`KvCache::attend`]).
     pub(crate) fn emit(
         &self,
         f: &mut FunctionBuilder<'_>,
@@ -72,29 +71,23 @@ impl Attention {
         cache: Option<KvCache>,
     ) -> Built {
         let [q, k, v] = self.project(f, prefix, tokens, h)?;
-        let (k, v) = match cache {
-            Some(c) => c.append(f, prefix, k, v)?,
-            None => (k, v),
+        let a = match cache {
+            Some(c) => c.attend(f, prefix, [q, k, v], self.shape.scale)?,
+            None => f.attention(
+                &format!("{prefix}.attn"),
+                [q.into(), k.into(), v.into()],
+                true,
+                self.shape.scale,
+            )?,
         };
-        let a = f.attention(
-            &format!("{prefix}.attn"),
-            [q.into(), k.into(), v.into()],
-            true,
-            self.shape.scale,
-        )?;
         let flat = vec![tokens.rows.clone(), Dim::Static(self.shape.width())];
         let a = f.reshape(&format!("{prefix}.attn_flat"), a, flat)?;
         self.o.emit(f, &format!("{prefix}.attn_out"), a)
     }
 
-    /// Declares this block's cache (state inputs `{prefix}.k_cache`, `{prefix}.v_cache`).
-    pub(crate) fn declare_cache(
-        &self,
-        f: &mut FunctionBuilder<'_>,
-        prefix: &str,
-        kv_len: &Dim,
-    ) -> KvCache {
-        KvCache::declare(f, prefix, self.shape.kv_heads, self.shape.head_dim, kv_len)
+    /// The `[kv_heads, head_dim]` of this block's cache rows.
+    pub(crate) fn cache_row(&self) -> [u64; 2] {
+        [self.shape.kv_heads, self.shape.head_dim]
     }
 
     /// Projects `h[T, D]` to per-head `q[T, Hq, Dh]`, `k` and `v` `[T, Hkv, Dh]`,

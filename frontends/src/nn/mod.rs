@@ -19,9 +19,9 @@ mod tokens;
 
 pub(crate) use attention::{Attention, AttentionShape, QkNorm};
 pub(crate) use decoder_layer::DecoderLayer;
-pub(crate) use decoder_model::DecoderModel;
+pub(crate) use decoder_model::{DecoderModel, StepShape};
 pub(crate) use gated_mlp::GatedMlp;
-pub(crate) use kv_cache::KvCache;
+pub(crate) use kv_cache::{KvCache, PoolShape};
 pub(crate) use linear::Linear;
 pub(crate) use mlp::Mlp;
 pub(crate) use moe::{ExpertChoice, MoeMlp, SharedExpert};

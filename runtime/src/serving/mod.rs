@@ -10,6 +10,7 @@
 //! The runtime stays free of any network or async code: a server (such as
 //! `seam serve`) drives the engine from one thread.
 
+mod complete;
 mod engine;
 mod layout;
 mod plan;
@@ -19,6 +20,7 @@ mod sequence;
 mod slots;
 mod stats;
 
+pub use complete::{complete_all, Completion};
 pub use engine::{Engine, EngineOptions};
 pub use layout::{STEP, STEP_INPUTS};
 pub use policy::{FirstComeFirstServed, SchedulePolicy, Waiting};
