@@ -89,6 +89,13 @@ pub struct CompileArgs {
     /// with a KV cache of this size (`prefill` and `decode`, for `seam generate`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_seq_len: Option<u64>,
+    /// The most sequences a checkpoint imported with --max-seq-len decodes
+    /// at once: the bundle's batched `step` (for `seam serve` and
+    /// `seam generate`) keeps KV pools of this many slots of --max-seq-len
+    /// positions each (device memory: slots × positions × layers × 2 × kv
+    /// width × 4 bytes, allocated when the step first runs).
+    #[arg(long, value_name = "B", default_value_t = DEFAULT_MAX_BATCH, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_batch: u64,
     /// Replace OUT (and files in the --emit DIR) if they exist.
     #[arg(long)]
     pub force: bool,
@@ -96,6 +103,9 @@ pub struct CompileArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
 }
+
+/// `--max-batch` when not given.
+const DEFAULT_MAX_BATCH: u64 = 8;
 
 /// Where `seam compile` puts a checkpoint's weights.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -198,6 +208,7 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
     let import = ImportOptions {
         kv_cache: args.max_seq_len,
         max_tokens: args.max_seq_len,
+        max_batch: Some(args.max_batch),
     };
     let mut source = load_source_with(&args.file, &import)?;
     if let Some(summary) = source.import_summary() {

@@ -50,6 +50,7 @@ fn smollm2_generates_what_transformers_generates() {
     let options = ImportOptions {
         max_tokens: Some(32),
         kv_cache: Some(32),
+        max_batch: None,
     };
     let imported = import(&gguf, &options).unwrap();
     std::env::set_var(
