@@ -333,10 +333,12 @@ impl Engine {
         gone
     }
 
-    /// Updates the waiting and running counts of the stats.
+    /// Updates the waiting, running and KV-position counts of the stats.
     fn refresh_counts(&mut self) {
         self.stats.waiting = self.waiting.len();
         self.stats.running = self.running.len();
+        self.stats.positions_used = self.running.iter().map(|s| s.fed as u64).sum();
+        self.stats.positions_reserved = (self.running.len() * self.layout.max_seq_len) as u64;
     }
 }
 

@@ -17,4 +17,11 @@ pub struct EngineStats {
     pub prompt_tokens: u64,
     /// Batched steps run since the engine started.
     pub steps: u64,
+    /// KV positions the running sequences fill now (prompt and generated
+    /// tokens in their slots).
+    pub positions_used: u64,
+    /// KV positions the running sequences' slots reserve
+    /// (`running × max_seq_len`): what a slot pool holds for them, against
+    /// [`EngineStats::positions_used`] that a paged pool would.
+    pub positions_reserved: u64,
 }
