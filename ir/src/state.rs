@@ -6,8 +6,14 @@
 //! the paired output; so each call appends rows and never rewrites earlier ones,
 //! which lets the lowering update the state in place and the runtime bind the
 //! length dim from the stored length.
+//!
+//! Or a state is a *pool* of per-sequence slots (batched serving): used once,
+//! as the buffer of a `write_rows` whose result is the paired output, with a
+//! static shape `[S, L, ...]` and no length dim — the caller tracks each
+//! slot's length, so [`state_use`] is `None`. A function's states are all
+//! appended to or all pools.
 
-use crate::model::{Function, Model, Operand};
+use crate::model::{Function, Instr, Model, Operand, Value};
 use crate::op::Op;
 use crate::shape::Dim;
 use crate::verify::{Location, VerifyError, VerifyErrorKind};
@@ -23,7 +29,7 @@ pub struct StateUse {
 }
 
 /// The length dim and advance of a verified function with states (`None`
-/// without states).
+/// without states, and for a function whose states are pools).
 pub fn state_use(model: &Model, f: &Function) -> Option<StateUse> {
     let s = f.states.first()?;
     let ty = &f.value(f.inputs[s.input]).ty;
@@ -59,6 +65,8 @@ pub(crate) fn verify_states(model: &Model, fi: usize, f: &Function) -> Result<()
     let at_fn = Location::Function(fi);
     let mut length: Option<&str> = None;
     let mut advance: Option<&Dim> = None;
+    // The first appended-to state and the first pool.
+    let mut kinds: (Option<usize>, Option<usize>) = (None, None);
     for (k, s) in f.states.iter().enumerate() {
         if s.input >= f.inputs.len() || s.output >= f.outputs.len() {
             return Err(bad(
@@ -90,6 +98,25 @@ pub(crate) fn verify_states(model: &Model, fi: usize, f: &Function) -> Result<()
                 ),
             ));
         }
+        let writer = writer(f, fi, k)?;
+        if f.outputs.contains(&input) || writer.results[0] != f.outputs[s.output] {
+            return Err(bad(
+                loc,
+                format!(
+                    "the updated state `%{}` must be the `{}` of `%{}`",
+                    out.name, writer.op, v.name
+                ),
+            ));
+        }
+        let is_pool = writer.op == Op::WriteRows;
+        if is_pool { &mut kinds.1 } else { &mut kinds.0 }.get_or_insert(k);
+        if let (Some(tail), Some(pool)) = kinds {
+            return Err(mixed(f, fi, tail, pool));
+        }
+        if is_pool {
+            verify_pool(loc, v)?;
+            continue;
+        }
         let Some(Dim::Sym(l)) = v.ty.shape.dims().first() else {
             return Err(bad(
                 loc,
@@ -119,41 +146,6 @@ pub(crate) fn verify_states(model: &Model, fi: usize, f: &Function) -> Result<()
                     v.name,
                     f.name,
                     length.unwrap_or_default()
-                ),
-            ));
-        }
-        let uses: Vec<(usize, usize)> = f
-            .body
-            .iter()
-            .enumerate()
-            .flat_map(|(ii, instr)| {
-                instr
-                    .operands
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &o)| o == Operand::Value(input))
-                    .map(move |(oi, _)| (ii, oi))
-            })
-            .collect();
-        let writer = match uses.as_slice() {
-            [(ii, 0)] if f.body[*ii].op == Op::WriteTail => &f.body[*ii],
-            _ => {
-                return Err(bad(
-                    loc,
-                    format!(
-                        "state `%{}` must be used once, as the buffer of a `write_tail` (found {} use(s))",
-                        v.name,
-                        uses.len()
-                    ),
-                ))
-            }
-        };
-        if f.outputs.contains(&input) || writer.results[0] != f.outputs[s.output] {
-            return Err(bad(
-                loc,
-                format!(
-                    "the updated state `%{}` must be the `write_tail` of `%{}`",
-                    out.name, v.name
                 ),
             ));
         }
@@ -206,6 +198,68 @@ pub(crate) fn verify_states(model: &Model, fi: usize, f: &Function) -> Result<()
     Ok(())
 }
 
+/// The instruction that writes state `k` of `f`: its one use, as the buffer
+/// of a `write_tail` or a `write_rows`.
+fn writer(f: &Function, fi: usize, k: usize) -> Result<&Instr, VerifyError> {
+    let s = f.states[k];
+    let input = Operand::Value(f.inputs[s.input]);
+    let uses: Vec<(usize, usize)> = f
+        .body
+        .iter()
+        .enumerate()
+        .flat_map(|(ii, instr)| {
+            instr
+                .operands
+                .iter()
+                .enumerate()
+                .filter(|(_, &o)| o == input)
+                .map(move |(oi, _)| (ii, oi))
+        })
+        .collect();
+    match uses.as_slice() {
+        [(ii, 0)] if matches!(f.body[*ii].op, Op::WriteTail | Op::WriteRows) => Ok(&f.body[*ii]),
+        _ => Err(bad(
+            Location::Input {
+                func: fi,
+                input: s.input,
+            },
+            format!(
+                "state `%{}` must be used once, as the buffer of a `write_tail` or a `write_rows` (found {} use(s))",
+                f.value(f.inputs[s.input]).name,
+                uses.len()
+            ),
+        )),
+    }
+}
+
+/// A pool state (written by `write_rows`) has a static shape.
+fn verify_pool(loc: Location, v: &Value) -> Result<(), VerifyError> {
+    if v.ty.shape.is_static() {
+        return Ok(());
+    }
+    Err(bad(
+        loc,
+        format!(
+            "pool state `%{}` (written by `write_rows`) must have a static shape, found {}",
+            v.name, v.ty
+        ),
+    ))
+}
+
+/// The error for function `fi` mixing appended-to state `tail` with pool state `pool`.
+fn mixed(f: &Function, fi: usize, tail: usize, pool: usize) -> VerifyError {
+    let name = |k: usize| &f.value(f.inputs[f.states[k].input]).name;
+    bad(
+        Location::Function(fi),
+        format!(
+            "function `{}` mixes state `%{}`, appended to by `write_tail`, with pool state `%{}`, written by `write_rows`: a function's states must all be appended to or all be pools",
+            f.name,
+            name(tail),
+            name(pool)
+        ),
+    )
+}
+
 /// Checks that states of the same name have the same type in every function,
 /// and that all states share one length dim (a session has one length).
 pub(crate) fn verify_shared_states(model: &Model) -> Result<(), VerifyError> {
@@ -215,7 +269,8 @@ pub(crate) fn verify_shared_states(model: &Model) -> Result<(), VerifyError> {
     for (fi, f) in model.functions.iter().enumerate() {
         for s in &f.states {
             let v = f.value(f.inputs[s.input]);
-            if let Some(l) = v.ty.shape.dims().first() {
+            // Pools have no length dim.
+            if let Some(l @ Dim::Sym(_)) = v.ty.shape.dims().first() {
                 match length {
                     Some(first) if first != l => {
                         return Err(bad(

@@ -47,7 +47,7 @@ fn broken_state_rules_are_named_errors() {
                 SIG,
                 "  %a = write_tail(%k, %x) : f32[kv_len, 2]\n  %b = neg(%k) : f32[kv_len, 2]\n  return %b, %a",
             ),
-            "must be used once, as the buffer of a `write_tail` (found 2 use(s))",
+            "must be used once, as the buffer of a `write_tail` or a `write_rows` (found 2 use(s))",
         ),
         (
             model(SIG, "  %b = neg(%k) : f32[kv_len, 2]\n  return %b, %b"),

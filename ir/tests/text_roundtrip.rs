@@ -117,6 +117,15 @@ func step(%t: i32[tokens], state %kc: f32[kv_len, 4]) -> (i32[tokens], state f32
   %kn = write_tail(%kc, %row) : f32[kv_len, 4]
   return %p, %kn
 }
+
+# Pool states of batched serving: written by write_rows, read by pooled_attention.
+func serve(%q: f32[tokens, 4, 2], %kv: f32[tokens, 2, 2], %slot: i32[tokens], %pos: i32[tokens], state %kp: f32[3, 8, 2, 2], state %vp: f32[3, 8, 2, 2]) -> (f32[tokens, 4, 2], f32[tokens, 4, 2], state f32[3, 8, 2, 2], state f32[3, 8, 2, 2]) {
+  %k2 = write_rows(%kp, %slot, %pos, %kv) : f32[3, 8, 2, 2]
+  %v2 = write_rows(%vp, %slot, %pos, %kv) : f32[3, 8, 2, 2]
+  %a = pooled_attention(%q, %k2, %v2, %slot, %pos) : f32[tokens, 4, 2]
+  %b = pooled_attention(%q, %k2, %v2, %slot, %pos, scale=0.25) : f32[tokens, 4, 2]
+  return %a, %b, %k2, %v2
+}
 "#;
 
 #[test]
@@ -129,7 +138,7 @@ fn every_op_round_trips() {
         .collect();
     let all: HashSet<&str> = op_names().into_iter().collect();
     assert_eq!(used, all, "the hand-written model must use every op");
-    assert_eq!(m.functions.len(), 3);
+    assert_eq!(m.functions.len(), 4);
     assert_eq!(m.dims.len(), 2);
     let step = &m.functions[2];
     assert_eq!(
@@ -139,6 +148,22 @@ fn every_op_round_trips() {
             output: 1
         }]
     );
+    let serve = &m.functions[3];
+    assert_eq!(
+        serve.states,
+        [
+            seam_ir::StateBinding {
+                input: 4,
+                output: 2
+            },
+            seam_ir::StateBinding {
+                input: 5,
+                output: 3
+            }
+        ]
+    );
+    assert_eq!(serve.body[2].op, Op::PooledAttention { scale: None });
+    assert_eq!(serve.body[3].op, Op::PooledAttention { scale: Some(0.25) });
     assert_eq!(m.params.len(), 12);
     assert_eq!(m.params[11].name, "0.bias");
     // Defaults were filled in.

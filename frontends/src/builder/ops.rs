@@ -176,6 +176,20 @@ impl FunctionBuilder<'_> {
         self.single(name, Op::WriteTail, &[buf.into(), new.into()])
     }
 
+    /// `write_rows(buf, slot, pos, new)`: the pool `buf[S, L, ...]` with row
+    /// `(slot[t], pos[t])` replaced by `new[t]` for every token `t` (the
+    /// writer of a pool state).
+    pub fn write_rows(
+        &mut self,
+        name: &str,
+        buf: impl Into<Operand>,
+        [slot, pos]: [Operand; 2],
+        new: impl Into<Operand>,
+    ) -> Built {
+        let operands = [buf.into(), slot, pos, new.into()];
+        self.single(name, Op::WriteRows, &operands)
+    }
+
     /// `rope(x, pos, theta)`.
     pub fn rope(
         &mut self,
@@ -196,6 +210,19 @@ impl FunctionBuilder<'_> {
         scale: Option<f32>,
     ) -> Built {
         self.single(name, Op::Attention { causal, scale }, &qkv)
+    }
+
+    /// `pooled_attention(q, k_pool, v_pool, slot, pos, scale)`: query `t`
+    /// attends causally over rows `0..=pos[t]` of slot `slot[t]` of the pools.
+    pub fn pooled_attention(
+        &mut self,
+        name: &str,
+        qkv: [Operand; 3],
+        [slot, pos]: [Operand; 2],
+        scale: Option<f32>,
+    ) -> Built {
+        let [q, k, v] = qkv;
+        self.single(name, Op::PooledAttention { scale }, &[q, k, v, slot, pos])
     }
 
     /// `topk(x, k)` → (values, indices).

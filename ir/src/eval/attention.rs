@@ -63,9 +63,14 @@ pub(crate) fn attention(
     if hkv == 0 || hq % hkv != 0 {
         return Err(at.bug(format!("{hq} query heads for {hkv} kv heads")));
     }
-    let group = hq / hkv;
     let scale = scale.unwrap_or(1.0 / (dh as f32).sqrt());
     let (qf, kf, vf) = (q.floats(), k.floats(), v.floats());
+    let kv = KvRows {
+        k: &kf,
+        v: &vf,
+        heads: hkv,
+        head_dim: dh,
+    };
     let mut out = vec![0.0f32; qf.len()];
     for t in 0..t_len {
         // Keys 0..visible are seen by query t.
@@ -74,27 +79,53 @@ pub(crate) fn attention(
         } else {
             s_len
         };
-        if visible == 0 {
-            continue;
+        let row = t * hq * dh..(t + 1) * hq * dh;
+        kv.attend(&qf[row.clone()], visible, scale, &mut out[row]);
+    }
+    at.floats(q.dtype, q.shape.clone(), out)
+}
+
+/// Rows of keys and values, `[positions, heads, head_dim]` each, row-major.
+pub(super) struct KvRows<'a> {
+    /// The keys.
+    pub k: &'a [f32],
+    /// The values.
+    pub v: &'a [f32],
+    /// Kv heads per row.
+    pub heads: usize,
+    /// Elements per head.
+    pub head_dim: usize,
+}
+
+impl KvRows<'_> {
+    /// One query's attention, all its heads (`q`, `out`: `[Hq, Dh]`, query
+    /// head `h` reading kv head `h / (Hq / heads)`): adds `softmax(scale · q·k)·v`
+    /// over rows `0..visible` to `out` (max-subtracted, in `f32`); nothing when
+    /// no row is visible.
+    pub(super) fn attend(&self, q: &[f32], visible: usize, scale: f32, out: &mut [f32]) {
+        let dh = self.head_dim;
+        let hq = q.len() / dh;
+        if visible == 0 || dh == 0 {
+            return;
         }
-        for h in 0..hq {
-            let kvh = h / group;
-            let qv = &qf[(t * hq + h) * dh..(t * hq + h + 1) * dh];
+        for (h, (qh, oh)) in q.chunks(dh).zip(out.chunks_mut(dh)).enumerate() {
+            let kvh = h / (hq / self.heads);
+            let head = |s: usize| (s * self.heads + kvh) * dh..(s * self.heads + kvh + 1) * dh;
             let logits: Vec<f32> = (0..visible)
                 .map(|s| {
-                    let kv = &kf[(s * hkv + kvh) * dh..(s * hkv + kvh + 1) * dh];
-                    scale * qv.iter().zip(kv).map(|(a, b)| a * b).sum::<f32>()
+                    scale
+                        * qh.iter()
+                            .zip(&self.k[head(s)])
+                            .map(|(a, b)| a * b)
+                            .sum::<f32>()
                 })
                 .collect();
             let probs = softmax_row(&logits);
-            let o = &mut out[(t * hq + h) * dh..(t * hq + h + 1) * dh];
             for (s, p) in probs.iter().enumerate() {
-                let vv = &vf[(s * hkv + kvh) * dh..(s * hkv + kvh + 1) * dh];
-                for (oi, vi) in o.iter_mut().zip(vv) {
-                    *oi += p * vi;
+                for (o, x) in oh.iter_mut().zip(&self.v[head(s)]) {
+                    *o += p * x;
                 }
             }
         }
     }
-    at.floats(q.dtype, q.shape.clone(), out)
 }

@@ -8,7 +8,8 @@
 //! (wrapping on overflow). Clarity comes first; the kernels are plain loops.
 //!
 //! Data-dependent failures — an expert id or gather id out of range, a negative
-//! rope position, an integer division by zero — are [`EvalError`]s naming the
+//! rope position, a pool row out of range or written twice, an integer
+//! division by zero — are [`EvalError`]s naming the
 //! op, the value it computes and the offending number; the evaluator never panics
 //! on user input.
 
@@ -29,6 +30,7 @@ pub(crate) mod elementwise;
 mod linalg;
 mod moe;
 mod norm;
+mod pool;
 mod routing;
 mod session;
 mod shape_ops;
@@ -215,6 +217,38 @@ pub enum EvalError {
         token: usize,
         /// The position found.
         pos: i64,
+    },
+    /// A `write_rows` or `pooled_attention` token names a row outside the pool.
+    #[error("`{op}` computing `%{value}`: token {token} names slot {slot}, position {pos}, outside the pool's {slots} slot(s) of {len} position(s)")]
+    PoolRowOutOfRange {
+        /// The op.
+        op: &'static str,
+        /// Its result value.
+        value: String,
+        /// The token.
+        token: usize,
+        /// The slot found.
+        slot: i64,
+        /// The position found.
+        pos: i64,
+        /// Slots in the pool.
+        slots: usize,
+        /// Positions per slot.
+        len: usize,
+    },
+    /// Two `write_rows` tokens write the same row of the pool.
+    #[error("`write_rows` computing `%{value}`: tokens {first} and {token} both write slot {slot}, position {pos}")]
+    DuplicatePoolRow {
+        /// The write's result value.
+        value: String,
+        /// The earlier token.
+        first: usize,
+        /// The later token.
+        token: usize,
+        /// The slot.
+        slot: usize,
+        /// The position.
+        pos: usize,
     },
     /// An integer `div` by zero.
     #[error("`div` computing `%{value}`: integer division by zero at element {index}")]
@@ -523,11 +557,13 @@ fn run_op(op: &Op, x: &[&Tensor], out: &[OutType], value: &str) -> Result<Vec<Te
         )),
         Op::Tail => one(shape_ops::tail(x[0], out0, at)),
         Op::WriteTail => one(shape_ops::write_tail(x[0], x[1], at)),
+        Op::WriteRows => one(pool::write_rows(x[0], x[1], x[2], x[3], at)),
         Op::Gather => one(shape_ops::gather(x[0], x[1], at)),
         Op::Rope { theta } => one(attention::rope(x[0], x[1], *theta, at)),
         Op::Attention { causal, scale } => {
             one(attention::attention(x[0], x[1], x[2], *causal, *scale, at))
         }
+        Op::PooledAttention { scale } => one(pool::pooled_attention(x, *scale, at)),
         Op::TopK { k } => routing::topk(x[0], *k, at),
         Op::Route { k, mode, renorm } => {
             routing::route(x[0], x.get(1).copied(), *k, *mode, *renorm, at)

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use super::{evaluate, shape_ops, At, EvalError, MemoryBudget, Tensor};
-use crate::model::Model;
+use crate::model::{Function, Model};
 use crate::shape::Dim;
-use crate::state::state_use;
+use crate::state::{state_use, StateUse};
 use crate::weights::Weights;
 
 /// A sequence in progress: every state of the model at its capacity (its length
@@ -42,15 +42,15 @@ impl<'m> StateSession<'m> {
 
     /// Runs `function` on its inputs that are not states (in signature order) and
     /// returns its outputs that are not states. The states enter at the stored
-    /// length plus the rows this call appends, and are stored back.
+    /// length plus the rows this call appends (pools, whole), and are stored back.
     pub fn run(&mut self, function: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
         let model = self.model;
         let func = model
             .function(function)
             .ok_or_else(|| EvalError::UnknownFunction(function.to_string()))?;
-        let Some(usage) = state_use(model, func) else {
+        if func.states.is_empty() {
             return evaluate(model, function, self.weights, inputs);
-        };
+        }
         let plain: Vec<usize> = (0..func.inputs.len())
             .filter(|&i| !func.is_state_input(i))
             .collect();
@@ -61,28 +61,12 @@ impl<'m> StateSession<'m> {
                 found: inputs.len(),
             });
         }
-        let advance = match &usage.advance {
-            Dim::Static(n) => *n as usize,
-            Dim::Sym(d) => plain
-                .iter()
-                .zip(inputs)
-                .find_map(|(&i, t)| {
-                    let dims = func.value(func.inputs[i]).ty.shape.dims();
-                    let axis = dims.iter().position(|x| *x == Dim::Sym(d.clone()))?;
-                    t.shape.get(axis).copied()
-                })
-                .unwrap_or(0),
+        // The length after the call and the capacity; pools (no length dim)
+        // enter and are stored whole.
+        let length = match state_use(model, func) {
+            None => None,
+            Some(usage) => Some(self.length_after(func, &usage, &plain, inputs)?),
         };
-        let max = model.dim(&usage.length_dim).map_or(0, |d| d.max as usize);
-        let length = self.length + advance;
-        if length > max {
-            return Err(EvalError::StateFull {
-                dim: usage.length_dim.clone(),
-                stored: self.length,
-                adding: advance,
-                max,
-            });
-        }
         let at = At {
             op: "state",
             value: function,
@@ -101,15 +85,20 @@ impl<'m> StateSession<'m> {
                 continue;
             }
             let value = func.value(v);
-            let state = match self.states.get(&value.name) {
-                Some(store) => shape_ops::slice(store, 0, 0, length, &at)?,
-                None => {
-                    let mut shape = vec![length];
-                    shape.extend(
-                        value.ty.shape.dims()[1..]
-                            .iter()
-                            .map(|d| d.as_static().unwrap_or_default() as usize),
-                    );
+            let state = match (self.states.get(&value.name), length) {
+                (Some(store), Some((length, _))) => shape_ops::slice(store, 0, 0, length, &at)?,
+                (Some(store), None) => store.clone(),
+                (None, _) => {
+                    let mut shape: Vec<usize> = value
+                        .ty
+                        .shape
+                        .dims()
+                        .iter()
+                        .map(|d| d.as_static().unwrap_or_default() as usize)
+                        .collect();
+                    if let Some((length, _)) = length {
+                        shape[0] = length;
+                    }
                     let what = || format!("state `%{}`", value.name);
                     budget.check_tensor(what, value.ty.dtype, &shape)?;
                     Tensor::zeros(value.ty.dtype, shape).map_err(|e| at.bug(e))?
@@ -124,6 +113,10 @@ impl<'m> StateSession<'m> {
                 None => plain_outputs.push(t),
                 Some(s) => {
                     let name = func.value(func.inputs[s.input]).name.clone();
+                    let Some((_, max)) = length else {
+                        self.states.insert(name, t);
+                        continue;
+                    };
                     let base = match self.states.remove(&name) {
                         Some(old) => old,
                         None => {
@@ -137,8 +130,48 @@ impl<'m> StateSession<'m> {
                 }
             }
         }
-        self.length = length;
+        if let Some((length, _)) = length {
+            self.length = length;
+        }
         Ok(plain_outputs)
+    }
+
+    /// The states' length after a call of `func` on `inputs` (its `plain`
+    /// inputs) appending `usage.advance` rows, and their capacity (the length
+    /// dim's bound), which the length must not exceed.
+    fn length_after(
+        &self,
+        func: &Function,
+        usage: &StateUse,
+        plain: &[usize],
+        inputs: &[Tensor],
+    ) -> Result<(usize, usize), EvalError> {
+        let advance = match &usage.advance {
+            Dim::Static(n) => *n as usize,
+            Dim::Sym(d) => plain
+                .iter()
+                .zip(inputs)
+                .find_map(|(&i, t)| {
+                    let dims = func.value(func.inputs[i]).ty.shape.dims();
+                    let axis = dims.iter().position(|x| *x == Dim::Sym(d.clone()))?;
+                    t.shape.get(axis).copied()
+                })
+                .unwrap_or(0),
+        };
+        let max = self
+            .model
+            .dim(&usage.length_dim)
+            .map_or(0, |d| d.max as usize);
+        let length = self.length + advance;
+        if length > max {
+            return Err(EvalError::StateFull {
+                dim: usage.length_dim.clone(),
+                stored: self.length,
+                adding: advance,
+                max,
+            });
+        }
+        Ok((length, max))
     }
 }
 

@@ -161,6 +161,26 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Operand `i` must be an i32 vector with one entry per token, `tokens`
+    /// long; `what` names its entries (`slots`, `positions`).
+    pub(super) fn token_indices(
+        &self,
+        i: usize,
+        what: &str,
+        tokens: &Dim,
+    ) -> Result<(), TypeError> {
+        if self.ty(i).dtype != DType::I32 {
+            return Err(self.dtype_err(i, &format!("i32 {what} (one per token)")));
+        }
+        self.rank_where(i, |r| r == 1, &format!("rank 1 ({what}, one per token)"))?;
+        self.dim_eq(
+            i,
+            &format!("{what} must have one entry per token"),
+            &self.dims(i)[0],
+            tokens,
+        )
+    }
+
     /// The operand shapes (or `operand`'s) do not fit: `detail`.
     pub(super) fn shape_err(&self, operand: Option<usize>, detail: String) -> TypeError {
         TypeError::Shape {

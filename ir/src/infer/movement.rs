@@ -1,5 +1,5 @@
 //! Typing rules of the data-movement ops: `transpose`, `concat`, `slice`,
-//! `gather` and `write_tail`, which move elements without computing on them.
+//! `gather`, `write_tail` and `write_rows`, which move elements without computing on them.
 
 use super::{single, Checker, Inferred};
 use crate::shape::{Dim, Shape};
@@ -79,6 +79,28 @@ pub(super) fn write_tail(c: &Checker<'_>) -> Inferred {
     c.rank(1, buf.len())?;
     for (j, (x, y)) in new.iter().zip(buf).enumerate().skip(1) {
         c.dim_eq(1, &format!("dim {j} differs from the buffer's"), x, y)?;
+    }
+    single(c.ty(0).dtype, c.ty(0).shape.clone())
+}
+
+/// `write_rows`: a float pool `buf[S, L, ...]`, i32 `slot[T]` and `pos[T]`,
+/// and new rows `new[T, ...]` of the pool's dtype and trailing dims; the result
+/// is the pool's type.
+pub(super) fn write_rows(c: &Checker<'_>) -> Inferred {
+    c.float(0)?;
+    c.min_rank(0, 2)?;
+    c.same_dtype(3, 0)?;
+    let (buf, new) = (c.dims(0), c.dims(3));
+    c.rank(3, buf.len() - 1)?;
+    let tokens = &new[0];
+    c.token_indices(1, "slots", tokens)?;
+    c.token_indices(2, "positions", tokens)?;
+    for (j, (x, y)) in new.iter().zip(&buf[1..]).enumerate().skip(1) {
+        let what = format!(
+            "dim {j} of the new rows differs from dim {} of the pool",
+            j + 1
+        );
+        c.dim_eq(3, &what, x, y)?;
     }
     single(c.ty(0).dtype, c.ty(0).shape.clone())
 }

@@ -91,13 +91,10 @@ impl Op {
                 ("end", A::Int(*end as i64)),
             ],
             Op::Rope { theta } => vec![("theta", A::Float(f32_attr(*theta)))],
-            Op::Attention { causal, scale } => {
-                let mut v = vec![("causal", A::Bool(*causal))];
-                if let Some(s) = scale {
-                    v.push(("scale", A::Float(f32_attr(*s))));
-                }
-                v
-            }
+            Op::Attention { causal, scale } => std::iter::once(("causal", A::Bool(*causal)))
+                .chain(scale_attr(*scale))
+                .collect(),
+            Op::PooledAttention { scale } => scale_attr(*scale).into_iter().collect(),
             Op::TopK { k } => vec![("k", A::Int(*k as i64))],
             Op::Route { k, mode, renorm } => vec![
                 ("k", A::Int(*k as i64)),
@@ -122,4 +119,9 @@ impl Op {
             _ => Vec::new(),
         }
     }
+}
+
+/// The optional `scale` attribute of the attention ops.
+fn scale_attr(scale: Option<f32>) -> Option<(&'static str, AttrValue)> {
+    scale.map(|s| ("scale", AttrValue::Float(f32_attr(s))))
 }

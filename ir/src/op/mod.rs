@@ -128,6 +128,16 @@ pub enum Op {
     /// (`T ≤ S` at run time): appending to a session state such as a KV cache
     /// (see [`crate::Function::states`]); lowered in place.
     WriteTail,
+    /// Writes a batch's rows into a pool of per-sequence slots: `buf[S, L, ...]`
+    /// (float), `slot: i32[T]`, `pos: i32[T]`, `new[T, ...]` (the buffer's
+    /// trailing dims and dtype) → `[S, L, ...]`, `buf` with row
+    /// `(slot[t], pos[t])` replaced by `new[t]` for every token `t`. The batched
+    /// counterpart of [`Op::WriteTail`]: the writer of a pool state (see
+    /// [`crate::Function::states`]), lowered in place. A slot outside `0..S`, a
+    /// position outside `0..L` or two tokens naming one row are evaluation
+    /// errors; the GPU skips an out-of-range write. Text:
+    /// `write_rows(%pool, %slot, %pos, %new)`.
+    WriteRows,
     /// Embedding lookup: `table[V, D]`, integer `ids[...]` → `[..., D]`.
     Gather,
     /// Rotary position embedding (rotate-half convention, as Llama):
@@ -144,6 +154,19 @@ pub enum Op {
     Attention {
         /// Mask future keys.
         causal: bool,
+        /// Logit scale; `None` means `1 / sqrt(Dh)`.
+        scale: Option<f32>,
+    },
+    /// Causal grouped-query attention over a slot pool: `q[T, Hq, Dh]`,
+    /// `k_pool[S, L, Hkv, Dh]`, `v_pool[S, L, Hkv, Dh]`, `slot: i32[T]`,
+    /// `pos: i32[T]` → `[T, Hq, Dh]`. Query `t` attends to the keys and values
+    /// `k_pool[slot[t], s]`, `v_pool[slot[t], s]` for `s = 0..=pos[t]` (causal
+    /// within its own sequence), query head `h` reading kv head `h / (Hq / Hkv)`,
+    /// with the conventions of [`Op::Attention`]. An out-of-range slot or
+    /// position is an evaluation error; the GPU writes zeros for that token.
+    /// Text: `pooled_attention(%q, %kp, %vp, %slot, %pos, scale=0.125)`
+    /// (`scale` optional).
+    PooledAttention {
         /// Logit scale; `None` means `1 / sqrt(Dh)`.
         scale: Option<f32>,
     },

@@ -108,12 +108,16 @@ impl Op {
             },
             "tail" => Op::Tail,
             "write_tail" => Op::WriteTail,
+            "write_rows" => Op::WriteRows,
             "gather" => Op::Gather,
             "rope" => Op::Rope {
                 theta: a.float("theta", Some(10000.0))? as f32,
             },
             "attention" => Op::Attention {
                 causal: a.bool("causal", Some(true))?,
+                scale: a.opt_float("scale")?.map(|s| s as f32),
+            },
+            "pooled_attention" => Op::PooledAttention {
                 scale: a.opt_float("scale")?.map(|s| s as f32),
             },
             "topk" => Op::TopK {

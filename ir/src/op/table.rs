@@ -137,9 +137,11 @@ op_table! {
         Slice: "slice", Exact(1), 1, false;
         Tail: "tail", Exact(1), 1, true;
         WriteTail: "write_tail", Exact(2), 1, false;
+        WriteRows: "write_rows", Exact(4), 1, false;
         Gather: "gather", Exact(2), 1, false;
         Rope: "rope", Exact(2), 1, false;
         Attention: "attention", Exact(3), 1, false;
+        PooledAttention: "pooled_attention", Exact(5), 1, false;
         TopK: "topk", Exact(1), 2, false;
         Route: "route", Exact(1), 2, false;
         Moe: "moe", OneOf(&[6, 9]), 1, false;

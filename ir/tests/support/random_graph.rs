@@ -12,7 +12,7 @@
 //! `batch`, `seq`, `kv_len`) and static dims, f32 with occasional f16, and use
 //! every op in [`seam_ir::op::op_names`] across a few hundred seeds
 //! (elementwise, matmul, norms, softmax, reshape, transpose, concat, slice,
-//! gather, rope, attention, topk, route, moe, all_reduce (and its start/wait), cache, ...).
+//! gather, rope, attention, write_rows, pooled_attention, topk, route, moe, all_reduce (and its start/wait), cache, ...).
 //!
 //! Integer tensors used as indices stay in range at run time, provided the
 //! caller feeds integer function inputs with values in `0..VOCAB`: `gather`
@@ -40,6 +40,12 @@ use seam_ir::{
 
 /// Rows of every `gather` table; integer function inputs must hold ids below this.
 pub const VOCAB: u64 = 64;
+
+/// Slots of the pools `write_rows` and `pooled_attention` use.
+const POOL_SLOTS: u64 = 2;
+
+/// Positions per slot of those pools.
+const POOL_LEN: u64 = 16;
 
 /// Knobs of the generator.
 #[derive(Clone, Debug)]
@@ -331,6 +337,25 @@ impl Gen {
             results,
         });
         vals
+    }
+
+    /// Slots and positions of `tokens` tokens in a pool: slot 0 at positions
+    /// `0..tokens`, in range while `tokens <= POOL_LEN`.
+    fn pool_rows(&mut self, s: &mut FnState, tokens: &Dim) -> [(Operand, TensorType); 2] {
+        let ty = TensorType {
+            dtype: DType::I32,
+            shape: Shape(vec![tokens.clone()]),
+        };
+        let slot = self.emit(
+            s,
+            Op::Const { value: 0.0 },
+            &[],
+            Some(ty.clone()),
+            &[Some(1)],
+        );
+        let bound = tokens.as_static();
+        let pos = self.emit(s, Op::Iota { axis: 0 }, &[], Some(ty), &[bound]);
+        [slot, pos].map(|v| (Operand::Value(v[0].id), v[0].ty.clone()))
     }
 
     fn pick(&mut self, s: &FnState, ok: impl Fn(&Val) -> bool) -> Option<Val> {
@@ -808,6 +833,61 @@ impl Gen {
                     ],
                     None,
                     &[bound],
+                );
+                true
+            }
+            "write_rows" => {
+                let Some(new) = self.pick(s, |v| {
+                    v.ty.dtype.is_float()
+                        && v.ty.rank() >= 1
+                        && v.ty.shape.dims()[1..]
+                            .iter()
+                            .all(|d| d.as_static().is_some())
+                }) else {
+                    return false;
+                };
+                let mut pool = vec![Dim::Static(POOL_SLOTS), Dim::Static(POOL_LEN)];
+                pool.extend(new.ty.shape.dims()[1..].iter().cloned());
+                let buf = self.param(TensorType {
+                    dtype: new.ty.dtype,
+                    shape: Shape(pool),
+                });
+                let [slot, pos] = self.pool_rows(s, &new.ty.shape.dims()[0]);
+                let new = (Operand::Value(new.id), new.ty);
+                self.emit(s, Op::WriteRows, &[buf, slot, pos, new], None, &[]);
+                true
+            }
+            "pooled_attention" => {
+                let Some(q) = self.rank3(s, false) else {
+                    return false;
+                };
+                let d = q.ty.shape.dims();
+                let h = d[1].as_static().unwrap_or(1);
+                let divisors: Vec<u64> = (1..=h).filter(|x| h % x == 0).collect();
+                let hkv = *divisors.choose(&mut self.rng).unwrap_or(&h);
+                let pool = TensorType {
+                    dtype: q.ty.dtype,
+                    shape: Shape(vec![
+                        Dim::Static(POOL_SLOTS),
+                        Dim::Static(POOL_LEN),
+                        Dim::Static(hkv),
+                        d[2].clone(),
+                    ]),
+                };
+                let (k, v) = (self.param(pool.clone()), self.param(pool));
+                let [slot, pos] = self.pool_rows(s, &d[0]);
+                let scale = if self.rng.random_bool(0.5) {
+                    Some(self.random_f32())
+                } else {
+                    None
+                };
+                let q = (Operand::Value(q.id), q.ty);
+                self.emit(
+                    s,
+                    Op::PooledAttention { scale },
+                    &[q, k, v, slot, pos],
+                    None,
+                    &[],
                 );
                 true
             }
