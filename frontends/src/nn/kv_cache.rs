@@ -113,17 +113,13 @@ impl KvCache {
                 slot,
                 pos,
             } => {
-                let k_all = f.write_rows(&n("k_all"), kp, slot, pos, k)?;
-                let v_all = f.write_rows(&n("v_all"), vp, slot, pos, v)?;
+                let at = [slot.into(), pos.into()];
+                let k_all = f.write_state_rows(&n("k_all"), kp, at.clone(), k)?;
+                let v_all = f.write_state_rows(&n("v_all"), vp, at.clone(), v)?;
                 f.pooled_attention(
                     &n("attn"),
-                    [
-                        q.into(),
-                        k_all.into(),
-                        v_all.into(),
-                        slot.into(),
-                        pos.into(),
-                    ],
+                    [q.into(), k_all.into(), v_all.into()],
+                    at,
                     scale,
                 )
             }
