@@ -225,12 +225,21 @@ impl Validator<'_> {
             let Some(st) = self.m.states.get(si as usize) else {
                 return bad(format!("`{}` refers to missing state {si}", ep.name));
             };
-            let length = ep.state_length.as_ref().map(|l| l.dim.as_str());
-            if st.shape.first() != length.map(|d| SizeExpr::Dim(d.to_string())).as_ref() {
-                return bad(format!(
-                    "`{}`: state `{}` does not lead with the entry's length dim",
-                    ep.name, st.name
-                ));
+            match &ep.state_length {
+                Some(l) if st.shape.first() != Some(&SizeExpr::Dim(l.dim.clone())) => {
+                    return bad(format!(
+                        "`{}`: state `{}` does not lead with the entry's length dim",
+                        ep.name, st.name
+                    ));
+                }
+                // Without a length the states are pools, of static shapes.
+                None if st.shape.iter().any(|e| e.as_const().is_none()) => {
+                    return bad(format!(
+                        "`{}`: state `{}` has no length dim, so its shape must be static",
+                        ep.name, st.name
+                    ));
+                }
+                _ => {}
             }
         }
         if let Some(l) = &ep.state_length {

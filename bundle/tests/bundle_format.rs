@@ -337,6 +337,11 @@ fn inconsistent_states_are_rejected_by_validation() {
             }),
         ),
         (
+            // An entry without a length has pool states, of static shapes.
+            "has no length dim, so its shape must be static",
+            Box::new(|m| m.entry_points[2].state_length = None),
+        ),
+        (
             "which no input binds",
             Box::new(|m| {
                 m.entry_points[1].state_length.as_mut().unwrap().advance =

@@ -1,7 +1,8 @@
 //! # seam-shaders
 //!
 //! The WGSL kernel library: one generator per kernel family (matmul, GEMV,
-//! element-wise, norms, softmax, data movement, RoPE, attention, top-k routing and
+//! element-wise, norms, softmax, data movement, RoPE, attention (over a
+//! sequence or a slot pool), top-k routing and
 //! the grouped MoE kernels), each specialised by shape, dtype and the device
 //! limits read at start-up. Every generator returns a [`Kernel`]: WGSL source,
 //! entry point, workgroup size, bindings (all in group 0), the sizes it is
@@ -39,7 +40,8 @@ pub use kernels::matmul::{
 pub use kernels::moe::{
     moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_max_blocks, moe_plan, MoeConfig,
 };
-pub use kernels::movement::{concat, gather, slice, slice_update, split};
+pub use kernels::movement::{concat, gather, slice, slice_update, split, write_rows};
+pub use kernels::pooled_attention::{pooled_attention, PooledAttentionConfig};
 pub use kernels::qmatmul::{
     chunk_elems, moe_down_quant, moe_down_to_tokens_quant, moe_gate_up_quant, quant_matmul,
     QuantMatmulConfig, QuantMoeConfig, QuantTile, WeightLoads,

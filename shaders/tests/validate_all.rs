@@ -103,6 +103,14 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
             .unwrap(),
         );
     }
+    v.push(write_rows(ScalarType::F32, lim).unwrap());
+    for (heads, kv_heads, head_dim) in [
+        (Dim::Fixed(32), Dim::Fixed(8), 128),
+        (Dim::Dynamic, Dim::Dynamic, 32),
+    ] {
+        let cfg = PooledAttentionConfig::new(Some(0.125), heads, kv_heads, head_dim, lim);
+        v.push(pooled_attention(&cfg).unwrap());
+    }
     v.push(topk(2, Dim::Fixed(8), lim).unwrap());
     for mode in RouteMode::ALL {
         for renorm in [true, false] {
@@ -171,6 +179,8 @@ fn invalid_configs_are_errors() {
     assert!(transpose(&[0, 0], ScalarType::F32, &lim).is_err());
     assert!(topk(0, Dim::Fixed(4), &lim).is_err());
     assert!(rope(10000.0, Dim::Dynamic, Dim::Fixed(7), &lim).is_err());
+    let grouped = PooledAttentionConfig::new(None, Dim::Fixed(6), Dim::Fixed(4), 64, &lim);
+    assert!(pooled_attention(&grouped).is_err());
     let bad = ElementwiseConfig::new(
         "bad",
         Expr::unary(UnaryFn::Exp, Expr::Input(0)),

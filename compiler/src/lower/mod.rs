@@ -66,7 +66,8 @@ pub struct Lowered {
     /// The states: name, tensor (updated in place, so input and output share it)
     /// and IR type.
     pub states: Vec<(String, TensorId, TensorType)>,
-    /// The states' length dim and the rows each call appends.
+    /// The states' length dim and the rows each call appends (`None` without
+    /// states, or when the states are pools).
     pub state_use: Option<(String, SizeExpr)>,
 }
 
@@ -116,9 +117,10 @@ pub fn lower_function(
     for (s, (name, t, _)) in func.states.iter().zip(&states) {
         if cx.value_tensor(func.outputs[s.output]) != *t {
             return Err(LowerError::Unsupported {
-                op: "write_tail",
+                op: "state",
                 value: name.clone(),
-                reason: "a state must be updated in place by one `write_tail`".into(),
+                reason: "a state must be updated in place by one `write_tail` or `write_rows`"
+                    .into(),
             });
         }
     }

@@ -170,6 +170,8 @@ impl CostModel {
                 _ => 4.0 * out_elems,
             },
             (SeamLang::Attention(_), [q, k, _]) => 4.0 * self.elements(q) * self.dim(k, 0),
+            // At most a slot's positions per query (fewer in decode).
+            (SeamLang::PooledAttention(_), [q, k, ..]) => 4.0 * self.elements(q) * self.dim(k, 1),
             (SeamLang::Moe(_), [x, ids, w, experts @ ..]) => {
                 let tokens_k = self.elements(ids);
                 let (d, f) = experts

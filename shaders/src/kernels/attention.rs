@@ -46,41 +46,54 @@ impl AttentionConfig {
         head_dim: u32,
         limits: &DeviceLimits,
     ) -> Self {
-        let want = match limits.profile() {
-            KernelProfile::CpuLike => 8,
-            KernelProfile::GpuTiled => 32,
-        };
-        // Partial accumulators of all invocations must fit half the workgroup memory.
-        let fit = (limits.workgroup_storage_bytes / 2) / (head_dim.max(1) * 4);
         AttentionConfig {
             causal,
             scale,
             heads,
             kv_heads,
             head_dim,
-            workgroup: prev_pow2(limits.clamp_workgroup(want.min(fit.max(1)))),
+            workgroup: workgroup_for(head_dim, limits),
         }
     }
+}
+
+/// Invocations per (query, head) on this device: a power of two whose partial
+/// accumulators (`head_dim` floats each) fit half the workgroup memory.
+pub(super) fn workgroup_for(head_dim: u32, limits: &DeviceLimits) -> u32 {
+    let want = match limits.profile() {
+        KernelProfile::CpuLike => 8,
+        KernelProfile::GpuTiled => 32,
+    };
+    let fit = (limits.workgroup_storage_bytes / 2) / (head_dim.max(1) * 4);
+    prev_pow2(limits.clamp_workgroup(want.min(fit.max(1))))
+}
+
+/// Checks what every attention kernel needs: a power-of-two workgroup, a
+/// positive head dim, and kv heads dividing the query heads.
+pub(super) fn check_heads(
+    kernel: &str,
+    workgroup: u32,
+    head_dim: u32,
+    (heads, kv_heads): (Dim, Dim),
+) -> Result<(), ShaderError> {
+    if workgroup == 0 || !workgroup.is_power_of_two() || head_dim == 0 {
+        return Err(ShaderError::config(
+            kernel,
+            "workgroup must be a power of two and head_dim positive",
+        ));
+    }
+    if let (Some(h), Some(kvh)) = (heads.fixed(), kv_heads.fixed()) {
+        if kvh == 0 || h % kvh != 0 {
+            return Err(ShaderError::config(kernel, "kv_heads must divide heads"));
+        }
+    }
+    Ok(())
 }
 
 /// Generates the attention kernel.
 pub fn attention(cfg: &AttentionConfig) -> Result<Kernel, ShaderError> {
     let (workgroup, head_dim) = (cfg.workgroup, cfg.head_dim);
-    if workgroup == 0 || !workgroup.is_power_of_two() || head_dim == 0 {
-        return Err(ShaderError::config(
-            "attention",
-            "workgroup must be a power of two and head_dim positive",
-        ));
-    }
-    if let (Some(h), Some(kvh)) = (cfg.heads.fixed(), cfg.kv_heads.fixed()) {
-        if kvh == 0 || h % kvh != 0 {
-            return Err(ShaderError::config(
-                "attention",
-                "kv_heads must divide heads",
-            ));
-        }
-    }
-    let scale = cfg.scale.unwrap_or(1.0 / (head_dim as f32).sqrt());
+    check_heads("attention", workgroup, head_dim, (cfg.heads, cfg.kv_heads))?;
     let mut kb = KernelBuilder::new(
         format!(
             "attention{}_d{head_dim}_w{workgroup}",
@@ -97,22 +110,23 @@ pub fn attention(cfg: &AttentionConfig) -> Result<Kernel, ShaderError> {
         .input("k", ScalarType::F32)
         .input("v", ScalarType::F32)
         .output("out", ScalarType::F32);
-    kb.item(workgroup_reduce(workgroup));
-    kb.item(format!(
-        "var<workgroup> part: array<f32, {}>;",
-        workgroup * head_dim
-    ));
     let mut w = WgslWriter::new();
-    write_query(&mut w, cfg, scale);
-    write_online_softmax(&mut w, workgroup, head_dim);
-    write_merge(&mut w, workgroup, head_dim);
-    Ok(kb.finish(&w.finish(), Grid::linear(&["tokens", "heads"], 1)))
+    write_query(&mut w, head_dim, cfg.scale);
+    if cfg.causal {
+        w.line(
+            "let limit = select(0u, min(KV_LEN, t + KV_LEN + 1u - TOKENS), t + KV_LEN + 1u > TOKENS);",
+        );
+    } else {
+        w.line("let limit = KV_LEN;");
+    }
+    Ok(finish(kb, w, workgroup, head_dim, "j"))
 }
 
-/// The workgroup's query `t` and head `qh`, its kv head, the scaled query `qv`,
-/// the zeroed accumulator `acc` and `limit`, the keys it may see.
-fn write_query(w: &mut WgslWriter, cfg: &AttentionConfig, scale: f32) {
-    let head_dim = cfg.head_dim;
+/// The workgroup's query `t` and head `qh`, its kv head, the scaled query `qv`
+/// (`scale` defaulting to `1/sqrt(head_dim)`) and the zeroed accumulator `acc`.
+/// The caller then defines `limit`, the number of keys the query sees.
+pub(super) fn write_query(w: &mut WgslWriter, head_dim: u32, scale: Option<f32>) {
+    let scale = scale.unwrap_or(1.0 / (head_dim as f32).sqrt());
     w.line("let qh = group % HEADS;");
     w.line("let t = group / HEADS;");
     w.line("if (t >= TOKENS) { return; }");
@@ -125,25 +139,39 @@ fn write_query(w: &mut WgslWriter, cfg: &AttentionConfig, scale: f32) {
         "for (var d = 0u; d < {head_dim}u; d += 1u) {{ qv[d] = q[qoff + d] * {}; acc[d] = 0.0; }}",
         f32_literal(scale)
     );
-    if cfg.causal {
-        w.line(
-            "let limit = select(0u, min(KV_LEN, t + KV_LEN + 1u - TOKENS), t + KV_LEN + 1u > TOKENS);",
-        );
-    } else {
-        w.line("let limit = KV_LEN;");
-    }
 }
 
-/// Each invocation's pass over its keys (strided by the workgroup), keeping
-/// an online softmax: running max `m`, sum `l` and accumulator `acc`.
-fn write_online_softmax(w: &mut WgslWriter, workgroup: u32, head_dim: u32) {
+/// Completes an attention kernel whose body so far ([`write_query`] and a
+/// `limit`) is in `w`: the online softmax over keys `0..limit`, key `j` at row
+/// `row` (a WGSL expression in `j`) of `k` and `v`, then the merge; one
+/// workgroup per (query, head).
+pub(super) fn finish(
+    mut kb: KernelBuilder,
+    mut w: WgslWriter,
+    workgroup: u32,
+    head_dim: u32,
+    row: &str,
+) -> Kernel {
+    kb.item(workgroup_reduce(workgroup));
+    kb.item(format!(
+        "var<workgroup> part: array<f32, {}>;",
+        workgroup * head_dim
+    ));
+    write_online_softmax(&mut w, workgroup, head_dim, row);
+    write_merge(&mut w, workgroup, head_dim);
+    kb.finish(&w.finish(), Grid::linear(&["tokens", "heads"], 1))
+}
+
+/// Each invocation's pass over its keys (strided by the workgroup, key `j` at
+/// row `row` of `k` and `v`), keeping an online softmax: running max `m`, sum `l` and accumulator `acc`.
+fn write_online_softmax(w: &mut WgslWriter, workgroup: u32, head_dim: u32, row: &str) {
     w.line("let neg_inf = bitcast<f32>(0xff800000u);");
     w.line("var m = neg_inf;");
     w.line("var l = 0.0;");
     w.open(format_args!(
         "for (var j = lidx; j < limit; j += {workgroup}u) {{"
     ));
-    wgsl!(w, "let koff = (j * KV_HEADS + kvh) * {head_dim}u;");
+    wgsl!(w, "let koff = ({row} * KV_HEADS + kvh) * {head_dim}u;");
     w.line("var dot = 0.0;");
     wgsl!(
         w,

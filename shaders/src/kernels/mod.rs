@@ -5,6 +5,7 @@ pub mod elementwise;
 pub mod matmul;
 pub mod moe;
 pub mod movement;
+pub mod pooled_attention;
 pub mod qmatmul;
 pub mod rope;
 pub mod route;

@@ -1,5 +1,5 @@
-//! Data movement: concat, slice, split (several slices at once), slice update (e.g. appending to a KV cache) and
-//! gather (embedding lookup). Transposes are strided element-wise copies
+//! Data movement: concat, slice, split (several slices at once), slice update (e.g. appending to a KV cache),
+//! row writes into a slot pool and gather (embedding lookup). Transposes are strided element-wise copies
 //! ([`super::elementwise::transpose`]).
 //!
 //! Tensors are viewed as `[outer, axis, inner]` around the concatenated or
@@ -158,6 +158,32 @@ fn slice_copy(
     write_element(&mut w, workgroup);
     write_position(&mut w, "LEN", "j");
     w.line(copy);
+    Ok(kb.finish(&w.finish(), Grid::linear(&["n"], workgroup)))
+}
+
+/// Writes each token's row into a pool of slots `[slots, slot_len, inner]`:
+/// `dst[slot[t], pos[t], r] = src[t, r]`, skipping a token whose slot or
+/// position lies outside the pool (so never out of bounds), leaving the rest
+/// of `dst` as it is. Bindings `slot`, `pos` (i32 `[tokens]`), `src`
+/// (`[tokens, inner]`), `dst` (read-write). Sizes `n` (source elements),
+/// `inner`, `slots`, `slot_len`.
+pub fn write_rows(dtype: ScalarType, limits: &DeviceLimits) -> Result<Kernel, ShaderError> {
+    let workgroup = workgroup_for(limits);
+    let mut kb = KernelBuilder::new(format!("write_rows_{}", dtype.wgsl()), workgroup);
+    for size in ["n", "inner", "slots", "slot_len"] {
+        kb.size(size, Dim::Dynamic);
+    }
+    kb.input("slot", ScalarType::I32)
+        .input("pos", ScalarType::I32)
+        .input("src", dtype)
+        .output("dst", dtype);
+    let mut w = WgslWriter::new();
+    write_element(&mut w, workgroup);
+    w.line("let t = i / INNER;");
+    w.line("let s = slot[t];");
+    w.line("let p = pos[t];");
+    w.line("if (s < 0i || p < 0i || u32(s) >= SLOTS || u32(p) >= SLOT_LEN) { return; }");
+    w.line("dst[(u32(s) * SLOT_LEN + u32(p)) * INNER + i % INNER] = src[i];");
     Ok(kb.finish(&w.finish(), Grid::linear(&["n"], workgroup)))
 }
 

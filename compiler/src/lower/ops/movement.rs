@@ -4,9 +4,9 @@
 use seam_core::{Kernel, SizeExpr};
 use seam_ir::{Instr, Op};
 use seam_shaders::kernels::movement;
-use seam_shaders::ShaderError;
+use seam_shaders::{ScalarType, ShaderError};
 
-use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError, TensorId};
+use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
 
 /// Lowers `concat` along `axis` (viewed as `[outer, a_j, inner]`).
 pub(crate) fn concat(cx: &mut LowerCx<'_>, instr: &Instr, axis: usize) -> Result<(), LowerError> {
@@ -155,42 +155,75 @@ pub(crate) fn tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError
     move_rows(cx, instr, kernel, input, out, rows)
 }
 
-/// Lowers `write_tail(buf[S, ...], new[T, ...])`. On a state input (used by
-/// this instruction alone, as the verifier ensures) the rows are written in
-/// place into the state's buffer; otherwise `buf` is copied first.
+/// Lowers `write_tail(buf[S, ...], new[T, ...])`: the new rows written into
+/// the last rows of [`updated_buffer`].
 pub(crate) fn write_tail(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
     let (buf, new) = (instr.operands[0], instr.operands[1]);
     let dims = dims_of(cx.ty(buf));
     let new_dims = dims_of(cx.ty(new));
     let scalar = cx.scalar(instr, cx.ty(buf).dtype)?;
-    let inner = SizeExpr::product(dims[1..].iter().cloned());
-    let buf_t = cx.operand(buf);
-    let out = if cx.is_state_input(buf) {
-        cx.alias(instr.results[0], buf_t);
-        buf_t
-    } else {
-        let out = cx.value_tensor(instr.results[0]);
-        let all = RowRange {
-            n: SizeExpr::product(dims.clone()),
-            inner: inner.clone(),
-            rows: dims[0].clone(),
-            start: SizeExpr::Const(0),
-            len: dims[0].clone(),
-        };
-        let kernel = movement::slice(scalar, &cx.target.limits);
-        move_rows(cx, instr, kernel, buf_t, out, all)?;
-        out
-    };
+    let out = updated_buffer(cx, instr, scalar)?;
     let new_t = cx.operand(new);
     let last = RowRange {
         n: SizeExpr::product(new_dims.clone()),
-        inner,
+        inner: SizeExpr::product(dims[1..].iter().cloned()),
         rows: dims[0].clone(),
         start: dims[0].clone().minus(new_dims[0].clone()),
         len: new_dims[0].clone(),
     };
     let kernel = movement::slice_update(scalar, &cx.target.limits);
     move_rows(cx, instr, kernel, new_t, out, last)
+}
+
+/// Lowers `write_rows(buf[S, L, ...], slot[T], pos[T], new[T, ...])`: each
+/// token's row written into its slot of [`updated_buffer`].
+pub(crate) fn write_rows(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
+    let [buf, slot, pos, new] = [0, 1, 2, 3].map(|i| instr.operands[i]);
+    let dims = dims_of(cx.ty(buf));
+    let scalar = cx.scalar(instr, cx.ty(buf).dtype)?;
+    let out = updated_buffer(cx, instr, scalar)?;
+    let mut args: Vec<Arg> = [slot, pos, new]
+        .into_iter()
+        .map(|o| whole(cx.operand(o)))
+        .collect();
+    args.push(whole(out));
+    let sizes = vec![
+        ("n", SizeExpr::product(dims_of(cx.ty(new)))),
+        ("inner", SizeExpr::product(dims[2..].iter().cloned())),
+        ("slots", dims[0].clone()),
+        ("slot_len", dims[1].clone()),
+    ];
+    let kernel = movement::write_rows(scalar, &cx.target.limits);
+    cx.step(instr, kernel, args, vec![out], sizes)
+}
+
+/// The tensor a buffer-updating op (`write_tail`, `write_rows`) writes into.
+/// On a state input (used by this instruction alone, as the verifier ensures)
+/// it is the state's own buffer, updated in place; otherwise the result's
+/// tensor, into which the buffer (operand 0) is copied first.
+fn updated_buffer(
+    cx: &mut LowerCx<'_>,
+    instr: &Instr,
+    scalar: ScalarType,
+) -> Result<TensorId, LowerError> {
+    let buf = instr.operands[0];
+    let buf_t = cx.operand(buf);
+    if cx.is_state_input(buf) {
+        cx.alias(instr.results[0], buf_t);
+        return Ok(buf_t);
+    }
+    let dims = dims_of(cx.ty(buf));
+    let out = cx.value_tensor(instr.results[0]);
+    let all = RowRange {
+        n: SizeExpr::product(dims.clone()),
+        inner: SizeExpr::product(dims[1..].iter().cloned()),
+        rows: dims[0].clone(),
+        start: SizeExpr::Const(0),
+        len: dims[0].clone(),
+    };
+    let kernel = movement::slice(scalar, &cx.target.limits);
+    move_rows(cx, instr, kernel, buf_t, out, all)?;
+    Ok(out)
 }
 
 /// Rows `start..start + len` of a tensor with `rows` rows of `inner` elements;
