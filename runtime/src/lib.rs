@@ -50,8 +50,8 @@ mod error;
 pub mod generate;
 mod model;
 mod runtime;
-mod session;
 pub mod serving;
+mod session;
 mod tensor;
 mod timing;
 
