@@ -114,14 +114,36 @@ async fn serve(args: &ServeArgs, state: Arc<AppState>) -> Result<(), CliError> {
         .await
         .map_err(cannot)?;
     let address = listener.local_addr().map_err(cannot)?;
+    // Listen for Ctrl-C before saying where the server is, so a client that
+    // reads the line and interrupts at once stops it cleanly.
+    let interrupted = interrupted()
+        .map_err(|e| CliError::Input(format!("cannot listen for Ctrl-C: {e}")))?;
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();
     tracing::info!(%address, "serving");
     axum::serve(listener, routes::router(state))
         .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+            interrupted.await;
             tracing::info!("Ctrl-C: finishing the requests in flight");
         })
         .await
         .map_err(|e| CliError::Input(format!("the server failed: {e}")))
+}
+
+/// Resolves at Ctrl-C (SIGINT), which is caught from the moment this returns.
+#[cfg(unix)]
+fn interrupted() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupts = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        interrupts.recv().await;
+    })
+}
+
+/// Resolves at Ctrl-C.
+#[cfg(not(unix))]
+fn interrupted() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
