@@ -251,28 +251,16 @@ impl BundleReader {
     /// refused ([`BundleError::ExternalNeedsBaseDir`]): use
     /// [`BundleReader::from_bytes_in`].
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Bundle, BundleError> {
-        let Verified {
-            manifest,
-            shaders,
-            weights,
-            tokenizer,
-            generation,
-        } = verify(&bytes)?;
+        let verified = verify(&bytes)?;
+        let manifest = &verified.manifest;
         if let Some(first) = manifest.external_files.first() {
             return Err(BundleError::ExternalNeedsBaseDir {
                 count: manifest.external_files.len(),
                 first: first.path.clone(),
             });
         }
-        Ok(Bundle {
-            external: vec![Vec::new(); manifest.weights.len()],
-            manifest,
-            bytes,
-            shaders,
-            weights,
-            tokenizer,
-            generation,
-        })
+        let external = vec![Vec::new(); manifest.weights.len()];
+        Ok(verified.into_bundle(bytes, external))
     }
 
     /// [`BundleReader::from_bytes`] for a bundle whose external weight files
@@ -289,27 +277,14 @@ impl BundleReader {
         dir: &Path,
         options: &LoadOptions,
     ) -> Result<Bundle, BundleError> {
-        let Verified {
-            manifest,
-            shaders,
-            weights,
-            tokenizer,
-            generation,
-        } = verify(&bytes)?;
+        let verified = verify(&bytes)?;
+        let manifest = &verified.manifest;
         let external = if manifest.external_files.is_empty() {
             vec![Vec::new(); manifest.weights.len()]
         } else {
-            external::load(&manifest, &WeightDirs::new(dir, options)?)?
+            external::load(manifest, &WeightDirs::new(dir, options)?)?
         };
-        Ok(Bundle {
-            manifest,
-            bytes,
-            shaders,
-            weights,
-            tokenizer,
-            generation,
-            external,
-        })
+        Ok(verified.into_bundle(bytes, external))
     }
 }
 
@@ -322,6 +297,21 @@ struct Verified {
     weights: Range<usize>,
     tokenizer: Option<Range<usize>>,
     generation: Option<GenerationMeta>,
+}
+
+impl Verified {
+    /// The bundle of `bytes` (as verified), with its external weights' bytes.
+    fn into_bundle(self, bytes: Vec<u8>, external: Vec<Vec<u8>>) -> Bundle {
+        Bundle {
+            manifest: self.manifest,
+            bytes,
+            shaders: self.shaders,
+            weights: self.weights,
+            external,
+            tokenizer: self.tokenizer,
+            generation: self.generation,
+        }
+    }
 }
 
 fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {

@@ -13,7 +13,7 @@ use serde_json::json;
 mod cli;
 #[path = "../../frontends/tests/gguf_support/mod.rs"]
 mod gguf_support;
-use cli::{scratch, seam, text as text_of};
+use cli::{compile_small, llama_copy, scratch, seam, text as text_of};
 use gguf_support::fixture_gguf;
 
 /// What greedy decoding of the fixture's prompt generates (see
@@ -21,41 +21,31 @@ use gguf_support::fixture_gguf;
 const PROMPT_IDS: &str = "1,106,27,118,44,102,14,6,38,122,27,117,87";
 const EOS: u32 = 37;
 
-fn llama() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf/llama")
-}
-
 /// A copy of the `llama` fixture with `generation_config` and `tokenizer_config`.
 fn checkpoint(
     dir: &Path,
     generation: &serde_json::Value,
     tokenizer: &serde_json::Value,
 ) -> PathBuf {
-    let ckpt = dir.join("llama");
-    std::fs::create_dir_all(&ckpt).unwrap();
-    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
-        std::fs::copy(llama().join(file), ckpt.join(file)).unwrap();
-    }
+    let ckpt = llama_copy(dir, &["config.json", "model.safetensors", "tokenizer.json"]);
     std::fs::write(ckpt.join("generation_config.json"), generation.to_string()).unwrap();
     std::fs::write(ckpt.join("tokenizer_config.json"), tokenizer.to_string()).unwrap();
     ckpt
 }
 
+/// Compiles `model` into `bundle`, which must succeed; returns the output.
 fn compile(model: &Path, bundle: &Path) -> String {
-    let o = seam(&[
-        "compile",
-        model.to_str().unwrap(),
-        "-o",
-        bundle.to_str().unwrap(),
-        "--target",
-        "lavapipe",
-        "--max-seq-len",
-        "32",
-        "--force",
-    ]);
+    let o = compile_small(model, bundle);
     let out = text_of(&o);
     assert!(o.status.success(), "{out}");
     out
+}
+
+/// Compiles checkpoint `ckpt`, which must fail with exit code 1 saying `says`.
+fn refused(ckpt: &Path, says: &str) {
+    let o = compile_small(ckpt, &ckpt.join("never.seamb"));
+    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
+    assert!(text_of(&o).contains(says), "{}", text_of(&o));
 }
 
 fn generate(bundle: &Path, extra: &[&str]) -> String {
@@ -132,28 +122,11 @@ fn malformed_configs_are_named_errors() {
         (json!({"eos_token_id": [-1]}), json!({}), "eos_token_id"),
         (json!({}), json!({"chat_template": 7}), "chat_template"),
     ] {
-        let ckpt = checkpoint(&d, &generation, &tokenizer);
-        let o = seam(&[
-            "compile",
-            ckpt.to_str().unwrap(),
-            "-o",
-            d.join("x.seamb").to_str().unwrap(),
-            "--force",
-        ]);
-        assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
-        assert!(text_of(&o).contains(says), "{}", text_of(&o));
+        refused(&checkpoint(&d, &generation, &tokenizer), says);
     }
     let ckpt = d.join("llama");
     std::fs::write(ckpt.join("generation_config.json"), "{").unwrap();
-    let o = seam(&[
-        "compile",
-        ckpt.to_str().unwrap(),
-        "-o",
-        d.join("x.seamb").to_str().unwrap(),
-        "--force",
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
-    assert!(text_of(&o).contains("not valid JSON"), "{}", text_of(&o));
+    refused(&ckpt, "not valid JSON");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::{scratch, seam, text as text_of};
+use cli::{compile_small, llama_copy, scratch, seam, text as text_of};
 
 /// A chat template in Hugging Face's style (BOS from the context).
 const TEMPLATE: &str = "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] | trim }}\n{% endfor %}\
@@ -23,36 +23,19 @@ const TEMPLATE: &str = "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {
 const PROMPT: &str = "tiny experts hold the lazy cloth";
 const MAX_TOKENS: usize = 8;
 
-fn llama() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf/llama")
-}
-
 /// Compiles a copy of the `llama` fixture with a chat template into `dir/chat.seamb`.
 fn chat_bundle(dir: &Path) -> PathBuf {
-    let ckpt = dir.join("llama");
-    std::fs::create_dir_all(&ckpt).unwrap();
-    for file in [
+    let files = [
         "config.json",
         "model.safetensors",
         "tokenizer.json",
         "generation_config.json",
-    ] {
-        std::fs::copy(llama().join(file), ckpt.join(file)).unwrap();
-    }
+    ];
+    let ckpt = llama_copy(dir, &files);
     let config = json!({"chat_template": TEMPLATE, "bos_token": "<s>", "eos_token": "</s>"});
     std::fs::write(ckpt.join("tokenizer_config.json"), config.to_string()).unwrap();
     let bundle = dir.join("chat.seamb");
-    let o = seam(&[
-        "compile",
-        ckpt.to_str().unwrap(),
-        "-o",
-        bundle.to_str().unwrap(),
-        "--target",
-        "lavapipe",
-        "--max-seq-len",
-        "32",
-        "--force",
-    ]);
+    let o = compile_small(&ckpt, &bundle);
     assert!(o.status.success(), "{}", text_of(&o));
     bundle
 }
@@ -186,6 +169,15 @@ fn completions_and_chat_match_seam_generate_over_curl_and_the_openai_client() {
     assert_eq!(v["choices"][0]["text"], want, "{v}");
     assert_eq!(v["usage"]["completion_tokens"], MAX_TOKENS, "{v}");
     assert_eq!(v["choices"][0]["finish_reason"], "length");
+
+    // The prompt as token ids (what the tokenizer makes of PROMPT).
+    let expected = std::fs::read(cli::llama_fixture().join("tokenizer_expected.json")).unwrap();
+    let ids = serde_json::from_slice::<Value>(&expected).unwrap()["prompt"].clone();
+    let by_ids = json!({"prompt": ids, "max_tokens": MAX_TOKENS, "temperature": 0});
+    let (status, body) = server.post("/v1/completions", &by_ids);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["choices"][0]["text"], want, "{v}");
 
     let mut stream = request.clone();
     stream["stream"] = json!(true);

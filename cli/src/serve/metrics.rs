@@ -54,61 +54,63 @@ impl Metrics {
         } else {
             0.0
         };
+        let plain = [
+            (
+                "seam_queue_depth",
+                "gauge",
+                "Requests admitted and not finished.",
+                queued.to_string(),
+            ),
+            (
+                "seam_waiting_sequences",
+                "gauge",
+                "Sequences waiting for the engine.",
+                s.waiting.to_string(),
+            ),
+            (
+                "seam_active_sequences",
+                "gauge",
+                "Sequences the engine is running.",
+                s.running.to_string(),
+            ),
+            (
+                "seam_generated_tokens_total",
+                "counter",
+                "Tokens generated.",
+                s.generated_tokens.to_string(),
+            ),
+            (
+                "seam_prompt_tokens_total",
+                "counter",
+                "Prompt tokens prefilled.",
+                s.prompt_tokens.to_string(),
+            ),
+            (
+                "seam_engine_steps_total",
+                "counter",
+                "Engine steps run.",
+                s.steps.to_string(),
+            ),
+            (
+                "seam_engine_busy_seconds_total",
+                "counter",
+                "Time spent in engine steps.",
+                format!("{busy:.6}"),
+            ),
+            (
+                "seam_tokens_per_second",
+                "gauge",
+                "Generated tokens per second of engine busy time.",
+                format!("{rate:.3}"),
+            ),
+        ];
         let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        for (name, kind, help, value) in plain {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
-        };
-        metric(
-            "seam_queue_depth",
-            "gauge",
-            "Requests admitted and not finished.",
-            queued.to_string(),
-        );
-        metric(
-            "seam_waiting_sequences",
-            "gauge",
-            "Sequences waiting for the engine.",
-            s.waiting.to_string(),
-        );
-        metric(
-            "seam_active_sequences",
-            "gauge",
-            "Sequences the engine is running.",
-            s.running.to_string(),
-        );
-        metric(
-            "seam_generated_tokens_total",
-            "counter",
-            "Tokens generated.",
-            s.generated_tokens.to_string(),
-        );
-        metric(
-            "seam_prompt_tokens_total",
-            "counter",
-            "Prompt tokens prefilled.",
-            s.prompt_tokens.to_string(),
-        );
-        metric(
-            "seam_engine_steps_total",
-            "counter",
-            "Engine steps run.",
-            s.steps.to_string(),
-        );
-        metric(
-            "seam_engine_busy_seconds_total",
-            "counter",
-            "Time spent in engine steps.",
-            format!("{busy:.6}"),
-        );
-        metric(
-            "seam_tokens_per_second",
-            "gauge",
-            "Generated tokens per second of engine busy time.",
-            format!("{rate:.3}"),
-        );
+        }
         let _ = writeln!(out, "# HELP seam_requests_total Requests answered, by HTTP status.\n# TYPE seam_requests_total counter");
         for (status, n) in &c.requests {
             let _ = writeln!(out, "seam_requests_total{{status=\"{status}\"}} {n}");

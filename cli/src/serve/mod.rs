@@ -116,8 +116,8 @@ async fn serve(args: &ServeArgs, state: Arc<AppState>) -> Result<(), CliError> {
     let address = listener.local_addr().map_err(cannot)?;
     // Listen for Ctrl-C before saying where the server is, so a client that
     // reads the line and interrupts at once stops it cleanly.
-    let interrupted = interrupted()
-        .map_err(|e| CliError::Input(format!("cannot listen for Ctrl-C: {e}")))?;
+    let interrupted =
+        interrupted().map_err(|e| CliError::Input(format!("cannot listen for Ctrl-C: {e}")))?;
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();
     tracing::info!(%address, "serving");

@@ -289,7 +289,7 @@ fn prepare(
         None => default_max.map_or(room, |d| d.min(room)),
     };
     let sampling = match (fields.temperature, fields.top_p) {
-        (Some(t), _) if t == 0.0 => Sampling::Greedy,
+        (Some(0.0), _) => Sampling::Greedy,
         (temperature, top_p) => Sampling::TopP {
             temperature: temperature.unwrap_or(1.0),
             top_p: top_p.unwrap_or(1.0),
