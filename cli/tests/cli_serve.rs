@@ -2,8 +2,8 @@
 //! compiled from the `llama` fixture (a copy with a chat template), talked to
 //! with curl — completions and chat, whole and streamed — and with the
 //! official `openai` Python client when it is installed. Greedy completions
-//! carry the text `seam generate` prints for the same prompt. Ctrl-C stops
-//! the server cleanly.
+//! carry the text `seam generate` prints for the same prompt, also when
+//! several requests arrive at once. Ctrl-C stops the server cleanly.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -178,6 +178,19 @@ fn completions_and_chat_match_seam_generate_over_curl_and_the_openai_client() {
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["choices"][0]["text"], want, "{v}");
+
+    // Requests at once queue in the engine and each gets the same greedy text.
+    std::thread::scope(|scope| {
+        let answers: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| server.post("/v1/completions", &request)))
+            .collect();
+        for answer in answers {
+            let (status, body) = answer.join().unwrap();
+            assert_eq!(status, 200, "{body}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["choices"][0]["text"], want, "{v}");
+        }
+    });
 
     let mut stream = request.clone();
     stream["stream"] = json!(true);

@@ -78,5 +78,21 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, "system must come first");
         assert!(ChatTemplate::new("{% if %}".into(), String::new(), String::new()).is_err());
+        // ChatML as SmolLM2 ships it, and Python string methods.
+        let chatml = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}\
+{{ '<|im_start|>system\\nYou are helpful.<|im_end|>\\n' }}{% endif %}\
+{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}\
+{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}\
+{% if messages[0].content.startswith('x') %}{{ raise_exception('no') }}{% endif %}";
+        let t = ChatTemplate::new(chatml.into(), String::new(), "<|im_end|>".into()).unwrap();
+        let out = t
+            .render(&[json!({"role": "user", "content": "hi"})])
+            .unwrap();
+        assert_eq!(
+            out,
+            "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
+        let refused = t.render(&[json!({"role": "user", "content": "xyz"})]);
+        assert_eq!(refused.unwrap_err(), "no");
     }
 }
