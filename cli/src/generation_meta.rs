@@ -46,13 +46,14 @@ pub fn read(
 }
 
 /// Reads a checkpoint folder's `generation_config.json` (`eos_token_id`,
-/// `bos_token_id`) and `tokenizer_config.json` (`chat_template`, and
-/// `eos_token`/`bos_token` where the former gives no ids).
+/// `bos_token_id`; else `config.json`'s) and `tokenizer_config.json`
+/// (`chat_template`, and `eos_token`/`bos_token` where neither gives ids).
 fn from_checkpoint(
     dir: &Path,
     tokenizer: Option<&TextTokenizer>,
 ) -> Result<GenerationMeta, CliError> {
     let generation = read_json(&dir.join("generation_config.json"))?;
+    let model_config = read_json(&dir.join("config.json"))?;
     let config = read_json(&dir.join("tokenizer_config.json"))?;
     let field = |json: &Option<Value>, key: &str| {
         json.as_ref()
@@ -68,14 +69,16 @@ fn from_checkpoint(
             .or_else(|| token.get("content").and_then(Value::as_str))?;
         tokenizer?.token_id(text)
     };
-    let mut eos_token_ids = match field(&generation, "eos_token_id") {
+    // Older checkpoints give the ids in config.json only.
+    let id_field = |key: &str| field(&generation, key).or_else(|| field(&model_config, key));
+    let mut eos_token_ids = match id_field("eos_token_id") {
         Some(v) => token_ids(&v, "eos_token_id")?,
         None => Vec::new(),
     };
     if eos_token_ids.is_empty() {
         eos_token_ids.extend(named_id("eos_token"));
     }
-    let bos_token_id = match field(&generation, "bos_token_id") {
+    let bos_token_id = match id_field("bos_token_id") {
         Some(v) => token_ids(&v, "bos_token_id")?.first().copied(),
         None => named_id("bos_token"),
     };

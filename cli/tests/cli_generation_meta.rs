@@ -112,6 +112,17 @@ fn checkpoint_configs_travel_in_the_bundle_and_generate_stops_at_eos() {
         out.contains("eos ids 2, bos id none, chat template none"),
         "{out}"
     );
+
+    // config.json's ids serve where generation_config.json gives none.
+    let path = ckpt.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["eos_token_id"] = json!(EOS);
+    config["bos_token_id"] = json!(1);
+    std::fs::write(&path, config.to_string()).unwrap();
+    compile(&ckpt, &bundle);
+    let out = text_of(&seam(&["inspect", bundle.to_str().unwrap()]));
+    assert!(out.contains("eos ids 37, bos id 1,"), "{out}");
 }
 
 #[test]
