@@ -292,3 +292,48 @@ print(json.dumps(out))
     assert_eq!(v["stream_usage"], MAX_TOKENS, "{v}");
     assert_eq!(v["empty_prompt"], "BadRequestError", "{v}");
 }
+
+#[test]
+fn bundles_and_addresses_it_cannot_serve_are_named_errors() {
+    let d = scratch("serve-refused");
+    let ckpt = llama_copy(&d, &["config.json", "model.safetensors"]);
+    let bundle = d.join("plain.seamb");
+    assert!(compile_small(&ckpt, &bundle).status.success());
+    let o = seam(&["serve", bundle.to_str().unwrap(), "--port", "0"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
+    assert!(
+        text_of(&o).contains("holds no tokenizer"),
+        "{}",
+        text_of(&o)
+    );
+
+    std::fs::copy(
+        cli::llama_fixture().join("tokenizer.json"),
+        ckpt.join("tokenizer.json"),
+    )
+    .unwrap();
+    let config = json!({"chat_template": "{% if %}"});
+    std::fs::write(ckpt.join("tokenizer_config.json"), config.to_string()).unwrap();
+    assert!(compile_small(&ckpt, &bundle).status.success());
+    let o = seam(&["serve", bundle.to_str().unwrap(), "--port", "0"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
+    assert!(
+        text_of(&o).contains("chat template does not compile"),
+        "{}",
+        text_of(&o)
+    );
+
+    std::fs::remove_file(ckpt.join("tokenizer_config.json")).unwrap();
+    assert!(compile_small(&ckpt, &bundle).status.success());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let o = seam(&["serve", bundle.to_str().unwrap(), "--port", &port]);
+    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
+    assert!(
+        text_of(&o).contains("cannot listen on 127.0.0.1"),
+        "{}",
+        text_of(&o)
+    );
+    let o = seam(&["serve", bundle.to_str().unwrap(), "--queue", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text_of(&o));
+}
