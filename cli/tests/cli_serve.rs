@@ -293,47 +293,33 @@ print(json.dumps(out))
     assert_eq!(v["empty_prompt"], "BadRequestError", "{v}");
 }
 
+/// `seam serve BUNDLE --port PORT` must exit with `code`, saying `says`.
+fn refused(bundle: &Path, port: &str, code: i32, says: &str) {
+    let o = seam(&["serve", bundle.to_str().unwrap(), "--port", port]);
+    let out = text_of(&o);
+    assert_eq!(o.status.code(), Some(code), "{out}");
+    assert!(out.contains(says), "{out}");
+}
+
 #[test]
 fn bundles_and_addresses_it_cannot_serve_are_named_errors() {
     let d = scratch("serve-refused");
     let ckpt = llama_copy(&d, &["config.json", "model.safetensors"]);
     let bundle = d.join("plain.seamb");
     assert!(compile_small(&ckpt, &bundle).status.success());
-    let o = seam(&["serve", bundle.to_str().unwrap(), "--port", "0"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
-    assert!(
-        text_of(&o).contains("holds no tokenizer"),
-        "{}",
-        text_of(&o)
-    );
+    refused(&bundle, "0", 1, "holds no tokenizer");
 
-    std::fs::copy(
-        cli::llama_fixture().join("tokenizer.json"),
-        ckpt.join("tokenizer.json"),
-    )
-    .unwrap();
+    let tokenizer = cli::llama_fixture().join("tokenizer.json");
+    std::fs::copy(tokenizer, ckpt.join("tokenizer.json")).unwrap();
     let config = json!({"chat_template": "{% if %}"});
     std::fs::write(ckpt.join("tokenizer_config.json"), config.to_string()).unwrap();
     assert!(compile_small(&ckpt, &bundle).status.success());
-    let o = seam(&["serve", bundle.to_str().unwrap(), "--port", "0"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
-    assert!(
-        text_of(&o).contains("chat template does not compile"),
-        "{}",
-        text_of(&o)
-    );
+    refused(&bundle, "0", 1, "chat template does not compile");
 
     std::fs::remove_file(ckpt.join("tokenizer_config.json")).unwrap();
     assert!(compile_small(&ckpt, &bundle).status.success());
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let o = seam(&["serve", bundle.to_str().unwrap(), "--port", &port]);
-    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
-    assert!(
-        text_of(&o).contains("cannot listen on 127.0.0.1"),
-        "{}",
-        text_of(&o)
-    );
-    let o = seam(&["serve", bundle.to_str().unwrap(), "--queue", "0"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text_of(&o));
+    refused(&bundle, &port, 1, "cannot listen on 127.0.0.1");
+    refused(&bundle, "not-a-port", 2, "invalid value");
 }
