@@ -20,6 +20,13 @@ if cargo tree -p seam-compiler --edges normal,build --prefix none \
     exit 1
 fi
 
+# The HTTP server lives in the CLI: the runtime stays free of async and HTTP crates.
+if cargo tree -p seam-runtime --edges normal,build --prefix none \
+    | grep -E '^(tokio|axum|hyper|tower|minijinja) ' ; then
+    echo "error: seam-runtime depends on async or HTTP crates (listed above)" >&2
+    exit 1
+fi
+
 # The real pretrained model the GGUF tests run (SmolLM2-135M, downloaded into
 # target/, not committed); without network those tests skip and say so.
 bash scripts/fetch-smollm2.sh || echo "warning: scripts/fetch-smollm2.sh failed; the SmolLM2 tests will skip" >&2

@@ -53,6 +53,9 @@ pub enum BundleError {
     /// The manifest cannot be decoded.
     #[error("bundle manifest cannot be decoded: {0}")]
     ManifestDecode(String),
+    /// The generation-metadata section is malformed or over its bounds.
+    #[error("bundle generation metadata is invalid: {0}")]
+    GenerationInvalid(String),
     /// The manifest decodes but is inconsistent.
     #[error("bundle manifest is invalid: {0}")]
     ManifestInvalid(String),

@@ -37,6 +37,9 @@ pub enum SectionKind {
     /// Optional: a Hugging Face `tokenizer.json`, stored as the compiler found
     /// it beside the checkpoint. The runtime carries it but never reads it.
     Tokenizer,
+    /// Optional: generation metadata ([`crate::GenerationMeta`], JSON): EOS
+    /// and BOS ids, the chat template, the model's name.
+    Generation,
 }
 
 impl SectionKind {
@@ -47,6 +50,7 @@ impl SectionKind {
             SectionKind::Shaders => 2,
             SectionKind::Weights => 3,
             SectionKind::Tokenizer => 4,
+            SectionKind::Generation => 5,
         }
     }
 
@@ -57,6 +61,7 @@ impl SectionKind {
             2 => Some(SectionKind::Shaders),
             3 => Some(SectionKind::Weights),
             4 => Some(SectionKind::Tokenizer),
+            5 => Some(SectionKind::Generation),
             _ => None,
         }
     }
@@ -69,6 +74,7 @@ impl fmt::Display for SectionKind {
             SectionKind::Shaders => "shaders",
             SectionKind::Weights => "weights",
             SectionKind::Tokenizer => "tokenizer",
+            SectionKind::Generation => "generation",
         })
     }
 }

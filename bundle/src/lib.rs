@@ -21,8 +21,9 @@
 //!
 //! Sections: the manifest (JSON, [`Manifest`]), the shaders (WGSL sources, UTF-8,
 //! referenced by byte range), the weights (blobs, each 64-byte aligned in the
-//! file), and optionally a tokenizer (a Hugging Face `tokenizer.json`, opaque
-//! bytes to the runtime: text in and out is the caller's business).
+//! file), optionally a tokenizer (a Hugging Face `tokenizer.json`, opaque
+//! bytes to the runtime: text in and out is the caller's business), and
+//! optionally generation metadata ([`GenerationMeta`]: EOS ids, chat template).
 //! [`BundleReader`] verifies the header, every checksum and the manifest's
 //! internal consistency before anything touches a GPU.
 //!
@@ -40,6 +41,7 @@ mod error;
 pub mod external;
 pub mod files;
 mod format;
+mod generation;
 mod manifest;
 mod reader;
 mod validate;
@@ -48,6 +50,10 @@ mod writer;
 
 pub use error::BundleError;
 pub use format::{SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, MAGIC};
+pub use generation::{
+    GenerationMeta, MAX_CHAT_TEMPLATE_BYTES, MAX_EOS_IDS, MAX_GENERATION_BYTES,
+    MAX_MODEL_NAME_BYTES,
+};
 pub use manifest::{
     BufferEntry, BufferRange, BufferRole, DimBound, Dispatch, EntryPoint, ExternalFile, IoEntry,
     KernelEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength, WeightEntry,

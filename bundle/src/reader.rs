@@ -8,7 +8,7 @@ use crate::format::{
     SECTION_ENTRY_LEN,
 };
 use crate::weight_dirs::WeightDirs;
-use crate::{external, BundleError, LoadOptions, Manifest};
+use crate::{external, BundleError, GenerationMeta, LoadOptions, Manifest};
 
 /// A verified bundle in memory: the manifest plus the shader and weight bytes
 /// (external weights read and verified too).
@@ -21,6 +21,7 @@ pub struct Bundle {
     /// Per weight: its bytes when external, else empty.
     external: Vec<Vec<u8>>,
     tokenizer: Option<Range<usize>>,
+    generation: Option<GenerationMeta>,
 }
 
 impl Bundle {
@@ -52,6 +53,12 @@ impl Bundle {
     /// `tokenizer.json` as the compiler stored it), if the bundle has one.
     pub fn tokenizer(&self) -> Option<&[u8]> {
         self.tokenizer.clone().map(|r| &self.bytes[r])
+    }
+
+    /// The optional generation metadata (EOS ids, chat template, …),
+    /// validated at load.
+    pub fn generation(&self) -> Option<&GenerationMeta> {
+        self.generation.as_ref()
     }
 
     /// Total size of the bundle file (external weights not included).
@@ -244,21 +251,16 @@ impl BundleReader {
     /// refused ([`BundleError::ExternalNeedsBaseDir`]): use
     /// [`BundleReader::from_bytes_in`].
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Bundle, BundleError> {
-        let (manifest, shaders, weights, tokenizer) = verify(&bytes)?;
+        let verified = verify(&bytes)?;
+        let manifest = &verified.manifest;
         if let Some(first) = manifest.external_files.first() {
             return Err(BundleError::ExternalNeedsBaseDir {
                 count: manifest.external_files.len(),
                 first: first.path.clone(),
             });
         }
-        Ok(Bundle {
-            external: vec![Vec::new(); manifest.weights.len()],
-            manifest,
-            bytes,
-            shaders,
-            weights,
-            tokenizer,
-        })
+        let external = vec![Vec::new(); manifest.weights.len()];
+        Ok(verified.into_bundle(bytes, external))
     }
 
     /// [`BundleReader::from_bytes`] for a bundle whose external weight files
@@ -275,30 +277,46 @@ impl BundleReader {
         dir: &Path,
         options: &LoadOptions,
     ) -> Result<Bundle, BundleError> {
-        let (manifest, shaders, weights, tokenizer) = verify(&bytes)?;
+        let verified = verify(&bytes)?;
+        let manifest = &verified.manifest;
         let external = if manifest.external_files.is_empty() {
             vec![Vec::new(); manifest.weights.len()]
         } else {
-            external::load(&manifest, &WeightDirs::new(dir, options)?)?
+            external::load(manifest, &WeightDirs::new(dir, options)?)?
         };
-        Ok(Bundle {
-            manifest,
-            bytes,
-            shaders,
-            weights,
-            tokenizer,
-            external,
-        })
+        Ok(verified.into_bundle(bytes, external))
     }
 }
 
-/// The checks of [`BundleReader::from_bytes`]: the decoded manifest, the
-/// shader and weight sections' ranges and the optional tokenizer section's.
-type Verified = (Manifest, Range<usize>, Range<usize>, Option<Range<usize>>);
+/// What [`BundleReader::from_bytes`] checked: the decoded manifest, the
+/// shader and weight sections' ranges, the optional tokenizer section's, and
+/// the decoded generation metadata.
+struct Verified {
+    manifest: Manifest,
+    shaders: Range<usize>,
+    weights: Range<usize>,
+    tokenizer: Option<Range<usize>>,
+    generation: Option<GenerationMeta>,
+}
+
+impl Verified {
+    /// The bundle of `bytes` (as verified), with its external weights' bytes.
+    fn into_bundle(self, bytes: Vec<u8>, external: Vec<Vec<u8>>) -> Bundle {
+        Bundle {
+            manifest: self.manifest,
+            bytes,
+            shaders: self.shaders,
+            weights: self.weights,
+            external,
+            tokenizer: self.tokenizer,
+            generation: self.generation,
+        }
+    }
+}
 
 fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {
     let sections = parse_table(bytes)?;
-    let mut ranges = [None, None, None, None];
+    let mut ranges = [None, None, None, None, None];
     for s in &sections {
         let range = s.offset as usize..(s.offset + s.len) as usize;
         if crc32fast::hash(&bytes[range.clone()]) != s.crc {
@@ -306,7 +324,7 @@ fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {
         }
         ranges[s.kind.code() as usize - 1] = Some(range);
     }
-    let [Some(manifest), Some(shaders), Some(weights), tokenizer] = ranges else {
+    let [Some(manifest), Some(shaders), Some(weights), tokenizer, generation] = ranges else {
         return Err(BundleError::SectionTable(
             "the manifest, shaders and weights sections are all required".into(),
         ));
@@ -335,5 +353,14 @@ fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {
         external_files = manifest.external_files.len(),
         "bundle verified"
     );
-    Ok((manifest, shaders, weights, tokenizer))
+    let generation = generation
+        .map(|r| GenerationMeta::from_json(&bytes[r]))
+        .transpose()?;
+    Ok(Verified {
+        manifest,
+        shaders,
+        weights,
+        tokenizer,
+        generation,
+    })
 }

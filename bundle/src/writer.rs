@@ -8,7 +8,7 @@ use crate::format::{
     align_up, SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
     SECTION_ENTRY_LEN,
 };
-use crate::{BundleError, ExternalFile, KernelEntry, Manifest, WeightEntry};
+use crate::{BundleError, ExternalFile, GenerationMeta, KernelEntry, Manifest, WeightEntry};
 use seam_core::{DType, Kernel};
 
 /// Builds a bundle. Kernels and weights are appended and referenced by the
@@ -20,6 +20,7 @@ pub struct BundleWriter {
     shaders: Vec<u8>,
     weights: Vec<u8>,
     tokenizer: Option<Vec<u8>>,
+    generation: Option<GenerationMeta>,
     /// Embedded weights by CRC-32 and length, to store identical blobs once.
     blobs: HashMap<(u32, usize), Vec<u32>>,
 }
@@ -32,6 +33,7 @@ impl BundleWriter {
             shaders: Vec::new(),
             weights: Vec::new(),
             tokenizer: None,
+            generation: None,
             blobs: HashMap::new(),
         }
     }
@@ -141,6 +143,12 @@ impl BundleWriter {
         self.tokenizer = Some(json);
     }
 
+    /// Stores generation metadata in the optional generation section,
+    /// replacing any set before (validated when the bundle is laid out).
+    pub fn set_generation(&mut self, meta: GenerationMeta) {
+        self.generation = Some(meta);
+    }
+
     /// Lays out the file: header, section table, then the sections, 64-byte
     /// aligned. Written as format version 1 unless there are external weights.
     pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
@@ -155,6 +163,10 @@ impl BundleWriter {
         ];
         if let Some(tokenizer) = &self.tokenizer {
             sections.push((SectionKind::Tokenizer, tokenizer));
+        }
+        let generation = self.generation.as_ref().map(|g| g.to_json()).transpose()?;
+        if let Some(generation) = &generation {
+            sections.push((SectionKind::Generation, generation));
         }
         let table_end = (HEADER_LEN + sections.len() * SECTION_ENTRY_LEN) as u64;
         let mut out = vec![0u8; table_end as usize];

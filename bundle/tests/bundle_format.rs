@@ -3,7 +3,8 @@
 
 use seam_bundle::{
     BufferEntry, BufferRange, BufferRole, BundleError, BundleReader, BundleWriter, DimBound,
-    Dispatch, EntryPoint, IoEntry, Manifest, SectionKind, StateEntry, StateLength, FORMAT_VERSION,
+    Dispatch, EntryPoint, GenerationMeta, IoEntry, Manifest, SectionKind, StateEntry, StateLength,
+    FORMAT_VERSION,
 };
 use seam_core::{Access, BindingDesc, DType, Dim, Grid, Kernel, SizeDesc, SizeExpr};
 
@@ -386,6 +387,48 @@ fn the_optional_tokenizer_section_round_trips_and_is_checksummed() {
 /// Identical weight blobs (same dtype, shape and bytes: a tied embedding, a
 /// folded weight every entry point uses) are stored once; any difference keeps
 /// them apart.
+#[test]
+fn the_optional_generation_section_round_trips_and_is_validated() {
+    assert_eq!(
+        BundleReader::from_bytes(sample_bytes())
+            .unwrap()
+            .generation(),
+        None
+    );
+    let meta = GenerationMeta {
+        model_name: Some("tiny".into()),
+        eos_token_ids: vec![2, 32000],
+        bos_token_id: Some(1),
+        chat_template: Some("{{ messages }}".into()),
+    };
+    let mut w = sample_writer();
+    w.set_generation(meta.clone());
+    let bytes = w.to_bytes().unwrap();
+    let b = BundleReader::from_bytes(bytes.clone()).unwrap();
+    assert_eq!(b.generation(), Some(&meta));
+    let (kind, offset, len) = b.sections()[3];
+    assert_eq!(kind, SectionKind::Generation);
+
+    // A hostile section with valid checksums: a negative id, then a string
+    // where ids belong, are named errors.
+    for (from, to) in [("[2,", "[-2"), ("[2,32000]", "\"32000\"")] {
+        let json = String::from_utf8(bytes[offset as usize..(offset + len) as usize].to_vec())
+            .unwrap()
+            .replace(from, &format!("{to:<width$}", width = from.len()));
+        let mut hostile = bytes.clone();
+        hostile[offset as usize..(offset + len) as usize].copy_from_slice(json.as_bytes());
+        let entry = 32 + 3 * 32;
+        let crc = crc32fast::hash(json.as_bytes());
+        hostile[entry + 24..entry + 28].copy_from_slice(&crc.to_le_bytes());
+        reseal(&mut hostile);
+        let err = BundleReader::from_bytes(hostile).unwrap_err();
+        assert!(
+            matches!(err, BundleError::GenerationInvalid(_)),
+            "{json}: {err}"
+        );
+    }
+}
+
 #[test]
 fn identical_weights_are_stored_once() {
     let mut w = sample_writer();

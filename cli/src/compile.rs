@@ -13,6 +13,8 @@ use seam_shaders::Target as EmitTarget;
 
 use super::device::DeviceArgs;
 use super::eval::budgeted_random_weights;
+use super::generation_meta;
+use super::inspect::generation_summary;
 use super::model_source::{counting_bar, load_source_with, ModelSource};
 use super::output::write_atomic;
 use super::tokenizer::{beside_checkpoint, TextTokenizer};
@@ -232,6 +234,11 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         }
         None => gguf_tokenizer(&source),
     };
+    let parsed = tokenizer
+        .as_ref()
+        .map(|(origin, bytes)| TextTokenizer::parse(bytes, origin.clone()))
+        .transpose()?;
+    let generation = generation_meta::read(&args.file, &source, parsed.as_ref())?;
     let model = source.model();
     let weights = match (source.weights(), &args.weights_file, args.random_weights) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
@@ -274,6 +281,13 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
     if let Some((origin, bytes)) = tokenizer {
         compiled.bundle.set_tokenizer(bytes);
         println!("embedding the tokenizer {origin}");
+    }
+    if let Some(meta) = generation {
+        println!(
+            "embedding generation metadata: {}",
+            generation_summary(&meta)
+        );
+        compiled.bundle.set_generation(meta);
     }
     let compile_time = started.elapsed();
     print_formats(&compiled.formats);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args};
 use seam_bundle::Bundle;
 use seam_ir::Tensor;
-use seam_runtime::generate::{generate_with, GenerateOptions, Sampler, Sampling, PREFILL};
+use seam_runtime::generate::{generate_until, GenerateOptions, Sampler, Sampling, PREFILL};
 
 use super::device::{warm_up, DeviceArgs};
 use super::eval::{refuse_existing, write_npy_file};
@@ -54,6 +54,11 @@ pub struct GenerateArgs {
     /// device (the same ids; for comparison).
     #[arg(long)]
     pub host_sampling: bool,
+    /// Decode past the model's end-of-sequence ids. By default generation
+    /// stops after the first one (the ids `seam compile` stored in the
+    /// bundle's generation metadata; see `seam inspect`).
+    #[arg(long)]
+    pub ignore_eos: bool,
     /// Folders external weight files may lie in.
     #[command(flatten)]
     pub weights: WeightDirArgs,
@@ -146,6 +151,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         let ids: Vec<String> = prompt.iter().map(ToString::to_string).collect();
         println!("prompt: {} (tokenizer {})", ids.join(","), t.origin());
     }
+    let stop_ids = stop_ids(&bundle, args.ignore_eos);
     let model = rt.load_bundle(bundle)?;
     let mut session = model.session()?;
     warm_up(&mut session)?;
@@ -153,15 +159,19 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         prefill_logits: args.logits_out.is_some(),
         host_sampling: args.host_sampling,
     };
-    let g = generate_with(
+    let g = generate_until(
         &mut session,
         &prompt,
         args.max_new_tokens,
         &mut sampler,
         options,
+        &stop_ids,
     )?;
     let ids: Vec<String> = g.tokens.iter().map(ToString::to_string).collect();
     println!("generated: {}", ids.join(","));
+    if let Some(eos) = g.tokens.last().filter(|t| stop_ids.contains(t)) {
+        println!("stopped at end-of-sequence id {eos}");
+    }
     if let Some(t) = &tokenizer {
         println!("text: {}", t.decode(&g.tokens)?);
     }
@@ -184,4 +194,16 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         write_npy_file(path, &tensor, args.force)?;
     }
     Ok(())
+}
+
+/// The ids generation stops at: the bundle's end-of-sequence ids, unless ignored.
+pub fn stop_ids(bundle: &Bundle, ignore_eos: bool) -> Vec<i32> {
+    let eos = bundle.generation().map(|g| g.eos_token_ids.as_slice());
+    if ignore_eos {
+        return Vec::new();
+    }
+    eos.unwrap_or_default()
+        .iter()
+        .filter_map(|&id| i32::try_from(id).ok())
+        .collect()
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use seam_bundle::GenerationMeta;
+
 use super::weight_dirs::WeightDirArgs;
 use super::CliError;
 
@@ -34,6 +36,9 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
     );
     for (kind, offset, len) in bundle.sections() {
         println!("  section {kind:<8} at {offset:>10}, {len:>10} bytes");
+    }
+    if let Some(g) = bundle.generation() {
+        println!("  generation: {}", generation_summary(g));
     }
     for d in &m.dims {
         println!("  dim {} <= {}", d.name, d.max);
@@ -134,4 +139,25 @@ fn storage_summary(m: &seam_bundle::Manifest) -> String {
         .map(|(f, (n, b))| format!("{f} {n} blobs {b} bytes"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// One line on a bundle's generation metadata.
+pub fn generation_summary(g: &GenerationMeta) -> String {
+    let ids: Vec<String> = g.eos_token_ids.iter().map(ToString::to_string).collect();
+    let eos = if ids.is_empty() {
+        "none".to_string()
+    } else {
+        ids.join(",")
+    };
+    let bos = g
+        .bos_token_id
+        .map_or_else(|| "none".to_string(), |id| id.to_string());
+    let template = g
+        .chat_template
+        .as_ref()
+        .map_or_else(|| "none".to_string(), |t| format!("{} bytes", t.len()));
+    format!(
+        "model name {}, eos ids {eos}, bos id {bos}, chat template {template}",
+        g.model_name.as_deref().unwrap_or("none")
+    )
 }

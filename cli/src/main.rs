@@ -1,7 +1,8 @@
 //! The `seam` command-line tool: argument parsing, logging set-up, exit codes.
 //! Each subcommand lives in its own module; the compiler, frontends and runtime
 //! libraries do the work. This crate is the only one that links clap,
-//! tokenizers, indicatif and the logging subscriber.
+//! tokenizers, indicatif, the logging subscriber and (for `seam serve`) the
+//! HTTP stack.
 
 mod bench;
 mod check;
@@ -10,11 +11,13 @@ mod device;
 mod error;
 mod eval;
 mod generate;
+mod generation_meta;
 mod inputs;
 mod inspect;
 mod model_source;
 mod output;
 mod run;
+mod serve;
 mod tokenizer;
 mod weight_dirs;
 
@@ -50,6 +53,9 @@ enum Command {
     Run(run::RunArgs),
     /// Generate tokens with a bundle's KV cache: prefill a prompt, then decode.
     Generate(generate::GenerateArgs),
+    /// Serve a bundle over HTTP with an OpenAI-compatible API (completions,
+    /// chat completions, streaming).
+    Serve(serve::ServeArgs),
     /// Show what a bundle holds: sections, sizes, kernels, dispatches, peak memory.
     Inspect(inspect::InspectArgs),
     /// List the GPU adapters wgpu sees.
@@ -87,6 +93,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Compile(args) => compile::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Devices => device::run(),
         Command::Bench(args) => bench::run(&args),

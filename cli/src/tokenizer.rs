@@ -56,9 +56,16 @@ impl TextTokenizer {
     /// The token ids of `text`, with the special tokens the tokenizer's
     /// post-processor adds (as `transformers`' `tokenizer(text)` does by default).
     pub fn encode(&self, text: &str) -> Result<Vec<i32>, CliError> {
+        self.encode_with(text, true)
+    }
+
+    /// The token ids of `text`; the post-processor's special tokens only
+    /// with `add_special` (a rendered chat template holds its own, so
+    /// `transformers` encodes it without them).
+    pub fn encode_with(&self, text: &str, add_special: bool) -> Result<Vec<i32>, CliError> {
         let encoding = self
             .inner
-            .encode(text, true)
+            .encode(text, add_special)
             .map_err(|e| self.error(format!("cannot encode the prompt: {e}")))?;
         encoding
             .get_ids()
@@ -79,6 +86,21 @@ impl TextTokenizer {
         self.inner
             .decode(&ids, true)
             .map_err(|e| self.error(format!("cannot decode the generated ids: {e}")))
+    }
+
+    /// The id of token `text` (a special token such as `</s>`), if it has one.
+    pub fn token_id(&self, text: &str) -> Option<u32> {
+        self.inner.token_to_id(text)
+    }
+
+    /// The text of token `id`, if the vocabulary has it.
+    pub fn token_text(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// The vocabulary's size, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
     }
 
     fn error(&self, reason: String) -> CliError {

@@ -5,16 +5,11 @@
 //! Also `--tokenizer` for a bundle without one, and the errors: no tokenizer,
 //! both prompt forms, malformed tokenizer.json.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::{scratch, seam, text as text_of};
-
-fn llama() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf/llama")
-}
+use cli::{compile_small, llama_copy, llama_fixture, scratch, seam, text as text_of};
 
 /// What transformers did with the fixture's tokenizer and model.
 struct Expected {
@@ -25,9 +20,10 @@ struct Expected {
 }
 
 fn expected() -> Expected {
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(llama().join("tokenizer_expected.json")).unwrap())
-            .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(llama_fixture().join("tokenizer_expected.json")).unwrap(),
+    )
+    .unwrap();
     let ids = |key: &str| -> Vec<i64> {
         json[key]
             .as_array()
@@ -42,21 +38,6 @@ fn expected() -> Expected {
         generated: ids("generated"),
         generated_text: json["generated_text"].as_str().unwrap().to_string(),
     }
-}
-
-/// Compiles checkpoint folder `ckpt` into `bundle` with room for the test's sequence.
-fn compile(ckpt: &Path, bundle: &Path) -> Output {
-    seam(&[
-        "compile",
-        ckpt.to_str().unwrap(),
-        "-o",
-        bundle.to_str().unwrap(),
-        "--target",
-        "lavapipe",
-        "--max-seq-len",
-        "32",
-        "--force",
-    ])
 }
 
 /// The comma-separated ids after `prefix` on a line of the output.
@@ -94,7 +75,7 @@ fn assert_generates_like_transformers(bundle: &Path, extra: &[&str]) {
 fn a_text_prompt_generates_what_transformers_generates() {
     let d = scratch("embedded");
     let bundle = d.join("llama.seamb");
-    let o = compile(&llama(), &bundle);
+    let o = compile_small(&llama_fixture(), &bundle);
     assert!(o.status.success(), "{}", text_of(&o));
     assert!(
         text_of(&o).contains("embedding the tokenizer"),
@@ -127,13 +108,9 @@ fn a_text_prompt_generates_what_transformers_generates() {
 #[test]
 fn tokenizers_are_given_explicitly_or_the_error_says_how() {
     let d = scratch("explicit");
-    let ckpt = d.join("llama");
-    std::fs::create_dir_all(&ckpt).unwrap();
-    for file in ["config.json", "model.safetensors"] {
-        std::fs::copy(llama().join(file), ckpt.join(file)).unwrap();
-    }
+    let ckpt = llama_copy(&d, &["config.json", "model.safetensors"]);
     let bundle = d.join("plain.seamb");
-    let o = compile(&ckpt, &bundle);
+    let o = compile_small(&ckpt, &bundle);
     assert!(o.status.success(), "{}", text_of(&o));
     assert!(!text_of(&o).contains("tokenizer"), "{}", text_of(&o));
     let b = bundle.to_str().unwrap();
@@ -159,7 +136,7 @@ fn tokenizers_are_given_explicitly_or_the_error_says_how() {
         &["cannot be used with"],
     );
 
-    let given = llama().join("tokenizer.json");
+    let given = llama_fixture().join("tokenizer.json");
     assert_generates_like_transformers(&bundle, &["--tokenizer", given.to_str().unwrap()]);
 
     let bad = d.join("bad.json");
@@ -173,7 +150,7 @@ fn tokenizers_are_given_explicitly_or_the_error_says_how() {
     // A malformed tokenizer.json beside the checkpoint stops the compile, naming it.
     std::fs::write(ckpt.join("tokenizer.json"), "{ not json").unwrap();
     let out = d.join("never.seamb");
-    let o = compile(&ckpt, &out);
+    let o = compile_small(&ckpt, &out);
     let err = text_of(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("tokenizer.json"), "{err}");

@@ -2,7 +2,7 @@
 //! subset, hence the `dead_code` allowance).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the `seam` binary under test with `args` (no colour, the Vulkan backend).
@@ -41,4 +41,35 @@ pub fn scratch(test: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// The tiny `llama` checkpoint fixture (with a tokenizer.json).
+pub fn llama_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf/llama")
+}
+
+/// A copy of the `llama` fixture's `files` in `dir/llama`.
+pub fn llama_copy(dir: &Path, files: &[&str]) -> PathBuf {
+    let ckpt = dir.join("llama");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    for file in files {
+        std::fs::copy(llama_fixture().join(file), ckpt.join(file)).unwrap();
+    }
+    ckpt
+}
+
+/// Compiles `model` into `bundle` (replacing it) for lavapipe, with room for
+/// 32 positions.
+pub fn compile_small(model: &Path, bundle: &Path) -> Output {
+    seam(&[
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        bundle.to_str().unwrap(),
+        "--target",
+        "lavapipe",
+        "--max-seq-len",
+        "32",
+        "--force",
+    ])
 }

@@ -103,6 +103,20 @@ pub fn generate_with(
     sampler: &mut Sampler,
     options: GenerateOptions,
 ) -> Result<Generation, Error> {
+    generate_until(session, prompt, max_new, sampler, options, &[])
+}
+
+/// [`generate_with`] that also stops after generating one of `stop_ids` (the
+/// model's end-of-sequence ids): that id is the last of
+/// [`Generation::tokens`].
+pub fn generate_until(
+    session: &mut Session,
+    prompt: &[i32],
+    max_new: usize,
+    sampler: &mut Sampler,
+    options: GenerateOptions,
+    stop_ids: &[i32],
+) -> Result<Generation, Error> {
     check_room(session, prompt, max_new)?;
     let prefill = session.model().entry(PREFILL)?;
     let decode = session.model().entry(DECODE)?;
@@ -148,7 +162,7 @@ pub fn generate_with(
         return Ok(generation);
     }
     generation.tokens.push(next);
-    while generation.tokens.len() < max_new {
+    while generation.tokens.len() < max_new && !stop_ids.contains(&next) {
         let started = Instant::now();
         next = decode_step(session, &decode, next, vocab, sampler, options)?;
         generation.decode_time += started.elapsed();

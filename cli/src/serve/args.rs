@@ -1,0 +1,45 @@
+//! The command line of `seam serve`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::super::device::DeviceArgs;
+use super::super::weight_dirs::WeightDirArgs;
+
+/// Arguments of `seam serve`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Endpoints: POST /v1/completions, POST /v1/chat/completions \
+(both with \"stream\": true for server-sent events), GET /v1/models, GET /health, \
+GET /metrics (Prometheus).\n\
+Example: curl http://127.0.0.1:8080/v1/completions -d '{\"prompt\": \"Hello\", \"max_tokens\": 8}'"
+)]
+pub struct ServeArgs {
+    /// The bundle (`.seamb`): compiled from a model with a KV cache, with a
+    /// tokenizer (and, for chat, a chat template) embedded by `seam compile`.
+    pub bundle: PathBuf,
+    /// The address to listen on (loopback by default; 0.0.0.0 exposes the
+    /// server to the network).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// The port; 0 picks a free one. The address is printed as
+    /// `listening on http://HOST:PORT`.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// The most sequences decoded together (the sequential backend, used
+    /// until the batched engine lands, runs one at a time).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub max_batch: usize,
+    /// The most requests queued or running at once; more are answered 429
+    /// with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub queue: u32,
+    /// Folders external weight files may lie in.
+    #[command(flatten)]
+    pub weights: WeightDirArgs,
+    /// The device.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}

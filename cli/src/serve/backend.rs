@@ -1,0 +1,28 @@
+//! What the server needs of an engine: the five methods of
+//! `seam_runtime::serving::Engine`, as a trait so the router can be tested
+//! with a fake and the sequential baseline can stand in until the batched
+//! engine lands.
+//!
+//! Swapping in the batched engine is one impl here:
+//! `impl Backend for seam_runtime::serving::Engine`, each method forwarding
+//! to the engine's inherent method of the same name, and `serve::run`
+//! building an `Engine` instead of a [`super::sequential::SequentialBackend`].
+
+use seam_runtime::serving::{EngineStats, Request, RequestId, StepEvent};
+
+/// An engine that generates many requests' tokens, one step at a time. It is
+/// driven by one thread ([`super::engine_thread`]), never from async code.
+pub trait Backend: Send + 'static {
+    /// Queues `request` under `id`; refuses a prompt or `max_new_tokens`
+    /// that does not fit.
+    fn submit(&mut self, id: RequestId, request: Request) -> Result<(), seam_runtime::Error>;
+    /// Drops request `id`, waiting or running (nothing if unknown).
+    fn cancel(&mut self, id: RequestId);
+    /// Runs one step: at most one new token per running request, and the
+    /// requests that finished. A no-op when idle.
+    fn step(&mut self) -> Result<Vec<StepEvent>, seam_runtime::Error>;
+    /// The engine's counters.
+    fn stats(&self) -> EngineStats;
+    /// Whether no request is waiting or running.
+    fn is_idle(&self) -> bool;
+}

@@ -1,0 +1,243 @@
+//! The one thread that owns the [`Backend`]: wgpu work blocks, so it never
+//! runs on a tokio worker. It takes [`Command`]s over a channel, steps while
+//! there is work (blocking on the channel when idle), and forwards each
+//! request's events to that request's receiver; a receiver dropped (the
+//! client left) cancels the request at the next step.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, RecvError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use seam_runtime::serving::{EngineStats, Finish, Request, RequestId};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use super::backend::Backend;
+
+/// What the engine thread tells one request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Update {
+    /// A generated token.
+    Token(i32),
+    /// The request ended (after its last token, if any).
+    Finished(Finish),
+    /// The engine refused the request (it does not fit): a client error.
+    Refused(String),
+    /// The engine failed while running it: a server error.
+    Failed(String),
+}
+
+/// An instruction to the engine thread.
+enum Command {
+    /// Start a request; its updates go to `updates`.
+    Submit {
+        id: RequestId,
+        request: Request,
+        updates: UnboundedSender<Update>,
+    },
+    /// Stop a request (a stop string was generated).
+    Cancel(RequestId),
+}
+
+/// The engine's counters as last published by the engine thread.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Snapshot {
+    /// The backend's counters.
+    pub stats: EngineStats,
+    /// Wall time spent in steps since start.
+    pub busy: Duration,
+}
+
+/// The server's handle on the engine thread; cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    commands: Sender<Command>,
+    snapshot: Arc<Mutex<Snapshot>>,
+}
+
+impl EngineHandle {
+    /// Submits `request` under `id`; its updates arrive on the receiver
+    /// returned (dropping it cancels the request).
+    pub fn submit(&self, id: RequestId, request: Request) -> UnboundedReceiver<Update> {
+        let (updates, receiver) = unbounded_channel();
+        let refused = Command::Submit {
+            id,
+            request,
+            updates,
+        };
+        if let Err(mpsc::SendError(Command::Submit { updates, .. })) = self.commands.send(refused) {
+            let _ = updates.send(Update::Failed("the engine has stopped".into()));
+        }
+        receiver
+    }
+
+    /// Cancels request `id` (no-op if it already ended).
+    pub fn cancel(&self, id: RequestId) {
+        let _ = self.commands.send(Command::Cancel(id));
+    }
+
+    /// The counters last published.
+    pub fn snapshot(&self) -> Snapshot {
+        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Starts the engine thread over `backend`. The thread ends once every
+/// [`EngineHandle`] is dropped; join the handle returned to wait for it.
+pub fn spawn(backend: impl Backend) -> std::io::Result<(EngineHandle, JoinHandle<()>)> {
+    let (commands, receiver) = mpsc::channel();
+    let snapshot = Arc::new(Mutex::new(Snapshot {
+        stats: backend.stats(),
+        busy: Duration::ZERO,
+    }));
+    let published = Arc::clone(&snapshot);
+    let thread = std::thread::Builder::new()
+        .name("seam-engine".into())
+        .spawn(move || drive(backend, &receiver, &published))?;
+    Ok((EngineHandle { commands, snapshot }, thread))
+}
+
+/// The engine thread's loop.
+fn drive(mut backend: impl Backend, commands: &Receiver<Command>, snapshot: &Mutex<Snapshot>) {
+    let mut live: HashMap<RequestId, UnboundedSender<Update>> = HashMap::new();
+    let mut busy = Duration::ZERO;
+    loop {
+        let next = if live.is_empty() && backend.is_idle() {
+            commands
+                .recv()
+                .map_err(|RecvError| TryRecvError::Disconnected)
+        } else {
+            commands.try_recv()
+        };
+        match next {
+            Ok(command) => {
+                apply(&mut backend, &mut live, command);
+                continue;
+            }
+            Err(TryRecvError::Disconnected) if live.is_empty() => break,
+            Err(_) => {}
+        }
+        live.retain(|&id, updates| {
+            let gone = updates.is_closed();
+            if gone {
+                tracing::info!(id, "client left; request cancelled");
+                backend.cancel(id);
+            }
+            !gone
+        });
+        if !backend.is_idle() {
+            let started = Instant::now();
+            let result = backend.step();
+            busy += started.elapsed();
+            match result {
+                Ok(events) => {
+                    for e in events {
+                        let Some(updates) = live.get(&e.id) else {
+                            continue;
+                        };
+                        if let Some(token) = e.token {
+                            let _ = updates.send(Update::Token(token));
+                        }
+                        if let Some(finish) = e.finish {
+                            let _ = updates.send(Update::Finished(finish));
+                            live.remove(&e.id);
+                        }
+                    }
+                }
+                Err(e) => {
+                    // The step's requests are not named: fail all in flight,
+                    // so none waits forever on a sequence in an unknown state.
+                    tracing::error!("engine step failed: {e}");
+                    for (id, updates) in live.drain() {
+                        backend.cancel(id);
+                        let _ = updates.send(Update::Failed(e.to_string()));
+                    }
+                }
+            }
+        } else if !live.is_empty() {
+            // The backend dropped requests without finishing them.
+            for (_, updates) in live.drain() {
+                let _ = updates.send(Update::Failed("the engine dropped the request".into()));
+            }
+        }
+        *snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Snapshot {
+            stats: backend.stats(),
+            busy,
+        };
+    }
+}
+
+/// Carries out one command.
+fn apply(
+    backend: &mut impl Backend,
+    live: &mut HashMap<RequestId, UnboundedSender<Update>>,
+    command: Command,
+) {
+    match command {
+        Command::Submit {
+            id,
+            request,
+            updates,
+        } => match backend.submit(id, request) {
+            Ok(()) => {
+                live.insert(id, updates);
+            }
+            Err(e) => {
+                let _ = updates.send(Update::Refused(e.to_string()));
+            }
+        },
+        Command::Cancel(id) => {
+            backend.cancel(id);
+            live.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::testing::FakeBackend;
+    use seam_runtime::generate::Sampling;
+
+    fn request(max_new_tokens: usize) -> Request {
+        Request {
+            prompt: vec![1, 2],
+            max_new_tokens,
+            sampling: Sampling::Greedy,
+            stop_ids: vec![],
+        }
+    }
+
+    #[test]
+    fn tokens_reach_their_request_and_a_dropped_receiver_cancels() {
+        let fake = FakeBackend::new(1 << 20);
+        let cancelled = fake.cancelled();
+        let (handle, thread) = spawn(fake).unwrap();
+        let mut rx = handle.submit(1, request(3));
+        let mut got = Vec::new();
+        while let Some(u) = rx.blocking_recv() {
+            got.push(u);
+        }
+        assert_eq!(
+            got,
+            [
+                Update::Token(3),
+                Update::Token(4),
+                Update::Token(5),
+                Update::Finished(Finish::Length)
+            ]
+        );
+        let rx = handle.submit(2, request(1 << 19));
+        drop(rx);
+        let started = Instant::now();
+        while !cancelled.lock().unwrap().contains(&2) {
+            assert!(started.elapsed() < Duration::from_secs(10), "not cancelled");
+            std::thread::yield_now();
+        }
+        let refused = handle.submit(3, request(0)).blocking_recv();
+        assert!(matches!(refused, Some(Update::Refused(_))), "{refused:?}");
+        drop(handle);
+        thread.join().unwrap();
+    }
+}

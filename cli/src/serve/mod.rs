@@ -1,0 +1,149 @@
+//! `seam serve`: an OpenAI-compatible HTTP server over a bundle.
+//!
+//! axum on a small tokio runtime answers HTTP; one dedicated thread
+//! ([`engine_thread`]) owns the engine ([`backend::Backend`]) and does all
+//! device work, so no tokio worker ever blocks on the GPU. Until the
+//! batched engine lands, the engine is [`sequential::SequentialBackend`]:
+//! one sequence at a time on the existing single-sequence session.
+
+mod args;
+mod backend;
+mod chat_template;
+mod engine_thread;
+mod errors;
+mod job;
+mod metrics;
+mod openai;
+mod routes;
+mod sequential;
+mod stream;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+mod text;
+
+use std::io::Write;
+use std::sync::Arc;
+
+pub use args::ServeArgs;
+
+use super::device::warm_up;
+use super::tokenizer::TextTokenizer;
+use super::CliError;
+use chat_template::ChatTemplate;
+use routes::{AppState, ModelInfo};
+use sequential::SequentialBackend;
+
+/// Runs `seam serve` until Ctrl-C.
+pub fn run(args: &ServeArgs) -> Result<(), CliError> {
+    let bundle = args.weights.open(&args.bundle)?;
+    let origin = format!("embedded in `{}`", args.bundle.display());
+    let tokenizer = bundle.tokenizer().ok_or_else(|| {
+        CliError::Input(format!(
+            "`{}` holds no tokenizer: compile from a checkpoint folder with a tokenizer.json \
+             (or a GGUF file with tokenizer metadata) to serve it",
+            args.bundle.display()
+        ))
+    })?;
+    let tokenizer = Arc::new(TextTokenizer::parse(tokenizer, origin)?);
+    let meta = bundle.generation().cloned().unwrap_or_default();
+    let token_text = |id: Option<u32>| {
+        id.and_then(|id| tokenizer.token_text(id))
+            .unwrap_or_default()
+    };
+    let chat_template = meta
+        .chat_template
+        .map(|source| {
+            ChatTemplate::new(
+                source,
+                token_text(meta.bos_token_id),
+                token_text(meta.eos_token_ids.first().copied()),
+            )
+        })
+        .transpose()
+        .map_err(CliError::Input)?;
+    let name = meta
+        .model_name
+        .unwrap_or_else(|| bundle.manifest().model.clone());
+    let eos_ids = meta
+        .eos_token_ids
+        .iter()
+        .filter_map(|&id| i32::try_from(id).ok())
+        .collect();
+    let rt = args.device.open()?;
+    tracing::info!(adapter = %rt.gpu().adapter().name, "device opened");
+    let model = rt.load_bundle(bundle)?;
+    let mut session = model.session()?;
+    warm_up(&mut session)?;
+    let backend = SequentialBackend::new(session)?;
+    if args.max_batch > 1 {
+        tracing::warn!(
+            max_batch = args.max_batch,
+            "the sequential backend runs one sequence at a time; --max-batch takes effect with the batched engine"
+        );
+    }
+    let max_seq_len = backend::Backend::stats(&backend).max_seq_len;
+    let (engine, thread) = engine_thread::spawn(backend)
+        .map_err(|e| CliError::Input(format!("cannot start the engine thread: {e}")))?;
+    let model = ModelInfo {
+        name,
+        tokenizer,
+        chat_template,
+        eos_ids,
+        max_seq_len,
+    };
+    let state = Arc::new(AppState::new(model, engine, args.queue));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_io()
+        .build()
+        .map_err(|e| CliError::Input(format!("cannot start the async runtime: {e}")))?;
+    let served = runtime.block_on(serve(args, state));
+    drop(runtime);
+    let _ = thread.join();
+    served
+}
+
+/// Listens on the address `args` give and serves until Ctrl-C.
+async fn serve(args: &ServeArgs, state: Arc<AppState>) -> Result<(), CliError> {
+    let cannot = |e: std::io::Error| {
+        CliError::Input(format!("cannot listen on {}:{}: {e}", args.host, args.port))
+    };
+    let listener = tokio::net::TcpListener::bind((args.host, args.port))
+        .await
+        .map_err(cannot)?;
+    let address = listener.local_addr().map_err(cannot)?;
+    // Listen for Ctrl-C before saying where the server is, so a client that
+    // reads the line and interrupts at once stops it cleanly.
+    let interrupted =
+        interrupted().map_err(|e| CliError::Input(format!("cannot listen for Ctrl-C: {e}")))?;
+    println!("listening on http://{address}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(%address, "serving");
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(async {
+            interrupted.await;
+            tracing::info!("Ctrl-C: finishing the requests in flight");
+        })
+        .await
+        .map_err(|e| CliError::Input(format!("the server failed: {e}")))
+}
+
+/// Resolves at Ctrl-C (SIGINT), which is caught from the moment this returns.
+#[cfg(unix)]
+fn interrupted() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupts = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        interrupts.recv().await;
+    })
+}
+
+/// Resolves at Ctrl-C.
+#[cfg(not(unix))]
+fn interrupted() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
