@@ -10,7 +10,8 @@
 //! - [`model`]: the SSA graph (model → functions → instructions);
 //! - [`infer`], [`verify`](mod@verify): shape/dtype inference and the verifier;
 //! - [`state`]: session state (KV caches): functions whose `state` inputs and
-//!   outputs persist between calls, appended to by `write_tail`;
+//!   outputs persist between calls, appended to by `write_tail`, or pools of
+//!   per-sequence slots written by `write_rows`;
 //! - [`text`]: the text format (parser with line/column diagnostics, printer; exact round trip);
 //! - [`eval`]: the reference CPU evaluator, the oracle for every kernel and rewrite
 //!   ([`eval::StateSession`] runs functions with states call after call);

@@ -116,6 +116,11 @@ pub struct Instr {
 /// `write_tail` whose result is the paired output, so a call with `n` new rows
 /// sees the state at `length before + n` rows (the length dim is bound so, not
 /// from the inputs) and leaves it there.
+///
+/// Or the state is a *pool* of per-sequence slots (batched serving): of static
+/// shape `[S, L, ...]`, used once as the buffer of a `write_rows` whose result
+/// is the paired output; it has no length dim (see [`crate::state`]). A
+/// function's states are all appended to or all pools.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StateBinding {
     /// Index into the function's inputs.

@@ -6,44 +6,20 @@
 //! capacity is a clear error. A decode timed dispatch by dispatch gives the
 //! same logits, and an entry point runs only on its own model's sessions.
 
-use seam_compiler::compile::{compile, CompileOptions};
-use seam_compiler::lower::Target;
+mod gpu_common;
+
+use gpu_common::{load, runtime};
 use seam_compiler::optimize::OptLevel;
 use seam_frontends::examples::{mixtral_tiny, readme_moe, MoeTransformerConfig};
 use seam_ir::eval::StateSession;
 use seam_ir::{evaluate, random_weights, Model, Tensor, Weights};
-use seam_runtime::bundle::BundleReader;
-use seam_runtime::{DeviceOptions, Error, HostTensor, Runtime, Timing};
-
-fn runtime() -> Runtime {
-    std::env::set_var(
-        "WGPU_BACKEND",
-        std::env::var("WGPU_BACKEND").unwrap_or("vulkan".into()),
-    );
-    Runtime::new(&DeviceOptions::default()).expect("a Vulkan device (lavapipe on CI)")
-}
+use seam_runtime::{Error, HostTensor, Timing};
 
 fn cached(mut c: MoeTransformerConfig, max_seq: u64) -> (Model, Weights) {
     c.kv_cache = Some(max_seq);
     let model = c.build().unwrap();
     let weights = random_weights(&model, 21);
     (model, weights)
-}
-
-fn load(
-    rt: &Runtime,
-    model: &Model,
-    weights: &Weights,
-    opt_level: OptLevel,
-) -> seam_runtime::Model {
-    let options = CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), opt_level);
-    let bytes = compile(model, weights, &options)
-        .unwrap()
-        .bundle
-        .to_bytes()
-        .unwrap();
-    rt.load_bundle(BundleReader::from_bytes(bytes).unwrap())
-        .unwrap()
 }
 
 fn ids(n: usize, salt: usize) -> Vec<i32> {

@@ -8,32 +8,17 @@
 //! write and get zeros from the attention. `write_rows` on a plain value
 //! copies it first. Tolerance: max |gpu − cpu| ≤ 1e-5 · max |cpu| + 1e-6.
 
-use seam_compiler::compile::{compile, CompileOptions};
-use seam_compiler::lower::Target;
+mod gpu_common;
+
+use gpu_common::{load, runtime};
 use seam_compiler::optimize::OptLevel;
 use seam_ir::eval::StateSession;
 use seam_ir::{evaluate, random_tensor_in, random_weights, text, DType, Model, Tensor};
-use seam_runtime::bundle::BundleReader;
-use seam_runtime::{DeviceOptions, HostTensor, Runtime};
+use seam_runtime::{HostTensor, Runtime};
 
-fn runtime() -> Runtime {
-    std::env::set_var(
-        "WGPU_BACKEND",
-        std::env::var("WGPU_BACKEND").unwrap_or("vulkan".into()),
-    );
-    Runtime::new(&DeviceOptions::default()).expect("a Vulkan device (lavapipe on CI)")
-}
-
-fn load(rt: &Runtime, model: &Model) -> seam_runtime::Model {
-    let weights = random_weights(model, 0);
-    let options = CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), OptLevel::O2);
-    let bytes = compile(model, &weights, &options)
-        .unwrap()
-        .bundle
-        .to_bytes()
-        .unwrap();
-    rt.load_bundle(BundleReader::from_bytes(bytes).unwrap())
-        .unwrap()
+/// `model` compiled at -O2 and loaded.
+fn load_o2(rt: &Runtime, model: &Model) -> seam_runtime::Model {
+    load(rt, model, &random_weights(model, 0), OptLevel::O2)
 }
 
 /// The runtime's copies of evaluator tensors (f32 or i32).
@@ -141,7 +126,7 @@ fn pooled_serving_matches_the_evaluator_and_updates_pools_in_place() {
         let name = format!("Hq {} Hkv {} Dh {}", c.hq, c.hkv, c.dh);
         let model = c.model();
         let weights = random_weights(&model, 0);
-        let loaded = load(&rt, &model);
+        let loaded = load_o2(&rt, &model);
         let serve = loaded.entry("serve").unwrap();
         let mut gpu = loaded.session().unwrap();
         let mut cpu = StateSession::new(&model, &weights);
@@ -169,7 +154,7 @@ fn pooled_serving_matches_the_evaluator_and_updates_pools_in_place() {
         let inputs = c.inputs(&tokens, 9);
         let host = hosts(&inputs);
         let g = gpu.run(&serve, &host).unwrap()[0].to_f32();
-        let valid: Vec<Tensor> = inputs.iter().map(|t| first_row(t)).collect();
+        let valid: Vec<Tensor> = inputs.iter().map(first_row).collect();
         let r = cpu.run("serve", &valid).unwrap()[0].to_f32_vec();
         let row = c.hq * c.dh;
         worst = worst.max(check(&g[..row], &r, &format!("{name} valid token")));
@@ -211,7 +196,7 @@ fn write_rows_on_a_plain_value_copies_it() {
         \x20 return %w, %b\n}\n";
     let model = text::parse_and_verify("copy", src).unwrap().0;
     let rt = runtime();
-    let loaded = load(&rt, &model);
+    let loaded = load_o2(&rt, &model);
     let f = loaded.entry("f").unwrap();
     let mut session = loaded.session().unwrap();
     for (seed, rows) in [

@@ -285,6 +285,19 @@ impl<'a> LowerCx<'a> {
         }
     }
 
+    /// Every operand of `instr` bound whole, in order, then its (first)
+    /// result's tensor, which is also returned.
+    pub fn operands_and_result(&mut self, instr: &Instr) -> (Vec<Arg>, TensorId) {
+        let mut args: Vec<Arg> = instr
+            .operands
+            .iter()
+            .map(|&o| whole(self.operand(o)))
+            .collect();
+        let out = self.value_tensor(instr.results[0]);
+        args.push(whole(out));
+        (args, out)
+    }
+
     /// A scratch tensor.
     pub fn temp(&mut self, name: String, dtype: DType, elems: SizeExpr) -> TensorId {
         self.add_tensor(TensorInfo {

@@ -33,9 +33,10 @@ impl<'m> FunctionBuilder<'m> {
     }
 
     /// Declares a state input (see [`seam_ir::StateBinding`]): its leading dim
-    /// is the length dim, or for a pool its static shape. Declare states
+    /// is the length dim, or it is a pool of static shape. Declare states
     /// before any instruction, then update each once with
-    /// [`FunctionBuilder::append_state`] or [`FunctionBuilder::write_state_rows`].
+    /// [`FunctionBuilder::append_state`] or, for a pool,
+    /// [`FunctionBuilder::write_pool_state`].
     pub fn state_input(&mut self, name: impl Into<String>, ty: TensorType) -> ValueId {
         let id = self.input(name, ty);
         self.states.push((self.func.inputs.len() - 1, None));
@@ -51,25 +52,25 @@ impl<'m> FunctionBuilder<'m> {
         rows: impl Into<Operand>,
     ) -> Result<ValueId, BuildError> {
         let updated = self.write_tail(name, state, rows)?;
-        self.bind_state(state, updated)
+        self.updated_state(state, updated)
     }
 
-    /// Writes `rows` into the pool `state` at each token's `[slot, pos]` (a
-    /// `write_rows`); the result is the updated pool, returned by the
+    /// Writes each token's row into the pool `state` at `(slot[t], pos[t])`
+    /// (a `write_rows`); the result is the updated pool, returned by the
     /// function after its other outputs.
-    pub fn write_state_rows(
+    pub fn write_pool_state(
         &mut self,
         name: &str,
         state: ValueId,
-        at: [Operand; 2],
+        slot_pos: [Operand; 2],
         rows: impl Into<Operand>,
     ) -> Result<ValueId, BuildError> {
-        let updated = self.write_rows(name, state, at, rows)?;
-        self.bind_state(state, updated)
+        let updated = self.write_rows(name, state, slot_pos, rows)?;
+        self.updated_state(state, updated)
     }
 
-    /// Records `updated` as the new value of the state input `state` (once).
-    fn bind_state(&mut self, state: ValueId, updated: ValueId) -> Result<ValueId, BuildError> {
+    /// Records `updated` as the new value of state input `state` (once).
+    fn updated_state(&mut self, state: ValueId, updated: ValueId) -> Result<ValueId, BuildError> {
         let input = self.func.inputs.iter().position(|&v| v == state);
         match self.states.iter_mut().find(|(i, _)| Some(*i) == input) {
             Some((_, slot @ None)) => *slot = Some(updated),

@@ -59,7 +59,7 @@ impl AttentionConfig {
 
 /// Invocations per (query, head) on this device: a power of two whose partial
 /// accumulators (`head_dim` floats each) fit half the workgroup memory.
-pub(super) fn workgroup_for(head_dim: u32, limits: &DeviceLimits) -> u32 {
+fn workgroup_for(head_dim: u32, limits: &DeviceLimits) -> u32 {
     let want = match limits.profile() {
         KernelProfile::CpuLike => 8,
         KernelProfile::GpuTiled => 32,
@@ -94,22 +94,18 @@ pub(super) fn check_heads(
 pub fn attention(cfg: &AttentionConfig) -> Result<Kernel, ShaderError> {
     let (workgroup, head_dim) = (cfg.workgroup, cfg.head_dim);
     check_heads("attention", workgroup, head_dim, (cfg.heads, cfg.kv_heads))?;
-    let mut kb = KernelBuilder::new(
-        format!(
-            "attention{}_d{head_dim}_w{workgroup}",
-            if cfg.causal { "_causal" } else { "" }
-        ),
-        workgroup,
+    let name = format!(
+        "attention{}_d{head_dim}_w{workgroup}",
+        if cfg.causal { "_causal" } else { "" }
     );
-    kb.size("tokens", Dim::Dynamic)
-        .size("kv_len", Dim::Dynamic)
-        .size("heads", cfg.heads)
-        .size("kv_heads", cfg.kv_heads)
-        .size("head_dim", Dim::Fixed(head_dim));
-    kb.input("q", ScalarType::F32)
-        .input("k", ScalarType::F32)
-        .input("v", ScalarType::F32)
-        .output("out", ScalarType::F32);
+    let kb = builder(
+        name,
+        workgroup,
+        (cfg.heads, cfg.kv_heads),
+        head_dim,
+        &["kv_len"],
+        &[],
+    );
     let mut w = WgslWriter::new();
     write_query(&mut w, head_dim, cfg.scale);
     if cfg.causal {
@@ -120,6 +116,35 @@ pub fn attention(cfg: &AttentionConfig) -> Result<Kernel, ShaderError> {
         w.line("let limit = KV_LEN;");
     }
     Ok(finish(kb, w, workgroup, head_dim, "j"))
+}
+
+/// A builder for an attention kernel with sizes `tokens`, the dynamic
+/// `positions`, `heads`, `kv_heads` and `head_dim` (fixed), and bindings `q`,
+/// `k`, `v`, the i32 `indices` (one per token) and `out`.
+pub(super) fn builder(
+    name: String,
+    workgroup: u32,
+    (heads, kv_heads): (Dim, Dim),
+    head_dim: u32,
+    positions: &[&str],
+    indices: &[&str],
+) -> KernelBuilder {
+    let mut kb = KernelBuilder::new(name, workgroup);
+    kb.size("tokens", Dim::Dynamic);
+    for p in positions {
+        kb.size(p, Dim::Dynamic);
+    }
+    kb.size("heads", heads)
+        .size("kv_heads", kv_heads)
+        .size("head_dim", Dim::Fixed(head_dim));
+    for b in ["q", "k", "v"] {
+        kb.input(b, ScalarType::F32);
+    }
+    for b in indices {
+        kb.input(b, ScalarType::I32);
+    }
+    kb.output("out", ScalarType::F32);
+    kb
 }
 
 /// The workgroup's query `t` and head `qh`, its kv head, the scaled query `qv`

@@ -14,10 +14,10 @@
 //! `slot_len`, `heads`, `kv_heads`, `head_dim` (fixed).
 
 use crate::error::ShaderError;
-use crate::wgsl::{KernelBuilder, ScalarType, WgslWriter};
+use crate::wgsl::WgslWriter;
 use seam_core::{DeviceLimits, Dim, Kernel};
 
-use super::attention::{check_heads, finish, workgroup_for, write_query};
+use super::attention::{builder, check_heads, finish, write_query, AttentionConfig};
 
 /// A pooled attention kernel to generate.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -35,7 +35,7 @@ pub struct PooledAttentionConfig {
 }
 
 impl PooledAttentionConfig {
-    /// A config with the workgroup chosen for the device (as attention's).
+    /// A config with the workgroup attention would choose for the device.
     pub fn new(
         scale: Option<f32>,
         heads: Dim,
@@ -43,12 +43,14 @@ impl PooledAttentionConfig {
         head_dim: u32,
         limits: &DeviceLimits,
     ) -> Self {
+        let AttentionConfig { workgroup, .. } =
+            AttentionConfig::new(true, scale, heads, kv_heads, head_dim, limits);
         PooledAttentionConfig {
             scale,
             heads,
             kv_heads,
             head_dim,
-            workgroup: workgroup_for(head_dim, limits),
+            workgroup,
         }
     }
 }
@@ -62,22 +64,14 @@ pub fn pooled_attention(cfg: &PooledAttentionConfig) -> Result<Kernel, ShaderErr
         head_dim,
         (cfg.heads, cfg.kv_heads),
     )?;
-    let mut kb = KernelBuilder::new(
+    let kb = builder(
         format!("pooled_attention_d{head_dim}_w{workgroup}"),
         workgroup,
+        (cfg.heads, cfg.kv_heads),
+        head_dim,
+        &["slots", "slot_len"],
+        &["slot", "pos"],
     );
-    kb.size("tokens", Dim::Dynamic)
-        .size("slots", Dim::Dynamic)
-        .size("slot_len", Dim::Dynamic)
-        .size("heads", cfg.heads)
-        .size("kv_heads", cfg.kv_heads)
-        .size("head_dim", Dim::Fixed(head_dim));
-    kb.input("q", ScalarType::F32)
-        .input("k", ScalarType::F32)
-        .input("v", ScalarType::F32)
-        .input("slot", ScalarType::I32)
-        .input("pos", ScalarType::I32)
-        .output("out", ScalarType::F32);
     let mut w = WgslWriter::new();
     write_query(&mut w, head_dim, cfg.scale);
     // Keys 0..=pos[t] of the token's slot; none (zeros out) outside the pool.

@@ -8,7 +8,7 @@ use seam_shaders::kernels::pooled_attention::{
 };
 use seam_shaders::kernels::rope::rope as rope_kernel;
 
-use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
+use crate::lower::{dims_of, kdim, LowerCx, LowerError};
 
 /// Lowers `rope(x[T, H, Dh], pos[T])`.
 pub(crate) fn rope(cx: &mut LowerCx<'_>, instr: &Instr, theta: f32) -> Result<(), LowerError> {
@@ -19,7 +19,7 @@ pub(crate) fn rope(cx: &mut LowerCx<'_>, instr: &Instr, theta: f32) -> Result<()
     }
     let d = dims_of(cx.ty(x));
     let kernel = rope_kernel(theta, kdim(&d[1]), kdim(&d[2]), &cx.target.limits);
-    let (args, out) = operands_and_result(cx, instr);
+    let (args, out) = cx.operands_and_result(instr);
     let sizes = vec![
         ("tokens", d[0].clone()),
         ("heads", d[1].clone()),
@@ -44,7 +44,7 @@ pub(crate) fn attention(
         head_dim,
         &cx.target.limits,
     );
-    let (args, out) = operands_and_result(cx, instr);
+    let (args, out) = cx.operands_and_result(instr);
     let sizes = vec![
         ("tokens", qd[0].clone()),
         ("kv_len", kd[0].clone()),
@@ -69,7 +69,7 @@ pub(crate) fn pooled_attention(
         head_dim,
         &cx.target.limits,
     );
-    let (args, out) = operands_and_result(cx, instr);
+    let (args, out) = cx.operands_and_result(instr);
     let sizes = vec![
         ("tokens", qd[0].clone()),
         ("slots", kd[0].clone()),
@@ -94,17 +94,4 @@ fn query_and_keys(
         .and_then(|h| u32::try_from(h).ok())
         .ok_or_else(|| cx.unsupported(instr, "the head dim must be static"))?;
     Ok((qd, kd, head_dim))
-}
-
-/// Every operand of `instr` bound whole, in order, then its result's tensor
-/// (also returned).
-fn operands_and_result(cx: &mut LowerCx<'_>, instr: &Instr) -> (Vec<Arg>, TensorId) {
-    let mut args: Vec<Arg> = instr
-        .operands
-        .iter()
-        .map(|&o| whole(cx.operand(o)))
-        .collect();
-    let out = cx.value_tensor(instr.results[0]);
-    args.push(whole(out));
-    (args, out)
 }

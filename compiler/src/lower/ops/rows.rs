@@ -4,7 +4,7 @@ use seam_core::SizeExpr;
 use seam_ir::{Instr, Op};
 use seam_shaders::kernels::rowwise::{row_kernel, RowConfig, RowOp};
 
-use crate::lower::{dims_of, kdim, whole, LowerCx, LowerError};
+use crate::lower::{dims_of, kdim, LowerCx, LowerError};
 
 /// Lowers `rms_norm`, `layer_norm`, `softmax` and `reduce_sum`.
 pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
@@ -21,13 +21,7 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErro
     };
     let mut cfg = RowConfig::new(op, kdim(&d), &cx.target.limits);
     cfg.rows = kdim(&rows);
-    let mut args: Vec<_> = instr
-        .operands
-        .iter()
-        .map(|&o| whole(cx.operand(o)))
-        .collect();
-    let out = cx.value_tensor(instr.results[0]);
-    args.push(whole(out));
+    let (args, out) = cx.operands_and_result(instr);
     cx.step(
         instr,
         row_kernel(&cfg),
