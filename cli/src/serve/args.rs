@@ -17,8 +17,9 @@ GET /metrics (Prometheus).\n\
 Example: curl http://127.0.0.1:8080/v1/completions -d '{\"prompt\": \"Hello\", \"max_tokens\": 8}'"
 )]
 pub struct ServeArgs {
-    /// The bundle (`.seamb`): compiled from a model with a KV cache, with a
-    /// tokenizer (and, for chat, a chat template) embedded by `seam compile`.
+    /// The bundle (`.seamb`): compiled from a model with a KV cache (its
+    /// batched `step`), with a tokenizer (and, for chat, a chat template)
+    /// embedded by `seam compile`.
     pub bundle: PathBuf,
     /// The address to listen on (loopback by default; 0.0.0.0 exposes the
     /// server to the network).
@@ -28,10 +29,11 @@ pub struct ServeArgs {
     /// `listening on http://HOST:PORT`.
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// The most sequences decoded together (the sequential backend, used
-    /// until the batched engine lands, runs one at a time).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub max_batch: usize,
+    /// The most sequences decoded together in one step (default: as many as
+    /// the bundle's KV pools hold, `seam compile --max-batch`); 1 serves one
+    /// sequence at a time.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_batch: Option<u64>,
     /// The most requests queued or running at once; more are answered 429
     /// with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]

@@ -1,14 +1,8 @@
 //! What the server needs of an engine: the five methods of
-//! `seam_runtime::serving::Engine`, as a trait so the router can be tested
-//! with a fake and the sequential baseline can stand in until the batched
-//! engine lands.
-//!
-//! Swapping in the batched engine is one impl here:
-//! `impl Backend for seam_runtime::serving::Engine`, each method forwarding
-//! to the engine's inherent method of the same name, and `serve::run`
-//! building an `Engine` instead of a [`super::sequential::SequentialBackend`].
+//! [`seam_runtime::serving::Engine`], as a trait so the router can be tested
+//! with a fake.
 
-use seam_runtime::serving::{EngineStats, Request, RequestId, StepEvent};
+use seam_runtime::serving::{Engine, EngineStats, Request, RequestId, StepEvent};
 
 /// An engine that generates many requests' tokens, one step at a time. It is
 /// driven by one thread ([`super::engine_thread`]), never from async code.
@@ -25,4 +19,26 @@ pub trait Backend: Send + 'static {
     fn stats(&self) -> EngineStats;
     /// Whether no request is waiting or running.
     fn is_idle(&self) -> bool;
+}
+
+impl Backend for Engine {
+    fn submit(&mut self, id: RequestId, request: Request) -> Result<(), seam_runtime::Error> {
+        Engine::submit(self, id, request)
+    }
+
+    fn cancel(&mut self, id: RequestId) {
+        Engine::cancel(self, id)
+    }
+
+    fn step(&mut self) -> Result<Vec<StepEvent>, seam_runtime::Error> {
+        Engine::step(self)
+    }
+
+    fn stats(&self) -> EngineStats {
+        Engine::stats(self)
+    }
+
+    fn is_idle(&self) -> bool {
+        Engine::is_idle(self)
+    }
 }

@@ -102,6 +102,7 @@ pub fn spawn(backend: impl Backend) -> std::io::Result<(EngineHandle, JoinHandle
 fn drive(mut backend: impl Backend, commands: &Receiver<Command>, snapshot: &Mutex<Snapshot>) {
     let mut live: HashMap<RequestId, UnboundedSender<Update>> = HashMap::new();
     let mut busy = Duration::ZERO;
+    let mut last_error: Option<String> = None;
     loop {
         let next = if live.is_empty() && backend.is_idle() {
             commands
@@ -139,20 +140,28 @@ fn drive(mut backend: impl Backend, commands: &Receiver<Command>, snapshot: &Mut
                         if let Some(token) = e.token {
                             let _ = updates.send(Update::Token(token));
                         }
-                        if let Some(finish) = e.finish {
-                            let _ = updates.send(Update::Finished(finish));
-                            live.remove(&e.id);
+                        match e.finish {
+                            Some(Finish::Failed) => {
+                                let message = last_error.clone().unwrap_or_else(|| {
+                                    "the model's logits could not be sampled (NaN)".into()
+                                });
+                                let _ = updates.send(Update::Failed(message));
+                                live.remove(&e.id);
+                            }
+                            Some(finish) => {
+                                let _ = updates.send(Update::Finished(finish));
+                                live.remove(&e.id);
+                            }
+                            None => {}
                         }
                     }
                 }
                 Err(e) => {
-                    // The step's requests are not named: fail all in flight,
-                    // so none waits forever on a sequence in an unknown state.
+                    // The engine dropped the failed step's requests; the
+                    // next step reports them with `Finish::Failed`, and
+                    // they get this message.
                     tracing::error!("engine step failed: {e}");
-                    for (id, updates) in live.drain() {
-                        backend.cancel(id);
-                        let _ = updates.send(Update::Failed(e.to_string()));
-                    }
+                    last_error = Some(e.to_string());
                 }
             }
         } else if !live.is_empty() {

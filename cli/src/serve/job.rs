@@ -107,6 +107,9 @@ impl Job {
                 let reason = match finish {
                     Finish::Length => "length",
                     Finish::Stop | Finish::Cancelled => "stop",
+                    Finish::Failed => {
+                        return Err(ApiError::Engine("the request failed on the device".into()))
+                    }
                 };
                 (self.tracker.finish().map_err(engine_error)?, Some(reason))
             }

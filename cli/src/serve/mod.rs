@@ -2,9 +2,10 @@
 //!
 //! axum on a small tokio runtime answers HTTP; one dedicated thread
 //! ([`engine_thread`]) owns the engine ([`backend::Backend`]) and does all
-//! device work, so no tokio worker ever blocks on the GPU. Until the
-//! batched engine lands, the engine is [`sequential::SequentialBackend`]:
-//! one sequence at a time on the existing single-sequence session.
+//! device work, so no tokio worker ever blocks on the GPU. The engine is the
+//! runtime's batched [`seam_runtime::serving::Engine`] (continuous batching
+//! over the bundle's `step` entry point); `--max-batch 1` serves one
+//! sequence at a time.
 
 mod args;
 mod backend;
@@ -15,7 +16,6 @@ mod job;
 mod metrics;
 mod openai;
 mod routes;
-mod sequential;
 mod stream;
 #[cfg(test)]
 mod testing;
@@ -28,12 +28,11 @@ use std::sync::Arc;
 
 pub use args::ServeArgs;
 
-use super::device::warm_up;
 use super::tokenizer::TextTokenizer;
 use super::CliError;
 use chat_template::ChatTemplate;
 use routes::{AppState, ModelInfo};
-use sequential::SequentialBackend;
+use seam_runtime::serving::{Engine, EngineOptions};
 
 /// Runs `seam serve` until Ctrl-C.
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
@@ -74,16 +73,20 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let rt = args.device.open()?;
     tracing::info!(adapter = %rt.gpu().adapter().name, "device opened");
     let model = rt.load_bundle(bundle)?;
-    let mut session = model.session()?;
-    warm_up(&mut session)?;
-    let backend = SequentialBackend::new(session)?;
-    if args.max_batch > 1 {
-        tracing::warn!(
-            max_batch = args.max_batch,
-            "the sequential backend runs one sequence at a time; --max-batch takes effect with the batched engine"
-        );
-    }
-    let max_seq_len = backend::Backend::stats(&backend).max_seq_len;
+    let started = std::time::Instant::now();
+    let options = EngineOptions {
+        max_batch: args.max_batch.map(|n| n as usize),
+        ..EngineOptions::default()
+    };
+    let backend = Engine::new(&model, options)?;
+    let stats = backend.stats();
+    let max_seq_len = stats.max_seq_len;
+    tracing::info!(
+        max_batch = stats.max_batch,
+        max_seq_len,
+        ready_ms = started.elapsed().as_millis() as u64,
+        "engine ready (kernels compiled)"
+    );
     let (engine, thread) = engine_thread::spawn(backend)
         .map_err(|e| CliError::Input(format!("cannot start the engine thread: {e}")))?;
     let model = ModelInfo {

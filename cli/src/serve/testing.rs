@@ -1,7 +1,8 @@
 //! A fake [`Backend`] for the server's unit tests: no device, every running
 //! request advances one token per step, counting up from its prompt's last
 //! id, a millisecond per step; a prompt starting with [`FAIL`] makes the
-//! step fail.
+//! step fail, and (as the engine does) the failed step's requests are
+//! dropped and reported with `Finish::Failed` by the next step.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +19,7 @@ pub struct FakeBackend {
     max_seq_len: usize,
     cancelled: Arc<Mutex<Vec<RequestId>>>,
     generated: u64,
+    failed: Vec<RequestId>,
 }
 
 impl FakeBackend {
@@ -28,6 +30,7 @@ impl FakeBackend {
             max_seq_len,
             cancelled: Arc::default(),
             generated: 0,
+            failed: Vec::new(),
         }
     }
 
@@ -57,10 +60,18 @@ impl Backend for FakeBackend {
     fn step(&mut self) -> Result<Vec<StepEvent>, seam_runtime::Error> {
         // Slow enough that a test can act while a request runs.
         std::thread::sleep(std::time::Duration::from_millis(1));
+        let mut events: Vec<StepEvent> = std::mem::take(&mut self.failed)
+            .into_iter()
+            .map(|id| StepEvent {
+                id,
+                token: None,
+                finish: Some(Finish::Failed),
+            })
+            .collect();
         if self.running.iter().any(|r| r.1.prompt[0] == FAIL) {
+            self.failed = self.running.drain(..).map(|r| r.0).collect();
             return Err(seam_runtime::Error::Input("the fake device failed".into()));
         }
-        let mut events = Vec::new();
         for (id, request, last, generated) in &mut self.running {
             *last += 1;
             *generated += 1;
@@ -77,7 +88,7 @@ impl Backend for FakeBackend {
                 finish,
             });
         }
-        self.generated += events.len() as u64;
+        self.generated += events.iter().filter(|e| e.token.is_some()).count() as u64;
         self.running
             .retain(|r| !events.iter().any(|e| e.id == r.0 && e.finish.is_some()));
         Ok(events)
@@ -94,6 +105,6 @@ impl Backend for FakeBackend {
     }
 
     fn is_idle(&self) -> bool {
-        self.running.is_empty()
+        self.running.is_empty() && self.failed.is_empty()
     }
 }

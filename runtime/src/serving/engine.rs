@@ -193,11 +193,12 @@ impl Engine {
             return Ok(events);
         }
         let mut plan = plan_step(&self.running, self.budget);
+        // Row `b` of the logits is the token `plan.rows[b]`'s.
         let mut picks: Vec<(usize, Draw)> = plan
             .sampled
             .iter()
-            .zip(&plan.rows)
-            .map(|(&i, &row)| (row as usize, self.running[i].sampler.draw()))
+            .enumerate()
+            .map(|(b, &i)| (b, self.running[i].sampler.draw()))
             .collect();
         // A step that only feeds prompt chunks still returns a row of logits.
         let dummy = picks.is_empty();
@@ -279,16 +280,13 @@ impl Engine {
         self.waiting.iter().any(|q| q.id == id) || self.running.iter().any(|s| s.id == id)
     }
 
-    /// Admits waiting requests, in the policy's order, while a slot is free
-    /// and the step's token budget has room for a prompt token beyond the
-    /// decode tokens and the prompts already admitted.
+    /// Admits waiting requests, in the policy's order, while a slot is
+    /// free. Admitted prompts are fed in admission order as the token budget
+    /// allows, after the decode tokens (see [`plan_step`]), so an admitted
+    /// request may wait a step or more for its first chunk.
     fn admit(&mut self) {
         loop {
-            let committed: usize = self.running.iter().map(|s| s.prompt_left().max(1)).sum();
-            if self.waiting.is_empty()
-                || self.running.len() >= self.capacity
-                || committed >= self.budget
-            {
+            if self.waiting.is_empty() || self.running.len() >= self.capacity {
                 break;
             }
             let view: Vec<Waiting<'_>> = self
