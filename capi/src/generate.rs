@@ -1,13 +1,13 @@
-//! Token generation with a KV cache, one callback per token: `prefill` the
-//! prompt, then `decode` token by token, each token picked on the device as
-//! `seam_runtime::generate::generate` picks it (the same ids for the same
-//! settings), stopping early when the callback asks.
+//! Token generation with a KV cache, one callback per token
+//! (`seam_runtime::generate::generate_streaming`): `prefill` the prompt, then
+//! `decode` token by token, each token picked on the device, stopping early
+//! when the callback asks.
 
 use std::ffi::{c_int, c_void};
+use std::ops::ControlFlow;
 use std::slice;
 
-use seam_runtime::generate::{Sampler, Sampling, DECODE, PREFILL};
-use seam_runtime::{Error, HostTensor, Session};
+use seam_runtime::generate::{generate_streaming, GenerateOptions, Sampler, Sampling};
 
 use crate::error::{guard, Failure, SeamStatus};
 use crate::handles::{non_null, session_mut, SeamSession};
@@ -34,94 +34,18 @@ pub struct SeamSampling {
 /// must not use the generating session.
 pub type SeamTokenCallback = Option<extern "C" fn(token: i32, user_data: *mut c_void) -> c_int>;
 
-/// The runtime's sampling settings for `s`, or why they are unusable.
-fn sampling_of(s: &SeamSampling) -> Result<Sampling, Failure> {
-    let sampling = if s.temperature == 0.0 {
-        Sampling::Greedy
-    } else {
-        Sampling::TopP {
+/// A sampler for `s` (greedy for NULL), or why its settings are unusable.
+fn sampler_of(s: Option<&SeamSampling>) -> Result<Sampler, Failure> {
+    let sampling = match s {
+        None => Sampling::Greedy,
+        Some(s) if s.temperature == 0.0 => Sampling::Greedy,
+        Some(s) => Sampling::TopP {
             temperature: s.temperature,
             top_p: s.top_p,
             seed: s.seed,
-        }
+        },
     };
-    sampling
-        .validate()
-        .map_err(|e| Failure::invalid(e.to_string()))?;
-    Ok(sampling)
-}
-
-/// Resets `session`, prefills `prompt` and generates up to `max_new` tokens,
-/// handing each to `on_token` as soon as it is picked; stops early when
-/// `on_token` returns `true`. Returns the number of tokens generated.
-/// Refuses up front an empty prompt, a bundle without a KV cache and a
-/// sequence longer than the cache holds.
-pub(crate) fn generate_each(
-    session: &mut Session,
-    prompt: &[i32],
-    max_new: usize,
-    sampling: Sampling,
-    mut on_token: impl FnMut(i32) -> bool,
-) -> Result<usize, Error> {
-    let mut sampler = Sampler::new(sampling)?;
-    check_room(session, prompt, max_new)?;
-    let prefill = session.model().entry(PREFILL)?;
-    let decode = session.model().entry(DECODE)?;
-    session.reset()?;
-    let ids = HostTensor::from_i32(vec![prompt.len()], prompt)?;
-    let first = session.run_sampled(&prefill, &[ids], &sampler.draw())?;
-    let vocab = first.vocab;
-    if let Some(bad) = prompt.iter().find(|&&id| id < 0 || id as usize >= vocab) {
-        return Err(Error::Input(format!(
-            "prompt id {bad} is outside the vocabulary 0..{vocab}"
-        )));
-    }
-    let mut next = to_id(first.id)?;
-    let mut generated = 0;
-    while generated < max_new {
-        generated += 1;
-        if on_token(next) || generated == max_new {
-            break;
-        }
-        let ids = [HostTensor::from_i32(vec![1], &[next])?];
-        let step = session.run_sampled(&decode, &ids, &sampler.draw())?;
-        if step.vocab != vocab {
-            return Err(Error::Input(format!(
-                "`{DECODE}` must return logits [1, {vocab}]"
-            )));
-        }
-        next = to_id(step.id)?;
-    }
-    Ok(generated)
-}
-
-/// Refuses an empty prompt, a bundle without a KV cache, and a sequence
-/// longer than the cache holds (`prompt` + `max_new` - 1 positions: the last
-/// token is never fed back).
-fn check_room(session: &Session, prompt: &[i32], max_new: usize) -> Result<(), Error> {
-    if prompt.is_empty() {
-        return Err(Error::Input("the prompt is empty".into()));
-    }
-    let max = session.max_length().ok_or_else(|| {
-        Error::Input(format!(
-            "the bundle has no KV cache (compile a model with `{PREFILL}` and `{DECODE}` entry points)"
-        ))
-    })?;
-    let adding = max_new.saturating_sub(1) as u64;
-    if (prompt.len() as u64).saturating_add(adding) > max {
-        return Err(Error::SequenceFull {
-            dim: session.length_dim().unwrap_or_default().to_string(),
-            stored: prompt.len() as u64,
-            adding,
-            max,
-        });
-    }
-    Ok(())
-}
-
-/// A token id picked on the device, as the `int32_t` callers take.
-fn to_id(id: u32) -> Result<i32, Error> {
-    i32::try_from(id).map_err(|_| Error::Input(format!("token id {id} exceeds int32_t")))
+    Sampler::new(sampling).map_err(|e| Failure::invalid(e.to_string()))
 }
 
 /// Generates tokens after the `n_prompt` ids at `prompt` with the session's
@@ -158,18 +82,25 @@ pub unsafe extern "C" fn seam_generate(
             // SAFETY: the caller promised `n_prompt` ids at `prompt` (not NULL).
             unsafe { slice::from_raw_parts(prompt, n_prompt) }
         };
-        let sampling = if sampling.is_null() {
-            Sampling::Greedy
-        } else {
-            // SAFETY: not NULL; the caller promised it points to a `SeamSampling`.
-            sampling_of(unsafe { &*sampling })?
-        };
+        // SAFETY: NULL, or a `SeamSampling` as the caller promised.
+        let mut sampler = sampler_of(unsafe { sampling.as_ref() })?;
         // SAFETY: the caller passes a live session (or NULL) used by no other call.
         let session = unsafe { session_mut(session) }?;
-        generate_each(session, prompt, max_new_tokens, sampling, |token| {
-            count += 1;
-            callback.is_some_and(|f| f(token, user_data) != 0)
-        })?;
+        let options = GenerateOptions::default();
+        generate_streaming(
+            session,
+            prompt,
+            max_new_tokens,
+            &mut sampler,
+            options,
+            |token| {
+                count += 1;
+                match callback {
+                    Some(f) if f(token, user_data) != 0 => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                }
+            },
+        )?;
         Ok(())
     });
     if !n_generated.is_null() {

@@ -56,16 +56,50 @@ unsafe fn hand_out<T>(out: *mut *mut T, value: T) {
     unsafe { out.write(Box::into_raw(Box::new(value))) };
 }
 
-/// Frees a handle made by [`hand_out`]; NULL is a no-op.
+/// Frees a handle made by [`hand_out`] (a panic in a destructor is caught);
+/// NULL is a no-op.
 ///
 /// # Safety
 /// `handle` is NULL or a handle [`hand_out`] made, not freed before and not
 /// used after.
-unsafe fn take_back<T>(handle: *mut T) {
-    if !handle.is_null() {
-        // SAFETY: per this function's contract, it is `hand_out`'s `Box::into_raw`.
-        drop(unsafe { Box::from_raw(handle) });
-    }
+unsafe fn free_handle<T>(handle: *mut T) {
+    let _ = guard(|| {
+        if !handle.is_null() {
+            // SAFETY: per this function's contract, it is `hand_out`'s `Box::into_raw`.
+            drop(unsafe { Box::from_raw(handle) });
+        }
+        Ok(())
+    });
+}
+
+/// The value behind a non-NULL handle, or an `SEAM_ERROR_INVALID_ARGUMENT`
+/// failure naming `what`.
+///
+/// # Safety
+/// `handle` is NULL or a live handle [`hand_out`] made.
+unsafe fn handle_ref<'a, T>(handle: *const T, what: &str) -> Result<&'a T, Failure> {
+    // SAFETY: not NULL, so live per this function's contract.
+    Ok(unsafe { &*non_null(handle, what)? })
+}
+
+/// Loads a model with `load` on the runtime behind `runtime` and hands it
+/// out through `out`.
+///
+/// # Safety
+/// `runtime` is NULL or a live runtime; `out` is NULL or points to writable
+/// storage for a pointer.
+unsafe fn load_into(
+    runtime: *const SeamRuntime,
+    out: *mut *mut SeamModel,
+    load: impl FnOnce(&Runtime) -> Result<Model, Failure>,
+) -> Result<(), Failure> {
+    non_null(out, "out")?;
+    // SAFETY: per this function's contract.
+    let runtime = unsafe { handle_ref(runtime, "runtime") }?;
+    let model = load(&runtime.runtime)?;
+    // SAFETY: `out` is not NULL; writable per this function's contract.
+    unsafe { hand_out(out, SeamModel { model }) };
+    Ok(())
 }
 
 /// A NUL-terminated UTF-8 string argument.
@@ -121,11 +155,8 @@ pub unsafe extern "C" fn seam_runtime_adapter_name(runtime: *const SeamRuntime) 
 /// `runtime` is NULL or a live runtime, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn seam_runtime_free(runtime: *mut SeamRuntime) {
-    let _ = guard(|| {
-        // SAFETY: the caller passes NULL or a live runtime, used no more.
-        unsafe { take_back(runtime) };
-        Ok(())
-    });
+    // SAFETY: the caller passes NULL or a live runtime, used no more.
+    unsafe { free_handle(runtime) };
 }
 
 /// Reads, verifies and loads the bundle file at `path` (a NUL-terminated UTF-8
@@ -142,16 +173,11 @@ pub unsafe extern "C" fn seam_model_load_file(
     out: *mut *mut SeamModel,
 ) -> SeamStatus {
     guard(|| {
-        let runtime = non_null(runtime, "runtime")?;
-        non_null(out, "out")?;
         // SAFETY: the caller passes a NUL-terminated string or NULL.
         let path = unsafe { utf8(path, "path") }?;
-        // SAFETY: a non-NULL runtime is a live handle from `seam_runtime_new`.
-        let runtime = unsafe { &(*runtime).runtime };
-        let model = runtime.load(Path::new(path))?;
-        // SAFETY: `out` is not NULL; the caller promised writable storage.
-        unsafe { hand_out(out, SeamModel { model }) };
-        Ok(())
+        // SAFETY: the caller passes NULL or a live runtime, and NULL or
+        // writable storage for `out`.
+        unsafe { load_into(runtime, out, |rt| Ok(rt.load(Path::new(path))?)) }
     })
 }
 
@@ -170,17 +196,12 @@ pub unsafe extern "C" fn seam_model_load_bytes(
     out: *mut *mut SeamModel,
 ) -> SeamStatus {
     guard(|| {
-        let runtime = non_null(runtime, "runtime")?;
-        non_null(out, "out")?;
         let bytes = non_null(bytes, "bytes")?;
         // SAFETY: the caller promised `len` readable bytes at `bytes` (not NULL).
         let bytes = unsafe { slice::from_raw_parts(bytes, len) }.to_vec();
-        // SAFETY: a non-NULL runtime is a live handle from `seam_runtime_new`.
-        let runtime = unsafe { &(*runtime).runtime };
-        let model = runtime.load_bytes(bytes)?;
-        // SAFETY: `out` is not NULL; the caller promised writable storage.
-        unsafe { hand_out(out, SeamModel { model }) };
-        Ok(())
+        // SAFETY: the caller passes NULL or a live runtime, and NULL or
+        // writable storage for `out`.
+        unsafe { load_into(runtime, out, |rt| Ok(rt.load_bytes(bytes)?)) }
     })
 }
 
@@ -191,11 +212,8 @@ pub unsafe extern "C" fn seam_model_load_bytes(
 /// `model` is NULL or a live model, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn seam_model_free(model: *mut SeamModel) {
-    let _ = guard(|| {
-        // SAFETY: the caller passes NULL or a live model, used no more.
-        unsafe { take_back(model) };
-        Ok(())
-    });
+    // SAFETY: the caller passes NULL or a live model, used no more.
+    unsafe { free_handle(model) };
 }
 
 /// Creates a session of `model`: zeroed KV cache (if the bundle has one),
@@ -211,10 +229,9 @@ pub unsafe extern "C" fn seam_session_new(
     out: *mut *mut SeamSession,
 ) -> SeamStatus {
     guard(|| {
-        let model = non_null(model, "model")?;
         non_null(out, "out")?;
-        // SAFETY: a non-NULL model is a live handle from `seam_model_load_*`.
-        let session = unsafe { &(*model).model }.session()?;
+        // SAFETY: the caller passes NULL or a live model.
+        let session = unsafe { handle_ref(model, "model") }?.model.session()?;
         // SAFETY: `out` is not NULL; the caller promised writable storage.
         unsafe { hand_out(out, SeamSession { session }) };
         Ok(())
@@ -228,11 +245,8 @@ pub unsafe extern "C" fn seam_session_new(
 /// used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn seam_session_free(session: *mut SeamSession) {
-    let _ = guard(|| {
-        // SAFETY: the caller passes NULL or a live session, used no more.
-        unsafe { take_back(session) };
-        Ok(())
-    });
+    // SAFETY: the caller passes NULL or a live session, used no more.
+    unsafe { free_handle(session) };
 }
 
 /// The session behind a non-NULL handle, for a call that uses it alone.

@@ -98,7 +98,7 @@ fn null_pointers_are_refused_with_a_message() {
             "`runtime`",
         );
         assert_error(
-            seam_model_load_bytes(ptr::null(), ptr::null(), 0, &mut out),
+            seam_model_load_bytes(ptr::null(), b"x".as_ptr(), 1, &mut out),
             SeamErrorInvalidArgument,
             "`runtime`",
         );
@@ -109,42 +109,22 @@ fn null_pointers_are_refused_with_a_message() {
             "`model`",
         );
         let (mut outputs, mut n) = (ptr::null_mut(), 0);
-        assert_error(
-            seam_session_run(
+        let cases = [
+            (c"forward".as_ptr(), 0, "`session`"),
+            (ptr::null(), 0, "`entry`"),
+            (c"forward".as_ptr(), 1, "`inputs`"),
+        ];
+        for (entry, n_inputs, needle) in cases {
+            let status = seam_session_run(
                 ptr::null_mut(),
-                c"forward".as_ptr(),
+                entry,
                 ptr::null(),
-                0,
+                n_inputs,
                 &mut outputs,
                 &mut n,
-            ),
-            SeamErrorInvalidArgument,
-            "`session`",
-        );
-        assert_error(
-            seam_session_run(
-                ptr::null_mut(),
-                ptr::null(),
-                ptr::null(),
-                0,
-                &mut outputs,
-                &mut n,
-            ),
-            SeamErrorInvalidArgument,
-            "`entry`",
-        );
-        assert_error(
-            seam_session_run(
-                ptr::null_mut(),
-                c"forward".as_ptr(),
-                ptr::null(),
-                1,
-                &mut outputs,
-                &mut n,
-            ),
-            SeamErrorInvalidArgument,
-            "`inputs`",
-        );
+            );
+            assert_error(status, SeamErrorInvalidArgument, needle);
+        }
         assert_error(
             seam_session_warm_up(ptr::null_mut()),
             SeamErrorInvalidArgument,
@@ -348,6 +328,18 @@ fn bad_inputs_and_entries_are_refused() {
     }
 }
 
+/// The first largest logit of the last row of f32 logits `[rows, vocab]`.
+fn argmax_of_last_row((dtype, shape, bytes): &Output) -> i32 {
+    assert_eq!((*dtype, shape.len()), (SEAM_DTYPE_F32, 2));
+    let logits: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let row = &logits[logits.len() - shape[1]..];
+    let best = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    row.iter().position(|&v| v == best).unwrap() as i32
+}
+
 /// What the token callback collects, and after how many tokens it stops.
 struct Tokens {
     ids: Vec<i32>,
@@ -410,6 +402,23 @@ fn generation_matches_the_runtime_and_stops_early() {
         let (status, greedy, count) = generate(session, &prompt, 10, None, usize::MAX);
         assert_eq!(status, SeamOk, "{}", last_error());
         assert_eq!((greedy.len(), count), (10, 10));
+
+        // Independently: `prefill`, then `decode` step by step through
+        // seam_session_run, each next token the first largest logit of the
+        // last row.
+        assert_eq!(seam_session_reset(session), SeamOk);
+        let mut ids = prompt;
+        let (status, outputs) = run(session, c"prefill", &[ids_tensor(&mut ids)]);
+        assert_eq!(status, SeamOk, "{}", last_error());
+        let mut by_hand = vec![argmax_of_last_row(&outputs[0])];
+        while by_hand.len() < 10 {
+            let mut last = [*by_hand.last().unwrap()];
+            let (status, outputs) = run(session, c"decode", &[ids_tensor(&mut last)]);
+            assert_eq!(status, SeamOk, "{}", last_error());
+            by_hand.push(argmax_of_last_row(&outputs[0]));
+        }
+        assert_eq!(greedy, by_hand);
+
         let (status, sampled, _) = generate(session, &prompt, 10, Some(top_p), usize::MAX);
         assert_eq!(status, SeamOk, "{}", last_error());
 

@@ -58,18 +58,11 @@ fn compile_demo(out: &Path, link: &[String]) {
 
 /// Runs the demo binary `demo` on `bundle`; its stdout (it must succeed).
 fn run_demo(demo: &Path, bundle: &Path) -> Vec<u8> {
-    let out = Command::new(demo)
-        .arg(bundle)
-        .env("WGPU_BACKEND", "vulkan")
-        .output()
-        .expect("the demo runs");
-    assert!(
-        out.status.success(),
-        "the demo failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    run_ok(
+        Command::new(demo).arg(bundle).env("WGPU_BACKEND", "vulkan"),
+        "the demo",
+    )
+    .stdout
 }
 
 #[test]

@@ -53,22 +53,28 @@ pub fn seam_bin() -> PathBuf {
     bin
 }
 
-/// Runs `seam` with `args` on the Vulkan backend (lavapipe without a GPU).
-pub fn seam(args: &[&str]) -> Output {
-    let out = Command::new(seam_bin())
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .env("WGPU_BACKEND", "vulkan")
-        .output()
-        .expect("seam runs");
+/// Runs `command` (named `what` in a failure), which must succeed; its output.
+pub fn run_ok(command: &mut Command, what: &str) -> Output {
+    let out = command.output().expect(what);
     assert!(
         out.status.success(),
-        "seam {args:?} failed:\n{}{}",
+        "{what} failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Runs `seam` with `args` on the Vulkan backend (lavapipe without a GPU).
+pub fn seam(args: &[&str]) -> Output {
+    run_ok(
+        Command::new(seam_bin())
+            .args(args)
+            .current_dir(root())
+            .env("NO_COLOR", "1")
+            .env("WGPU_BACKEND", "vulkan"),
+        &format!("seam {args:?}"),
+    )
 }
 
 /// A folder for this test binary's files (unique to its process).
