@@ -158,6 +158,18 @@ fn null_pointers_are_refused_with_a_message() {
     }
 }
 
+fn assert_send_sync<T: Send + Sync>() {}
+fn assert_send<T: Send>() {}
+
+#[test]
+fn the_handles_are_as_thread_safe_as_the_header_says() {
+    // Runtimes and models are shared between threads; a session moves
+    // between threads and is used by one at a time.
+    assert_send_sync::<SeamRuntime>();
+    assert_send_sync::<SeamModel>();
+    assert_send::<SeamSession>();
+}
+
 #[test]
 fn freeing_null_is_a_no_op() {
     // SAFETY: every handle passed is live (or NULL on purpose) and every

@@ -42,6 +42,7 @@ fn compile_demo(out: &Path, link: &[String]) {
     let root = root();
     let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .arg("-std=c11")
+        .arg("-O2")
         .arg("-Wall")
         .arg("-Wextra")
         .arg("-Werror")

@@ -60,7 +60,7 @@ static void rust_exp(char *out, size_t size, double x) {
     } else if (isinf(x)) {
         snprintf(out, size, x < 0 ? "-inf" : "inf");
     } else {
-        char c[64];
+        char c[32];
         snprintf(c, sizeof c, "%.6e", x); /* 1.234568e+02 */
         char *e = strchr(c, 'e');
         *e = '\0';
