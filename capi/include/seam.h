@@ -157,7 +157,7 @@ typedef struct SeamTensor {
   /**
    * The elements; may be NULL when `bytes` is 0.
    */
-  void *data;
+  const void *data;
   /**
    * The length of `data` in bytes: the element count times the element size.
    */
@@ -258,8 +258,9 @@ const char *seam_runtime_adapter_name(const struct SeamRuntime *runtime);
 void seam_runtime_free(struct SeamRuntime *runtime);
 
 /**
- * Reads, verifies and loads the bundle file at `path` (a NUL-terminated UTF-8
- * path; external weight files must lie inside its folder). On success
+ * Reads, verifies and loads the bundle file at `path` (a NUL-terminated
+ * path: any bytes on Unix, UTF-8 elsewhere; external weight files must lie
+ * inside its folder). On success
  * `*out` is a model to free with `seam_model_free`.
  *
  * # Safety

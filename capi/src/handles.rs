@@ -114,6 +114,26 @@ pub(crate) unsafe fn utf8<'a>(s: *const c_char, what: &str) -> Result<&'a str, F
         .map_err(|_| Failure::invalid(format!("`{what}` is not UTF-8")))
 }
 
+/// A NUL-terminated path argument: any bytes on Unix, UTF-8 elsewhere.
+///
+/// # Safety
+/// `s` is NULL or points to a NUL-terminated string valid for this call.
+unsafe fn path_arg<'a>(s: *const c_char) -> Result<&'a Path, Failure> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let s = non_null(s, "path")?;
+        // SAFETY: not NULL, and NUL-terminated per this function's contract.
+        let bytes = unsafe { CStr::from_ptr(s) }.to_bytes();
+        Ok(Path::new(std::ffi::OsStr::from_bytes(bytes)))
+    }
+    #[cfg(not(unix))]
+    {
+        // SAFETY: per this function's contract.
+        Ok(Path::new(unsafe { utf8(s, "path") }?))
+    }
+}
+
 /// Opens the default device: the best adapter of every backend (Vulkan
 /// first; the `WGPU_BACKEND` environment variable, e.g. `vulkan`, restricts
 /// them; lavapipe where there is no GPU). On success `*out` is a runtime to
@@ -159,8 +179,9 @@ pub unsafe extern "C" fn seam_runtime_free(runtime: *mut SeamRuntime) {
     unsafe { free_handle(runtime) };
 }
 
-/// Reads, verifies and loads the bundle file at `path` (a NUL-terminated UTF-8
-/// path; external weight files must lie inside its folder). On success
+/// Reads, verifies and loads the bundle file at `path` (a NUL-terminated
+/// path: any bytes on Unix, UTF-8 elsewhere; external weight files must lie
+/// inside its folder). On success
 /// `*out` is a model to free with `seam_model_free`.
 ///
 /// # Safety
@@ -174,10 +195,10 @@ pub unsafe extern "C" fn seam_model_load_file(
 ) -> SeamStatus {
     guard(|| {
         // SAFETY: the caller passes a NUL-terminated string or NULL.
-        let path = unsafe { utf8(path, "path") }?;
+        let path = unsafe { path_arg(path) }?;
         // SAFETY: the caller passes NULL or a live runtime, and NULL or
         // writable storage for `out`.
-        unsafe { load_into(runtime, out, |rt| Ok(rt.load(Path::new(path))?)) }
+        unsafe { load_into(runtime, out, |rt| Ok(rt.load(path)?)) }
     })
 }
 

@@ -42,7 +42,7 @@ pub struct SeamTensor {
     /// outputs).
     pub shape: [usize; SEAM_MAX_RANK],
     /// The elements; may be NULL when `bytes` is 0.
-    pub data: *mut c_void,
+    pub data: *const c_void,
     /// The length of `data` in bytes: the element count times the element size.
     pub bytes: usize,
 }
@@ -81,7 +81,7 @@ fn to_host(t: &SeamTensor, index: usize) -> Result<HostTensor, Failure> {
     let bytes = if t.bytes == 0 {
         Vec::new()
     } else {
-        let data = non_null(t.data.cast_const().cast::<u8>(), "data of an input")?;
+        let data = non_null(t.data.cast::<u8>(), "data of an input")?;
         // SAFETY: the caller promised `bytes` readable bytes at `data` (not NULL).
         unsafe { slice::from_raw_parts(data, t.bytes) }.to_vec()
     };
@@ -109,7 +109,7 @@ fn to_c(t: &HostTensor) -> Result<SeamTensor, Failure> {
         dtype: code_of(t.dtype()),
         rank: t.shape().len(),
         shape,
-        data: Box::into_raw(words).cast::<c_void>(),
+        data: Box::into_raw(words).cast_const().cast::<c_void>(),
         bytes: t.bytes().len(),
     })
 }
@@ -129,7 +129,12 @@ fn free_data(t: &SeamTensor) {
         let words = t.bytes.div_ceil(4);
         // SAFETY: `data` is `to_c`'s `Box<[u32]>` of `bytes.div_ceil(4)` words,
         // unchanged by the caller as `seam_tensors_free` requires.
-        drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(t.data.cast::<u32>(), words)) });
+        drop(unsafe {
+            Box::from_raw(ptr::slice_from_raw_parts_mut(
+                t.data.cast_mut().cast::<u32>(),
+                words,
+            ))
+        });
     }
 }
 

@@ -24,14 +24,14 @@ fn assert_error(status: SeamStatus, expected: SeamStatus, needle: &str) {
 }
 
 /// An i32 input of `ids`, rank 1.
-fn ids_tensor(ids: &mut [i32]) -> SeamTensor {
+fn ids_tensor(ids: &[i32]) -> SeamTensor {
     let mut shape = [0; SEAM_MAX_RANK];
     shape[0] = ids.len();
     SeamTensor {
         dtype: SEAM_DTYPE_I32,
         rank: 1,
         shape,
-        data: ids.as_mut_ptr().cast(),
+        data: ids.as_ptr().cast(),
         bytes: std::mem::size_of_val(ids),
     }
 }
@@ -239,8 +239,8 @@ fn a_bundle_loads_from_bytes_and_runs() {
         let session = session(model);
         // The model handle may go first: the session keeps what it needs.
         seam_model_free(model);
-        let mut ids = [1, 2, 3, 4];
-        let (status, outputs) = run(session, c"forward", &[ids_tensor(&mut ids)]);
+        let ids = [1, 2, 3, 4];
+        let (status, outputs) = run(session, c"forward", &[ids_tensor(&ids)]);
         assert_eq!(status, SeamOk, "{}", last_error());
         assert_eq!(last_error(), "", "success clears the last error");
         let (dtype, shape, bytes) = &outputs[0];
@@ -259,10 +259,10 @@ fn forward_gives_the_runtimes_logits() {
     unsafe {
         let session = session(demo_model());
         assert_eq!(seam_session_warm_up(session), SeamOk, "{}", last_error());
-        let mut ids = [1, 2, 3, 4, 5, 6, 7, 8];
-        let (status, first) = run(session, c"forward", &[ids_tensor(&mut ids)]);
+        let ids = [1, 2, 3, 4, 5, 6, 7, 8];
+        let (status, first) = run(session, c"forward", &[ids_tensor(&ids)]);
         assert_eq!(status, SeamOk, "{}", last_error());
-        let (_, again) = run(session, c"forward", &[ids_tensor(&mut ids)]);
+        let (_, again) = run(session, c"forward", &[ids_tensor(&ids)]);
         assert_eq!(first, again, "a forward run is deterministic");
 
         // The same bundle through the Rust API.
@@ -293,8 +293,8 @@ fn bad_inputs_and_entries_are_refused() {
     // pointer points to what the call's contract asks, for the call.
     unsafe {
         let session = session(demo_model());
-        let mut ids = [1, 2, 3, 4];
-        let good = ids_tensor(&mut ids);
+        let ids = [1, 2, 3, 4];
+        let good = ids_tensor(&ids);
 
         let (status, _) = run(session, c"forward", &[]);
         assert_error(status, SeamErrorInput, "");
@@ -322,7 +322,7 @@ fn bad_inputs_and_entries_are_refused() {
         assert_error(status, SeamErrorInvalidArgument, "SEAM_MAX_RANK");
 
         let mut no_data = good;
-        no_data.data = ptr::null_mut();
+        no_data.data = ptr::null();
         let (status, _) = run(session, c"forward", &[no_data]);
         assert_error(status, SeamErrorInvalidArgument, "data");
 
@@ -419,13 +419,13 @@ fn generation_matches_the_runtime_and_stops_early() {
         // seam_session_run, each next token the first largest logit of the
         // last row.
         assert_eq!(seam_session_reset(session), SeamOk);
-        let mut ids = prompt;
-        let (status, outputs) = run(session, c"prefill", &[ids_tensor(&mut ids)]);
+        let ids = prompt;
+        let (status, outputs) = run(session, c"prefill", &[ids_tensor(&ids)]);
         assert_eq!(status, SeamOk, "{}", last_error());
         let mut by_hand = vec![argmax_of_last_row(&outputs[0])];
         while by_hand.len() < 10 {
-            let mut last = [*by_hand.last().unwrap()];
-            let (status, outputs) = run(session, c"decode", &[ids_tensor(&mut last)]);
+            let last = [*by_hand.last().unwrap()];
+            let (status, outputs) = run(session, c"decode", &[ids_tensor(&last)]);
             assert_eq!(status, SeamOk, "{}", last_error());
             by_hand.push(argmax_of_last_row(&outputs[0]));
         }
