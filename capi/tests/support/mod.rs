@@ -77,11 +77,16 @@ pub fn seam(args: &[&str]) -> Output {
     )
 }
 
-/// A folder for this test binary's files (unique to its process).
+/// A folder for this test binary's files, emptied when first asked for:
+/// under cargo's `target/tmp`, one per test binary (named after it), so that
+/// runs replace their files rather than pile them up.
 pub fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("seam-capi-{}", std::process::id()));
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let name = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("test");
+        let name = name.split('-').next().unwrap_or(name);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("seam-capi-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
