@@ -7,13 +7,16 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-vulkan.sh
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 
-# Crates by role. The runtime is embedded in apps alone: it must never pull in
-# the compiler side. The compiler is a library: no CLI crates, no GPU stack.
-if cargo tree -p seam-runtime --edges normal,build --prefix none \
-    | grep -E '^(seam-compiler|seam-frontends|seam-shaders|seam-ir|egg|petgraph) ' ; then
-    echo "error: seam-runtime depends on compiler-side crates (listed above)" >&2
-    exit 1
-fi
+# Crates by role. The runtime (and its C ABI, seam-capi) is embedded in apps
+# alone: it must never pull in the compiler side. The compiler is a library: no
+# CLI crates, no GPU stack.
+for crate in seam-runtime seam-capi; do
+    if cargo tree -p "$crate" --edges normal,build --prefix none \
+        | grep -E '^(seam-compiler|seam-frontends|seam-shaders|seam-ir|egg|petgraph|cbindgen) ' ; then
+        echo "error: $crate depends on compiler-side crates (listed above)" >&2
+        exit 1
+    fi
+done
 if cargo tree -p seam-compiler --edges normal,build --prefix none \
     | grep -E '^(clap|tokenizers|indicatif|tracing-subscriber|wgpu|seam-runtime|seam-cli) ' ; then
     echo "error: seam-compiler depends on CLI or GPU crates (listed above)" >&2
@@ -32,5 +35,7 @@ fi
 bash scripts/fetch-smollm2.sh || echo "warning: scripts/fetch-smollm2.sh failed; the SmolLM2 tests will skip" >&2
 
 # Benches are built by clippy in CI and run with `cargo bench`, not here.
+# seam-capi's tests also check that capi/include/seam.h is current and compile
+# examples/c/demo.c with `cc` against the shared library.
 cargo test --workspace --lib --bins --tests "$@"
 cargo test --workspace --doc "$@"

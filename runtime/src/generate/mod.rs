@@ -13,6 +13,7 @@ mod choose;
 mod device_sample;
 mod sample;
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 pub use choose::Draw;
@@ -103,7 +104,9 @@ pub fn generate_with(
     sampler: &mut Sampler,
     options: GenerateOptions,
 ) -> Result<Generation, Error> {
-    generate_until(session, prompt, max_new, sampler, options, &[])
+    generate_streaming(session, prompt, max_new, sampler, options, |_| {
+        ControlFlow::Continue(())
+    })
 }
 
 /// [`generate_with`] that also stops after generating one of `stop_ids` (the
@@ -116,6 +119,27 @@ pub fn generate_until(
     sampler: &mut Sampler,
     options: GenerateOptions,
     stop_ids: &[i32],
+) -> Result<Generation, Error> {
+    generate_streaming(session, prompt, max_new, sampler, options, |token| {
+        if stop_ids.contains(&token) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+}
+
+/// [`generate_with`] handing each token to `on_token` as soon as it is
+/// picked (streaming, e.g. through the C ABI's callback); generation stops
+/// after a token for which `on_token` returns [`ControlFlow::Break`], and the
+/// [`Generation`] holds the tokens made until then.
+pub fn generate_streaming(
+    session: &mut Session,
+    prompt: &[i32],
+    max_new: usize,
+    sampler: &mut Sampler,
+    options: GenerateOptions,
+    mut on_token: impl FnMut(i32) -> ControlFlow<()>,
 ) -> Result<Generation, Error> {
     check_room(session, prompt, max_new)?;
     let prefill = session.model().entry(PREFILL)?;
@@ -161,15 +185,16 @@ pub fn generate_until(
     if max_new == 0 {
         return Ok(generation);
     }
-    generation.tokens.push(next);
-    while generation.tokens.len() < max_new && !stop_ids.contains(&next) {
+    loop {
+        generation.tokens.push(next);
+        if on_token(next).is_break() || generation.tokens.len() >= max_new {
+            return Ok(generation);
+        }
         let started = Instant::now();
         next = decode_step(session, &decode, next, vocab, sampler, options)?;
         generation.decode_time += started.elapsed();
         generation.decode_steps += 1;
-        generation.tokens.push(next);
     }
-    Ok(generation)
 }
 
 /// Refuses an empty prompt, a bundle without states, and a sequence longer
