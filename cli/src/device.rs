@@ -43,17 +43,23 @@ impl DeviceArgs {
 /// that compiles kernels at their first dispatch does it now), saying so on a
 /// terminal.
 pub fn warm_up(session: &mut Session) -> Result<(), CliError> {
+    warming_up(|| session.warm_up())
+}
+
+/// Runs `work` (which compiles a bundle's kernels by running them once),
+/// saying so on a terminal with how long it took.
+pub fn warming_up<T>(work: impl FnOnce() -> Result<T, seam_runtime::Error>) -> Result<T, CliError> {
     let terminal = std::io::stderr().is_terminal();
     if terminal {
         eprint!("warming up the kernels (a bundle's first run on a device compiles them)…");
     }
     let started = Instant::now();
-    session.warm_up()?;
+    let done = work()?;
     if terminal {
         eprintln!(" {:.1} s", started.elapsed().as_secs_f64());
     }
     tracing::info!(elapsed = ?started.elapsed(), "warmed up");
-    Ok(())
+    Ok(done)
 }
 
 /// Runs `seam devices`: every adapter wgpu sees, best first.

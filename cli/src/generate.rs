@@ -1,13 +1,19 @@
-//! `seam generate`: prefill a prompt and decode tokens with a bundle's KV cache.
+//! `seam generate`: prefill a prompt and decode tokens with a bundle's KV
+//! cache — on the batched engine (the bundle's `step`, as `seam serve` runs
+//! it) whenever the options allow, else on the single-sequence `prefill` and
+//! `decode` entry points.
 
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args};
 use seam_bundle::Bundle;
 use seam_ir::Tensor;
-use seam_runtime::generate::{generate_until, GenerateOptions, Sampler, Sampling, PREFILL};
+use seam_runtime::generate::{
+    generate_until, GenerateOptions, Generation, Sampler, Sampling, PREFILL,
+};
+use seam_runtime::serving::{complete_all, Completion, Engine, EngineOptions, Request, STEP};
 
-use super::device::{warm_up, DeviceArgs};
+use super::device::{warm_up, warming_up, DeviceArgs};
 use super::eval::{refuse_existing, write_npy_file};
 use super::tokenizer::{TextTokenizer, TOKENIZER_FILE};
 use super::weight_dirs::WeightDirArgs;
@@ -17,8 +23,10 @@ use super::CliError;
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("input").required(true).args(["prompt", "prompt_ids"])))]
 pub struct GenerateArgs {
-    /// The bundle (`.seamb`), compiled from a model with a KV cache
-    /// (`prefill` and `decode` entry points).
+    /// The bundle (`.seamb`), compiled from a model with a KV cache. It runs
+    /// on the batched engine (the bundle's `step`, as `seam serve` does);
+    /// --logits-out, --host-sampling and --max-new-tokens 0 use the
+    /// single-sequence `prefill` and `decode` entry points.
     pub bundle: PathBuf,
     /// The prompt's token ids, comma-separated: `1,2,3`.
     #[arg(long, value_name = "IDS", value_delimiter = ',', num_args = 1..)]
@@ -123,21 +131,39 @@ impl GenerateArgs {
     }
 }
 
+/// The runtime's record of a generation, for a request the engine completed.
+fn generation_of(done: Completion, prompt_tokens: usize) -> Generation {
+    Generation {
+        decode_steps: done.tokens.len().saturating_sub(1),
+        decode_time: done.total.saturating_sub(done.first_token),
+        tokens: done.tokens,
+        prompt_tokens,
+        prefill_logits: None,
+        prefill_time: done.first_token,
+    }
+}
+
 /// Runs `seam generate`.
 pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     refuse_existing(args.logits_out.as_deref(), args.force)?;
-    let mut sampler = Sampler::new(args.sampling()?).map_err(|e| CliError::Usage(e.to_string()))?;
+    let sampling = args.sampling()?;
     let bundle = args.weights.open(&args.bundle)?;
     let tokenizer = args.tokenizer(&bundle)?;
     let prompt = args.prompt(tokenizer.as_ref())?;
-    if !bundle
-        .manifest()
-        .entry_points
-        .iter()
-        .any(|e| e.name == PREFILL && e.state_length.is_some())
+    let entries = &bundle.manifest().entry_points;
+    // The batched engine runs every generation it can; the prompt's logits,
+    // host sampling and a prefill alone need the single-sequence entries.
+    let batched = entries.iter().any(|e| e.name == STEP)
+        && args.logits_out.is_none()
+        && !args.host_sampling
+        && args.max_new_tokens > 0;
+    if !batched
+        && !entries
+            .iter()
+            .any(|e| e.name == PREFILL && e.state_length.is_some())
     {
         return Err(CliError::Input(format!(
-            "`{}` has no KV cache: compile a model built with one (prefill and decode entry points)",
+            "`{}` has no KV cache: compile a model built with one (`step`, or prefill and decode entry points)",
             args.bundle.display()
         )));
     }
@@ -153,20 +179,37 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     }
     let stop_ids = stop_ids(&bundle, args.ignore_eos);
     let model = rt.load_bundle(bundle)?;
-    let mut session = model.session()?;
-    warm_up(&mut session)?;
-    let options = GenerateOptions {
-        prefill_logits: args.logits_out.is_some(),
-        host_sampling: args.host_sampling,
+    let g = if batched {
+        let request = Request {
+            prompt: prompt.clone(),
+            max_new_tokens: args.max_new_tokens,
+            sampling,
+            stop_ids: stop_ids.clone(),
+        };
+        let options = EngineOptions {
+            max_batch: Some(1),
+            ..EngineOptions::default()
+        };
+        let mut engine = warming_up(|| Engine::new(&model, options))?;
+        let done = complete_all(&mut engine, 0, vec![request])?.remove(0);
+        generation_of(done, prompt.len())
+    } else {
+        let mut session = model.session()?;
+        warm_up(&mut session)?;
+        let options = GenerateOptions {
+            prefill_logits: args.logits_out.is_some(),
+            host_sampling: args.host_sampling,
+        };
+        let mut sampler = Sampler::new(sampling).map_err(|e| CliError::Usage(e.to_string()))?;
+        generate_until(
+            &mut session,
+            &prompt,
+            args.max_new_tokens,
+            &mut sampler,
+            options,
+            &stop_ids,
+        )?
     };
-    let g = generate_until(
-        &mut session,
-        &prompt,
-        args.max_new_tokens,
-        &mut sampler,
-        options,
-        &stop_ids,
-    )?;
     let ids: Vec<String> = g.tokens.iter().map(ToString::to_string).collect();
     println!("generated: {}", ids.join(","));
     if let Some(eos) = g.tokens.last().filter(|t| stop_ids.contains(t)) {

@@ -306,17 +306,37 @@ pub(crate) fn verify_shared_states(model: &Model) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// Sets the bound of the states' length dim (the maximum sequence length) of a
-/// verified model to `max`; returns that dim's name, or `None` when the model
-/// has no states.
+/// Sets the most positions a verified model's KV caches hold to `max`: the
+/// bound of the states' length dim, and the positions (second) dim of every
+/// pool state (`[slots, positions, …]`, written by `write_rows`) and of the
+/// value that updates it. Returns the length dim's name (`positions` for a
+/// model whose states are all pools), or `None` when the model has no states.
 pub fn set_max_length(model: &mut Model, max: u64) -> Option<String> {
     let dim = model
         .functions
         .iter()
-        .find_map(|f| state_use(model, f))?
-        .length_dim;
-    if let Some(d) = model.dims.iter_mut().find(|d| d.name == dim) {
+        .find_map(|f| state_use(model, f))
+        .map(|u| u.length_dim);
+    if let Some(d) = dim
+        .as_ref()
+        .and_then(|dim| model.dims.iter_mut().find(|d| &d.name == dim))
+    {
         d.max = max;
     }
-    Some(dim)
+    let mut pools = false;
+    for f in &mut model.functions {
+        for binding in f.states.clone() {
+            let (input, output) = (f.inputs[binding.input], f.outputs[binding.output]);
+            for v in [input, output] {
+                let ty = &mut f.values[v.index()].ty;
+                if let [Dim::Static(_), Dim::Static(_), ..] = ty.shape.dims() {
+                    let mut dims = ty.shape.dims().to_vec();
+                    dims[1] = Dim::Static(max);
+                    *ty = crate::TensorType::new(ty.dtype, dims);
+                    pools = true;
+                }
+            }
+        }
+    }
+    dim.or_else(|| pools.then(|| "positions".to_string()))
 }
