@@ -219,6 +219,14 @@ impl Grouping {
         }
     }
 
+    /// Whether rows past the block's stored ones may skip their work: their
+    /// guard `ok_{r}` is uniform over the workgroup (it depends on the block
+    /// and `M` only), so the skip keeps subgroup operations in uniform
+    /// control flow. Expert blocks' guards read the routing plan and are not.
+    pub(crate) fn skips_missing_rows(&self) -> bool {
+        matches!(self, Grouping::Plain)
+    }
+
     /// Whether rows that are not stored store zeros (gate‖up's padding).
     pub(crate) fn pads_with_zeros(&self) -> bool {
         matches!(self, Grouping::Experts(_, RowSource::MoePairs { .. }))

@@ -101,7 +101,7 @@ fn generate(
     }
     let mut w = WgslWriter::new();
     write_setup(&mut w, cfg, grouping, row_words);
-    write_chunk_loop(&mut w, cfg);
+    write_chunk_loop(&mut w, cfg, grouping.skips_missing_rows());
     reduction.write(&mut w, &tile, &accs);
     write_stores(&mut w, cfg, grouping);
     let grid = Grid::xyz(
@@ -198,8 +198,11 @@ fn write_setup(w: &mut WgslWriter, cfg: &QuantMatmulConfig, grouping: &Grouping,
 }
 
 /// The loop over the row's chunks, `threads` apart: decode every weight's
-/// chunk, then per row load `a`'s matching `vec4`s and accumulate.
-fn write_chunk_loop(w: &mut WgslWriter, cfg: &QuantMatmulConfig) {
+/// chunk, then per row load `a`'s matching `vec4`s and accumulate. With
+/// `skip_missing`, rows past `M` (a guard uniform over the workgroup) skip
+/// their loads and dots, so a tile of 8 rows run on one row (a batched
+/// decode step of one sequence) costs about what a one-row tile does.
+fn write_chunk_loop(w: &mut WgslWriter, cfg: &QuantMatmulConfig, skip_missing: bool) {
     let chunk = chunk_elems(cfg.format);
     let groups = chunk / 4;
     let nb = u64::from(cfg.k) / cfg.format.block_elems();
@@ -214,12 +217,19 @@ fn write_chunk_loop(w: &mut WgslWriter, cfg: &QuantMatmulConfig) {
         .map(|mat| write_chunk(w, cfg.format, (&weight_binding(mat), &prefix(mat)), nb))
         .collect();
     for r in 0..cfg.tile.rows {
+        let guarded = skip_missing && r > 0;
+        if guarded {
+            w.open(format_args!("if (ok_{r}) {{"));
+        }
         write_a_loads(w, &cfg.tile, r, groups);
         for (mat, subs) in mats.iter().zip(&decoded) {
             for sub in subs {
                 let value = sub_block_dot(sub, &prefix(mat), r);
                 wgsl!(w, "{} += {value};", acc(mat, r, 0));
             }
+        }
+        if guarded {
+            w.close();
         }
     }
     w.close();
