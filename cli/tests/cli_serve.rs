@@ -5,40 +5,20 @@
 //! carry the text `seam generate` prints for the same prompt, also when
 //! several requests arrive at once. Ctrl-C stops the server cleanly.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::{json, Value};
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/serve.rs"]
+mod serve;
 use cli::{compile_small, llama_copy, scratch, seam, text as text_of};
+use serve::{chat_bundle, Server};
 
-/// A chat template in Hugging Face's style (BOS from the context).
-const TEMPLATE: &str = "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] | trim }}\n{% endfor %}\
-{% if add_generation_prompt %}assistant:{% endif %}";
 const PROMPT: &str = "tiny experts hold the lazy cloth";
 const MAX_TOKENS: usize = 8;
-
-/// Compiles a copy of the `llama` fixture with a chat template into `dir/chat.seamb`.
-fn chat_bundle(dir: &Path) -> PathBuf {
-    let files = [
-        "config.json",
-        "model.safetensors",
-        "tokenizer.json",
-        "generation_config.json",
-    ];
-    let ckpt = llama_copy(dir, &files);
-    let config = json!({"chat_template": TEMPLATE, "bos_token": "<s>", "eos_token": "</s>"});
-    std::fs::write(ckpt.join("tokenizer_config.json"), config.to_string()).unwrap();
-    let bundle = dir.join("chat.seamb");
-    let o = compile_small(&ckpt, &bundle);
-    assert!(o.status.success(), "{}", text_of(&o));
-    bundle
-}
 
 /// `seam generate`'s greedy text for `args` (after the bundle).
 fn generated_text(bundle: &Path, args: &[&str]) -> String {
@@ -51,86 +31,6 @@ fn generated_text(bundle: &Path, args: &[&str]) -> String {
         .find_map(|l| l.strip_prefix("text: "))
         .unwrap_or_else(|| panic!("no text in:\n{out}"))
         .to_string()
-}
-
-/// A running `seam serve`, stopped with Ctrl-C (SIGINT) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(bundle: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_seam"))
-            .args(["serve", bundle.to_str().unwrap(), "--port", "0"])
-            .args(extra)
-            .env("WGPU_BACKEND", "vulkan")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(300))
-            .expect("seam serve prints its address");
-        let base = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_string();
-        Server { child, base }
-    }
-
-    /// Sends SIGINT and waits for a clean exit.
-    fn stop(mut self) {
-        interrupt(&self.child);
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "seam serve exited with {status}");
-    }
-
-    /// curl with `args`, on `path`; returns the HTTP status and the body.
-    fn curl(&self, path: &str, args: &[&str]) -> (u16, String) {
-        let o = Command::new("curl")
-            .args(["-sS", "-N", "-w", "\n%{http_code}"])
-            .args(args)
-            .arg(format!("{}{path}", self.base))
-            .output()
-            .expect("curl runs");
-        assert!(o.status.success(), "{}", text_of(&o));
-        let out = String::from_utf8(o.stdout).unwrap();
-        let (body, status) = out.rsplit_once('\n').unwrap();
-        (status.parse().unwrap(), body.to_string())
-    }
-
-    fn post(&self, path: &str, body: &Value) -> (u16, String) {
-        self.curl(
-            path,
-            &[
-                "-H",
-                "content-type: application/json",
-                "-d",
-                &body.to_string(),
-            ],
-        )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn interrupt(child: &Child) {
-    // SAFETY: sending a signal to a child process this test started.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
 }
 
 /// The concatenated `field` of every streamed chunk's first choice, checking

@@ -74,6 +74,18 @@ impl Metrics {
                 s.running.to_string(),
             ),
             (
+                "seam_kv_positions_used",
+                "gauge",
+                "KV cache positions the running sequences fill.",
+                s.positions_used.to_string(),
+            ),
+            (
+                "seam_kv_positions_reserved",
+                "gauge",
+                "KV cache positions the running sequences' slots reserve.",
+                s.positions_reserved.to_string(),
+            ),
+            (
                 "seam_generated_tokens_total",
                 "counter",
                 "Tokens generated.",
