@@ -2,23 +2,28 @@
 """Load benchmark of `seam serve`: C concurrent clients on loopback.
 
 Starts the release `seam serve BUNDLE` twice — with `--max-batch 1` (batch-1
-serving: one sequence at a time) and with `--max-batch B` (continuous
-batching) — and, for each client count C in --clients, sends the same mixed
-workload: N requests (prompt lengths and output lengths varied, fixed seed),
-at most C in flight at once, each streamed with server-sent events from
-`POST /v1/completions` (prompts as token-id arrays, greedy, `ignore_eos`-free
-models are fine: max_tokens bounds every request). Reports per run:
+serving: one sequence at a time) for each client count in --baseline-clients,
+and with `--max-batch B` (continuous batching) for each in --clients — and
+sends the same mixed workload: max(N, C) requests (prompt lengths and output
+lengths varied, fixed seed; the first N are the same in every run), at most C
+in flight at once, each streamed with server-sent events from
+`POST /v1/completions` (prompts as token-id arrays, greedy; max_tokens bounds
+every request, and a request that meets the model's EOS ends early — the
+same in both servers, so the comparison holds). Reports per run:
 
 - aggregate decode tokens/s: completion tokens of all requests / wall time;
 - time to first token (p50, p95) and per-token latency (p50, p95 of each
   request's mean gap between streamed tokens);
 - failed or lost requests (any non-200 answer, or fewer tokens than asked).
 
-The batch-1 baseline runs the same requests; the ratio at C clients is
-batched aggregate tokens/s over batch-1's. Only the standard library is used.
+The headline ratio is batched serving's aggregate tokens/s at C clients over
+batch-1 serving of the same requests one after another (one client). Only the
+standard library is used.
 
-    benches/serve_load.py BUNDLE [--clients 1,4,16,64] [--requests 64]
-        [--max-batch 16] [--seam target/release/seam] [--out results.md]
+    benches/serve_load.py BUNDLE [--clients 1,4,16,64] [--baseline-clients 1,16]
+        [--requests 16]
+        [--max-batch 16] [--prompt-max 48] [--output-max 32]
+        [--seam target/release/seam] [--out results.md]
 """
 
 import argparse
@@ -35,13 +40,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def workload(n, vocab, seed):
-    """N requests: prompt 4..96 tokens, 8..64 new tokens, fixed seed."""
+def workload(n, vocab, seed, prompt_max, output_max):
+    """N requests: prompts of 4..prompt_max tokens, 8..output_max new tokens,
+    fixed seed."""
     rng = random.Random(seed)
     return [
         {
-            "prompt": [rng.randrange(1, vocab) for _ in range(rng.randint(4, 96))],
-            "max_tokens": rng.randint(8, 64),
+            "prompt": [rng.randrange(1, vocab) for _ in range(rng.randint(4, prompt_max))],
+            "max_tokens": rng.randint(8, output_max),
         }
         for _ in range(n)
     ]
@@ -142,25 +148,31 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundle", type=Path)
     ap.add_argument("--clients", default="1,4,16,64")
-    ap.add_argument("--requests", type=int, default=64)
+    ap.add_argument("--baseline-clients", default="1,16")
+    ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--vocab", type=int, default=1000, help="prompt ids are drawn below this")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--prompt-max", type=int, default=48, help="longest prompt (tokens)")
+    ap.add_argument("--output-max", type=int, default=32, help="most new tokens per request")
     ap.add_argument("--seam", type=Path, default=ROOT / "target" / "release" / "seam")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    counts = [int(c) for c in args.clients.split(",")]
-    requests = workload(args.requests, args.vocab, args.seed)
+    runs = [(1, [int(c) for c in args.baseline_clients.split(",")]),
+            (args.max_batch, [int(c) for c in args.clients.split(",")])]
+    most = max(max(counts) for _, counts in runs)
+    everything = workload(max(args.requests, most), args.vocab, args.seed, args.prompt_max, args.output_max)
     rows = []
-    for max_batch in (1, args.max_batch):
+    for max_batch, counts in runs:
         proc, host, port = start_server(args.seam, args.bundle, max_batch)
         try:
             for clients in counts:
-                r = run_load(host, port, requests, clients)
+                r = run_load(host, port, everything[: max(args.requests, clients)], clients)
                 r["max_batch"] = max_batch
                 rows.append(r)
                 print(
-                    f"max-batch {max_batch:3} clients {clients:3}: {r['tok_s']:8.1f} tok/s, "
+                    f"max-batch {max_batch:3} clients {clients:3} requests {r['requests']:3}: "
+                    f"{r['tok_s']:8.1f} tok/s, "
                     f"TTFT p50 {r['ttft_p50']*1e3:8.1f} ms p95 {r['ttft_p95']*1e3:8.1f} ms, "
                     f"per token p50 {r['tpot_p50']*1e3:7.1f} ms p95 {r['tpot_p95']*1e3:7.1f} ms, "
                     f"failed {r['failed']}",
@@ -169,17 +181,19 @@ def main():
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    base = {r["clients"]: r["tok_s"] for r in rows if r["max_batch"] == 1}
+    sequential = next(r["tok_s"] for r in rows if r["max_batch"] == 1 and r["clients"] == 1) \
+        if any(r["max_batch"] == 1 and r["clients"] == 1 for r in rows) else float("nan")
     lines = [
-        f"# seam serve load: {args.bundle.name}, {args.requests} requests, max batch {args.max_batch}",
+        f"# seam serve load: {args.bundle.name}, max batch {args.max_batch}, "
+        f"prompts 4-{args.prompt_max} tokens, 8-{args.output_max} new tokens",
         "",
-        "| max batch | clients | tok/s | vs batch-1 | TTFT p50 ms | TTFT p95 ms | per-token p50 ms | per-token p95 ms | failed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| max batch | clients | requests | tok/s | vs sequential batch-1 | TTFT p50 ms | TTFT p95 ms | per-token p50 ms | per-token p95 ms | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ratio = r["tok_s"] / base[r["clients"]] if base.get(r["clients"]) else float("nan")
+        ratio = r["tok_s"] / sequential
         lines.append(
-            f"| {r['max_batch']} | {r['clients']} | {r['tok_s']:.1f} | {ratio:.2f}x | "
+            f"| {r['max_batch']} | {r['clients']} | {r['requests']} | {r['tok_s']:.1f} | {ratio:.2f}x | "
             f"{r['ttft_p50']*1e3:.0f} | {r['ttft_p95']*1e3:.0f} | {r['tpot_p50']*1e3:.1f} | "
             f"{r['tpot_p95']*1e3:.1f} | {r['failed']} |"
         )

@@ -11,46 +11,26 @@
 //!   relative, and with the reference evaluator's `step`;
 //! - the engine refuses what does not fit, cancels, and frees its slots.
 
+mod gpu_common;
 mod hf_common;
 
+use gpu_common::{load, runtime};
 use hf_common::*;
-use seam_compiler::compile::{compile, CompileOptions};
-use seam_compiler::lower::Target;
 use seam_compiler::optimize::OptLevel;
 use seam_frontends::examples::{mixtral_tiny, readme_moe, MoeTransformerConfig};
 use seam_frontends::hf::{import, ImportOptions};
 use seam_ir::eval::StateSession;
 use seam_ir::{random_weights, Model, Tensor, Weights};
-use seam_runtime::bundle::BundleReader;
 use seam_runtime::generate::Sampling;
 use seam_runtime::serving::{
     complete_all, Completion, Engine, EngineOptions, Finish, Request, RequestId,
 };
-use seam_runtime::{DeviceOptions, Error, HostTensor, Runtime};
+use seam_runtime::{Error, HostTensor};
 
 /// Sequences the test bundles' pools hold.
 const SLOTS: u64 = 16;
 /// Positions per slot.
 const POSITIONS: u64 = 64;
-
-fn runtime() -> Runtime {
-    std::env::set_var(
-        "WGPU_BACKEND",
-        std::env::var("WGPU_BACKEND").unwrap_or("vulkan".into()),
-    );
-    Runtime::new(&DeviceOptions::default()).expect("a Vulkan device (lavapipe on CI)")
-}
-
-fn load(rt: &Runtime, model: &Model, weights: &Weights, opt: OptLevel) -> seam_runtime::Model {
-    let options = CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), opt);
-    let bytes = compile(model, weights, &options)
-        .unwrap()
-        .bundle
-        .to_bytes()
-        .unwrap();
-    rt.load_bundle(BundleReader::from_bytes(bytes).unwrap())
-        .unwrap()
-}
 
 /// A fixture imported with a KV cache and the batched step.
 fn hf_model(name: &str) -> (Model, Weights) {

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 pub use args::ServeArgs;
 
+use super::device::warming_up;
 use super::tokenizer::TextTokenizer;
 use super::CliError;
 use chat_template::ChatTemplate;
@@ -78,7 +79,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         max_batch: args.max_batch.map(|n| n as usize),
         ..EngineOptions::default()
     };
-    let backend = Engine::new(&model, options)?;
+    let backend = warming_up(|| Engine::new(&model, options))?;
     let stats = backend.stats();
     let max_seq_len = stats.max_seq_len;
     tracing::info!(
