@@ -1,0 +1,7 @@
+//! Expert-cache tools: the access-trace format ([`trace`]), synthetic traces
+//! (`seam trace-gen`, [`synthetic`]) and the simulator that replays a trace
+//! through the runtime's expert cache (`seam cache-sim`, [`simulate`]).
+
+pub mod simulate;
+pub mod synthetic;
+pub mod trace;
