@@ -68,6 +68,9 @@ enum Command {
     CacheSim(experts::simulate::CacheSimArgs),
     /// Write a synthetic expert-access trace (Zipf experts, per-sequence locality).
     TraceGen(experts::synthetic::TraceGenArgs),
+    /// Record an expert-access trace: run a model's routers with the reference
+    /// evaluator over seeded random prompts.
+    TraceRecord(experts::record::TraceRecordArgs),
 }
 
 /// Runs the tool and maps errors to exit codes (1: bad input, 2: usage).
@@ -105,6 +108,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bench(args) => bench::run(&args),
         Command::CacheSim(args) => experts::simulate::run(&args),
         Command::TraceGen(args) => experts::synthetic::run(&args),
+        Command::TraceRecord(args) => experts::record::run(&args),
     }
 }
 

@@ -238,3 +238,64 @@ fn bad_arguments_are_usage_errors() {
         assert_error(&o, 2, needle);
     }
 }
+
+#[test]
+fn records_a_trace_from_a_pregated_router() {
+    let d = scratch("sim-record");
+    let model = format!(
+        "{}/../examples/pregated_topk.seam",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let trace = d.join("r.jsonl").display().to_string();
+    let record = [
+        "trace-record",
+        &model,
+        "--random-weights",
+        "1",
+        "--out",
+        &trace,
+    ];
+    let o = seam(&[&record[..], &["--sequences", "2", "--tokens", "3"]].concat());
+    // 2 sequences × 3 tokens × 4 layers × top-2.
+    assert!(stdout(&o).contains("wrote 48 accesses"));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let first: Vec<&str> = text.lines().take(3).collect();
+    assert!(
+        first[0].starts_with("{\"step\":0,\"seq\":0,\"layer\":0,"),
+        "{text}"
+    );
+    assert!(
+        first[1].starts_with("{\"step\":0,\"seq\":0,\"layer\":0,"),
+        "{text}"
+    );
+    assert!(
+        first[2].starts_with("{\"step\":0,\"seq\":0,\"layer\":1,"),
+        "{text}"
+    );
+    let o = seam(&[
+        "cache-sim",
+        "--trace",
+        &trace,
+        "--capacity",
+        "2",
+        "--policy",
+        "belady",
+    ]);
+    assert!(stdout(&o).starts_with("policy=belady capacity=2 accesses=48 hits="));
+    let dense = format!(
+        "{}/../examples/ladder_residual.seam",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let o = seam(&[
+        "trace-record",
+        &dense,
+        "--random-weights",
+        "1",
+        "--out",
+        &trace,
+        "--force",
+    ]);
+    assert_error(&o, 2, "cannot record `forward`: it has no `route` op");
+    let o = seam(&["trace-record", &model, "--out", &trace, "--force"]);
+    assert_error(&o, 2, "--random-weights");
+}
