@@ -156,7 +156,7 @@ fn lookahead_never_displaces_the_expert_just_used_and_respects_its_window() {
         0
     );
     // Window 1 on two layers: only the next access is prefetched.
-    let keys = vec![
+    let keys = [
         ExpertKey::new(0, 1),
         ExpertKey::new(1, 1),
         ExpertKey::new(1, 2),
