@@ -26,9 +26,27 @@ fn layer0_trace(experts: &[u32]) -> String {
         .collect()
 }
 
+/// `seam cache-sim` on `trace` with these capacities and policies.
+fn simulate(trace: &str, capacity: &str, policy: &str) -> Output {
+    seam(&[
+        "cache-sim",
+        "--trace",
+        trace,
+        "--capacity",
+        capacity,
+        "--policy",
+        policy,
+    ])
+}
+
 fn stdout(o: &Output) -> String {
     assert!(o.status.success(), "{}", stderr(o));
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Asserts that `line` (of `all`) starts with `prefix`.
+fn assert_starts(line: &str, prefix: &str, all: &str) {
+    assert!(line.starts_with(prefix), "expected `{prefix}…` in: {all}");
 }
 
 fn assert_error(o: &Output, code: i32, needle: &str) {
@@ -44,15 +62,7 @@ fn prints_one_line_per_policy_and_capacity() {
     // The textbook reference string: with 3 slots OPT hits 11 of 20, LRU 8.
     let classic = [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1];
     let trace = write(&d, "classic.jsonl", &layer0_trace(&classic));
-    let o = seam(&[
-        "cache-sim",
-        "--trace",
-        &trace,
-        "--capacity",
-        "3",
-        "--policy",
-        "lru,belady",
-    ]);
+    let o = simulate(&trace, "3", "lru,belady");
     assert_eq!(
         stdout(&o),
         "policy=lru capacity=3 accesses=20 hits=8 hit_ratio=0.4000\n\
@@ -62,13 +72,11 @@ fn prints_one_line_per_policy_and_capacity() {
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 6, "{out}");
-    assert!(
-        lines[0].starts_with("policy=lru capacity=2 accesses=20 hits="),
-        "{out}"
-    );
-    assert!(
-        lines[5].starts_with("policy=lookahead capacity=3 accesses=20 hits="),
-        "{out}"
+    assert_starts(lines[0], "policy=lru capacity=2 accesses=20 hits=", &out);
+    assert_starts(
+        lines[5],
+        "policy=lookahead capacity=3 accesses=20 hits=",
+        &out,
     );
     assert!(lines[5].contains(" prefetches="), "{out}");
     assert!(!lines[3].contains("prefetches"), "{out}");
@@ -97,28 +105,12 @@ fn simulates_a_generated_trace_with_belady_never_below_lru() {
     assert!(stdout(&o).contains("wrote 300 accesses"));
     let o = seam(&["trace-gen", "--out", &trace]);
     assert_error(&o, 1, "--force");
-    let o = seam(&[
-        "cache-sim",
-        "--trace",
-        &trace,
-        "--capacity",
-        "2,4",
-        "--policy",
-        "lru,belady",
-    ]);
+    let o = simulate(&trace, "2,4", "lru,belady");
     let out = stdout(&o);
     let hits: Vec<u64> = out
         .lines()
-        .map(|l| {
-            l.split(" hits=")
-                .nth(1)
-                .unwrap()
-                .split(' ')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("hits=")))
+        .map(|h| h.parse().unwrap())
         .collect();
     assert_eq!(hits.len(), 4, "{out}");
     assert!(hits[2] >= hits[0] && hits[3] >= hits[1], "{out}");
@@ -210,15 +202,7 @@ fn bad_arguments_are_usage_errors() {
     let trace = write(&d, "t.jsonl", &layer0_trace(&[1, 2]));
     let o = seam(&["cache-sim", "--trace", &trace, "--capacity", "0"]);
     assert_error(&o, 2, "0 is not in 1..=65536");
-    let o = seam(&[
-        "cache-sim",
-        "--trace",
-        &trace,
-        "--capacity",
-        "2",
-        "--policy",
-        "fifo",
-    ]);
+    let o = simulate(&trace, "2", "fifo");
     assert_error(
         &o,
         2,
@@ -260,27 +244,10 @@ fn records_a_trace_from_a_pregated_router() {
     assert!(stdout(&o).contains("wrote 48 accesses"));
     let text = std::fs::read_to_string(&trace).unwrap();
     let first: Vec<&str> = text.lines().take(3).collect();
-    assert!(
-        first[0].starts_with("{\"step\":0,\"seq\":0,\"layer\":0,"),
-        "{text}"
-    );
-    assert!(
-        first[1].starts_with("{\"step\":0,\"seq\":0,\"layer\":0,"),
-        "{text}"
-    );
-    assert!(
-        first[2].starts_with("{\"step\":0,\"seq\":0,\"layer\":1,"),
-        "{text}"
-    );
-    let o = seam(&[
-        "cache-sim",
-        "--trace",
-        &trace,
-        "--capacity",
-        "2",
-        "--policy",
-        "belady",
-    ]);
+    assert_starts(first[0], "{\"step\":0,\"seq\":0,\"layer\":0,", &text);
+    assert_starts(first[1], "{\"step\":0,\"seq\":0,\"layer\":0,", &text);
+    assert_starts(first[2], "{\"step\":0,\"seq\":0,\"layer\":1,", &text);
+    let o = simulate(&trace, "2", "belady");
     assert!(stdout(&o).starts_with("policy=belady capacity=2 accesses=48 hits="));
     let dense = format!(
         "{}/../examples/ladder_residual.seam",

@@ -136,12 +136,7 @@ fn interleave(chosen: &[Vec<Tensor>], tokens: u32) -> Result<Vec<TraceRecord>, C
                     let expert = u32::try_from(id).map_err(|_| {
                         CliError::Input(format!("layer {layer}'s router chose expert {id}"))
                     })?;
-                    records.push(TraceRecord {
-                        step,
-                        seq,
-                        layer,
-                        expert,
-                    });
+                    records.push(TraceRecord::new(step, seq, layer, expert));
                 }
             }
         }

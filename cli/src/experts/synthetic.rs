@@ -83,12 +83,7 @@ fn generate(args: &TraceGenArgs) -> Result<Vec<TraceRecord>, CliError> {
                     }
                 };
                 *last = Some(expert);
-                records.push(TraceRecord {
-                    step,
-                    seq,
-                    layer,
-                    expert,
-                });
+                records.push(TraceRecord::new(step, seq, layer, expert));
             }
         }
     }

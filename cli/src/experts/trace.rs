@@ -34,6 +34,16 @@ pub struct TraceRecord {
 }
 
 impl TraceRecord {
+    /// The access of sequence `seq` at `step` to `expert` of `layer`.
+    pub fn new(step: u32, seq: u32, layer: u32, expert: u32) -> Self {
+        TraceRecord {
+            step,
+            seq,
+            layer,
+            expert,
+        }
+    }
+
     /// The cache item this access needs.
     pub fn key(&self) -> ExpertKey {
         ExpertKey::new(self.layer, self.expert)
