@@ -201,7 +201,7 @@ fn bad_arguments_are_usage_errors() {
     let d = scratch("sim-args");
     let trace = write(&d, "t.jsonl", &layer0_trace(&[1, 2]));
     let o = seam(&["cache-sim", "--trace", &trace, "--capacity", "0"]);
-    assert_error(&o, 2, "0 is not in 1..=65536");
+    assert_error(&o, 2, "0 is not in 1..=1024");
     let o = simulate(&trace, "2", "fifo");
     assert_error(
         &o,
@@ -210,6 +210,16 @@ fn bad_arguments_are_usage_errors() {
     );
     let o = seam(&["cache-sim", "--trace", &trace]);
     assert_error(&o, 2, "--capacity");
+    let o = seam(&[
+        "cache-sim",
+        "--trace",
+        &trace,
+        "--capacity",
+        "2",
+        "--prefetch-window",
+        "5000",
+    ]);
+    assert_error(&o, 2, "5000 is not in 0..=4096");
     let out = d.join("g.jsonl").display().to_string();
     for (flag, value, needle) in [
         ("--locality", "1.5", "--locality must be a probability"),

@@ -15,16 +15,18 @@ pub struct CacheSimArgs {
     /// The trace: JSON lines `{"step": s, "seq": q, "layer": l, "expert": e}`.
     #[arg(long, value_name = "FILE")]
     pub trace: PathBuf,
-    /// Experts held per layer, one simulation each (comma-separated).
+    /// Experts held per layer, one simulation each (comma-separated, 1 to 1024).
     #[arg(long, value_delimiter = ',', required = true,
-          value_parser = clap::value_parser!(u32).range(1..=65536))]
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub capacity: Vec<u32>,
     /// Policies, one simulation each (comma-separated): lru, belady, lookahead.
     #[arg(long, value_delimiter = ',', default_value = "lru,belady,lookahead")]
     pub policy: Vec<PolicyKind>,
-    /// Upcoming accesses `lookahead` considers for prefetching after each access.
-    #[arg(long, default_value_t = Lookahead::DEFAULT_WINDOW)]
-    pub prefetch_window: usize,
+    /// Upcoming accesses `lookahead` considers for prefetching after each
+    /// access (0 to 4096).
+    #[arg(long, default_value_t = Lookahead::DEFAULT_WINDOW as u32,
+          value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub prefetch_window: u32,
 }
 
 /// Runs `seam cache-sim`: one line per policy and capacity.
@@ -36,7 +38,7 @@ pub fn run(args: &CacheSimArgs) -> Result<(), CliError> {
             let mut cache = ExpertCache::new(
                 replay.layers(),
                 capacity as usize,
-                policy.build(args.prefetch_window),
+                policy.build(args.prefetch_window as usize),
             )?;
             println!("{}", line(policy, capacity, &replay.run(&mut cache)?));
         }
