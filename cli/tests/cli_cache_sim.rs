@@ -275,4 +275,8 @@ fn records_a_trace_from_a_pregated_router() {
     assert_error(&o, 2, "cannot record `forward`: it has no `route` op");
     let o = seam(&["trace-record", &model, "--out", &trace, "--force"]);
     assert_error(&o, 2, "--random-weights");
+    let o = seam(&[&record[..], &["--tokens", "4096", "--force"]].concat());
+    assert_error(&o, 1, "tokens");
+    let o = seam(&[&record[..], &["--tokens", "0", "--force"]].concat());
+    assert_error(&o, 2, "0 is not in 1..=65536");
 }

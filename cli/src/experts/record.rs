@@ -27,11 +27,11 @@ pub struct TraceRecordArgs {
     /// rank-1 i32 input, the token ids, and hold no session state.
     #[arg(long)]
     pub function: Option<String>,
-    /// Prompts (sequences) to route.
-    #[arg(long, default_value_t = 4)]
+    /// Prompts (sequences) to route (1 to 4096).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub sequences: u32,
-    /// Tokens per prompt.
-    #[arg(long, default_value_t = 32)]
+    /// Tokens per prompt (1 to 65536; the model's bound on its token dim applies).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub tokens: u32,
     /// The seed of the random prompts.
     #[arg(long, default_value_t = 0)]
