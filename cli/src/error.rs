@@ -43,6 +43,12 @@ pub enum CliError {
     /// A size in a bundle could not be evaluated.
     #[error(transparent)]
     Size(#[from] seam_core::SizeExprError),
+    /// An expert-access trace could not be read.
+    #[error(transparent)]
+    Trace(#[from] crate::experts::trace::TraceError),
+    /// An expert cache could not be made or used.
+    #[error(transparent)]
+    Cache(#[from] seam_runtime::experts::CacheError),
     /// Input data (tokens, `.npy` inputs) is unusable.
     #[error("{0}")]
     Input(String),

@@ -1,14 +1,15 @@
 //! `seam eval`: run a model on the CPU with the reference evaluator.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use seam_ir::eval::{EvalError, MemoryBudget, StateSession, Tensor};
 use seam_ir::weights::random_weights;
-use seam_ir::{index_bounds, npy, Model, Weights};
+use seam_ir::{index_bounds, npy, Function, Model, Weights};
 
 use super::inputs::{describe, InputArgs, InputSpec};
-use super::model_source::load_source;
+use super::model_source::{load_source, ModelSource};
 use super::output::write_atomic;
 use super::CliError;
 
@@ -39,35 +40,11 @@ pub struct EvalArgs {
 /// Runs `seam eval`.
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
-    // A text model needs a seed: checked before anything is read.
-    let brings_weights = args.file.is_dir() || seam_frontends::gguf::is_gguf(&args.file);
-    if !brings_weights && args.random_weights.is_none() {
-        return Err(needs_seed());
-    }
+    require_seed(&args.file, args.random_weights)?;
     let source = load_source(&args.file)?;
     let model = source.model();
-    let weights = match (source.weights(), args.random_weights) {
-        (Some(_), Some(_)) => {
-            return Err(CliError::Usage(format!(
-            "`{}` is a checkpoint folder or GGUF file with its own weights; drop --random-weights",
-            args.file.display()
-        )))
-        }
-        (Some(w), None) => w,
-        (None, Some(seed)) => &budgeted_random_weights(model, seed)?,
-        (None, None) => return Err(needs_seed()),
-    };
-    let func = match &args.function {
-        Some(name) => model.function(name).ok_or_else(|| {
-            let names: Vec<&str> = model.functions.iter().map(|f| f.name.as_str()).collect();
-            CliError::Usage(format!(
-                "model `{}` has no function `{name}` (it has: {})",
-                model.name,
-                names.join(", ")
-            ))
-        })?,
-        None => &model.functions[0],
-    };
+    let weights = source_weights(&args.file, &source, args.random_weights)?;
+    let func = pick_function(model, args.function.as_deref())?;
     // A function with states runs at the start of a sequence (empty states),
     // which are neither given nor shown.
     let bounds = index_bounds(model, func);
@@ -85,7 +62,7 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         .collect();
     let inputs = args.inputs.gather(&func.name, &specs)?;
     let started = std::time::Instant::now();
-    let outputs = StateSession::new(model, weights).run(&func.name, &inputs)?;
+    let outputs = StateSession::new(model, &weights).run(&func.name, &inputs)?;
     tracing::info!(elapsed = ?started.elapsed(), "evaluated");
     let shown = func
         .outputs
@@ -110,6 +87,52 @@ pub(crate) fn budgeted_random_weights(model: &Model, seed: u64) -> Result<Weight
         .and_then(|budget| budget.check_params(model))
         .map_err(EvalError::from)?;
     Ok(random_weights(model, seed))
+}
+
+/// Fails before anything is read when `file` is a text model (which brings
+/// no weights) and no seed was given for random ones.
+pub(crate) fn require_seed(file: &Path, seed: Option<u64>) -> Result<(), CliError> {
+    let brings_weights = file.is_dir() || seam_frontends::gguf::is_gguf(file);
+    if !brings_weights && seed.is_none() {
+        return Err(needs_seed());
+    }
+    Ok(())
+}
+
+/// The weights of `source` (loaded from `file`): its own, or, for a text
+/// model, seeded random ones.
+pub(crate) fn source_weights<'s>(
+    file: &Path,
+    source: &'s ModelSource,
+    seed: Option<u64>,
+) -> Result<Cow<'s, Weights>, CliError> {
+    match (source.weights(), seed) {
+        (Some(_), Some(_)) => Err(CliError::Usage(format!(
+            "`{}` is a checkpoint folder or GGUF file with its own weights; drop --random-weights",
+            file.display()
+        ))),
+        (Some(w), None) => Ok(Cow::Borrowed(w)),
+        (None, Some(seed)) => Ok(Cow::Owned(budgeted_random_weights(source.model(), seed)?)),
+        (None, None) => Err(needs_seed()),
+    }
+}
+
+/// The function called `name` of `model`, or its first function.
+pub(crate) fn pick_function<'m>(
+    model: &'m Model,
+    name: Option<&str>,
+) -> Result<&'m Function, CliError> {
+    match name {
+        Some(name) => model.function(name).ok_or_else(|| {
+            let names: Vec<&str> = model.functions.iter().map(|f| f.name.as_str()).collect();
+            CliError::Usage(format!(
+                "model `{}` has no function `{name}` (it has: {})",
+                model.name,
+                names.join(", ")
+            ))
+        }),
+        None => Ok(&model.functions[0]),
+    }
 }
 
 /// The usage error for a text model evaluated without `--random-weights`.

@@ -10,6 +10,7 @@ mod compile;
 mod device;
 mod error;
 mod eval;
+mod experts;
 mod generate;
 mod generation_meta;
 mod inputs;
@@ -62,6 +63,14 @@ enum Command {
     Devices,
     /// Measure forward latency of bundles side by side (and where the time goes).
     Bench(bench::BenchArgs),
+    /// Replay an expert-access trace through the expert cache (lru, belady,
+    /// lookahead) at several capacities; print the hit ratios.
+    CacheSim(experts::simulate::CacheSimArgs),
+    /// Write a synthetic expert-access trace (Zipf experts, per-sequence locality).
+    TraceGen(experts::synthetic::TraceGenArgs),
+    /// Record an expert-access trace: run a model's routers with the reference
+    /// evaluator over seeded random prompts.
+    TraceRecord(experts::record::TraceRecordArgs),
 }
 
 /// Runs the tool and maps errors to exit codes (1: bad input, 2: usage).
@@ -97,6 +106,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Devices => device::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::CacheSim(args) => experts::simulate::run(&args),
+        Command::TraceGen(args) => experts::synthetic::run(&args),
+        Command::TraceRecord(args) => experts::record::run(&args),
     }
 }
 

@@ -16,6 +16,8 @@
 //!   entries on [`HostTensor`] inputs: [`Session::run`], or
 //!   [`Session::run_with`] and a [`Timing`] for a [`RunOutput`] with its
 //!   [`RunTiming`];
+//! - [`experts`]: the per-layer device expert cache of a decoupled MoE
+//!   model (LRU, Belady and lookahead-prefetch policies);
 //! - [`generate`]: token generation with a KV cache (`prefill`, then `decode`
 //!   step by step) and seeded greedy / temperature / top-p sampling;
 //! - every failure, of the bundle, the inputs or the device, is an [`Error`].
@@ -47,6 +49,7 @@
 pub mod device;
 mod entry;
 mod error;
+pub mod experts;
 pub mod generate;
 mod model;
 mod runtime;

@@ -1,0 +1,9 @@
+//! Expert-cache tools: the access-trace format ([`trace`]), synthetic traces
+//! (`seam trace-gen`, [`synthetic`]), traces recorded from a model's routers
+//! (`seam trace-record`, [`record`]) and the simulator that replays a trace
+//! through the runtime's expert cache (`seam cache-sim`, [`simulate`]).
+
+pub mod record;
+pub mod simulate;
+pub mod synthetic;
+pub mod trace;
