@@ -300,9 +300,16 @@ fn the_engine_refuses_what_does_not_fit_and_frees_cancelled_slots() {
     assert_eq!(stopped.finish, Finish::Stop);
 }
 
+/// A token of a `step` call: (slot, position, id).
+type StepToken = (i32, i32, i32);
+
+/// A `step` call: its tokens, the rows sampled, and which row (if any) is
+/// the alone run's call `i` for the sequence checked.
+type StepCall = (Vec<StepToken>, Vec<i32>, Option<usize>);
+
 /// One `step` call's inputs: (slot, position, id) per token, sampled rows.
-fn step_inputs(tokens: &[(i32, i32, i32)], rows: &[i32]) -> (Vec<HostTensor>, Vec<Tensor>) {
-    let column = |f: fn(&(i32, i32, i32)) -> i32| tokens.iter().map(f).collect::<Vec<i32>>();
+fn step_inputs(tokens: &[StepToken], rows: &[i32]) -> (Vec<HostTensor>, Vec<Tensor>) {
+    let column = |f: fn(&StepToken) -> i32| tokens.iter().map(f).collect::<Vec<i32>>();
     let columns = [
         column(|t| t.2),
         column(|t| t.0),
@@ -339,7 +346,7 @@ fn step_logits_alone_and_in_a_batch_agree_and_match_the_evaluator() {
         // Alone: `a` in slot 0, its prompt in one step, then two decode tokens.
         let mut alone = loaded.session().unwrap();
         let mut rows_alone = Vec::new();
-        let whole: Vec<(i32, i32, i32)> = (0..10).map(|p| (0, p, a[p as usize])).collect();
+        let whole: Vec<StepToken> = (0..10).map(|p| (0, p, a[p as usize])).collect();
         let calls = [whole, vec![(0, 10, a[10])], vec![(0, 11, a[11])]];
         for tokens in &calls {
             let (host, _) = step_inputs(tokens, &[tokens.len() as i32 - 1]);
@@ -350,10 +357,10 @@ fn step_logits_alone_and_in_a_batch_agree_and_match_the_evaluator() {
         // evaluator's `step`.
         let mut gpu = loaded.session().unwrap();
         let mut cpu = StateSession::new(&model, &weights);
-        let chunk = |seq: &[i32], slot, range: std::ops::Range<i32>| -> Vec<(i32, i32, i32)> {
+        let chunk = |seq: &[i32], slot, range: std::ops::Range<i32>| -> Vec<StepToken> {
             range.map(|p| (slot, p, seq[p as usize])).collect()
         };
-        let batched: [(Vec<(i32, i32, i32)>, Vec<i32>, Option<usize>); 4] = [
+        let batched: [StepCall; 4] = [
             (
                 [chunk(&b, 2, 0..5), chunk(&a, 5, 0..6)].concat(),
                 vec![4],

@@ -114,8 +114,8 @@ impl KvCache {
                 pos,
             } => {
                 let at = [slot.into(), pos.into()];
-                let k_all = f.write_pool_state(&n("k_all"), kp, at.clone(), k)?;
-                let v_all = f.write_pool_state(&n("v_all"), vp, at.clone(), v)?;
+                let k_all = f.write_pool_state(&n("k_all"), kp, at, k)?;
+                let v_all = f.write_pool_state(&n("v_all"), vp, at, v)?;
                 f.pooled_attention(
                     &n("attn"),
                     [q.into(), k_all.into(), v_all.into()],
