@@ -146,9 +146,11 @@ fn quant_matmul_refuses_bad_configs() {
     assert!(refused(&make(WeightFormat::Q4K, 576)));
     assert!(refused(&make(WeightFormat::F16, 12)));
     assert!(refused(&make(WeightFormat::F32, 0)));
-    // Rows outside 1..=8, threads not a power of two, a tree too large.
+    // Rows outside 1..=16, threads not a power of two, a tree too large.
     let mut cfg = make(WeightFormat::Q8_0, 64);
-    cfg.tile.rows = 9;
+    cfg.tile.rows = 0;
+    assert!(refused(&cfg));
+    cfg.tile.rows = 17;
     assert!(refused(&cfg));
     cfg.tile = QuantTile {
         rows: 1,

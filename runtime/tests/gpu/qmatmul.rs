@@ -41,14 +41,15 @@ fn ks(format: WeightFormat) -> [usize; 2] {
     }
 }
 
-/// The tiles: the device's choice for 8 rows and for 1 (on lavapipe one
-/// invocation per column, `a` shared by subgroup broadcasts), one invocation
+/// The tiles: the device's choice for 16 rows (16 on lavapipe, 8 on a GPU)
+/// and for 1 (on lavapipe one invocation per column, `a` shared by subgroup
+/// broadcasts), one invocation
 /// per column without subgroups, a subgroup-shuffle reduction of 8
 /// invocations per column, a workgroup tree of 4.
 fn tiles() -> Vec<QuantTile> {
     let lim = limits();
     let mut tiles = vec![
-        QuantTile::for_device(&lim, 8),
+        QuantTile::for_device(&lim, 16),
         QuantTile::for_device(&lim, 1),
     ];
     tiles.extend(reduction_tiles());

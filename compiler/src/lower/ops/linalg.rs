@@ -222,7 +222,7 @@ pub(crate) fn quant_product(
         .unwrap_or(0);
     let max_rows = match kdim(&p.m) {
         seam_shaders::Dim::Fixed(rows) => rows,
-        seam_shaders::Dim::Dynamic => 8,
+        seam_shaders::Dim::Dynamic => 16,
     };
     let limits = &cx.target.limits;
     let cfg = QuantMatmulConfig::new(p.format, (kdim(&p.m), kdim(&n), k_fixed), max_rows, limits)

@@ -5,6 +5,12 @@ use seam_core::{DeviceClass, DeviceLimits, Dim, WeightFormat};
 
 use crate::kernels::matmul::Epilogue;
 
+/// The most rows of `a` one pass over the weights dots: 16 on a CPU device
+/// (lavapipe), where the accumulators live in ordinary memory and each
+/// decoded weight then serves a whole batched step of 16 sequences; 8 on a
+/// GPU, where they are registers.
+pub const MAX_ROWS: u32 = 16;
+
 /// How the work of one workgroup is laid out.
 ///
 /// A workgroup of `threads · cols` invocations owns `cols` output columns and
@@ -14,7 +20,7 @@ use crate::kernels::matmul::Epilogue;
 /// `subgroup` is set, through workgroup memory otherwise.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct QuantTile {
-    /// Rows of `a` dotted per pass over the weights (1..=8); more rows are
+    /// Rows of `a` dotted per pass over the weights (1..=[`MAX_ROWS`]); more rows are
     /// further workgroups along y, each streaming the weights again.
     pub rows: u32,
     /// Invocations per output column (a power of two).
@@ -58,11 +64,10 @@ impl QuantTile {
     ///
     /// [`WeightLoads::Vec4`]: super::WeightLoads::Vec4
     pub fn for_device(limits: &DeviceLimits, max_rows: u32) -> Self {
-        let rows = max_rows.clamp(1, 8);
         let subgroup = limits.subgroup_size.filter(|s| s.is_power_of_two());
         match limits.class {
             DeviceClass::Cpu => QuantTile {
-                rows,
+                rows: max_rows.clamp(1, MAX_ROWS),
                 threads: 1,
                 cols: 64,
                 subgroup,
@@ -70,7 +75,7 @@ impl QuantTile {
             _ => {
                 let threads = subgroup.unwrap_or(32).min(64);
                 QuantTile {
-                    rows,
+                    rows: max_rows.clamp(1, 8),
                     threads,
                     cols: (128 / threads).max(1),
                     subgroup,

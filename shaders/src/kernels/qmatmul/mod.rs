@@ -37,6 +37,7 @@ use seam_core::{Dim, Grid, GridDim, Kernel};
 use crate::error::ShaderError;
 use crate::kernels::matmul::{acc, write_block_start, Epilogue};
 use crate::wgsl::{wgsl, KernelBuilder, WgslWriter, ACTIVATIONS};
+use config::MAX_ROWS;
 
 use dequant::{helpers, write_chunk, SubBlock};
 use grouped::Grouping;
@@ -138,8 +139,8 @@ fn check(cfg: &QuantMatmulConfig, matrices: u64) -> Result<u64, ShaderError> {
             cfg.k
         ));
     }
-    if !(1..=8).contains(&tile.rows) {
-        return bad(format!("rows = {} is not in 1..=8", tile.rows));
+    if !(1..=MAX_ROWS).contains(&tile.rows) {
+        return bad(format!("rows = {} is not in 1..={MAX_ROWS}", tile.rows));
     }
     if !tile.threads.is_power_of_two() || tile.cols == 0 || tile.workgroup() > 1024 {
         return bad(format!(
