@@ -9,7 +9,7 @@ use crate::kernels::matmul::Epilogue;
 /// (lavapipe), where the accumulators live in ordinary memory and each
 /// decoded weight then serves a whole batched step of 16 sequences; 8 on a
 /// GPU, where they are registers.
-pub const MAX_ROWS: u32 = 16;
+pub(crate) const MAX_ROWS: u32 = 16;
 
 /// How the work of one workgroup is laid out.
 ///
@@ -20,8 +20,9 @@ pub const MAX_ROWS: u32 = 16;
 /// `subgroup` is set, through workgroup memory otherwise.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct QuantTile {
-    /// Rows of `a` dotted per pass over the weights (1..=[`MAX_ROWS`]); more rows are
-    /// further workgroups along y, each streaming the weights again.
+    /// Rows of `a` dotted per pass over the weights (1 to 16 on a CPU
+    /// device, to 8 on a GPU); more rows are further workgroups along y,
+    /// each streaming the weights again.
     pub rows: u32,
     /// Invocations per output column (a power of two).
     pub threads: u32,

@@ -28,6 +28,7 @@ mod dequant;
 mod grouped;
 mod reduce;
 
+use config::MAX_ROWS;
 pub use config::{QuantMatmulConfig, QuantTile};
 pub use dequant::{chunk_elems, WeightLoads};
 pub use grouped::{moe_down_quant, moe_down_to_tokens_quant, moe_gate_up_quant, QuantMoeConfig};
@@ -37,7 +38,6 @@ use seam_core::{Dim, Grid, GridDim, Kernel};
 use crate::error::ShaderError;
 use crate::kernels::matmul::{acc, write_block_start, Epilogue};
 use crate::wgsl::{wgsl, KernelBuilder, WgslWriter, ACTIVATIONS};
-use config::MAX_ROWS;
 
 use dequant::{helpers, write_chunk, SubBlock};
 use grouped::Grouping;
