@@ -77,7 +77,9 @@ fn header(config: &MoeTransformerConfig) -> String {
             .kv_cache
             .map(|n| format!(
                 "# With a KV cache of up to {n} positions (session states): `prefill` and `decode`\n\
-                 # run on it; `seam generate` drives them.\n"
+                 # run on one sequence's cache; `step` decodes up to {b} sequences at once over\n\
+                 # KV pools of {b} slots (`seam generate` and `seam serve` run it).\n",
+                b = config.max_batch.unwrap_or(0)
             ))
             .unwrap_or_default(),
     )
