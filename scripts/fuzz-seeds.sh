@@ -11,8 +11,12 @@ mkdir -p "$corpus"/{text,bundle_bytes,bundle_manifest,checkpoint,gguf,tokenizer}
 # text: the example models.
 cp examples/*.seam "$corpus/text/"
 
-# gguf: the GGUF fixtures.
-cp tests/fixtures/gguf/llama/*.gguf "$corpus/gguf/"
+# gguf: the GGUF fixtures, and their first 16 KiB (the metadata and tensor
+# infos without the data: quick to run, so most executions go to the header).
+for f in tests/fixtures/gguf/llama/*.gguf; do
+    cp "$f" "$corpus/gguf/"
+    head -c 16384 "$f" >"$corpus/gguf/head-$(basename "$f")"
+done
 
 # checkpoint: per fixture, a little-endian u16 length, config.json, then the
 # JSON header of its (first) safetensors file.

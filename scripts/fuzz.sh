@@ -5,7 +5,8 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
 # Default: 600 s for each target in fuzz/fuzz_targets/. `scripts/fuzz.sh 5` is
-# a smoke run. Prints per target the executions, the coverage (libFuzzer's
+# a smoke run. Targets are release builds with debug assertions (overflow
+# checks) and AddressSanitizer, as cargo fuzz makes them. Prints per target the executions, the coverage (libFuzzer's
 # `cov:` edges and `ft:` features) and the crashes, timeouts and out-of-memory
 # inputs found (saved under fuzz/artifacts/<target>/). Exits non-zero if any.
 set -euo pipefail
@@ -41,7 +42,7 @@ for t in "${targets[@]}"; do
     seeds=()
     [ -d "seeds/$t" ] && seeds=("seeds/$t")
     set +e
-    cargo +nightly fuzz run "$t" "corpus/$t" "${seeds[@]}" -- \
+    cargo +nightly fuzz run --debug-assertions "$t" "corpus/$t" "${seeds[@]}" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
         -max_len="$(max_len "$t")" -print_final_stats=1 >"logs/$t.log" 2>&1
     status=$?
