@@ -17,12 +17,12 @@ use std::sync::OnceLock;
 use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use seam_bundle::{BundleReader, SectionKind, BASE_FORMAT_VERSION};
-use seam_fuzz::bundle::{layout, sample_writer, sections, touch};
+use seam_fuzz::bundle::{layout, sample_writer, sections, touch, Sections};
 use seam_fuzz::json::edit;
 
 /// The valid bundle's sections and its manifest as a JSON value.
-fn sample() -> &'static (Vec<(SectionKind, Vec<u8>)>, serde_json::Value) {
-    static SAMPLE: OnceLock<(Vec<(SectionKind, Vec<u8>)>, serde_json::Value)> = OnceLock::new();
+fn sample() -> &'static (Sections, serde_json::Value) {
+    static SAMPLE: OnceLock<(Sections, serde_json::Value)> = OnceLock::new();
     SAMPLE.get_or_init(|| {
         let bytes = sample_writer().to_bytes().expect("sample bundle writes");
         let sections = sections(&bytes);

@@ -97,8 +97,11 @@ pub fn sample_writer() -> BundleWriter {
     w
 }
 
-/// The sections of a bundle, in order: `(kind, bytes)`.
-pub fn sections(bundle: &[u8]) -> Vec<(SectionKind, Vec<u8>)> {
+/// A bundle's sections, in order: `(kind, bytes)`.
+pub type Sections = Vec<(SectionKind, Vec<u8>)>;
+
+/// The sections of a bundle the writer made.
+pub fn sections(bundle: &[u8]) -> Sections {
     let count = u32::from_le_bytes(bundle[12..16].try_into().unwrap()) as usize;
     (0..count)
         .map(|i| {
