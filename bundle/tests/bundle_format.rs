@@ -2,94 +2,14 @@
 //! a named error (no panic, nothing touches a GPU).
 
 use seam_bundle::{
-    BufferEntry, BufferRange, BufferRole, BundleError, BundleReader, BundleWriter, DimBound,
-    Dispatch, EntryPoint, GenerationMeta, IoEntry, Manifest, SectionKind, StateEntry, StateLength,
-    FORMAT_VERSION,
+    BufferEntry, BufferRole, BundleError, BundleReader, BundleWriter, DimBound, GenerationMeta,
+    Manifest, SectionKind, StateEntry, StateLength, FORMAT_VERSION,
 };
-use seam_core::{Access, BindingDesc, DType, Dim, Grid, Kernel, SizeDesc, SizeExpr};
+use seam_core::{DType, SizeExpr};
 
-const SOURCE: &str = "@compute @workgroup_size(64) fn main() {}";
-
-fn sample_kernel() -> Kernel {
-    Kernel {
-        name: "copy".into(),
-        wgsl: SOURCE.into(),
-        entry_point: "main".into(),
-        workgroup_size: [64, 1, 1],
-        bindings: vec![
-            BindingDesc {
-                binding: 0,
-                name: "x".into(),
-                access: Access::ReadWrite,
-            },
-            BindingDesc {
-                binding: 1,
-                name: "params".into(),
-                access: Access::Uniform,
-            },
-        ],
-        sizes: vec![SizeDesc {
-            name: "n".into(),
-            dim: Dim::Dynamic,
-        }],
-        grid: Grid::linear(&["n"], 64),
-        indexing_proven: false,
-    }
-}
-
-fn sample_writer() -> BundleWriter {
-    let manifest = Manifest {
-        dims: vec![DimBound {
-            name: "tokens".into(),
-            max: 64,
-        }],
-        ..Manifest::new("sample", "test")
-    };
-    let mut w = BundleWriter::new(manifest);
-    let weight: Vec<u8> = (0..4 * 12).map(|i| i as u8).collect();
-    let wi = w.add_weight("w", DType::F32, vec![3, 4], &weight);
-    let ki = w.add_kernel(&sample_kernel());
-    assert_eq!(
-        w.add_kernel(&sample_kernel()),
-        ki,
-        "identical kernels are stored once"
-    );
-    let act = SizeExpr::Mul(vec![SizeExpr::Dim("tokens".into()), SizeExpr::Const(16)]);
-    w.manifest.buffers = vec![
-        BufferEntry {
-            name: "w".into(),
-            bytes: SizeExpr::Const(48),
-            role: BufferRole::Weight(wi),
-        },
-        BufferEntry {
-            name: "x".into(),
-            bytes: act.clone(),
-            role: BufferRole::Activation,
-        },
-    ];
-    w.manifest.entry_points = vec![EntryPoint {
-        name: "forward".into(),
-        inputs: vec![IoEntry {
-            name: "x".into(),
-            dtype: DType::F32,
-            shape: vec![SizeExpr::Dim("tokens".into()), SizeExpr::Const(4)],
-            buffer: 1,
-        }],
-        outputs: vec![],
-        dispatches: vec![Dispatch {
-            kernel: ki,
-            buffers: vec![BufferRange {
-                buffer: 1,
-                offset: 0,
-                size: None,
-            }],
-            sizes: vec![("n".into(), act)],
-        }],
-        states: Vec::new(),
-        state_length: None,
-    }];
-    w
-}
+#[path = "support/sample.rs"]
+mod sample;
+use sample::{sample_kernel, sample_writer};
 
 fn sample_bytes() -> Vec<u8> {
     sample_writer().to_bytes().expect("sample bundle writes")
@@ -447,4 +367,12 @@ fn identical_weights_are_stored_once() {
     assert_ne!(w.add_weight("other", DType::F32, vec![4, 16], &other), a);
     assert_ne!(w.add_weight("reshaped", DType::F32, vec![16, 4], &blob), a);
     assert_ne!(w.add_weight("ints", DType::I32, vec![4, 16], &blob), a);
+}
+
+#[test]
+fn identical_kernels_are_stored_once() {
+    let mut w = sample_writer();
+    let first = w.add_kernel(&sample_kernel());
+    assert_eq!(first, 0, "the sample's kernel is already stored");
+    assert_eq!(w.add_kernel(&sample_kernel()), first);
 }

@@ -4,11 +4,7 @@
 
 use std::hint::black_box;
 
-use seam_bundle::{
-    BufferEntry, BufferRange, BufferRole, Bundle, BundleWriter, DimBound, Dispatch, EntryPoint,
-    GenerationMeta, IoEntry, Manifest, SectionKind, MAGIC,
-};
-use seam_core::{Access, BindingDesc, DType, Dim, Grid, Kernel, SizeDesc, SizeExpr};
+use seam_bundle::{Bundle, BundleWriter, GenerationMeta, SectionKind, MAGIC};
 
 /// Header bytes before the section table.
 const HEADER_LEN: usize = 32;
@@ -17,79 +13,15 @@ const ENTRY_LEN: usize = 32;
 /// Sections start at multiples of this.
 const ALIGN: usize = 64;
 
-/// A bundle with one dim, one weight, one kernel with two bindings, two
-/// buffers, an entry point with one dispatch, a tokenizer and generation
-/// metadata: every section kind and most manifest fields.
+#[path = "../../bundle/tests/support/sample.rs"]
+mod sample;
+
+/// The bundle format tests' sample bundle (one dim, one weight, one kernel
+/// with two bindings, two buffers, an entry point with one dispatch, a
+/// tokenizer) with generation metadata too: every section kind and most
+/// manifest fields.
 pub fn sample_writer() -> BundleWriter {
-    let manifest = Manifest {
-        dims: vec![DimBound {
-            name: "tokens".into(),
-            max: 64,
-        }],
-        ..Manifest::new("sample", "fuzz")
-    };
-    let mut w = BundleWriter::new(manifest);
-    let weight: Vec<u8> = (0..48).collect();
-    let wi = w.add_weight("w", DType::F32, vec![3, 4], &weight);
-    let ki = w.add_kernel(&Kernel {
-        name: "copy".into(),
-        wgsl: "@compute @workgroup_size(64) fn main() {}".into(),
-        entry_point: "main".into(),
-        workgroup_size: [64, 1, 1],
-        bindings: vec![
-            BindingDesc {
-                binding: 0,
-                name: "x".into(),
-                access: Access::ReadWrite,
-            },
-            BindingDesc {
-                binding: 1,
-                name: "params".into(),
-                access: Access::Uniform,
-            },
-        ],
-        sizes: vec![SizeDesc {
-            name: "n".into(),
-            dim: Dim::Dynamic,
-        }],
-        grid: Grid::linear(&["n"], 64),
-        indexing_proven: false,
-    });
-    let act = SizeExpr::Mul(vec![SizeExpr::Dim("tokens".into()), SizeExpr::Const(16)]);
-    w.manifest.buffers = vec![
-        BufferEntry {
-            name: "w".into(),
-            bytes: SizeExpr::Const(48),
-            role: BufferRole::Weight(wi),
-        },
-        BufferEntry {
-            name: "x".into(),
-            bytes: act.clone(),
-            role: BufferRole::Activation,
-        },
-    ];
-    w.manifest.entry_points = vec![EntryPoint {
-        name: "forward".into(),
-        inputs: vec![IoEntry {
-            name: "x".into(),
-            dtype: DType::F32,
-            shape: vec![SizeExpr::Dim("tokens".into()), SizeExpr::Const(4)],
-            buffer: 1,
-        }],
-        outputs: vec![],
-        dispatches: vec![Dispatch {
-            kernel: ki,
-            buffers: vec![BufferRange {
-                buffer: 1,
-                offset: 0,
-                size: None,
-            }],
-            sizes: vec![("n".into(), act)],
-        }],
-        states: Vec::new(),
-        state_length: None,
-    }];
-    w.set_tokenizer(br#"{"model":{"type":"BPE"}}"#.to_vec());
+    let mut w = sample::sample_writer();
     w.set_generation(GenerationMeta {
         eos_token_ids: vec![2],
         ..GenerationMeta::default()
