@@ -7,7 +7,8 @@
 //! - [`Gpu::pipeline`] compiles a [`seam_core::Kernel`]; [`PipelineCache`]
 //!   builds each distinct kernel once.
 //! - [`Gpu::create_buffer`], [`Gpu::upload`], [`Gpu::read`] manage buffers;
-//!   [`GpuBuffer::slice`] binds a sub-range (one part of a split weight).
+//!   [`GpuBuffer::slice`] binds a sub-range (one part of a split weight);
+//!   [`Gpu::memory`] reports the device memory held ([`DeviceMemory`]).
 //! - [`Gpu::batch`] records many dispatches; [`Batch::finish`] gives a
 //!   [`Recorded`] submitted as one command buffer with one compute pass by
 //!   [`Gpu::run`] / [`Gpu::submit`] / [`Gpu::run_timed`].
@@ -25,6 +26,7 @@ mod batch;
 mod buffers;
 mod gpu;
 mod grid_budget;
+mod memory;
 mod pipeline;
 mod submit;
 mod workgroup_memory;
@@ -34,6 +36,7 @@ pub use batch::{Batch, Recorded};
 pub use buffers::{BufferView, GpuBuffer};
 pub use gpu::Gpu;
 pub use grid_budget::MAX_WORKGROUPS_PER_DISPATCH;
+pub use memory::DeviceMemory;
 pub use pipeline::{KernelPipeline, PipelineCache};
 /// The wgpu version the device layer is built on (for [`DeviceOptions`]'
 /// backends and power preference, and [`Gpu::device`]).
