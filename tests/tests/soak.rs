@@ -33,7 +33,7 @@ use std::sync::Mutex;
 use gpu_common::{load, runtime};
 use seam_compiler::optimize::OptLevel;
 use seam_frontends::examples::readme_moe;
-use seam_ir::{random_weights, Model, Weights};
+use seam_ir::random_weights;
 use seam_runtime::device::DeviceMemory;
 use seam_runtime::generate::Sampling;
 use seam_runtime::serving::{Engine, EngineOptions, Request, RequestId};
@@ -49,13 +49,16 @@ const POSITIONS: u64 = 96;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// readme_moe (pre-gating router, top-2 experts) with a KV cache and the
-/// batched step; random weights.
-fn model() -> (Model, Weights) {
+/// batched step, random weights, compiled at `-O2` and loaded on the default
+/// device.
+fn loaded() -> (Runtime, seam_runtime::Model) {
     let mut config = readme_moe().with_kv_cache(POSITIONS);
     config.max_batch = Some(SLOTS);
     let model = config.build().unwrap();
     let weights = random_weights(&model, 5);
-    (model, weights)
+    let rt = runtime();
+    let loaded = load(&rt, &model, &weights, OptLevel::O2);
+    (rt, loaded)
 }
 
 /// `name` from the environment, else `default`.
@@ -107,7 +110,11 @@ fn sample(rt: &Runtime, at: usize) -> Sample {
 }
 
 /// The bounds of the module doc between the warm-up sample and the end.
-fn assert_flat(what: &str, warm: &Sample, end: &Sample) {
+fn assert_flat(what: &str, start: &Sample, warm: &Sample, end: &Sample) {
+    eprintln!(
+        "  {what}: rss {:+.1} MiB since start",
+        (end.rss as f64 - start.rss as f64) / 1048576.0
+    );
     assert_eq!(
         end.device.allocated, warm.device.allocated,
         "{what}: device memory allocated grew from {} to {} bytes",
@@ -146,9 +153,7 @@ fn request(k: usize, vocab: usize) -> Request {
 fn decode_steps_hold_memory_flat() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let steps = count("SEAM_SOAK_STEPS", 2_000);
-    let rt = runtime();
-    let (model, weights) = model();
-    let loaded = load(&rt, &model, &weights, OptLevel::O2);
+    let (rt, loaded) = loaded();
     let options = EngineOptions {
         max_batch: Some(SLOTS as usize),
         ..EngineOptions::default()
@@ -174,24 +179,19 @@ fn decode_steps_hold_memory_flat() {
         }
     }
     let end = sample(&rt, steps);
-    eprintln!(
-        "  {tokens} tokens, {finished} requests finished; rss {:+.1} MiB since start",
-        (end.rss as f64 - start.rss as f64) / 1048576.0
-    );
+    eprintln!("  {tokens} tokens, {finished} requests finished");
     assert!(
         finished as u64 >= steps as u64 / 100,
         "requests kept finishing"
     );
-    assert_flat("decode", &warm.unwrap(), &end);
+    assert_flat("decode", &start, &warm.unwrap(), &end);
 }
 
 #[test]
 fn session_create_drop_holds_memory_flat() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cycles = count("SEAM_SOAK_SESSIONS", 200);
-    let rt = runtime();
-    let (model, weights) = model();
-    let loaded = load(&rt, &model, &weights, OptLevel::O2);
+    let (rt, loaded) = loaded();
     let prefill = loaded.entry("prefill").unwrap();
     let ids = HostTensor::from_i32(vec![5], &[3, 1, 4, 1, 5]).unwrap();
     eprintln!("{cycles} session create/prefill/drop cycles:");
@@ -206,19 +206,13 @@ fn session_create_drop_holds_memory_flat() {
         }
     }
     let end = sample(&rt, cycles);
-    eprintln!(
-        "  rss {:+.1} MiB since start",
-        (end.rss as f64 - start.rss as f64) / 1048576.0
-    );
-    assert_flat("sessions", &warm.unwrap(), &end);
+    assert_flat("sessions", &start, &warm.unwrap(), &end);
 }
 
 #[test]
 fn sessions_on_several_threads_agree() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = runtime();
-    let (model, weights) = model();
-    let loaded = load(&rt, &model, &weights, OptLevel::O2);
+    let (_rt, loaded) = loaded();
     let prefill = loaded.entry("prefill").unwrap();
     let ids = HostTensor::from_i32(vec![6], &[2, 7, 1, 8, 2, 8]).unwrap();
     let expected = loaded
