@@ -736,6 +736,7 @@ fn moe_rejects_bad_expert_ids() {
         assert_eq!(
             e,
             EvalError::ExpertIdOutOfRange {
+                op: "moe",
                 value: "v1".into(),
                 token: 1,
                 id: i64::from(bad),

@@ -328,6 +328,26 @@ pub fn moe_down_to_tokens(cfg: &MoeConfig, add_shared: bool) -> Result<Kernel, S
     )
 }
 
+/// The grouped matmul `out[t] = x[t]·W[ids[t]]` over the plan of top-1 ids:
+/// each block multiplies its pairs' rows of `x` by its expert's matrix and
+/// stores them straight into token order (a per-modality projection,
+/// Mixture-of-Transformers). The matrices are the config's "down" stack:
+/// `[E, K, N]` row-major, `[E, N, K]` transposed, with `ffn` = `K` and `hidden`
+/// = `N`. Bindings `a` (= `x`, f32 `[tokens, K]`), `block_expert`, `pairs`, `b`
+/// (`b_0…` when split), `out` (f32 `[tokens, N]`). Sizes `tokens`, `topk`
+/// (must be 1), `n`, `k`, `experts`, `blocks`.
+pub fn grouped_matmul(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
+    down(
+        cfg,
+        format!("grouped_matmul_r{}", cfg.block_rows()),
+        RowSource::MoePairsToTokens {
+            topk: Dim::Dynamic,
+            tokens: Dim::Dynamic,
+        },
+        Epilogue::None,
+    )
+}
+
 fn down(
     cfg: &MoeConfig,
     name: String,

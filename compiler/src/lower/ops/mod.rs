@@ -77,5 +77,6 @@ pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Low
         Op::TopK { k } => routing::topk(cx, instr, *k),
         Op::Route { k, mode, renorm } => routing::route(cx, instr, *k, *mode, *renorm),
         Op::Moe { act } => moe::lower(cx, instr, *act),
+        Op::GroupedMatMul => moe::lower_grouped_matmul(cx, instr),
     }
 }
