@@ -137,7 +137,9 @@ fn synthetic_inputs(
         .inputs()
         .iter()
         .map(|io| {
-            let modulus = bounds.get(&io.name).map_or(1000, |&b| b.clamp(1, 1000) as usize);
+            let modulus = bounds
+                .get(&io.name)
+                .map_or(1000, |&b| b.clamp(1, 1000) as usize);
             let shape: Vec<usize> = io
                 .shape
                 .iter()

@@ -68,7 +68,12 @@ fn fires_on_the_one_hot_masked_form_and_wins() {
     let before = one_hot_model();
     let (after, report) = run(&before, OptLevel::O2);
     assert_eq!(fired(&report, "masked-to-grouped"), 1, "{report}");
-    assert_eq!(count(&after, "grouped_matmul"), 1, "{}", text::print(&after));
+    assert_eq!(
+        count(&after, "grouped_matmul"),
+        1,
+        "{}",
+        text::print(&after)
+    );
     assert_eq!(count(&after, "matmul"), 0, "{}", text::print(&after));
     assert!(report.cost_after < report.cost_before, "{report}");
     for seed in [31, 32, 33] {
@@ -137,7 +142,12 @@ fn groups_every_projection_of_the_masked_example() {
     let (after, report) = run(&masked, OptLevel::O2);
     // q, k, v, o, gate, up, down per layer, and the head.
     assert_eq!(fired(&report, "masked-to-grouped"), 2 * 7 + 1, "{report}");
-    assert_eq!(count(&after, "grouped_matmul"), 15, "{}", text::print(&after));
+    assert_eq!(
+        count(&after, "grouped_matmul"),
+        15,
+        "{}",
+        text::print(&after)
+    );
     assert_eq!(count(&after, "matmul"), 0);
     // The same outputs as the masked form and as the grouped example (which
     // has the same params) under the reference evaluator.
@@ -148,7 +158,10 @@ fn groups_every_projection_of_the_masked_example() {
         let out = evaluate(model, "forward", &weights, &inputs).expect("grouped");
         let (a, b) = (naive[0].to_f32_vec(), out[0].to_f32_vec());
         let max = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let diff = a.iter().zip(&b).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+        let diff = a
+            .iter()
+            .zip(&b)
+            .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
         assert!(diff <= 1e-5 * max.max(1.0), "differs by {diff} (max {max})");
     }
 }

@@ -10,8 +10,8 @@ mod mot;
 mod params;
 
 pub use ladder::{ladder_residual, TensorParallelConfig};
-pub use mot::{mot, mot_dense, mot_masked, MotConfig, MotForm};
 pub use moe_transformer::{
     adamoe, mixtral_tiny, pregated_dense, pregated_topk, readme_moe, MoeTransformerConfig,
     RouterConfig, Routing, EXAMPLE_MAX_BATCH,
 };
+pub use mot::{mot, mot_dense, mot_masked, MotConfig, MotForm};

@@ -132,7 +132,9 @@ impl MotConfig {
         let embed = f32_param(&mut m, "embed", &[self.vocab, d]);
         let layers: Vec<MotLayer> = (0..self.layers)
             .map(|l| {
-                let mut p = |name: &str, dims: &[u64]| self.param(&mut m, &format!("layers.{l}.{name}"), dims);
+                let mut p = |name: &str, dims: &[u64]| {
+                    self.param(&mut m, &format!("layers.{l}.{name}"), dims)
+                };
                 MotLayer {
                     attn_norm: p("attn_norm", &[d]),
                     wq: p("wq", &[d, d]),

@@ -123,7 +123,7 @@ pub(crate) fn grouped_matmul(
     for (t, &id) in idv.iter().enumerate() {
         if id < 0 || id as u64 >= experts as u64 {
             return Err(EvalError::ExpertIdOutOfRange {
-                    op: at.op,
+                op: at.op,
                 value: at.value.to_string(),
                 token: t,
                 id,

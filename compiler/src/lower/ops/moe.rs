@@ -270,11 +270,18 @@ pub(crate) fn lower_grouped_matmul(cx: &mut LowerCx<'_>, instr: &Instr) -> Resul
     let n = static_u32(cx, instr, &w_dims[2], "output dim")?;
     let limits = cx.target.limits.clone();
     // The product is the plan's "down" stack: `ffn` = K in, `hidden` = N out.
-    let cfg = MoeConfig::new(experts, n, k, GatedAct::SwiGlu, &limits, cx.target.offset_align)
-        .map_err(|error| LowerError::Shader {
-            value: cx.result_name(instr),
-            error,
-        })?;
+    let cfg = MoeConfig::new(
+        experts,
+        n,
+        k,
+        GatedAct::SwiGlu,
+        &limits,
+        cx.target.offset_align,
+    )
+    .map_err(|error| LowerError::Shader {
+        value: cx.result_name(instr),
+        error,
+    })?;
     let topk = SizeExpr::Const(1);
     let plan = Plan::emit(cx, instr, &cfg, ops[1], &tokens, &topk)?;
     let (stored_rows, row_bytes) = match cfg.layout {

@@ -65,17 +65,24 @@ fn child(egraph: &SeamGraph, id: Id, f: fn(&SeamLang) -> bool) -> Option<Vec<Id>
 /// `[T]` and `e` a scalar integer constant → `(ids, e)`.
 fn one_hot_mask(egraph: &SeamGraph, id: Id) -> Option<(Id, u64)> {
     let column = tensor_type(egraph, id)?;
-    if !column.dtype.is_float() || column.rank() != 2 || column.shape.dims()[1] != Dim::Static(1)
-    {
+    if !column.dtype.is_float() || column.rank() != 2 || column.shape.dims()[1] != Dim::Static(1) {
         return None;
     }
-    let reshaped = child(egraph, id, |n| matches!(n, SeamLang::Reshape(c) if c.len() == 2))?;
-    let cast = child(egraph, reshaped[1], |n| {
-        matches!(n, SeamLang::Cast(c) if c.len() == 2)
-    })?;
-    let hit = child(egraph, cast[1], |n| {
-        matches!(n, SeamLang::Binary(BinaryFn::Eq, c) if c.len() == 2)
-    })?;
+    let reshaped = child(
+        egraph,
+        id,
+        |n| matches!(n, SeamLang::Reshape(c) if c.len() == 2),
+    )?;
+    let cast = child(
+        egraph,
+        reshaped[1],
+        |n| matches!(n, SeamLang::Cast(c) if c.len() == 2),
+    )?;
+    let hit = child(
+        egraph,
+        cast[1],
+        |n| matches!(n, SeamLang::Binary(BinaryFn::Eq, c) if c.len() == 2),
+    )?;
     let (ids, constant) = (hit[0], hit[1]);
     let ids_ty = tensor_type(egraph, ids)?;
     let const_ty = tensor_type(egraph, constant)?;
