@@ -8,6 +8,8 @@ mod movement;
 mod routing;
 mod rows;
 
+pub(crate) use moe::Plan;
+
 use std::collections::HashMap;
 
 use seam_ir::{Function, Instr, Op, Operand};

@@ -181,7 +181,8 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
 
 /// The routing plan's buffers: the blocks' experts, the expert-sorted padded
 /// pair list and each pair's position in it, for `blocks` blocks.
-struct Plan {
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
     block_expert: TensorId,
     pair_list: TensorId,
     pair_pos: TensorId,
@@ -252,8 +253,10 @@ impl Plan {
 }
 
 /// Lowers `grouped_matmul(x[T, K], ids[T], w[E, K, N])`: the plan of the
-/// top-1 ids, then one grouped product storing in token order — two
-/// dispatches whatever `E`. `w` must be an `f32` parameter.
+/// top-1 ids (emitted by the first product over these ids with this `E` and
+/// block size, reused by the others), then one grouped product storing in
+/// token order — one dispatch per product whatever `E`, plus one plan. `w`
+/// must be an `f32` parameter.
 pub(crate) fn lower_grouped_matmul(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
     let ops = &instr.operands;
     cx.scalar(instr, cx.ty(ops[0]).dtype)?;
@@ -283,7 +286,20 @@ pub(crate) fn lower_grouped_matmul(cx: &mut LowerCx<'_>, instr: &Instr) -> Resul
         error,
     })?;
     let topk = SizeExpr::Const(1);
-    let plan = Plan::emit(cx, instr, &cfg, ops[1], &tokens, &topk)?;
+    let key = match ops[1] {
+        Operand::Value(v) => Some((v, experts, cfg.block_rows())),
+        Operand::Param(_) => None,
+    };
+    let plan = match key.and_then(|k| cx.grouped_plans.get(&k)) {
+        Some(plan) => plan.clone(),
+        None => {
+            let plan = Plan::emit(cx, instr, &cfg, ops[1], &tokens, &topk)?;
+            if let Some(k) = key {
+                cx.grouped_plans.insert(k, plan.clone());
+            }
+            plan
+        }
+    };
     let (stored_rows, row_bytes) = match cfg.layout {
         BLayout::Transposed => (experts * n, u64::from(k) * 4),
         BLayout::RowMajor => (experts * k, u64::from(n) * 4),
