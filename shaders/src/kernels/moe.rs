@@ -16,6 +16,10 @@
 //!    in slot order (+ an optional shared-expert output): no atomics, no float
 //!    races.
 //!
+//! [`grouped_matmul`] reuses the plan of top-1 ids for a plain grouped product
+//! (`out[t] = x[t]·W[ids[t]]`, a per-modality projection), reading the rows
+//! as 2 does and storing them in token order.
+//!
 //! The grid of 2 and 3 covers `blocks` = [`moe_max_blocks`] blocks, an upper
 //! bound computable without reading the routing back; blocks past the last used
 //! one exit at once (llama.cpp-style early exit). Weights are never gathered or
