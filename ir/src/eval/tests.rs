@@ -429,7 +429,10 @@ fn grouped_matmul_takes_each_tokens_matrix() {
                 experts: 2
             }
         );
-        assert!(e.to_string().starts_with("`grouped_matmul` computing"), "{e}");
+        assert!(
+            e.to_string().starts_with("`grouped_matmul` computing"),
+            "{e}"
+        );
     }
 }
 
