@@ -1,7 +1,7 @@
 //! `seam bench`: forward latency of a bundle, with dispatches and submits per
 //! forward, and optionally where the time goes per kernel.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use seam_core::DType;
 use seam_runtime::{Entry, HostTensor, Timing};
 
 use super::device::DeviceArgs;
+use super::run::input_id_bounds;
 use super::weight_dirs::WeightDirArgs;
 use super::CliError;
 
@@ -66,10 +67,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                 CliError::Input(format!("`{}` has no entry point", path.display()))
             })?;
         let entry = model.entry(&name)?;
+        let bounds = input_id_bounds(model.manifest(), &name)?;
         let mut session = model.session()?;
         let stateful = session.length_dim().is_some();
         for &n in &args.tokens {
-            let inputs = synthetic_inputs(&entry, n)?;
+            let inputs = synthetic_inputs(&entry, n, &bounds)?;
             if stateful {
                 session.reset()?;
             }
@@ -124,12 +126,20 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Inputs of the right shape for `tokens` tokens: ids `i mod 1000`, floats 0.5.
-fn synthetic_inputs(entry: &Entry, tokens: usize) -> Result<Vec<HostTensor>, CliError> {
+/// Inputs of the right shape for `tokens` tokens: ids `i mod 1000` (`i mod
+/// bound` for an input with a bound in `bounds`, such as a modality id), floats 0.5.
+fn synthetic_inputs(
+    entry: &Entry,
+    tokens: usize,
+    bounds: &HashMap<String, u64>,
+) -> Result<Vec<HostTensor>, CliError> {
     entry
         .inputs()
         .iter()
         .map(|io| {
+            let modulus = bounds
+                .get(&io.name)
+                .map_or(1000, |&b| b.clamp(1, 1000) as usize);
             let shape: Vec<usize> = io
                 .shape
                 .iter()
@@ -139,11 +149,11 @@ fn synthetic_inputs(entry: &Entry, tokens: usize) -> Result<Vec<HostTensor>, Cli
             let t = match io.dtype {
                 DType::I32 => HostTensor::from_i32(
                     shape,
-                    &(0..n).map(|i| (i % 1000) as i32).collect::<Vec<_>>(),
+                    &(0..n).map(|i| (i % modulus) as i32).collect::<Vec<_>>(),
                 ),
                 DType::U32 => HostTensor::from_u32(
                     shape,
-                    &(0..n).map(|i| (i % 1000) as u32).collect::<Vec<_>>(),
+                    &(0..n).map(|i| (i % modulus) as u32).collect::<Vec<_>>(),
                 ),
                 _ => HostTensor::from_f32(shape, &vec![0.5; n]),
             };

@@ -83,7 +83,7 @@ impl InputSpec<'_> {
         };
         match ids.iter().find(|&&id| id < 0 || id as u64 >= bound) {
             Some(id) => Err(CliError::Input(format!(
-                "id {id} in `%{}` is outside 0..{bound} (the rows of the table it indexes)",
+                "id {id} in `%{}` is outside 0..{bound} (the rows or matrices it indexes)",
                 self.name
             ))),
             None => Ok(tensor),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use seam_bundle::{Bundle, Packing};
+use seam_bundle::{Bundle, Manifest, Packing};
 use seam_core::quant::unpack_rows;
 use seam_ir::eval::StateSession;
 use seam_ir::{index_bounds, text, DType, EncodedWeight, Tensor, TensorData, Weights};
@@ -58,12 +58,13 @@ fn to_host(t: &Tensor) -> Result<HostTensor, CliError> {
 }
 
 /// The bound on each id input of entry point `entry` (by name), read from the
-/// model text the bundle carries (none without it), as `seam eval` checks them.
-fn input_id_bounds(
-    bundle: &Bundle,
+/// model text a bundle's manifest carries (none without it), as `seam eval`
+/// checks them.
+pub(crate) fn input_id_bounds(
+    manifest: &Manifest,
     entry: &str,
 ) -> Result<std::collections::HashMap<String, u64>, CliError> {
-    let Some(source) = bundle.manifest().source_ir.as_deref() else {
+    let Some(source) = manifest.source_ir.as_deref() else {
         return Ok(Default::default());
     };
     let (model, _) =
@@ -135,7 +136,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             args.entry.as_deref().unwrap_or("")
         ))
     })?;
-    let bounds = input_id_bounds(&bundle, &entry.name)?;
+    let bounds = input_id_bounds(bundle.manifest(), &entry.name)?;
     let specs: Vec<InputSpec<'_>> = entry
         .inputs
         .iter()

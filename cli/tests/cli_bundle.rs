@@ -356,3 +356,66 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(o.status.code(), Some(101), "{stderr}");
 }
+
+/// The max abs error of a `check-reference` line of `seam run`'s output.
+fn reference_error(out: &str) -> f32 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("check-reference"))
+        .expect("a check line");
+    line.split("max abs error ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .expect("an error value")
+}
+
+#[test]
+fn mot_runs_with_a_modality_input_and_refuses_an_unknown_modality() {
+    let d = scratch("mot");
+    let model = format!("{}/../examples/mot.seam", env!("CARGO_MANIFEST_DIR"));
+    let bundle = d.join("mot.seamb").display().to_string();
+    let o = seam(&[
+        "compile",
+        &model,
+        "-o",
+        &bundle,
+        "--random-weights",
+        "7",
+        "--target",
+        "lavapipe",
+        "-O2",
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let npy = |name: &str, ids: Vec<i32>| {
+        let t = seam_ir::Tensor::i32(vec![ids.len()], ids).unwrap();
+        let path = d.join(name);
+        std::fs::write(&path, seam_ir::npy::to_npy_bytes(&t).unwrap()).unwrap();
+        format!("modality={}", path.display())
+    };
+    let good = npy("good.npy", vec![0, 1, 1, 0]);
+    let o = seam(&[
+        "run",
+        &bundle,
+        "--tokens",
+        "1,2,3,4",
+        "--input",
+        &good,
+        "--check-reference",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = reference_error(&text(&o));
+    assert!(err < 1e-4, "{}", text(&o));
+    let bad = npy("bad.npy", vec![0, 2, 1, 0]);
+    let o = seam(&["run", &bundle, "--tokens", "1,2,3,4", "--input", &bad]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("`%modality` is outside 0..2"),
+        "{}",
+        text(&o)
+    );
+    // `seam bench` makes modality ids in range itself.
+    let o = seam(&["bench", &bundle, "--tokens", "3", "--iters", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+}

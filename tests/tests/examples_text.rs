@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use seam_frontends::examples::{
-    adamoe, ladder_residual, mixtral_tiny, pregated_dense, pregated_topk, readme_moe,
-    MoeTransformerConfig, TensorParallelConfig,
+    adamoe, ladder_residual, mixtral_tiny, mot, mot_dense, mot_masked, pregated_dense,
+    pregated_topk, readme_moe, MoeTransformerConfig, MotConfig, MotForm, TensorParallelConfig,
 };
 use seam_ir::text;
 use seam_ir::{GatedAct, Model};
@@ -107,6 +107,45 @@ fn ladder_header(config: &TensorParallelConfig) -> String {
     )
 }
 
+fn mot_header(config: &MotConfig) -> String {
+    let form = match config.form {
+        MotForm::Grouped => {
+            "Every non-embedding weight (q/k/v/o, FFN, norms, head) is stacked per modality and\n\
+             # selected by each token's modality id: one grouped_matmul per projection."
+        }
+        MotForm::Masked => {
+            "Every non-embedding weight (q/k/v/o, FFN, norms, head) is stacked per modality; the\n\
+             # projections are in the naive form: each modality's dense product for all tokens, times\n\
+             # its 0/1 mask cast(eq(modality, e)), summed. -O2 groups them (masked-to-grouped)."
+        }
+        MotForm::Dense => {
+            "The dense baseline of the same width: one set of weights for all tokens\n\
+             # (%modality is not read)."
+        }
+    };
+    format!(
+        "# {name}: a Mixture-of-Transformers decoder, {layers} layers, d={d}, {h} query / {kv} kv heads,\n\
+         # SwiGLU of {f}, vocab {v}, modalities {mods} (ids 0..{n} in %modality).\n\
+         # {form}\n\
+         # Attention is global: causal over the whole interleaved sequence.\n\
+         # Generated from seam_frontends::examples::{name}() (SEAM_BLESS=1 cargo test -p seam-tests).\n\n",
+        name = config.name,
+        layers = config.layers,
+        d = config.d_model,
+        h = config.heads,
+        kv = config.kv_heads,
+        f = config.ffn,
+        v = config.vocab,
+        mods = config.modalities.join(", "),
+        n = config.modalities.len(),
+    )
+}
+
+fn check_mot(config: MotConfig) {
+    let built = config.build().expect("example builds");
+    check_file(&config.name, &mot_header(&config), &built);
+}
+
 /// Compares `examples/<name>.seam` with `built` (rewriting it under `SEAM_BLESS`).
 fn check_file(name: &str, header: &str, built: &Model) {
     let path = example_path(name);
@@ -164,4 +203,19 @@ fn mixtral_tiny_kv_file_matches_builder() {
 #[test]
 fn readme_moe_kv_file_matches_builder() {
     check_example(readme_moe().with_kv_cache(2048));
+}
+
+#[test]
+fn mot_file_matches_builder() {
+    check_mot(mot());
+}
+
+#[test]
+fn mot_masked_file_matches_builder() {
+    check_mot(mot_masked());
+}
+
+#[test]
+fn mot_dense_file_matches_builder() {
+    check_mot(mot_dense());
 }

@@ -22,6 +22,21 @@ fn runtime() -> Runtime {
     Runtime::new(&DeviceOptions::default()).expect("a Vulkan device (lavapipe on CI)")
 }
 
+/// The `forward` inputs for `n` tokens, all `i32[n]`: token ids, and for a
+/// Mixture-of-Transformers model each token's modality (runs of 2 text and
+/// 3 image tokens).
+fn forward_inputs(model: &seam_ir::Model, n: usize) -> Vec<Vec<i32>> {
+    let forward = model.function("forward").unwrap();
+    forward
+        .inputs
+        .iter()
+        .map(|&v| match forward.value(v).name.as_str() {
+            "modality" => (0..n).map(|i| i32::from(i % 5 >= 2)).collect(),
+            _ => (0..n).map(|i| ((i * 37 + 5) % 1024) as i32).collect(),
+        })
+        .collect()
+}
+
 /// Compiles the example at `opt_level` and checks max |gpu − cpu| against
 /// 1e-4 · max |cpu| over the logits, the reference being the evaluator on the
 /// model as written (before optimization).
@@ -40,17 +55,17 @@ fn check(name: &str, opt_level: OptLevel, token_counts: &[usize]) {
     let forward = loaded.entry("forward").unwrap();
     let mut session = loaded.session().unwrap();
     for &n in token_counts {
-        let ids: Vec<i32> = (0..n).map(|i| ((i * 37 + 5) % 1024) as i32).collect();
-        let gpu = session
-            .run(&forward, &[HostTensor::from_i32(vec![n], &ids).unwrap()])
-            .unwrap();
-        let cpu = evaluate(
-            &model,
-            "forward",
-            &weights,
-            &[Tensor::i32(vec![n], ids).unwrap()],
-        )
-        .unwrap();
+        let inputs = forward_inputs(&model, n);
+        let host: Vec<HostTensor> = inputs
+            .iter()
+            .map(|v| HostTensor::from_i32(vec![n], v).unwrap())
+            .collect();
+        let gpu = session.run(&forward, &host).unwrap();
+        let reference: Vec<Tensor> = inputs
+            .into_iter()
+            .map(|v| Tensor::i32(vec![n], v).unwrap())
+            .collect();
+        let cpu = evaluate(&model, "forward", &weights, &reference).unwrap();
         let (g, c) = (gpu[0].to_f32(), cpu[0].to_f32_vec());
         assert_eq!(gpu[0].shape(), cpu[0].shape);
         let scale = c.iter().fold(0f32, |m, x| m.max(x.abs()));
@@ -99,4 +114,22 @@ fn ladder_residual_matches_reference_on_gpu() {
 fn adamoe_matches_reference_on_gpu() {
     check("adamoe", OptLevel::O0, &[1, 9]);
     check("adamoe", OptLevel::O2, &[1, 9]);
+}
+
+#[test]
+fn mot_matches_reference_on_gpu() {
+    check("mot", OptLevel::O0, &[1, 9, 33]);
+    check("mot", OptLevel::O2, &[1, 33]);
+}
+
+#[test]
+fn mot_masked_matches_reference_on_gpu() {
+    check("mot_masked", OptLevel::O0, &[1, 9]);
+    check("mot_masked", OptLevel::O2, &[1, 9]);
+}
+
+#[test]
+fn mot_dense_matches_reference_on_gpu() {
+    check("mot_dense", OptLevel::O0, &[1, 9]);
+    check("mot_dense", OptLevel::O2, &[1, 9]);
 }

@@ -85,6 +85,7 @@ pub fn lower_function(
         steps: Vec::new(),
         of_value: HashMap::new(),
         of_param: HashMap::new(),
+        grouped_plans: HashMap::new(),
     };
     let inputs = func
         .inputs
@@ -188,6 +189,10 @@ pub(crate) struct LowerCx<'a> {
     steps: Vec<Step>,
     of_value: HashMap<ValueId, TensorId>,
     of_param: HashMap<(ParamId, Packing), TensorId>,
+    /// The routing plans of the `grouped_matmul`s, by ids value, matrix count
+    /// and block rows: one plan serves every product over the same ids (a
+    /// Mixture-of-Transformers model plans its modality ids once).
+    grouped_plans: HashMap<(ValueId, u32, u32), ops::Plan>,
 }
 
 /// A dim as a size expression.

@@ -172,6 +172,8 @@ impl CostModel {
             (SeamLang::Attention(_), [q, k, _]) => 4.0 * self.elements(q) * self.dim(k, 0),
             // At most a slot's positions per query (fewer in decode).
             (SeamLang::PooledAttention(_), [q, k, ..]) => 4.0 * self.elements(q) * self.dim(k, 1),
+            // Each token's row times its own matrix.
+            (SeamLang::GroupedMatMul(_), [x, _, _]) => 2.0 * out_elems * self.dim(x, 1),
             (SeamLang::Moe(_), [x, ids, w, experts @ ..]) => {
                 let tokens_k = self.elements(ids);
                 let (d, f) = experts

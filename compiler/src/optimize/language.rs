@@ -276,6 +276,7 @@ seam_lang! {
         "topk" = TopK,
         "route" = Route,
         "moe" = Moe,
+        "grouped_matmul" = GroupedMatMul,
         "all_reduce" = AllReduce,
         "all_reduce_start" = AllReduceStart,
         "all_reduce_wait" = AllReduceWait,

@@ -28,6 +28,9 @@ pub enum BuildError {
         /// Names given.
         found: usize,
     },
+    /// A Mixture-of-Transformers model declared with no modality.
+    #[error("a Mixture-of-Transformers model needs at least one modality")]
+    NoModalities,
     /// A MoE layer has neither an in-layer router nor a decoupled decision.
     #[error("layer {0} has no routing decision")]
     MissingRouting(usize),

@@ -267,6 +267,18 @@ impl FunctionBuilder<'_> {
         self.single(name, Op::Moe { act }, &operands)
     }
 
+    /// `grouped_matmul(x, ids, w)`: row `t` of `x` times matrix `ids[t]` of `w`.
+    pub fn grouped_matmul(
+        &mut self,
+        name: &str,
+        x: impl Into<Operand>,
+        ids: impl Into<Operand>,
+        w: impl Into<Operand>,
+    ) -> Built {
+        let operands = [x.into(), ids.into(), w.into()];
+        self.single(name, Op::GroupedMatMul, &operands)
+    }
+
     /// `cache(x, key, refresh)`.
     pub fn cache(&mut self, name: &str, x: impl Into<Operand>, key: &str, refresh: u32) -> Built {
         self.single(

@@ -6,6 +6,7 @@
 
 mod ladder;
 mod moe_transformer;
+mod mot;
 mod params;
 
 pub use ladder::{ladder_residual, TensorParallelConfig};
@@ -13,3 +14,4 @@ pub use moe_transformer::{
     adamoe, mixtral_tiny, pregated_dense, pregated_topk, readme_moe, MoeTransformerConfig,
     RouterConfig, Routing, EXAMPLE_MAX_BATCH,
 };
+pub use mot::{mot, mot_dense, mot_masked, MotConfig, MotForm};

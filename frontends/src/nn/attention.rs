@@ -3,7 +3,7 @@
 
 use seam_ir::{Dim, ParamId, ValueId};
 
-use super::{Built, KvCache, Linear, Tokens};
+use super::{Built, KvCache, Linear, Project, Tokens};
 use crate::builder::{BuildError, FunctionBuilder};
 
 /// Head layout, RoPE base and score scale of one attention block.
@@ -41,23 +41,24 @@ pub(crate) struct QkNorm {
 }
 
 /// The projections of one attention block; its input is already normalised.
+/// `P` is the projections' kind: [`Linear`], or per-modality weights.
 #[derive(Copy, Clone, Debug)]
-pub(crate) struct Attention {
+pub(crate) struct Attention<P = Linear> {
     /// Heads, RoPE and scale.
     pub shape: AttentionShape,
     /// Query projection `[d_model, heads * head_dim]`.
-    pub q: Linear,
+    pub q: P,
     /// Key projection `[d_model, kv_heads * head_dim]`.
-    pub k: Linear,
+    pub k: P,
     /// Value projection `[d_model, kv_heads * head_dim]`.
-    pub v: Linear,
+    pub v: P,
     /// Output projection `[heads * head_dim, d_model]`.
-    pub o: Linear,
+    pub o: P,
     /// Norms over the projected q and k, when the architecture has them.
     pub qk_norm: Option<QkNorm>,
 }
 
-impl Attention {
+impl<P: Project> Attention<P> {
     /// Emits `o(attention(rope(q(h)), rope(k(h)), v(h)))` at the tokens'
     /// positions, named under `prefix` (the result is `{prefix}.attn_out`).
     /// With a `cache`, the tokens' keys and values are stored in it and the
@@ -82,7 +83,7 @@ impl Attention {
         };
         let flat = vec![tokens.rows.clone(), Dim::Static(self.shape.width())];
         let a = f.reshape(&format!("{prefix}.attn_flat"), a, flat)?;
-        self.o.emit(f, &format!("{prefix}.attn_out"), a)
+        self.o.project(f, &format!("{prefix}.attn_out"), a)
     }
 
     /// The `[kv_heads, head_dim]` of this block's cache rows.
@@ -108,9 +109,9 @@ impl Attention {
                 Dim::Static(s.head_dim),
             ]
         };
-        let mut q = self.q.emit(f, &n("q"), h)?;
-        let mut k = self.k.emit(f, &n("k"), h)?;
-        let v = self.v.emit(f, &n("v"), h)?;
+        let mut q = self.q.project(f, &n("q"), h)?;
+        let mut k = self.k.project(f, &n("k"), h)?;
+        let v = self.v.project(f, &n("v"), h)?;
         if let Some(norm) = self.qk_norm {
             q = f.rms_norm(&n("q_norm"), q, norm.q, norm.eps)?;
             k = f.rms_norm(&n("k_norm"), k, norm.k, norm.eps)?;

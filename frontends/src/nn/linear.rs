@@ -1,4 +1,5 @@
-//! A linear projection with an optional bias.
+//! A linear projection with an optional bias, and the [`Project`] trait the
+//! blocks take their projections through.
 
 use seam_ir::{ParamId, ValueId};
 
@@ -27,5 +28,18 @@ impl Linear {
             Some(b) => f.add(&format!("{name}.bias"), y, b),
             None => Ok(y),
         }
+    }
+}
+
+/// A projection of token rows `x[T, in]` to `[T, out]`: a [`Linear`], or a
+/// per-modality projection ([`super::ModalityLinear`]).
+pub(crate) trait Project {
+    /// Emits the projection of `x`, its result named `name`.
+    fn project(&self, f: &mut FunctionBuilder<'_>, name: &str, x: ValueId) -> Built;
+}
+
+impl Project for Linear {
+    fn project(&self, f: &mut FunctionBuilder<'_>, name: &str, x: ValueId) -> Built {
+        self.emit(f, name, x)
     }
 }

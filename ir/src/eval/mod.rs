@@ -160,10 +160,13 @@ pub enum EvalError {
         /// The function.
         function: String,
     },
-    /// A `moe` token selects an expert that does not exist.
-    #[error("`moe` computing `%{value}`: token {token} selects expert {id}, but there are only {experts} expert(s) (ids 0..{experts})")]
+    /// A `moe` or `grouped_matmul` token selects an expert (or matrix) that
+    /// does not exist.
+    #[error("`{op}` computing `%{value}`: token {token} selects expert {id}, but there are only {experts} expert(s) (ids 0..{experts})")]
     ExpertIdOutOfRange {
-        /// The moe's result value.
+        /// The op (`moe` or `grouped_matmul`).
+        op: &'static str,
+        /// The op's result value.
         value: String,
         /// The token (row of `ids`).
         token: usize,
@@ -569,6 +572,7 @@ fn run_op(op: &Op, x: &[&Tensor], out: &[OutType], value: &str) -> Result<Vec<Te
             routing::route(x[0], x.get(1).copied(), *k, *mode, *renorm, at)
         }
         Op::Moe { act } => one(moe::moe(x, *act, at)),
+        Op::GroupedMatMul => one(moe::grouped_matmul(x[0], x[1], x[2], at)),
         Op::AllReduce { .. } | Op::AllReduceStart { .. } | Op::AllReduceWait | Op::Cache { .. } => {
             Ok(vec![x[0].clone()])
         }

@@ -1,5 +1,5 @@
 //! `moe`, evaluated directly and sparsely: each token runs only its k selected
-//! experts. Equivalent to the dense expansion of [`crate::expand::expand_moe`]
+//! experts, and `grouped_matmul`, each token's matrix only. `moe` is equivalent to the dense expansion of [`crate::expand::expand_moe`]
 //! (which defines the op) up to `f32` rounding; the tests check that.
 
 use super::linalg::matmul_into;
@@ -76,6 +76,7 @@ pub(crate) fn moe(x: &[&Tensor], act: GatedAct, at: &At) -> Result<Tensor, EvalE
             let id = idv[t * k + j];
             if id < 0 || id as u64 >= experts as u64 {
                 return Err(EvalError::ExpertIdOutOfRange {
+                    op: at.op,
                     value: at.value.to_string(),
                     token: t,
                     id,
@@ -98,4 +99,46 @@ pub(crate) fn moe(x: &[&Tensor], act: GatedAct, at: &At) -> Result<Tensor, EvalE
         }
     }
     at.floats(xs.dtype, vec![t_len, d], out)
+}
+
+/// `grouped_matmul(x[T, K], ids[T], w[E, K, N])`: `y[t] = x[t]·w[ids[t]]` in
+/// `f32`, rounded once to `x`'s dtype. An id outside `0..E` is
+/// [`EvalError::ExpertIdOutOfRange`].
+pub(crate) fn grouped_matmul(
+    xs: &Tensor,
+    ids: &Tensor,
+    w: &Tensor,
+    at: &At,
+) -> Result<Tensor, EvalError> {
+    if xs.rank() != 2 || ids.rank() != 1 || w.rank() != 3 {
+        return Err(at.bug("operand ranks"));
+    }
+    let (t_len, k) = (xs.shape[0], xs.shape[1]);
+    let (experts, n) = (w.shape[0], w.shape[2]);
+    if ids.shape[0] != t_len || w.shape[1] != k {
+        return Err(at.bug("operand shapes"));
+    }
+    let (xf, wf, idv) = (xs.floats(), w.floats(), ids.to_i64_vec());
+    let mut out = vec![0.0f32; t_len * n];
+    for (t, &id) in idv.iter().enumerate() {
+        if id < 0 || id as u64 >= experts as u64 {
+            return Err(EvalError::ExpertIdOutOfRange {
+                op: at.op,
+                value: at.value.to_string(),
+                token: t,
+                id,
+                experts,
+            });
+        }
+        let e = id as usize;
+        matmul_into(
+            &xf[t * k..(t + 1) * k],
+            &wf[e * k * n..(e + 1) * k * n],
+            &mut out[t * n..(t + 1) * n],
+            1,
+            k,
+            n,
+        );
+    }
+    at.floats(xs.dtype, vec![t_len, n], out)
 }

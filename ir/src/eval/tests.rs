@@ -404,6 +404,38 @@ fn gather_rejects_bad_ids() {
     ));
 }
 
+#[test]
+fn grouped_matmul_takes_each_tokens_matrix() {
+    // x[3, 2] · w[ids[t]] with w[0] = I, w[1] = [[0, 1], [2, 0]].
+    let mut b = Builder::new();
+    let w = b.param("w", f32t([2u64, 2, 2]));
+    let x = b.input("x", f32t([3u64, 2]));
+    let ids = b.input("ids", i32t([3u64]));
+    let y = b.op(Op::GroupedMatMul, &[x, ids, w]);
+    let m = b.finish(&[y]);
+    let w = tf(&[2, 2, 2], &[1., 0., 0., 1., 0., 1., 2., 0.]);
+    let x = tf(&[3, 2], &[1., 2., 3., 4., 5., 6.]);
+    let out = run(&m, vec![w.clone()], &[x.clone(), ti(&[3], &[0, 1, 1])]).unwrap();
+    assert_close(out[0].as_f32().unwrap(), &[1., 2., 8., 3., 12., 5.], 0.0);
+    for bad in [2, -1] {
+        let e = run(&m, vec![w.clone()], &[x.clone(), ti(&[3], &[0, bad, 1])]).unwrap_err();
+        assert_eq!(
+            e,
+            EvalError::ExpertIdOutOfRange {
+                op: "grouped_matmul",
+                value: "v1".into(),
+                token: 1,
+                id: i64::from(bad),
+                experts: 2
+            }
+        );
+        assert!(
+            e.to_string().starts_with("`grouped_matmul` computing"),
+            "{e}"
+        );
+    }
+}
+
 /// A model `rope(x: f32[T, H, Dh], pos: i32[T])`.
 fn rope_model(t: u64, h: u64, dh: u64, theta: f32) -> Model {
     let mut b = Builder::new();
@@ -736,6 +768,7 @@ fn moe_rejects_bad_expert_ids() {
         assert_eq!(
             e,
             EvalError::ExpertIdOutOfRange {
+                op: "moe",
                 value: "v1".into(),
                 token: 1,
                 id: i64::from(bad),

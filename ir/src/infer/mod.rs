@@ -73,6 +73,7 @@ pub fn infer(
         Op::TopK { k } => routing::top_k(&c, *k),
         Op::Route { k, mode, renorm } => routing::route(&c, *k, *mode, *renorm),
         Op::Moe { .. } => moe::moe(&c),
+        Op::GroupedMatMul => moe::grouped_matmul(&c),
         Op::AllReduce { .. } | Op::AllReduceStart { .. } | Op::AllReduceWait | Op::Cache { .. } => {
             single(c.ty(0).dtype, c.ty(0).shape.clone())
         }

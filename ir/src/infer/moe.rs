@@ -1,5 +1,6 @@
-//! Typing rules of the grouped expert FFN `moe`: the tokens and their routing,
-//! the stacked expert weights, and the optional shared expert.
+//! Typing rules of the grouped expert FFN `moe` (the tokens and their routing,
+//! the stacked expert weights, and the optional shared expert) and of the
+//! id-selected `grouped_matmul`.
 
 use super::{single, Checker, Inferred, TypeError};
 use crate::shape::Dim;
@@ -69,4 +70,19 @@ fn check_shared_expert(c: &Checker<'_>, model_dim: &Dim) -> Result<(), TypeError
     let down_msg = "shared down must be [Fs, D]";
     c.dim_eq(8, down_msg, &down[0], ffn_dim)?;
     c.dim_eq(8, down_msg, &down[1], model_dim)
+}
+
+/// `grouped_matmul`: float `x[T, K]`, integer `ids[T]` and `w[E, K, N]` of
+/// `x`'s dtype → `[T, N]`.
+pub(super) fn grouped_matmul(c: &Checker<'_>) -> Inferred {
+    let dt = c.float(0)?;
+    c.rank(0, 2)?;
+    c.int(1)?;
+    c.rank(1, 1)?;
+    c.same_dtype(2, 0)?;
+    c.rank(2, 3)?;
+    let (x, ids, w) = (c.dims(0), c.dims(1), c.dims(2));
+    c.dim_eq(1, "ids must have one entry per row of x", &ids[0], &x[0])?;
+    c.dim_eq(2, "w must be [E, K, N] with K x's last dim", &w[1], &x[1])?;
+    single(dt, [x[0].clone(), w[2].clone()].into_iter().collect())
 }

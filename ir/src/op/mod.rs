@@ -198,6 +198,13 @@ pub enum Op {
         /// Gated activation of every expert (and the shared one).
         act: GatedAct,
     },
+    /// Grouped matmul selecting each token's matrix by an id: `x[T, K]`,
+    /// integer `ids[T]`, `w[E, K, N]` → `[T, N]`, `y[t] = x[t]·w[ids[t]]`
+    /// (f32 accumulation). A per-modality projection (Mixture-of-Transformers):
+    /// `moe` with top-1 routing of weight 1 and a plain linear expert. An id
+    /// outside `0..E` is an evaluation error; the GPU leaves that token's row
+    /// unspecified. Text: `grouped_matmul(%x, %ids, @w)`.
+    GroupedMatMul,
     /// Reduction across tensor-parallel ranks; the identity on one device.
     AllReduce {
         /// The reduction.

@@ -74,6 +74,7 @@ impl Op {
                 act: a.gated_act()?,
             },
             "matmul_add" => Op::MatMulAdd,
+            "grouped_matmul" => Op::GroupedMatMul,
             "fused" => {
                 let text = a.string("expr")?;
                 let expr = FusedExpr::parse(&text).map_err(|e| {

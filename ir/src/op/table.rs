@@ -145,6 +145,7 @@ op_table! {
         TopK: "topk", Exact(1), 2, false;
         Route: "route", Exact(1), 2, false;
         Moe: "moe", OneOf(&[6, 9]), 1, false;
+        GroupedMatMul: "grouped_matmul", Exact(3), 1, false;
         AllReduce: "all_reduce", Exact(1), 1, false;
         AllReduceStart: "all_reduce_start", Exact(1), 1, false;
         AllReduceWait: "all_reduce_wait", Exact(1), 1, false;

@@ -1052,6 +1052,33 @@ impl Gen {
                 self.emit(s, Op::Moe { act }, &ops, None, &[]);
                 true
             }
+            "grouped_matmul" => {
+                let Some(x) = self.pick(s, |v| float(v) && v.ty.rank() == 2) else {
+                    return false;
+                };
+                let rows = x.ty.shape.dims()[0].clone();
+                let Some(ids) = self.pick(s, |v| {
+                    v.ty.dtype == DType::I32
+                        && v.ty.shape.dims() == [rows.clone()]
+                        && v.id_bound.is_some_and(|b| (1..=8).contains(&b))
+                }) else {
+                    return false;
+                };
+                let e = ids.id_bound.unwrap_or(1);
+                let k = x.ty.shape.dims()[1].clone();
+                let n = Dim::Static(self.small());
+                let w = self.param(TensorType {
+                    dtype: x.ty.dtype,
+                    shape: Shape(vec![Dim::Static(e), k, n]),
+                });
+                let operands = [
+                    (Operand::Value(x.id), x.ty),
+                    (Operand::Value(ids.id), ids.ty),
+                    w,
+                ];
+                self.emit(s, Op::GroupedMatMul, &operands, None, &[]);
+                true
+            }
             "all_reduce" => {
                 let Some(a) = self.pick(s, |_| true) else {
                     return false;

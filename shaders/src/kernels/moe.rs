@@ -16,6 +16,10 @@
 //!    in slot order (+ an optional shared-expert output): no atomics, no float
 //!    races.
 //!
+//! [`grouped_matmul`] reuses the plan of top-1 ids for a plain grouped product
+//! (`out[t] = x[t]·W[ids[t]]`, a per-modality projection), reading the rows
+//! as 2 does and storing them in token order.
+//!
 //! The grid of 2 and 3 covers `blocks` = [`moe_max_blocks`] blocks, an upper
 //! bound computable without reading the routing back; blocks past the last used
 //! one exit at once (llama.cpp-style early exit). Weights are never gathered or
@@ -325,6 +329,26 @@ pub fn moe_down_to_tokens(cfg: &MoeConfig, add_shared: bool) -> Result<Kernel, S
             tokens: Dim::Dynamic,
         },
         epilogue,
+    )
+}
+
+/// The grouped matmul `out[t] = x[t]·W[ids[t]]` over the plan of top-1 ids:
+/// each block multiplies its pairs' rows of `x` by its expert's matrix and
+/// stores them straight into token order (a per-modality projection,
+/// Mixture-of-Transformers). The matrices are the config's "down" stack:
+/// `[E, K, N]` row-major, `[E, N, K]` transposed, with `ffn` = `K` and `hidden`
+/// = `N`. Bindings `a` (= `x`, f32 `[tokens, K]`), `block_expert`, `pairs`, `b`
+/// (`b_0…` when split), `out` (f32 `[tokens, N]`). Sizes `tokens`, `topk`
+/// (must be 1), `n`, `k`, `experts`, `blocks`.
+pub fn grouped_matmul(cfg: &MoeConfig) -> Result<Kernel, ShaderError> {
+    down(
+        cfg,
+        format!("grouped_matmul_r{}", cfg.block_rows()),
+        RowSource::MoePairsToTokens {
+            topk: Dim::Dynamic,
+            tokens: Dim::Dynamic,
+        },
+        Epilogue::None,
     )
 }
 

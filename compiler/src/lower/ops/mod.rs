@@ -8,6 +8,8 @@ mod movement;
 mod routing;
 mod rows;
 
+pub(crate) use moe::Plan;
+
 use std::collections::HashMap;
 
 use seam_ir::{Function, Instr, Op, Operand};
@@ -77,5 +79,6 @@ pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Low
         Op::TopK { k } => routing::topk(cx, instr, *k),
         Op::Route { k, mode, renorm } => routing::route(cx, instr, *k, *mode, *renorm),
         Op::Moe { act } => moe::lower(cx, instr, *act),
+        Op::GroupedMatMul => moe::lower_grouped_matmul(cx, instr),
     }
 }

@@ -9,7 +9,7 @@ use seam_bundle::Packing;
 use seam_core::{DeviceLimits, SizeExpr, WeightFormat};
 use seam_ir::{DType, GatedAct, Instr, Op, Operand, RouteMode};
 use seam_shaders::kernels::moe::{
-    moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_plan, MoeConfig,
+    grouped_matmul, moe_combine, moe_down, moe_down_to_tokens, moe_gate_up, moe_plan, MoeConfig,
 };
 use seam_shaders::{
     matmul, moe_down_quant, moe_down_to_tokens_quant, moe_gate_up_quant, BLayout, Epilogue,
@@ -69,48 +69,20 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
             error,
         },
     )?;
+    // 1. Plan: sort (token, slot) pairs by expert into padded blocks.
+    let plan = Plan::emit(cx, instr, &cfg, ops[1], &tokens, &topk)?;
+    let (block_expert, pair_list, pair_pos) = (plan.block_expert, plan.pair_list, plan.pair_pos);
+    let blocks = &plan.blocks;
     let rows = u64::from(cfg.block_rows());
-    // Upper bound on blocks: ceil(T·k / rows) + E (each expert pads at most one block).
-    let pairs = SizeExpr::product([tokens.clone(), topk.clone()]);
-    let blocks = SizeExpr::sum([
-        pairs.clone().ceil_div(rows),
-        SizeExpr::Const(u64::from(experts)),
-    ]);
     let name = cx.result_name(instr);
-    let block_expert = cx.temp(format!("{name}.block_expert"), DType::U32, blocks.clone());
-    let pair_list = cx.temp(
-        format!("{name}.pairs"),
-        DType::U32,
-        SizeExpr::product([blocks.clone(), SizeExpr::Const(rows)]),
-    );
-    let pair_pos = cx.temp(format!("{name}.pair_pos"), DType::U32, pairs);
     let h = cx.temp(
         format!("{name}.h"),
         DType::F32,
         SizeExpr::product([blocks.clone(), SizeExpr::Const(rows * u64::from(ffn))]),
     );
     let x = cx.operand(ops[0]);
-    let ids = cx.operand(ops[1]);
     let route_w = cx.operand(ops[2]);
-    let sizes = |extra: Vec<(&'static str, SizeExpr)>| {
-        let mut s = vec![
-            ("tokens", tokens.clone()),
-            ("topk", topk.clone()),
-            ("blocks", blocks.clone()),
-        ];
-        s.extend(extra);
-        s
-    };
-
-    // 1. Plan: sort (token, slot) pairs by expert into padded blocks.
-    let args = vec![
-        whole(ids),
-        whole(block_expert),
-        whole(pair_list),
-        whole(pair_pos),
-    ];
-    let writes = vec![block_expert, pair_list, pair_pos];
-    cx.step(instr, moe_plan(&cfg, &limits), args, writes, sizes(vec![]))?;
+    let sizes = |extra: Vec<(&'static str, SizeExpr)>| plan.sizes(&tokens, &topk, extra);
 
     // 2. Gate and up with the activation epilogue, per block, the block's expert only.
     let (gu_rows, gu_row_bytes) = match cfg.layout {
@@ -205,6 +177,146 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     args.push(whole(out));
     let kernel = moe_combine(&cfg, shared.is_some(), &limits);
     cx.step(instr, kernel, args, vec![out], sizes(vec![]))
+}
+
+/// The routing plan's buffers: the blocks' experts, the expert-sorted padded
+/// pair list and each pair's position in it, for `blocks` blocks.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    block_expert: TensorId,
+    pair_list: TensorId,
+    pair_pos: TensorId,
+    blocks: SizeExpr,
+}
+
+impl Plan {
+    /// Emits the plan dispatch over `ids` (`[tokens, topk]`, or `[tokens]`
+    /// with `topk` 1) for `cfg`'s experts and blocks.
+    fn emit(
+        cx: &mut LowerCx<'_>,
+        instr: &Instr,
+        cfg: &MoeConfig,
+        ids: Operand,
+        tokens: &SizeExpr,
+        topk: &SizeExpr,
+    ) -> Result<Self, LowerError> {
+        let rows = u64::from(cfg.block_rows());
+        // Upper bound on blocks: ceil(T·k / rows) + E (each expert pads at most one block).
+        let pairs = SizeExpr::product([tokens.clone(), topk.clone()]);
+        let blocks = SizeExpr::sum([
+            pairs.clone().ceil_div(rows),
+            SizeExpr::Const(u64::from(cfg.experts)),
+        ]);
+        let name = cx.result_name(instr);
+        let block_expert = cx.temp(format!("{name}.block_expert"), DType::U32, blocks.clone());
+        let pair_list = cx.temp(
+            format!("{name}.pairs"),
+            DType::U32,
+            SizeExpr::product([blocks.clone(), SizeExpr::Const(rows)]),
+        );
+        let pair_pos = cx.temp(format!("{name}.pair_pos"), DType::U32, pairs);
+        let plan = Plan {
+            block_expert,
+            pair_list,
+            pair_pos,
+            blocks,
+        };
+        let ids = cx.operand(ids);
+        let args = vec![
+            whole(ids),
+            whole(block_expert),
+            whole(pair_list),
+            whole(pair_pos),
+        ];
+        let writes = vec![block_expert, pair_list, pair_pos];
+        let limits = cx.target.limits.clone();
+        let sizes = plan.sizes(tokens, topk, vec![]);
+        cx.step(instr, moe_plan(cfg, &limits), args, writes, sizes)?;
+        Ok(plan)
+    }
+
+    /// The sizes of the plan's kernels: `tokens`, `topk`, `blocks` and `extra`.
+    fn sizes(
+        &self,
+        tokens: &SizeExpr,
+        topk: &SizeExpr,
+        extra: Vec<(&'static str, SizeExpr)>,
+    ) -> Vec<(&'static str, SizeExpr)> {
+        let mut s = vec![
+            ("tokens", tokens.clone()),
+            ("topk", topk.clone()),
+            ("blocks", self.blocks.clone()),
+        ];
+        s.extend(extra);
+        s
+    }
+}
+
+/// Lowers `grouped_matmul(x[T, K], ids[T], w[E, K, N])`: the plan of the
+/// top-1 ids (emitted by the first product over these ids with this `E` and
+/// block size, reused by the others), then one grouped product storing in
+/// token order — one dispatch per product whatever `E`, plus one plan. `w`
+/// must be an `f32` parameter.
+pub(crate) fn lower_grouped_matmul(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
+    let ops = &instr.operands;
+    cx.scalar(instr, cx.ty(ops[0]).dtype)?;
+    if cx.ty(ops[1]).dtype != DType::I32 {
+        return Err(cx.unsupported(instr, "the ids must be i32"));
+    }
+    if stored_format(cx, &ops[2..3]).is_some() {
+        return Err(cx.unsupported(instr, "the matrices must be stored as f32"));
+    }
+    let w_dims = dims_of(cx.ty(ops[2]));
+    let tokens = dims_of(cx.ty(ops[0]))[0].clone();
+    let experts = static_u32(cx, instr, &w_dims[0], "number of matrices")?;
+    let k = static_u32(cx, instr, &w_dims[1], "contracted dim")?;
+    let n = static_u32(cx, instr, &w_dims[2], "output dim")?;
+    let limits = cx.target.limits.clone();
+    // The product is the plan's "down" stack: `ffn` = K in, `hidden` = N out.
+    let cfg = MoeConfig::new(
+        experts,
+        n,
+        k,
+        GatedAct::SwiGlu,
+        &limits,
+        cx.target.offset_align,
+    )
+    .map_err(|error| LowerError::Shader {
+        value: cx.result_name(instr),
+        error,
+    })?;
+    let topk = SizeExpr::Const(1);
+    let key = match ops[1] {
+        Operand::Value(v) => Some((v, experts, cfg.block_rows())),
+        Operand::Param(_) => None,
+    };
+    let plan = match key.and_then(|k| cx.grouped_plans.get(&k)) {
+        Some(plan) => plan.clone(),
+        None => {
+            let plan = Plan::emit(cx, instr, &cfg, ops[1], &tokens, &topk)?;
+            if let Some(k) = key {
+                cx.grouped_plans.insert(k, plan.clone());
+            }
+            plan
+        }
+    };
+    let (stored_rows, row_bytes) = match cfg.layout {
+        BLayout::Transposed => (experts * n, u64::from(k) * 4),
+        BLayout::RowMajor => (experts * k, u64::from(n) * 4),
+    };
+    let x = cx.operand(ops[0]);
+    let w = weight(cx, instr, ops[2], cfg.layout)?;
+    let out = cx.value_tensor(instr.results[0]);
+    let mut args = vec![whole(x), whole(plan.block_expert), whole(plan.pair_list)];
+    args.extend(split_args(w, cfg.down_split, stored_rows, row_bytes));
+    args.push(whole(out));
+    let kernel = grouped_matmul(&cfg);
+    let extra = vec![
+        ("n", SizeExpr::Const(u64::from(n))),
+        ("k", SizeExpr::Const(u64::from(k))),
+    ];
+    let sizes = plan.sizes(&tokens, &topk, extra);
+    cx.step(instr, kernel, args, vec![out], sizes)
 }
 
 /// The quantized expert products over `cfg`'s plan, stacks in `format`.

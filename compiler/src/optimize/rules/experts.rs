@@ -40,12 +40,16 @@ use seam_ir::{BinaryFn, Dim, GatedAct, Op, TensorType, UnaryFn};
 
 use crate::optimize::analysis::{leaf, tensor_type, SeamGraph, TypeAnalysis};
 use crate::optimize::language::{Leaf, SeamLang};
-use crate::optimize::rules::matchers::{attrs, const_value, find_node, matmul_operands};
+use crate::optimize::rules::matchers::{const_value, expert_matrix, find_node, matmul_operands};
 use crate::optimize::rules::whole_class::{class_rewrite, ClassRule};
 
-/// The expert rules.
+/// The expert rules: `dense-to-moe`, and `masked-to-grouped`
+/// ([`super::modalities`]), which groups per-modality projections the same way.
 pub fn rules() -> Result<Vec<Rewrite<SeamLang, TypeAnalysis>>, String> {
-    Ok(vec![class_rewrite::<DenseToMoe>("dense-to-moe")?])
+    Ok(vec![
+        class_rewrite::<DenseToMoe>("dense-to-moe")?,
+        class_rewrite::<super::modalities::MaskedToGrouped>("masked-to-grouped")?,
+    ])
 }
 
 /// The class rule of `dense-to-moe`.
@@ -110,34 +114,6 @@ fn gated_ffn(egraph: &SeamGraph, id: Id) -> Option<Ffn> {
                 up,
                 down,
                 act,
-            })
-        }
-        _ => None,
-    })
-}
-
-/// `reshape(slice(w, axis=0, start=e, end=e+1))` dropping the unit dim → `(w, e)`.
-fn expert_matrix(egraph: &SeamGraph, id: Id) -> Option<(Id, u64)> {
-    find_node(egraph, id, |n| match n {
-        SeamLang::Reshape(c) if c.len() == 2 => {
-            let declared = match leaf(egraph, c[0]) {
-                Some(Leaf::Type(t)) => t,
-                _ => return None,
-            };
-            find_node(egraph, c[1], |s| match s {
-                SeamLang::Slice(sc) if sc.len() == 2 => match attrs(egraph, sc[0]) {
-                    Some(Op::Slice {
-                        axis: 0,
-                        start,
-                        end,
-                    }) if *end == start + 1 => {
-                        let mut sliced = tensor_type(egraph, c[1])?.clone();
-                        sliced.shape.0.remove(0);
-                        (sliced == *declared).then_some((sc[1], *start))
-                    }
-                    _ => None,
-                },
-                _ => None,
             })
         }
         _ => None,

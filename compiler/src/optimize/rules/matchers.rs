@@ -3,7 +3,7 @@
 use egg::Id;
 use seam_ir::Op;
 
-use crate::optimize::analysis::{leaf, SeamGraph};
+use crate::optimize::analysis::{leaf, tensor_type, SeamGraph};
 use crate::optimize::language::{attrs_leaf, Leaf, SeamLang};
 
 /// The first `f(node)` that is `Some` over the nodes of class `id`, in node order.
@@ -46,6 +46,34 @@ pub fn param(egraph: &SeamGraph, id: Id) -> Option<u32> {
 pub fn matmul_operands(egraph: &SeamGraph, id: Id) -> Option<(Id, Id)> {
     find_node(egraph, id, |n| match n {
         SeamLang::MatMul(c) if c.len() == 2 => Some((c[0], c[1])),
+        _ => None,
+    })
+}
+
+/// `reshape(slice(w, axis=0, start=e, end=e+1))` dropping the unit dim → `(w, e)`.
+pub fn expert_matrix(egraph: &SeamGraph, id: Id) -> Option<(Id, u64)> {
+    find_node(egraph, id, |n| match n {
+        SeamLang::Reshape(c) if c.len() == 2 => {
+            let declared = match leaf(egraph, c[0]) {
+                Some(Leaf::Type(t)) => t,
+                _ => return None,
+            };
+            find_node(egraph, c[1], |s| match s {
+                SeamLang::Slice(sc) if sc.len() == 2 => match attrs(egraph, sc[0]) {
+                    Some(Op::Slice {
+                        axis: 0,
+                        start,
+                        end,
+                    }) if *end == start + 1 => {
+                        let mut sliced = tensor_type(egraph, c[1])?.clone();
+                        sliced.shape.0.remove(0);
+                        (sliced == *declared).then_some((sc[1], *start))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+        }
         _ => None,
     })
 }

@@ -7,6 +7,7 @@ pub mod comm;
 pub mod experts;
 pub mod fusion;
 pub(crate) mod matchers;
+pub mod modalities;
 pub mod routers;
 pub(crate) mod whole_class;
 
@@ -18,7 +19,8 @@ use crate::optimize::language::SeamLang;
 /// A group of rules, enabled together.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RuleGroup {
-    /// Per-expert dense form → `moe` ([`experts`]); a fusion.
+    /// Per-expert dense form → `moe` ([`experts`]) and masked per-modality
+    /// projections → `grouped_matmul` ([`modalities`]); a fusion.
     Experts,
     /// Matmuls reading the same input merged into one, per-layer pre-gating
     /// router heads batched into one matmul and one `route` ([`routers`]); a fusion.

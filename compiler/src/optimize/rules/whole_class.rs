@@ -9,15 +9,15 @@ use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symb
 use seam_ir::Op;
 
 use crate::optimize::analysis::{ClassType, SeamGraph, TypeAnalysis};
-use crate::optimize::language::SeamLang;
-use crate::optimize::rules::matchers::add_attrs;
+use crate::optimize::language::{attrs_leaf, SeamLang};
 
 /// A rule recognising a whole e-class and adding one op equal to it.
 pub trait ClassRule: 'static {
     /// The op equal to class `eclass` and its operand classes, if recognised.
     fn plan(egraph: &SeamGraph, eclass: Id) -> Option<(Op, Vec<Id>)>;
 
-    /// The node of the op over `children` (its attributes leaf first).
+    /// The node of the op over `children` (its attributes leaf first, when
+    /// the op has attributes).
     fn node(children: Box<[Id]>) -> SeamLang;
 }
 
@@ -68,8 +68,8 @@ impl<R: ClassRule> Applier<SeamLang, TypeAnalysis> for WholeClass<R> {
         let Some((op, operands)) = R::plan(egraph, eclass) else {
             return Vec::new();
         };
-        let leaf = add_attrs(egraph, op);
-        let children: Vec<Id> = std::iter::once(leaf).chain(operands).collect();
+        let leaf = attrs_leaf(&op).map(|l| egraph.add(SeamLang::Leaf(l)));
+        let children: Vec<Id> = leaf.into_iter().chain(operands).collect();
         let id = egraph.add(R::node(children.into()));
         if egraph.union(eclass, id) {
             vec![eclass]

@@ -39,6 +39,10 @@ pub(crate) enum RowSource {
     /// but output row `y·rows + r` is stored at token `pairs[y·rows + r] / topk`
     /// (padding rows store nothing), so the result is in token order.
     MoePaddedToTokens { topk: Dim, tokens: Dim },
+    /// Grouped matmul (top-1, weight 1): rows as [`RowSource::MoePairs`], but
+    /// output row `r` is stored at the pair's token `pairs[y·rows + r] / topk`
+    /// (padding rows store nothing), so the result is in token order.
+    MoePairsToTokens { topk: Dim, tokens: Dim },
 }
 
 impl RowSource {
@@ -46,7 +50,9 @@ impl RowSource {
     pub(crate) fn reads_pairs(&self) -> bool {
         matches!(
             self,
-            RowSource::MoePairs { .. } | RowSource::MoePaddedToTokens { .. }
+            RowSource::MoePairs { .. }
+                | RowSource::MoePaddedToTokens { .. }
+                | RowSource::MoePairsToTokens { .. }
         )
     }
 
@@ -207,7 +213,9 @@ pub(crate) fn declare(
         RowSource::Direct { m } => {
             kb.size("m", *m);
         }
-        RowSource::MoePairs { topk, tokens } | RowSource::MoePaddedToTokens { topk, tokens } => {
+        RowSource::MoePairs { topk, tokens }
+        | RowSource::MoePaddedToTokens { topk, tokens }
+        | RowSource::MoePairsToTokens { topk, tokens } => {
             kb.size("tokens", *tokens).size("topk", *topk);
         }
         RowSource::MoePadded => {}

@@ -99,6 +99,14 @@ fn write_row_offsets(w: &mut WgslWriter, spec: &RowBlockedSpec, tile: &RowTile) 
                 wgsl!(w, "let o_{r}_off = (rb * {rows}u + {r}u) * N;");
             }
         }
+        RowSource::MoePairsToTokens { .. } => {
+            for r in 0..rows {
+                write_row_pair(w, r, rows);
+                wgsl!(w, "let t_{r} = select(0u, p_{r} / TOPK, ok_{r});");
+                wgsl!(w, "let a_{r}_off = t_{r} * K;");
+                wgsl!(w, "let o_{r}_off = t_{r} * N;");
+            }
+        }
         RowSource::MoePadded | RowSource::MoePaddedToTokens { .. } => {
             for r in 0..rows {
                 wgsl!(w, "let a_{r}_off = (rb * {rows}u + {r}u) * K;");

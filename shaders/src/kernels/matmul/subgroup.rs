@@ -209,7 +209,9 @@ impl<'a> SubgroupCore<'a> {
                     wgsl!(w, "let o_{r} = (bat * M + m0 + {r}u) * N;");
                 }
             }
-            RowSource::MoePairs { .. } => self.write_pair_rows(w),
+            RowSource::MoePairs { .. } | RowSource::MoePairsToTokens { .. } => {
+                self.write_pair_rows(w)
+            }
             RowSource::MoePadded | RowSource::MoePaddedToTokens { .. } => {
                 for i in 0..self.spread.loads {
                     wgsl!(
@@ -225,8 +227,10 @@ impl<'a> SubgroupCore<'a> {
         }
     }
 
-    /// For MoE gate/up: each lane reads its own row's pair (`my_p{i}`, `my_ok{i}`);
-    /// whether output row `r` is a real pair is broadcast from the lane that read it.
+    /// For MoE gate/up and the grouped matmul: each lane reads its own row's
+    /// pair (`my_p{i}`, `my_ok{i}`); whether output row `r` is a real pair is
+    /// broadcast from the lane that read it. Output rows are padded rows, or
+    /// the pairs' tokens for [`RowSource::MoePairsToTokens`].
     fn write_pair_rows(&self, w: &mut WgslWriter) {
         let (rows, per_load) = (self.tile.rows, self.spread.rows_per_load);
         for i in 0..self.spread.loads {
@@ -247,7 +251,14 @@ impl<'a> SubgroupCore<'a> {
                 w,
                 "let ok_{r} = subgroupBroadcast(u32(my_ok{load}), {lane}u) != 0u;"
             );
-            wgsl!(w, "let o_{r} = (rb * {rows}u + {r}u) * N;");
+            if matches!(self.spec.rows, RowSource::MoePairsToTokens { .. }) {
+                wgsl!(
+                    w,
+                    "let o_{r} = select(0u, pairs[rb * {rows}u + {r}u] / TOPK, ok_{r}) * N;"
+                );
+            } else {
+                wgsl!(w, "let o_{r} = (rb * {rows}u + {r}u) * N;");
+            }
         }
     }
 
