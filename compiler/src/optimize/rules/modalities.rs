@@ -24,7 +24,9 @@
 //! 3. the terms' indices are exactly `0..E`, each once, `E` the static leading
 //!    dim of `w`: then `y[t] = x[t]·w[ids[t]]` for every id in `0..E`, which is
 //!    `grouped_matmul` (the sum's order only changes float rounding, and the
-//!    other terms are exact zeros);
+//!    other terms are exact zeros while the products are finite: a NaN or
+//!    infinite product of another modality, which the masked form turns into
+//!    a NaN row, does not reach the grouped form's row);
 //! 4. the `grouped_matmul` type-checks to exactly the type of the e-class.
 //!
 //! The ids are the model's modality ids, in `0..E` by the model's input
