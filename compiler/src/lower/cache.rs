@@ -18,7 +18,7 @@ use seam_ir::{Instr, TensorType};
 pub struct LoweredCache {
     /// The cache's key.
     pub key: String,
-    /// Its default sharing period (recompute every `refresh` calls).
+    /// Its default sharing period (recompute every `refresh` calls; at least 1).
     pub refresh: u32,
     /// The tensor holding the kept value (written by the cache's copy step).
     pub tensor: TensorId,
@@ -34,14 +34,16 @@ impl LowerCx<'_> {
         key: &str,
         refresh: u32,
     ) -> Result<(), LowerError> {
-        if self.caches.iter().any(|c| c.key == key) {
-            return Err(self.unsupported(instr, &format!("cache key `{key}` is used twice")));
+        if key.is_empty() || self.caches.iter().any(|c| c.key == key) {
+            let reason = format!("cache key `{key}` is empty or used twice in the function");
+            return Err(self.unsupported(instr, &reason));
         }
         let result = instr.results[0];
         let tensor = self.value_tensor(result);
         self.caches.push(LoweredCache {
             key: key.to_string(),
-            refresh,
+            // A period of 0 recomputes on every call, as 1 does.
+            refresh: refresh.max(1),
             tensor,
             ty: self.func.value(result).ty.clone(),
         });
