@@ -155,10 +155,9 @@ pub fn run(args: &SampleArgs) -> Result<(), CliError> {
         args.steps, computed.steps, shared.steps
     );
     for (what, s) in [("computing", &computed), ("reusing", &shared)] {
-        if s.steps > 0 {
+        if let Some(per_step) = s.dispatches.checked_div(s.steps) {
             println!(
-                "  {what}: {} dispatches per step, {:.3} ms per step",
-                s.dispatches / s.steps,
+                "  {what}: {per_step} dispatches per step, {:.3} ms per step",
                 s.wall.as_secs_f64() * 1e3 / s.steps as f64
             );
         }
