@@ -2,8 +2,9 @@
 //! over tensors (IR values, packed parameters, scratch). Shape-only ops
 //! (`reshape`) and single-device identities (`all_reduce` and its start/wait)
 //! become aliases and cost nothing; a `cache` becomes a copy into its kept
-//! tensor, and the dispatches only it needs are marked ([`cache`]). The slices of one value along one axis are
-//! lowered together, at the first of them, as `split` dispatches.
+//! tensor, and the dispatches only it needs are marked (see `cache.rs`). The
+//! slices of one value along one axis are lowered together, at the first of
+//! them, as `split` dispatches.
 //!
 //! Every size a kernel needs is an [`SizeExpr`] over the symbolic dims, so one
 //! lowered function serves every size up to the declared bounds.
