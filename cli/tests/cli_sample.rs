@@ -60,11 +60,7 @@ fn sample_with_sharing_matches_the_reference_and_bad_schedules_are_refused() {
         .unwrap();
     let num = |after: &str| -> f32 {
         let rest = &line[line.find(after).unwrap() + after.len()..];
-        rest.split(|c: char| c == ' ' || c == ')')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        rest.split([' ', ')']).next().unwrap().parse().unwrap()
     };
     let (err, scale) = (num("max abs error "), num("max |reference| "));
     assert!(err <= 1e-4 * scale.max(1.0), "{line}");
