@@ -6,8 +6,12 @@ use std::fmt;
 pub const MAGIC: [u8; 8] = *b"SEAMBNDL";
 
 /// The newest format version this crate reads and writes: version 2 adds
-/// external weights ([`crate::ExternalFile`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// external weights ([`crate::ExternalFile`]), version 3 caches
+/// ([`crate::CacheEntry`]).
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The version written for bundles with external weights and no caches.
+pub const EXTERNAL_FORMAT_VERSION: u32 = 2;
 
 /// The version written for bundles without external weights, which format-1
 /// runtimes read as before (the oldest version read).

@@ -49,14 +49,17 @@ pub mod weight_dirs;
 mod writer;
 
 pub use error::BundleError;
-pub use format::{SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, MAGIC};
+pub use format::{
+    SectionKind, BASE_FORMAT_VERSION, EXTERNAL_FORMAT_VERSION, FORMAT_VERSION, MAGIC,
+};
 pub use generation::{
     GenerationMeta, MAX_CHAT_TEMPLATE_BYTES, MAX_EOS_IDS, MAX_GENERATION_BYTES,
     MAX_MODEL_NAME_BYTES,
 };
 pub use manifest::{
-    BufferEntry, BufferRange, BufferRole, DimBound, Dispatch, EntryPoint, ExternalFile, IoEntry,
-    KernelEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength, WeightEntry,
+    BufferEntry, BufferRange, BufferRole, CacheEntry, DimBound, Dispatch, EntryPoint, ExternalFile,
+    IoEntry, KernelEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength,
+    WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
 pub use validate::MAX_DISPATCHES_PER_ENTRY;

@@ -86,6 +86,9 @@ pub enum BufferRole {
     /// A session state ([`StateEntry`]): zeroed when a session starts or resets,
     /// kept between runs, shared by the entry points of a session.
     State,
+    /// A cache's kept value ([`CacheEntry`]): written by the runs that compute
+    /// it, read by those that reuse it, shared by the entry points of a session.
+    Cache,
 }
 
 /// A device buffer.
@@ -119,6 +122,10 @@ pub struct Dispatch {
     pub buffers: Vec<BufferRange>,
     /// Every dynamic size of the kernel, as a function of the symbolic dims.
     pub sizes: Vec<(String, SizeExpr)>,
+    /// The cache (index into [`Manifest::caches`]) whose producer alone needs
+    /// this dispatch: a run reusing that cache skips it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<u32>,
 }
 
 /// An input or output of an entry point.
@@ -146,6 +153,22 @@ pub struct StateEntry {
     pub shape: Vec<SizeExpr>,
     /// The buffer holding it (role [`BufferRole::State`]).
     pub buffer: u32,
+}
+
+/// A value kept between the runs of a session (the IR's `cache` op): a run
+/// computes it, or reuses the kept value and skips the dispatches marked with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// The cache's key (`enc`).
+    pub key: String,
+    /// Element type.
+    pub dtype: DType,
+    /// Shape; dims may be symbolic.
+    pub shape: Vec<SizeExpr>,
+    /// The buffer holding it (role [`BufferRole::Cache`]).
+    pub buffer: u32,
+    /// The model's default sharing period: recompute every `refresh` runs.
+    pub refresh: u32,
 }
 
 /// How a run of an entry point with states binds their length dim.
@@ -243,6 +266,10 @@ pub struct Manifest {
     /// without any, which stay readable by format-1 runtimes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub external_files: Vec<ExternalFile>,
+    /// Values kept between runs (absent in bundles without any, which stay
+    /// readable by older runtimes; format version 3 otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<CacheEntry>,
 }
 
 impl Manifest {
@@ -262,6 +289,7 @@ impl Manifest {
             params: Vec::new(),
             states: Vec::new(),
             external_files: Vec::new(),
+            caches: Vec::new(),
         }
     }
 

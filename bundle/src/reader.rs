@@ -4,8 +4,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::format::{
-    SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SECTIONS,
-    SECTION_ENTRY_LEN,
+    SectionKind, BASE_FORMAT_VERSION, EXTERNAL_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
+    MAX_SECTIONS, SECTION_ENTRY_LEN,
 };
 use crate::weight_dirs::WeightDirs;
 use crate::{external, BundleError, GenerationMeta, LoadOptions, Manifest};
@@ -341,9 +341,14 @@ fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {
             )));
         }
     }
-    if !manifest.external_files.is_empty() && u32_at(bytes, 8) < FORMAT_VERSION {
+    if !manifest.external_files.is_empty() && u32_at(bytes, 8) < EXTERNAL_FORMAT_VERSION {
         return Err(BundleError::ManifestInvalid(format!(
-            "external weight files need format version {FORMAT_VERSION}"
+            "external weight files need format version {EXTERNAL_FORMAT_VERSION}"
+        )));
+    }
+    if !manifest.caches.is_empty() && u32_at(bytes, 8) < FORMAT_VERSION {
+        return Err(BundleError::ManifestInvalid(format!(
+            "caches need format version {FORMAT_VERSION}"
         )));
     }
     tracing::debug!(

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use seam_core::{Dim, SizeExpr};
+use seam_core::{Access, Dim, SizeExpr};
 
 use crate::{BufferRole, BundleError, Dispatch, EntryPoint, Manifest};
 
@@ -37,6 +37,7 @@ impl Validator<'_> {
         self.params()?;
         self.buffers()?;
         self.states()?;
+        self.caches()?;
         for ep in &self.m.entry_points {
             self.entry_point(ep)?;
         }
@@ -204,6 +205,76 @@ impl Validator<'_> {
         Ok(())
     }
 
+    fn caches(&self) -> Result<(), BundleError> {
+        let mut keys = HashSet::new();
+        for c in &self.m.caches {
+            if c.key.is_empty() || !keys.insert(c.key.as_str()) {
+                return bad(format!("cache key `{}` is empty or duplicated", c.key));
+            }
+            if c.refresh == 0 {
+                return bad(format!("cache `{}` has refresh period 0", c.key));
+            }
+            let Some(b) = self.m.buffers.get(c.buffer as usize) else {
+                return bad(format!(
+                    "cache `{}` refers to missing buffer {}",
+                    c.key, c.buffer
+                ));
+            };
+            if b.role != BufferRole::Cache {
+                return bad(format!(
+                    "cache `{}` lives in a buffer that is not a cache buffer",
+                    c.key
+                ));
+            }
+            let elems = self.at_bounds(
+                &SizeExpr::product(c.shape.clone()),
+                &format!("cache `{}`", c.key),
+            )?;
+            if self.at_bounds(&b.bytes, "cache buffer")?
+                < elems.saturating_mul(c.dtype.size_bytes() as u64)
+            {
+                return bad(format!("cache `{}` does not fit its buffer", c.key));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an entry point where skipping the dispatches of a reused cache
+    /// would leave a dispatch that still runs (or an output) reading what a
+    /// skipped one wrote to an activation buffer.
+    fn cache_skips(&self, ep: &EntryPoint) -> Result<(), BundleError> {
+        let mut writer: HashMap<u32, u32> = HashMap::new();
+        let is_activation = |b: u32| self.m.buffers[b as usize].role == BufferRole::Activation;
+        for (di, d) in ep.dispatches.iter().enumerate() {
+            let kernel = &self.m.kernels[d.kernel as usize].kernel;
+            let bound: Vec<_> = kernel.storage_bindings().zip(&d.buffers).collect();
+            for &(binding, r) in &bound {
+                let stale = writer.get(&r.buffer).filter(|&&c| d.cache != Some(c));
+                if let (Access::ReadOnly, Some(&c)) = (binding.access, stale) {
+                    return bad(format!(
+                        "`{}` dispatch {di} reads buffer {} written by a dispatch that reusing cache `{}` skips",
+                        ep.name, r.buffer, self.m.caches[c as usize].key
+                    ));
+                }
+            }
+            for (binding, r) in bound {
+                if binding.access == Access::ReadWrite && is_activation(r.buffer) {
+                    match d.cache {
+                        Some(c) => writer.insert(r.buffer, c),
+                        None => writer.remove(&r.buffer),
+                    };
+                }
+            }
+        }
+        if let Some(io) = ep.outputs.iter().find(|io| writer.contains_key(&io.buffer)) {
+            return bad(format!(
+                "`{}` output `{}` is written by a dispatch that a cache's reuse skips",
+                ep.name, io.name
+            ));
+        }
+        Ok(())
+    }
+
     fn entry_point(&self, ep: &EntryPoint) -> Result<(), BundleError> {
         if ep.dispatches.len() > MAX_DISPATCHES_PER_ENTRY {
             return Err(BundleError::TooManyDispatches {
@@ -274,7 +345,7 @@ impl Validator<'_> {
         for (di, d) in ep.dispatches.iter().enumerate() {
             self.dispatch(ep, di, d)?;
         }
-        Ok(())
+        self.cache_skips(ep)
     }
 
     fn dispatch(&self, ep: &EntryPoint, di: usize, d: &Dispatch) -> Result<(), BundleError> {
@@ -292,6 +363,9 @@ impl Validator<'_> {
         }
         for b in &d.buffers {
             self.buffer(b.buffer, &what)?;
+        }
+        if let Some(c) = d.cache.filter(|&c| c as usize >= self.m.caches.len()) {
+            return bad(format!("{what} refers to missing cache {c}"));
         }
         for (name, e) in &d.sizes {
             if !kernel

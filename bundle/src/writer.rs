@@ -5,8 +5,8 @@ use std::path::Path;
 
 use crate::files::write_new_file;
 use crate::format::{
-    align_up, SectionKind, BASE_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
-    SECTION_ENTRY_LEN,
+    align_up, SectionKind, BASE_FORMAT_VERSION, EXTERNAL_FORMAT_VERSION, FORMAT_VERSION,
+    HEADER_LEN, MAGIC, SECTION_ENTRY_LEN,
 };
 use crate::{BundleError, ExternalFile, GenerationMeta, KernelEntry, Manifest, WeightEntry};
 use seam_core::{DType, Kernel};
@@ -184,10 +184,12 @@ impl BundleWriter {
         }
         out.resize(align_up(out.len() as u64) as usize, 0);
         out[..8].copy_from_slice(&MAGIC);
-        let version = if self.manifest.external_files.is_empty() {
-            BASE_FORMAT_VERSION
-        } else {
+        let version = if !self.manifest.caches.is_empty() {
             FORMAT_VERSION
+        } else if !self.manifest.external_files.is_empty() {
+            EXTERNAL_FORMAT_VERSION
+        } else {
+            BASE_FORMAT_VERSION
         };
         out[8..12].copy_from_slice(&version.to_le_bytes());
         out[12..16].copy_from_slice(&(sections.len() as u32).to_le_bytes());

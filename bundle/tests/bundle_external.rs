@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use seam_bundle::{
     BundleError, BundleReader, BundleWriter, ExternalFile, LoadOptions, Manifest,
-    BASE_FORMAT_VERSION, FORMAT_VERSION,
+    BASE_FORMAT_VERSION, EXTERNAL_FORMAT_VERSION,
 };
 use seam_core::DType;
 
@@ -67,7 +67,7 @@ fn weight_range() -> Vec<u8> {
 fn external_weights_load_from_the_bundle_folder() {
     let (bundle, _) = setup("load");
     let bytes = std::fs::read(&bundle).unwrap();
-    assert_eq!(bytes[8..12], FORMAT_VERSION.to_le_bytes());
+    assert_eq!(bytes[8..12], EXTERNAL_FORMAT_VERSION.to_le_bytes());
     let b = BundleReader::open(&bundle).unwrap();
     assert_eq!(b.weight_bytes(0), &[1, 2, 3, 4, 5, 6, 7, 8]);
     assert_eq!(b.weight_bytes(1), weight_range());

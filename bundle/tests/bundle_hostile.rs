@@ -40,6 +40,7 @@ fn writer_with_dispatches(dispatches: usize) -> BundleWriter {
         kernel: ki,
         buffers: Vec::new(),
         sizes: Vec::new(),
+        cache: None,
     };
     w.manifest.entry_points = vec![EntryPoint {
         name: "forward".into(),

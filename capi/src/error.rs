@@ -69,9 +69,11 @@ fn status_of(e: &Error) -> SeamStatus {
     match e {
         Error::Bundle(_) | Error::Shader { .. } | Error::Binding { .. } => SeamErrorBundle,
         Error::UnknownEntry { .. } => SeamErrorUnknownEntry,
-        Error::Input(_) | Error::SizeExpr(_) | Error::Sampling(_) | Error::ForeignEntry { .. } => {
-            SeamErrorInput
-        }
+        Error::Input(_)
+        | Error::SizeExpr(_)
+        | Error::Sampling(_)
+        | Error::ForeignEntry { .. }
+        | Error::Cache(_) => SeamErrorInput,
         Error::SequenceFull { .. } => SeamErrorSequenceFull,
         Error::NoAdapter { .. }
         | Error::RequestDevice { .. }

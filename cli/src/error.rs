@@ -71,13 +71,16 @@ pub enum CliError {
     /// The arguments do not fit together.
     #[error("{0}")]
     Usage(String),
+    /// A sampling schedule is unusable, or a sampling step failed.
+    #[error(transparent)]
+    Flow(#[from] seam_core::flow::FlowError),
 }
 
 impl CliError {
     /// The process exit code: 2 for usage errors, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) => 2,
+            CliError::Usage(_) | CliError::Flow(_) => 2,
             _ => 1,
         }
     }

@@ -101,11 +101,31 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
                 l.dim
             );
         }
+        for (ci, c) in m.caches.iter().enumerate() {
+            let skipped = e
+                .dispatches
+                .iter()
+                .filter(|d| d.cache == Some(ci as u32))
+                .count();
+            if skipped > 0 {
+                println!(
+                    "    cache `{}` (recomputed every {} calls by default): {} dispatches when reused",
+                    c.key,
+                    c.refresh,
+                    e.dispatches.len() - skipped
+                );
+            }
+        }
         if args.dispatches {
             for (i, d) in e.dispatches.iter().enumerate() {
                 let sizes: Vec<String> = d.sizes.iter().map(|(n, x)| format!("{n}={x}")).collect();
+                let cache = d
+                    .cache
+                    .and_then(|c| m.caches.get(c as usize))
+                    .map(|c| format!(" [cache {}]", c.key))
+                    .unwrap_or_default();
                 println!(
-                    "    {i:>4} {} {}",
+                    "    {i:>4} {} {}{cache}",
                     m.kernels[d.kernel as usize].kernel.name,
                     sizes.join(" ")
                 );

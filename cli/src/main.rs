@@ -18,6 +18,7 @@ mod inspect;
 mod model_source;
 mod output;
 mod run;
+mod sample;
 mod serve;
 mod tokenizer;
 mod weight_dirs;
@@ -52,6 +53,9 @@ enum Command {
     Compile(compile::CompileArgs),
     /// Run a bundle on a device (lavapipe where there is no GPU).
     Run(run::RunArgs),
+    /// Sample a diffusion bundle (DDT) with flow-matching Euler steps on the
+    /// device, sharing its cached encoder output between steps.
+    Sample(sample::SampleArgs),
     /// Generate tokens with a bundle's KV cache: prefill a prompt, then decode.
     Generate(generate::GenerateArgs),
     /// Serve a bundle over HTTP with an OpenAI-compatible API (completions,
@@ -101,6 +105,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Eval(args) => eval::run(&args),
         Command::Compile(args) => compile::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Sample(args) => sample::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Inspect(args) => inspect::run(&args),

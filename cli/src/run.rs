@@ -47,7 +47,8 @@ pub struct RunArgs {
     pub device: DeviceArgs,
 }
 
-fn to_host(t: &Tensor) -> Result<HostTensor, CliError> {
+/// A reference tensor as the runtime's host tensor.
+pub(crate) fn to_host(t: &Tensor) -> Result<HostTensor, CliError> {
     let (dtype, bytes): (DType, Vec<u8>) = match &t.data {
         TensorData::F32(v) => (DType::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         TensorData::F16(v) => (DType::F16, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
@@ -82,7 +83,7 @@ pub(crate) fn input_id_bounds(
 }
 
 /// The model and its weights as stored in the bundle, for the reference evaluator.
-fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliError> {
+pub(crate) fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weights), CliError> {
     let m = bundle.manifest();
     let source = m.source_ir.as_deref().ok_or_else(|| {
         CliError::Input("the bundle carries no model text; --check-reference is unavailable".into())

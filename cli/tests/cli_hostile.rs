@@ -45,6 +45,7 @@ fn writer(wgsl: &str, grid: [u32; 3], dispatches: usize) -> BundleWriter {
         kernel,
         buffers: Vec::new(),
         sizes: Vec::new(),
+        cache: None,
     };
     w.manifest.entry_points = vec![EntryPoint {
         name: "forward".into(),

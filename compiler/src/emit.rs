@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use seam_bundle::{
-    BufferEntry, BufferRange, BufferRole, BundleWriter, DimBound, Dispatch, EntryPoint, IoEntry,
-    Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength,
+    BufferEntry, BufferRange, BufferRole, BundleWriter, CacheEntry, DimBound, Dispatch, EntryPoint,
+    IoEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength,
 };
 use seam_core::quant::{pack_rows, QuantError};
 use seam_core::SizeExpr;
@@ -178,8 +178,9 @@ impl Assembler<'_> {
             }
         }
         let states = self.state_buffers(l, &mut buffer_of)?;
+        let caches = self.cache_buffers(l, &mut buffer_of)?;
         let peak = self.activation_buffers(l, &mut buffer_of)?;
-        let dispatches = self.dispatches(l, &buffer_of)?;
+        let dispatches = self.dispatches(l, &buffer_of, &caches)?;
         let io = |(t, ty): &(TensorId, TensorType)| IoEntry {
             name: l.tensors[t.0].name.clone(),
             dtype: ty.dtype,
@@ -285,6 +286,42 @@ impl Assembler<'_> {
         Ok(entry_states)
     }
 
+    /// One buffer per cache key, shared by every entry point naming it;
+    /// returns the manifest cache of each of the function's caches.
+    fn cache_buffers(
+        &mut self,
+        l: &Lowered,
+        buffer_of: &mut HashMap<TensorId, u32>,
+    ) -> Result<Vec<u32>, EmitError> {
+        let mut indices = Vec::new();
+        for c in &l.caches {
+            let existing = self.w.manifest.caches.iter().position(|e| e.key == c.key);
+            let ci = match existing {
+                Some(ci) => ci,
+                None => {
+                    let bytes = self.size_at_bounds(&l.tensors[c.tensor.0].bytes(), &c.key)?;
+                    let m = &mut self.w.manifest;
+                    m.buffers.push(BufferEntry {
+                        name: format!("cache.{}", c.key),
+                        bytes: SizeExpr::Const(bytes),
+                        role: BufferRole::Cache,
+                    });
+                    m.caches.push(CacheEntry {
+                        key: c.key.clone(),
+                        dtype: c.ty.dtype,
+                        shape: dims_of(&c.ty),
+                        buffer: m.buffers.len() as u32 - 1,
+                        refresh: c.refresh,
+                    });
+                    m.caches.len() - 1
+                }
+            };
+            buffer_of.insert(c.tensor, self.w.manifest.caches[ci].buffer);
+            indices.push(ci as u32);
+        }
+        Ok(indices)
+    }
+
     /// Plans the activations (everything not a param or a state) into shared
     /// buffers by lifetime; returns the plan's total bytes.
     fn activation_buffers(
@@ -343,6 +380,7 @@ impl Assembler<'_> {
         &mut self,
         l: &Lowered,
         buffer_of: &HashMap<TensorId, u32>,
+        caches: &[u32],
     ) -> Result<Vec<Dispatch>, EmitError> {
         let mut dispatches = Vec::new();
         for s in &l.steps {
@@ -361,6 +399,7 @@ impl Assembler<'_> {
                     })
                     .collect(),
                 sizes: s.sizes.clone(),
+                cache: s.cache.map(|c| caches[c]),
             });
         }
         Ok(dispatches)

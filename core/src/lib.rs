@@ -10,6 +10,7 @@
 
 mod dtype;
 pub mod elementwise;
+pub mod flow;
 mod launch;
 mod launch_error;
 mod limits;

@@ -54,6 +54,10 @@ pub enum Error {
         /// wgpu's message.
         message: String,
     },
+    /// A run asked to reuse a cache the bundle does not have, or one that
+    /// holds no value yet in this session.
+    #[error("{0}")]
+    Cache(String),
     /// The device was lost; it cannot be used any more.
     #[error("device lost: {0}")]
     DeviceLost(String),

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use seam_frontends::examples::{
-    adamoe, ladder_residual, mixtral_tiny, mot, mot_dense, mot_masked, pregated_dense,
+    adamoe, ddt_tiny, ladder_residual, mixtral_tiny, mot, mot_dense, mot_masked, pregated_dense,
     pregated_topk, readme_moe, MoeTransformerConfig, MotConfig, MotForm, TensorParallelConfig,
 };
 use seam_ir::text;
@@ -218,4 +218,30 @@ fn mot_masked_file_matches_builder() {
 #[test]
 fn mot_dense_file_matches_builder() {
     check_mot(mot_dense());
+}
+
+#[test]
+fn ddt_file_matches_builder() {
+    let c = ddt_tiny();
+    let header = format!(
+        "# {name}: a Decoupled Diffusion Transformer (DDT) on a {ch}x{s}x{s} latent in {p}x{p} patches,\n\
+         # width {d}, {h} heads, MLP {f}, {classes} classes. A condition encoder of {enc} adaLN-Zero blocks computes\n\
+         # the self-condition z from x_t, the timestep MLP and the class embedding; z goes through\n\
+         # `cache` (key enc, recomputed every {k} steps by default) so samplers can share it between\n\
+         # adjacent steps. A velocity decoder of {dec} blocks, modulated token by token by z plus the\n\
+         # condition, returns the velocity (`seam sample` runs it).\n\
+         # Generated from seam_frontends::examples::ddt_tiny() (SEAM_BLESS=1 cargo test -p seam-tests).\n\n",
+        name = c.name,
+        ch = c.channels,
+        s = c.size,
+        p = c.patch,
+        d = c.d_model,
+        h = c.heads,
+        f = c.mlp,
+        classes = c.classes,
+        enc = c.encoder_layers,
+        dec = c.decoder_layers,
+        k = c.share_every,
+    );
+    check_file(&c.name, &header, &c.build().expect("ddt builds"));
 }

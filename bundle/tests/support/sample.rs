@@ -83,6 +83,7 @@ pub fn sample_writer() -> BundleWriter {
                 size: None,
             }],
             sizes: vec![("n".into(), act)],
+            cache: None,
         }],
         states: Vec::new(),
         state_length: None,

@@ -1,13 +1,15 @@
 //! Lowering: each instruction of a verified function becomes kernel dispatches
 //! over tensors (IR values, packed parameters, scratch). Shape-only ops
-//! (`reshape`) and single-device identities (`all_reduce` and its start/wait,
-//! `cache`) become
-//! aliases and cost nothing. The slices of one value along one axis are
-//! lowered together, at the first of them, as `split` dispatches.
+//! (`reshape`) and single-device identities (`all_reduce` and its start/wait)
+//! become aliases and cost nothing; a `cache` becomes a copy into its kept
+//! tensor, and the dispatches only it needs are marked (see `cache.rs`). The
+//! slices of one value along one axis are lowered together, at the first of
+//! them, as `split` dispatches.
 //!
 //! Every size a kernel needs is an [`SizeExpr`] over the symbolic dims, so one
 //! lowered function serves every size up to the declared bounds.
 
+mod cache;
 mod error;
 mod ops;
 mod target;
@@ -22,6 +24,7 @@ use seam_ir::{
 };
 use seam_shaders::{Kernel, ScalarType, ShaderError};
 
+pub use cache::LoweredCache;
 pub use error::LowerError;
 pub use target::{Target, TargetKind};
 pub use tensor::{Source, TensorId, TensorInfo};
@@ -48,6 +51,9 @@ pub struct Step {
     pub sizes: Vec<(String, SizeExpr)>,
     /// Tensors the step writes (the others it reads).
     pub writes: Vec<TensorId>,
+    /// The cache (index into [`Lowered::caches`]) whose producer alone needs
+    /// this step: a call reusing that cache skips it.
+    pub cache: Option<usize>,
 }
 
 /// A function lowered to dispatches.
@@ -69,6 +75,8 @@ pub struct Lowered {
     /// The states' length dim and the rows each call appends (`None` without
     /// states, or when the states are pools).
     pub state_use: Option<(String, SizeExpr)>,
+    /// The `cache` ops, each kept in a session-lived tensor.
+    pub caches: Vec<LoweredCache>,
 }
 
 /// Lowers one function of a verified model for `target`.
@@ -86,6 +94,8 @@ pub fn lower_function(
         of_value: HashMap::new(),
         of_param: HashMap::new(),
         grouped_plans: HashMap::new(),
+        caches: Vec::new(),
+        cache_copies: Vec::new(),
     };
     let inputs = func
         .inputs
@@ -125,13 +135,21 @@ pub fn lower_function(
             });
         }
     }
-    let outputs = func
+    let outputs: Vec<(TensorId, TensorType)> = func
         .outputs
         .iter()
         .enumerate()
         .filter(|(i, _)| !func.is_state_output(*i))
         .map(|(_, &v)| (cx.value_tensor(v), func.value(v).ty.clone()))
         .collect();
+    if !cx.caches.is_empty() {
+        let kept = outputs
+            .iter()
+            .map(|(t, _)| *t)
+            .chain(states.iter().map(|(_, t, _)| *t))
+            .collect();
+        cache::mark_producers(&mut cx.steps, &cx.cache_copies, &kept);
+    }
     check_binding_sizes(model, &cx.tensors, target)?;
     let state_use = seam_ir::state_use(model, func).map(|u| (u.length_dim, dim_expr(&u.advance)));
     Ok(Lowered {
@@ -142,6 +160,7 @@ pub fn lower_function(
         outputs,
         states,
         state_use,
+        caches: cx.caches,
     })
 }
 
@@ -193,6 +212,9 @@ pub(crate) struct LowerCx<'a> {
     /// and block rows: one plan serves every product over the same ids (a
     /// Mixture-of-Transformers model plans its modality ids once).
     grouped_plans: HashMap<(ValueId, u32, u32), ops::Plan>,
+    caches: Vec<LoweredCache>,
+    /// The copy step of each cache.
+    cache_copies: Vec<usize>,
 }
 
 /// A dim as a size expression.
@@ -353,6 +375,7 @@ impl<'a> LowerCx<'a> {
             args,
             sizes: kept,
             writes,
+            cache: None,
         });
         Ok(())
     }

@@ -4,11 +4,13 @@
 //! text format (with comments added); a test checks that parsing each file gives
 //! exactly the model built here.
 
+mod ddt;
 mod ladder;
 mod moe_transformer;
 mod mot;
 mod params;
 
+pub use ddt::{ddt_tiny, DdtConfig};
 pub use ladder::{ladder_residual, TensorParallelConfig};
 pub use moe_transformer::{
     adamoe, mixtral_tiny, pregated_dense, pregated_topk, readme_moe, MoeTransformerConfig,

@@ -3,6 +3,7 @@
 //! importer both build their models from these; each declares the parameters
 //! under its own names, so only the instructions are shared.
 
+mod ada_ln_block;
 mod attention;
 mod decoder_layer;
 mod decoder_model;
@@ -18,6 +19,7 @@ mod rms_norm;
 mod routing;
 mod tokens;
 
+pub(crate) use ada_ln_block::{chunks, modulate, AdaLnBlock, ADA_LN_EPS};
 pub(crate) use attention::{Attention, AttentionShape, QkNorm};
 pub(crate) use decoder_layer::DecoderLayer;
 pub(crate) use decoder_model::{DecoderModel, StepShape};

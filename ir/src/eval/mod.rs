@@ -26,6 +26,7 @@ use seam_core::DType;
 
 mod attention;
 pub mod budget;
+mod cache;
 pub(crate) mod elementwise;
 mod linalg;
 mod moe;
@@ -40,6 +41,7 @@ pub mod tensor;
 mod tests;
 
 pub use budget::{BudgetError, MemoryBudget};
+pub use cache::CacheSession;
 pub use session::StateSession;
 pub use tensor::{Tensor, TensorData, TensorError};
 
@@ -198,6 +200,23 @@ pub enum EvalError {
         rows: usize,
         /// Rows the tensor has.
         available: usize,
+    },
+    /// A call asks to reuse a cache that holds no value yet: the first call of
+    /// a session must compute it.
+    #[error("cache `{key}` is reused but holds no value yet: the first call must compute it")]
+    CacheEmpty {
+        /// The cache's key.
+        key: String,
+    },
+    /// A call asks to reuse a cache the function does not have.
+    #[error("`{function}` has no cache `{key}` (its caches: {known})")]
+    UnknownCache {
+        /// The function called.
+        function: String,
+        /// The key asked for.
+        key: String,
+        /// The keys it has, comma-separated.
+        known: String,
     },
     /// A call would grow the states past their length dim's bound.
     #[error("the sequence is full: {stored} position(s) stored + {adding} new exceed the maximum {max} (the bound of `{dim}`; compile with a larger --max-seq-len)")]
@@ -415,6 +434,18 @@ pub fn evaluate(
     params: &Weights,
     inputs: &[Tensor],
 ) -> Result<Vec<Tensor>, EvalError> {
+    evaluate_cached(model, function, params, inputs, None)
+}
+
+/// [`evaluate`], with the `cache` ops of the function reading and updating
+/// `caches` when given (see [`CacheSession`]); without, `cache` is the identity.
+pub(crate) fn evaluate_cached(
+    model: &Model,
+    function: &str,
+    params: &Weights,
+    inputs: &[Tensor],
+    mut caches: Option<&mut cache::CacheStore>,
+) -> Result<Vec<Tensor>, EvalError> {
     verify(model)?;
     params.check(model)?;
     let func = model
@@ -454,7 +485,11 @@ pub fn evaluate(
                 };
                 operands.push(t.ok_or_else(|| internal(format!("operand {o:?} is undefined")))?);
             }
-            run_op(&instr.op, &operands, &out_types, at)?
+            let results = run_op(&instr.op, &operands, &out_types, at)?;
+            match (&instr.op, caches.as_deref_mut()) {
+                (Op::Cache { key, .. }, Some(store)) => store.pass(key, results, at)?,
+                _ => results,
+            }
         };
         if results.len() != instr.results.len() {
             return Err(internal(format!(

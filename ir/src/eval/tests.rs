@@ -7,7 +7,7 @@ use half::f16;
 use super::*;
 use crate::op::{BinaryFn, GatedAct, ReduceOp, RouteMode, UnaryFn};
 use crate::testutil::{assert_close, f32t, i32t, moe_decoder, run, tf, ti, Builder, DecoderConfig};
-use crate::weights::{random_tensor, random_tensor_in, random_weights};
+use crate::weights::{random_tensor, random_tensor_in, random_weights, Weights};
 
 /// Runs a model of one unary op on one f32 input.
 fn unary_f32(op: Op, shape: &[u64], x: &[f32]) -> Vec<f32> {
@@ -1235,4 +1235,42 @@ fn fused_broadcasts_and_matches_the_unfused_ops() {
             "{name}"
         );
     }
+}
+
+/// `y = cache(2x) + x`: a reused cache gives the value kept by the last call
+/// that computed it, a refreshed one the fresh value.
+#[test]
+fn cache_session_reuses_the_kept_value() {
+    let mut b = Builder::new();
+    let x = b.input("x", f32t([2u64]));
+    let doubled = b.op(Op::Binary(BinaryFn::Add), &[x, x]);
+    let z = b.op(
+        Op::Cache {
+            key: "enc".into(),
+            refresh: 2,
+        },
+        &[doubled],
+    );
+    let y = b.op(Op::Binary(BinaryFn::Add), &[z, x]);
+    let m = b.finish(&[y]);
+    let w = Weights::new(&m, vec![]).unwrap();
+    let mut s = CacheSession::new(&m, &w);
+    let call = |s: &mut CacheSession, x: [f32; 2], reuse: &[&str]| {
+        s.run("forward", &[tf(&[2], &x)], reuse)
+            .map(|o| o[0].as_f32().unwrap().to_vec())
+    };
+    assert!(matches!(
+        call(&mut s, [1., 2.], &["enc"]),
+        Err(EvalError::CacheEmpty { .. })
+    ));
+    assert!(matches!(
+        call(&mut s, [1., 2.], &["dec"]),
+        Err(EvalError::UnknownCache { .. })
+    ));
+    assert_eq!(call(&mut s, [1., 2.], &[]).unwrap(), [3., 6.]);
+    // Reused: 2·[1, 2] kept from the first call, plus the new x.
+    assert_eq!(call(&mut s, [10., 20.], &["enc"]).unwrap(), [12., 24.]);
+    assert_eq!(call(&mut s, [10., 20.], &[]).unwrap(), [30., 60.]);
+    s.reset();
+    assert!(call(&mut s, [1., 2.], &["enc"]).is_err());
 }

@@ -221,11 +221,17 @@ pub enum Op {
     /// Waits for an [`Op::AllReduceStart`] and yields the reduced tensor. The
     /// identity on one device.
     AllReduceWait,
-    /// Marks a result reused across invocations (DDT-style); the identity when evaluated.
+    /// A value kept between the calls of a session (DDT's self-condition
+    /// shared by adjacent denoising steps): a call that computes it stores its
+    /// operand and returns it; a call that reuses it returns the stored value
+    /// and skips the work only the operand needs. A plain call computes it (the
+    /// identity); [`crate::eval::CacheSession`] defines reuse. Text:
+    /// `cache(%z, key="enc", refresh=2)`.
     Cache {
-        /// Cache slot name.
+        /// The cache's name, unique in a function.
         key: String,
-        /// Recompute every `refresh` invocations.
+        /// The default sharing period: recompute every `refresh` calls (a
+        /// caller's explicit schedule overrides it).
         refresh: u32,
     },
 }

@@ -5,13 +5,16 @@
 //! A session owns its activation buffers and the model's session states
 //! (KV caches): a bundle's `prefill` and `decode` run in one session share the
 //! states, which stay on the device between runs; [`Session::reset`] starts a
-//! new sequence.
+//! new sequence. It also keeps the values of the bundle's caches: a run may
+//! reuse them ([`Session::run_reusing`]), skipping the dispatches that only
+//! compute them.
 
 mod dims;
 mod sampled;
 
 pub use sampled::{Sampled, SampledRows};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,7 +43,11 @@ const MAX_WARM_UP_INPUT_BYTES: usize = 256 << 20;
 pub struct Session {
     model: Model,
     slots: Vec<Slot>,
-    recorded: Vec<Option<(DimValues, Recorded)>>,
+    /// Recorded dispatches per entry point and skipped caches (one flag per
+    /// manifest cache), with the dims they were recorded at.
+    recorded: HashMap<(usize, Vec<bool>), (DimValues, Recorded)>,
+    /// Which caches hold a value computed in this session.
+    kept: Vec<bool>,
     length: u64,
     sampler: Option<DeviceSampler>,
 }
@@ -67,14 +74,15 @@ impl Session {
                 BufferRole::Weight(w) => Slot::Weight(w as usize),
                 // wgpu zero-initialises buffers, so states start empty
                 // whenever an entry using them first allocates them.
-                BufferRole::State | BufferRole::Activation => Slot::Unallocated,
+                BufferRole::State | BufferRole::Cache | BufferRole::Activation => Slot::Unallocated,
             })
             .collect();
-        let recorded = manifest.entry_points.iter().map(|_| None).collect();
+        let kept = vec![false; manifest.caches.len()];
         Ok(Session {
             model,
             slots,
-            recorded,
+            recorded: HashMap::new(),
+            kept,
             length: 0,
             sampler: None,
         })
@@ -106,8 +114,10 @@ impl Session {
             .map(|l| l.dim.as_str())
     }
 
-    /// Starts a new sequence: length 0 and every state zeroed.
+    /// Starts a new sequence: length 0, every state zeroed and every cache
+    /// emptied (the next run must compute it).
     pub fn reset(&mut self) -> Result<(), Error> {
+        self.kept.fill(false);
         for st in &self.model.loaded.manifest.states {
             // A state no entry has used yet is still unallocated (and will
             // start zeroed).
@@ -182,13 +192,41 @@ impl Session {
         inputs: &[HostTensor],
         timing: Timing,
     ) -> Result<RunOutput, Error> {
+        self.run_reusing_with(entry, inputs, &[], timing)
+    }
+
+    /// Like [`Session::run`], but the caches named in `reuse` (keys of the
+    /// bundle's `cache` ops) keep the value the last run computing them
+    /// stored, and the dispatches only they need are skipped; every other
+    /// cache of the entry point is recomputed and kept.
+    pub fn run_reusing(
+        &mut self,
+        entry: &Entry,
+        inputs: &[HostTensor],
+        reuse: &[&str],
+    ) -> Result<Vec<HostTensor>, Error> {
+        Ok(self
+            .run_reusing_with(entry, inputs, reuse, Timing::Wall)?
+            .tensors)
+    }
+
+    /// [`Session::run_reusing`], also measuring what `timing` asks for.
+    pub fn run_reusing_with(
+        &mut self,
+        entry: &Entry,
+        inputs: &[HostTensor],
+        reuse: &[&str],
+        timing: Timing,
+    ) -> Result<RunOutput, Error> {
         let started = Instant::now();
-        let (dims, length) = self.prepare(entry, inputs)?;
+        let skip = self.skipped_caches(reuse)?;
+        let (dims, length) = self.prepare(entry, inputs, &skip)?;
         let index = entry.index();
-        let mut measured = self.submit(index, timing)?;
+        let mut measured = self.submit(index, &skip, timing)?;
         if let Some(length) = length {
             self.length = length;
         }
+        self.note_computed(index, &skip);
         let model = Arc::clone(&self.model.loaded);
         let tensors = self.read_outputs(&model.manifest.entry_points[index], &dims)?;
         measured.wall = started.elapsed();
@@ -198,6 +236,38 @@ impl Session {
         })
     }
 
+    /// Marks the caches a run of entry `index` reusing `skip` computed as kept.
+    pub(super) fn note_computed(&mut self, index: usize, skip: &[bool]) {
+        let point = &self.model.loaded.manifest.entry_points[index];
+        for d in &point.dispatches {
+            if let Some(c) = d.cache.filter(|&c| !skip[c as usize]) {
+                self.kept[c as usize] = true;
+            }
+        }
+    }
+
+    /// One flag per manifest cache: whether this run reuses it.
+    pub(super) fn skipped_caches(&self, reuse: &[&str]) -> Result<Vec<bool>, Error> {
+        let caches = &self.model.loaded.manifest.caches;
+        let mut skip = vec![false; caches.len()];
+        for key in reuse {
+            let Some(c) = caches.iter().position(|c| c.key == *key) else {
+                let known: Vec<&str> = caches.iter().map(|c| c.key.as_str()).collect();
+                return Err(Error::Cache(format!(
+                    "the bundle has no cache `{key}` (its caches: {})",
+                    known.join(", ")
+                )));
+            };
+            if !self.kept[c] {
+                return Err(Error::Cache(format!(
+                    "cache `{key}` is reused but holds no value yet: the first run must compute it"
+                )));
+            }
+            skip[c] = true;
+        }
+        Ok(skip)
+    }
+
     /// Everything a run of `entry` does before its submission: checks that it
     /// is this model's, binds the dims (returned, with the states' length
     /// after the run), allocates, records and uploads the inputs.
@@ -205,6 +275,7 @@ impl Session {
         &mut self,
         entry: &Entry,
         inputs: &[HostTensor],
+        skip: &[bool],
     ) -> Result<(DimValues, Option<u64>), Error> {
         if !entry.model().same_as(&self.model) {
             return Err(Error::ForeignEntry {
@@ -216,7 +287,7 @@ impl Session {
         let point = &model.manifest.entry_points[index];
         let (dims, length) = bind_dims(&model, point, inputs, self.length)?;
         self.allocate_for(point)?;
-        self.record(index, &dims)?;
+        self.record(index, skip, &dims)?;
         for (io, t) in point.inputs.iter().zip(inputs) {
             model.gpu.write(self.buffer(io.buffer)?, 0, t.bytes())?;
         }
@@ -225,9 +296,9 @@ impl Session {
 
     /// Submits entry `index`'s recorded dispatches as `timing` asks and waits;
     /// the returned wall time is left for the caller to fill in.
-    fn submit(&self, index: usize, timing: Timing) -> Result<RunTiming, Error> {
+    fn submit(&self, index: usize, skip: &[bool], timing: Timing) -> Result<RunTiming, Error> {
         let gpu = &self.model.loaded.gpu;
-        let recorded = self.recorded(index)?;
+        let recorded = self.recorded(index, skip)?;
         let dispatches = recorded.dispatches();
         let mut measured = RunTiming {
             wall: Duration::ZERO,
@@ -241,7 +312,8 @@ impl Session {
             Timing::Device => measured.device = gpu.run_timed(recorded)?,
             Timing::PerDispatch => {
                 let point = &self.model.loaded.manifest.entry_points[index];
-                for (i, d) in point.dispatches.iter().enumerate() {
+                let run = point.dispatches.iter().filter(|d| runs(d, skip));
+                for (i, d) in run.enumerate() {
                     let started = Instant::now();
                     let device = gpu.run_dispatch_timed(recorded, i)?;
                     measured.per_dispatch.push(DispatchTiming {
@@ -299,14 +371,18 @@ impl Session {
         Ok(())
     }
 
-    /// Records entry `index`'s dispatches on first use; later, rewrites their
-    /// sizes when the dims change. The one place dispatches are recorded.
-    fn record(&mut self, index: usize, dims: &DimValues) -> Result<(), Error> {
+    /// Records entry `index`'s dispatches (those `skip` leaves) on first use;
+    /// later, rewrites their sizes when the dims change. The one place
+    /// dispatches are recorded.
+    fn record(&mut self, index: usize, skip: &[bool], dims: &DimValues) -> Result<(), Error> {
         let model = Arc::clone(&self.model.loaded);
         let entry = &model.manifest.entry_points[index];
-        if let Some((recorded_dims, recorded)) = &mut self.recorded[index] {
+        let kept = |(d, sizes): (&seam_bundle::Dispatch, _)| runs(d, skip).then_some(sizes);
+        let key = (index, skip.to_vec());
+        if let Some((recorded_dims, recorded)) = self.recorded.get_mut(&key) {
             if recorded_dims != dims {
-                let owned = dispatch_sizes(entry, dims)?;
+                let all = dispatch_sizes(entry, dims)?;
+                let owned: Vec<_> = entry.dispatches.iter().zip(all).filter_map(kept).collect();
                 let sizes: Vec<Vec<(&str, u32)>> = owned.iter().map(|s| as_refs(s)).collect();
                 recorded.update_many(&model.gpu, sizes.iter().map(|s| s.as_slice()).enumerate())?;
                 *recorded_dims = dims.clone();
@@ -314,7 +390,8 @@ impl Session {
             return Ok(());
         }
         let mut batch = model.gpu.batch();
-        for (d, sizes) in entry.dispatches.iter().zip(dispatch_sizes(entry, dims)?) {
+        let all = entry.dispatches.iter().zip(dispatch_sizes(entry, dims)?);
+        for (d, sizes) in all.filter(|(d, _)| runs(d, skip)) {
             let views = d
                 .buffers
                 .iter()
@@ -326,14 +403,14 @@ impl Session {
                 &as_refs(&sizes),
             )?;
         }
-        self.recorded[index] = Some((dims.clone(), batch.finish()?));
+        self.recorded.insert(key, (dims.clone(), batch.finish()?));
         Ok(())
     }
 
-    /// Entry `index`'s recorded dispatches.
-    fn recorded(&self, index: usize) -> Result<&Recorded, Error> {
-        self.recorded[index]
-            .as_ref()
+    /// Entry `index`'s recorded dispatches for the caches `skip` reuses.
+    fn recorded(&self, index: usize, skip: &[bool]) -> Result<&Recorded, Error> {
+        self.recorded
+            .get(&(index, skip.to_vec()))
             .map(|(_, recorded)| recorded)
             .ok_or_else(|| Error::Input("internal: dispatches were not recorded".to_string()))
     }
@@ -360,6 +437,11 @@ fn allocate(model: &LoadedModel, index: usize) -> Result<GpuBuffer, Error> {
     let b = &model.manifest.buffers[index];
     let at_bounds = |d: &str| model.dim_bound(d);
     model.gpu.create_buffer(&b.name, b.bytes.eval(&at_bounds)?)
+}
+
+/// Whether dispatch `d` runs when the caches flagged in `skip` are reused.
+fn runs(d: &seam_bundle::Dispatch, skip: &[bool]) -> bool {
+    d.cache.is_none_or(|c| !skip[c as usize])
 }
 
 fn as_refs(v: &[(String, u32)]) -> Vec<(&str, u32)> {

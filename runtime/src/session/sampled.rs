@@ -82,7 +82,8 @@ impl Session {
                 ))
             })?
             .clone();
-        let (dims, length) = self.prepare(entry, inputs)?;
+        let skip = self.skipped_caches(&[])?;
+        let (dims, length) = self.prepare(entry, inputs, &skip)?;
         let (rows, vocab) = match eval_shape(&io.shape, &dims)?[..] {
             [rows, vocab] if rows > 0 && vocab > 0 => (rows, vocab),
             ref other => {
@@ -108,11 +109,13 @@ impl Session {
             .as_mut()
             .ok_or_else(|| Error::Input("internal: no device sampler".into()))?;
         let (sampling, out) = sampler.prepare(&gpu, index, &logits, vocab, &picks)?;
-        let forward = self.recorded[index]
-            .as_ref()
+        let forward = self
+            .recorded
+            .get(&(index, skip.clone()))
             .map(|(_, recorded)| recorded)
             .ok_or_else(|| Error::Input("internal: dispatches were not recorded".into()))?;
         let raw = run_and_read_ids(&gpu, &[forward, sampling], out, picks.len())?;
+        self.note_computed(index, &skip);
         // The entry ran (and appended to the states) even when some logits
         // are refused.
         if let Some(length) = length {

@@ -73,7 +73,8 @@ fn fused_expr(e: &FusedExpr, scalar: ScalarType) -> Ew {
     }
 }
 
-/// Lowers `const`, `iota`, `cast`, `fused` and the unary and binary element-wise ops.
+/// Lowers `const`, `iota`, `cast`, `fused`, the unary and binary element-wise
+/// ops, and the copy of a `cache`.
 pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
     let result = instr.results[0];
     let out_ty = &cx.func.value(result).ty;
@@ -83,6 +84,8 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErro
         Op::Const { value } => Ew::Const(*value, out_scalar),
         Op::Iota { axis } => Ew::Iota(*axis, out_scalar),
         Op::Cast => Ew::Cast(out_scalar, Box::new(Ew::Input(0))),
+        // The copy into the cache's kept tensor.
+        Op::Cache { .. } => Ew::Input(0),
         Op::Fused { expr } => fused_expr(expr, out_scalar),
         Op::Unary(f) => Ew::unary(*f, Ew::Input(0)),
         Op::Binary(f) => Ew::binary(*f, Ew::Input(0), Ew::Input(1)),

@@ -44,11 +44,7 @@ pub(crate) fn lower_split(cx: &mut LowerCx<'_>, slices: &[&Instr]) -> Result<(),
 /// Lowers one instruction into zero or more dispatches.
 pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
     match &instr.op {
-        Op::Reshape
-        | Op::AllReduce { .. }
-        | Op::AllReduceStart { .. }
-        | Op::AllReduceWait
-        | Op::Cache { .. } => {
+        Op::Reshape | Op::AllReduce { .. } | Op::AllReduceStart { .. } | Op::AllReduceWait => {
             let t = cx.operand(instr.operands[0]);
             cx.alias(instr.results[0], t);
             Ok(())
@@ -62,6 +58,10 @@ pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), Low
         | Op::Unary(_)
         | Op::Fused { .. }
         | Op::Cast => elementwise::lower(cx, instr),
+        Op::Cache { key, refresh } => {
+            elementwise::lower(cx, instr)?;
+            cx.add_cache(instr, key, *refresh)
+        }
         Op::Transpose { perm } => elementwise::transpose(cx, instr, perm),
         Op::MatMul | Op::GatedMatMul { .. } | Op::MatMulAdd => linalg::matmul_instr(cx, instr),
         Op::RmsNorm { .. } | Op::LayerNorm { .. } | Op::Softmax | Op::ReduceSum => {
