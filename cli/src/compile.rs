@@ -23,7 +23,7 @@ use seam_bundle::Packing;
 use seam_compiler::compile::{compile, CompileError, CompileOptions, Compiled, ProgressHook};
 use seam_compiler::emit::EmitError;
 use seam_compiler::external::{ExternalOrigin, ExternalWeights};
-use seam_compiler::formats::{FormatReport, WeightPolicy};
+use seam_compiler::formats::{FallbackReason, FormatReport, WeightPolicy};
 use seam_compiler::lower::{Target, TargetKind};
 use seam_compiler::optimize::OptLevel;
 use seam_core::WeightFormat;
@@ -51,7 +51,8 @@ pub struct CompileArgs {
     /// always), routers (f32: --router-weights), and with a 4-bit format the LM
     /// head (q8_0: --lm-head-weights). A weight whose input size is not a
     /// multiple of the block falls back (q4_k → q4_1, 32-blocks → f16; the
-    /// summary lists them). Without this flag weights keep the format they came
+    /// summary lists them), and the per-modality stacks of `grouped_matmul`
+    /// stay f32 (no block-format kernel yet). Without this flag weights keep the format they came
     /// in (a GGUF file's blocks; f32 otherwise).
     #[arg(long, value_name = "FORMAT")]
     pub weights: Option<WeightFormat>,
@@ -383,8 +384,14 @@ fn print_formats(report: &FormatReport) {
     if !used.is_empty() {
         println!("product weights by format: {}", used.join(", "));
     }
-    for (name, asked, used) in &report.fallbacks {
-        println!("  {name}: stored as {used} (its input size does not fit {asked}'s blocks)");
+    for f in &report.fallbacks {
+        let why = match f.reason {
+            FallbackReason::BlockSize => {
+                format!("its input size does not fit {}'s blocks", f.asked)
+            }
+            FallbackReason::NoKernel => format!("grouped_matmul has no {} kernel yet", f.asked),
+        };
+        println!("  {}: stored as {} ({why})", f.param, f.used);
     }
 }
 

@@ -45,8 +45,30 @@ pub enum FormatError {
 pub struct FormatReport {
     /// Per format: params stored in it and their bytes (ggml's encoding).
     pub by_format: BTreeMap<WeightFormat, (usize, u64)>,
-    /// Weights whose `K` did not fit the asked format: `(param, asked, used)`.
-    pub fallbacks: Vec<(String, WeightFormat, WeightFormat)>,
+    /// Weights stored in another format than the one asked.
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// A weight stored in another format than the one asked, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fallback {
+    /// The param.
+    pub param: String,
+    /// The format asked.
+    pub asked: WeightFormat,
+    /// The format used.
+    pub used: WeightFormat,
+    /// Why.
+    pub reason: FallbackReason,
+}
+
+/// Why a weight is not stored in the format asked.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// Its input size `K` does not fit the format's blocks.
+    BlockSize,
+    /// The op reading it has no kernel for the format (`grouped_matmul`).
+    NoKernel,
 }
 
 /// Progress of [`assign_formats`]: `(weights done, weights total)`.
@@ -78,12 +100,18 @@ pub fn assign_formats(
         let asked = policy.asked(*role).or(source).unwrap_or(WeightFormat::F32);
         let decl = &model.params[i];
         let (rows, k) = EncodedWeight::rows_and_k(&decl.name, &decl.sizes())?;
-        let format = match (role, stack_ks.get(&id)) {
-            (ParamRole::Expert, Some(ks)) => expert_format(asked, ks),
-            _ => fallback(asked, k),
+        let (format, reason) = match (role, stack_ks.get(&id)) {
+            (ParamRole::Expert, Some(ks)) => (expert_format(asked, ks), FallbackReason::BlockSize),
+            (ParamRole::Grouped, _) => (WeightFormat::F32, FallbackReason::NoKernel),
+            _ => (fallback(asked, k), FallbackReason::BlockSize),
         };
         if format != asked {
-            report.fallbacks.push((decl.name.clone(), asked, format));
+            report.fallbacks.push(Fallback {
+                param: decl.name.clone(),
+                asked,
+                used: format,
+                reason,
+            });
         }
         if format != WeightFormat::F32 {
             let encoding = match weights.encoding(id) {
@@ -233,5 +261,39 @@ mod tests {
                 "element {i}: {got} vs {want}"
             );
         }
+    }
+
+    /// `--weights q8_0` on a Mixture-of-Transformers model: its modality
+    /// stacks stay `f32` and each is reported as a fallback for want of a
+    /// kernel; the weights are not touched.
+    #[test]
+    fn grouped_stacks_stay_f32_and_say_why() {
+        let source = include_str!("../../../examples/mot.seam");
+        let (model, _) = seam_ir::text::parse(source).unwrap();
+        let weights = seam_ir::random_weights(&model, 3);
+        let policy = WeightPolicy::uniform(WeightFormat::Q8_0);
+        let (out, kept, report) =
+            assign_formats(&model, &weights, &policy, &mut |_, _| {}).unwrap();
+        let stacks: Vec<&str> = model
+            .params
+            .iter()
+            .filter(|p| p.ty.rank() == 3)
+            .map(|p| p.name.as_str())
+            .collect();
+        assert!(stacks.contains(&"layers.0.wq"));
+        let reported: Vec<&str> = report.fallbacks.iter().map(|f| f.param.as_str()).collect();
+        assert_eq!(reported, stacks);
+        for f in &report.fallbacks {
+            assert_eq!(
+                (f.asked, f.used, f.reason),
+                (
+                    WeightFormat::Q8_0,
+                    WeightFormat::F32,
+                    FallbackReason::NoKernel
+                )
+            );
+        }
+        assert!(out.params.iter().all(|p| p.format == WeightFormat::F32));
+        assert_eq!(kept, weights);
     }
 }

@@ -6,6 +6,8 @@ mod assign;
 mod policy;
 mod roles;
 
-pub use assign::{assign_formats, FormatError, FormatProgress, FormatReport};
+pub use assign::{
+    assign_formats, Fallback, FallbackReason, FormatError, FormatProgress, FormatReport,
+};
 pub use policy::{expert_format, fallback, WeightPolicy};
 pub use roles::{param_roles, ParamRole, MOE_EXPERT_OPERANDS};

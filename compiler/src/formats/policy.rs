@@ -49,6 +49,7 @@ impl WeightPolicy {
             ParamRole::LmHead => self.lm_head,
             ParamRole::Router => self.router,
             ParamRole::Expert => self.expert,
+            ParamRole::Grouped => self.linear,
             ParamRole::Other => Some(WeightFormat::F32),
         }
     }
