@@ -1,8 +1,10 @@
-//! `seam sample`: flow-matching Euler sampling of a diffusion bundle (DDT) on
-//! the device, from seeded Gaussian noise at `t = 0` to `t = 1`. The bundle is
-//! loaded once and its entry point run once per step; on the steps the share
-//! schedule skips, the bundle's caches (the encoder's self-condition) keep
-//! their value and the dispatches only they need are not run.
+//! `seam sample`: flow-matching Euler sampling of a diffusion bundle (DDT),
+//! from seeded Gaussian noise at `t = 0` to `t = 1`. The bundle is loaded once
+//! and its entry point (the velocity model) runs on the device once per step;
+//! the Euler update `x += dt·v`, one multiply-add per latent element, runs on
+//! the host between steps, where the velocity is read back. On the steps the
+//! share schedule skips, the bundle's caches (the encoder's self-condition)
+//! keep their value and the dispatches only they need are not run.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
