@@ -73,17 +73,7 @@ pub(crate) fn moe(x: &[&Tensor], act: GatedAct, at: &At) -> Result<Tensor, EvalE
         let row = &xf[t * d..(t + 1) * d];
         let acc = &mut out[t * d..(t + 1) * d];
         for j in 0..k {
-            let id = idv[t * k + j];
-            if id < 0 || id as u64 >= experts as u64 {
-                return Err(EvalError::ExpertIdOutOfRange {
-                    op: at.op,
-                    value: at.value.to_string(),
-                    token: t,
-                    id,
-                    experts,
-                });
-            }
-            let e = id as usize;
+            let e = expert_index(at, t, idv[t * k + j], experts)?;
             let span = e * per_expert..(e + 1) * per_expert;
             let y = gated_ffn(row, &gf[span.clone()], &uf[span.clone()], &df[span], f, act);
             let w = wf[t * k + j];
@@ -99,6 +89,21 @@ pub(crate) fn moe(x: &[&Tensor], act: GatedAct, at: &At) -> Result<Tensor, EvalE
         }
     }
     at.floats(xs.dtype, vec![t_len, d], out)
+}
+
+/// Token `token`'s expert `id` as an index into a stack of `experts`, or
+/// [`EvalError::ExpertIdOutOfRange`].
+fn expert_index(at: &At, token: usize, id: i64, experts: usize) -> Result<usize, EvalError> {
+    if id < 0 || id as u64 >= experts as u64 {
+        return Err(EvalError::ExpertIdOutOfRange {
+            op: at.op,
+            value: at.value.to_string(),
+            token,
+            id,
+            experts,
+        });
+    }
+    Ok(id as usize)
 }
 
 /// `grouped_matmul(x[T, K], ids[T], w[E, K, N])`: `y[t] = x[t]·w[ids[t]]` in
@@ -121,16 +126,7 @@ pub(crate) fn grouped_matmul(
     let (xf, wf, idv) = (xs.floats(), w.floats(), ids.to_i64_vec());
     let mut out = vec![0.0f32; t_len * n];
     for (t, &id) in idv.iter().enumerate() {
-        if id < 0 || id as u64 >= experts as u64 {
-            return Err(EvalError::ExpertIdOutOfRange {
-                op: at.op,
-                value: at.value.to_string(),
-                token: t,
-                id,
-                experts,
-            });
-        }
-        let e = id as usize;
+        let e = expert_index(at, t, id, experts)?;
         matmul_into(
             &xf[t * k..(t + 1) * k],
             &wf[e * k * n..(e + 1) * k * n],
