@@ -10,13 +10,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use seam_bundle::Manifest;
 use seam_core::flow::{euler, gaussian_noise, ShareSchedule};
 use seam_ir::{CacheSession, DType, Tensor};
 use seam_runtime::Timing;
 
 use super::device::{warm_up, DeviceArgs};
 use super::eval::{refuse_existing, write_npy_file};
-use super::run::{reference_model, to_host};
+use super::run::{input_id_bounds, reference_model, to_host};
 use super::weight_dirs::WeightDirArgs;
 use super::CliError;
 
@@ -79,6 +80,18 @@ fn step_inputs(
     Ok(inputs)
 }
 
+/// Refuses a `--label` outside the rows of the table input `name` indexes,
+/// as `seam run` refuses ids (the GPU would read a clamped row).
+fn check_label(label: i32, manifest: &Manifest, entry: &str, name: &str) -> Result<(), CliError> {
+    let bound = input_id_bounds(manifest, entry)?.get(name).copied();
+    match bound {
+        Some(bound) if label < 0 || label as u64 >= bound => Err(CliError::Input(format!(
+            "--label {label} is outside 0..{bound} (the classes of `%{name}`)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Runs `seam sample`.
 pub fn run(args: &SampleArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
@@ -104,7 +117,10 @@ pub fn run(args: &SampleArgs) -> Result<(), CliError> {
         .ok_or_else(shape_error)?;
     let label = match rest {
         [t] if t.dtype == DType::F32 => None,
-        [t, l] if t.dtype == DType::F32 && l.dtype == DType::I32 => Some(args.label),
+        [t, l] if t.dtype == DType::F32 && l.dtype == DType::I32 => {
+            check_label(args.label, &manifest, &entry.name, &l.name)?;
+            Some(args.label)
+        }
         _ => return Err(shape_error()),
     };
     let schedule = match (&args.share_schedule, manifest.caches.first()) {

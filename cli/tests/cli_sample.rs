@@ -86,4 +86,15 @@ fn sample_with_sharing_matches_the_reference_and_bad_schedules_are_refused() {
     }
     let o = seam(&["sample", &bundle, "--steps", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // ddt_tiny has 10 classes: labels are checked as `seam run` checks ids.
+    for label in ["10", "-1"] {
+        let flag = format!("--label={label}");
+        let o = seam(&["sample", &bundle, "--steps", "2", &flag]);
+        assert_eq!(o.status.code(), Some(1), "--label {label}: {}", text(&o));
+        assert!(
+            text(&o).contains(&format!("--label {label} is outside 0..10")),
+            "--label {label}: {}",
+            text(&o)
+        );
+    }
 }
