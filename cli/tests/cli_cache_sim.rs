@@ -279,4 +279,13 @@ fn records_a_trace_from_a_pregated_router() {
     assert_error(&o, 1, "tokens");
     let o = seam(&[&record[..], &["--tokens", "0", "--force"]].concat());
     assert_error(&o, 2, "0 is not in 1..=65536");
+    // 4096 prompts × 320 tokens × 4 layers × top-2 = 10.5M accesses: refused
+    // after the first prompt, before the others are evaluated.
+    let many = ["--sequences", "4096", "--tokens", "320", "--force"];
+    let o = seam(&[&record[..], &many[..]].concat());
+    assert_error(
+        &o,
+        2,
+        "4096 prompts of 2560 expert choices each = 10485760 accesses",
+    );
 }

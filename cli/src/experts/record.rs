@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seam_ir::{evaluate, index_bounds, DType, Model, Op, Tensor, ValueId};
 
-use super::trace::{to_json_lines, TraceRecord};
+use super::trace::{to_json_lines, TraceRecord, MAX_ACCESSES};
 use crate::eval::{pick_function, refuse_existing, require_seed, source_weights};
 use crate::model_source::load_source;
 use crate::output::write_atomic;
@@ -65,11 +65,29 @@ pub fn run(args: &TraceRecordArgs) -> Result<(), CliError> {
             .collect();
         let prompt = Tensor::i32(vec![args.tokens as usize], ids)?;
         let outputs = evaluate(&model, &function, &weights, &[prompt])?;
+        if chosen.is_empty() {
+            check_accesses(&outputs[1..], args.sequences)?;
+        }
         chosen.push(outputs[1..].to_vec());
     }
     let records = interleave(&chosen, args.tokens)?;
     write_atomic(&args.out, to_json_lines(&records).as_bytes(), args.force)?;
     println!("wrote {} accesses to {}", records.len(), args.out.display());
+    Ok(())
+}
+
+/// Refuses a trace of more than [`MAX_ACCESSES`] accesses, counted from the
+/// expert ids `routes` the first prompt produced (every prompt produces as
+/// many), before the other prompts are evaluated.
+fn check_accesses(routes: &[Tensor], sequences: u32) -> Result<(), CliError> {
+    let per_prompt: u64 = routes.iter().map(|t| t.len() as u64).sum();
+    let accesses = per_prompt.saturating_mul(u64::from(sequences));
+    if accesses > MAX_ACCESSES {
+        return Err(CliError::Usage(format!(
+            "{sequences} prompts of {per_prompt} expert choices each = {accesses} accesses; \
+             at most {MAX_ACCESSES} (fewer --sequences or --tokens)"
+        )));
+    }
     Ok(())
 }
 

@@ -8,12 +8,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::trace::{to_json_lines, TraceRecord, MAX_EXPERTS, MAX_LAYERS};
+use super::trace::{to_json_lines, TraceRecord, MAX_ACCESSES, MAX_EXPERTS, MAX_LAYERS};
 use crate::output::write_atomic;
 use crate::CliError;
-
-/// The most accesses a synthetic trace may have.
-const MAX_ACCESSES: u64 = 10_000_000;
 
 /// Arguments of `seam trace-gen`.
 #[derive(Debug, Args)]

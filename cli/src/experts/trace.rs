@@ -16,6 +16,8 @@ pub const MAX_TRACE_BYTES: u64 = 256 << 20;
 pub const MAX_LINE_BYTES: usize = 1024;
 /// Layers are numbered below this.
 pub const MAX_LAYERS: u32 = 4096;
+/// The most accesses `seam trace-gen` and `seam trace-record` write.
+pub const MAX_ACCESSES: u64 = 10_000_000;
 /// Experts are numbered below this.
 pub const MAX_EXPERTS: u32 = 65536;
 
