@@ -197,6 +197,55 @@ pub struct EntryPoint {
     /// How its runs bind the states' length dim (with `states` only).
     #[serde(default)]
     pub state_length: Option<StateLength>,
+    /// Its MoE layers, in dispatch order, for a runtime that keeps experts in
+    /// host memory (empty for a model without MoE, and in bundles older than
+    /// the field: such a bundle runs with every expert on the device).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expert_layers: Vec<ExpertLayer>,
+}
+
+/// One MoE layer of an entry point: where its routing is, which dispatches
+/// read its expert weights, and the plan that groups its tokens into blocks.
+/// A runtime that keeps only some experts on the device reads the routing
+/// back, loads the experts into slots of smaller stacks and rewrites the
+/// plan's block table from expert ids to slots before those dispatches run;
+/// a runtime that keeps every expert ignores it.
+///
+/// The plan groups the `pairs` (token, choice) ids by expert in expert order,
+/// each expert's pairs padded to whole blocks of `block_rows`: block `b` of
+/// expert `e` is one of `ceil(count(e) / block_rows)` consecutive blocks
+/// after those of experts `0..e`; `block_expert[b]` names the expert (the
+/// slot, once rewritten) of block `b`, `0xffffffff` past the last block, for
+/// `blocks` blocks; ids outside `0..experts` are dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpertLayer {
+    /// The layer's name (the MoE result's IR name), for messages.
+    pub name: String,
+    /// Experts `E` of the layer.
+    pub experts: u32,
+    /// Rows (pairs) per block of the plan.
+    pub block_rows: u32,
+    /// The buffer holding the routing: `pairs` i32 expert ids from offset 0.
+    pub ids: u32,
+    /// The number of ids (tokens × choices per token).
+    pub pairs: SizeExpr,
+    /// The dispatch after which `ids` holds this run's routing; `None` when
+    /// the ids are an input of the entry point.
+    pub ids_ready: Option<u32>,
+    /// The plan dispatch (it reads `ids` and writes `block_expert`).
+    pub plan: u32,
+    /// The buffer of the plan's block table (`blocks` u32 from offset 0).
+    pub block_expert: u32,
+    /// The number of blocks the plan and the expert dispatches cover.
+    pub blocks: SizeExpr,
+    /// One past the last dispatch that reads the expert weights: dispatches
+    /// `plan + 1 .. experts_end` read them through `block_expert`. Every
+    /// buffer they use stays theirs until the last of them, so a runtime may
+    /// run them again (each block computed by one of the runs).
+    pub experts_end: u32,
+    /// The weights holding the layer's expert stacks (gate, up, down), each
+    /// with the experts' bytes contiguous and in expert order.
+    pub stacks: Vec<u32>,
 }
 
 /// Figures recorded by the compiler, shown by `seam inspect`.

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use seam_core::{Access, Dim, SizeExpr};
 
-use crate::{BufferRole, BundleError, Dispatch, EntryPoint, Manifest};
+use crate::{BufferRole, BundleError, Dispatch, EntryPoint, ExpertLayer, Manifest};
 
 /// The largest buffer a manifest may ask for (1 TiB): anything larger is corrupt.
 const MAX_BUFFER_BYTES: u64 = 1 << 40;
@@ -16,6 +16,9 @@ const MAX_BUFFER_BYTES: u64 = 1 << 40;
 /// compute pass exhausts some drivers' descriptor pools (lavapipe crashes at
 /// 65,536), so a bundle declaring more is refused before anything is recorded.
 pub const MAX_DISPATCHES_PER_ENTRY: usize = 16_384;
+
+/// The most experts an MoE layer may declare (65,536; real models have up to a few hundred).
+const MAX_EXPERTS: u32 = 1 << 16;
 
 /// A manifest with the lengths of the sections it indexes into.
 pub(crate) struct Validator<'m> {
@@ -345,7 +348,58 @@ impl Validator<'_> {
         for (di, d) in ep.dispatches.iter().enumerate() {
             self.dispatch(ep, di, d)?;
         }
+        for layer in &ep.expert_layers {
+            self.expert_layer(ep, layer)?;
+        }
         self.cache_skips(ep)
+    }
+
+    /// An MoE layer's record: dispatches in order and in range, buffers
+    /// large enough for the ids and blocks at the bounds, stacks that divide
+    /// into whole experts.
+    fn expert_layer(&self, ep: &EntryPoint, l: &ExpertLayer) -> Result<(), BundleError> {
+        let what = format!("`{}` expert layer `{}`", ep.name, l.name);
+        if l.experts == 0 || l.experts > MAX_EXPERTS || l.block_rows == 0 {
+            return bad(format!(
+                "{what} has {} experts in blocks of {} (1..={MAX_EXPERTS} experts, blocks of at least 1)",
+                l.experts, l.block_rows
+            ));
+        }
+        let n = ep.dispatches.len() as u64;
+        let plan = u64::from(l.plan);
+        let ready_ok = l.ids_ready.is_none_or(|r| u64::from(r) < plan);
+        if !(ready_ok && plan < u64::from(l.experts_end) && u64::from(l.experts_end) <= n) {
+            return bad(format!(
+                "{what}: dispatches out of order (ids ready after {:?}, plan {}, experts end {}, of {n})",
+                l.ids_ready, l.plan, l.experts_end
+            ));
+        }
+        for (buffer, count, part) in [
+            (l.ids, &l.pairs, "ids"),
+            (l.block_expert, &l.blocks, "blocks"),
+        ] {
+            self.buffer(buffer, &what)?;
+            let count = self.at_bounds(count, &format!("{what} {part}"))?;
+            let bytes = self.at_bounds(&self.m.buffers[buffer as usize].bytes, &what)?;
+            if count.checked_mul(4).is_none_or(|b| b > bytes) {
+                return bad(format!("{what}: {count} {part} do not fit buffer {buffer}"));
+            }
+        }
+        if l.stacks.is_empty() {
+            return bad(format!("{what} names no expert stack"));
+        }
+        for &w in &l.stacks {
+            let Some(weight) = self.m.weights.get(w as usize) else {
+                return bad(format!("{what} refers to missing weight {w}"));
+            };
+            if weight.bytes % u64::from(l.experts) != 0 {
+                return bad(format!(
+                    "{what}: stack `{}` of {} bytes does not hold {} whole experts",
+                    weight.name, weight.bytes, l.experts
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn dispatch(&self, ep: &EntryPoint, di: usize, d: &Dispatch) -> Result<(), BundleError> {

@@ -49,6 +49,7 @@ fn writer_with_dispatches(dispatches: usize) -> BundleWriter {
         dispatches: vec![dispatch; dispatches],
         states: Vec::new(),
         state_length: None,
+        expert_layers: Vec::new(),
     }];
     w
 }

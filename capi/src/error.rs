@@ -67,7 +67,9 @@ impl From<Error> for Failure {
 fn status_of(e: &Error) -> SeamStatus {
     use SeamStatus::*;
     match e {
-        Error::Bundle(_) | Error::Shader { .. } | Error::Binding { .. } => SeamErrorBundle,
+        Error::Bundle(_) | Error::Shader { .. } | Error::Binding { .. } | Error::Experts(_) => {
+            SeamErrorBundle
+        }
         Error::UnknownEntry { .. } => SeamErrorUnknownEntry,
         Error::Input(_)
         | Error::SizeExpr(_)

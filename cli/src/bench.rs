@@ -13,6 +13,8 @@ use super::device::DeviceArgs;
 use super::run::input_id_bounds;
 use super::weight_dirs::WeightDirArgs;
 use super::CliError;
+use crate::experts::offload::ExpertArgs;
+use seam_bundle::BundleReader;
 
 /// Arguments of `seam bench`.
 #[derive(Debug, Args)]
@@ -38,6 +40,9 @@ pub struct BenchArgs {
     /// The device.
     #[command(flatten)]
     pub device: DeviceArgs,
+    /// Experts kept on the device.
+    #[command(flatten)]
+    pub experts: ExpertArgs,
 }
 
 /// Runs `seam bench`.
@@ -56,7 +61,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         "bundle", "tokens", "mean ms", "min ms", "wall mean ms", "dispatches", "submits"
     );
     for path in &args.bundles {
-        let model = rt.load_with(path, &args.weights.options())?;
+        let bundle = BundleReader::open_with(path, &args.weights.options())
+            .map_err(seam_runtime::Error::from)?;
+        let model = args.experts.load(&rt, bundle)?;
         let first = model
             .manifest()
             .entry_points

@@ -18,6 +18,7 @@ use super::eval::{refuse_existing, write_npy_file};
 use super::tokenizer::{TextTokenizer, TOKENIZER_FILE};
 use super::weight_dirs::WeightDirArgs;
 use super::CliError;
+use crate::experts::offload::{expert_report, ExpertArgs};
 
 /// Arguments of `seam generate`.
 #[derive(Debug, Args)]
@@ -73,6 +74,9 @@ pub struct GenerateArgs {
     /// The device.
     #[command(flatten)]
     pub device: DeviceArgs,
+    /// Experts kept on the device.
+    #[command(flatten)]
+    pub experts: ExpertArgs,
 }
 
 impl GenerateArgs {
@@ -178,8 +182,8 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         println!("prompt: {} (tokenizer {})", ids.join(","), t.origin());
     }
     let stop_ids = stop_ids(&bundle, args.ignore_eos);
-    let model = rt.load_bundle(bundle)?;
-    let g = if batched {
+    let model = args.experts.load(&rt, bundle)?;
+    let (g, experts) = if batched {
         let request = Request {
             prompt: prompt.clone(),
             max_new_tokens: args.max_new_tokens,
@@ -191,24 +195,28 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
             ..EngineOptions::default()
         };
         let mut engine = warming_up(|| Engine::new(&model, options))?;
+        let before = engine.stats().experts;
         let done = complete_all(&mut engine, 0, vec![request])?.remove(0);
-        generation_of(done, prompt.len())
+        let g = generation_of(done, prompt.len());
+        (g, (before, engine.stats().experts))
     } else {
         let mut session = model.session()?;
         warm_up(&mut session)?;
+        let before = session.expert_stats();
         let options = GenerateOptions {
             prefill_logits: args.logits_out.is_some(),
             host_sampling: args.host_sampling,
         };
         let mut sampler = Sampler::new(sampling).map_err(|e| CliError::Usage(e.to_string()))?;
-        generate_until(
+        let g = generate_until(
             &mut session,
             &prompt,
             args.max_new_tokens,
             &mut sampler,
             options,
             &stop_ids,
-        )?
+        )?;
+        (g, (before, session.expert_stats()))
     };
     let ids: Vec<String> = g.tokens.iter().map(ToString::to_string).collect();
     println!("generated: {}", ids.join(","));
@@ -231,6 +239,10 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
             g.decode_time.as_secs_f64() * 1e3
         ),
         None => println!("decode: no steps"),
+    }
+    let tokens = prompt.len() + g.tokens.len();
+    if let Some(line) = expert_report(&model, experts.0, experts.1, tokens) {
+        println!("{line}");
     }
     if let Some((path, t)) = args.logits_out.as_ref().zip(g.prefill_logits.as_ref()) {
         let tensor = Tensor::f32(t.shape().to_vec(), t.to_f32())?;

@@ -15,6 +15,7 @@ use super::eval::{refuse_existing, write_npy_file};
 use super::inputs::{describe, InputArgs, InputSpec};
 use super::weight_dirs::WeightDirArgs;
 use super::CliError;
+use crate::experts::offload::{expert_report, ExpertArgs};
 use seam_compiler::emit::transpose_last2;
 use seam_ir::eval::tensor::f32s_from_le_bytes;
 
@@ -45,6 +46,9 @@ pub struct RunArgs {
     /// The device.
     #[command(flatten)]
     pub device: DeviceArgs,
+    /// Experts kept on the device.
+    #[command(flatten)]
+    pub experts: ExpertArgs,
 }
 
 /// A reference tensor as the runtime's host tensor.
@@ -160,9 +164,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         rt.gpu().adapter().name,
         rt.gpu().adapter().backend
     );
-    let model = rt.load_bundle(bundle)?;
+    let model = args.experts.load(&rt, bundle)?;
     let mut session = model.session()?;
     warm_up(&mut session)?;
+    let before = session.expert_stats();
     let host = inputs.iter().map(to_host).collect::<Result<Vec<_>, _>>()?;
     let RunOutput {
         tensors: outputs,
@@ -189,6 +194,14 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             .map(|d| format!(", {:.2} ms on the device", d.as_secs_f64() * 1e3))
             .unwrap_or_default()
     );
+    let tokens = entry
+        .inputs
+        .first()
+        .and_then(|io| host.first().filter(|_| io.dtype == DType::I32));
+    let tokens = tokens.map_or(1, |t| t.shape().iter().product());
+    if let Some(line) = expert_report(&model, before, session.expert_stats(), tokens) {
+        println!("{line}");
+    }
     if let Some((model, weights)) = reference {
         // A fresh session on both sides: an entry with states starts a sequence.
         let cpu = StateSession::new(&model, &weights).run(&entry.name, &inputs)?;

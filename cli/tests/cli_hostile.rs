@@ -54,6 +54,7 @@ fn writer(wgsl: &str, grid: [u32; 3], dispatches: usize) -> BundleWriter {
         dispatches: vec![dispatch; dispatches],
         states: Vec::new(),
         state_length: None,
+        expert_layers: Vec::new(),
     }];
     w
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use seam_bundle::{
     BufferEntry, BufferRange, BufferRole, BundleWriter, CacheEntry, DimBound, Dispatch, EntryPoint,
-    IoEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength,
+    ExpertLayer, IoEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength,
 };
 use seam_core::quant::{pack_rows, QuantError};
 use seam_core::SizeExpr;
@@ -13,7 +13,7 @@ use seam_ir::{text, DType, EncodedWeight, Model, ParamId, Tensor, TensorType, We
 use thiserror::Error;
 
 use crate::external::{ExternalError, ExternalWeights};
-use crate::lower::{dims_of, Lowered, Source, TensorId};
+use crate::lower::{dims_of, Lowered, LoweredExperts, Source, TensorId};
 use crate::plan::{plan_buffers, TensorUse};
 
 /// Why a bundle could not be assembled.
@@ -181,6 +181,11 @@ impl Assembler<'_> {
         let caches = self.cache_buffers(l, &mut buffer_of)?;
         let peak = self.activation_buffers(l, &mut buffer_of)?;
         let dispatches = self.dispatches(l, &buffer_of, &caches)?;
+        let expert_layers = l
+            .expert_layers
+            .iter()
+            .map(|x| self.expert_layer(x, &buffer_of))
+            .collect();
         let io = |(t, ty): &(TensorId, TensorType)| IoEntry {
             name: l.tensors[t.0].name.clone(),
             dtype: ty.dtype,
@@ -197,8 +202,30 @@ impl Assembler<'_> {
                 dim: dim.clone(),
                 advance: advance.clone(),
             }),
+            expert_layers,
         });
         Ok(peak)
+    }
+
+    /// The manifest record of a lowered MoE layer.
+    fn expert_layer(&self, x: &LoweredExperts, buffer_of: &HashMap<TensorId, u32>) -> ExpertLayer {
+        let weight_of = |t: &TensorId| match self.w.manifest.buffers[buffer_of[t] as usize].role {
+            BufferRole::Weight(w) => Some(w),
+            _ => None,
+        };
+        ExpertLayer {
+            name: x.name.clone(),
+            experts: x.experts,
+            block_rows: x.block_rows,
+            ids: buffer_of[&x.ids],
+            pairs: x.pairs.clone(),
+            ids_ready: x.ids_ready.map(|s| s as u32),
+            plan: x.plan as u32,
+            block_expert: buffer_of[&x.block_expert],
+            blocks: x.blocks.clone(),
+            experts_end: x.experts_end as u32,
+            stacks: x.stacks.iter().filter_map(weight_of).collect(),
+        }
     }
 
     /// The buffer of param `p` packed as `packing`, added with its weight on
@@ -363,10 +390,19 @@ impl Assembler<'_> {
             .steps
             .iter()
             .rposition(|s| s.args.iter().any(|a| a.tensor == id) && !s.writes.contains(&id));
-        let last_read = match (first_write, last_read) {
+        let mut last_read = match (first_write, last_read) {
             (Some(fw), Some(lr)) => Some(lr.max(fw)),
             (_, lr) => lr,
         };
+        // A runtime may run an MoE layer's expert steps again (one pass per
+        // group of resident experts): whatever they use stays alive across
+        // all of them, so no step among them overwrites another's input.
+        for x in &l.expert_layers {
+            let steps = &l.steps[x.plan + 1..x.experts_end];
+            if steps.iter().any(|s| s.args.iter().any(|a| a.tensor == id)) {
+                last_read = last_read.max(Some(x.experts_end - 1));
+            }
+        }
         Ok(TensorUse {
             bytes,
             first_write,

@@ -149,6 +149,11 @@ pub enum Error {
         /// The capacity.
         max: u64,
     },
+    /// The model's experts cannot be kept in host memory as asked (a bundle
+    /// without expert records, a stack split across bindings, a cache that
+    /// refused).
+    #[error("expert offload: {0}")]
+    Experts(String),
     /// Sampling settings or logits are unusable.
     #[error(transparent)]
     Sampling(#[from] SamplingError),

@@ -63,7 +63,7 @@ pub use seam_bundle as bundle;
 pub use device::DeviceOptions;
 pub use entry::Entry;
 pub use error::Error;
-pub use model::Model;
+pub use model::{Model, ModelOptions};
 pub use runtime::Runtime;
 pub use session::{Sampled, SampledRows, Session};
 pub use tensor::HostTensor;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::device::{Gpu, GpuBuffer, KernelPipeline};
 use crate::entry::Entry;
 use crate::error::Error;
+use crate::experts::{ExpertOffload, HostExperts};
 use crate::session::Session;
 use seam_bundle::Manifest;
 
@@ -16,6 +17,15 @@ pub(crate) struct LoadedModel {
     pub(crate) manifest: Manifest,
     pub(crate) pipelines: Vec<KernelPipeline>,
     pub(crate) weights: Vec<GpuBuffer>,
+    /// The experts kept in host memory, when loaded with [`ModelOptions::experts`].
+    pub(crate) offload: Option<HostExperts>,
+}
+
+/// How [`crate::Runtime::load_bundle_with`] loads a bundle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelOptions {
+    /// Keep only some experts of each MoE layer on the device (`None`: all).
+    pub experts: Option<ExpertOffload>,
 }
 
 impl LoadedModel {
@@ -91,6 +101,11 @@ impl Model {
     /// when an entry point that uses them first runs.
     pub fn session(&self) -> Result<Session, Error> {
         Session::new(self.clone())
+    }
+
+    /// The experts this model keeps on the device, when it keeps only some.
+    pub fn expert_offload(&self) -> Option<ExpertOffload> {
+        self.loaded.offload.as_ref().map(|h| h.layout.options)
     }
 
     /// Whether `other` is a handle to the same loaded bundle.

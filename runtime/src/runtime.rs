@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::device::{AdapterSummary, DeviceOptions, Gpu};
 use crate::error::Error;
-use crate::model::{LoadedModel, Model};
+use crate::experts::{HostExperts, OffloadLayout};
+use crate::model::{LoadedModel, Model, ModelOptions};
 use seam_bundle::{Bundle, BundleReader, LoadOptions};
 
 /// A device ready to load bundles.
@@ -56,8 +57,21 @@ impl Runtime {
 
     /// Loads a verified bundle: compiles every kernel once and uploads the weights.
     pub fn load_bundle(&self, bundle: Bundle) -> Result<Model, Error> {
+        self.load_bundle_with(bundle, &ModelOptions::default())
+    }
+
+    /// [`Runtime::load_bundle`] as `options` ask: with
+    /// [`ModelOptions::experts`], the expert stacks of the MoE layers with more
+    /// experts than the device keeps stay in host memory (in the bundle as
+    /// read) and each session uploads experts into its slots as runs need them.
+    pub fn load_bundle_with(&self, bundle: Bundle, options: &ModelOptions) -> Result<Model, Error> {
         let gpu = &self.gpu;
         let manifest = bundle.manifest();
+        let layout = options
+            .experts
+            .map(|o| OffloadLayout::new(manifest, o))
+            .transpose()?;
+        let on_host = |w: usize| layout.as_ref().is_some_and(|l| l.stack_of[w].is_some());
         let pipelines = manifest
             .kernels
             .iter()
@@ -68,7 +82,15 @@ impl Runtime {
             .weights
             .iter()
             .enumerate()
-            .map(|(i, w)| gpu.upload(&w.name, bundle.weight_bytes(i)))
+            .map(|(i, w)| {
+                // A stack kept on the host is never bound: a word stands in.
+                let bytes = if on_host(i) {
+                    &[0u8; 4][..]
+                } else {
+                    bundle.weight_bytes(i)
+                };
+                gpu.upload(&w.name, bytes)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         gpu.wait()?;
         tracing::info!(
@@ -77,11 +99,14 @@ impl Runtime {
             weights = weights.len(),
             "bundle loaded"
         );
+        let manifest = manifest.clone();
+        let offload = layout.map(|layout| HostExperts { layout, bundle });
         Ok(Model::new(LoadedModel {
             gpu: Arc::clone(&self.gpu),
-            manifest: manifest.clone(),
+            manifest,
             pipelines,
             weights,
+            offload,
         }))
     }
 }

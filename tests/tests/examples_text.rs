@@ -206,6 +206,11 @@ fn readme_moe_kv_file_matches_builder() {
 }
 
 #[test]
+fn pregated_topk_kv_file_matches_builder() {
+    check_example(pregated_topk().with_kv_cache(2048));
+}
+
+#[test]
 fn mot_file_matches_builder() {
     check_mot(mot());
 }

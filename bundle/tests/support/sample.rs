@@ -87,6 +87,7 @@ pub fn sample_writer() -> BundleWriter {
         }],
         states: Vec::new(),
         state_length: None,
+        expert_layers: Vec::new(),
     }];
     w
 }

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::super::device::DeviceArgs;
 use super::super::weight_dirs::WeightDirArgs;
+use crate::experts::offload::ExpertArgs;
 
 /// Arguments of `seam serve`.
 #[derive(Debug, Args)]
@@ -44,4 +45,7 @@ pub struct ServeArgs {
     /// The device.
     #[command(flatten)]
     pub device: DeviceArgs,
+    /// Experts kept on the device.
+    #[command(flatten)]
+    pub experts: ExpertArgs,
 }

@@ -54,7 +54,7 @@ impl Metrics {
         } else {
             0.0
         };
-        let plain = [
+        let mut plain = vec![
             (
                 "seam_queue_depth",
                 "gauge",
@@ -116,6 +116,47 @@ impl Metrics {
                 format!("{rate:.3}"),
             ),
         ];
+        if let Some(x) = &s.experts {
+            let c = &x.counters;
+            plain.extend([
+                (
+                    "seam_expert_accesses_total",
+                    "counter",
+                    "Expert cache accesses (one per expert a layer's tokens use, per step).",
+                    c.accesses.to_string(),
+                ),
+                (
+                    "seam_expert_hits_total",
+                    "counter",
+                    "Expert cache accesses that found the expert resident.",
+                    c.hits.to_string(),
+                ),
+                (
+                    "seam_expert_misses_total",
+                    "counter",
+                    "Expert cache accesses that uploaded the expert.",
+                    c.misses.to_string(),
+                ),
+                (
+                    "seam_expert_prefetches_total",
+                    "counter",
+                    "Experts uploaded ahead of their use.",
+                    c.prefetches.to_string(),
+                ),
+                (
+                    "seam_expert_uploaded_bytes_total",
+                    "counter",
+                    "Bytes of expert weights uploaded into device slots.",
+                    x.bytes_uploaded.to_string(),
+                ),
+                (
+                    "seam_expert_stall_seconds_total",
+                    "counter",
+                    "Time steps waited for routing read-backs and demand expert uploads.",
+                    format!("{:.6}", x.stall().as_secs_f64()),
+                ),
+            ]);
+        }
         let mut out = String::new();
         for (name, kind, help, value) in plain {
             let _ = writeln!(

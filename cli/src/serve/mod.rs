@@ -73,7 +73,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         .collect();
     let rt = args.device.open()?;
     tracing::info!(adapter = %rt.gpu().adapter().name, "device opened");
-    let model = rt.load_bundle(bundle)?;
+    let model = args.experts.load(&rt, bundle)?;
     let started = std::time::Instant::now();
     let options = EngineOptions {
         max_batch: args.max_batch.map(|n| n as usize),

@@ -26,6 +26,7 @@ use seam_shaders::{Kernel, ScalarType, ShaderError};
 
 pub use cache::LoweredCache;
 pub use error::LowerError;
+pub use ops::LoweredExperts;
 pub use target::{Target, TargetKind};
 pub use tensor::{Source, TensorId, TensorInfo};
 
@@ -77,6 +78,8 @@ pub struct Lowered {
     pub state_use: Option<(String, SizeExpr)>,
     /// The `cache` ops, each kept in a session-lived tensor.
     pub caches: Vec<LoweredCache>,
+    /// The MoE layers, in step order.
+    pub expert_layers: Vec<LoweredExperts>,
 }
 
 /// Lowers one function of a verified model for `target`.
@@ -96,6 +99,7 @@ pub fn lower_function(
         grouped_plans: HashMap::new(),
         caches: Vec::new(),
         cache_copies: Vec::new(),
+        expert_layers: Vec::new(),
     };
     let inputs = func
         .inputs
@@ -161,6 +165,7 @@ pub fn lower_function(
         states,
         state_use,
         caches: cx.caches,
+        expert_layers: cx.expert_layers,
     })
 }
 
@@ -215,6 +220,7 @@ pub(crate) struct LowerCx<'a> {
     caches: Vec<LoweredCache>,
     /// The copy step of each cache.
     cache_copies: Vec<usize>,
+    expert_layers: Vec<LoweredExperts>,
 }
 
 /// A dim as a size expression.

@@ -1,6 +1,7 @@
 //! Submitting recorded dispatches: each submission is one command buffer
 //! holding one compute pass, optionally timed with GPU timestamps.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use bytemuck::Pod;
@@ -15,6 +16,19 @@ impl Gpu {
     /// waiting.
     pub fn submit(&self, rec: &Recorded) -> Result<(), Error> {
         self.encode_and_submit(&rec.items, None)
+    }
+
+    /// Submits dispatches `range` of a recorded batch (one command buffer,
+    /// one compute pass) without waiting; an empty range submits nothing.
+    pub(crate) fn submit_range(&self, rec: &Recorded, range: Range<usize>) -> Result<(), Error> {
+        let items = rec.items.get(range.clone()).ok_or_else(|| Error::Binding {
+            kernel: "recorded batch".into(),
+            message: format!("no dispatches {range:?} of {}", rec.items.len()),
+        })?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.encode_and_submit(items, None)
     }
 
     /// Submits a recorded batch and waits for it to finish.

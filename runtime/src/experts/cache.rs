@@ -10,6 +10,13 @@ pub enum CacheError {
     /// A cache of capacity 0 would hold nothing.
     #[error("the cache capacity must be at least 1 expert per layer")]
     ZeroCapacity,
+    /// A miss in a layer whose residents are all pinned: more experts are
+    /// needed at once than the layer has slots.
+    #[error("{key} cannot be loaded: every slot of its layer holds a pinned expert")]
+    AllPinned {
+        /// The access.
+        key: ExpertKey,
+    },
     /// An access to a layer the cache was not made for.
     #[error("{key} is outside the cache's {layers} layers")]
     NoSuchLayer {
@@ -142,6 +149,18 @@ impl ExpertCache {
         key: ExpertKey,
         future: &dyn KnownFuture,
     ) -> Result<Access, CacheError> {
+        self.access_pinned(key, future, &[])
+    }
+
+    /// [`ExpertCache::access`] that never evicts (nor displaces by prefetch)
+    /// an expert in `pinned`: a device layer running several experts of a
+    /// layer at once pins them all while it makes them resident.
+    pub fn access_pinned(
+        &mut self,
+        key: ExpertKey,
+        future: &dyn KnownFuture,
+        pinned: &[ExpertKey],
+    ) -> Result<Access, CacheError> {
         let layer = self.layer_index(key)?;
         self.clock += 1;
         let clock = self.clock;
@@ -158,12 +177,14 @@ impl ExpertCache {
                 self.counters[layer].misses += 1;
                 let slot = self
                     .free_slot(layer)
-                    .or_else(|| self.victim(layer, None, future).map(|(slot, _)| slot))
-                    .expect("a full layer has residents");
+                    .or_else(|| self.victim(layer, pinned, future).map(|(slot, _)| slot))
+                    .ok_or(CacheError::AllPinned { key })?;
                 Outcome::Miss(self.load(key, slot))
             }
         };
-        let prefetches = self.prefetch(key, future);
+        let mut kept = pinned.to_vec();
+        kept.push(key);
+        let prefetches = self.prefetch(&kept, future);
         Ok(Access {
             outcome,
             prefetches,
@@ -193,14 +214,14 @@ impl ExpertCache {
     fn victim(
         &self,
         layer: usize,
-        pinned: Option<ExpertKey>,
+        pinned: &[ExpertKey],
         future: &dyn KnownFuture,
     ) -> Option<(usize, Resident)> {
         let (slots, candidates): (Vec<usize>, Vec<Resident>) = self.slots[layer]
             .iter()
             .enumerate()
             .filter_map(|(slot, r)| r.map(|r| (slot, r)))
-            .filter(|(_, r)| Some(r.key) != pinned)
+            .filter(|(_, r)| !pinned.contains(&r.key))
             .unzip();
         if candidates.is_empty() {
             return None;
@@ -224,8 +245,8 @@ impl ExpertCache {
     }
 
     /// Prefetches from the policy's window of `future`, never displacing
-    /// `pinned` (the expert just accessed).
-    fn prefetch(&mut self, pinned: ExpertKey, future: &dyn KnownFuture) -> Vec<Load> {
+    /// `pinned` (the expert just accessed, and those the caller pinned).
+    fn prefetch(&mut self, pinned: &[ExpertKey], future: &dyn KnownFuture) -> Vec<Load> {
         let mut loads = Vec::new();
         for position in 0..self.policy.prefetch_window() {
             let Some(key) = future.upcoming(position) else {
@@ -254,11 +275,11 @@ impl ExpertCache {
     fn displaceable(
         &self,
         layer: usize,
-        pinned: ExpertKey,
+        pinned: &[ExpertKey],
         position: usize,
         future: &dyn KnownFuture,
     ) -> Option<usize> {
-        let (slot, victim) = self.victim(layer, Some(pinned), future)?;
+        let (slot, victim) = self.victim(layer, pinned, future)?;
         let farther = future
             .next_use(victim.key)
             .is_none_or(|next| next > position);

@@ -15,7 +15,14 @@
 //!   expert evicted, plus the prefetch loads) for a device layer to turn into
 //!   uploads, and keeps [`Counters`] per layer;
 //! - [`Replay`]: a recorded access sequence replayed through a cache, each
-//!   access knowing the rest of the sequence (the trace simulator).
+//!   access knowing the rest of the sequence (the trace simulator);
+//! - on the device, [`ExpertOffload`] (given when loading a bundle) keeps at
+//!   most `resident` experts of each MoE layer in device slots: a run reads
+//!   each layer's routing back (a pre-gating router's for every layer at once,
+//!   before the first MoE layer), makes the layer's experts resident through
+//!   this same cache (uploading misses and prefetches into slots), rewrites the
+//!   layer's block table from experts to slots and runs its expert kernels
+//!   unchanged; [`ExpertStats`] counts what that did.
 //!
 //! ```
 //! use seam_runtime::experts::{ExpertCache, ExpertKey, Future, Outcome, PolicyKind};
@@ -30,12 +37,16 @@
 //! # Ok::<(), seam_runtime::experts::CacheError>(())
 //! ```
 
+mod block_table;
 mod cache;
 mod counters;
 mod future;
 mod key;
+mod layout;
+mod offload;
 mod policy;
 mod replay;
+mod resident;
 #[cfg(test)]
 mod tests;
 
@@ -43,5 +54,11 @@ pub use cache::{Access, CacheError, ExpertCache, Load, Outcome};
 pub use counters::Counters;
 pub use future::{Future, KnownFuture};
 pub use key::ExpertKey;
+pub use offload::ExpertOffload;
 pub use policy::{Belady, Lookahead, Lru, Policy, PolicyKind, Resident, UnknownPolicy};
 pub use replay::Replay;
+pub use resident::ExpertStats;
+
+pub(crate) use block_table::BlockTable;
+pub(crate) use layout::{HostExperts, OffloadLayout};
+pub(crate) use resident::ResidentExperts;

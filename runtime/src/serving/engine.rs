@@ -267,7 +267,10 @@ impl Engine {
 
     /// The engine's counters now.
     pub fn stats(&self) -> EngineStats {
-        self.stats
+        EngineStats {
+            experts: self.session.expert_stats(),
+            ..self.stats
+        }
     }
 
     /// The vocabulary of the bundle's logits.

@@ -1,5 +1,7 @@
 //! The engine's counters, for a server's health and metrics pages.
 
+use crate::experts::ExpertStats;
+
 /// A snapshot of what an engine holds.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct EngineStats {
@@ -24,4 +26,6 @@ pub struct EngineStats {
     /// (`running × max_seq_len`): what a slot pool holds for them, against
     /// [`EngineStats::positions_used`] that a paged pool would.
     pub positions_reserved: u64,
+    /// What the expert slots did, for a model keeping experts in host memory.
+    pub experts: Option<ExpertStats>,
 }

@@ -10,6 +10,7 @@
 //! compute them.
 
 mod dims;
+mod offloaded;
 mod sampled;
 
 pub use sampled::{Sampled, SampledRows};
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use crate::device::{BufferView, GpuBuffer, Recorded};
 use crate::entry::Entry;
 use crate::error::Error;
+use crate::experts::{ExpertStats, ResidentExperts};
 use crate::generate::DeviceSampler;
 use crate::model::{LoadedModel, Model};
 use crate::tensor::HostTensor;
@@ -50,6 +52,8 @@ pub struct Session {
     kept: Vec<bool>,
     length: u64,
     sampler: Option<DeviceSampler>,
+    /// The device slots of the experts the model keeps in host memory.
+    experts: Option<ResidentExperts>,
 }
 
 /// Where a bundle buffer lives: a model weight, or a session's own buffer
@@ -59,6 +63,9 @@ pub struct Session {
 /// single-sequence caches.
 enum Slot {
     Weight(usize),
+    /// An expert stack kept in host memory: the session's slots of stack
+    /// `.1` of cache layer `.0`, bound whole.
+    Experts(usize, usize),
     Owned(GpuBuffer),
     Unallocated,
 }
@@ -67,11 +74,19 @@ impl Session {
     pub(crate) fn new(model: Model) -> Result<Session, Error> {
         let loaded = Arc::clone(&model.loaded);
         let manifest = &loaded.manifest;
+        let offload = loaded.offload.as_ref();
+        let experts = offload
+            .map(|h| ResidentExperts::new(&loaded.gpu, &h.layout))
+            .transpose()?;
+        let stack_of = |w: u32| offload.and_then(|h| h.layout.stack_of[w as usize]);
         let slots = manifest
             .buffers
             .iter()
             .map(|b| match b.role {
-                BufferRole::Weight(w) => Slot::Weight(w as usize),
+                BufferRole::Weight(w) => match stack_of(w) {
+                    Some((layer, stack)) => Slot::Experts(layer, stack),
+                    None => Slot::Weight(w as usize),
+                },
                 // wgpu zero-initialises buffers, so states start empty
                 // whenever an entry using them first allocates them.
                 BufferRole::State | BufferRole::Cache | BufferRole::Activation => Slot::Unallocated,
@@ -85,7 +100,14 @@ impl Session {
             kept,
             length: 0,
             sampler: None,
+            experts,
         })
+    }
+
+    /// What the expert slots did so far, for a model loaded with
+    /// [`crate::ModelOptions::experts`].
+    pub fn expert_stats(&self) -> Option<ExpertStats> {
+        self.experts.as_ref().map(ResidentExperts::stats)
     }
 
     /// The model this session runs.
@@ -222,7 +244,7 @@ impl Session {
         let skip = self.skipped_caches(reuse)?;
         let (dims, length) = self.prepare(entry, inputs, &skip)?;
         let index = entry.index();
-        let mut measured = self.submit(index, &skip, timing)?;
+        let mut measured = self.submit(index, &skip, &dims, timing)?;
         if let Some(length) = length {
             self.length = length;
         }
@@ -295,11 +317,18 @@ impl Session {
     }
 
     /// Submits entry `index`'s recorded dispatches as `timing` asks and waits;
-    /// the returned wall time is left for the caller to fill in.
-    fn submit(&self, index: usize, skip: &[bool], timing: Timing) -> Result<RunTiming, Error> {
-        let gpu = &self.model.loaded.gpu;
-        let recorded = self.recorded(index, skip)?;
-        let dispatches = recorded.dispatches();
+    /// the returned wall time is left for the caller to fill in. A run with
+    /// experts in host memory is submitted in parts around its MoE layers
+    /// and measures wall time only.
+    fn submit(
+        &mut self,
+        index: usize,
+        skip: &[bool],
+        dims: &DimValues,
+        timing: Timing,
+    ) -> Result<RunTiming, Error> {
+        let gpu = Arc::clone(&self.model.loaded.gpu);
+        let dispatches = self.recorded(index, skip)?.dispatches();
         let mut measured = RunTiming {
             wall: Duration::ZERO,
             device: None,
@@ -307,6 +336,12 @@ impl Session {
             submits: 1,
             per_dispatch: Vec::new(),
         };
+        if self.offloads(index) {
+            measured.submits = self.submit_offloaded(index, skip, dims)?;
+            gpu.wait()?;
+            return Ok(measured);
+        }
+        let recorded = self.recorded(index, skip)?;
         match timing {
             Timing::Wall => gpu.run(recorded)?,
             Timing::Device => measured.device = gpu.run_timed(recorded)?,
@@ -417,6 +452,9 @@ impl Session {
 
     fn view(&self, r: &BufferRange) -> Result<BufferView<'_>, Error> {
         let b = self.buffer(r.buffer)?;
+        if let Slot::Experts(..) = self.slots[r.buffer as usize] {
+            return Ok(b.view());
+        }
         let size = r.size.unwrap_or(b.size().saturating_sub(r.offset));
         Ok(b.slice(r.offset, size))
     }
@@ -425,6 +463,11 @@ impl Session {
         match &self.slots[index as usize] {
             Slot::Weight(w) => Ok(&self.model.loaded.weights[*w]),
             Slot::Owned(b) => Ok(b),
+            Slot::Experts(layer, stack) => self
+                .experts
+                .as_ref()
+                .and_then(|x| x.stack(*layer, *stack))
+                .ok_or_else(|| Error::Input(format!("internal: no slots for buffer {index}"))),
             Slot::Unallocated => Err(Error::Input(format!(
                 "internal: buffer {index} is used before it is allocated"
             ))),

@@ -104,17 +104,27 @@ impl Session {
         let logits = self.buffer(io.buffer)?.clone();
         self.device_sampler()?;
         let index = entry.index();
+        // With experts in host memory the entry runs in parts around its MoE
+        // layers first; the sampling follows in its own submission.
+        let offloaded = self.offloads(index);
+        if offloaded {
+            self.submit_offloaded(index, &skip, &dims)?;
+        }
         let sampler = self
             .sampler
             .as_mut()
             .ok_or_else(|| Error::Input("internal: no device sampler".into()))?;
         let (sampling, out) = sampler.prepare(&gpu, index, &logits, vocab, &picks)?;
-        let forward = self
-            .recorded
-            .get(&(index, skip.clone()))
-            .map(|(_, recorded)| recorded)
-            .ok_or_else(|| Error::Input("internal: dispatches were not recorded".into()))?;
-        let raw = run_and_read_ids(&gpu, &[forward, sampling], out, picks.len())?;
+        let raw = if offloaded {
+            run_and_read_ids(&gpu, &[sampling], out, picks.len())?
+        } else {
+            let forward = self
+                .recorded
+                .get(&(index, skip.clone()))
+                .map(|(_, recorded)| recorded)
+                .ok_or_else(|| Error::Input("internal: dispatches were not recorded".into()))?;
+            run_and_read_ids(&gpu, &[forward, sampling], out, picks.len())?
+        };
         self.note_computed(index, &skip);
         // The entry ran (and appended to the states) even when some logits
         // are refused.

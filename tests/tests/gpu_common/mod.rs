@@ -17,18 +17,30 @@ pub fn runtime() -> Runtime {
 }
 
 /// `model` with `weights` compiled at `opt_level` for `rt`'s device and loaded.
+#[allow(dead_code)] // not every test binary using this module needs it
 pub fn load(
     rt: &Runtime,
     model: &Model,
     weights: &Weights,
     opt_level: OptLevel,
 ) -> seam_runtime::Model {
+    let bytes = bundle_bytes(rt, model, weights, opt_level);
+    rt.load_bundle(BundleReader::from_bytes(bytes).unwrap())
+        .unwrap()
+}
+
+/// The bundle of `model` with `weights` compiled at `opt_level` for `rt`'s device.
+#[allow(dead_code)] // not every test binary using this module needs it
+pub fn bundle_bytes(
+    rt: &Runtime,
+    model: &Model,
+    weights: &Weights,
+    opt_level: OptLevel,
+) -> Vec<u8> {
     let options = CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), opt_level);
-    let bytes = compile(model, weights, &options)
+    compile(model, weights, &options)
         .unwrap()
         .bundle
         .to_bytes()
-        .unwrap();
-    rt.load_bundle(BundleReader::from_bytes(bytes).unwrap())
         .unwrap()
 }

@@ -2,12 +2,14 @@
 
 mod attention;
 mod elementwise;
+mod expert_record;
 mod linalg;
 mod moe;
 mod movement;
 mod routing;
 mod rows;
 
+pub use expert_record::LoweredExperts;
 pub(crate) use moe::Plan;
 
 use std::collections::HashMap;

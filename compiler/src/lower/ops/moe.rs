@@ -16,6 +16,7 @@ use seam_shaders::{
     MatmulConfig, QuantMoeConfig,
 };
 
+use super::expert_record::ExpertSteps;
 use super::linalg::{quant_product, row_plane_args, split_args, stored_format, QuantProduct};
 use crate::lower::{dims_of, kdim, whole, Arg, LowerCx, LowerError, TensorId};
 
@@ -71,6 +72,15 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
     )?;
     // 1. Plan: sort (token, slot) pairs by expert into padded blocks.
     let plan = Plan::emit(cx, instr, &cfg, ops[1], &tokens, &topk)?;
+    let record = ExpertSteps {
+        instr,
+        experts,
+        block_rows: cfg.block_rows(),
+        plan: cx.steps.len() - 1,
+        block_expert: plan.block_expert,
+        blocks: plan.blocks.clone(),
+        pairs: SizeExpr::product([tokens.clone(), topk.clone()]),
+    };
     let (block_expert, pair_list, pair_pos) = (plan.block_expert, plan.pair_list, plan.pair_pos);
     let blocks = &plan.blocks;
     let rows = u64::from(cfg.block_rows());
@@ -151,7 +161,9 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
             }
             None => moe_down_to_tokens(&cfg, shared.is_some()),
         };
-        return cx.step(instr, kernel, args, vec![out], d_sizes);
+        cx.step(instr, kernel, args, vec![out], d_sizes)?;
+        cx.record_experts(record);
+        return Ok(());
     }
     let y = cx.temp(
         format!("{name}.y"),
@@ -166,6 +178,7 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr, act: GatedAct) -> Resul
         None => moe_down(&cfg),
     };
     cx.step(instr, kernel, args, vec![y], d_sizes)?;
+    cx.record_experts(record);
 
     // 4. The always-on shared expert, as a dense gated FFN.
     let shared = shared_ffn(cx)?;
