@@ -70,7 +70,8 @@ impl Runtime {
         let layout = options
             .experts
             .map(|o| OffloadLayout::new(manifest, o))
-            .transpose()?;
+            .transpose()?
+            .flatten();
         let on_host = |w: usize| layout.as_ref().is_some_and(|l| l.stack_of[w].is_some());
         let pipelines = manifest
             .kernels

@@ -53,10 +53,12 @@ pub(crate) struct OffloadLayout {
 }
 
 impl OffloadLayout {
-    /// The layout of `manifest`'s expert records under `options`; refuses a
-    /// bundle whose MoE layers cannot be offloaded (no records, a stack also
-    /// read outside its layer's expert dispatches or bound in parts).
-    pub(crate) fn new(manifest: &Manifest, options: ExpertOffload) -> Result<Self, Error> {
+    /// The layout of `manifest`'s expert records under `options`, `None` when
+    /// no MoE layer has more experts than the device keeps (all stay
+    /// resident); refuses a bundle without MoE layers and one whose stacks
+    /// cannot be offloaded (read outside their layer's expert dispatches, or
+    /// bound in parts).
+    pub(crate) fn new(manifest: &Manifest, options: ExpertOffload) -> Result<Option<Self>, Error> {
         if options.resident == 0 {
             return Err(Error::Experts(
                 "at least 1 expert per layer must stay resident".into(),
@@ -75,15 +77,26 @@ impl OffloadLayout {
             }
             layout.layer_of.push(of_entry);
         }
-        if layout.layers.is_empty() {
+        if manifest
+            .entry_points
+            .iter()
+            .all(|e| e.expert_layers.is_empty())
+        {
             return Err(Error::Experts(format!(
-                "model `{}` has no MoE layer with more than {} experts to keep off the device \
-                 (a bundle compiled before expert records were written must be recompiled)",
-                manifest.model, options.resident
+                "model `{}` has no MoE layer (a bundle compiled before MoE layers were \
+                 recorded must be recompiled)",
+                manifest.model
             )));
         }
+        if layout.layers.is_empty() {
+            tracing::info!(
+                resident = options.resident,
+                "no MoE layer has more experts than stay resident: all on the device"
+            );
+            return Ok(None);
+        }
         layout.check_bindings(manifest)?;
-        Ok(layout)
+        Ok(Some(layout))
     }
 
     /// The cache layer of `record`, added on first sight.

@@ -244,3 +244,39 @@ fn belady_never_below_lru() {
         assert_eq!(belady.hits + belady.misses, belady.accesses);
     }
 }
+
+#[test]
+fn pinned_experts_are_never_evicted_nor_displaced() {
+    for policy in PolicyKind::ALL {
+        let mut cache = ExpertCache::new(1, 2, policy.build(16)).unwrap();
+        let [a, b, c] = [
+            ExpertKey::new(0, 1),
+            ExpertKey::new(0, 2),
+            ExpertKey::new(0, 3),
+        ];
+        // a is used again soon, b never: unpinned, belady and lru evict b for c.
+        let future = [c, a];
+        cache.access(a, &Future::default()).unwrap();
+        cache.access(b, &Future::default()).unwrap();
+        // Pinned as a group with c, b stays and a goes, whatever the policy says.
+        let access = cache
+            .access_pinned(c, &Future::new(&future[1..]), &[b, c])
+            .unwrap();
+        assert!(
+            matches!(access.outcome, Outcome::Miss(load) if load.evicted == Some(a)),
+            "{policy}: {access:?}"
+        );
+        assert!(
+            access.prefetches.iter().all(|l| l.evicted != Some(b)),
+            "{policy}"
+        );
+        // With every resident pinned, a miss is refused, not forced.
+        let d = ExpertKey::new(0, 4);
+        let refused = cache.access_pinned(d, &Future::default(), &[b, c, d]);
+        assert_eq!(
+            refused.unwrap_err(),
+            CacheError::AllPinned { key: d },
+            "{policy}"
+        );
+    }
+}

@@ -85,10 +85,14 @@ impl Session {
             let record = &point.expert_layers[k];
             let plan_end = before(record.plan + 1);
             let experts_end = before(record.experts_end);
-            gpu.submit_range(recorded, next..plan_end)?;
-            submits += 1;
-            next = plan_end;
             if routing[i].is_none() {
+                // Submit only up to the dispatch that computes the ids, so
+                // what follows it (a layer's attention) is queued right after
+                // the read-back and computes while the experts upload.
+                let ready = record.ids_ready.map_or(next, |d| before(d + 1).max(next));
+                gpu.submit_range(recorded, next..ready)?;
+                submits += 1;
+                next = ready;
                 let started = Instant::now();
                 for (j, &(m, _)) in layers.iter().enumerate().skip(i) {
                     let r = &point.expert_layers[m];
@@ -99,6 +103,8 @@ impl Session {
                 }
                 experts.note_routing_read(started.elapsed());
             }
+            gpu.submit_range(recorded, next..plan_end)?;
+            submits += 1;
             let table = routing[i]
                 .as_ref()
                 .ok_or_else(|| internal("routing not ready at its layer"))?;

@@ -1,0 +1,67 @@
+//! Prints one of the MoE example models at other sizes as IR text, for
+//! benchmarks that need a bigger model than the checked-in examples:
+//!
+//! ```sh
+//! cargo run --release -p seam-frontends --example moe_text -- \
+//!     pregated_topk --d-model 512 --ffn 1408 --layers 8 --kv-cache 256 > big.seam
+//! ```
+//!
+//! Models: `readme_moe`, `pregated_topk`, `mixtral_tiny`. Options (each
+//! followed by a number): `--d-model`, `--ffn` (each expert's, and the shared
+//! expert's), `--layers`, `--experts`, `--vocab`, `--kv-cache` (positions;
+//! adds `prefill`, `decode` and the batched `step`).
+
+use std::process::ExitCode;
+
+use seam_frontends::examples::{mixtral_tiny, pregated_topk, readme_moe, MoeTransformerConfig};
+
+fn main() -> ExitCode {
+    match config(std::env::args().skip(1).collect()) {
+        Ok(c) => match c.build() {
+            Ok(model) => {
+                print!("{}", seam_ir::text::print(&model));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {e}\nusage: moe_text readme_moe|pregated_topk|mixtral_tiny [--d-model N] [--ffn N] [--layers N] [--experts N] [--vocab N] [--kv-cache N]");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The model the arguments name, resized as they ask.
+fn config(args: Vec<String>) -> Result<MoeTransformerConfig, String> {
+    let (name, options) = args.split_first().ok_or("name a model")?;
+    let mut c = match name.as_str() {
+        "readme_moe" => readme_moe(),
+        "pregated_topk" => pregated_topk(),
+        "mixtral_tiny" => mixtral_tiny(),
+        other => return Err(format!("unknown model `{other}`")),
+    };
+    for pair in options.chunks(2) {
+        let [flag, value] = pair else {
+            return Err(format!("`{}` needs a value", pair[0]));
+        };
+        let n: u64 = value
+            .parse()
+            .map_err(|_| format!("`{flag}` needs a number, not `{value}`"))?;
+        match flag.as_str() {
+            "--d-model" => c.d_model = n,
+            "--ffn" => {
+                c.ffn = n;
+                c.shared_ffn = c.shared_ffn.map(|_| n);
+            }
+            "--layers" => c.layers = n as usize,
+            "--experts" => c.experts = n,
+            "--vocab" => c.vocab = n,
+            "--kv-cache" => c = c.with_kv_cache(n),
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    Ok(c)
+}
