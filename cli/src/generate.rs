@@ -19,6 +19,8 @@ use super::tokenizer::{TextTokenizer, TOKENIZER_FILE};
 use super::weight_dirs::WeightDirArgs;
 use super::CliError;
 use crate::experts::offload::{expert_report, ExpertArgs};
+use crate::experts::trace::{from_decisions, to_json_lines};
+use crate::output::write_atomic;
 
 /// Arguments of `seam generate`.
 #[derive(Debug, Args)]
@@ -56,7 +58,13 @@ pub struct GenerateArgs {
     /// Write the prompt's logits `[n, vocab]` as f32 `.npy` to this path.
     #[arg(long, value_name = "PATH")]
     pub logits_out: Option<PathBuf>,
-    /// Replace the `--logits-out` file if it exists.
+    /// Write every routing decision of the generation as JSON lines, one
+    /// `{"step": s, "seq": q, "layer": l, "expert": e}` a line (the trace
+    /// `seam cache-sim --trace` replays; `seq` is the request, 0 here). Runs
+    /// on the batched engine only.
+    #[arg(long, value_name = "PATH")]
+    pub routing_trace: Option<PathBuf>,
+    /// Replace the `--logits-out` or `--routing-trace` file if it exists.
     #[arg(long)]
     pub force: bool,
     /// Pick each token on the host from read-back logits instead of on the
@@ -150,6 +158,7 @@ fn generation_of(done: Completion, prompt_tokens: usize) -> Generation {
 /// Runs `seam generate`.
 pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     refuse_existing(args.logits_out.as_deref(), args.force)?;
+    refuse_existing(args.routing_trace.as_deref(), args.force)?;
     let sampling = args.sampling()?;
     let bundle = args.weights.open(&args.bundle)?;
     let tokenizer = args.tokenizer(&bundle)?;
@@ -161,6 +170,13 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         && args.logits_out.is_none()
         && !args.host_sampling
         && args.max_new_tokens > 0;
+    if args.routing_trace.is_some() && !batched {
+        return Err(CliError::Usage(
+            "--routing-trace records the batched engine's steps: it needs a bundle with `step`, \
+             and cannot go with --logits-out, --host-sampling or --max-new-tokens 0"
+                .into(),
+        ));
+    }
     if !batched
         && !entries
             .iter()
@@ -196,7 +212,17 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         };
         let mut engine = warming_up(|| Engine::new(&model, options))?;
         let before = engine.stats().experts;
+        engine.record_routing(args.routing_trace.is_some());
         let done = complete_all(&mut engine, 0, vec![request])?.remove(0);
+        if let Some(path) = &args.routing_trace {
+            let records = from_decisions(&engine.take_routing());
+            write_atomic(path, to_json_lines(&records).as_bytes(), args.force)?;
+            println!(
+                "routing trace: {} decisions -> {}",
+                records.len(),
+                path.display()
+            );
+        }
         let g = generation_of(done, prompt.len());
         (g, (before, engine.stats().experts))
     } else {

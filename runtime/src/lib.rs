@@ -65,6 +65,6 @@ pub use entry::Entry;
 pub use error::Error;
 pub use model::{Model, ModelOptions};
 pub use runtime::Runtime;
-pub use session::{Sampled, SampledRows, Session};
+pub use session::{LayerRouting, Sampled, SampledRows, Session};
 pub use tensor::HostTensor;
 pub use timing::{DispatchTiming, RunOutput, RunTiming, Timing};

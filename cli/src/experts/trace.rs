@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::Path;
 
 use seam_runtime::experts::ExpertKey;
+use seam_runtime::serving::RoutingDecision;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -142,6 +143,22 @@ fn parse_line(line: &[u8]) -> Result<TraceRecord, String> {
         ));
     }
     Ok(record)
+}
+
+/// The engine's routing decisions as trace records (the request id as the
+/// sequence); ids outside the experts, which the kernels drop, are left out.
+pub fn from_decisions(decisions: &[RoutingDecision]) -> Vec<TraceRecord> {
+    decisions
+        .iter()
+        .filter_map(|d| {
+            Some(TraceRecord::new(
+                u32::try_from(d.step).ok()?,
+                u32::try_from(d.request).ok()?,
+                u32::try_from(d.layer).ok()?,
+                u32::try_from(d.expert).ok().filter(|&e| e < MAX_EXPERTS)?,
+            ))
+        })
+        .collect()
 }
 
 /// The trace as JSON lines, one access a line.

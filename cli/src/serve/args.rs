@@ -48,4 +48,12 @@ pub struct ServeArgs {
     /// Experts kept on the device.
     #[command(flatten)]
     pub experts: ExpertArgs,
+    /// Append every step's routing decisions to this file as JSON lines, one
+    /// `{"step": s, "seq": q, "layer": l, "expert": e}` a line (`seq` is the
+    /// request; the trace `seam cache-sim --trace` replays).
+    #[arg(long, value_name = "PATH")]
+    pub routing_trace: Option<PathBuf>,
+    /// Replace the --routing-trace file if it exists.
+    #[arg(long)]
+    pub force: bool,
 }

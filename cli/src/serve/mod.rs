@@ -16,6 +16,7 @@ mod job;
 mod metrics;
 mod openai;
 mod routes;
+mod routing_trace;
 mod stream;
 #[cfg(test)]
 mod testing;
@@ -33,10 +34,12 @@ use super::tokenizer::TextTokenizer;
 use super::CliError;
 use chat_template::ChatTemplate;
 use routes::{AppState, ModelInfo};
+use routing_trace::{create_trace, TracedEngine};
 use seam_runtime::serving::{Engine, EngineOptions};
 
 /// Runs `seam serve` until Ctrl-C.
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
+    super::eval::refuse_existing(args.routing_trace.as_deref(), args.force)?;
     let bundle = args.weights.open(&args.bundle)?;
     let origin = format!("embedded in `{}`", args.bundle.display());
     let tokenizer = bundle.tokenizer().ok_or_else(|| {
@@ -88,8 +91,15 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         ready_ms = started.elapsed().as_millis() as u64,
         "engine ready (kernels compiled)"
     );
-    let (engine, thread) = engine_thread::spawn(backend)
-        .map_err(|e| CliError::Input(format!("cannot start the engine thread: {e}")))?;
+    let spawned = match &args.routing_trace {
+        Some(path) => {
+            let file = create_trace(path, args.force)?;
+            engine_thread::spawn(TracedEngine::new(backend, file))
+        }
+        None => engine_thread::spawn(backend),
+    };
+    let (engine, thread) =
+        spawned.map_err(|e| CliError::Input(format!("cannot start the engine thread: {e}")))?;
     let model = ModelInfo {
         name,
         tokenizer,

@@ -11,6 +11,7 @@ use super::layout::StepLayout;
 use super::plan::{plan_step, StepPlan};
 use super::policy::{FirstComeFirstServed, SchedulePolicy, Waiting};
 use super::request::{Finish, Request, RequestId, StepEvent};
+use super::routing::{decisions, RoutingDecision};
 use super::sequence::Sequence;
 use super::slots::SlotPool;
 use super::stats::EngineStats;
@@ -65,6 +66,8 @@ pub struct Engine {
     policy: Box<dyn SchedulePolicy>,
     arrivals: u64,
     stats: EngineStats,
+    /// The routing decisions since they were last taken, when recording.
+    routing: Option<Vec<RoutingDecision>>,
 }
 
 impl Engine {
@@ -110,6 +113,7 @@ impl Engine {
             pending: Vec::new(),
             policy: options.policy,
             arrivals: 0,
+            routing: None,
         })
     }
 
@@ -213,6 +217,8 @@ impl Engine {
         let sampled = match run {
             Ok(sampled) => sampled,
             Err(e) => {
+                // A failed step's routing (if any was read) is not a decision.
+                self.session.take_routing();
                 let failed: Vec<usize> = plan.fed.iter().map(|&(i, _)| i).collect();
                 let ended = failed.iter().map(|&i| (i, Finish::Failed)).collect();
                 for id in self.retire(ended) {
@@ -226,6 +232,15 @@ impl Engine {
                 return Err(e);
             }
         };
+        if let Some(log) = self.routing.as_mut() {
+            let fed: Vec<_> = plan
+                .fed
+                .iter()
+                .map(|&(i, n)| (self.running[i].id, n))
+                .collect();
+            let layers = self.session.take_routing();
+            log.extend(decisions(self.stats.steps, &fed, layers));
+        }
         self.stats.steps += 1;
         for &(i, n) in &plan.fed {
             let s = &mut self.running[i];
@@ -257,6 +272,22 @@ impl Engine {
         }
         self.retire(ended);
         Ok(events)
+    }
+
+    /// Records the routing decisions of every step from now on (`on`), or
+    /// stops: each token's expert in each MoE layer, read back from the
+    /// device (steps are then submitted in parts around the MoE layers).
+    pub fn record_routing(&mut self, on: bool) {
+        self.session.record_routing(on);
+        self.routing = on.then(Vec::new);
+    }
+
+    /// The routing decisions recorded since the last call, in step order.
+    pub fn take_routing(&mut self) -> Vec<RoutingDecision> {
+        self.routing
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Whether a step would do nothing: no request waiting or running, and

@@ -13,6 +13,7 @@ mod dims;
 mod offloaded;
 mod sampled;
 
+pub use offloaded::LayerRouting;
 pub use sampled::{Sampled, SampledRows};
 
 use std::collections::HashMap;
@@ -54,6 +55,8 @@ pub struct Session {
     sampler: Option<DeviceSampler>,
     /// The device slots of the experts the model keeps in host memory.
     experts: Option<ResidentExperts>,
+    /// The routing recorded since it was last taken, when recording.
+    routing: Option<Vec<LayerRouting>>,
 }
 
 /// Where a bundle buffer lives: a model weight, or a session's own buffer
@@ -101,6 +104,7 @@ impl Session {
             length: 0,
             sampler: None,
             experts,
+            routing: None,
         })
     }
 
@@ -318,8 +322,8 @@ impl Session {
 
     /// Submits entry `index`'s recorded dispatches as `timing` asks and waits;
     /// the returned wall time is left for the caller to fill in. A run with
-    /// experts in host memory is submitted in parts around its MoE layers
-    /// and measures wall time only.
+    /// experts in host memory, or recording its routing, is submitted in
+    /// parts around its MoE layers and measures wall time only.
     fn submit(
         &mut self,
         index: usize,
@@ -336,8 +340,8 @@ impl Session {
             submits: 1,
             per_dispatch: Vec::new(),
         };
-        if self.offloads(index) {
-            measured.submits = self.submit_offloaded(index, skip, dims)?;
+        if self.splits(index) {
+            measured.submits = self.submit_split(index, skip, dims)?;
             gpu.wait()?;
             return Ok(measured);
         }

@@ -1,14 +1,16 @@
-//! Running an entry point of a model that keeps experts in host memory
-//! ([`crate::ModelOptions::experts`]): the recorded dispatches are submitted
-//! in parts around each offloaded MoE layer. Before a layer's expert kernels
-//! the run reads the routing back (once for every layer whose ids are ready:
-//! a pre-gating router's give every layer at once, an in-layer router's only
-//! its own), makes the experts the layer's tokens use resident in its slots
-//! through the expert cache (the rest of the known routing is the cache's
-//! future), writes the plan's block table in slots and submits the expert
-//! kernels. A layer whose tokens use more experts than it has slots runs its
-//! expert kernels once per group of experts, each block computed by exactly
-//! one pass, so outputs are those of the all-resident run bit for bit.
+//! Running an entry point in parts around its MoE layers, for a model that
+//! keeps experts in host memory ([`crate::ModelOptions::experts`]) or a
+//! session recording its routing ([`Session::record_routing`]).
+//!
+//! Before a layer's expert kernels the run reads the routing back (once for
+//! every layer whose ids are ready: a pre-gating router's give every layer at
+//! once, an in-layer router's only its own). For an offloaded layer it then
+//! makes the experts the layer's tokens use resident in its slots through the
+//! expert cache (the rest of the known routing is the cache's future), writes
+//! the plan's block table in slots and submits the expert kernels. A layer
+//! whose tokens use more experts than it has slots runs its expert kernels
+//! once per group of experts, each block computed by exactly one pass, so
+//! outputs are those of the all-resident run bit for bit.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,74 +20,108 @@ use seam_core::SizeExpr;
 
 use super::dims::DimValues;
 use super::{runs, Session};
-use crate::device::GpuBuffer;
+use crate::device::{Gpu, GpuBuffer};
 use crate::error::Error;
 use crate::experts::{BlockTable, ExpertKey};
 
+/// The routing of one MoE layer in one run, as [`Session::take_routing`]
+/// returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerRouting {
+    /// The MoE layer, counted from 0 in dispatch order.
+    pub layer: usize,
+    /// The expert ids of the run's tokens, `choices` per token in token order
+    /// (ids outside the layer's experts are dropped by the kernels).
+    pub ids: Vec<i32>,
+}
+
+/// One MoE layer of the run: its record, its cache layer when offloaded, and
+/// its routing once read.
+struct Layer {
+    record: usize,
+    cache: Option<usize>,
+    routing: Option<(Vec<i32>, BlockTable)>,
+}
+
 impl Session {
-    /// Whether runs of entry `index` go through the expert slots.
-    pub(super) fn offloads(&self, index: usize) -> bool {
-        self.model
+    /// Records the routing of every MoE layer in each run from now on (`on`),
+    /// or stops; [`Session::take_routing`] hands the records over. Recording
+    /// reads each layer's ids back as an offloaded run does, so runs are
+    /// submitted in parts.
+    pub fn record_routing(&mut self, on: bool) {
+        self.routing = on.then(Vec::new);
+    }
+
+    /// The routing recorded since the last call, in run and layer order.
+    pub fn take_routing(&mut self) -> Vec<LayerRouting> {
+        self.routing
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Whether runs of entry `index` are submitted in parts around its MoE
+    /// layers (some are offloaded, or the routing is recorded).
+    pub(super) fn splits(&self, index: usize) -> bool {
+        let point = &self.model.loaded.manifest.entry_points[index];
+        let offloaded = self
+            .model
             .loaded
             .offload
             .as_ref()
-            .is_some_and(|h| h.layout.layer_of[index].iter().any(Option::is_some))
+            .is_some_and(|h| h.layout.layer_of[index].iter().any(Option::is_some));
+        offloaded || (self.routing.is_some() && !point.expert_layers.is_empty())
     }
 
     /// Submits entry `index`'s recorded dispatches (those `skip` leaves) in
-    /// parts around its offloaded MoE layers, making each layer's experts
-    /// resident first; returns the number of submissions. The last one is not
-    /// waited for.
-    pub(super) fn submit_offloaded(
+    /// parts around its MoE layers, reading routing back and making each
+    /// offloaded layer's experts resident first; returns the number of
+    /// submissions. The last one is not waited for.
+    pub(super) fn submit_split(
         &mut self,
         index: usize,
         skip: &[bool],
         dims: &DimValues,
     ) -> Result<usize, Error> {
         let model = Arc::clone(&self.model.loaded);
-        let host = model
-            .offload
-            .as_ref()
-            .ok_or_else(|| internal("no experts in host memory"))?;
         let point = &model.manifest.entry_points[index];
         let before = |d: u32| items_before(point, skip, d as usize);
-        let layers: Vec<(usize, usize)> = host.layout.layer_of[index]
-            .iter()
-            .enumerate()
-            .filter_map(|(k, l)| l.map(|l| (k, l)))
-            .filter(|&(k, _)| {
+        let recording = self.routing.is_some();
+        let mut layers: Vec<Layer> = (0..point.expert_layers.len())
+            .filter(|&k| {
                 runs(
                     &point.dispatches[point.expert_layers[k].plan as usize],
                     skip,
                 )
             })
+            .map(|k| Layer {
+                record: k,
+                cache: model
+                    .offload
+                    .as_ref()
+                    .and_then(|h| h.layout.layer_of[index][k]),
+                routing: None,
+            })
+            .filter(|l| recording || l.cache.is_some())
             .collect();
-        let tables: Vec<GpuBuffer> = layers
-            .iter()
-            .map(|&(k, _)| self.buffer(point.expert_layers[k].block_expert).cloned())
-            .collect::<Result<_, _>>()?;
-        let ids: Vec<GpuBuffer> = layers
-            .iter()
-            .map(|&(k, _)| self.buffer(point.expert_layers[k].ids).cloned())
-            .collect::<Result<_, _>>()?;
+        let buffers = |pick: fn(&ExpertLayer) -> u32| {
+            layers
+                .iter()
+                .map(|l| self.buffer(pick(&point.expert_layers[l.record])).cloned())
+                .collect::<Result<Vec<GpuBuffer>, Error>>()
+        };
+        let tables = buffers(|r| r.block_expert)?;
+        let ids = buffers(|r| r.ids)?;
         let recorded = &self
             .recorded
             .get(&(index, skip.to_vec()))
             .ok_or_else(|| internal("dispatches were not recorded"))?
             .1;
-        let experts = self
-            .experts
-            .as_mut()
-            .ok_or_else(|| internal("no expert slots"))?;
-        let slots = host.layout.slots();
         let gpu = &model.gpu;
-        let mut routing: Vec<Option<BlockTable>> = vec![None; layers.len()];
         let (mut next, mut submits) = (0, 0);
-        for (i, &(k, layer)) in layers.iter().enumerate() {
-            let record = &point.expert_layers[k];
-            let plan_end = before(record.plan + 1);
-            let experts_end = before(record.experts_end);
-            if routing[i].is_none() {
+        for i in 0..layers.len() {
+            let record = &point.expert_layers[layers[i].record];
+            if layers[i].routing.is_none() {
                 // Submit only up to the dispatch that computes the ids, so
                 // what follows it (a layer's attention) is queued right after
                 // the read-back and computes while the experts upload.
@@ -94,28 +130,41 @@ impl Session {
                 submits += 1;
                 next = ready;
                 let started = Instant::now();
-                for (j, &(m, _)) in layers.iter().enumerate().skip(i) {
-                    let r = &point.expert_layers[m];
+                for (j, layer) in layers.iter_mut().enumerate().skip(i) {
+                    let r = &point.expert_layers[layer.record];
                     let ready = r.ids_ready.is_none_or(|d| before(d + 1) <= next);
-                    if ready && routing[j].is_none() {
-                        routing[j] = Some(read_table(gpu, &ids[j], r, dims)?);
+                    if ready && layer.routing.is_none() {
+                        layer.routing = Some(read_routing(gpu, &ids[j], r, dims)?);
                     }
                 }
-                experts.note_routing_read(started.elapsed());
+                if let Some(experts) = self.experts.as_mut() {
+                    experts.note_routing_read(started.elapsed());
+                }
             }
+            let Some(layer) = layers[i].cache else {
+                continue;
+            };
+            let (plan_end, experts_end) = (before(record.plan + 1), before(record.experts_end));
             gpu.submit_range(recorded, next..plan_end)?;
             submits += 1;
-            let table = routing[i]
-                .as_ref()
-                .ok_or_else(|| internal("routing not ready at its layer"))?;
             // What is known of the accesses to come: this layer's experts,
-            // then those of every later layer whose routing is known.
+            // then those of every later offloaded layer whose routing is known.
             let future: Vec<ExpertKey> = layers[i..]
                 .iter()
-                .zip(&routing[i..])
-                .filter_map(|(&(_, l), t)| t.as_ref().map(|t| (l, t)))
-                .flat_map(|(l, t)| t.used.iter().map(move |&e| ExpertKey::new(l as u32, e)))
+                .filter_map(|l| Some((l.cache?, &l.routing.as_ref()?.1)))
+                .flat_map(|(c, t)| t.used.iter().map(move |&e| ExpertKey::new(c as u32, e)))
                 .collect();
+            let (host, experts) = model
+                .offload
+                .as_ref()
+                .zip(self.experts.as_mut())
+                .ok_or_else(|| internal("no expert slots"))?;
+            let table = &layers[i]
+                .routing
+                .as_ref()
+                .ok_or_else(|| internal("routing not ready at its layer"))?
+                .1;
+            let slots = host.layout.slots();
             for (p, group) in table.used.chunks(slots).enumerate() {
                 let known = &future[p * slots..];
                 let placed =
@@ -129,6 +178,14 @@ impl Session {
             next = experts_end;
         }
         gpu.submit_range(recorded, next..recorded.dispatches())?;
+        if let Some(log) = self.routing.as_mut() {
+            log.extend(layers.into_iter().filter_map(|l| {
+                Some(LayerRouting {
+                    layer: l.record,
+                    ids: l.routing?.0,
+                })
+            }));
+        }
         Ok(submits + 1)
     }
 }
@@ -142,13 +199,13 @@ fn items_before(point: &EntryPoint, skip: &[bool], d: usize) -> usize {
         .count()
 }
 
-/// Reads `record`'s routing ids back from `ids` and computes its block table.
-fn read_table(
-    gpu: &crate::device::Gpu,
+/// Reads `record`'s routing ids back from `ids`, with its block table.
+fn read_routing(
+    gpu: &Gpu,
     ids: &GpuBuffer,
     record: &ExpertLayer,
     dims: &DimValues,
-) -> Result<BlockTable, Error> {
+) -> Result<(Vec<i32>, BlockTable), Error> {
     let at = |e: &SizeExpr| -> Result<usize, Error> {
         let v = e.eval(&|d| dims.get(d).copied())?;
         usize::try_from(v).map_err(|_| internal("a size over the address space"))
@@ -156,12 +213,8 @@ fn read_table(
     let pairs = at(&record.pairs)?;
     let blocks = at(&record.blocks)?;
     let values: Vec<i32> = gpu.read_range(ids, 0, pairs)?;
-    Ok(BlockTable::new(
-        &values,
-        record.experts,
-        record.block_rows,
-        blocks,
-    ))
+    let table = BlockTable::new(&values, record.experts, record.block_rows, blocks);
+    Ok((values, table))
 }
 
 fn internal(what: &str) -> Error {

@@ -106,9 +106,9 @@ impl Session {
         let index = entry.index();
         // With experts in host memory the entry runs in parts around its MoE
         // layers first; the sampling follows in its own submission.
-        let offloaded = self.offloads(index);
+        let offloaded = self.splits(index);
         if offloaded {
-            self.submit_offloaded(index, &skip, &dims)?;
+            self.submit_split(index, &skip, &dims)?;
         }
         let sampler = self
             .sampler
