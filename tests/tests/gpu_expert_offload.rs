@@ -3,8 +3,8 @@
 //! policy, outputs equal the all-resident run bit for bit — the forward
 //! logits of a prompt whose layers use more experts than they have slots
 //! (several expert passes per layer), and batched generation on the engine —
-//! for the Read-ME (pre-gated) and Mixtral (in-layer router) examples and
-//! the Hugging Face MoE fixtures; a pre-gating router's routing is read back
+//! for the Read-ME (pre-gated) and Mixtral (in-layer router) examples, the
+//! Hugging Face MoE fixtures and stacks stored as q4_0 and q8_0 row planes; a pre-gating router's routing is read back
 //! once per run, an in-layer router's once per layer; a model without MoE
 //! layers is refused with a named error.
 
@@ -13,7 +13,11 @@ mod hf_common;
 
 use gpu_common::{bundle_bytes, runtime};
 use hf_common::fixture_dir;
+use seam_compiler::compile::{compile, CompileOptions};
+use seam_compiler::formats::WeightPolicy;
+use seam_compiler::lower::Target;
 use seam_compiler::optimize::OptLevel;
+use seam_core::WeightFormat;
 use seam_frontends::examples::{mixtral_tiny, readme_moe, MoeTransformerConfig};
 use seam_frontends::hf::{import, ImportOptions};
 use seam_ir::{random_weights, Model, Weights};
@@ -104,7 +108,12 @@ fn generated(model: &seam_runtime::Model, vocab: usize) -> Vec<Vec<i32>> {
 fn check_exact(name: &str, model: &Model, weights: &Weights, experts: u32, opt: OptLevel) {
     let rt = runtime();
     let bytes = bundle_bytes(&rt, model, weights, opt);
-    let all = load(&rt, &bytes, None);
+    check_bundle(&rt, name, &bytes, experts);
+}
+
+/// [`check_exact`] on a compiled bundle.
+fn check_bundle(rt: &Runtime, name: &str, bytes: &[u8], experts: u32) {
+    let all = load(rt, bytes, None);
     let vocab = all.manifest().entry_points[0].outputs[0].shape[1]
         .as_const()
         .unwrap() as usize;
@@ -112,7 +121,7 @@ fn check_exact(name: &str, model: &Model, weights: &Weights, experts: u32, opt: 
     for resident in [1, experts / 2] {
         for policy in PolicyKind::ALL {
             let offload = ExpertOffload::new(resident, policy);
-            let m = load(&rt, &bytes, Some(offload));
+            let m = load(rt, bytes, Some(offload));
             let what = format!("{name}: {resident} of {experts} resident, {policy}");
             assert!(
                 forward_bits(&m, vocab) == want_forward,
@@ -144,6 +153,28 @@ fn readme_moe_offloaded_equals_all_resident_bit_for_bit() {
 fn mixtral_tiny_offloaded_equals_all_resident_bit_for_bit() {
     let (model, weights) = example(mixtral_tiny());
     check_exact("mixtral_tiny", &model, &weights, 8, OptLevel::O2);
+}
+
+#[test]
+fn quantized_stacks_offloaded_equal_all_resident_bit_for_bit() {
+    let rt = runtime();
+    let (model, weights) = example(readme_moe());
+    for format in [WeightFormat::Q4_0, WeightFormat::Q8_0] {
+        let options = CompileOptions {
+            weights: WeightPolicy::uniform(format),
+            ..CompileOptions::new(Target::from_limits(rt.gpu().shader_limits()), OptLevel::O2)
+        };
+        let bundle = compile(&model, &weights, &options).unwrap().bundle;
+        let stacks = &bundle.manifest.entry_points[0].expert_layers[0].stacks;
+        let stored = &bundle.manifest.weights[stacks[0] as usize];
+        assert_eq!(
+            stored.dtype,
+            seam_core::DType::U32,
+            "{format:?}: stacks in row planes"
+        );
+        let bytes = bundle.to_bytes().unwrap();
+        check_bundle(&rt, &format!("readme_moe {}", format.name()), &bytes, 8);
+    }
 }
 
 #[test]
