@@ -57,9 +57,9 @@ pub use generation::{
     MAX_MODEL_NAME_BYTES,
 };
 pub use manifest::{
-    BufferEntry, BufferRange, BufferRole, CacheEntry, DimBound, Dispatch, EntryPoint, ExpertLayer,
-    ExternalFile, IoEntry, KernelEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry,
-    StateLength, WeightEntry,
+    BufferEntry, BufferRange, BufferRole, CacheEntry, Collective, DimBound, Dispatch, EntryPoint,
+    ExpertLayer, ExternalFile, IoEntry, KernelEntry, Manifest, Packing, ParamEntry, PlanStats,
+    StateEntry, StateLength, WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
 pub use validate::MAX_DISPATCHES_PER_ENTRY;

@@ -202,6 +202,30 @@ pub struct EntryPoint {
     /// the field: such a bundle runs with every expert on the device).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expert_layers: Vec<ExpertLayer>,
+    /// Its reductions across tensor-parallel ranks, in dispatch order (the
+    /// identity on one device, where a runtime ignores them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collectives: Vec<Collective>,
+}
+
+/// A sum across tensor-parallel ranks of a tensor the dispatches hold in a
+/// buffer (the IR's `all_reduce`, or its split `all_reduce_start` /
+/// `all_reduce_wait`): once dispatches `0..start` have run, the buffer holds
+/// this rank's partial; dispatches from `wait` on read the sum of every
+/// rank's partial in its place. Dispatches `start..wait` neither read nor
+/// write it, so the reduction may overlap them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collective {
+    /// The reduced value's IR name, for messages.
+    pub name: String,
+    /// The buffer holding it (`elements` f32 from offset 0).
+    pub buffer: u32,
+    /// Its f32 elements.
+    pub elements: SizeExpr,
+    /// The first dispatch that may run before the reduction starts.
+    pub start: u32,
+    /// The first dispatch that reads the reduced value.
+    pub wait: u32,
 }
 
 /// One MoE layer of an entry point: where its routing is, which dispatches

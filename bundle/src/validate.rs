@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use seam_core::{Access, Dim, SizeExpr};
 
-use crate::{BufferRole, BundleError, Dispatch, EntryPoint, ExpertLayer, Manifest};
+use crate::{BufferRole, BundleError, Collective, Dispatch, EntryPoint, ExpertLayer, Manifest};
 
 /// The largest buffer a manifest may ask for (1 TiB): anything larger is corrupt.
 const MAX_BUFFER_BYTES: u64 = 1 << 40;
@@ -351,7 +351,33 @@ impl Validator<'_> {
         for layer in &ep.expert_layers {
             self.expert_layer(ep, layer)?;
         }
+        for c in &ep.collectives {
+            self.collective(ep, c)?;
+        }
         self.cache_skips(ep)
+    }
+
+    /// A reduction: in order and in range, its elements inside its buffer.
+    fn collective(&self, ep: &EntryPoint, c: &Collective) -> Result<(), BundleError> {
+        let what = format!("`{}` collective `{}`", ep.name, c.name);
+        if !(c.start <= c.wait && c.wait as usize <= ep.dispatches.len()) {
+            return bad(format!(
+                "{what}: starts at dispatch {} and is waited for at {} of {}",
+                c.start,
+                c.wait,
+                ep.dispatches.len()
+            ));
+        }
+        self.buffer(c.buffer, &what)?;
+        let elements = self.at_bounds(&c.elements, &what)?;
+        let bytes = self.at_bounds(&self.m.buffers[c.buffer as usize].bytes, &what)?;
+        if elements.checked_mul(4).is_none_or(|b| b > bytes) {
+            return bad(format!(
+                "{what}: {elements} f32 do not fit buffer {}",
+                c.buffer
+            ));
+        }
+        Ok(())
     }
 
     /// An MoE layer's record: dispatches in order and in range, buffers

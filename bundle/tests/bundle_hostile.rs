@@ -50,6 +50,7 @@ fn writer_with_dispatches(dispatches: usize) -> BundleWriter {
         states: Vec::new(),
         state_length: None,
         expert_layers: Vec::new(),
+        collectives: Vec::new(),
     }];
     w
 }

@@ -87,7 +87,8 @@ fn status_of(e: &Error) -> SeamStatus {
         | Error::Launch(_)
         | Error::WorkgroupMemory { .. }
         | Error::GridBudget { .. }
-        | Error::Buffer { .. } => SeamErrorDevice,
+        | Error::Buffer { .. }
+        | Error::Collective(_) => SeamErrorDevice,
     }
 }
 

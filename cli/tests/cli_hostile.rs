@@ -55,6 +55,7 @@ fn writer(wgsl: &str, grid: [u32; 3], dispatches: usize) -> BundleWriter {
         states: Vec::new(),
         state_length: None,
         expert_layers: Vec::new(),
+        collectives: Vec::new(),
     }];
     w
 }

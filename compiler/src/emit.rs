@@ -4,8 +4,9 @@
 use std::collections::{HashMap, HashSet};
 
 use seam_bundle::{
-    BufferEntry, BufferRange, BufferRole, BundleWriter, CacheEntry, DimBound, Dispatch, EntryPoint,
-    ExpertLayer, IoEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry, StateLength,
+    BufferEntry, BufferRange, BufferRole, BundleWriter, CacheEntry, Collective, DimBound, Dispatch,
+    EntryPoint, ExpertLayer, IoEntry, Manifest, Packing, ParamEntry, PlanStats, StateEntry,
+    StateLength,
 };
 use seam_core::quant::{pack_rows, QuantError};
 use seam_core::SizeExpr;
@@ -203,6 +204,17 @@ impl Assembler<'_> {
                 advance: advance.clone(),
             }),
             expert_layers,
+            collectives: l
+                .collectives
+                .iter()
+                .map(|c| Collective {
+                    name: c.name.clone(),
+                    buffer: buffer_of[&c.tensor],
+                    elements: c.elements.clone(),
+                    start: c.start as u32,
+                    wait: c.wait.unwrap_or(l.steps.len()) as u32,
+                })
+                .collect(),
         });
         Ok(peak)
     }

@@ -154,6 +154,9 @@ pub enum Error {
     /// refused).
     #[error("expert offload: {0}")]
     Experts(String),
+    /// A reduction across ranks failed (a rank timed out, disagreed or left).
+    #[error("reduction across ranks: {0}")]
+    Collective(#[from] crate::collective::CollectiveError),
     /// Sampling settings or logits are unusable.
     #[error(transparent)]
     Sampling(#[from] SamplingError),

@@ -16,6 +16,8 @@
 //!   entries on [`HostTensor`] inputs: [`Session::run`], or
 //!   [`Session::run_with`] and a [`Timing`] for a [`RunOutput`] with its
 //!   [`RunTiming`];
+//! - [`collective`]: reductions across tensor-parallel ranks (a shard set's
+//!   sessions, each given a [`collective::Communicator`]);
 //! - [`experts`]: the per-layer device expert cache of a decoupled MoE
 //!   model (LRU, Belady and lookahead-prefetch policies);
 //! - [`generate`]: token generation with a KV cache (`prefill`, then `decode`
@@ -46,6 +48,7 @@
 
 #![warn(missing_docs)]
 
+pub mod collective;
 pub mod device;
 mod entry;
 mod error;

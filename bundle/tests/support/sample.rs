@@ -88,6 +88,7 @@ pub fn sample_writer() -> BundleWriter {
         states: Vec::new(),
         state_length: None,
         expert_layers: Vec::new(),
+        collectives: Vec::new(),
     }];
     w
 }

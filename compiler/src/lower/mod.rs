@@ -1,7 +1,8 @@
 //! Lowering: each instruction of a verified function becomes kernel dispatches
 //! over tensors (IR values, packed parameters, scratch). Shape-only ops
-//! (`reshape`) and single-device identities (`all_reduce` and its start/wait)
-//! become aliases and cost nothing; a `cache` becomes a copy into its kept
+//! (`reshape`) and reductions across ranks (`all_reduce` and its start/wait,
+//! recorded for a runtime with several ranks: see `collective.rs`) become
+//! aliases and cost no dispatch; a `cache` becomes a copy into its kept
 //! tensor, and the dispatches only it needs are marked (see `cache.rs`). The
 //! slices of one value along one axis are lowered together, at the first of
 //! them, as `split` dispatches.
@@ -10,6 +11,7 @@
 //! lowered function serves every size up to the declared bounds.
 
 mod cache;
+mod collective;
 mod error;
 mod ops;
 mod target;
@@ -25,6 +27,7 @@ use seam_ir::{
 use seam_shaders::{Kernel, ScalarType, ShaderError};
 
 pub use cache::LoweredCache;
+pub use collective::LoweredCollective;
 pub use error::LowerError;
 pub use ops::LoweredExperts;
 pub use target::{Target, TargetKind};
@@ -80,6 +83,8 @@ pub struct Lowered {
     pub caches: Vec<LoweredCache>,
     /// The MoE layers, in step order.
     pub expert_layers: Vec<LoweredExperts>,
+    /// The reductions across ranks, in step order.
+    pub collectives: Vec<LoweredCollective>,
 }
 
 /// Lowers one function of a verified model for `target`.
@@ -100,6 +105,7 @@ pub fn lower_function(
         caches: Vec::new(),
         cache_copies: Vec::new(),
         expert_layers: Vec::new(),
+        collectives: Vec::new(),
     };
     let inputs = func
         .inputs
@@ -166,6 +172,7 @@ pub fn lower_function(
         state_use,
         caches: cx.caches,
         expert_layers: cx.expert_layers,
+        collectives: cx.collectives,
     })
 }
 
@@ -221,6 +228,7 @@ pub(crate) struct LowerCx<'a> {
     /// The copy step of each cache.
     cache_copies: Vec<usize>,
     expert_layers: Vec<LoweredExperts>,
+    collectives: Vec<LoweredCollective>,
 }
 
 /// A dim as a size expression.

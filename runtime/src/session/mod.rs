@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::collective::{CollectiveStats, Communicator};
 use crate::device::{BufferView, GpuBuffer, Recorded};
 use crate::entry::Entry;
 use crate::error::Error;
@@ -57,6 +58,9 @@ pub struct Session {
     experts: Option<ResidentExperts>,
     /// The routing recorded since it was last taken, when recording.
     routing: Option<Vec<LayerRouting>>,
+    /// The ranks this session's reductions sum across.
+    communicator: Option<Arc<dyn Communicator>>,
+    collective_stats: CollectiveStats,
 }
 
 /// Where a bundle buffer lives: a model weight, or a session's own buffer
@@ -105,7 +109,22 @@ impl Session {
             sampler: None,
             experts,
             routing: None,
+            communicator: None,
+            collective_stats: CollectiveStats::default(),
         })
+    }
+
+    /// Runs this session as one rank of a shard set: its bundle's reductions
+    /// ([`seam_bundle::Collective`]) sum across `communicator`'s ranks, each
+    /// overlapping the dispatches that do not read it. Every rank must run
+    /// the same entries on the same dims in the same order.
+    pub fn set_communicator(&mut self, communicator: Arc<dyn Communicator>) {
+        self.communicator = Some(communicator);
+    }
+
+    /// What this session's reductions cost so far.
+    pub fn collective_stats(&self) -> CollectiveStats {
+        self.collective_stats
     }
 
     /// What the expert slots did so far, for a model loaded with

@@ -1,6 +1,10 @@
-//! Running an entry point in parts around its MoE layers, for a model that
+//! Running an entry point in parts: around its MoE layers, for a model that
 //! keeps experts in host memory ([`crate::ModelOptions::experts`]) or a
-//! session recording its routing ([`Session::record_routing`]).
+//! session recording its routing ([`Session::record_routing`]); and around
+//! its reductions across ranks, for a session given a communicator
+//! ([`Session::set_communicator`]): at a reduction's start the partial is
+//! read back and handed to the communicator, the dispatches up to its wait
+//! are submitted while the ranks sum, and at the wait the sum is written back.
 //!
 //! Before a layer's expert kernels the run reads the routing back (once for
 //! every layer whose ids are ready: a pre-gating router's give every layer at
@@ -20,7 +24,8 @@ use seam_core::SizeExpr;
 
 use super::dims::DimValues;
 use super::{runs, Session};
-use crate::device::{Gpu, GpuBuffer};
+use crate::collective::{CollectiveStats, Communicator, PendingSum};
+use crate::device::{Gpu, GpuBuffer, Recorded};
 use crate::error::Error;
 use crate::experts::{BlockTable, ExpertKey};
 
@@ -60,8 +65,9 @@ impl Session {
             .unwrap_or_default()
     }
 
-    /// Whether runs of entry `index` are submitted in parts around its MoE
-    /// layers (some are offloaded, or the routing is recorded).
+    /// Whether runs of entry `index` are submitted in parts: around its MoE
+    /// layers (some are offloaded, or the routing is recorded) or its
+    /// reductions (with a communicator of several ranks).
     pub(super) fn splits(&self, index: usize) -> bool {
         let point = &self.model.loaded.manifest.entry_points[index];
         let offloaded = self
@@ -70,7 +76,14 @@ impl Session {
             .offload
             .as_ref()
             .is_some_and(|h| h.layout.layer_of[index].iter().any(Option::is_some));
-        offloaded || (self.routing.is_some() && !point.expert_layers.is_empty())
+        offloaded
+            || (self.routing.is_some() && !point.expert_layers.is_empty())
+            || (self.ranks() > 1 && !point.collectives.is_empty())
+    }
+
+    /// The ranks this session runs with (1 without a communicator).
+    pub(super) fn ranks(&self) -> usize {
+        self.communicator.as_ref().map_or(1, |c| c.size())
     }
 
     /// Submits entry `index`'s recorded dispatches (those `skip` leaves) in
@@ -118,17 +131,21 @@ impl Session {
             .ok_or_else(|| internal("dispatches were not recorded"))?
             .1;
         let gpu = &model.gpu;
-        let (mut next, mut submits) = (0, 0);
+        let comm = self.communicator.as_deref().filter(|c| c.size() > 1);
+        let mut run = Runner::new(gpu, recorded, comm, point, skip, dims, |b| {
+            self.buffer(b).cloned()
+        })?;
         for i in 0..layers.len() {
             let record = &point.expert_layers[layers[i].record];
             if layers[i].routing.is_none() {
                 // Submit only up to the dispatch that computes the ids, so
                 // what follows it (a layer's attention) is queued right after
                 // the read-back and computes while the experts upload.
-                let ready = record.ids_ready.map_or(next, |d| before(d + 1).max(next));
-                gpu.submit_range(recorded, next..ready)?;
-                submits += 1;
-                next = ready;
+                let ready = record
+                    .ids_ready
+                    .map_or(run.next, |d| before(d + 1).max(run.next));
+                run.to(ready)?;
+                let next = run.next;
                 let started = Instant::now();
                 for (j, layer) in layers.iter_mut().enumerate().skip(i) {
                     let r = &point.expert_layers[layer.record];
@@ -145,8 +162,8 @@ impl Session {
                 continue;
             };
             let (plan_end, experts_end) = (before(record.plan + 1), before(record.experts_end));
-            gpu.submit_range(recorded, next..plan_end)?;
-            submits += 1;
+            run.to(plan_end)?;
+            run.refuse_inside(plan_end..experts_end, &record.name)?;
             // What is known of the accesses to come: this layer's experts,
             // then those of every later offloaded layer whose routing is known.
             let future: Vec<ExpertKey> = layers[i..]
@@ -172,12 +189,13 @@ impl Session {
                 let words =
                     table.in_slots(|e| placed.iter().find(|(x, _)| *x == e).map(|&(_, slot)| slot));
                 gpu.write(&tables[i], 0, &words)?;
-                gpu.submit_range(recorded, plan_end..experts_end)?;
-                submits += 1;
+                run.again(plan_end..experts_end)?;
             }
-            next = experts_end;
+            run.next = experts_end;
         }
-        gpu.submit_range(recorded, next..recorded.dispatches())?;
+        run.to(recorded.dispatches())?;
+        let (submits, stats) = (run.submits, run.stats);
+        self.collective_stats.add(&stats);
         if let Some(log) = self.routing.as_mut() {
             log.extend(layers.into_iter().filter_map(|l| {
                 Some(LayerRouting {
@@ -186,10 +204,138 @@ impl Session {
                 })
             }));
         }
-        Ok(submits + 1)
+        Ok(submits)
     }
 }
 
+/// Submits an entry's recorded dispatches in ranges, carrying out the
+/// reductions whose start or wait falls on the way.
+struct Runner<'a> {
+    gpu: &'a Gpu,
+    recorded: &'a Recorded,
+    comm: Option<&'a dyn Communicator>,
+    /// The first dispatch not yet submitted.
+    next: usize,
+    submits: usize,
+    /// `(position, reduction, is_wait)`, by position, each start before its wait.
+    events: Vec<(usize, usize, bool)>,
+    cursor: usize,
+    /// Per reduction: its buffer, its elements and the sum under way.
+    buffers: Vec<(GpuBuffer, usize)>,
+    pending: Vec<Option<Box<dyn PendingSum>>>,
+    stats: CollectiveStats,
+}
+
+impl<'a> Runner<'a> {
+    /// A runner over `recorded`, the dispatches of `point` that `skip` leaves;
+    /// reductions only with a communicator.
+    fn new(
+        gpu: &'a Gpu,
+        recorded: &'a Recorded,
+        comm: Option<&'a dyn Communicator>,
+        point: &EntryPoint,
+        skip: &[bool],
+        dims: &DimValues,
+        buffer: impl Fn(u32) -> Result<GpuBuffer, Error>,
+    ) -> Result<Self, Error> {
+        let collectives = if comm.is_some() {
+            &point.collectives[..]
+        } else {
+            &[]
+        };
+        let mut events = Vec::new();
+        let mut buffers = Vec::new();
+        for (c, r) in collectives.iter().enumerate() {
+            events.push((items_before(point, skip, r.start as usize), c, false));
+            events.push((items_before(point, skip, r.wait as usize), c, true));
+            buffers.push((buffer(r.buffer)?, at(&r.elements, dims)?));
+        }
+        events.sort_by_key(|&(p, c, wait)| (p, wait, c));
+        Ok(Runner {
+            gpu,
+            recorded,
+            comm,
+            next: 0,
+            submits: 0,
+            events,
+            cursor: 0,
+            pending: (0..buffers.len()).map(|_| None).collect(),
+            buffers,
+            stats: CollectiveStats::default(),
+        })
+    }
+
+    /// Submits up to dispatch `end`, starting and waiting for the reductions
+    /// on the way.
+    fn to(&mut self, end: usize) -> Result<(), Error> {
+        while let Some(&(at, c, wait)) = self.events.get(self.cursor).filter(|e| e.0 <= end) {
+            self.submit(at)?;
+            if wait {
+                self.wait(c)?;
+            } else {
+                self.start(c)?;
+            }
+            self.cursor += 1;
+        }
+        self.submit(end)
+    }
+
+    /// Submits dispatches `range` again (an expert pass), leaving `next`.
+    fn again(&mut self, range: std::ops::Range<usize>) -> Result<(), Error> {
+        self.gpu.submit_range(self.recorded, range)?;
+        self.submits += 1;
+        Ok(())
+    }
+
+    /// Refuses a reduction starting or waited for inside `range` (an MoE
+    /// layer's expert dispatches, which may run more than once).
+    fn refuse_inside(&self, range: std::ops::Range<usize>, layer: &str) -> Result<(), Error> {
+        if self.events[self.cursor..]
+            .iter()
+            .any(|e| range.start < e.0 && e.0 < range.end)
+        {
+            return Err(Error::Experts(format!(
+                "a reduction across ranks falls inside the expert dispatches of `{layer}`"
+            )));
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, end: usize) -> Result<(), Error> {
+        if end > self.next {
+            self.gpu.submit_range(self.recorded, self.next..end)?;
+            self.submits += 1;
+            self.next = end;
+        }
+        Ok(())
+    }
+
+    /// Reads reduction `c`'s partial back and starts summing it.
+    fn start(&mut self, c: usize) -> Result<(), Error> {
+        let comm = self
+            .comm
+            .ok_or_else(|| internal("a reduction without ranks"))?;
+        let (buffer, elements) = &self.buffers[c];
+        let started = Instant::now();
+        let partial: Vec<f32> = self.gpu.read_range(buffer, 0, *elements)?;
+        self.stats.read_back += started.elapsed();
+        self.stats.reductions += 1;
+        self.stats.bytes += 4 * *elements as u64;
+        self.pending[c] = Some(comm.start_sum(partial)?);
+        Ok(())
+    }
+
+    /// Waits for reduction `c`'s sum and writes it back.
+    fn wait(&mut self, c: usize) -> Result<(), Error> {
+        let pending = self.pending[c]
+            .take()
+            .ok_or_else(|| internal("a reduction waited for before it started"))?;
+        let started = Instant::now();
+        let sum = pending.wait()?;
+        self.stats.blocked += started.elapsed();
+        self.gpu.write(&self.buffers[c].0, 0, &sum)
+    }
+}
 /// The recorded items before dispatch `d` of `point` (dispatches skipped by
 /// cache reuse are not recorded).
 fn items_before(point: &EntryPoint, skip: &[bool], d: usize) -> usize {
@@ -206,15 +352,17 @@ fn read_routing(
     record: &ExpertLayer,
     dims: &DimValues,
 ) -> Result<(Vec<i32>, BlockTable), Error> {
-    let at = |e: &SizeExpr| -> Result<usize, Error> {
-        let v = e.eval(&|d| dims.get(d).copied())?;
-        usize::try_from(v).map_err(|_| internal("a size over the address space"))
-    };
-    let pairs = at(&record.pairs)?;
-    let blocks = at(&record.blocks)?;
+    let pairs = at(&record.pairs, dims)?;
+    let blocks = at(&record.blocks, dims)?;
     let values: Vec<i32> = gpu.read_range(ids, 0, pairs)?;
     let table = BlockTable::new(&values, record.experts, record.block_rows, blocks);
     Ok((values, table))
+}
+
+/// `e` at this run's dims, as a count.
+fn at(e: &SizeExpr, dims: &DimValues) -> Result<usize, Error> {
+    let v = e.eval(&|d| dims.get(d).copied())?;
+    usize::try_from(v).map_err(|_| internal("a size over the address space"))
 }
 
 fn internal(what: &str) -> Error {

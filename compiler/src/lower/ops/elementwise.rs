@@ -84,8 +84,9 @@ pub(crate) fn lower(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerErro
         Op::Const { value } => Ew::Const(*value, out_scalar),
         Op::Iota { axis } => Ew::Iota(*axis, out_scalar),
         Op::Cast => Ew::Cast(out_scalar, Box::new(Ew::Input(0))),
-        // The copy into the cache's kept tensor.
-        Op::Cache { .. } => Ew::Input(0),
+        // The copy into the cache's kept tensor, or into a reduction's own
+        // tensor when its operand is read elsewhere.
+        Op::Cache { .. } | Op::AllReduce { .. } | Op::AllReduceStart { .. } => Ew::Input(0),
         Op::Fused { expr } => fused_expr(expr, out_scalar),
         Op::Unary(f) => Ew::unary(*f, Ew::Input(0)),
         Op::Binary(f) => Ew::binary(*f, Ew::Input(0), Ew::Input(1)),

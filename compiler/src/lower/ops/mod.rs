@@ -46,10 +46,19 @@ pub(crate) fn lower_split(cx: &mut LowerCx<'_>, slices: &[&Instr]) -> Result<(),
 /// Lowers one instruction into zero or more dispatches.
 pub(crate) fn lower_instr(cx: &mut LowerCx<'_>, instr: &Instr) -> Result<(), LowerError> {
     match &instr.op {
-        Op::Reshape | Op::AllReduce { .. } | Op::AllReduceStart { .. } | Op::AllReduceWait => {
+        Op::Reshape => {
             let t = cx.operand(instr.operands[0]);
             cx.alias(instr.results[0], t);
             Ok(())
+        }
+        Op::AllReduce { .. } | Op::AllReduceStart { .. } if !cx.reduces_in_place(instr) => {
+            elementwise::lower(cx, instr)?;
+            cx.record_collective(instr)
+        }
+        Op::AllReduce { .. } | Op::AllReduceStart { .. } | Op::AllReduceWait => {
+            let t = cx.operand(instr.operands[0]);
+            cx.alias(instr.results[0], t);
+            cx.record_collective(instr)
         }
         // Listed op by op (not `is_elementwise()`) so that a new op kind cannot
         // reach the GPU without a lowering decision: the match stays exhaustive.
