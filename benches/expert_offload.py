@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Experts in host memory: decode tokens/s at 25/50/100% of experts resident.
 
-One run, side by side: compiles a Read-ME-style model (examples/pregated_topk_kv.seam:
-a pre-gating router decides every layer's top-2 before the backbone runs) and a
-Mixtral-style model with the same routed experts (examples/mixtral_tiny_kv.seam:
-each layer's own router, top-2) with random weights, then decodes the same prompt
+One run, side by side: builds a Read-ME-style model (`pregated_topk`: a pre-gating
+router decides every layer's top-2 before the backbone runs; it also has an
+always-on shared expert) and a Mixtral-style model with the same routed experts
+(`mixtral_tiny`: each layer's own router, top-2), both at --d-model/--ffn/--layers
+(printed by `cargo run -p seam-frontends --example moe_text`), compiles them with
+random weights, then decodes the same prompt
 with `seam generate` with every expert resident and with `--resident-experts`
 2 and 4 of 8 under each cache policy, REPEATS times each (interleaved, so drift
 hits every configuration alike). Reports the median decode tokens/s, its ratio to
@@ -26,8 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = [
-    ("pre-gated (Read-ME)", "pregated_topk_kv"),
-    ("in-layer (Mixtral)", "mixtral_tiny_kv"),
+    ("pre-gated (Read-ME)", "pregated_topk"),
+    ("in-layer (Mixtral)", "mixtral_tiny"),
 ]
 EXPERTS = 8
 
@@ -59,6 +61,9 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--d-model", type=int, default=512)
+    p.add_argument("--ffn", type=int, default=1408)
+    p.add_argument("--layers", type=int, default=8)
     args = p.parse_args()
     prompt = "1,2,3,4,5,6,7,8"
     configs = [(EXPERTS, "-")] + [(r, pol) for r in (4, 2) for pol in ("lru", "belady", "lookahead")]
@@ -66,8 +71,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         bundles = {}
         for _, name in MODELS:
+            text = run(["cargo", "run", "-q", "--release", "-p", "seam-frontends", "--example",
+                        "moe_text", "--", name, "--d-model", str(args.d_model), "--ffn",
+                        str(args.ffn), "--layers", str(args.layers), "--kv-cache", "256"])
+            source = Path(tmp) / f"{name}.seam"
+            source.write_text(text)
             b = Path(tmp) / f"{name}.seamb"
-            run([args.seam, "compile", str(ROOT / "examples" / f"{name}.seam"), "-o", str(b),
+            run([args.seam, "compile", str(source), "-o", str(b),
                  "--random-weights", "7", "--max-seq-len", "256"])
             bundles[name] = b
         results = {}
@@ -89,6 +99,8 @@ def main():
                              re.search(r"\(([\d.]+) KiB/token\)", line).group(1) if line else "0",
                              re.search(r"stall=([\d.]+) ms", line).group(1) if line else "0",
                              "yes" if exact else "NO"))
+    experts_mb = 3 * args.d_model * args.ffn * 4 / 1e6
+    print(f"each expert {experts_mb:.1f} MB (f32), {EXPERTS} per layer, {args.layers} layers")
     header = ("| model | resident | policy | decode tok/s | vs all resident | hit ratio "
               "| uploaded KiB/token | stall ms | tokens = all-resident |")
     lines = [header, "|" + "---|" * 9]
