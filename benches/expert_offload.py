@@ -8,7 +8,8 @@ always-on shared expert) and a Mixtral-style model with the same routed experts
 (printed by `cargo run -p seam-frontends --example moe_text`), compiles them with
 random weights, then decodes the same prompt
 with `seam generate` with every expert resident and with `--resident-experts`
-2 and 4 of 8 under each cache policy, REPEATS times each (interleaved, so drift
+2 and 4 of 8 under each cache policy, REPEATS times each (sampled at temperature 1 with a fixed seed, so the
+routing varies as real text's does; interleaved, so drift
 hits every configuration alike). Reports the median decode tokens/s, its ratio to
 the all-resident run of the same model, the expert line `seam generate` prints
 (hit ratio, bytes uploaded per token, stall) and whether the tokens equal the
@@ -40,7 +41,10 @@ def run(cmd):
 
 def decode(seam, bundle, prompt, new_tokens, resident, policy):
     cmd = [str(seam), "generate", str(bundle), "--prompt-ids", prompt,
-           "--max-new-tokens", str(new_tokens), "--ignore-eos"]
+           "--max-new-tokens", str(new_tokens), "--ignore-eos",
+           # Sampled: greedy decoding of random weights repeats one token,
+           # and with it one routing; sampling varies the routing.
+           "--temperature", "1.0", "--seed", "1"]
     if resident < EXPERTS:
         cmd += ["--resident-experts", str(resident), "--cache-policy", policy]
     out = run(cmd)
