@@ -9,10 +9,16 @@
 //!
 //! - [`Communicator`]: rank, size and a non-blocking sum;
 //! - [`LocalGroup`]: the ranks of one process (threads), each with its own
-//!   device — for tests and for several devices of one machine.
+//!   device — for tests and for several devices of one machine;
+//! - `MpiWorld` (feature `mpi`): the ranks `mpirun` started, across
+//!   processes and hosts.
 
 mod communicator;
 mod local;
+#[cfg(feature = "mpi")]
+mod mpi_world;
 
 pub use communicator::{CollectiveError, CollectiveStats, Communicator, PendingSum};
 pub use local::LocalGroup;
+#[cfg(feature = "mpi")]
+pub use mpi_world::MpiWorld;
