@@ -14,7 +14,7 @@ use seam_compiler::optimize::OptLevel;
 use seam_compiler::shard::{
     max_relative_difference, random_inputs, shard_tensor_parallel, ShardError, ShardSet,
 };
-use seam_frontends::examples::{ladder_residual, TensorParallelConfig};
+use seam_frontends::examples::{ladder_residual, mixtral_tiny, readme_moe, TensorParallelConfig};
 use seam_frontends::hf::{import, ImportOptions};
 use seam_ir::{random_weights, Model, Weights};
 use util::{count, fired, run};
@@ -30,10 +30,16 @@ fn tensor_parallel(edit: impl FnOnce(&mut TensorParallelConfig)) -> (Model, Weig
     (model, weights)
 }
 
-fn llama() -> (Model, Weights) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf/llama");
-    let imported = import(&dir, &ImportOptions::default()).expect("import the llama fixture");
+fn hf(name: &str) -> (Model, Weights) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/hf")
+        .join(name);
+    let imported = import(&dir, &ImportOptions::default()).expect("import the fixture");
     (imported.model, imported.weights)
+}
+
+fn llama() -> (Model, Weights) {
+    hf("llama")
 }
 
 /// Shards over `ranks`, checks the set on two random inputs and returns the
@@ -225,4 +231,79 @@ fn rank_models_verify_and_the_comm_rules_schedule_their_all_reduces() {
         weights: set.weights.clone(),
     };
     difference(&model, &weights, &optimized);
+}
+
+#[test]
+fn moe_models_shard_expert_parallel_exactly() {
+    // Mixtral-style (no shared expert) and Read-ME-style (a shared expert
+    // and a router of its own), built and random, and the HF MoE fixtures
+    // (Qwen2-MoE's gated shared expert included).
+    for config in [mixtral_tiny(), readme_moe()] {
+        let model = config.build().expect("build");
+        let weights = random_weights(&model, 11);
+        for ranks in [2, 4] {
+            max_difference(&model, &weights, ranks);
+        }
+    }
+    for name in ["mixtral", "qwen2_moe"] {
+        let (model, weights) = hf(name);
+        for ranks in [2, 4] {
+            max_difference(&model, &weights, ranks);
+        }
+    }
+}
+
+#[test]
+fn each_rank_holds_its_experts_and_routes_only_to_them() {
+    let model = mixtral_tiny().build().unwrap();
+    let weights = random_weights(&model, 3);
+    let set = shard_tensor_parallel(&model, &weights, 4).unwrap();
+    let experts = weights.by_name("layers.0.experts.w_gate").unwrap().shape[0];
+    let per_rank = experts / 4;
+    for (rank, w) in set.weights.iter().enumerate() {
+        let lo = rank * per_rank;
+        for stack in ["w_gate", "w_up", "w_down"] {
+            let name = format!("layers.0.experts.{stack}");
+            let want = weights
+                .by_name(&name)
+                .unwrap()
+                .slice_axis(0, lo, lo + per_rank)
+                .unwrap();
+            assert_eq!(w.by_name(&name).unwrap(), &want, "rank {rank} {name}");
+        }
+        let ids = w.by_name("layers.0.experts.w_gate.rank_local_ids").unwrap();
+        let held = w.by_name("layers.0.experts.w_gate.rank_held").unwrap();
+        for e in 0..experts {
+            let mine = (lo..lo + per_rank).contains(&e);
+            assert_eq!(held.to_f32_vec()[e], if mine { 1.0 } else { 0.0 });
+            assert_eq!(ids.to_i64_vec()[e], if mine { (e - lo) as i64 } else { 0 });
+        }
+    }
+    // Per layer, the attention's partial sum and the MoE layer's, reduced.
+    assert_eq!(count(&set.model, "all_reduce"), 2 * count(&model, "moe"));
+}
+
+#[test]
+fn experts_that_do_not_divide_are_refused_by_name() {
+    let model = util::parse(
+        "model m\n\
+         dim tokens <= 8\n\
+         param router: f32[8, 6]\n\
+         param e.w_gate: f32[6, 8, 16]\n\
+         param e.w_up: f32[6, 8, 16]\n\
+         param e.w_down: f32[6, 16, 8]\n\
+         func forward(%x: f32[tokens, 8]) -> (f32[tokens, 8]) {\n\
+           %logits = matmul(%x, @router) : f32[tokens, 6]\n\
+           %ids, %w = route(%logits, k=2, mode=softmax_topk, renorm=true) : i32[tokens, 2], f32[tokens, 2]\n\
+           %y = moe(%x, %ids, %w, @e.w_gate, @e.w_up, @e.w_down, act=swiglu) : f32[tokens, 8]\n\
+           return %y\n\
+         }\n",
+    );
+    let weights = random_weights(&model, 1);
+    max_difference(&model, &weights, 2);
+    let err = shard_tensor_parallel(&model, &weights, 4).unwrap_err();
+    assert!(
+        matches!(&err, ShardError::Indivisible { param, what: "experts", size: 6, ranks: 4, .. } if param == "e.w_gate"),
+        "{err}"
+    );
 }

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use seam_ir::{EncodingError, VerifyError, WeightsError};
+use seam_ir::{EncodingError, TensorError, VerifyError, WeightsError};
 
 /// Why [`super::shard_tensor_parallel`] refused a model.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -62,6 +62,9 @@ pub enum ShardError {
     /// A whole parameter's format blocks do not fit it (a bug of the pass).
     #[error(transparent)]
     Encoding(#[from] EncodingError),
+    /// A rank tensor could not be built (a bug of the pass).
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
     /// The weights do not fit the model.
     #[error("the weights do not fit the model: {0}")]
     Weights(#[from] WeightsError),

@@ -10,7 +10,11 @@
 //! - Feed-forward: the projections feeding the down projection element-wise
 //!   (gate and up of a gated FFN) column-parallel, the down projection
 //!   row-parallel, then an `all_reduce`.
-//! - Everything else (embeddings, norms, routers, MoE layers, the LM head) is
+//! - MoE layers: expert-parallel (each rank holds `E/N` experts of every
+//!   stack, tokens replicated, routes to other ranks' experts zeroed; see
+//!   `experts`), a shared expert split as a feed-forward block, then an
+//!   `all_reduce` of the partial outputs.
+//! - Everything else (embeddings, norms, routers, the LM head) is
 //!   replicated: whole on every rank.
 //!
 //! The blocks are recognised from the IR (`recognize`); the layouts then
@@ -24,6 +28,7 @@
 
 mod compare;
 mod error;
+mod experts;
 mod layout;
 mod propagate;
 mod recognize;
@@ -74,10 +79,11 @@ pub fn shard_tensor_parallel(
     weights.check(model)?;
     let n = ranks as u64;
     let plan = recognize::plan(model, n)?;
+    let mut tables = experts::ExpertTables::new(model.params.len());
     let functions = model
         .functions
         .iter()
-        .map(|f| propagate::shard_function(model, f, &plan, n))
+        .map(|f| propagate::shard_function(model, f, &plan, n, &mut tables))
         .collect::<Result<Vec<_>, _>>()?;
     let mut params = Vec::with_capacity(model.params.len());
     for (i, p) in model.params.iter().enumerate() {
@@ -90,6 +96,7 @@ pub fn shard_tensor_parallel(
         })?;
         params.push(ParamDecl { ty, ..p.clone() });
     }
+    params.extend(tables.decls().cloned());
     let sharded = Model {
         params,
         functions,
@@ -97,7 +104,7 @@ pub fn shard_tensor_parallel(
     };
     verify(&sharded)?;
     let weights = (0..n)
-        .map(|r| slice::rank_weights(model, &sharded, weights, &plan, r, n))
+        .map(|r| slice::rank_weights(model, &sharded, weights, &plan, &tables, r, n))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ShardSet {
         model: sharded,

@@ -8,22 +8,26 @@ use std::collections::HashMap;
 
 use seam_ir::{Dim, Function, Instr, Model, Op, Operand, ReduceOp, TensorType, ValueId};
 
+use super::experts::ExpertTables;
 use super::layout::{local_type, Layout, Split};
 use super::recognize::Plan;
 use super::ShardError;
 
-/// `func` as every rank runs it, over `ranks` ranks.
+/// `func` as every rank runs it, over `ranks` ranks; the tables its
+/// expert-parallel `moe`s read are added to `tables`.
 pub(crate) fn shard_function(
     model: &Model,
     func: &Function,
     plan: &Plan,
     ranks: u64,
+    tables: &mut ExpertTables,
 ) -> Result<Function, ShardError> {
     let mut s = Sharder {
         model,
         func,
         plan,
         ranks,
+        tables,
         out: Function {
             body: Vec::with_capacity(func.body.len()),
             ..func.clone()
@@ -58,6 +62,7 @@ struct Sharder<'a> {
     func: &'a Function,
     plan: &'a Plan,
     ranks: u64,
+    tables: &'a mut ExpertTables,
     /// The rank function: the original values (ids kept, types made local)
     /// and the inserted reductions' results after them.
     out: Function,
@@ -96,31 +101,111 @@ impl Sharder<'_> {
         }
     }
 
+    /// Appends `op(operands)` as a new whole value named after `name`.
+    fn emit(&mut self, op: Op, operands: Vec<Operand>, name: &str, ty: TensorType) -> ValueId {
+        let mut unique = name.to_string();
+        let mut n = 1;
+        while self.out.value_by_name(&unique).is_some() {
+            unique = format!("{name}{n}");
+            n += 1;
+        }
+        let r = self.out.add_value(unique, ty);
+        self.layouts.push(Layout::Whole);
+        self.out.body.push(Instr {
+            op,
+            operands,
+            results: vec![r],
+        });
+        r
+    }
+
     /// The sum across ranks of partial value `v`: an `all_reduce` appended
     /// to the body the first time it is asked for.
     fn reduce(&mut self, v: ValueId) -> ValueId {
         if let Some(&r) = self.reduced.get(&v) {
             return r;
         }
-        let base = format!("{}.all_reduce", self.out.value(v).name);
-        let mut name = base.clone();
-        let mut n = 1;
-        while self.out.value_by_name(&name).is_some() {
-            name = format!("{base}{n}");
-            n += 1;
-        }
+        let name = format!("{}.all_reduce", self.out.value(v).name);
         let ty = self.out.value(v).ty.clone();
-        let r = self.out.add_value(name, ty);
-        self.layouts.push(Layout::Whole);
-        self.out.body.push(Instr {
-            op: Op::AllReduce {
-                reduce: ReduceOp::Sum,
-            },
-            operands: vec![v.into()],
-            results: vec![r],
-        });
+        let op = Op::AllReduce {
+            reduce: ReduceOp::Sum,
+        };
+        let r = self.emit(op, vec![v.into()], &name, ty);
         self.reduced.insert(v, r);
         r
+    }
+
+    /// Routes a `moe` whose expert stacks are split to the rank's experts:
+    /// its ids mapped into the rank's stacks and its weights zeroed for the
+    /// experts other ranks hold (see [`super::experts`]).
+    fn route_locally(&mut self, instr: &Instr, operands: &mut [Operand]) -> Result<(), ShardError> {
+        let first = instr.results.first().copied().unwrap_or(ValueId(0));
+        let (
+            Some(&Operand::Value(ids)),
+            Some(&Operand::Value(weights)),
+            Some(&Operand::Param(stack)),
+        ) = (operands.get(1), operands.get(2), operands.get(3))
+        else {
+            return Err(self.unsupported("moe", first, "expert-parallel routes must be values"));
+        };
+        let whole = |v: ValueId| self.layouts[v.index()] == Layout::Whole;
+        if !whole(ids) || !whole(weights) {
+            return Err(self.unsupported("moe", first, "its routes are not whole on every rank"));
+        }
+        let decl = self.model.param(stack);
+        let experts = decl
+            .ty
+            .shape
+            .dims()
+            .first()
+            .and_then(Dim::as_static)
+            .unwrap_or(0);
+        let (ids_ty, weights_ty) = (
+            self.out.value(ids).ty.clone(),
+            self.out.value(weights).ty.clone(),
+        );
+        let (local_ids, held) =
+            self.tables
+                .for_stack(&decl.name, experts, ids_ty.dtype, weights_ty.dtype);
+        let column = |ty: &TensorType| {
+            let mut t = ty.clone();
+            t.shape.0.push(Dim::Static(1));
+            t
+        };
+        let base = self.out.value(first).name.clone();
+        let col = self.emit(
+            Op::Gather,
+            vec![local_ids.into(), ids.into()],
+            &format!("{base}.local_ids_col"),
+            column(&ids_ty),
+        );
+        let mapped = self.emit(
+            Op::Reshape,
+            vec![col.into()],
+            &format!("{base}.local_ids"),
+            ids_ty,
+        );
+        let col = self.emit(
+            Op::Gather,
+            vec![held.into(), ids.into()],
+            &format!("{base}.held_col"),
+            column(&weights_ty),
+        );
+        let held = self.emit(
+            Op::Reshape,
+            vec![col.into()],
+            &format!("{base}.held"),
+            weights_ty.clone(),
+        );
+        let weights = self.emit(
+            Op::Binary(seam_ir::BinaryFn::Mul),
+            vec![weights.into(), held.into()],
+            &format!("{base}.local_weights"),
+            weights_ty,
+        );
+        operands[1] = mapped.into();
+        operands[2] = weights.into();
+        Ok(())
     }
 
     /// Appends `instr` for the rank, reducing the partial sums it reads
@@ -136,6 +221,11 @@ impl Sharder<'_> {
                 }
                 _ => o,
             });
+        }
+        let experts_split =
+            matches!(operands.get(3), Some(&o) if matches!(self.layout(o), Layout::Split(_)));
+        if matches!(instr.op, Op::Moe { .. }) && experts_split {
+            self.route_locally(instr, &mut operands)?;
         }
         let layouts: Vec<Layout> = operands.iter().map(|&o| self.layout(o)).collect();
         let layout = self
@@ -194,6 +284,17 @@ impl Sharder<'_> {
             }
             (Op::Unary(_) | Op::Binary(_) | Op::Fused { .. } | Op::Cast | Op::Cache { .. }, _) => {
                 self.elementwise(operands, lay, result)
+            }
+            (Op::Moe { .. }, [Whole, Whole, Whole, S(g), S(u), S(d), shared @ ..])
+                if g.axis == 0 && u == g && d == g =>
+            {
+                match shared {
+                    [] => Ok(Partial),
+                    [S(sg), S(su), S(sd)] if sg.axis == 1 && su == sg && sd.axis == 0 => {
+                        Ok(Partial)
+                    }
+                    _ => Err("its shared expert is not split as its experts".into()),
+                }
             }
             (Op::Reshape, [S(s)]) => reshape(*s, ty(0).shape.dims(), result.shape.dims()),
             (Op::Rope { .. }, [S(s), Whole]) if s.axis + 2 == ty(0).rank() => Ok(S(*s)),

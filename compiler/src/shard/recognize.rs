@@ -2,7 +2,9 @@
 //! projections (q, k and v column-parallel by heads, the output projection
 //! row-parallel) and each feed-forward block (the projections that feed a
 //! product's input through element-wise ops column-parallel, that product
-//! row-parallel). Every other parameter stays whole on every rank.
+//! row-parallel) and each `moe`'s expert stacks (split by experts, its shared
+//! expert as a feed-forward block). Every other parameter stays whole on every
+//! rank.
 
 use std::collections::HashMap;
 
@@ -28,6 +30,7 @@ pub(crate) fn plan(model: &Model, ranks: u64) -> Result<Plan, ShardError> {
                 (Op::MatMul, [Operand::Value(h), Operand::Param(down)]) => {
                     graph.feed_forward(*h, *down, &mut plan)?
                 }
+                (Op::Moe { .. }, [_, _, _, experts @ ..]) => graph.experts(experts, &mut plan)?,
                 _ => {}
             }
         }
@@ -246,6 +249,79 @@ impl<'a> Graph<'a> {
                 blocks: ranks,
             },
         )
+    }
+
+    /// Splits the expert stacks `[w_gate, w_up, w_down]` of a `moe` by experts,
+    /// and its shared expert `[s_gate, s_up, s_down]`, if any, as a
+    /// feed-forward block. Stacks that are not parameters stay whole.
+    fn experts(&self, operands: &[Operand], plan: &mut Plan) -> Result<(), ShardError> {
+        let params: Option<Vec<ParamId>> = operands
+            .iter()
+            .map(|o| match o {
+                Operand::Param(p) => Some(*p),
+                Operand::Value(_) => None,
+            })
+            .collect();
+        let Some(params) = params else {
+            return Ok(());
+        };
+        let ranks = self.ranks;
+        let size = |p: ParamId, axis: usize| {
+            self.model
+                .param(p)
+                .ty
+                .shape
+                .dims()
+                .get(axis)
+                .and_then(|d| d.as_static())
+        };
+        let (stacks, shared) = params.split_at(3.min(params.len()));
+        for (group, axis, what) in [
+            (stacks, 0, "experts"),
+            (shared, 1, "shared expert hidden units"),
+        ] {
+            let Some(&first) = group.first() else {
+                continue;
+            };
+            let n = size(first, axis);
+            if !n.is_some_and(|n| n > 0 && n % ranks == 0) {
+                return Err(ShardError::Indivisible {
+                    param: self.model.param(first).name.clone(),
+                    what,
+                    size: n.unwrap_or(0),
+                    ranks: ranks as usize,
+                    need: "a multiple of",
+                });
+            }
+        }
+        for &p in stacks {
+            insert(
+                plan,
+                self.model,
+                p,
+                Split {
+                    axis: 0,
+                    blocks: ranks,
+                },
+            )?;
+        }
+        if let [gate, up, down] = shared {
+            let proj = Projections {
+                weights: vec![*gate, *up],
+                biases: Vec::new(),
+            };
+            put(plan, self.model, &proj, ranks)?;
+            insert(
+                plan,
+                self.model,
+                *down,
+                Split {
+                    axis: 0,
+                    blocks: ranks,
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// Whether `v` is computed element-wise (activations, products, bias adds)

@@ -3,15 +3,18 @@
 
 use seam_ir::{Model, ParamId, Weights};
 
+use super::experts::ExpertTables;
 use super::recognize::Plan;
 use super::ShardError;
 
-/// Rank `rank`'s weights (of `ranks`) for `sharded`, the rank model of `model`.
+/// Rank `rank`'s weights (of `ranks`) for `sharded`, the rank model of
+/// `model`: its own parameters, then the expert tables it adds.
 pub(crate) fn rank_weights(
     model: &Model,
     sharded: &Model,
     weights: &Weights,
     plan: &Plan,
+    tables: &ExpertTables,
     rank: u64,
     ranks: u64,
 ) -> Result<Weights, ShardError> {
@@ -41,6 +44,7 @@ pub(crate) fn rank_weights(
             })?;
         tensors.push(part);
     }
+    tensors.extend(tables.tensors(rank, ranks)?);
     let mut sliced = Weights::new(sharded, tensors)?;
     for i in 0..model.params.len() {
         let id = ParamId(i as u32);
