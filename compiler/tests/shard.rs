@@ -16,7 +16,7 @@ use seam_compiler::shard::{
 };
 use seam_frontends::examples::{ladder_residual, mixtral_tiny, readme_moe, TensorParallelConfig};
 use seam_frontends::hf::{import, ImportOptions};
-use seam_ir::{random_weights, Model, Weights};
+use seam_ir::{random_weights, Dim, Model, Weights};
 use util::{count, fired, run};
 
 /// The bound of the relative difference to the single-device model.
@@ -306,4 +306,42 @@ fn experts_that_do_not_divide_are_refused_by_name() {
         matches!(&err, ShardError::Indivisible { param, what: "experts", size: 6, ranks: 4, .. } if param == "e.w_gate"),
         "{err}"
     );
+}
+
+#[test]
+fn kv_caches_are_split_by_kv_heads_and_prefill_and_decode_are_exact() {
+    let model = mixtral_tiny().with_kv_cache(32).build().unwrap();
+    let weights = random_weights(&model, 5);
+    let (llama, llama_weights) = {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf/llama");
+        let options = ImportOptions {
+            kv_cache: Some(32),
+            ..ImportOptions::default()
+        };
+        let imported = import(&dir, &options).unwrap();
+        (imported.model, imported.weights)
+    };
+    for (model, weights) in [(&model, &weights), (&llama, &llama_weights)] {
+        for ranks in [2, 4] {
+            let set = shard_tensor_parallel(model, weights, ranks).unwrap();
+            // Each rank's caches and pools hold its kv heads: 2 kv heads over
+            // 2 ranks, one each; over 4, the one its query heads read.
+            for func in &set.model.functions {
+                for b in &func.states {
+                    let ty = &func.value(func.inputs[b.input]).ty;
+                    let heads = &ty.shape.dims()[ty.rank() - 2];
+                    assert_eq!(*heads, Dim::Static(1), "{} {}", func.name, ty);
+                }
+            }
+            for function in ["prefill", "decode"] {
+                let inputs = random_inputs(model, function, 7, 3).unwrap();
+                let d = max_relative_difference(model, weights, &set, function, &inputs).unwrap();
+                eprintln!(
+                    "{} {function} over {ranks} ranks: max relative difference {d:e}",
+                    model.name
+                );
+                assert!(d <= TOL, "{function}: {d}");
+            }
+        }
+    }
 }

@@ -11,7 +11,8 @@ use super::ShardSet;
 
 /// Seeded random inputs for `function` of `model`: each symbolic dim at
 /// `tokens` (or its bound, if smaller), floats uniform in `[-1, 1)`, integer
-/// ids within the table they index (else in `[0, 4)`).
+/// ids within the table they index (else in `[0, 4)`), and every session state
+/// zeros (empty, as at the start of a sequence).
 pub fn random_inputs(
     model: &Model,
     function: &str,
@@ -34,7 +35,9 @@ pub fn random_inputs(
             })
             .collect();
         let seed = seed.wrapping_mul(1000).wrapping_add(i as u64);
-        if ty.dtype.is_float() {
+        if func.is_state_input(i) {
+            Tensor::zeros(ty.dtype, shape)
+        } else if ty.dtype.is_float() {
             random_tensor(ty.dtype, &shape, seed)
         } else {
             let hi = bounds[i].unwrap_or(4) as f64;
@@ -54,9 +57,11 @@ pub fn random_inputs(
 
 /// The largest relative difference between `set` evaluated on all its ranks
 /// together and `model` with `weights` on one device, over every rank and
-/// output of `function` on `inputs`: per output, the largest absolute
-/// element difference over the largest absolute reference element (NaN when
-/// the outputs differ in shape or either holds NaN).
+/// output of `function` but its states, on `inputs` (whose states must be empty, as
+/// [`random_inputs`] makes them: each rank gets them empty at its own size):
+/// per output, the largest absolute element difference over the largest
+/// absolute reference element (NaN when the outputs differ in shape or either
+/// holds NaN).
 pub fn max_relative_difference(
     model: &Model,
     weights: &Weights,
@@ -65,10 +70,24 @@ pub fn max_relative_difference(
     inputs: &[Tensor],
 ) -> Result<f32, EvalError> {
     let reference = evaluate(model, function, weights, inputs)?;
-    let ranks = evaluate_ranks(&set.rank_pairs(), function, inputs)?;
+    let rank_inputs = empty_states(&set.model, function, inputs)?;
+    let ranks = evaluate_ranks(
+        &set.rank_pairs(),
+        function,
+        &vec![rank_inputs.as_slice(); set.ranks()],
+    )?;
+    let func = model
+        .function(function)
+        .ok_or_else(|| EvalError::UnknownFunction(function.to_string()))?;
     let mut worst = 0.0f32;
     for outputs in &ranks {
-        for (out, want) in outputs.iter().zip(&reference) {
+        // A state output is each rank's own part (of its kv heads), not compared.
+        let compared = outputs
+            .iter()
+            .zip(&reference)
+            .enumerate()
+            .filter(|(i, _)| !func.is_state_output(*i));
+        for (_, (out, want)) in compared {
             let scale = want.floats().iter().fold(0.0f32, |m, x| m.max(x.abs()));
             let diff = out.max_abs_diff(want).unwrap_or(f32::NAN);
             let rel = if scale > 0.0 { diff / scale } else { diff };
@@ -80,4 +99,38 @@ pub fn max_relative_difference(
         }
     }
     Ok(worst)
+}
+
+/// `inputs` of `function` with every state replaced by zeros of `model`'s
+/// state type (a rank's), its symbolic dims at the given state's sizes.
+fn empty_states(
+    model: &Model,
+    function: &str,
+    inputs: &[Tensor],
+) -> Result<Vec<Tensor>, EvalError> {
+    let func = model
+        .function(function)
+        .ok_or_else(|| EvalError::UnknownFunction(function.to_string()))?;
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let Some(&v) = func.inputs.get(i).filter(|_| func.is_state_input(i)) else {
+                return Ok(t.clone());
+            };
+            let ty = &func.value(v).ty;
+            let shape = ty
+                .shape
+                .dims()
+                .iter()
+                .zip(&t.shape)
+                .map(|(d, &given)| d.as_static().map_or(given, |n| n as usize))
+                .collect();
+            Tensor::zeros(ty.dtype, shape).map_err(|source| EvalError::InputTensor {
+                index: i,
+                name: func.value(v).name.clone(),
+                source,
+            })
+        })
+        .collect()
 }

@@ -43,6 +43,7 @@ pub(crate) fn shard_function(
         outputs.push(match s.layouts[o.index()] {
             Layout::Whole => o,
             Layout::Partial => s.reduce(o),
+            Layout::Split(_) if s.is_state(o) => o,
             Layout::Split(_) | Layout::Pending => {
                 return Err(s.unsupported(
                     "return",
@@ -99,6 +100,37 @@ impl Sharder<'_> {
             Operand::Value(v) => &self.out.value(v).ty,
             Operand::Param(p) => &self.model.param(p).ty,
         }
+    }
+
+    /// Whether `v` is a session state of the function (an input or an output).
+    fn is_state(&self, v: ValueId) -> bool {
+        self.func.states.iter().any(|b| {
+            self.func.inputs.get(b.input) == Some(&v) || self.func.outputs.get(b.output) == Some(&v)
+        })
+    }
+
+    /// Splits a state (a KV cache) as the rows written into it, `new`: its
+    /// only use is as the buffer of that write, so nothing read it whole.
+    fn split_state(&mut self, instr: &Instr, operands: &[Operand]) -> Result<(), ShardError> {
+        let (Some(&Operand::Value(buf)), Some(&new)) = (operands.first(), operands.last()) else {
+            return Ok(());
+        };
+        let (Layout::Whole, Layout::Split(rows)) = (self.layouts[buf.index()], self.layout(new))
+        else {
+            return Ok(());
+        };
+        if !self.is_state(buf) {
+            return Ok(());
+        }
+        // A pool `[S, L, ...]` holds the rows `[T, ...]` one axis further in.
+        let pooled = usize::from(matches!(instr.op, Op::WriteRows));
+        let layout = Layout::Split(rows.on(rows.axis + pooled));
+        let ty = local_type(&self.func.value(buf).ty, layout, self.ranks).ok_or_else(|| {
+            self.unsupported(instr.op.name(), buf, "the state's heads do not split")
+        })?;
+        self.out.values[buf.index()].ty = ty;
+        self.layouts[buf.index()] = layout;
+        Ok(())
     }
 
     /// Appends `op(operands)` as a new whole value named after `name`.
@@ -224,8 +256,10 @@ impl Sharder<'_> {
         }
         let experts_split =
             matches!(operands.get(3), Some(&o) if matches!(self.layout(o), Layout::Split(_)));
-        if matches!(instr.op, Op::Moe { .. }) && experts_split {
-            self.route_locally(instr, &mut operands)?;
+        match instr.op {
+            Op::Moe { .. } if experts_split => self.route_locally(instr, &mut operands)?,
+            Op::WriteTail | Op::WriteRows => self.split_state(instr, &operands)?,
+            _ => {}
         }
         let layouts: Vec<Layout> = operands.iter().map(|&o| self.layout(o)).collect();
         let layout = self
@@ -301,9 +335,16 @@ impl Sharder<'_> {
             (Op::Attention { .. }, [S(q), S(k), S(v)]) if k == v => {
                 self.attention(*q, *k, ty(0), ty(1)).map(S)
             }
-            (Op::WriteTail | Op::WriteRows, _) => {
-                Err("session states (KV caches) are not sharded yet".into())
+            (Op::WriteTail, [S(buf), S(new)]) if buf == new => Ok(S(*buf)),
+            (Op::WriteRows, [S(pool), Whole, Whole, S(new)]) if *pool == new.on(new.axis + 1) => {
+                Ok(S(*pool))
             }
+            (Op::PooledAttention { .. }, [S(q), S(k), S(v), Whole, Whole]) if k == v => self
+                .attention(*q, k.on(1), ty(0), &pooled_rows(ty(1)))
+                .map(S),
+            (Op::WriteTail | Op::WriteRows, _) => Err(
+                "only a session state split as the rows written into it can take split rows".into(),
+            ),
             _ => Err(format!(
                 "its operands are held {lay:?}; it only runs on whole values"
             )),
@@ -383,6 +424,14 @@ impl Sharder<'_> {
             }
         }
         Ok(q)
+    }
+}
+
+/// The type of one slot's rows of a pool `[S, L, ...]`: `[L, ...]`.
+fn pooled_rows(pool: &TensorType) -> TensorType {
+    TensorType {
+        dtype: pool.dtype,
+        shape: seam_ir::Shape(pool.shape.dims().iter().skip(1).cloned().collect()),
     }
 }
 

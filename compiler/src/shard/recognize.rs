@@ -26,7 +26,11 @@ pub(crate) fn plan(model: &Model, ranks: u64) -> Result<Plan, ShardError> {
                 (
                     Op::Attention { .. },
                     [Operand::Value(q), Operand::Value(k), Operand::Value(v)],
-                ) => graph.attention(instr, [*q, *k, *v], &mut plan)?,
+                ) => graph.attention(instr, [*q, *k, *v], 1, &mut plan)?,
+                (
+                    Op::PooledAttention { .. },
+                    [Operand::Value(q), Operand::Value(k), Operand::Value(v), ..],
+                ) => graph.attention(instr, [*q, *k, *v], 2, &mut plan)?,
                 (Op::MatMul, [Operand::Value(h), Operand::Param(down)]) => {
                     graph.feed_forward(*h, *down, &mut plan)?
                 }
@@ -92,22 +96,24 @@ impl<'a> Graph<'a> {
         self.func.value(v).ty.shape.dims().get(axis)?.as_static()
     }
 
-    /// Splits the projections of `attention(q, k, v)` by heads and its output
-    /// projection by its input rows.
+    /// Splits the projections of `attention(q, k, v)` (or of a
+    /// `pooled_attention`, its key/value heads on axis `kv_axis` of the pools)
+    /// by heads and its output projection by its input rows.
     fn attention(
         &self,
         instr: &Instr,
         qkv: [ValueId; 3],
+        kv_axis: usize,
         plan: &mut Plan,
     ) -> Result<(), ShardError> {
         let [q, k, v] = qkv;
-        let heads = |v: ValueId| {
-            self.dim(v, 1).ok_or_else(|| ShardError::Unrecognised {
+        let heads = |v: ValueId, axis: usize| {
+            self.dim(v, axis).ok_or_else(|| ShardError::Unrecognised {
                 value: self.name(v),
                 detail: "attention heads must be a static dim".into(),
             })
         };
-        let (hq, hkv) = (heads(q)?, heads(k)?);
+        let (hq, hkv) = (heads(q, 1)?, heads(k, kv_axis)?);
         let q_proj = self.head_projection(q, "query")?;
         let divides = hq > 0 && hq % self.ranks == 0;
         self.require(&q_proj, hq, "query heads", divides, "a multiple of")?;
@@ -168,7 +174,8 @@ impl<'a> Graph<'a> {
     }
 
     /// The projection computing the heads `v` of an attention: a matmul with a
-    /// weight, an optional bias, a reshape to heads and an optional rope.
+    /// weight, an optional bias, a reshape to heads, an optional rope, and
+    /// for a KV cache the write into it.
     fn head_projection(&self, mut v: ValueId, what: &str) -> Result<Projections, ShardError> {
         let mut proj = Projections::default();
         loop {
@@ -177,9 +184,10 @@ impl<'a> Graph<'a> {
                 detail: format!("the attention's {what} heads are an input, not a projection"),
             })?;
             match (&instr.op, instr.operands.as_slice()) {
-                (Op::Rope { .. }, [Operand::Value(x), _]) | (Op::Reshape, [Operand::Value(x)]) => {
-                    v = *x
-                }
+                (Op::Rope { .. }, [Operand::Value(x), _])
+                | (Op::Reshape, [Operand::Value(x)])
+                | (Op::WriteTail, [_, Operand::Value(x)])
+                | (Op::WriteRows, [_, _, _, Operand::Value(x)]) => v = *x,
                 (Op::Binary(BinaryFn::Add), [Operand::Value(x), Operand::Param(b)])
                     if self.param_rank(*b) == 1 =>
                 {

@@ -153,23 +153,31 @@ pub(crate) struct Member<'a> {
     pub rank: usize,
 }
 
-/// Evaluates `function` on every rank of a shard set together, each rank
-/// `(model, weights)` on its own thread with the same `inputs`, every
+/// Evaluates `function` on every rank of a shard set together, rank `r` as
+/// `ranks[r]` (its model and weights) on `inputs[r]` on its own thread, every
 /// `all_reduce` summing across the ranks; returns each rank's outputs, in rank
-/// order. An error is reported for the rank that caused it
-/// ([`EvalError::OnRank`]), preferring a rank's own failure to the
-/// [`CollectiveError::RankLeft`] it causes on the others.
+/// order. The ranks' inputs differ only where their types do (states split
+/// across ranks); the replicated tokens are the same. An error is reported
+/// for the rank that caused it ([`EvalError::OnRank`]), preferring a rank's
+/// own failure to the [`CollectiveError::RankLeft`] it causes on the others.
 pub fn evaluate_ranks(
     ranks: &[(&Model, &Weights)],
     function: &str,
-    inputs: &[Tensor],
+    inputs: &[&[Tensor]],
 ) -> Result<Vec<Vec<Tensor>>, EvalError> {
+    if inputs.len() != ranks.len() {
+        return Err(EvalError::RankInputs {
+            ranks: ranks.len(),
+            inputs: inputs.len(),
+        });
+    }
     let rendezvous = Rendezvous::new(ranks.len());
     let results: Vec<Result<Vec<Tensor>, EvalError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = ranks
             .iter()
             .enumerate()
-            .map(|(rank, &(model, weights))| {
+            .zip(inputs)
+            .map(|((rank, &(model, weights)), &inputs)| {
                 let rendezvous = &rendezvous;
                 scope.spawn(move || {
                     let member = Member { rendezvous, rank };

@@ -292,6 +292,14 @@ pub enum EvalError {
         /// What went wrong.
         source: CollectiveError,
     },
+    /// A shard set was given inputs for a different number of ranks.
+    #[error("{ranks} rank(s) but {inputs} input list(s) given: one per rank")]
+    RankInputs {
+        /// The ranks.
+        ranks: usize,
+        /// The input lists.
+        inputs: usize,
+    },
     /// Evaluation failed on one rank of a shard set (see [`evaluate_ranks`]).
     #[error("rank {rank}: {source}")]
     OnRank {

@@ -890,7 +890,8 @@ fn all_reduce_sums_across_ranks() {
         .collect();
     let ranks: Vec<(&Model, &Weights)> = weights.iter().map(|w| (&m, w)).collect();
     let x = tf(&[2], &[1., 0.5]);
-    let out = evaluate_ranks(&ranks, "forward", std::slice::from_ref(&x)).unwrap();
+    let inputs = [std::slice::from_ref(&x); 3];
+    let out = evaluate_ranks(&ranks, "forward", &inputs).unwrap();
     // Each rank contributes [r, 5r]: the first sum is [6, 30], the second
     // sums three copies of it.
     for outputs in &out {
@@ -906,12 +907,8 @@ fn ranks_that_disagree_on_their_reductions_fail_without_hanging() {
     let (one, two) = (reducing(1), reducing(2));
     let w = |m: &Model| Weights::new(m, vec![tf(&[2], &[1., 1.])]).unwrap();
     let (w1, w2) = (w(&one), w(&two));
-    let err = evaluate_ranks(
-        &[(&one, &w1), (&two, &w2)],
-        "forward",
-        &[tf(&[2], &[1., 2.])],
-    )
-    .unwrap_err();
+    let x = [tf(&[2], &[1., 2.])];
+    let err = evaluate_ranks(&[(&one, &w1), (&two, &w2)], "forward", &[&x, &x]).unwrap_err();
     assert!(
         matches!(
             &err,
@@ -923,15 +920,20 @@ fn ranks_that_disagree_on_their_reductions_fail_without_hanging() {
         "{err}"
     );
     // A rank's own failure is reported before the others' abandoned reductions.
-    let err = evaluate_ranks(
-        &[(&two, &w2), (&two, &w2)],
-        "forward",
-        &[tf(&[3], &[1., 2., 3.])],
-    )
-    .unwrap_err();
+    let bad = [tf(&[3], &[1., 2., 3.])];
+    let err = evaluate_ranks(&[(&two, &w2), (&two, &w2)], "forward", &[&bad, &bad]).unwrap_err();
     assert!(
         matches!(&err, EvalError::OnRank { rank: 0, source } if matches!(**source, EvalError::InputDim { .. })),
         "{err}"
+    );
+    // One input list per rank.
+    let err = evaluate_ranks(&[(&two, &w2), (&two, &w2)], "forward", &[&x]).unwrap_err();
+    assert_eq!(
+        err,
+        EvalError::RankInputs {
+            ranks: 2,
+            inputs: 1
+        }
     );
 }
 
