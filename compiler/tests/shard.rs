@@ -16,7 +16,7 @@ use seam_compiler::shard::{
 };
 use seam_frontends::examples::{ladder_residual, mixtral_tiny, readme_moe, TensorParallelConfig};
 use seam_frontends::hf::{import, ImportOptions};
-use seam_ir::{random_weights, Dim, Model, Weights};
+use seam_ir::{random_weights, Dim, Model, Tensor, Weights};
 use util::{count, fired, run};
 
 /// The bound of the relative difference to the single-device model.
@@ -343,5 +343,33 @@ fn kv_caches_are_split_by_kv_heads_and_prefill_and_decode_are_exact() {
                 assert!(d <= TOL, "{function}: {d}");
             }
         }
+    }
+}
+
+#[test]
+fn slot_pools_are_split_by_kv_heads_and_a_batched_step_is_exact() {
+    let model = mixtral_tiny().with_kv_cache(16).build().unwrap();
+    let weights = random_weights(&model, 9);
+    // Three sequences' first tokens, one per slot, every row's logits.
+    let mut inputs = random_inputs(&model, "step", 3, 4).unwrap();
+    let func = model.function("step").unwrap();
+    for (i, &v) in func.inputs.iter().enumerate() {
+        let rows = match func.value(v).name.as_str() {
+            "slots" | "rows" => vec![0, 1, 2],
+            "positions" => vec![0, 0, 0],
+            _ => continue,
+        };
+        inputs[i] = Tensor::i32(vec![3], rows).unwrap();
+    }
+    for ranks in [2, 4] {
+        let set = shard_tensor_parallel(&model, &weights, ranks).unwrap();
+        let step = set.model.function("step").unwrap();
+        for b in &step.states {
+            let ty = &step.value(step.inputs[b.input]).ty;
+            assert_eq!(ty.shape.dims()[2], Dim::Static(1), "{ty}");
+        }
+        let d = max_relative_difference(&model, &weights, &set, "step", &inputs).unwrap();
+        eprintln!("mixtral_tiny_kv step over {ranks} ranks: max relative difference {d:e}");
+        assert!(d <= TOL, "{d}");
     }
 }
