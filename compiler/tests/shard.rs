@@ -10,6 +10,8 @@ mod util;
 
 use std::path::PathBuf;
 
+use seam_compiler::compile::{compile, CompileOptions};
+use seam_compiler::lower::Target;
 use seam_compiler::optimize::OptLevel;
 use seam_compiler::shard::{
     max_relative_difference, random_inputs, shard_tensor_parallel, ShardError, ShardSet,
@@ -231,6 +233,22 @@ fn rank_models_verify_and_the_comm_rules_schedule_their_all_reduces() {
         weights: set.weights.clone(),
     };
     difference(&model, &weights, &optimized);
+
+    // Expert-parallel: the route tables' gathers go through the optimizer too.
+    let model = mixtral_tiny().build().unwrap();
+    let weights = random_weights(&model, 2);
+    let set = shard_tensor_parallel(&model, &weights, 2).unwrap();
+    let (opt, report) = run(&set.model, OptLevel::O2);
+    assert_eq!(
+        fired(&report, "split-all-reduce"),
+        2 * count(&model, "moe"),
+        "{report}"
+    );
+    let optimized = ShardSet {
+        model: opt,
+        weights: set.weights.clone(),
+    };
+    difference(&model, &weights, &optimized);
 }
 
 #[test]
@@ -371,5 +389,25 @@ fn slot_pools_are_split_by_kv_heads_and_a_batched_step_is_exact() {
         let d = max_relative_difference(&model, &weights, &set, "step", &inputs).unwrap();
         eprintln!("mixtral_tiny_kv step over {ranks} ranks: max relative difference {d:e}");
         assert!(d <= TOL, "{d}");
+    }
+}
+
+#[test]
+fn rank_models_compile_to_bundles() {
+    // Dense, expert-parallel and KV-cached rank models lower to kernels (the
+    // bundle's all_reduce is the identity until a communicator runs it).
+    let models = [tensor_parallel(|_| {}), {
+        let model = mixtral_tiny().with_kv_cache(16).build().unwrap();
+        let weights = random_weights(&model, 1);
+        (model, weights)
+    }];
+    for (model, weights) in &models {
+        let set = shard_tensor_parallel(model, weights, 2).unwrap();
+        for level in [OptLevel::O0, OptLevel::O2] {
+            let options = CompileOptions::new(Target::lavapipe(), level);
+            if let Err(e) = compile(&set.model, &set.weights[1], &options) {
+                panic!("{} at {level:?}: {e}", model.name);
+            }
+        }
     }
 }

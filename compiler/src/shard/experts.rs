@@ -37,31 +37,20 @@ impl ExpertTables {
     }
 
     /// The tables of the expert stack named `stack` of `experts` experts: the
-    /// local ids (of the routed ids' dtype `ids`) and the held mask (of the
-    /// route weights' dtype `weights`), as `[E, 1]` parameters.
-    pub(crate) fn for_stack(
-        &mut self,
-        stack: &str,
-        experts: u64,
-        ids: DType,
-        weights: DType,
-    ) -> (ParamId, ParamId) {
+    /// local ids and the held mask, as `f32[E, 1]` parameters (weights a
+    /// bundle stores; the ids are exact in `f32` and cast where read).
+    pub(crate) fn for_stack(&mut self, stack: &str, experts: u64) -> (ParamId, ParamId) {
         (
-            self.table(
-                format!("{stack}.rank_local_ids"),
-                Table::LocalId,
-                experts,
-                ids,
-            ),
-            self.table(format!("{stack}.rank_held"), Table::Held, experts, weights),
+            self.table(format!("{stack}.rank_local_ids"), Table::LocalId, experts),
+            self.table(format!("{stack}.rank_held"), Table::Held, experts),
         )
     }
 
-    fn table(&mut self, name: String, table: Table, experts: u64, dtype: DType) -> ParamId {
+    fn table(&mut self, name: String, table: Table, experts: u64) -> ParamId {
         let index = match self.added.iter().position(|(p, ..)| p.name == name) {
             Some(i) => i,
             None => {
-                let ty = TensorType::new(dtype, [experts, 1]);
+                let ty = TensorType::new(DType::F32, [experts, 1]);
                 self.added.push((ParamDecl::new(name, ty), table, experts));
                 self.added.len() - 1
             }

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use seam_ir::{Dim, Function, Instr, Model, Op, Operand, ReduceOp, TensorType, ValueId};
+use seam_ir::{
+    DType, Dim, Function, Instr, Model, Op, Operand, ParamId, ReduceOp, TensorType, ValueId,
+};
 
 use super::experts::ExpertTables;
 use super::layout::{local_type, Layout, Split};
@@ -196,39 +198,10 @@ impl Sharder<'_> {
             self.out.value(ids).ty.clone(),
             self.out.value(weights).ty.clone(),
         );
-        let (local_ids, held) =
-            self.tables
-                .for_stack(&decl.name, experts, ids_ty.dtype, weights_ty.dtype);
-        let column = |ty: &TensorType| {
-            let mut t = ty.clone();
-            t.shape.0.push(Dim::Static(1));
-            t
-        };
+        let (local_ids, held) = self.tables.for_stack(&decl.name, experts);
         let base = self.out.value(first).name.clone();
-        let col = self.emit(
-            Op::Gather,
-            vec![local_ids.into(), ids.into()],
-            &format!("{base}.local_ids_col"),
-            column(&ids_ty),
-        );
-        let mapped = self.emit(
-            Op::Reshape,
-            vec![col.into()],
-            &format!("{base}.local_ids"),
-            ids_ty,
-        );
-        let col = self.emit(
-            Op::Gather,
-            vec![held.into(), ids.into()],
-            &format!("{base}.held_col"),
-            column(&weights_ty),
-        );
-        let held = self.emit(
-            Op::Reshape,
-            vec![col.into()],
-            &format!("{base}.held"),
-            weights_ty.clone(),
-        );
+        let mapped = self.lookup(local_ids, ids, &format!("{base}.local_ids"), ids_ty);
+        let held = self.lookup(held, ids, &format!("{base}.held"), weights_ty.clone());
         let weights = self.emit(
             Op::Binary(seam_ir::BinaryFn::Mul),
             vec![weights.into(), held.into()],
@@ -238,6 +211,34 @@ impl Sharder<'_> {
         operands[1] = mapped.into();
         operands[2] = weights.into();
         Ok(())
+    }
+
+    /// `table[ids]` of an `f32[E, 1]` table, as `ty` (the ids' shape): a
+    /// gather, a reshape dropping the column, and a cast where `ty` is not
+    /// `f32`.
+    fn lookup(&mut self, table: ParamId, ids: ValueId, name: &str, ty: TensorType) -> ValueId {
+        let f32_rows = TensorType {
+            dtype: DType::F32,
+            ..ty.clone()
+        };
+        let mut column = f32_rows.clone();
+        column.shape.0.push(Dim::Static(1));
+        let col = self.emit(
+            Op::Gather,
+            vec![table.into(), ids.into()],
+            &format!("{name}_col"),
+            column,
+        );
+        if ty.dtype == DType::F32 {
+            return self.emit(Op::Reshape, vec![col.into()], name, ty);
+        }
+        let rows = self.emit(
+            Op::Reshape,
+            vec![col.into()],
+            &format!("{name}_f32"),
+            f32_rows,
+        );
+        self.emit(Op::Cast, vec![rows.into()], name, ty)
     }
 
     /// Appends `instr` for the rank, reducing the partial sums it reads
