@@ -182,6 +182,10 @@ fn shapes_that_do_not_divide_are_refused_by_name() {
         shard_tensor_parallel(&model, &weights, 0).unwrap_err(),
         ShardError::NoRanks
     );
+    assert!(matches!(
+        shard_tensor_parallel(&model, &weights, usize::MAX).unwrap_err(),
+        ShardError::TooManyRanks { .. }
+    ));
 }
 
 #[test]

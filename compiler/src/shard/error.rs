@@ -10,6 +10,15 @@ pub enum ShardError {
     /// Zero ranks were asked for.
     #[error("a shard set needs at least one rank")]
     NoRanks,
+    /// More ranks than a shard set may have (each rank's weights are built
+    /// in memory).
+    #[error("{ranks} ranks asked for; a shard set has at most {max}")]
+    TooManyRanks {
+        /// The ranks asked for.
+        ranks: usize,
+        /// The most allowed.
+        max: usize,
+    },
     /// A split dimension does not divide over the ranks.
     #[error("cannot split the {size} {what} of `@{param}` over {ranks} ranks: {size} must be {need} {ranks}")]
     Indivisible {

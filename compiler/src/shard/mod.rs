@@ -41,6 +41,9 @@ pub use error::ShardError;
 
 use layout::{local_type, Layout};
 
+/// The most ranks a shard set may have.
+pub const MAX_RANKS: usize = 1024;
+
 /// A model sharded over `N` ranks: one rank model, which every rank runs, and
 /// each rank's weights.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,6 +77,12 @@ pub fn shard_tensor_parallel(
 ) -> Result<ShardSet, ShardError> {
     if ranks == 0 {
         return Err(ShardError::NoRanks);
+    }
+    if ranks > MAX_RANKS {
+        return Err(ShardError::TooManyRanks {
+            ranks,
+            max: MAX_RANKS,
+        });
     }
     verify(model)?;
     weights.check(model)?;
