@@ -8,6 +8,7 @@ use clap::Args;
 use seam_ir::Model;
 
 use super::model_source::load_source;
+use super::tensor_parallel::{self, TensorParallelArgs};
 use super::CliError;
 
 /// Arguments of `seam check`.
@@ -16,16 +17,20 @@ pub struct CheckArgs {
     /// The model: a file in Seam's text format (`.seam`), a Hugging Face
     /// checkpoint folder or a GGUF file (imported in full, weights included).
     pub file: PathBuf,
+    /// Sharding and its check.
+    #[command(flatten)]
+    pub tensor_parallel: TensorParallelArgs,
 }
 
 /// Runs `seam check`.
 pub fn run(args: &CheckArgs) -> Result<(), CliError> {
+    tensor_parallel::validate(&args.file, &args.tensor_parallel)?;
     let source = load_source(&args.file)?;
     print!("{}", summary(source.model()));
     if let Some(summary) = source.import_summary() {
         println!("{summary}");
     }
-    Ok(())
+    tensor_parallel::run(&args.file, &source, &args.tensor_parallel)
 }
 
 /// A human-readable summary: dims, functions, params, parameter bytes, ops per kind.
@@ -71,7 +76,8 @@ pub fn summary(model: &Model) -> String {
     s
 }
 
-fn human_bytes(n: u64) -> String {
+/// `n` bytes in B, KiB, MiB or GiB, one decimal.
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut v = n as f64;
     let mut unit = 0;

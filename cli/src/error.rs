@@ -49,6 +49,21 @@ pub enum CliError {
     /// An expert cache could not be made or used.
     #[error(transparent)]
     Cache(#[from] seam_runtime::experts::CacheError),
+    /// A model could not be sharded over tensor-parallel ranks.
+    #[error("tensor-parallel sharding failed: {0}")]
+    Shard(#[from] seam_compiler::shard::ShardError),
+    /// A shard set does not compute what its model does.
+    #[error("the shard set over {ranks} ranks differs from the model in `{function}` by {diff:e} relative (more than {tolerance:e})")]
+    ShardMismatch {
+        /// The ranks.
+        ranks: usize,
+        /// The function.
+        function: String,
+        /// The largest relative difference.
+        diff: f32,
+        /// The most allowed.
+        tolerance: f32,
+    },
     /// Input data (tokens, `.npy` inputs) is unusable.
     #[error("{0}")]
     Input(String),

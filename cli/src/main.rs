@@ -20,6 +20,7 @@ mod output;
 mod run;
 mod sample;
 mod serve;
+mod tensor_parallel;
 mod tokenizer;
 mod weight_dirs;
 
@@ -45,7 +46,8 @@ struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Parse and verify a model file; print a summary (params, parameter bytes, ops per kind).
+    /// Parse and verify a model file; print a summary (params, parameter bytes, ops per kind);
+    /// with --tensor-parallel N, shard it over N ranks and check the shard set.
     Check(check::CheckArgs),
     /// Evaluate a model on the CPU with the reference evaluator.
     Eval(eval::EvalArgs),

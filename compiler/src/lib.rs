@@ -8,6 +8,7 @@
 //! - [`fold`]: param-only values folded into packed weights;
 //! - [`lower`]: every op to kernel dispatches for a [`lower::Target`];
 //! - [`plan`]: lifetime-based buffer reuse;
+//! - [`shard`]: tensor-parallel sharding into a shard set of rank weights;
 //! - [`emit`]: naga validation and the bundle;
 //! - [`external`]: weights referenced in checkpoint files instead of copied;
 //! - [`compile`]: the whole pipeline in one call.
@@ -23,3 +24,4 @@ pub mod load;
 pub mod lower;
 pub mod optimize;
 pub mod plan;
+pub mod shard;

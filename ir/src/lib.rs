@@ -40,7 +40,10 @@ pub mod weights;
 mod testutil;
 
 pub use encoded::{EncodedWeight, EncodingError};
-pub use eval::{evaluate, CacheSession, EvalError, Tensor, TensorData, TensorError};
+pub use eval::{
+    evaluate, evaluate_ranks, CacheSession, CollectiveError, EvalError, Tensor, TensorData,
+    TensorError,
+};
 pub use expand::{expand_all_moe, expand_moe, ExpandError};
 pub use fused::{FusedExpr, FusedParseError};
 pub use index_bounds::index_bounds;

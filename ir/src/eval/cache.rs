@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{evaluate_cached, At, EvalError, Tensor};
+use super::{evaluate_with, At, EvalError, Hooks, Tensor};
 use crate::model::Model;
 use crate::op::Op;
 use crate::weights::Weights;
@@ -105,12 +105,10 @@ impl<'m> CacheSession<'m> {
             });
         }
         self.store.reuse = reuse.iter().map(|k| k.to_string()).collect();
-        evaluate_cached(
-            self.model,
-            function,
-            self.weights,
-            inputs,
-            Some(&mut self.store),
-        )
+        let hooks = Hooks {
+            caches: Some(&mut self.store),
+            comm: None,
+        };
+        evaluate_with(self.model, function, self.weights, inputs, hooks)
     }
 }

@@ -27,6 +27,7 @@ use seam_core::DType;
 mod attention;
 pub mod budget;
 mod cache;
+mod collective;
 pub(crate) mod elementwise;
 mod linalg;
 mod moe;
@@ -42,6 +43,7 @@ mod tests;
 
 pub use budget::{BudgetError, MemoryBudget};
 pub use cache::CacheSession;
+pub use collective::{evaluate_ranks, CollectiveError};
 pub use session::StateSession;
 pub use tensor::{Tensor, TensorData, TensorError};
 
@@ -280,6 +282,32 @@ pub enum EvalError {
         /// Flat index in the result.
         index: usize,
     },
+    /// A reduction across the ranks of a shard set failed (see [`evaluate_ranks`]).
+    #[error("`{op}` computing `%{value}`: {source}")]
+    Collective {
+        /// The op (`all_reduce` or `all_reduce_start`).
+        op: &'static str,
+        /// Its result value.
+        value: String,
+        /// What went wrong.
+        source: CollectiveError,
+    },
+    /// A shard set was given inputs for a different number of ranks.
+    #[error("{ranks} rank(s) but {inputs} input list(s) given: one per rank")]
+    RankInputs {
+        /// The ranks.
+        ranks: usize,
+        /// The input lists.
+        inputs: usize,
+    },
+    /// Evaluation failed on one rank of a shard set (see [`evaluate_ranks`]).
+    #[error("rank {rank}: {source}")]
+    OnRank {
+        /// The rank.
+        rank: usize,
+        /// Its failure.
+        source: Box<EvalError>,
+    },
     /// A kernel produced a result that disagrees with the declared type, or met
     /// operands it cannot handle: a bug in the evaluator or verifier.
     #[error("`{op}` computing `%{value}`: {detail} (an evaluator bug)")]
@@ -434,17 +462,27 @@ pub fn evaluate(
     params: &Weights,
     inputs: &[Tensor],
 ) -> Result<Vec<Tensor>, EvalError> {
-    evaluate_cached(model, function, params, inputs, None)
+    evaluate_with(model, function, params, inputs, Hooks::default())
 }
 
-/// [`evaluate`], with the `cache` ops of the function reading and updating
-/// `caches` when given (see [`CacheSession`]); without, `cache` is the identity.
-pub(crate) fn evaluate_cached(
+/// What an evaluation is joined to beyond its inputs.
+#[derive(Default)]
+pub(crate) struct Hooks<'a> {
+    /// The `cache` ops read and update this store (see [`CacheSession`]);
+    /// without, `cache` is the identity.
+    pub caches: Option<&'a mut cache::CacheStore>,
+    /// The `all_reduce` and `all_reduce_start` ops sum across the ranks of
+    /// this rendezvous (see [`evaluate_ranks`]); without, they are the identity.
+    pub comm: Option<collective::Member<'a>>,
+}
+
+/// [`evaluate`], joined to `hooks`.
+pub(crate) fn evaluate_with(
     model: &Model,
     function: &str,
     params: &Weights,
     inputs: &[Tensor],
-    mut caches: Option<&mut cache::CacheStore>,
+    mut hooks: Hooks<'_>,
 ) -> Result<Vec<Tensor>, EvalError> {
     verify(model)?;
     params.check(model)?;
@@ -486,8 +524,11 @@ pub(crate) fn evaluate_cached(
                 operands.push(t.ok_or_else(|| internal(format!("operand {o:?} is undefined")))?);
             }
             let results = run_op(&instr.op, &operands, &out_types, at)?;
-            match (&instr.op, caches.as_deref_mut()) {
-                (Op::Cache { key, .. }, Some(store)) => store.pass(key, results, at)?,
+            match (&instr.op, hooks.caches.as_deref_mut(), hooks.comm) {
+                (Op::Cache { key, .. }, Some(store), _) => store.pass(key, results, at)?,
+                (Op::AllReduce { .. } | Op::AllReduceStart { .. }, _, Some(member)) => {
+                    reduce_across(member, &instr.op, results, at)?
+                }
                 _ => results,
             }
         };
@@ -523,6 +564,29 @@ pub(crate) fn evaluate_cached(
                     value: func.value(o).name.clone(),
                     detail: "the returned value was never computed".into(),
                 })
+        })
+        .collect()
+}
+
+/// The sum across `member`'s ranks of the single result of reduction `op`.
+fn reduce_across(
+    member: collective::Member<'_>,
+    op: &Op,
+    results: Vec<Tensor>,
+    at: &str,
+) -> Result<Vec<Tensor>, EvalError> {
+    let failed = |source| EvalError::Collective {
+        op: op.name(),
+        value: at.to_string(),
+        source,
+    };
+    results
+        .iter()
+        .map(|part| {
+            member
+                .rendezvous
+                .all_reduce(member.rank, part)
+                .map_err(failed)
         })
         .collect()
 }

@@ -84,20 +84,12 @@ pub(crate) fn slice(
     end: usize,
     at: &At,
 ) -> Result<Tensor, EvalError> {
-    if axis >= x.rank() || start > end || end > x.shape[axis] {
-        return Err(at.bug(format!(
+    x.slice_axis(axis, start, end).ok_or_else(|| {
+        at.bug(format!(
             "slice {start}..{end} of axis {axis} of {:?}",
             x.shape
-        )));
-    }
-    let (outer, size, inner) = split(&x.shape, axis);
-    let mut indices = Vec::with_capacity(outer * (end - start) * inner);
-    for o in 0..outer {
-        indices.extend((o * size + start) * inner..(o * size + end) * inner);
-    }
-    let mut shape = x.shape.clone();
-    shape[axis] = end - start;
-    at.tensor(shape, x.data.take(&indices))
+        ))
+    })
 }
 
 /// `gather`: `table[V, D]`, integer `ids[...]` → `[..., D]`. An id outside

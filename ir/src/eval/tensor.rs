@@ -299,6 +299,24 @@ impl Tensor {
         }
     }
 
+    /// Elements `start..end` along `axis` (every other dim whole), or `None`
+    /// when `axis` is not a dim or the range is not within it.
+    pub fn slice_axis(&self, axis: usize, start: usize, end: usize) -> Option<Tensor> {
+        let size = *self.shape.get(axis)?;
+        if start > end || end > size {
+            return None;
+        }
+        let outer: usize = self.shape[..axis].iter().product();
+        let inner: usize = self.shape[axis + 1..].iter().product();
+        let mut indices = Vec::with_capacity(outer * (end - start) * inner);
+        for o in 0..outer {
+            indices.extend((o * size + start) * inner..(o * size + end) * inner);
+        }
+        let mut shape = self.shape.clone();
+        shape[axis] = end - start;
+        Tensor::new(shape, self.data.take(&indices)).ok()
+    }
+
     /// The same elements with another shape of equal element count.
     pub fn reshaped(&self, shape: Vec<usize>) -> Result<Tensor, TensorError> {
         Tensor::new(shape, self.data.clone())

@@ -864,6 +864,79 @@ fn identity_ops() {
     assert_eq!(out[2].as_f32().unwrap(), &[1.5, -2.]);
 }
 
+/// `x * @w` reduced `reductions` times: an `all_reduce`, then started and waited.
+fn reducing(reductions: usize) -> Model {
+    let mut b = Builder::new();
+    let x = b.input("x", f32t([2u64]));
+    let w = b.param("w", f32t([2u64]));
+    let mut y = b.op(Op::Binary(BinaryFn::Mul), &[x, w]);
+    for i in 0..reductions {
+        let reduce = ReduceOp::Sum;
+        y = if i == 0 {
+            b.op(Op::AllReduce { reduce }, &[y])
+        } else {
+            let started = b.op(Op::AllReduceStart { reduce }, &[y]);
+            b.op(Op::AllReduceWait, &[started])
+        };
+    }
+    b.finish(&[y])
+}
+
+#[test]
+fn all_reduce_sums_across_ranks() {
+    let m = reducing(2);
+    let weights: Vec<Weights> = (1..=3)
+        .map(|r| Weights::new(&m, vec![tf(&[2], &[r as f32, 10. * r as f32])]).unwrap())
+        .collect();
+    let ranks: Vec<(&Model, &Weights)> = weights.iter().map(|w| (&m, w)).collect();
+    let x = tf(&[2], &[1., 0.5]);
+    let inputs = [std::slice::from_ref(&x); 3];
+    let out = evaluate_ranks(&ranks, "forward", &inputs).unwrap();
+    // Each rank contributes [r, 5r]: the first sum is [6, 30], the second
+    // sums three copies of it.
+    for outputs in &out {
+        assert_eq!(outputs[0].as_f32().unwrap(), &[18., 90.]);
+    }
+    // One device: the identity.
+    let one = evaluate(&m, "forward", &weights[0], &[x]).unwrap();
+    assert_eq!(one[0].as_f32().unwrap(), &[1., 5.]);
+}
+
+#[test]
+fn ranks_that_disagree_on_their_reductions_fail_without_hanging() {
+    let (one, two) = (reducing(1), reducing(2));
+    let w = |m: &Model| Weights::new(m, vec![tf(&[2], &[1., 1.])]).unwrap();
+    let (w1, w2) = (w(&one), w(&two));
+    let x = [tf(&[2], &[1., 2.])];
+    let err = evaluate_ranks(&[(&one, &w1), (&two, &w2)], "forward", &[&x, &x]).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            EvalError::OnRank { rank: 1, source } if matches!(
+                **source,
+                EvalError::Collective { source: CollectiveError::RankLeft { rank: 0, round: 1 }, .. }
+            )
+        ),
+        "{err}"
+    );
+    // A rank's own failure is reported before the others' abandoned reductions.
+    let bad = [tf(&[3], &[1., 2., 3.])];
+    let err = evaluate_ranks(&[(&two, &w2), (&two, &w2)], "forward", &[&bad, &bad]).unwrap_err();
+    assert!(
+        matches!(&err, EvalError::OnRank { rank: 0, source } if matches!(**source, EvalError::InputDim { .. })),
+        "{err}"
+    );
+    // One input list per rank.
+    let err = evaluate_ranks(&[(&two, &w2), (&two, &w2)], "forward", &[&x]).unwrap_err();
+    assert_eq!(
+        err,
+        EvalError::RankInputs {
+            ranks: 2,
+            inputs: 1
+        }
+    );
+}
+
 #[test]
 fn f16_results_are_rounded() {
     let h = |v: &[f32]| v.iter().map(|&x| f16::from_f32(x)).collect::<Vec<_>>();
