@@ -39,3 +39,6 @@ bash scripts/fetch-smollm2.sh || echo "warning: scripts/fetch-smollm2.sh failed;
 # examples/c/demo.c with `cc` against the shared library.
 cargo test --workspace --lib --bins --tests "$@"
 cargo test --workspace --doc "$@"
+
+# Shard sets under mpirun (skips, saying so, without OpenMPI).
+bash scripts/mpi-test.sh

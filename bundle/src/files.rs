@@ -131,3 +131,28 @@ mod tests {
         assert!(err.to_string().contains("a device"), "{err}");
     }
 }
+
+/// The file of rank `rank` of the shard set written as `set`:
+/// `out.seamb` → `out.rank0.seamb`.
+pub fn rank_path(set: &Path, rank: u32) -> std::path::PathBuf {
+    let stem = set.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match set.extension() {
+        Some(ext) => format!("{stem}.rank{rank}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.rank{rank}"),
+    };
+    set.with_file_name(name)
+}
+
+#[cfg(test)]
+mod rank_path_tests {
+    use super::*;
+
+    #[test]
+    fn ranks_go_before_the_extension() {
+        assert_eq!(
+            rank_path(Path::new("out/m.seamb"), 3),
+            Path::new("out/m.rank3.seamb")
+        );
+        assert_eq!(rank_path(Path::new("m"), 0), Path::new("m.rank0"));
+    }
+}

@@ -7,8 +7,12 @@ pub const MAGIC: [u8; 8] = *b"SEAMBNDL";
 
 /// The newest format version this crate reads and writes: version 2 adds
 /// external weights ([`crate::ExternalFile`]), version 3 caches
-/// ([`crate::CacheEntry`]).
-pub const FORMAT_VERSION: u32 = 3;
+/// ([`crate::CacheEntry`]), version 4 shard sets ([`crate::ShardEntry`]: a
+/// rank's bundle, which a runtime without its other ranks must not run).
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The version written for bundles with caches and no shard.
+pub const CACHE_FORMAT_VERSION: u32 = 3;
 
 /// The version written for bundles with external weights and no caches.
 pub const EXTERNAL_FORMAT_VERSION: u32 = 2;

@@ -10,7 +10,7 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic  b"SEAMBNDL"
-//!      8     4  format version (1, or FORMAT_VERSION = 2 with external weights)
+//!      8     4  format version (1; 2 with external weights; 3 with caches; 4 for a shard set's rank)
 //!     12     4  section count
 //!     16     8  total file length in bytes
 //!     24     4  CRC-32 of bytes 0..24 and of the section table
@@ -50,7 +50,8 @@ mod writer;
 
 pub use error::BundleError;
 pub use format::{
-    SectionKind, BASE_FORMAT_VERSION, EXTERNAL_FORMAT_VERSION, FORMAT_VERSION, MAGIC,
+    SectionKind, BASE_FORMAT_VERSION, CACHE_FORMAT_VERSION, EXTERNAL_FORMAT_VERSION,
+    FORMAT_VERSION, MAGIC,
 };
 pub use generation::{
     GenerationMeta, MAX_CHAT_TEMPLATE_BYTES, MAX_EOS_IDS, MAX_GENERATION_BYTES,
@@ -59,7 +60,7 @@ pub use generation::{
 pub use manifest::{
     BufferEntry, BufferRange, BufferRole, CacheEntry, Collective, DimBound, Dispatch, EntryPoint,
     ExpertLayer, ExternalFile, IoEntry, KernelEntry, Manifest, Packing, ParamEntry, PlanStats,
-    StateEntry, StateLength, WeightEntry,
+    ShardEntry, StateEntry, StateLength, WeightEntry,
 };
 pub use reader::{Bundle, BundleReader};
 pub use validate::MAX_DISPATCHES_PER_ENTRY;

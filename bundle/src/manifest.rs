@@ -343,6 +343,25 @@ pub struct Manifest {
     /// readable by older runtimes; format version 3 otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caches: Vec<CacheEntry>,
+    /// Which rank of which shard set this bundle is (absent in a bundle for
+    /// one device; format version 4 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardEntry>,
+}
+
+/// A rank's bundle of a shard set (`seam compile --tensor-parallel N`): its
+/// weights are this rank's slices, and its reductions
+/// ([`EntryPoint::collectives`]) must sum across the set's ranks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardEntry {
+    /// This bundle's rank, `0..ranks`.
+    pub rank: u32,
+    /// The ranks of the set.
+    pub ranks: u32,
+    /// The set's identity, the same in every rank's bundle (a checksum of
+    /// the rank model and of every rank's weights): ranks of different
+    /// compiles disagree on it.
+    pub set: u32,
 }
 
 impl Manifest {
@@ -363,6 +382,7 @@ impl Manifest {
             states: Vec::new(),
             external_files: Vec::new(),
             caches: Vec::new(),
+            shard: None,
         }
     }
 

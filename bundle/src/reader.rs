@@ -4,8 +4,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::format::{
-    SectionKind, BASE_FORMAT_VERSION, EXTERNAL_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
-    MAX_SECTIONS, SECTION_ENTRY_LEN,
+    SectionKind, BASE_FORMAT_VERSION, CACHE_FORMAT_VERSION, EXTERNAL_FORMAT_VERSION,
+    FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SECTIONS, SECTION_ENTRY_LEN,
 };
 use crate::weight_dirs::WeightDirs;
 use crate::{external, BundleError, GenerationMeta, LoadOptions, Manifest};
@@ -346,9 +346,14 @@ fn verify(bytes: &[u8]) -> Result<Verified, BundleError> {
             "external weight files need format version {EXTERNAL_FORMAT_VERSION}"
         )));
     }
-    if !manifest.caches.is_empty() && u32_at(bytes, 8) < FORMAT_VERSION {
+    if !manifest.caches.is_empty() && u32_at(bytes, 8) < CACHE_FORMAT_VERSION {
         return Err(BundleError::ManifestInvalid(format!(
-            "caches need format version {FORMAT_VERSION}"
+            "caches need format version {CACHE_FORMAT_VERSION}"
+        )));
+    }
+    if manifest.shard.is_some() && u32_at(bytes, 8) < FORMAT_VERSION {
+        return Err(BundleError::ManifestInvalid(format!(
+            "a shard set's bundle needs format version {FORMAT_VERSION}"
         )));
     }
     tracing::debug!(

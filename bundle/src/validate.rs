@@ -17,6 +17,9 @@ const MAX_BUFFER_BYTES: u64 = 1 << 40;
 /// 65,536), so a bundle declaring more is refused before anything is recorded.
 pub const MAX_DISPATCHES_PER_ENTRY: usize = 16_384;
 
+/// The most ranks a shard set may have.
+const MAX_RANKS: u32 = 1024;
+
 /// The most experts an MoE layer may declare (65,536; real models have up to a few hundred).
 const MAX_EXPERTS: u32 = 1 << 16;
 
@@ -41,6 +44,14 @@ impl Validator<'_> {
         self.buffers()?;
         self.states()?;
         self.caches()?;
+        if let Some(s) = &self.m.shard {
+            if s.ranks == 0 || s.ranks > MAX_RANKS || s.rank >= s.ranks {
+                return bad(format!(
+                    "shard rank {} of {} ranks (1..={MAX_RANKS} ranks)",
+                    s.rank, s.ranks
+                ));
+            }
+        }
         for ep in &self.m.entry_points {
             self.entry_point(ep)?;
         }

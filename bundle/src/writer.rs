@@ -5,8 +5,8 @@ use std::path::Path;
 
 use crate::files::write_new_file;
 use crate::format::{
-    align_up, SectionKind, BASE_FORMAT_VERSION, EXTERNAL_FORMAT_VERSION, FORMAT_VERSION,
-    HEADER_LEN, MAGIC, SECTION_ENTRY_LEN,
+    align_up, SectionKind, BASE_FORMAT_VERSION, CACHE_FORMAT_VERSION, EXTERNAL_FORMAT_VERSION,
+    FORMAT_VERSION, HEADER_LEN, MAGIC, SECTION_ENTRY_LEN,
 };
 use crate::{BundleError, ExternalFile, GenerationMeta, KernelEntry, Manifest, WeightEntry};
 use seam_core::{DType, Kernel};
@@ -184,8 +184,10 @@ impl BundleWriter {
         }
         out.resize(align_up(out.len() as u64) as usize, 0);
         out[..8].copy_from_slice(&MAGIC);
-        let version = if !self.manifest.caches.is_empty() {
+        let version = if self.manifest.shard.is_some() {
             FORMAT_VERSION
+        } else if !self.manifest.caches.is_empty() {
+            CACHE_FORMAT_VERSION
         } else if !self.manifest.external_files.is_empty() {
             EXTERNAL_FORMAT_VERSION
         } else {

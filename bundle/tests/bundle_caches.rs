@@ -3,7 +3,7 @@
 
 use seam_bundle::{
     BufferEntry, BufferRange, BufferRole, BundleError, BundleReader, BundleWriter, CacheEntry,
-    Dispatch, FORMAT_VERSION,
+    Dispatch, CACHE_FORMAT_VERSION,
 };
 use seam_core::{Access, BindingDesc, DType, SizeExpr};
 
@@ -43,8 +43,8 @@ fn refused(w: &BundleWriter, needle: &str) {
 fn a_bundle_with_a_cache_is_format_3_and_round_trips() {
     let w = with_cache();
     let bytes = w.to_bytes().unwrap();
-    assert_eq!(bytes[8..12], FORMAT_VERSION.to_le_bytes());
-    assert_eq!(FORMAT_VERSION, 3);
+    assert_eq!(bytes[8..12], CACHE_FORMAT_VERSION.to_le_bytes());
+    assert_eq!(CACHE_FORMAT_VERSION, 3);
     let b = BundleReader::from_bytes(bytes).unwrap();
     assert_eq!(b.manifest().caches, w.manifest.caches);
 }

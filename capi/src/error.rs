@@ -75,7 +75,8 @@ fn status_of(e: &Error) -> SeamStatus {
         | Error::SizeExpr(_)
         | Error::Sampling(_)
         | Error::ForeignEntry { .. }
-        | Error::Cache(_) => SeamErrorInput,
+        | Error::Cache(_)
+        | Error::Shard(_) => SeamErrorInput,
         Error::SequenceFull { .. } => SeamErrorSequenceFull,
         Error::NoAdapter { .. }
         | Error::RequestDevice { .. }

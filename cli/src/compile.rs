@@ -99,6 +99,13 @@ pub struct CompileArgs {
     /// width × 4 bytes, allocated when the step first runs).
     #[arg(long, value_name = "B", default_value_t = DEFAULT_MAX_BATCH, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_batch: u64,
+    /// Shard the model over N ranks (attention heads, FFN hidden units and
+    /// MoE experts split as Megatron does; see docs/tensor-parallel.md) and
+    /// write one bundle per rank, OUT with `.rankR` before its extension
+    /// (`out.seamb` → `out.rank0.seamb`, …); run them together with
+    /// `mpirun -np N seam run|generate OUT` (a `seam` built with `--features mpi`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub tensor_parallel: Option<u64>,
     /// Replace OUT (and files in the --emit DIR) if they exist.
     #[arg(long)]
     pub force: bool,
@@ -198,7 +205,15 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         .chunks(2)
         .map(|pair| Ok((emit_format(&pair[0])?, PathBuf::from(&pair[1]))))
         .collect::<Result<Vec<_>, CliError>>()?;
-    if args.output.exists() && !args.force {
+    let ranks = args.tensor_parallel.filter(|&n| n > 1).map(|n| n as usize);
+    if let Some(n) = ranks {
+        if !emits.is_empty() || args.weight_storage == WeightStorage::External {
+            return Err(CliError::Usage(
+                "--tensor-parallel writes one bundle per rank: it takes neither --emit nor --weight-storage external".into(),
+            ));
+        }
+        super::compile_shards::refuse_existing_ranks(&args.output, n, args.force)?;
+    } else if args.output.exists() && !args.force {
         return Err(CliError::Output {
             path: args.output.display().to_string(),
             reason: "the file exists (pass --force to replace it)".into(),
@@ -278,6 +293,24 @@ pub fn run(args: &CompileArgs) -> Result<(), CliError> {
         progress: Some(ProgressHook(Arc::new(counting_bar("encoding weights")))),
         ..CompileOptions::new(target, args.opt_level)
     };
+    if let Some(n) = ranks {
+        return super::compile_shards::compile_shard_set(
+            model,
+            weights,
+            &options,
+            n,
+            &args.output,
+            args.force,
+            |bundle| {
+                if let Some((_, bytes)) = &tokenizer {
+                    bundle.set_tokenizer(bytes.clone());
+                }
+                if let Some(meta) = &generation {
+                    bundle.set_generation(meta.clone());
+                }
+            },
+        );
+    }
     let mut compiled = compile(model, weights, &options)?;
     if let Some((origin, bytes)) = tokenizer {
         compiled.bundle.set_tokenizer(bytes);

@@ -21,6 +21,7 @@ use super::CliError;
 use crate::experts::offload::{expert_report, ExpertArgs};
 use crate::experts::trace::{from_decisions, to_json_lines};
 use crate::output::write_atomic;
+use crate::ranks;
 
 /// Arguments of `seam generate`.
 #[derive(Debug, Args)]
@@ -160,7 +161,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     refuse_existing(args.logits_out.as_deref(), args.force)?;
     refuse_existing(args.routing_trace.as_deref(), args.force)?;
     let sampling = args.sampling()?;
-    let bundle = args.weights.open(&args.bundle)?;
+    let (bundle, ranks) = ranks::open_bundle(&args.weights, &args.bundle)?;
     let tokenizer = args.tokenizer(&bundle)?;
     let prompt = args.prompt(tokenizer.as_ref())?;
     let entries = &bundle.manifest().entry_points;
@@ -208,13 +209,14 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         };
         let options = EngineOptions {
             max_batch: Some(1),
+            communicator: ranks.clone(),
             ..EngineOptions::default()
         };
         let mut engine = warming_up(|| Engine::new(&model, options))?;
         let before = engine.stats().experts;
         engine.record_routing(args.routing_trace.is_some());
         let done = complete_all(&mut engine, 0, vec![request])?.remove(0);
-        if let Some(path) = &args.routing_trace {
+        if let Some(path) = args.routing_trace.as_ref().filter(|_| ranks::is_leader()) {
             let records = from_decisions(&engine.take_routing());
             write_atomic(path, to_json_lines(&records).as_bytes(), args.force)?;
             println!(
@@ -227,6 +229,9 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         (g, (before, engine.stats().experts))
     } else {
         let mut session = model.session()?;
+        if let Some(c) = ranks {
+            session.set_communicator(c);
+        }
         warm_up(&mut session)?;
         let before = session.expert_stats();
         let options = GenerateOptions {
@@ -270,7 +275,8 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     if let Some(line) = expert_report(&model, experts.0, experts.1, tokens) {
         println!("{line}");
     }
-    if let Some((path, t)) = args.logits_out.as_ref().zip(g.prefill_logits.as_ref()) {
+    let logits = g.prefill_logits.as_ref().filter(|_| ranks::is_leader());
+    if let Some((path, t)) = args.logits_out.as_ref().zip(logits) {
         let tensor = Tensor::f32(t.shape().to_vec(), t.to_f32())?;
         write_npy_file(path, &tensor, args.force)?;
     }

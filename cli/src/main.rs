@@ -7,6 +7,7 @@
 mod bench;
 mod check;
 mod compile;
+mod compile_shards;
 mod device;
 mod error;
 mod eval;
@@ -17,6 +18,7 @@ mod inputs;
 mod inspect;
 mod model_source;
 mod output;
+mod ranks;
 mod run;
 mod sample;
 mod serve;
@@ -91,6 +93,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Under mpirun (with the `mpi` feature) MPI lives until the command ends.
+    let _ranks = ranks::init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -16,6 +16,7 @@ use super::inputs::{describe, InputArgs, InputSpec};
 use super::weight_dirs::WeightDirArgs;
 use super::CliError;
 use crate::experts::offload::{expert_report, ExpertArgs};
+use crate::ranks;
 use seam_compiler::emit::transpose_last2;
 use seam_ir::eval::tensor::f32s_from_le_bytes;
 
@@ -129,7 +130,7 @@ pub(crate) fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weight
 /// Runs `seam run`.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
-    let bundle = args.weights.open(&args.bundle)?;
+    let (bundle, ranks) = ranks::open_bundle(&args.weights, &args.bundle)?;
     let manifest = bundle.manifest().clone();
     let entry = match &args.entry {
         Some(name) => manifest.entry_points.iter().find(|e| &e.name == name),
@@ -153,6 +154,11 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         })
         .collect();
     let inputs = args.inputs.gather(&entry.name, &specs)?;
+    if args.check_reference && ranks.is_some() {
+        return Err(CliError::Usage(
+            "--check-reference evaluates one device's model: check a shard set with `seam check --tensor-parallel N`".into(),
+        ));
+    }
     let reference = if args.check_reference {
         Some(reference_model(&bundle)?)
     } else {
@@ -166,6 +172,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     );
     let model = args.experts.load(&rt, bundle)?;
     let mut session = model.session()?;
+    if let Some(c) = ranks {
+        session.set_communicator(c);
+    }
     warm_up(&mut session)?;
     let before = session.expert_stats();
     let host = inputs.iter().map(to_host).collect::<Result<Vec<_>, _>>()?;
@@ -217,7 +226,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             );
         }
     }
-    if let Some(path) = &args.out {
+    if let Some(path) = args.out.as_ref().filter(|_| ranks::is_leader()) {
         let t = &outputs[0];
         let tensor = Tensor::f32(t.shape().to_vec(), t.to_f32())?;
         write_npy_file(path, &tensor, args.force)?;

@@ -154,6 +154,10 @@ pub enum Error {
     /// refused).
     #[error("expert offload: {0}")]
     Experts(String),
+    /// The bundle is one rank of a shard set, and the session does not run
+    /// with that set's ranks.
+    #[error("{0}")]
+    Shard(String),
     /// A reduction across ranks failed (a rank timed out, disagreed or left).
     #[error("reduction across ranks: {0}")]
     Collective(#[from] crate::collective::CollectiveError),

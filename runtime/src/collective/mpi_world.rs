@@ -51,8 +51,9 @@ impl Communicator for MpiWorld {
     }
 
     fn start_sum(&self, partial: Vec<f32>) -> Result<Box<dyn PendingSum>, CollectiveError> {
-        let count = i32::try_from(partial.len())
-            .map_err(|_| CollectiveError::Broken(format!("{} elements exceed MPI's count", partial.len())))?;
+        let count = i32::try_from(partial.len()).map_err(|_| {
+            CollectiveError::Broken(format!("{} elements exceed MPI's count", partial.len()))
+        })?;
         let mut pending = Box::new(MpiPending {
             send: partial.into_boxed_slice(),
             recv: vec![0f32; count as usize].into_boxed_slice(),
@@ -76,7 +77,9 @@ impl Communicator for MpiWorld {
             )
         };
         if rc != ffi::MPI_SUCCESS as i32 {
-            return Err(CollectiveError::Broken(format!("MPI_Iallreduce failed ({rc})")));
+            return Err(CollectiveError::Broken(format!(
+                "MPI_Iallreduce failed ({rc})"
+            )));
         }
         Ok(pending)
     }

@@ -6,6 +6,7 @@
 //! sequences that finished, freeing their slots.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::layout::StepLayout;
 use super::plan::{plan_step, StepPlan};
@@ -15,6 +16,7 @@ use super::routing::{decisions, RoutingDecision};
 use super::sequence::Sequence;
 use super::slots::SlotPool;
 use super::stats::EngineStats;
+use crate::collective::Communicator;
 use crate::error::Error;
 use crate::generate::{Draw, Sampler};
 use crate::model::Model;
@@ -31,6 +33,10 @@ pub struct EngineOptions {
     pub token_budget: Option<usize>,
     /// Which waiting request is admitted next.
     pub policy: Box<dyn SchedulePolicy>,
+    /// The ranks of a shard set's bundle (see
+    /// [`Session::set_communicator`]); every rank's engine must get the same
+    /// requests in the same order.
+    pub communicator: Option<Arc<dyn Communicator>>,
 }
 
 impl Default for EngineOptions {
@@ -39,6 +45,7 @@ impl Default for EngineOptions {
             max_batch: None,
             token_budget: None,
             policy: Box::new(FirstComeFirstServed),
+            communicator: None,
         }
     }
 }
@@ -87,6 +94,9 @@ impl Engine {
             )));
         }
         let mut session = model.session()?;
+        if let Some(c) = options.communicator {
+            session.set_communicator(c);
+        }
         let warm_up = StepPlan {
             ids: vec![0],
             slots: vec![0],

@@ -122,6 +122,26 @@ impl Session {
         self.communicator = Some(communicator);
     }
 
+    /// Refuses to run a shard set's rank without its ranks: its reductions
+    /// would be the identity and its outputs wrong.
+    fn check_ranks(&self) -> Result<(), Error> {
+        let Some(s) = &self.model.loaded.manifest.shard else {
+            return Ok(());
+        };
+        let (rank, ranks) = match &self.communicator {
+            Some(c) => (c.rank(), c.size()),
+            None => (0, 1),
+        };
+        if (s.rank as usize, s.ranks as usize) != (rank, ranks) {
+            return Err(Error::Shard(format!(
+                "the bundle is rank {} of a {}-rank shard set, but this session runs as rank {rank} of {ranks} \
+                 (run every rank's bundle together, e.g. `mpirun -np {}`)",
+                s.rank, s.ranks, s.ranks
+            )));
+        }
+        Ok(())
+    }
+
     /// What this session's reductions cost so far.
     pub fn collective_stats(&self) -> CollectiveStats {
         self.collective_stats
@@ -328,6 +348,7 @@ impl Session {
             });
         }
         let model = Arc::clone(&self.model.loaded);
+        self.check_ranks()?;
         let index = entry.index();
         let point = &model.manifest.entry_points[index];
         let (dims, length) = bind_dims(&model, point, inputs, self.length)?;
