@@ -14,7 +14,7 @@ use super::run::input_id_bounds;
 use super::weight_dirs::WeightDirArgs;
 use super::CliError;
 use crate::experts::offload::ExpertArgs;
-use seam_bundle::BundleReader;
+use crate::ranks;
 
 /// Arguments of `seam bench`.
 #[derive(Debug, Args)]
@@ -61,8 +61,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         "bundle", "tokens", "mean ms", "min ms", "wall mean ms", "dispatches", "submits"
     );
     for path in &args.bundles {
-        let bundle = BundleReader::open_with(path, &args.weights.options())
-            .map_err(seam_runtime::Error::from)?;
+        let (bundle, ranks) = ranks::open_bundle(&args.weights, path)?;
         let model = args.experts.load(&rt, bundle)?;
         let first = model
             .manifest()
@@ -76,6 +75,10 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         let entry = model.entry(&name)?;
         let bounds = input_id_bounds(model.manifest(), &name)?;
         let mut session = model.session()?;
+        let ranked = ranks.is_some();
+        if let Some(c) = ranks {
+            session.set_communicator(c);
+        }
         let stateful = session.length_dim().is_some();
         for &n in &args.tokens {
             let inputs = synthetic_inputs(&entry, n, &bounds)?;
@@ -83,6 +86,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                 session.reset()?;
             }
             session.run(&entry, &inputs)?;
+            let before = session.collective_stats();
             let mut times = Vec::with_capacity(args.iters);
             let mut walls = Vec::with_capacity(args.iters);
             let mut last = None;
@@ -111,6 +115,19 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                 t.dispatches,
                 t.submits
             );
+            if ranked {
+                let mut c = session.collective_stats();
+                c.reductions -= before.reductions;
+                let runs = times.len() as u32;
+                let ms = |d: Duration| (d / runs).as_secs_f64() * 1e3;
+                println!(
+                    "  per run: {} reductions, read back {:.3} ms, overlapped {:.3} ms, blocked {:.3} ms",
+                    c.reductions / u64::from(runs),
+                    ms(c.read_back - before.read_back),
+                    ms(c.overlapped - before.overlapped),
+                    ms(c.blocked - before.blocked)
+                );
+            }
             if args.profile {
                 let mut per_kernel: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
                 if stateful {

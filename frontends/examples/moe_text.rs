@@ -1,23 +1,33 @@
-//! Prints one of the MoE example models at other sizes as IR text, for
-//! benchmarks that need a bigger model than the checked-in examples:
+//! Prints one of the MoE example models (or the ladder example) at other
+//! sizes as IR text, for benchmarks that need a bigger model than the
+//! checked-in examples:
 //!
 //! ```sh
 //! cargo run --release -p seam-frontends --example moe_text -- \
 //!     pregated_topk --d-model 512 --ffn 1408 --layers 8 --kv-cache 256 > big.seam
 //! ```
 //!
-//! Models: `readme_moe`, `pregated_topk`, `mixtral_tiny`. Options (each
+//! Models: `readme_moe`, `pregated_topk`, `mixtral_tiny`, `ladder_residual`
+//! (`standard_residual`: the same with the standard residual). Options (each
 //! followed by a number): `--d-model`, `--ffn` (each expert's, and the shared
 //! expert's), `--layers`, `--experts`, `--vocab`, `--kv-cache` (positions;
-//! adds `prefill`, `decode` and the batched `step`).
+//! adds `prefill`, `decode` and the batched `step`); the ladder models take
+//! `--d-model`, `--ffn`, `--layers`, `--vocab` and `--heads`.
 
 use std::process::ExitCode;
 
-use seam_frontends::examples::{mixtral_tiny, pregated_topk, readme_moe, MoeTransformerConfig};
+use seam_frontends::examples::{
+    ladder_residual, mixtral_tiny, pregated_topk, readme_moe, MoeTransformerConfig,
+};
 
 fn main() -> ExitCode {
-    match config(std::env::args().skip(1).collect()) {
-        Ok(c) => match c.build() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let built = match args.first().map(String::as_str) {
+        Some("ladder_residual" | "standard_residual") => ladder(args),
+        _ => config(args).map(|c| c.build()),
+    };
+    match built {
+        Ok(built) => match built {
             Ok(model) => {
                 print!("{}", seam_ir::text::print(&model));
                 ExitCode::SUCCESS
@@ -28,7 +38,7 @@ fn main() -> ExitCode {
             }
         },
         Err(e) => {
-            eprintln!("error: {e}\nusage: moe_text readme_moe|pregated_topk|mixtral_tiny [--d-model N] [--ffn N] [--layers N] [--experts N] [--vocab N] [--kv-cache N]");
+            eprintln!("error: {e}\nusage: moe_text readme_moe|pregated_topk|mixtral_tiny|ladder_residual|standard_residual [--d-model N] [--ffn N] [--layers N] [--experts N] [--vocab N] [--kv-cache N] [--heads N]");
             ExitCode::from(2)
         }
     }
@@ -64,4 +74,33 @@ fn config(args: Vec<String>) -> Result<MoeTransformerConfig, String> {
         }
     }
     Ok(c)
+}
+
+/// The ladder example (or its standard-residual form), resized.
+fn ladder(
+    args: Vec<String>,
+) -> Result<Result<seam_ir::Model, seam_frontends::builder::BuildError>, String> {
+    let (name, options) = args.split_first().ok_or("name a model")?;
+    let mut c = ladder_residual();
+    if name == "standard_residual" {
+        c.ladder = false;
+        c.name = "standard_residual".into();
+    }
+    for pair in options.chunks(2) {
+        let [flag, value] = pair else {
+            return Err(format!("`{}` needs a value", pair[0]));
+        };
+        let n: u64 = value
+            .parse()
+            .map_err(|_| format!("`{flag}` needs a number, not `{value}`"))?;
+        match flag.as_str() {
+            "--d-model" => c.d_model = n,
+            "--ffn" => c.ffn = n,
+            "--layers" => c.layers = n as usize,
+            "--vocab" => c.vocab = n,
+            "--heads" => c.heads = n,
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    Ok(c.build())
 }

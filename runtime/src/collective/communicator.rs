@@ -62,6 +62,9 @@ pub struct CollectiveStats {
     /// Time blocked waiting for sums: the part of the reductions no
     /// computation hid.
     pub blocked: Duration,
+    /// Time between each sum's start and its wait, while the dispatches that
+    /// do not read it were submitted (zero for a blocking `all_reduce`).
+    pub overlapped: Duration,
 }
 
 impl CollectiveStats {
@@ -71,5 +74,6 @@ impl CollectiveStats {
         self.bytes += other.bytes;
         self.read_back += other.read_back;
         self.blocked += other.blocked;
+        self.overlapped += other.overlapped;
     }
 }

@@ -222,7 +222,7 @@ struct Runner<'a> {
     cursor: usize,
     /// Per reduction: its buffer, its elements and the sum under way.
     buffers: Vec<(GpuBuffer, usize)>,
-    pending: Vec<Option<Box<dyn PendingSum>>>,
+    pending: Vec<Option<(Box<dyn PendingSum>, Instant)>>,
     stats: CollectiveStats,
 }
 
@@ -321,16 +321,17 @@ impl<'a> Runner<'a> {
         self.stats.read_back += started.elapsed();
         self.stats.reductions += 1;
         self.stats.bytes += 4 * *elements as u64;
-        self.pending[c] = Some(comm.start_sum(partial)?);
+        self.pending[c] = Some((comm.start_sum(partial)?, Instant::now()));
         Ok(())
     }
 
     /// Waits for reduction `c`'s sum and writes it back.
     fn wait(&mut self, c: usize) -> Result<(), Error> {
-        let pending = self.pending[c]
+        let (pending, since) = self.pending[c]
             .take()
             .ok_or_else(|| internal("a reduction waited for before it started"))?;
         let started = Instant::now();
+        self.stats.overlapped += started - since;
         let sum = pending.wait()?;
         self.stats.blocked += started.elapsed();
         self.gpu.write(&self.buffers[c].0, 0, &sum)
