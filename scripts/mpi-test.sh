@@ -81,3 +81,23 @@ if out=$(mpi 2 $seam run "$tmp/set.seamb" --tokens 1,2 2>&1); then
 fi
 grep -q "different shard sets" <<<"$out" || { echo "mpi-test: unexpected error: $out" >&2; exit 1; }
 echo "mpi-test: refusals ok (wrong rank count, mixed sets)"
+
+# Two emulated hosts (network namespaces over a 1 Gbit/s link, OpenMPI's TCP
+# transport between them): the 2-rank ladder set equals one device. Needs root.
+status=0
+bash scripts/netns-hosts.sh up 2 1gbit 2>"$tmp/netns.err" || status=$?
+if [ "$status" = 3 ]; then
+    echo "mpi-test: emulated hosts skipped: $(cat "$tmp/netns.err")" >&2
+elif [ "$status" != 0 ]; then
+    cat "$tmp/netns.err" >&2; bash scripts/netns-hosts.sh down 2; exit 1
+else
+    trap 'bash scripts/netns-hosts.sh down 2; rm -rf "$tmp"' EXIT
+    $seam compile examples/ladder_residual.seam -o "$tmp/hosts.seamb" --random-weights 3 --tensor-parallel 2 --force >/dev/null
+    timeout 300 bash scripts/netns-hosts.sh mpirun 2 $seam run "$tmp/hosts.seamb" --tokens 1,2,3,4,5,6,7 --out "$tmp/hosts.npy" --force >/dev/null
+    $seam compile examples/ladder_residual.seam -o "$tmp/one.seamb" --random-weights 3 --force >/dev/null
+    $seam run "$tmp/one.seamb" --tokens 1,2,3,4,5,6,7 --out "$tmp/one.npy" --force >/dev/null
+    err=$(compare "$tmp/hosts.npy" "$tmp/one.npy")
+    echo "mpi-test: ladder_residual over 2 emulated hosts (1 Gbit/s, TCP): max relative difference $err"
+    python3 -c "import sys; sys.exit(0 if float('$err') <= 1e-4 else 1)" \
+        || { echo "mpi-test: the 2-host run differs from one device by $err" >&2; exit 1; }
+fi
