@@ -33,9 +33,9 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
 
 
-def bench(cmd, tokens, iters):
+def bench(cmd, tokens, iters, env):
     """Mean ms per run by token count, and the per-run reduction line."""
-    out = run(cmd + ["--tokens", ",".join(map(str, tokens)), "--iters", str(iters)])
+    out = run(cmd + ["--tokens", ",".join(map(str, tokens)), "--iters", str(iters)], env=env)
     rows = {}
     for m in re.finditer(r"^\S+\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+\d+\s+\d+\n(  per run: (.*)\n)?", out, re.M):
         rows[int(m.group(1))] = (float(m.group(4)), m.group(6) or "")
@@ -75,14 +75,14 @@ def main():
                 bundles[(name, n)] = out
         results = {}
         for name in ("ladder_residual", "standard_residual"):
-            results[(name, 1, "-")] = bench([args.seam, "bench", str(bundles[(name, 1)])], tokens, args.iters)
+            results[(name, 1, "-")] = bench([args.seam, "bench", str(bundles[(name, 1)])], tokens, args.iters, env)
         for rate in args.rates.split(","):
             for n in ranks:
                 subprocess.run(["bash", str(HOSTS), "up", str(n), rate], check=True, env=env)
                 try:
                     for name in ("ladder_residual", "standard_residual"):
                         cmd = ["bash", str(HOSTS), "mpirun", str(n), args.seam, "bench", str(bundles[(name, n)])]
-                        results[(name, n, rate)] = bench(cmd, tokens, args.iters)
+                        results[(name, n, rate)] = bench(cmd, tokens, args.iters, env)
                 finally:
                     subprocess.run(["bash", str(HOSTS), "down", str(n)], env=env)
         for (name, n, rate), rows in results.items():
