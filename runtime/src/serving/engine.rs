@@ -12,7 +12,7 @@ use super::layout::StepLayout;
 use super::plan::{plan_step, StepPlan};
 use super::policy::{FirstComeFirstServed, SchedulePolicy, Waiting};
 use super::request::{Finish, Request, RequestId, StepEvent};
-use super::routing::{decisions, RoutingDecision};
+use super::routing_trace::{decisions, RoutingDecision};
 use super::sequence::Sequence;
 use super::slots::SlotPool;
 use super::stats::EngineStats;
