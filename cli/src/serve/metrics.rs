@@ -188,3 +188,53 @@ impl Metrics {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seam_runtime::experts::{Counters, ExpertStats};
+    use seam_runtime::serving::EngineStats;
+
+    fn page(experts: Option<ExpertStats>) -> String {
+        let snapshot = Snapshot {
+            stats: EngineStats {
+                experts,
+                ..EngineStats::default()
+            },
+            busy: Duration::from_secs(1),
+        };
+        Metrics::default().render(&snapshot, 0)
+    }
+
+    #[test]
+    fn expert_counters_appear_with_experts_in_host_memory() {
+        assert!(!page(None).contains("seam_expert_"));
+        let stats = ExpertStats {
+            counters: Counters {
+                accesses: 12,
+                hits: 9,
+                misses: 3,
+                prefetches: 2,
+                evictions: 1,
+            },
+            bytes_uploaded: 4096,
+            demand_upload: Duration::from_millis(250),
+            routing_wait: Duration::from_millis(250),
+            ..ExpertStats::default()
+        };
+        let page = page(Some(stats));
+        for line in [
+            "seam_expert_accesses_total 12",
+            "seam_expert_hits_total 9",
+            "seam_expert_misses_total 3",
+            "seam_expert_prefetches_total 2",
+            "seam_expert_uploaded_bytes_total 4096",
+            "seam_expert_stall_seconds_total 0.500000",
+        ] {
+            assert!(
+                page.lines().any(|l| l == line),
+                "{line} missing from:\n{page}"
+            );
+        }
+    }
+}
