@@ -53,14 +53,8 @@ fn config(args: Vec<String>) -> Result<MoeTransformerConfig, String> {
         "mixtral_tiny" => mixtral_tiny(),
         other => return Err(format!("unknown model `{other}`")),
     };
-    for pair in options.chunks(2) {
-        let [flag, value] = pair else {
-            return Err(format!("`{}` needs a value", pair[0]));
-        };
-        let n: u64 = value
-            .parse()
-            .map_err(|_| format!("`{flag}` needs a number, not `{value}`"))?;
-        match flag.as_str() {
+    for (flag, n) in numeric_options(options)? {
+        match flag {
             "--d-model" => c.d_model = n,
             "--ffn" => {
                 c.ffn = n;
@@ -86,14 +80,8 @@ fn ladder(
         c.ladder = false;
         c.name = "standard_residual".into();
     }
-    for pair in options.chunks(2) {
-        let [flag, value] = pair else {
-            return Err(format!("`{}` needs a value", pair[0]));
-        };
-        let n: u64 = value
-            .parse()
-            .map_err(|_| format!("`{flag}` needs a number, not `{value}`"))?;
-        match flag.as_str() {
+    for (flag, n) in numeric_options(options)? {
+        match flag {
             "--d-model" => c.d_model = n,
             "--ffn" => c.ffn = n,
             "--layers" => c.layers = n as usize,
@@ -103,4 +91,20 @@ fn ladder(
         }
     }
     Ok(c.build())
+}
+
+/// `--flag N` pairs, each N a number.
+fn numeric_options(options: &[String]) -> Result<Vec<(&str, u64)>, String> {
+    options
+        .chunks(2)
+        .map(|pair| {
+            let [flag, value] = pair else {
+                return Err(format!("`{}` needs a value", pair[0]));
+            };
+            let n = value
+                .parse()
+                .map_err(|_| format!("`{flag}` needs a number, not `{value}`"))?;
+            Ok((flag.as_str(), n))
+        })
+        .collect()
 }
