@@ -12,14 +12,13 @@ mod gpu_common;
 mod hf_common;
 
 use gpu_common::{bundle_bytes, runtime};
-use hf_common::fixture_dir;
+use hf_common::imported_for_serving;
 use seam_compiler::compile::{compile, CompileOptions};
 use seam_compiler::formats::WeightPolicy;
 use seam_compiler::lower::Target;
 use seam_compiler::optimize::OptLevel;
 use seam_core::WeightFormat;
 use seam_frontends::examples::{mixtral_tiny, readme_moe, MoeTransformerConfig};
-use seam_frontends::hf::{import, ImportOptions};
 use seam_ir::{random_weights, Model, Weights};
 use seam_runtime::bundle::BundleReader;
 use seam_runtime::experts::{ExpertOffload, PolicyKind};
@@ -41,13 +40,7 @@ fn example(mut c: MoeTransformerConfig) -> (Model, Weights) {
 }
 
 fn fixture(name: &str) -> (Model, Weights) {
-    let options = ImportOptions {
-        kv_cache: Some(POSITIONS),
-        max_tokens: Some(POSITIONS),
-        max_batch: Some(SLOTS),
-    };
-    let m = import(&fixture_dir(name), &options).unwrap();
-    (m.model, m.weights)
+    imported_for_serving(name, POSITIONS, SLOTS)
 }
 
 fn load(rt: &Runtime, bytes: &[u8], experts: Option<ExpertOffload>) -> seam_runtime::Model {

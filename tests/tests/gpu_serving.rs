@@ -18,7 +18,6 @@ use gpu_common::{load, runtime};
 use hf_common::*;
 use seam_compiler::optimize::OptLevel;
 use seam_frontends::examples::{mixtral_tiny, readme_moe, MoeTransformerConfig};
-use seam_frontends::hf::{import, ImportOptions};
 use seam_ir::eval::StateSession;
 use seam_ir::{random_weights, Model, Tensor, Weights};
 use seam_runtime::generate::Sampling;
@@ -34,13 +33,7 @@ const POSITIONS: u64 = 64;
 
 /// A fixture imported with a KV cache and the batched step.
 fn hf_model(name: &str) -> (Model, Weights) {
-    let options = ImportOptions {
-        kv_cache: Some(POSITIONS),
-        max_tokens: Some(POSITIONS),
-        max_batch: Some(SLOTS),
-    };
-    let m = import(&fixture_dir(name), &options).unwrap();
-    (m.model, m.weights)
+    imported_for_serving(name, POSITIONS, SLOTS)
 }
 
 /// An example with a KV cache and the batched step, random weights.

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use seam_frontends::hf::{import, ImportOptions, Imported};
-use seam_ir::{evaluate, read_npy, Tensor};
+use seam_ir::{evaluate, read_npy, Model, Tensor, Weights};
 
 /// Every fixture, one per supported architecture.
 pub const FIXTURES: &[&str] = &["llama", "mixtral", "qwen2_moe", "olmoe", "readme"];
@@ -85,4 +85,16 @@ pub fn argmax_last_row(logits: &[f32], vocab: usize) -> i32 {
         }
     }
     best as i32
+}
+
+/// Fixture `name` imported for serving: a KV cache of `positions` and the
+/// batched `step` over `slots` pool slots.
+pub fn imported_for_serving(name: &str, positions: u64, slots: u64) -> (Model, Weights) {
+    let options = ImportOptions {
+        kv_cache: Some(positions),
+        max_tokens: Some(positions),
+        max_batch: Some(slots),
+    };
+    let m = import(&fixture_dir(name), &options).unwrap();
+    (m.model, m.weights)
 }
