@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::policy::{Ready, SchedulePolicy, Waiting};
+use super::policy::{FirstComeFirstServed, Ready, SchedulePolicy, Waiting};
 
 /// The fairness bound [`ExpertAware::default`] uses: a sequence passed over
 /// this many steps in a row is fed next.
@@ -47,12 +47,12 @@ impl Default for ExpertAware {
 
 impl SchedulePolicy for ExpertAware {
     fn next(&mut self, waiting: &[Waiting<'_>]) -> Option<usize> {
-        (!waiting.is_empty()).then_some(0)
+        FirstComeFirstServed.next(waiting)
     }
 
     fn pick(&mut self, ready: &[Ready<'_>], batch: usize) -> Vec<usize> {
         let Some(routes) = ready.iter().map(|r| r.routes).collect::<Option<Vec<_>>>() else {
-            return (0..ready.len().min(batch)).collect();
+            return FirstComeFirstServed.pick(ready, batch);
         };
         let pairs: Vec<BTreeSet<(u32, u32)>> = routes
             .iter()
