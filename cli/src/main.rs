@@ -23,6 +23,7 @@ mod run;
 mod sample;
 mod serve;
 mod tensor_parallel;
+mod serve_bench;
 mod tokenizer;
 mod weight_dirs;
 
@@ -65,6 +66,9 @@ enum Command {
     /// Serve a bundle over HTTP with an OpenAI-compatible API (completions,
     /// chat completions, streaming).
     Serve(serve::ServeArgs),
+    /// Replay a seeded request trace through the serving engine; print the
+    /// unique experts per step, tokens/s and p50/p95 latency of a schedule.
+    ServeBench(serve_bench::ServeBenchArgs),
     /// Show what a bundle holds: sections, sizes, kernels, dispatches, peak memory.
     Inspect(inspect::InspectArgs),
     /// List the GPU adapters wgpu sees.
@@ -114,6 +118,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sample(args) => sample::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::ServeBench(args) => serve_bench::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Devices => device::run(),
         Command::Bench(args) => bench::run(&args),

@@ -4,13 +4,15 @@
 //! out of order — give, for every sampled row, the logits of the cache-free
 //! `forward` over that sequence's tokens so far (within 1e-5 relative to the
 //! largest logit), for every supported architecture and the KV examples.
+//! And the `route` entry point of a pre-gating model returns, for the same
+//! tokens, exactly the expert ids `step` then uses (none for in-layer routers).
 
 use std::path::PathBuf;
 
-use seam_frontends::examples::{mixtral_tiny, readme_moe};
+use seam_frontends::examples::{mixtral_tiny, pregated_topk, readme_moe};
 use seam_frontends::hf::{import, ImportOptions};
 use seam_ir::eval::StateSession;
-use seam_ir::{evaluate, random_weights, Model, Tensor, Weights};
+use seam_ir::{evaluate, random_weights, Model, Operand, Tensor, Weights};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -74,6 +76,28 @@ fn schedule(vocab: usize) -> (Vec<Vec<i32>>, Vec<Step>) {
     (seqs, steps)
 }
 
+/// Step `k`'s `ids`, `slots` and `positions` for sequences in `slot_of`,
+/// advancing `fed`; and each token's end (its sequence's length after it).
+fn token_inputs(step: &Step, slot_of: &[i32], fed: &mut [usize]) -> (Vec<Tensor>, Vec<usize>) {
+    let mut positions = Vec::new();
+    let mut slots = Vec::new();
+    let mut ends = Vec::new();
+    for &(s, _) in &step.tokens {
+        positions.push(fed[s] as i32);
+        slots.push(slot_of[s]);
+        fed[s] += 1;
+        ends.push(fed[s]);
+    }
+    let ids: Vec<i32> = step.tokens.iter().map(|&(_, t)| t).collect();
+    let t = ids.len();
+    let inputs = vec![
+        Tensor::i32(vec![t], ids).unwrap(),
+        Tensor::i32(vec![t], slots).unwrap(),
+        Tensor::i32(vec![t], positions).unwrap(),
+    ];
+    (inputs, ends)
+}
+
 fn check(name: &str, model: &Model, weights: &Weights) {
     let slot_of = [2, 0, 3];
     let mut fed = [0usize; 3];
@@ -92,24 +116,9 @@ fn check(name: &str, model: &Model, weights: &Weights) {
     let (seqs, steps) = schedule(vocab);
     let mut worst = 0f32;
     for (k, step) in steps.iter().enumerate() {
-        let mut positions = Vec::new();
-        let mut slots = Vec::new();
-        let mut ends = Vec::new();
-        for &(s, _) in &step.tokens {
-            positions.push(fed[s] as i32);
-            slots.push(slot_of[s]);
-            fed[s] += 1;
-            ends.push(fed[s]);
-        }
-        let ids: Vec<i32> = step.tokens.iter().map(|&(_, t)| t).collect();
+        let (mut inputs, ends) = token_inputs(step, &slot_of, &mut fed);
         let rows: Vec<i32> = step.rows.iter().map(|&r| r as i32).collect();
-        let t = ids.len();
-        let inputs = [
-            Tensor::i32(vec![t], ids).unwrap(),
-            Tensor::i32(vec![t], slots).unwrap(),
-            Tensor::i32(vec![t], positions).unwrap(),
-            Tensor::i32(vec![rows.len()], rows).unwrap(),
-        ];
+        inputs.push(Tensor::i32(vec![rows.len()], rows).unwrap());
         let logits = session.run("step", &inputs).unwrap().remove(0);
         assert_eq!(logits.shape, [step.rows.len(), vocab], "{name} step {k}");
         let logits = logits.to_f32_vec();
@@ -158,4 +167,70 @@ fn example_steps_equal_forward_on_the_evaluator() {
         let weights = random_weights(&model, 3);
         check(&config.name, &model, &weights);
     }
+}
+
+/// `model` with `step` also returning the expert ids its MoE layers read
+/// (after its own outputs, so the state bindings stay), and how many.
+fn step_returning_expert_ids(model: &Model) -> (Model, usize) {
+    let mut model = model.clone();
+    let step = model
+        .functions
+        .iter_mut()
+        .find(|f| f.name == "step")
+        .unwrap();
+    let mut ids = Vec::new();
+    for instr in &step.body {
+        if instr.op.name() == "moe" {
+            if let Operand::Value(v) = instr.operands[1] {
+                if !ids.contains(&v) {
+                    ids.push(v);
+                }
+            }
+        }
+    }
+    step.outputs.extend(&ids);
+    (model, ids.len())
+}
+
+/// Before every step of the schedule, `route` on the step's tokens; its ids
+/// must equal those `step` computes for the same tokens (the shared router
+/// head routing every layer, or one head per layer).
+fn check_route(name: &str, model: &Model, weights: &Weights) {
+    let (model, layers) = step_returning_expert_ids(model);
+    let heads = model.function("route").unwrap().outputs.len() - 2;
+    let slot_of = [2, 0, 3];
+    let mut fed = [0usize; 3];
+    let mut session = StateSession::new(&model, weights);
+    let (_, steps) = schedule(64);
+    for (k, step) in steps.iter().enumerate() {
+        let (mut inputs, _) = token_inputs(step, &slot_of, &mut fed);
+        let routed = session.run("route", &inputs).unwrap();
+        assert_eq!(routed.len(), heads, "{name}");
+        let rows: Vec<i32> = step.rows.iter().map(|&r| r as i32).collect();
+        inputs.push(Tensor::i32(vec![rows.len()], rows).unwrap());
+        let stepped = session.run("step", &inputs).unwrap();
+        let used = &stepped[stepped.len() - layers..];
+        for (l, ids) in used.iter().enumerate() {
+            let head = &routed[l.min(heads - 1)];
+            assert_eq!(head.shape, ids.shape, "{name} step {k} layer {l}");
+            assert_eq!(
+                head.to_i64_vec(),
+                ids.to_i64_vec(),
+                "{name} step {k} layer {l}"
+            );
+        }
+    }
+}
+
+#[test]
+fn route_returns_the_expert_ids_step_uses_on_the_evaluator() {
+    for config in [readme_moe(), pregated_topk()] {
+        let config = config.with_kv_cache(16);
+        let model = config.build().unwrap();
+        let weights = random_weights(&model, 5);
+        check_route(&config.name, &model, &weights);
+    }
+    let mixtral = mixtral_tiny().with_kv_cache(16).build().unwrap();
+    assert!(mixtral.function("step").is_some());
+    assert!(mixtral.function("route").is_none());
 }

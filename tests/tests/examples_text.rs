@@ -78,8 +78,14 @@ fn header(config: &MoeTransformerConfig) -> String {
             .map(|n| format!(
                 "# With a KV cache of up to {n} positions (session states): `prefill` and `decode`\n\
                  # run on one sequence's cache; `step` decodes up to {b} sequences at once over\n\
-                 # KV pools of {b} slots (`seam generate` and `seam serve` run it).\n",
-                b = config.max_batch.unwrap_or(0)
+                 # KV pools of {b} slots (`seam generate` and `seam serve` run it).\n{route}",
+                b = config.max_batch.unwrap_or(0),
+                route = if config.routing.is_pre_gated() {
+                    "# `route` runs the router alone over `step`'s tokens and returns each head's\n\
+                     # expert ids: the batch's experts, known before `step` runs (`--schedule expert-aware`).\n"
+                } else {
+                    ""
+                },
             ))
             .unwrap_or_default(),
     )

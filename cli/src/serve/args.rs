@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use seam_runtime::serving::{ExpertAware, FirstComeFirstServed, SchedulePolicy};
 
 use super::super::device::DeviceArgs;
 use super::super::weight_dirs::WeightDirArgs;
@@ -35,6 +36,17 @@ pub struct ServeArgs {
     /// sequence at a time.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_batch: Option<u64>,
+    /// The most sequences one step feeds (default: `--max-batch`); below
+    /// it, `--schedule` picks which of the running sequences go.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub step_batch: Option<u64>,
+    /// How each step's batch is formed: `fcfs` feeds the longest running
+    /// sequences first; `expert-aware` feeds those whose next tokens share
+    /// experts (routed before the step by a pre-gating model's `route`; a
+    /// sequence passed over 4 steps in a row goes first). Requests are
+    /// admitted first come first served either way.
+    #[arg(long, value_enum, default_value_t = Schedule::Fcfs)]
+    pub schedule: Schedule,
     /// The most requests queued or running at once; more are answered 429
     /// with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
@@ -56,4 +68,33 @@ pub struct ServeArgs {
     /// Replace the --routing-trace file if it exists.
     #[arg(long)]
     pub force: bool,
+}
+
+/// How `seam serve` forms each step's batch (`--schedule`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Schedule {
+    /// First come first served.
+    Fcfs,
+    /// Fewest experts per step, no sequence passed over more than
+    /// `max_skips` steps in a row (4 for `seam serve`).
+    ExpertAware,
+}
+
+impl Schedule {
+    /// The engine's policy; `expert-aware` passing a sequence over at most
+    /// `max_skips` steps in a row.
+    pub fn policy(self, max_skips: u32) -> Box<dyn SchedulePolicy> {
+        match self {
+            Schedule::Fcfs => Box::new(FirstComeFirstServed),
+            Schedule::ExpertAware => Box::new(ExpertAware { max_skips }),
+        }
+    }
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Schedule::Fcfs => "fcfs",
+            Schedule::ExpertAware => "expert-aware",
+        }
+    }
 }

@@ -116,6 +116,22 @@ impl Metrics {
                 format!("{rate:.3}"),
             ),
         ];
+        if s.routed_steps > 0 {
+            plain.extend([
+                (
+                    "seam_routed_steps_total",
+                    "counter",
+                    "Engine steps whose tokens were routed before they ran.",
+                    s.routed_steps.to_string(),
+                ),
+                (
+                    "seam_step_expert_pairs_total",
+                    "counter",
+                    "Unique (router head, expert) pairs of each routed step's tokens, summed.",
+                    s.expert_pairs.to_string(),
+                ),
+            ]);
+        }
         if let Some(x) = &s.experts {
             let c = &x.counters;
             plain.extend([

@@ -27,7 +27,7 @@ mod text;
 use std::io::Write;
 use std::sync::Arc;
 
-pub use args::ServeArgs;
+pub use args::{Schedule, ServeArgs};
 
 use super::device::warming_up;
 use super::tokenizer::TextTokenizer;
@@ -35,7 +35,7 @@ use super::CliError;
 use chat_template::ChatTemplate;
 use routes::{AppState, ModelInfo};
 use routing_trace::{create_trace, TracedEngine};
-use seam_runtime::serving::{Engine, EngineOptions};
+use seam_runtime::serving::{Engine, EngineOptions, DEFAULT_MAX_SKIPS};
 
 /// Runs `seam serve` until Ctrl-C.
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
@@ -80,6 +80,8 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let started = std::time::Instant::now();
     let options = EngineOptions {
         max_batch: args.max_batch.map(|n| n as usize),
+        step_batch: args.step_batch.map(|n| n as usize),
+        policy: args.schedule.policy(DEFAULT_MAX_SKIPS),
         ..EngineOptions::default()
     };
     let backend = warming_up(|| Engine::new(&model, options))?;
@@ -87,6 +89,9 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let max_seq_len = stats.max_seq_len;
     tracing::info!(
         max_batch = stats.max_batch,
+        step_batch = stats.step_batch,
+        schedule = ?args.schedule,
+        routed = backend.knows_routing(),
         max_seq_len,
         ready_ms = started.elapsed().as_millis() as u64,
         "engine ready (kernels compiled)"

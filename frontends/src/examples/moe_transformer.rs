@@ -53,6 +53,15 @@ impl Routing {
             _ => GatedAct::SwiGlu,
         }
     }
+
+    /// Whether a decoupled router makes every layer's choice before the
+    /// backbone runs (the model then has a `route` entry point beside `step`).
+    pub fn is_pre_gated(&self) -> bool {
+        matches!(
+            self,
+            Routing::PreGatedShared(_) | Routing::PreGatedPerLayer(..)
+        )
+    }
 }
 
 /// Shape and routing of a MoE transformer.

@@ -63,7 +63,9 @@ impl DecoderModel {
     /// `step(%ids, %slots, %positions: i32[tokens], %rows: i32[batch]) ->
     /// f32[batch, vocab]` over KV pools (the runtime's serving contract):
     /// token `t` of any sequence sits in pool slot `slots[t]` at
-    /// `positions[t]`, and the logits are those of the tokens `rows`.
+    /// `positions[t]`, and the logits are those of the tokens `rows`. With a
+    /// pre-gating router and a `step`, also `route` (see
+    /// [`DecoderModel::add_route`]).
     pub(crate) fn add_functions(
         &self,
         m: &mut ModelBuilder,
@@ -93,7 +95,51 @@ impl DecoderModel {
         }
         if let Some(step) = step {
             self.add_step(m, tokens, step)?;
+            self.add_route(m, tokens, step)?;
         }
+        Ok(())
+    }
+
+    /// With a pre-gating router, adds `route(%ids, %slots, %positions:
+    /// i32[tokens]) -> (i32[tokens, k], …)`: the router alone over `step`'s
+    /// tokens, returning each head's expert ids (one output per head, in
+    /// head order: per layer, or one shared by every layer) — the experts
+    /// `step` will use for those tokens, known before it runs. It keeps only
+    /// the router's pool states (`router.k_pool`, `router.v_pool`, shared
+    /// with `step`) and writes each token's keys and values there as `step`
+    /// does, so a token routed and later stepped at the same slot and
+    /// position is written twice with the same values. Without a pre-gating
+    /// router (routers inside the layers) there is no `route`: a layer's
+    /// experts are known only once the layers before it have run.
+    fn add_route(
+        &self,
+        m: &mut ModelBuilder,
+        tokens: &Dim,
+        step: &StepShape,
+    ) -> Result<(), BuildError> {
+        let Some(router) = &self.router else {
+            return Ok(());
+        };
+        let per_token = || TensorType::new(DType::I32, [tokens.clone()]);
+        let mut f = m.function("route");
+        let ids = f.input("ids", per_token());
+        let slots = f.input("slots", per_token());
+        let positions = f.input("positions", per_token());
+        let layer = &router.layer;
+        let cache = KvCache::declare_pool(
+            &mut f,
+            &layer.prefix,
+            layer.attn.cache_row(),
+            step.pool,
+            [slots, positions],
+        );
+        let tokens = Tokens {
+            rows: tokens,
+            pos: positions,
+        };
+        let decisions = router.emit(&mut f, tokens, ids, Some(cache))?;
+        let outputs: Vec<ValueId> = decisions.iter().map(|d| d.ids).collect();
+        f.finish(&outputs);
         Ok(())
     }
 

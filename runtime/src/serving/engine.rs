@@ -1,18 +1,20 @@
 //! The batched engine: continuous batching over per-sequence KV pool slots.
 //! Each [`Engine::step`] admits waiting requests while slots and the token
-//! budget allow, runs the bundle's `step` once for every running sequence
-//! (decode tokens and prompt chunks together), samples each sampled
-//! sequence's next token on the device with its own settings, and retires the
-//! sequences that finished, freeing their slots.
+//! budget allow, runs the bundle's `step` once for the running sequences the
+//! policy picks (all of them, up to the step batch; decode tokens and prompt
+//! chunks together), samples each sampled sequence's next token on the device
+//! with its own settings, and retires the sequences that finished, freeing
+//! their slots.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::layout::StepLayout;
 use super::plan::{plan_step, StepPlan};
-use super::policy::{FirstComeFirstServed, SchedulePolicy, Waiting};
+use super::policy::{FirstComeFirstServed, Ready, SchedulePolicy, Waiting};
 use super::request::{Finish, Request, RequestId, StepEvent};
 use super::routing_trace::{decisions, RoutingDecision};
+use super::routing::{RouteToken, Router};
 use super::sequence::Sequence;
 use super::slots::SlotPool;
 use super::stats::EngineStats;
@@ -25,27 +27,40 @@ use crate::tensor::HostTensor;
 
 /// How an [`Engine`] batches.
 pub struct EngineOptions {
-    /// The most sequences running at once (default and limit: what the
-    /// bundle's `step` and KV pools allow).
+    /// The most sequences running at once, each holding a KV pool slot
+    /// (default and limit: what the bundle's `step` and KV pools allow).
     pub max_batch: Option<usize>,
+    /// The most sequences one step feeds (default and limit: `max_batch`);
+    /// with more running, the policy picks which
+    /// ([`SchedulePolicy::pick`]).
+    pub step_batch: Option<usize>,
     /// The most tokens one step feeds (default and limit: the bound of the
     /// bundle's `tokens` dim); prompts longer than it are fed in chunks.
     pub token_budget: Option<usize>,
-    /// Which waiting request is admitted next.
+    /// Which waiting request is admitted next, and which running sequences
+    /// each step feeds.
     pub policy: Box<dyn SchedulePolicy>,
     /// The ranks of a shard set's bundle (see
     /// [`Session::set_communicator`]); every rank's engine must get the same
     /// requests in the same order.
     pub communicator: Option<Arc<dyn Communicator>>,
+    /// Route every step's tokens with the bundle's [`super::ROUTE`] (when
+    /// it has one) and count the experts they use in
+    /// [`EngineStats::expert_pairs`], even for a policy that does not read
+    /// routing (which then costs a `route` run per step). A policy that
+    /// reads routing counts them anyway.
+    pub count_experts: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             max_batch: None,
+            step_batch: None,
             token_budget: None,
             policy: Box::new(FirstComeFirstServed),
             communicator: None,
+            count_experts: false,
         }
     }
 }
@@ -65,7 +80,10 @@ pub struct Engine {
     session: Session,
     layout: StepLayout,
     capacity: usize,
+    step_batch: usize,
     budget: usize,
+    /// The bundle's `route`, for an engine that routes.
+    router: Option<Router>,
     pool: SlotPool,
     waiting: VecDeque<Queued>,
     running: Vec<Sequence>,
@@ -81,21 +99,45 @@ impl Engine {
     /// An engine over `model`'s `step` entry point, with a session of its
     /// own; runs one step on a one-token input so that a driver compiling
     /// kernels at their first dispatch (lavapipe) does so here, not in a
-    /// served step. Refuses a bundle without a usable `step`, and options
-    /// past its bounds.
+    /// served step (and so for `route`, when the engine routes). Refuses a
+    /// bundle without a usable `step`, and options past its bounds. A policy
+    /// reading routing over a bundle without `route` (routers inside the
+    /// layers) gets none: it is warned about, and
+    /// [`Engine::knows_routing`] says so.
     pub fn new(model: &Model, options: EngineOptions) -> Result<Engine, Error> {
         let layout = StepLayout::read(model)?;
         let limit = layout.slots.min(layout.max_rows).min(layout.max_tokens);
         let capacity = bounded("max_batch", options.max_batch, limit)?;
+        let step_batch = bounded("step_batch", options.step_batch, capacity)?;
         let budget = bounded("token_budget", options.token_budget, layout.max_tokens)?;
-        if budget < capacity {
+        if budget < step_batch {
             return Err(Error::Input(format!(
-                "a token budget of {budget} cannot feed {capacity} decoding sequences per step"
+                "a token budget of {budget} cannot feed {step_batch} decoding sequences per step"
             )));
+        }
+        let routes = options.policy.uses_routing() || options.count_experts;
+        let router = if routes {
+            Router::read(model, layout.max_tokens)?
+        } else {
+            None
+        };
+        if options.policy.uses_routing() && router.is_none() {
+            tracing::warn!(
+                policy = options.policy.name(),
+                "the bundle has no `route` entry point (its routers sit inside the layers, so a step's experts are not known before it runs): the policy picks without routing"
+            );
         }
         let mut session = model.session()?;
         if let Some(c) = options.communicator {
             session.set_communicator(c);
+        }
+        if let Some(router) = &router {
+            let token = RouteToken {
+                slot: 0,
+                position: 0,
+                id: 0,
+            };
+            router.route(&mut session, &[token])?;
         }
         let warm_up = StepPlan {
             ids: vec![0],
@@ -112,12 +154,15 @@ impl Engine {
             pool: SlotPool::new(capacity as u32),
             stats: EngineStats {
                 max_batch: capacity,
+                step_batch,
                 max_seq_len: layout.max_seq_len,
                 ..EngineStats::default()
             },
             layout,
             capacity,
+            step_batch,
             budget,
+            router,
             waiting: VecDeque::new(),
             running: Vec::new(),
             pending: Vec::new(),
@@ -200,13 +245,21 @@ impl Engine {
     /// it returns at once. On a device error the sequences of the failed step
     /// are dropped (their slots freed), the error returned, and the next step
     /// reports them with [`Finish::Failed`].
+    /// A failure running `route` before the step is returned with nothing
+    /// changed but the admissions.
     pub fn step(&mut self) -> Result<Vec<StepEvent>, Error> {
-        let mut events = std::mem::take(&mut self.pending);
         self.admit();
         if self.running.is_empty() {
-            return Ok(events);
+            return Ok(std::mem::take(&mut self.pending));
         }
-        let mut plan = plan_step(&self.running, self.budget);
+        let chosen = self.choose()?;
+        let mut plan = plan_step(&self.running, &chosen, self.budget);
+        let pairs = self.count_pairs(&plan)?;
+        for (i, s) in self.running.iter_mut().enumerate() {
+            let fed = plan.fed.iter().any(|&(j, _)| j == i);
+            s.skipped = if fed { 0 } else { s.skipped + 1 };
+        }
+        let mut events = std::mem::take(&mut self.pending);
         // Row `b` of the logits is the token `plan.rows[b]`'s.
         let mut picks: Vec<(usize, Draw)> = plan
             .sampled
@@ -252,6 +305,10 @@ impl Engine {
             log.extend(decisions(self.stats.steps, &fed, layers));
         }
         self.stats.steps += 1;
+        if let Some(pairs) = pairs {
+            self.stats.routed_steps += 1;
+            self.stats.expert_pairs += pairs as u64;
+        }
         for &(i, n) in &plan.fed {
             let s = &mut self.running[i];
             self.stats.prompt_tokens += n.min(s.prompt_left()) as u64;
@@ -319,6 +376,103 @@ impl Engine {
         self.layout.vocab
     }
 
+    /// Whether the engine routes each step's tokens before running it (its
+    /// policy reads routing, or [`EngineOptions::count_experts`], and the
+    /// bundle has a [`super::ROUTE`] entry point).
+    pub fn knows_routing(&self) -> bool {
+        self.router.is_some()
+    }
+
+    /// The running sequences (indices, in admission order) this step feeds:
+    /// all of them up to the step batch, else the policy's pick (routing the
+    /// candidates' next tokens first if it reads routing). A pick naming
+    /// none is taken as the default pick.
+    fn choose(&mut self) -> Result<Vec<usize>, Error> {
+        let n = self.running.len();
+        let batch = self.step_batch;
+        if n <= batch {
+            return Ok((0..n).collect());
+        }
+        let routed = self.policy.uses_routing() && self.router.is_some();
+        let budget = self.budget;
+        if routed {
+            let wants: Vec<(usize, usize)> = (0..n)
+                .map(|i| (i, self.running[i].fed + self.running[i].next_feed(budget)))
+                .collect();
+            self.route(&wants)?;
+        }
+        let view: Vec<Ready<'_>> = self
+            .running
+            .iter()
+            .map(|s| Ready {
+                id: s.id,
+                arrival: s.arrival,
+                skipped: s.skipped,
+                routes: routed
+                    .then(|| s.routes.get(s.fed..s.fed + s.next_feed(budget)))
+                    .flatten(),
+            })
+            .collect();
+        let mut chosen = Vec::with_capacity(batch);
+        for i in self.policy.pick(&view, batch) {
+            if i < n && !chosen.contains(&i) && chosen.len() < batch {
+                chosen.push(i);
+            }
+        }
+        if chosen.is_empty() {
+            chosen = (0..batch).collect();
+        }
+        chosen.sort_unstable();
+        Ok(chosen)
+    }
+
+    /// Routes the tokens of running sequences `wants` names (index, and the
+    /// position up to which it is to be routed) not routed yet, with one
+    /// `route` run (or one per token bound), and keeps their routing.
+    fn route(&mut self, wants: &[(usize, usize)]) -> Result<(), Error> {
+        let Some(router) = &self.router else {
+            return Ok(());
+        };
+        let tokens: Vec<RouteToken> = wants
+            .iter()
+            .flat_map(|&(i, upto)| self.running[i].unrouted(upto))
+            .collect();
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let routes = router.route(&mut self.session, &tokens)?;
+        for (token, route) in tokens.iter().zip(routes) {
+            if let Some(s) = self.running.iter_mut().find(|s| s.slot == token.slot) {
+                s.routes.push(route);
+            }
+        }
+        Ok(())
+    }
+
+    /// For an engine that routes, the unique `(head, expert)` pairs of the
+    /// tokens `plan` feeds (routing them first where needed).
+    fn count_pairs(&mut self, plan: &StepPlan) -> Result<Option<usize>, Error> {
+        if self.router.is_none() {
+            return Ok(None);
+        }
+        let wants: Vec<(usize, usize)> = plan
+            .fed
+            .iter()
+            .map(|&(i, n)| (i, self.running[i].fed + n))
+            .collect();
+        self.route(&wants)?;
+        let pairs: BTreeSet<(u32, u32)> = plan
+            .fed
+            .iter()
+            .flat_map(|&(i, n)| {
+                let s = &self.running[i];
+                s.routes.get(s.fed..s.fed + n).unwrap_or_default()
+            })
+            .flat_map(|t| t.iter().copied())
+            .collect();
+        Ok(Some(pairs.len()))
+    }
+
     /// Whether request `id` is waiting or running.
     fn holds(&self, id: RequestId) -> bool {
         self.waiting.iter().any(|q| q.id == id) || self.running.iter().any(|s| s.id == id)
@@ -350,7 +504,7 @@ impl Engine {
             };
             if let Some(q) = self.waiting.remove(k) {
                 self.running
-                    .push(Sequence::new(q.id, slot, q.request, q.sampler));
+                    .push(Sequence::new(q.id, slot, q.request, q.sampler, q.arrival));
             }
         }
         self.refresh_counts();

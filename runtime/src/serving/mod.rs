@@ -3,7 +3,10 @@
 //! slots; the [`Engine`] runs it with continuous batching: requests queue,
 //! each step admits waiting ones while slots and the token budget allow (in a
 //! [`SchedulePolicy`]'s order, first come first served by default), feeds
-//! decode tokens and prompt chunks of many sequences together, samples every
+//! decode tokens and prompt chunks of many sequences together (those the
+//! policy picks when more are running than a step feeds: [`ExpertAware`]
+//! picks those sharing experts, known from a pre-gating model's [`ROUTE`]
+//! entry point before the step runs), samples every
 //! sequence's next token on the device with its own settings, streams it back
 //! as a [`StepEvent`], and retires finished sequences, freeing their slots.
 //!
@@ -12,19 +15,23 @@
 
 mod complete;
 mod engine;
+mod expert_aware;
 mod layout;
 mod plan;
 mod policy;
 mod request;
 mod routing_trace;
+mod routing;
 mod sequence;
 mod slots;
 mod stats;
 
 pub use complete::{complete_all, Completion};
 pub use engine::{Engine, EngineOptions};
+pub use expert_aware::{ExpertAware, DEFAULT_MAX_SKIPS};
 pub use layout::{STEP, STEP_INPUTS};
-pub use policy::{FirstComeFirstServed, SchedulePolicy, Waiting};
+pub use policy::{FirstComeFirstServed, Ready, SchedulePolicy, Waiting};
 pub use request::{Finish, Request, RequestId, StepEvent};
 pub use routing_trace::RoutingDecision;
+pub use routing::{TokenRoute, ROUTE};
 pub use stats::EngineStats;

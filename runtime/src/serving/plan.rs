@@ -21,14 +21,16 @@ pub(crate) struct StepPlan {
     pub fed: Vec<(usize, usize)>,
 }
 
-/// Plans a step over `running` (in admission order) feeding at most `budget`
-/// tokens: every decoding sequence's last token (one each), then prompt
-/// chunks in admission order while the budget lasts. A sequence is sampled
-/// when the step feeds its last prompt token or a decode token. The caller
-/// keeps `running.len() <= budget`, so every decoding sequence fits.
-pub(crate) fn plan_step(running: &[Sequence], budget: usize) -> StepPlan {
+/// Plans a step over the sequences `chosen` (indices into `running`, in
+/// admission order) feeding at most `budget` tokens: every decoding
+/// sequence's last token (one each), then prompt chunks in admission order
+/// while the budget lasts. A sequence is sampled when the step feeds its last
+/// prompt token or a decode token. The caller keeps `chosen.len() <=
+/// budget`, so every decoding sequence fits.
+pub(crate) fn plan_step(running: &[Sequence], chosen: &[usize], budget: usize) -> StepPlan {
     let mut plan = StepPlan::default();
-    for (i, s) in running.iter().enumerate() {
+    let chosen = || chosen.iter().map(|&i| (i, &running[i]));
+    for (i, s) in chosen() {
         if let (Some(token), 0) = (s.last, s.prompt_left()) {
             if plan.ids.len() < budget {
                 plan.push(s, &[token], s.fed);
@@ -37,7 +39,7 @@ pub(crate) fn plan_step(running: &[Sequence], budget: usize) -> StepPlan {
             }
         }
     }
-    for (i, s) in running.iter().enumerate() {
+    for (i, s) in chosen() {
         let room = budget - plan.ids.len();
         let chunk = s.prompt_left().min(room);
         if chunk == 0 {
@@ -82,7 +84,13 @@ mod tests {
             sampling: Sampling::Greedy,
             stop_ids: Vec::new(),
         };
-        let mut s = Sequence::new(id, slot, request, Sampler::new(Sampling::Greedy).unwrap());
+        let mut s = Sequence::new(
+            id,
+            slot,
+            request,
+            Sampler::new(Sampling::Greedy).unwrap(),
+            id,
+        );
         s.fed = fed;
         s.last = last;
         s
@@ -95,7 +103,7 @@ mod tests {
             sequence(2, 0, &[20, 21], 2, Some(99)),
             sequence(3, 1, &[30, 31, 32], 0, None),
         ];
-        let plan = plan_step(&running, 6);
+        let plan = plan_step(&running, &[0, 1, 2], 6);
         // Sequence 2 decodes 99 at position 2; sequence 1's prompt takes the
         // other 5 tokens and completes; sequence 3 waits for the next step.
         assert_eq!(plan.ids, [99, 10, 11, 12, 13, 14]);
@@ -107,15 +115,28 @@ mod tests {
     }
 
     #[test]
+    fn only_the_chosen_sequences_are_fed() {
+        let running = [
+            sequence(1, 2, &[10, 11], 2, Some(5)),
+            sequence(2, 0, &[20, 21], 2, Some(99)),
+            sequence(3, 1, &[30, 31, 32], 0, None),
+        ];
+        let plan = plan_step(&running, &[1, 2], 8);
+        assert_eq!(plan.ids, [99, 30, 31, 32]);
+        assert_eq!(plan.sampled, [1, 2]);
+        assert_eq!(plan.fed, [(1, 1), (2, 3)]);
+    }
+
+    #[test]
     fn a_prompt_split_across_steps_is_sampled_only_at_its_end() {
         let running = [sequence(1, 0, &[1, 2, 3, 4, 5], 0, None)];
-        let first = plan_step(&running, 3);
+        let first = plan_step(&running, &[0], 3);
         assert_eq!(
             (first.ids.as_slice(), first.rows.len()),
             (&[1, 2, 3][..], 0)
         );
         let running = [sequence(1, 0, &[1, 2, 3, 4, 5], 3, None)];
-        let second = plan_step(&running, 3);
+        let second = plan_step(&running, &[0], 3);
         assert_eq!(second.ids, [4, 5]);
         assert_eq!(second.positions, [3, 4]);
         assert_eq!(second.rows, [1]);

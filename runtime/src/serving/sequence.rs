@@ -2,6 +2,7 @@
 //! what it generated.
 
 use super::request::{Finish, Request, RequestId};
+use super::routing::{RouteToken, TokenRoute};
 use crate::generate::Sampler;
 
 /// A request holding a KV pool slot.
@@ -25,11 +26,25 @@ pub(crate) struct Sequence {
     pub stop_ids: Vec<i32>,
     /// Its random stream (one draw per generated token, as when alone).
     pub sampler: Sampler,
+    /// Its place in arrival order.
+    pub arrival: u64,
+    /// Steps in a row that fed other sequences but not this one.
+    pub skipped: u32,
+    /// The routing of its tokens by position, for an engine that routes
+    /// (every token is routed before a step feeds it, so this holds at least
+    /// `fed` entries then).
+    pub routes: Vec<TokenRoute>,
 }
 
 impl Sequence {
     /// `request` admitted into `slot`, its settings already validated.
-    pub(crate) fn new(id: RequestId, slot: u32, request: Request, sampler: Sampler) -> Sequence {
+    pub(crate) fn new(
+        id: RequestId,
+        slot: u32,
+        request: Request,
+        sampler: Sampler,
+        arrival: u64,
+    ) -> Sequence {
         Sequence {
             id,
             slot,
@@ -40,7 +55,36 @@ impl Sequence {
             max_new: request.max_new_tokens,
             stop_ids: request.stop_ids,
             sampler,
+            arrival,
+            skipped: 0,
+            routes: Vec::new(),
         }
+    }
+
+    /// Tokens a step feeds it at most: its decode token, or its next prompt
+    /// chunk within `budget`.
+    pub(crate) fn next_feed(&self, budget: usize) -> usize {
+        match self.prompt_left() {
+            0 => usize::from(self.last.is_some()),
+            left => left.min(budget),
+        }
+    }
+
+    /// Its tokens at positions from those routed up to `upto` (not past its
+    /// next feed), to route.
+    pub(crate) fn unrouted(&self, upto: usize) -> impl Iterator<Item = RouteToken> + '_ {
+        (self.routes.len()..upto).filter_map(move |position| {
+            let id = match self.prompt.get(position) {
+                Some(&id) => id,
+                None if position == self.fed => self.last?,
+                None => return None,
+            };
+            Some(RouteToken {
+                slot: self.slot,
+                position,
+                id,
+            })
+        })
     }
 
     /// Prompt tokens not yet in the slot.
