@@ -61,6 +61,7 @@ fn run(
         token_budget: Some(16),
         policy,
         count_experts: true,
+        ..EngineOptions::default()
     };
     let mut engine = Engine::new(model, options).unwrap();
     let done = complete_all(&mut engine, 0, requests.to_vec()).unwrap();
