@@ -14,6 +14,18 @@
 set -euo pipefail
 cmd=${1:?up|mpirun|down}; n=${2:?N}
 agent=/tmp/seam-netns-ssh
+# Removes every emulated host and the bridge (what an interrupted run left too).
+teardown() {
+    for ns in $(ip netns list 2>/dev/null | awk '/^seamns/ {print $1}'); do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    # A namespace whose processes linger goes away later: drop its links now.
+    for link in $(ip -o link show | awk -F': ' '$2 ~ /^v[0-9]+-br@/ {sub(/@.*/, "", $2); print $2}'); do
+        ip link del "$link" 2>/dev/null || true
+    done
+    ip link del br-seam 2>/dev/null || true
+}
+
 case "$cmd" in
 up)
     rate=${3:?RATE}; delay=${4:-}
@@ -22,6 +34,7 @@ up)
         exit 3
     fi
     ip netns del seamns-probe
+    teardown
     ip link add br-seam type bridge
     ip link set br-seam up
     for i in $(seq 1 "$n"); do
@@ -58,8 +71,7 @@ SH
         "$@"
     ;;
 down)
-    for i in $(seq 1 "$n"); do ip netns del "seamns$i" 2>/dev/null || true; done
-    ip link del br-seam 2>/dev/null || true
+    teardown
     ;;
 *) echo "netns-hosts: unknown command $cmd" >&2; exit 2 ;;
 esac
