@@ -22,8 +22,8 @@ mod ranks;
 mod run;
 mod sample;
 mod serve;
-mod tensor_parallel;
 mod serve_bench;
+mod tensor_parallel;
 mod tokenizer;
 mod weight_dirs;
 
