@@ -67,6 +67,18 @@ check_forward examples/mixtral_tiny.seam 2
 check_generate examples/mixtral_tiny_kv.seam 2
 check_generate examples/mixtral_tiny_kv.seam 4
 
+# A model over one device's memory budget runs as 2 ranks holding half each.
+$seam compile examples/ladder_residual.seam -o "$tmp/big.seamb" --random-weights 3 --force >/dev/null
+$seam compile examples/ladder_residual.seam -o "$tmp/halves.seamb" --random-weights 3 --tensor-parallel 2 --force >/dev/null
+total=$(stat -c %s "$tmp/big.seamb"); half=$(stat -c %s "$tmp/halves.rank0.seamb")
+budget=$(( (total + half) / 2 ))
+if out=$($seam run "$tmp/big.seamb" --tokens 1,2,3 --memory-budget "$budget" 2>&1); then
+    echo "mpi-test: the whole model ran within a budget below its weights" >&2; exit 1
+fi
+grep -q "over the budget" <<<"$out" || { echo "mpi-test: unexpected error: $out" >&2; exit 1; }
+mpi 2 $seam run "$tmp/halves.seamb" --tokens 1,2,3 --memory-budget "$budget" >/dev/null
+echo "mpi-test: a $total-byte bundle refused under a $budget-byte budget runs as 2 ranks of $half bytes"
+
 # A 2-rank set under 3 ranks: every rank fails, naming the mismatch.
 $seam compile examples/ladder_residual.seam -o "$tmp/set.seamb" --random-weights 3 --tensor-parallel 2 --force >/dev/null
 if out=$(mpi 3 $seam run "$tmp/set.seamb" --tokens 1,2 2>&1); then

@@ -89,7 +89,8 @@ fn status_of(e: &Error) -> SeamStatus {
         | Error::WorkgroupMemory { .. }
         | Error::GridBudget { .. }
         | Error::Buffer { .. }
-        | Error::Collective(_) => SeamErrorDevice,
+        | Error::Collective(_)
+        | Error::WeightBudget { .. } => SeamErrorDevice,
     }
 }
 

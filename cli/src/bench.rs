@@ -62,7 +62,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     );
     for path in &args.bundles {
         let (bundle, ranks) = ranks::open_bundle(&args.weights, path)?;
-        let model = args.experts.load(&rt, bundle)?;
+        let model = args.experts.load(&rt, bundle, args.device.memory_budget)?;
         let first = model
             .manifest()
             .entry_points

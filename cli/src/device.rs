@@ -18,6 +18,18 @@ pub struct DeviceArgs {
     /// Prefer an integrated GPU over a discrete one.
     #[arg(long)]
     pub low_power: bool,
+    /// The device memory a bundle's weights may take (bytes, or with a binary
+    /// suffix: `8G`, `512M`); a bundle needing more is refused, naming its
+    /// size (`--resident-experts` keeps experts in host memory, a shard set
+    /// splits the weights over ranks). Default: no limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
+    pub memory_budget: Option<u64>,
+}
+
+/// A `--memory-budget` value.
+fn parse_budget(text: &str) -> Result<u64, String> {
+    seam_ir::eval::budget::parse_size(text)
+        .ok_or_else(|| format!("`{text}` is not a size (bytes, or a number with K, M, G or T)"))
 }
 
 impl DeviceArgs {

@@ -199,7 +199,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         println!("prompt: {} (tokenizer {})", ids.join(","), t.origin());
     }
     let stop_ids = stop_ids(&bundle, args.ignore_eos);
-    let model = args.experts.load(&rt, bundle)?;
+    let model = args.experts.load(&rt, bundle, args.device.memory_budget)?;
     let (g, experts) = if batched {
         let request = Request {
             prompt: prompt.clone(),

@@ -170,7 +170,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         rt.gpu().adapter().name,
         rt.gpu().adapter().backend
     );
-    let model = args.experts.load(&rt, bundle)?;
+    let model = args.experts.load(&rt, bundle, args.device.memory_budget)?;
     let mut session = model.session()?;
     if let Some(c) = ranks {
         session.set_communicator(c);

@@ -154,6 +154,15 @@ pub enum Error {
     /// refused).
     #[error("expert offload: {0}")]
     Experts(String),
+    /// The bundle's weights exceed the device memory granted to them
+    /// ([`crate::ModelOptions::weight_budget`]).
+    #[error("the bundle's weights need {needed} bytes on the device, over the budget of {budget}: keep experts in host memory (--resident-experts) or shard the model over several devices (seam compile --tensor-parallel N)")]
+    WeightBudget {
+        /// Bytes the weights would take.
+        needed: u64,
+        /// The budget.
+        budget: u64,
+    },
     /// The bundle is one rank of a shard set, and the session does not run
     /// with that set's ranks.
     #[error("{0}")]

@@ -26,6 +26,11 @@ pub(crate) struct LoadedModel {
 pub struct ModelOptions {
     /// Keep only some experts of each MoE layer on the device (`None`: all).
     pub experts: Option<ExpertOffload>,
+    /// Refuse to load a bundle whose weights would take more than this many
+    /// bytes of device memory (the device's share for this model): one too
+    /// large is kept partly in host memory ([`ModelOptions::experts`]) or
+    /// sharded over several devices (a shard set).
+    pub weight_budget: Option<u64>,
 }
 
 impl LoadedModel {

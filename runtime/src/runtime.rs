@@ -73,6 +73,13 @@ impl Runtime {
             .transpose()?
             .flatten();
         let on_host = |w: usize| layout.as_ref().is_some_and(|l| l.stack_of[w].is_some());
+        let needed: u64 = (0..manifest.weights.len())
+            .filter(|&w| !on_host(w))
+            .map(|w| manifest.weights[w].bytes)
+            .sum();
+        if let Some(budget) = options.weight_budget.filter(|&b| needed > b) {
+            return Err(Error::WeightBudget { needed, budget });
+        }
         let pipelines = manifest
             .kernels
             .iter()

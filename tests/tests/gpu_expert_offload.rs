@@ -45,8 +45,14 @@ fn fixture(name: &str) -> (Model, Weights) {
 
 fn load(rt: &Runtime, bytes: &[u8], experts: Option<ExpertOffload>) -> seam_runtime::Model {
     let bundle = BundleReader::from_bytes(bytes.to_vec()).unwrap();
-    rt.load_bundle_with(bundle, &ModelOptions { experts })
-        .unwrap()
+    rt.load_bundle_with(
+        bundle,
+        &ModelOptions {
+            experts,
+            ..ModelOptions::default()
+        },
+    )
+    .unwrap()
 }
 
 /// The forward logits of a 16-token prompt, as bits.
@@ -221,6 +227,7 @@ fn a_model_without_moe_layers_is_refused_by_name() {
     let bundle = BundleReader::from_bytes(bytes).unwrap();
     let options = ModelOptions {
         experts: Some(ExpertOffload::new(2, PolicyKind::Lru)),
+        ..ModelOptions::default()
     };
     match rt.load_bundle_with(bundle, &options) {
         Err(Error::Experts(m)) => assert!(m.contains("no MoE layer"), "{m}"),
@@ -233,9 +240,38 @@ fn a_model_without_moe_layers_is_refused_by_name() {
         BundleReader::from_bytes(bundle_bytes(&rt, &model, &weights, OptLevel::O0)).unwrap();
     let zero = ModelOptions {
         experts: Some(ExpertOffload::new(0, PolicyKind::Lru)),
+        ..ModelOptions::default()
     };
     assert!(matches!(
         rt.load_bundle_with(bundle, &zero),
         Err(Error::Experts(_))
     ));
+}
+
+#[test]
+fn a_weight_budget_refuses_what_does_not_fit_unless_experts_stay_on_the_host() {
+    let rt = runtime();
+    let (model, weights) = example(readme_moe());
+    let bytes = bundle_bytes(&rt, &model, &weights, OptLevel::O2);
+    let total: u64 = BundleReader::from_bytes(bytes.clone())
+        .unwrap()
+        .manifest()
+        .weights
+        .iter()
+        .map(|w| w.bytes)
+        .sum();
+    let budget = total * 3 / 4;
+    let options = |experts| ModelOptions {
+        experts,
+        weight_budget: Some(budget),
+    };
+    let bundle = BundleReader::from_bytes(bytes.clone()).unwrap();
+    match rt.load_bundle_with(bundle, &options(None)) {
+        Err(Error::WeightBudget { needed, budget: b }) => assert_eq!((needed, b), (total, budget)),
+        other => panic!("expected the budget refused, got {:?}", other.map(|_| ())),
+    }
+    // 2 of 8 experts resident: the stacks stay on the host and the rest fits.
+    let bundle = BundleReader::from_bytes(bytes).unwrap();
+    let offload = Some(ExpertOffload::new(2, PolicyKind::Lru));
+    rt.load_bundle_with(bundle, &options(offload)).unwrap();
 }

@@ -39,10 +39,17 @@ impl ExpertArgs {
         })
     }
 
-    /// Loads `bundle` on `rt` keeping the experts asked for on the device.
-    pub fn load(&self, rt: &Runtime, bundle: Bundle) -> Result<Model, CliError> {
+    /// Loads `bundle` on `rt` keeping the experts asked for on the device,
+    /// its weights within `weight_budget` bytes of device memory.
+    pub fn load(
+        &self,
+        rt: &Runtime,
+        bundle: Bundle,
+        weight_budget: Option<u64>,
+    ) -> Result<Model, CliError> {
         let options = ModelOptions {
             experts: self.offload(),
+            weight_budget,
         };
         Ok(rt.load_bundle_with(bundle, &options)?)
     }

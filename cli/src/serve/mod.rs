@@ -76,7 +76,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         .collect();
     let rt = args.device.open()?;
     tracing::info!(adapter = %rt.gpu().adapter().name, "device opened");
-    let model = args.experts.load(&rt, bundle)?;
+    let model = args.experts.load(&rt, bundle, args.device.memory_budget)?;
     let started = std::time::Instant::now();
     let options = EngineOptions {
         max_batch: args.max_batch.map(|n| n as usize),

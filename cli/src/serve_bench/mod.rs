@@ -98,7 +98,7 @@ pub fn run(args: &ServeBenchArgs) -> Result<(), CliError> {
     let output = range("output-len", &args.output_len)?;
     let bundle = args.weights.open(&args.bundle)?;
     let rt = args.device.open()?;
-    let model = args.experts.load(&rt, bundle)?;
+    let model = args.experts.load(&rt, bundle, args.device.memory_budget)?;
     let options = EngineOptions {
         max_batch: args.max_batch.map(|n| n as usize),
         step_batch: args.step_batch.map(|n| n as usize),

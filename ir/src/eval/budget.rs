@@ -126,7 +126,7 @@ impl MemoryBudget {
 }
 
 /// `12345`, `16G`, `512M`, `64K`, `1T` as bytes (binary suffixes).
-fn parse_size(text: &str) -> Option<u64> {
+pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let (digits, shift) = match text.char_indices().last()? {
         (i, 'K' | 'k') => (&text[..i], 10),
