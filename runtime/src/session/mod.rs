@@ -10,11 +10,11 @@
 //! compute them.
 
 mod dims;
-mod offloaded;
 mod sampled;
+mod split;
 
-pub use offloaded::LayerRouting;
 pub use sampled::{Sampled, SampledRows};
+pub use split::LayerRouting;
 
 use std::collections::HashMap;
 use std::sync::Arc;
