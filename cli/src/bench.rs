@@ -6,14 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+
+use crate::model_args::ModelArgs;
 use seam_core::DType;
 use seam_runtime::{Entry, HostTensor, Timing};
 
-use super::device::DeviceArgs;
 use super::run::input_id_bounds;
-use super::weight_dirs::WeightDirArgs;
 use super::CliError;
-use crate::experts::offload::ExpertArgs;
 use crate::ranks;
 
 /// Arguments of `seam bench`.
@@ -34,15 +33,9 @@ pub struct BenchArgs {
     /// Also time every dispatch on its own and print the slowest kernels.
     #[arg(long)]
     pub profile: bool,
-    /// Folders external weight files may lie in.
+    /// External weights, the device, the experts kept on it.
     #[command(flatten)]
-    pub weights: WeightDirArgs,
-    /// The device.
-    #[command(flatten)]
-    pub device: DeviceArgs,
-    /// Experts kept on the device.
-    #[command(flatten)]
-    pub experts: ExpertArgs,
+    pub model: ModelArgs,
 }
 
 /// Runs `seam bench`.
@@ -50,7 +43,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     if args.bundles.is_empty() {
         return Err(CliError::Usage("give at least one bundle".into()));
     }
-    let rt = args.device.open()?;
+    let rt = args.model.device.open()?;
     println!(
         "device: {} ({:?})",
         rt.gpu().adapter().name,
@@ -61,8 +54,8 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         "bundle", "tokens", "mean ms", "min ms", "wall mean ms", "dispatches", "submits"
     );
     for path in &args.bundles {
-        let (bundle, ranks) = ranks::open_bundle(&args.weights, path)?;
-        let model = args.experts.load(&rt, bundle, args.device.memory_budget)?;
+        let (bundle, ranks) = ranks::open_bundle(&args.model.weights, path)?;
+        let model = args.model.load(&rt, bundle)?;
         let first = model
             .manifest()
             .entry_points

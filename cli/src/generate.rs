@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args};
+
+use crate::model_args::ModelArgs;
 use seam_bundle::Bundle;
 use seam_ir::Tensor;
 use seam_runtime::generate::{
@@ -13,12 +15,11 @@ use seam_runtime::generate::{
 };
 use seam_runtime::serving::{complete_all, Completion, Engine, EngineOptions, Request, STEP};
 
-use super::device::{warm_up, warming_up, DeviceArgs};
+use super::device::{warm_up, warming_up};
 use super::eval::{refuse_existing, write_npy_file};
 use super::tokenizer::{TextTokenizer, TOKENIZER_FILE};
-use super::weight_dirs::WeightDirArgs;
 use super::CliError;
-use crate::experts::offload::{expert_report, ExpertArgs};
+use crate::experts::offload::expert_report;
 use crate::experts::trace::{from_decisions, to_json_lines};
 use crate::output::write_atomic;
 use crate::ranks;
@@ -77,15 +78,9 @@ pub struct GenerateArgs {
     /// bundle's generation metadata; see `seam inspect`).
     #[arg(long)]
     pub ignore_eos: bool,
-    /// Folders external weight files may lie in.
+    /// External weights, the device, the experts kept on it.
     #[command(flatten)]
-    pub weights: WeightDirArgs,
-    /// The device.
-    #[command(flatten)]
-    pub device: DeviceArgs,
-    /// Experts kept on the device.
-    #[command(flatten)]
-    pub experts: ExpertArgs,
+    pub model: ModelArgs,
 }
 
 impl GenerateArgs {
@@ -161,7 +156,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     refuse_existing(args.logits_out.as_deref(), args.force)?;
     refuse_existing(args.routing_trace.as_deref(), args.force)?;
     let sampling = args.sampling()?;
-    let (bundle, ranks) = ranks::open_bundle(&args.weights, &args.bundle)?;
+    let (bundle, ranks) = ranks::open_bundle(&args.model.weights, &args.bundle)?;
     let tokenizer = args.tokenizer(&bundle)?;
     let prompt = args.prompt(tokenizer.as_ref())?;
     let entries = &bundle.manifest().entry_points;
@@ -188,7 +183,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
             args.bundle.display()
         )));
     }
-    let rt = args.device.open()?;
+    let rt = args.model.device.open()?;
     println!(
         "device: {} ({:?})",
         rt.gpu().adapter().name,
@@ -199,7 +194,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         println!("prompt: {} (tokenizer {})", ids.join(","), t.origin());
     }
     let stop_ids = stop_ids(&bundle, args.ignore_eos);
-    let model = args.experts.load(&rt, bundle, args.device.memory_budget)?;
+    let model = args.model.load(&rt, bundle)?;
     let (g, experts) = if batched {
         let request = Request {
             prompt: prompt.clone(),

@@ -16,6 +16,7 @@ mod generate;
 mod generation_meta;
 mod inputs;
 mod inspect;
+mod model_args;
 mod model_source;
 mod output;
 mod ranks;

@@ -4,18 +4,19 @@
 use std::path::PathBuf;
 
 use clap::Args;
+
+use crate::model_args::ModelArgs;
 use seam_bundle::{Bundle, Manifest, Packing};
 use seam_core::quant::unpack_rows;
 use seam_ir::eval::StateSession;
 use seam_ir::{index_bounds, text, DType, EncodedWeight, Tensor, TensorData, Weights};
 use seam_runtime::{HostTensor, RunOutput, Timing};
 
-use super::device::{warm_up, DeviceArgs};
+use super::device::warm_up;
 use super::eval::{refuse_existing, write_npy_file};
 use super::inputs::{describe, InputArgs, InputSpec};
-use super::weight_dirs::WeightDirArgs;
 use super::CliError;
-use crate::experts::offload::{expert_report, ExpertArgs};
+use crate::experts::offload::expert_report;
 use crate::ranks;
 use seam_compiler::emit::transpose_last2;
 use seam_ir::eval::tensor::f32s_from_le_bytes;
@@ -41,15 +42,9 @@ pub struct RunArgs {
     /// bundle's own weights) and print the largest absolute difference.
     #[arg(long)]
     pub check_reference: bool,
-    /// Folders external weight files may lie in.
+    /// External weights, the device, the experts kept on it.
     #[command(flatten)]
-    pub weights: WeightDirArgs,
-    /// The device.
-    #[command(flatten)]
-    pub device: DeviceArgs,
-    /// Experts kept on the device.
-    #[command(flatten)]
-    pub experts: ExpertArgs,
+    pub model: ModelArgs,
 }
 
 /// A reference tensor as the runtime's host tensor.
@@ -130,7 +125,7 @@ pub(crate) fn reference_model(bundle: &Bundle) -> Result<(seam_ir::Model, Weight
 /// Runs `seam run`.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     refuse_existing(args.out.as_deref(), args.force)?;
-    let (bundle, ranks) = ranks::open_bundle(&args.weights, &args.bundle)?;
+    let (bundle, ranks) = ranks::open_bundle(&args.model.weights, &args.bundle)?;
     let manifest = bundle.manifest().clone();
     let entry = match &args.entry {
         Some(name) => manifest.entry_points.iter().find(|e| &e.name == name),
@@ -164,13 +159,13 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let rt = args.device.open()?;
+    let rt = args.model.device.open()?;
     println!(
         "device: {} ({:?})",
         rt.gpu().adapter().name,
         rt.gpu().adapter().backend
     );
-    let model = args.experts.load(&rt, bundle, args.device.memory_budget)?;
+    let model = args.model.load(&rt, bundle)?;
     let mut session = model.session()?;
     if let Some(c) = ranks {
         session.set_communicator(c);

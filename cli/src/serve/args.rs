@@ -4,11 +4,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use seam_runtime::serving::{ExpertAware, FirstComeFirstServed, SchedulePolicy};
 
-use super::super::device::DeviceArgs;
-use super::super::weight_dirs::WeightDirArgs;
-use crate::experts::offload::ExpertArgs;
+use crate::model_args::ModelArgs;
+use seam_runtime::serving::{ExpertAware, FirstComeFirstServed, SchedulePolicy};
 
 /// Arguments of `seam serve`.
 #[derive(Debug, Args)]
@@ -51,15 +49,9 @@ pub struct ServeArgs {
     /// with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue: u32,
-    /// Folders external weight files may lie in.
+    /// External weights, the device, the experts kept on it.
     #[command(flatten)]
-    pub weights: WeightDirArgs,
-    /// The device.
-    #[command(flatten)]
-    pub device: DeviceArgs,
-    /// Experts kept on the device.
-    #[command(flatten)]
-    pub experts: ExpertArgs,
+    pub model: ModelArgs,
     /// Append every step's routing decisions to this file as JSON lines, one
     /// `{"step": s, "seq": q, "layer": l, "expert": e}` a line (`seq` is the
     /// request; the trace `seam cache-sim --trace` replays).

@@ -40,7 +40,7 @@ use seam_runtime::serving::{Engine, EngineOptions, DEFAULT_MAX_SKIPS};
 /// Runs `seam serve` until Ctrl-C.
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     super::eval::refuse_existing(args.routing_trace.as_deref(), args.force)?;
-    let bundle = args.weights.open(&args.bundle)?;
+    let bundle = args.model.weights.open(&args.bundle)?;
     let origin = format!("embedded in `{}`", args.bundle.display());
     let tokenizer = bundle.tokenizer().ok_or_else(|| {
         CliError::Input(format!(
@@ -74,9 +74,9 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         .iter()
         .filter_map(|&id| i32::try_from(id).ok())
         .collect();
-    let rt = args.device.open()?;
+    let rt = args.model.device.open()?;
     tracing::info!(adapter = %rt.gpu().adapter().name, "device opened");
-    let model = args.experts.load(&rt, bundle, args.device.memory_budget)?;
+    let model = args.model.load(&rt, bundle)?;
     let started = std::time::Instant::now();
     let options = EngineOptions {
         max_batch: args.max_batch.map(|n| n as usize),

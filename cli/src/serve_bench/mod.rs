@@ -9,14 +9,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+
+use crate::model_args::ModelArgs;
 use seam_runtime::generate::Sampling;
 use seam_runtime::serving::{Engine, EngineOptions, Finish, Request, DEFAULT_MAX_SKIPS};
 
-use super::device::{warming_up, DeviceArgs};
+use super::device::warming_up;
 use super::serve::Schedule;
-use super::weight_dirs::WeightDirArgs;
 use super::CliError;
-use crate::experts::offload::{expert_report, ExpertArgs};
+use crate::experts::offload::expert_report;
 use trace::{TraceShape, TracedRequest};
 
 /// Arguments of `seam serve-bench`.
@@ -59,15 +60,9 @@ pub struct ServeBenchArgs {
     /// `expert-aware` routes anyway).
     #[arg(long)]
     pub count_experts: bool,
-    /// Folders external weight files may lie in.
+    /// External weights, the device, the experts kept on it.
     #[command(flatten)]
-    pub weights: WeightDirArgs,
-    /// The device.
-    #[command(flatten)]
-    pub device: DeviceArgs,
-    /// Experts kept on the device.
-    #[command(flatten)]
-    pub experts: ExpertArgs,
+    pub model: ModelArgs,
 }
 
 /// What replaying the trace gave.
@@ -96,9 +91,9 @@ pub fn run(args: &ServeBenchArgs) -> Result<(), CliError> {
     }
     let prompt = range("prompt-len", &args.prompt_len)?;
     let output = range("output-len", &args.output_len)?;
-    let bundle = args.weights.open(&args.bundle)?;
-    let rt = args.device.open()?;
-    let model = args.experts.load(&rt, bundle, args.device.memory_budget)?;
+    let bundle = args.model.weights.open(&args.bundle)?;
+    let rt = args.model.device.open()?;
+    let model = args.model.load(&rt, bundle)?;
     let options = EngineOptions {
         max_batch: args.max_batch.map(|n| n as usize),
         step_batch: args.step_batch.map(|n| n as usize),
