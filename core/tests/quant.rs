@@ -206,6 +206,37 @@ fn read_plane_row(format: WeightFormat, row: &[u32], k: usize) -> Vec<f32> {
 }
 
 #[test]
+fn rows_are_padded_to_whole_vec4s_with_zeros() {
+    // Plane words before the padding, counted from the layout table at
+    // K = 576 (18 blocks): q4_0 72 quants + 9 scales, q8_0 144 + 9, q4_1
+    // 72 + 18; f32 and f16 at K = 3: 3 and 2 words.
+    let cases = [
+        (WeightFormat::Q4_0, 576, 81),
+        (WeightFormat::Q8_0, 576, 153),
+        (WeightFormat::Q4_1, 576, 90),
+        (WeightFormat::F32, 3, 3),
+        (WeightFormat::F16, 3, 2),
+    ];
+    let mut rng = Rng(9);
+    for (format, k, unpadded) in cases {
+        let x = rng.weights(2 * k as usize);
+        let words = pack_rows(format, &quantize(format, &x).unwrap(), 2, k).unwrap();
+        let row_words = format.row_words(k).unwrap() as usize;
+        assert!(row_words > unpadded, "{format} k {k}");
+        for row in words.chunks(row_words) {
+            assert!(
+                row[unpadded..].iter().all(|&w| w == 0),
+                "{format}: padding is zero"
+            );
+            assert!(
+                row[..unpadded].iter().any(|&w| w != 0),
+                "{format}: the planes hold data"
+            );
+        }
+    }
+}
+
+#[test]
 fn planes_hold_what_the_layout_table_says() {
     let mut rng = Rng(6);
     for format in WeightFormat::ALL {
@@ -219,6 +250,11 @@ fn planes_hold_what_the_layout_table_says() {
                 let words = pack_rows(format, &ggml, rows, k).unwrap();
                 let row_words = format.row_words(k).unwrap() as usize;
                 assert_eq!(words.len(), rows as usize * row_words, "{format} k {k}");
+                assert_eq!(
+                    row_words % 4,
+                    0,
+                    "{format} k {k}: rows start 16 bytes apart"
+                );
 
                 let mut want = vec![0f32; x.len()];
                 dequantize(GgmlType::from_format(format), &ggml, &mut want).unwrap();
@@ -241,14 +277,15 @@ fn bits(v: &[f32]) -> Vec<u32> {
 
 #[test]
 fn plane_padding_is_zero() {
-    // Three f16 weights: the fourth half of word 1 is zero. Seventeen Q8_0
-    // blocks: the high half of the last scale word is zero.
+    // Three f16 weights: the fourth half of word 1 is zero, and words 2, 3
+    // pad the row. Seventeen Q8_0 blocks: the high half of the last scale
+    // word is zero.
     let words = pack_rows(WeightFormat::F16, &[1, 2, 3, 4, 5, 6], 1, 3).unwrap();
-    assert_eq!(words, [0x0403_0201, 0x0000_0605]);
+    assert_eq!(words, [0x0403_0201, 0x0000_0605, 0, 0]);
     let x = Rng(7).weights(544);
     let ggml = quantize(WeightFormat::Q8_0, &x).unwrap();
     let words = pack_rows(WeightFormat::Q8_0, &ggml, 1, 544).unwrap();
-    assert_eq!(words.len(), 17 * 8 + 9);
+    assert_eq!(words.len(), 17 * 8 + 9 + 3);
     assert_eq!(words[17 * 8 + 8] >> 16, 0);
     assert_eq!(
         words[17 * 8 + 8] as u16,
@@ -288,8 +325,8 @@ fn bad_sizes_are_named_errors() {
         unpack_rows(WeightFormat::Q4_0, &words[1..], 2, 32),
         Err(QuantError::LengthMismatch {
             what: "plane words",
-            expected: 10,
-            actual: 9
+            expected: 16,
+            actual: 15
         })
     );
     assert!(matches!(

@@ -48,10 +48,14 @@
 //!
 //! So a q4_0 token step is 2.6× faster than f32's, but at 19–31% of the read
 //! bandwidth, not the 50% aimed at: lavapipe runs every storage load as a
-//! per-lane loop, and a q4_0 block still costs each lane five scalar word
-//! loads (four of nibbles, one of scales) plus one of `a` for 18 bytes, so
-//! loads, not bytes, set the speed. Loading the weight as `vec4<u32>` where a
-//! row is a whole number of them (K = 4096 in every format) is the next step.
+//! per-lane loop, so loads, not bytes, set the speed. Since then rows are
+//! padded to whole `vec4`s (every format is read 16 bytes at a time), the
+//! scales of 8 blocks are one load, and on a CPU each invocation computes 4
+//! columns sharing its loads of `a` (`QuantTile::for_device` has the sweep's
+//! numbers). The ceiling the loads leave: a kernel that only XORs the q4_0
+//! weight's `vec4`s, one row per invocation, streamed 5.1 GB/s on the same
+//! machine (30% of the 2-thread read bandwidth), so the GEMV cannot reach
+//! 50% on this Mesa with storage buffers.
 //!
 //! Overhead: submit + wait ≈ 140 µs, each extra dispatch in one pass ≈ 26–39 µs,
 //! recording ≈ 15 µs per dispatch.
@@ -458,24 +462,27 @@ fn memory_bandwidth() {
 
 /// The tiles to time for one shape: the device's choice, and with `sweep`
 /// the alternatives `QuantTile::for_device` was chosen from.
-fn quant_tiles(lim: &DeviceLimits, sweep: bool) -> Vec<QuantTile> {
-    let mut tiles = vec![QuantTile::for_device(lim, 1)];
+fn quant_tiles(lim: &DeviceLimits, format: WeightFormat, sweep: bool) -> Vec<QuantTile> {
+    let mut tiles = vec![QuantTile::for_device(lim, format, 1)];
     if sweep {
         let sg = lim.subgroup_size;
-        for (threads, cols, subgroup) in [
-            (1, 16, None),
-            (1, 32, None),
-            (1, 128, None),
-            (1, 256, None),
-            (sg.unwrap_or(8), 8, sg),
-            (sg.unwrap_or(8), 32, sg),
-            (4, 16, sg),
-            (32, 4, None),
+        for (threads, cols, col_reps, subgroup) in [
+            (1, 64, 1, sg),
+            (1, 64, 2, sg),
+            (1, 64, 8, sg),
+            (1, 32, 4, sg),
+            (1, 128, 4, sg),
+            (1, 64, 1, None),
+            (sg.unwrap_or(8), 8, 1, sg),
+            (sg.unwrap_or(8), 32, 1, sg),
+            (4, 16, 1, sg),
+            (32, 4, 1, None),
         ] {
             tiles.push(QuantTile {
                 rows: 1,
                 threads,
                 cols,
+                col_reps,
                 subgroup,
             });
         }
@@ -507,7 +514,7 @@ fn quant_gemv(gpu: &Gpu, lim: &DeviceLimits, sweep: bool) -> Res<()> {
                 continue;
             }
             let wb = gpu.upload("w", &words)?;
-            for tile in quant_tiles(lim, sweep) {
+            for tile in quant_tiles(lim, format, sweep) {
                 let mut cfg = QuantMatmulConfig::new(
                     format,
                     (Dim::Dynamic, Dim::Fixed(n as u32), k as u32),

@@ -44,7 +44,7 @@ pub use kernels::movement::{concat, gather, slice, slice_update, split, write_ro
 pub use kernels::pooled_attention::{pooled_attention, PooledAttentionConfig};
 pub use kernels::qmatmul::{
     chunk_elems, moe_down_quant, moe_down_to_tokens_quant, moe_gate_up_quant, quant_matmul,
-    QuantMatmulConfig, QuantMoeConfig, QuantTile, WeightLoads,
+    QuantMatmulConfig, QuantMoeConfig, QuantTile,
 };
 pub use kernels::rope::rope;
 pub use kernels::route::{route, topk};

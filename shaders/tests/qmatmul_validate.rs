@@ -15,26 +15,36 @@ const EPILOGUES: [Epilogue; 5] = [
 ];
 
 /// The tiles of each reduction: none (CPU), subgroup shuffles, workgroup tree.
-fn tiles() -> Vec<QuantTile> {
+fn tiles(format: WeightFormat) -> Vec<QuantTile> {
     let lav = DeviceLimits::lavapipe();
     let gpu = DeviceLimits {
         subgroup_size: Some(32),
         ..DeviceLimits::default()
     };
     vec![
-        QuantTile::for_device(&lav, 8),
-        QuantTile::for_device(&gpu, 1),
-        QuantTile::for_device(&DeviceLimits::default(), 3),
+        QuantTile::for_device(&lav, format, 8),
+        QuantTile::for_device(&lav, format, 1),
+        QuantTile::for_device(&gpu, format, 1),
+        QuantTile::for_device(&DeviceLimits::default(), format, 3),
         QuantTile {
             rows: 2,
             threads: 4,
             cols: 8,
+            col_reps: 1,
             subgroup: Some(8),
         },
         QuantTile {
             rows: 5,
             threads: 1,
             cols: 16,
+            col_reps: 1,
+            subgroup: None,
+        },
+        QuantTile {
+            rows: 1,
+            threads: 1,
+            cols: 16,
+            col_reps: 8,
             subgroup: None,
         },
     ]
@@ -48,8 +58,7 @@ fn every_quant_matmul_variant_validates() {
         .into_iter()
         .flat_map(|f| ks(f).into_iter().map(move |k| (f, k)))
     {
-        let loads = WeightLoads::of(format, u64::from(k));
-        for tile in tiles() {
+        for tile in tiles(format) {
             for epilogue in EPILOGUES {
                 for n in [Dim::Dynamic, Dim::Fixed(100)] {
                     let mut cfg = QuantMatmulConfig::new(format, (Dim::Dynamic, n, k), 1, &lim)
@@ -70,7 +79,7 @@ fn every_quant_matmul_variant_validates() {
                     }
                     want.extend(["out", "params"]);
                     assert_eq!(names, want, "{}", kern.name);
-                    let binding = format!("w: {};", loads.binding_type());
+                    let binding = "w: array<vec4<u32>>;";
                     let weight = if epilogue.gated().is_some() {
                         "w_up: "
                     } else {
@@ -87,50 +96,18 @@ fn every_quant_matmul_variant_validates() {
             }
         }
     }
-    assert_eq!(count, 10 * 5 * 5 * 2);
+    assert_eq!(count, 10 * 7 * 5 * 2);
 }
 
 /// The `K`s generated for a format: 576 (`q4_k`: 768), and for the 32-weight
-/// block formats also 512, whose rows are a multiple of 4 words where those of
-/// 576 are not.
+/// block formats also 512, whose planes fill whole `vec4`s where those of
+/// 576 are padded.
 fn ks(format: WeightFormat) -> Vec<u32> {
     match format {
         WeightFormat::Q4K => vec![768],
         WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1 => vec![576, 512],
         _ => vec![576],
     }
-}
-
-#[test]
-fn weight_loads_follow_row_alignment() {
-    use WeightFormat::*;
-    // (format, K, row words by the layout table, 16-byte rows?)
-    let cases = [
-        (F32, 36, 36, true),
-        (F16, 40, 20, true),
-        (Bf16, 8, 4, true),
-        (Q8_0, 576, 144 + 9, false),
-        (Q8_0, 512, 128 + 8, true),
-        (Q8_0, 32 * 15, 120 + 8, true),
-        (Q4_0, 576, 72 + 9, false),
-        (Q4_0, 32 * 9, 36 + 5, false),
-        (Q4_0, 512, 64 + 8, true),
-        (Q4_0, 32 * 15, 60 + 8, true),
-        (Q4_1, 576, 90, false),
-        (Q4_1, 512, 80, true),
-        (Q4K, 256, 36, true),
-        (Q4K, 768, 108, true),
-    ];
-    for (format, k, words, vec4) in cases {
-        assert_eq!(format.row_words(k), Some(words), "{format} K={k}");
-        let want = if vec4 {
-            WeightLoads::Vec4
-        } else {
-            WeightLoads::Scalar
-        };
-        assert_eq!(WeightLoads::of(format, k), want, "{format} K={k}");
-    }
-    assert_eq!(WeightLoads::of(Q4_0, 48), WeightLoads::Scalar);
 }
 
 #[test]
@@ -156,13 +133,28 @@ fn quant_matmul_refuses_bad_configs() {
         rows: 1,
         threads: 3,
         cols: 4,
+        col_reps: 1,
         subgroup: None,
     };
     assert!(refused(&cfg));
+    for (rows, col_reps) in [(1, 0), (1, 9), (2, 2)] {
+        cfg.tile = QuantTile {
+            rows,
+            threads: 1,
+            cols: 4,
+            col_reps,
+            subgroup: None,
+        };
+        assert!(
+            refused(&cfg),
+            "{rows} rows, {col_reps} columns per invocation"
+        );
+    }
     cfg.tile = QuantTile {
         rows: 8,
         threads: 256,
         cols: 4,
+        col_reps: 1,
         subgroup: None,
     };
     assert!(refused(

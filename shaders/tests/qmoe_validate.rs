@@ -7,15 +7,15 @@ use seam_shaders::*;
 
 /// The tiles of each reduction: none (lavapipe), subgroup shuffles (a GPU with
 /// subgroups of 32), workgroup tree (a GPU without subgroups).
-fn tiles() -> Vec<QuantTile> {
+fn tiles(format: WeightFormat) -> Vec<QuantTile> {
     let gpu = DeviceLimits {
         subgroup_size: Some(32),
         ..DeviceLimits::default()
     };
     vec![
-        QuantTile::for_device(&DeviceLimits::lavapipe(), 4),
-        QuantTile::for_device(&gpu, 4),
-        QuantTile::for_device(&DeviceLimits::default(), 2),
+        QuantTile::for_device(&DeviceLimits::lavapipe(), format, 4),
+        QuantTile::for_device(&gpu, format, 4),
+        QuantTile::for_device(&DeviceLimits::default(), format, 2),
     ]
 }
 
@@ -58,7 +58,7 @@ fn every_grouped_quant_kernel_validates() {
         } else {
             (576, 320)
         };
-        for tile in tiles() {
+        for tile in tiles(format) {
             let cfg = config(format, shape, tile);
             let kernels = [
                 (
@@ -93,7 +93,7 @@ fn every_grouped_quant_kernel_validates() {
 fn grouped_quant_kernels_refuse_bad_configs() {
     let refused =
         |k: Result<Kernel, ShaderError>| matches!(k, Err(ShaderError::InvalidConfig { .. }));
-    let tile = tiles()[0];
+    let tile = tiles(WeightFormat::Q4K)[0];
     // K (= D for gate‖up, F for down) not a multiple of the block.
     let cfg = config(WeightFormat::Q4K, (768, 320), tile);
     assert!(moe_gate_up_quant(&cfg).is_ok());

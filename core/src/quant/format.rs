@@ -8,7 +8,10 @@
 //! weights, because a product reads a column's weights together. WGSL storage
 //! has no 8- or 16-bit types, so each row is repacked at compile time into
 //! 32-bit words, in planes (all words of a row are contiguous; rows follow each
-//! other, `row_words(K)` words apart). With `nb = K / block_elems` blocks:
+//! other, `row_words(K)` words apart). Each row is zero-padded to a multiple
+//! of 4 words, so every row, and every plane in it, starts on a 16-byte
+//! boundary and kernels may read it 16 bytes at a time. With
+//! `nb = K / block_elems` blocks, a row holds, before that padding:
 //!
 //! | format | words of one row, in order |
 //! |--------|----------------------------|
@@ -28,6 +31,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+/// Words every row is padded to a multiple of (16 bytes: one `vec4<u32>`).
+pub const ROW_ALIGN_WORDS: u64 = 4;
 
 /// How a weight's elements are stored on the device.
 #[derive(
@@ -112,21 +118,22 @@ impl WeightFormat {
     }
 
     /// 32-bit words of one row of `k` weights in the row-plane layout (see the
-    /// module docs); `None` when `k` is not a multiple of the block size or the
-    /// count overflows.
+    /// module docs), padding included: always a multiple of 4. `None` when
+    /// `k` is not a multiple of the block size or the count overflows.
     pub fn row_words(self, k: u64) -> Option<u64> {
         if !self.fits(k) {
             return None;
         }
         let nb = k / self.block_elems();
-        match self {
+        let planes = match self {
             WeightFormat::F32 => Some(k),
             WeightFormat::F16 | WeightFormat::Bf16 => Some(k.div_ceil(2)),
             WeightFormat::Q8_0 => nb.checked_mul(8)?.checked_add(nb.div_ceil(2)),
             WeightFormat::Q4_0 => nb.checked_mul(4)?.checked_add(nb.div_ceil(2)),
             WeightFormat::Q4_1 => nb.checked_mul(5),
             WeightFormat::Q4K => nb.checked_mul(36),
-        }
+        }?;
+        planes.checked_next_multiple_of(ROW_ALIGN_WORDS)
     }
 
     /// Bytes of one row of `k` weights in ggml's own encoding; `None` as for
@@ -182,13 +189,15 @@ mod tests {
 
     #[test]
     fn row_sizes_follow_the_layout() {
-        // K = 576: 18 blocks of 32, not a multiple of 256.
-        assert_eq!(WeightFormat::Q4_0.row_words(576), Some(72 + 9));
-        assert_eq!(WeightFormat::Q8_0.row_words(576), Some(144 + 9));
-        assert_eq!(WeightFormat::Q4_1.row_words(576), Some(90));
+        // K = 576: 18 blocks of 32, not a multiple of 256; rows padded to
+        // whole vec4s.
+        assert_eq!(WeightFormat::Q4_0.row_words(576), Some(72 + 9 + 3));
+        assert_eq!(WeightFormat::Q8_0.row_words(576), Some(144 + 9 + 3));
+        assert_eq!(WeightFormat::Q4_1.row_words(576), Some(90 + 2));
         assert_eq!(WeightFormat::Q4K.row_words(576), None);
         assert_eq!(WeightFormat::Q4K.row_words(512), Some(72));
-        assert_eq!(WeightFormat::F16.row_words(3), Some(2));
+        assert_eq!(WeightFormat::F16.row_words(3), Some(2 + 2));
+        assert_eq!(WeightFormat::F32.row_words(3), Some(3 + 1));
         assert_eq!(WeightFormat::Q4_0.ggml_row_bytes(64), Some(36));
         assert_eq!(WeightFormat::Q4K.bits_per_weight(), 4.5);
         assert_eq!(WeightFormat::Q8_0.row_words(0), None);

@@ -93,8 +93,9 @@ pub fn pack_rows(
 ) -> Result<Vec<u32>, QuantError> {
     let g = Geometry::new(format, rows, k)?;
     check_len("ggml bytes", g.total_bytes, ggml.len())?;
-    let mut words = Vec::with_capacity(ggml.len() / 4 + 1);
+    let mut words = Vec::with_capacity(usize::try_from(g.total_words).unwrap_or(0));
     for row in ggml.chunks_exact(g.row_bytes) {
+        let row_end = words.len() + g.row_words;
         match Split::of(format) {
             Split::Raw => push_le_words(row, &mut words),
             Split::Blocks { header, quants } => {
@@ -106,6 +107,7 @@ pub fn pack_rows(
                 push_le_words(&headers, &mut words);
             }
         }
+        words.resize(row_end, 0);
     }
     Ok(words)
 }

@@ -11,13 +11,28 @@ use crate::kernels::matmul::Epilogue;
 /// GPU, where they are registers.
 pub(crate) const MAX_ROWS: u32 = 16;
 
+/// Output columns per invocation on a CPU device (see
+/// [`QuantTile::for_device`]): 4 at one row, except for `q8_0` and `q4_k`,
+/// whose larger chunks (8 decoded groups, 16 for `q4_k`) then run out of
+/// registers.
+fn cpu_col_reps(format: WeightFormat, rows: u32) -> u32 {
+    match format {
+        _ if rows > 1 => 1,
+        WeightFormat::Q8_0 | WeightFormat::Q4K => 1,
+        _ => 4,
+    }
+}
+
+/// The most output columns one invocation computes ([`QuantTile::col_reps`]).
+pub(crate) const MAX_COL_REPS: u32 = 8;
+
 /// How the work of one workgroup is laid out.
 ///
-/// A workgroup of `threads · cols` invocations owns `cols` output columns and
-/// `rows` output rows; the `threads` invocations of a column split its weight
-/// row's chunks (consecutive invocations read consecutive words) and their
-/// partial sums are reduced at the end — with subgroup shuffles when
-/// `subgroup` is set, through workgroup memory otherwise.
+/// A workgroup of `threads · cols` invocations owns `cols · col_reps` output
+/// columns and `rows` output rows; the `threads` invocations of a column
+/// split its weight row's chunks (consecutive invocations read consecutive
+/// words) and their partial sums are reduced at the end — with subgroup
+/// shuffles when `subgroup` is set, through workgroup memory otherwise.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct QuantTile {
     /// Rows of `a` dotted per pass over the weights (1 to 16 on a CPU
@@ -26,8 +41,12 @@ pub struct QuantTile {
     pub rows: u32,
     /// Invocations per output column (a power of two).
     pub threads: u32,
-    /// Output columns per workgroup.
+    /// Columns of invocations per workgroup.
     pub cols: u32,
+    /// Output columns each column of invocations computes, `cols` apart: the
+    /// values of `a` it loads for a chunk serve them all (1 to
+    /// 8; more than 1 only with one row).
+    pub col_reps: u32,
     /// The device's subgroup size (every subgroup exactly this many
     /// consecutive invocations). With `threads > 1` the column's partial sums
     /// are reduced with subgroup shuffles when `threads` does not exceed it,
@@ -38,47 +57,59 @@ pub struct QuantTile {
 }
 
 impl QuantTile {
-    /// The tile for at most `max_rows` rows on this device.
+    /// The tile for at most `max_rows` rows of `format` on this device.
     ///
-    /// A CPU device (lavapipe) takes one invocation per output column, 64
-    /// columns per workgroup, the lanes of a subgroup sharing `a`'s loads by
-    /// broadcasts: lavapipe runs every storage load as a per-lane loop, so
-    /// loads, not bytes, set the speed, and the broadcast cuts `a`'s loads by
-    /// the subgroup size. Measured with `SEAM_BENCH_SWEEP=1 cargo bench -p
-    /// seam-runtime --bench kernels` (GEMV M = 1, K = 4096, N = 11008; Mesa
-    /// 25.0.7, 2-core AVX2, load average ~17 from other builds, so compare
-    /// within a row): q4_0 34 ms with broadcasts against 148–211 ms for one
-    /// invocation per column without them (16–256 columns), 107–154 ms for
-    /// 4 or 8 invocations per column reduced by subgroup shuffles and 237 ms
-    /// for 32 reduced through workgroup memory; q4_k 38 ms against 223–328
-    /// ms; q8_0 72 ms against 137–239 ms; bf16 85 ms against 105–211 ms.
+    /// A CPU device (lavapipe) takes one invocation per output column, the
+    /// lanes of a subgroup sharing `a`'s loads by broadcasts: Mesa 25.0's
+    /// lavapipe runs every storage load whose address is not a constant as a
+    /// per-lane loop (a constant address is one scalar load, 3–4× cheaper
+    /// measured: `a` indexed by the loop counter instead of broadcasts took
+    /// the q4_0 GEMV below from 6.6 to 22.5 ms), so loads, not bytes, set the
+    /// speed. At one row each invocation also computes 4 columns 32 apart
+    /// (128 per workgroup), so each `a` load serves four weight rows, except
+    /// for `q8_0` and `q4_k`, whose larger decoded chunks then run out of
+    /// registers (`q8_0` 3.1 → 2.3–2.9 GB/s, `q4_k` 1.9 → 1.3 GB/s). Measured
+    /// with `SEAM_BENCH_SWEEP=1 cargo bench -p seam-runtime --bench kernels`
+    /// (Mesa 25.0.7, LLVM 15, 2-core AVX-512 Xeon shared with other work, so
+    /// runs vary up to 2× and only ratios within a run count), GEMV M = 1:
+    /// K = 4096, N = 11008 q4_0 1.85 → 2.31 GB/s (4 columns, 64 apart) and
+    /// 3.15 → 5.39 (32 apart) in two runs; f16 2.60 → 3.64, bf16 2.99 → 4.45.
+    /// Texture loads (`textureLoad` on an `rgba32uint` texture, through
+    /// lavapipe's sampling functions) were measured too and were slower
+    /// (3.9 against 5.3 GB/s). The earlier choice among one invocation per
+    /// column without broadcasts, 4 or 8 invocations per column reduced by
+    /// subgroup shuffles and 32 through workgroup memory: 4–7× slower.
     ///
     /// A GPU takes llama.cpp's shape (not measured here: no GPU on the
     /// development machines): a subgroup (or 32 invocations) per column, so
     /// consecutive lanes read consecutive chunks of one row, and 128
-    /// invocations per workgroup. With [`WeightLoads::Vec4`] rows, lane `t` of
-    /// a column reads chunk `t` of a pass, so a subgroup's loads of one pass
-    /// are consecutive 16-byte vectors of one row (`f32`, `f16`, `bf16`,
-    /// `q4_0`, `q4_1`: one per lane, 512 contiguous bytes over 32 lanes; `q8_0`
-    /// two; `q4_k` two plus the super-block's header vector, shared by four
-    /// lanes) — coalesced as llama.cpp's kernels read them.
-    ///
-    /// [`WeightLoads::Vec4`]: super::WeightLoads::Vec4
-    pub fn for_device(limits: &DeviceLimits, max_rows: u32) -> Self {
+    /// invocations per workgroup. Lane `t` of a column reads chunk `t` of a
+    /// pass, so a subgroup's loads of one pass are consecutive 16-byte
+    /// vectors of one row (`f32`, `f16`, `bf16`, `q4_0`, `q4_1`: one per lane,
+    /// 512 contiguous bytes over 32 lanes; `q8_0` two; `q4_k` two plus the
+    /// super-block's header vector, shared by four lanes) — coalesced as
+    /// llama.cpp's kernels read them.
+    pub fn for_device(limits: &DeviceLimits, format: WeightFormat, max_rows: u32) -> Self {
         let subgroup = limits.subgroup_size.filter(|s| s.is_power_of_two());
         match limits.class {
-            DeviceClass::Cpu => QuantTile {
-                rows: max_rows.clamp(1, MAX_ROWS),
-                threads: 1,
-                cols: 64,
-                subgroup,
-            },
+            DeviceClass::Cpu => {
+                let rows = max_rows.clamp(1, MAX_ROWS);
+                let reps = cpu_col_reps(format, rows);
+                QuantTile {
+                    rows,
+                    threads: 1,
+                    cols: if reps > 1 { 32 } else { 64 },
+                    col_reps: reps,
+                    subgroup,
+                }
+            }
             _ => {
                 let threads = subgroup.unwrap_or(32).min(64);
                 QuantTile {
                     rows: max_rows.clamp(1, 8),
                     threads,
                     cols: (128 / threads).max(1),
+                    col_reps: 1,
                     subgroup,
                 }
             }
@@ -130,7 +161,7 @@ impl QuantMatmulConfig {
             n,
             k,
             epilogue: Epilogue::None,
-            tile: QuantTile::for_device(limits, max_rows),
+            tile: QuantTile::for_device(limits, format, max_rows),
             max_binding_bytes: limits.max_storage_buffer_binding_size,
         }
     }

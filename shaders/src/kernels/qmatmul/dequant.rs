@@ -77,107 +77,129 @@ fn q4k_scale_min(s: vec3<u32>, j: u32) -> vec2<f32> {
     return vec2<f32>(select(hi, lo, j < 4u));
 }";
 
-/// How a weight row's words are loaded: one `u32` at a time (binding
-/// `array<u32>`), or four at a time (binding `array<vec4<u32>>`, the same
-/// bytes), which needs every row and every plane of a row to start on a
-/// 16-byte boundary.
+/// Loads words of the row starting at word `wrow` of a weight binding
+/// (declared [`WEIGHT_BINDING_TYPE`]), whose registers take the prefix `p`.
 ///
-/// On lavapipe every storage load is a per-lane loop, so the number of loads,
-/// not their bytes, sets the speed: a `q4_0` block costs 2 loads instead of 5,
-/// a `q8_0` block 3 instead of 9, a `q4_k` chunk 3 instead of 12, 8 `f16`
-/// weights 1 instead of 4. On a GPU, consecutive lanes of a column
-/// ([`QuantTile::threads`](super::QuantTile::threads) = the subgroup) then read
+/// Every row, and every plane in it, starts on a 16-byte boundary (rows are
+/// padded to whole `vec4`s, see [`seam_core::quant`]), so words are read four
+/// at a time: on lavapipe every storage load is a per-lane loop, so the
+/// number of loads, not their bytes, sets the speed (a `q4_0` block's nibbles
+/// are one load instead of four); on a GPU, consecutive lanes of a column
+/// ([`QuantTile::threads`](super::QuantTile::threads) = the subgroup) read
 /// consecutive 16-byte vectors of one row.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum WeightLoads {
-    /// One word per load.
-    Scalar,
-    /// Four words per load.
-    Vec4,
-}
-
-impl WeightLoads {
-    /// The loads a row of `k` weights in `format` allows: `Vec4` when
-    /// `row_words(k)` is a multiple of 4 (every plane of every format then
-    /// starts on a multiple of 4 words too: the quants planes hold 4 or 8 words
-    /// per block), else `Scalar` (also when `k` does not fit the format).
-    pub fn of(format: WeightFormat, k: u64) -> Self {
-        match format.row_words(k) {
-            Some(words) if words % 4 == 0 => WeightLoads::Vec4,
-            _ => WeightLoads::Scalar,
-        }
-    }
-
-    /// The WGSL type of the weight binding.
-    pub fn binding_type(self) -> &'static str {
-        match self {
-            WeightLoads::Scalar => "array<u32>",
-            WeightLoads::Vec4 => "array<vec4<u32>>",
-        }
-    }
-}
-
-/// Loads words of the row starting at word `wrow` of a weight binding, whose
-/// registers take the prefix `p`.
 struct RowReader<'a> {
     binding: &'a str,
     p: &'a str,
-    loads: WeightLoads,
+    /// The register holding the row's first word.
+    wrow: &'a str,
+    /// Whether the chunk's scales come from the `vec4` `{p}sv` loaded before
+    /// the chunk loop (see [`ScaleVectors`]) rather than from a load each.
+    hoisted: bool,
 }
+
+/// The WGSL type of a weight binding: the row planes' words as `vec4`s.
+pub(crate) const WEIGHT_BINDING_TYPE: &str = "array<vec4<u32>>";
 
 impl RowReader<'_> {
     /// Loads the `count` words (a multiple of 4) from word `start` of the row
-    /// (a multiple of 4 with `Vec4` loads) and returns an expression per word;
-    /// `name` names the `vec4` registers.
+    /// (a multiple of 4) and returns an expression per word; `name` names the
+    /// `vec4` registers.
     fn run(&self, w: &mut WgslWriter, name: &str, start: &str, count: u32) -> Vec<String> {
-        let (b, p) = (self.binding, self.p);
-        match self.loads {
-            WeightLoads::Scalar => (0..count)
-                .map(|j| format!("{b}[wrow + {start} + {j}u]"))
-                .collect(),
-            WeightLoads::Vec4 => {
-                for i in 0..count / 4 {
-                    wgsl!(w, "let {p}{name}{i} = {b}[(wrow + {start}) / 4u + {i}u];");
-                }
-                (0..count)
-                    .map(|j| {
-                        format!(
-                            "{p}{name}{}.{}",
-                            j / 4,
-                            ["x", "y", "z", "w"][j as usize % 4]
-                        )
-                    })
-                    .collect()
-            }
+        let (b, p, wrow) = (self.binding, self.p, self.wrow);
+        for i in 0..count / 4 {
+            wgsl!(w, "let {p}{name}{i} = {b}[({wrow} + {start}) / 4u + {i}u];");
         }
+        (0..count)
+            .map(|j| {
+                format!(
+                    "{p}{name}{}.{}",
+                    j / 4,
+                    ["x", "y", "z", "w"][j as usize % 4]
+                )
+            })
+            .collect()
     }
 
-    /// The word at `at` of the row, one load either way.
-    fn word(&self, at: &str) -> String {
-        let b = self.binding;
-        match self.loads {
-            WeightLoads::Scalar => format!("{b}[wrow + {at}]"),
-            WeightLoads::Vec4 => format!("{b}[(wrow + {at}) / 4u][({at}) % 4u]"),
+    /// The word of `scales` holding block `ci`'s scale (and min).
+    fn scale_word(&self, scales: ScaleVectors) -> String {
+        let (b, p, wrow) = (self.binding, self.p, self.wrow);
+        let per_word = scales.blocks / 4;
+        if self.hoisted {
+            format!("{p}sv[cj / {per_word}u]")
+        } else {
+            let at = format!("{}u + ci / {per_word}u", scales.plane);
+            format!("{b}[({wrow} + {at}) / 4u][({at}) % 4u]")
         }
     }
 }
 
-/// Writes the decoding of chunk `ci` of the row starting at word `wrow` of
-/// binding `w` into `let {p}{i}: vec4<f32>` (groups in element order) and
-/// returns its sub-blocks. `nb` is the row's number of blocks; the binding is
-/// read with [`WeightLoads::of`] the row's weights, so it must be declared
-/// with that [`WeightLoads::binding_type`].
+/// Where a format's per-block scales lie, for loading them a `vec4` at a time
+/// ahead of the blocks they scale: the formats whose chunk is one block with
+/// its scale (and min) in a plane of their own (`q8_0`, `q4_0`, `q4_1`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ScaleVectors {
+    /// The plane's first word in the row (a multiple of 4).
+    pub plane: u64,
+    /// Blocks whose scales one `vec4` holds.
+    pub blocks: u32,
+}
+
+impl ScaleVectors {
+    /// The scales plane of a row of `nb` blocks in `format`, if it has one.
+    pub(crate) fn of(format: WeightFormat, nb: u64) -> Option<ScaleVectors> {
+        match format {
+            WeightFormat::Q8_0 => Some(ScaleVectors {
+                plane: 8 * nb,
+                blocks: 8,
+            }),
+            WeightFormat::Q4_0 => Some(ScaleVectors {
+                plane: 4 * nb,
+                blocks: 8,
+            }),
+            WeightFormat::Q4_1 => Some(ScaleVectors {
+                plane: 4 * nb,
+                blocks: 4,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Loads `vec4` `cg` of the plane into `{p}sv` for the row at register
+    /// `wrow` of `binding`: the scales of blocks `cg·blocks …`, which the
+    /// chunk loop then indexes with `cj` (the row is padded to whole `vec4`s,
+    /// so a last partial one is in range).
+    pub(crate) fn write_load(self, w: &mut WgslWriter, (binding, p, wrow): (&str, &str, &str)) {
+        wgsl!(
+            w,
+            "let {p}sv = {binding}[({wrow} + {}u) / 4u + cg];",
+            self.plane
+        );
+    }
+}
+
+/// Writes the decoding of chunk `ci` of the row starting at the word held in
+/// register `wrow` of binding `w` (declared [`WEIGHT_BINDING_TYPE`]) into
+/// `let {p}{i}: vec4<f32>` (groups in element order) and returns its
+/// sub-blocks. `nb` is the row's number of blocks. With `hoisted`, the scales
+/// are read from `{p}sv` at chunk `cj` of the group (see [`ScaleVectors`]).
 pub(crate) fn write_chunk(
     w: &mut WgslWriter,
     format: WeightFormat,
-    (binding, p): (&str, &str),
+    (binding, p, wrow): (&str, &str, &str),
     nb: u64,
+    hoisted: bool,
 ) -> Vec<SubBlock> {
     let rd = RowReader {
         binding,
         p,
-        loads: WeightLoads::of(format, nb * format.block_elems()),
+        wrow,
+        hoisted,
     };
+    // Every format that reads a scale word has a scales plane.
+    let scales = ScaleVectors::of(format, nb).unwrap_or(ScaleVectors {
+        plane: 0,
+        blocks: 4,
+    });
     let plain = |groups| {
         vec![SubBlock {
             first: 0,
@@ -219,7 +241,7 @@ pub(crate) fn write_chunk(
                     "let {p}{j} = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>({x}) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));"
                 );
             }
-            let d = write_half_scale(w, p, &rd.word(&format!("{}u + ci / 2u", 8 * nb)));
+            let d = write_half_scale(w, p, &rd.scale_word(scales));
             vec![SubBlock {
                 first: 0,
                 groups: 8,
@@ -231,15 +253,11 @@ pub(crate) fn write_chunk(
             let nibbles = rd.run(w, "v", "4u * ci", 4);
             write_nibbles(w, p, &nibbles);
             let (d, m) = if format == WeightFormat::Q4_0 {
-                let d = write_half_scale(w, p, &rd.word(&format!("{}u + ci / 2u", 4 * nb)));
+                let d = write_half_scale(w, p, &rd.scale_word(scales));
                 let m = format!("-8.0 * {d}");
                 (d, m)
             } else {
-                wgsl!(
-                    w,
-                    "let {p}dm = f16_pair({});",
-                    rd.word(&format!("{}u + ci", 4 * nb))
-                );
+                wgsl!(w, "let {p}dm = f16_pair({});", rd.scale_word(scales));
                 (format!("{p}dm.x"), format!("{p}dm.y"))
             };
             vec![SubBlock {

@@ -45,7 +45,7 @@ impl QuantMoeConfig {
     /// The tile [`QuantTile::for_device`] chooses for `moe`'s blocks.
     pub fn new(moe: MoeConfig, format: WeightFormat, limits: &DeviceLimits) -> Self {
         QuantMoeConfig {
-            tile: QuantTile::for_device(limits, moe.block_rows()),
+            tile: QuantTile::for_device(limits, format, moe.block_rows()),
             moe,
             format,
             max_binding_bytes: limits.max_storage_buffer_binding_size,

@@ -14,9 +14,10 @@
 //!
 //! Bindings, in order: `a` (f32 `[M, K]`, read as `vec4`s), `w` (u32 words, `N`
 //! rows of `format.row_words(K)`, declared `array<vec4<u32>>` and read 16
-//! bytes at a time when every row starts on a 16-byte boundary, see
-//! [`WeightLoads`]) — or `w_gate`, `w_up` with a gated [`Epilogue`] —, `r` with an add epilogue (f32, `[N]` or `[M, N]`), `out`
-//! (f32 `[M, N]`), then `params`. Sizes: `m`, `n`, `k` (`k` always fixed).
+//! bytes at a time: rows are padded to whole `vec4`s) — or `w_gate`, `w_up`
+//! with a gated [`Epilogue`] —, `r` with an add epilogue (f32, `[N]` or
+//! `[M, N]`), `out` (f32 `[M, N]`), then `params`. Sizes: `m`, `n`, `k` (`k`
+//! always fixed).
 //! Accumulation in f32.
 //!
 //! The same core generates the grouped MoE expert products (see
@@ -28,9 +29,9 @@ mod dequant;
 mod grouped;
 mod reduce;
 
-use config::MAX_ROWS;
 pub use config::{QuantMatmulConfig, QuantTile};
-pub use dequant::{chunk_elems, WeightLoads};
+use config::{MAX_COL_REPS, MAX_ROWS};
+pub use dequant::chunk_elems;
 pub use grouped::{moe_down_quant, moe_down_to_tokens_quant, moe_gate_up_quant, QuantMoeConfig};
 
 use seam_core::{Dim, Grid, GridDim, Kernel};
@@ -39,7 +40,7 @@ use crate::error::ShaderError;
 use crate::kernels::matmul::{acc, write_block_start, Epilogue};
 use crate::wgsl::{wgsl, KernelBuilder, WgslWriter, ACTIVATIONS};
 
-use dequant::{helpers, write_chunk, SubBlock};
+use dequant::{helpers, write_chunk, ScaleVectors, SubBlock, WEIGHT_BINDING_TYPE};
 use grouped::Grouping;
 use reduce::Reduction;
 
@@ -63,8 +64,12 @@ fn generate(
     let mats = cfg.epilogue.mats();
     let reduction = Reduction::of(&tile);
     let subgroup = tile.subgroup.map(|s| format!("s{s}")).unwrap_or_default();
+    let reps = match tile.col_reps {
+        1 => String::new(),
+        n => format!("x{n}"),
+    };
     let name = format!(
-        "{prefix}_{}_r{}t{}c{}{subgroup}{}",
+        "{prefix}_{}_r{}t{}c{}{reps}{subgroup}{}",
         cfg.format.name(),
         tile.rows,
         tile.threads,
@@ -76,9 +81,8 @@ fn generate(
     kb.size("n", cfg.n).size("k", Dim::Fixed(cfg.k));
     kb.input_typed("a", "array<vec4<f32>>");
     grouping.declare_plan(&mut kb);
-    let loads = WeightLoads::of(cfg.format, u64::from(cfg.k));
     for mat in mats {
-        kb.input_typed(&weight_binding(mat), loads.binding_type());
+        kb.input_typed(&weight_binding(mat), WEIGHT_BINDING_TYPE);
     }
     if cfg.epilogue.adds() {
         kb.input_typed("r", "array<f32>");
@@ -92,7 +96,9 @@ fn generate(
     }
     let accs: Vec<String> = mats
         .iter()
-        .flat_map(|mat| (0..tile.rows).map(move |r| acc(mat, r, 0)))
+        .flat_map(|mat| {
+            (0..tile.rows).flat_map(move |r| (0..tile.col_reps).map(move |j| acc(mat, r, j)))
+        })
         .collect();
     if let Some(item) = reduction.item(&tile, accs.len() as u32) {
         kb.item(item);
@@ -106,7 +112,7 @@ fn generate(
     reduction.write(&mut w, &tile, &accs);
     write_stores(&mut w, cfg, grouping);
     let grid = Grid::xyz(
-        GridDim::ceil("n", tile.cols),
+        GridDim::ceil("n", tile.cols * tile.col_reps),
         grouping.grid_y(tile.rows),
         GridDim::one(),
     );
@@ -148,6 +154,12 @@ fn check(cfg: &QuantMatmulConfig, matrices: u64) -> Result<u64, ShaderError> {
             tile.threads, tile.cols
         ));
     }
+    if !(1..=MAX_COL_REPS).contains(&tile.col_reps) || (tile.col_reps > 1 && tile.rows > 1) {
+        return bad(format!(
+            "col_reps = {} must be 1..={MAX_COL_REPS}, and 1 with more than one row",
+            tile.col_reps
+        ));
+    }
     if let Some(sg) = tile.subgroup.filter(|s| !s.is_power_of_two()) {
         return bad(format!("subgroup size {sg} is not a power of two"));
     }
@@ -170,79 +182,146 @@ fn check(cfg: &QuantMatmulConfig, matrices: u64) -> Result<u64, ShaderError> {
     Ok(row_words)
 }
 
-/// The invocation's column `col` (clamped: `nc`) and thread `t`, the block
-/// `rb` (an MoE block returns early when it has no expert, else sets `e`),
-/// the weight row's first word `wrow`, each row's guard `ok_{r}`, `vec4`
-/// offset `a_{r}` in `a` and output offset `o_{r}`, and the zeroed
-/// accumulators.
+/// The invocation's thread `t`, per column rep `j` its column `col_{j}` and
+/// the first word `wrow_{j}` of its weight row (the column clamped into
+/// range), the block `rb` (an MoE block returns early when it has no expert,
+/// else sets `e`), each row's guard `ok_{r}`, `vec4` offset `a_{r}` in `a` and
+/// output offset `o_{r}`, and the zeroed accumulators.
 fn write_setup(w: &mut WgslWriter, cfg: &QuantMatmulConfig, grouping: &Grouping, row_words: u64) {
     let tile = cfg.tile;
     wgsl!(w, "let t = lidx % {}u;", tile.threads);
-    wgsl!(
-        w,
-        "let col = wid.x * {}u + lidx / {}u;",
-        tile.cols,
-        tile.threads
-    );
-    wgsl!(w, "let nc = min(col, N - 1u);");
+    for j in 0..tile.col_reps {
+        wgsl!(
+            w,
+            "let col_{j} = wid.x * {}u + {}u + lidx / {}u;",
+            tile.cols * tile.col_reps,
+            j * tile.cols,
+            tile.threads
+        );
+    }
     wgsl!(w, "let rb = wid.y;");
     write_block_start(w, &grouping.source(cfg.m), tile.rows);
-    wgsl!(w, "let wrow = ({}nc) * {row_words}u;", grouping.first_row());
+    for j in 0..tile.col_reps {
+        wgsl!(
+            w,
+            "let wrow_{j} = ({}min(col_{j}, N - 1u)) * {row_words}u;",
+            grouping.first_row()
+        );
+    }
     for r in 0..tile.rows {
         grouping.write_row(w, r, tile.rows);
     }
     for mat in cfg.epilogue.mats() {
         for r in 0..tile.rows {
-            wgsl!(w, "var {}: f32 = 0.0;", acc(mat, r, 0));
+            for j in 0..tile.col_reps {
+                wgsl!(w, "var {}: f32 = 0.0;", acc(mat, r, j));
+            }
         }
     }
 }
 
-/// The loop over the row's chunks, `threads` apart: decode every weight's
-/// chunk, then per row load `a`'s matching `vec4`s and accumulate. With
+/// The loop over the row's chunks, `threads` apart: per row load `a`'s
+/// matching `vec4`s, then per column rep decode every weight's chunk and
+/// accumulate. With one invocation per column and a format whose scales lie
+/// in a plane of their own, the loop runs over groups of the blocks one
+/// `vec4` of scales covers, loading that `vec4` once per group (a `q4_0`
+/// block then costs one load and an eighth instead of two). With
 /// `skip_missing`, rows past `M` (a guard uniform over the workgroup) skip
 /// their loads and dots, so a tile of 8 rows run on one row (a batched
 /// decode step of one sequence) costs about what a one-row tile does.
 fn write_chunk_loop(w: &mut WgslWriter, cfg: &QuantMatmulConfig, skip_missing: bool) {
-    let chunk = chunk_elems(cfg.format);
-    let groups = chunk / 4;
+    let chunks = cfg.k / chunk_elems(cfg.format);
     let nb = u64::from(cfg.k) / cfg.format.block_elems();
-    w.open(format_args!(
-        "for (var ci = t; ci < {}u; ci += {}u) {{",
-        cfg.k / chunk,
-        cfg.tile.threads
-    ));
-    let mats = cfg.epilogue.mats();
-    let decoded: Vec<Vec<SubBlock>> = mats
-        .iter()
-        .map(|mat| write_chunk(w, cfg.format, (&weight_binding(mat), &prefix(mat)), nb))
-        .collect();
-    for r in 0..cfg.tile.rows {
-        let guarded = skip_missing && r > 0;
-        if guarded {
-            w.open(format_args!("if (ok_{r}) {{"));
-        }
-        write_a_loads(w, &cfg.tile, r, groups);
-        for (mat, subs) in mats.iter().zip(&decoded) {
-            for sub in subs {
-                let value = sub_block_dot(sub, &prefix(mat), r);
-                wgsl!(w, "{} += {value};", acc(mat, r, 0));
+    let hoisted = ScaleVectors::of(cfg.format, nb).filter(|_| cfg.tile.threads == 1);
+    match hoisted {
+        Some(scales) => {
+            let g = scales.blocks;
+            w.open(format_args!(
+                "for (var cg = 0u; cg < {}u; cg += 1u) {{",
+                chunks.div_ceil(g)
+            ));
+            for j in 0..cfg.tile.col_reps {
+                for mat in cfg.epilogue.mats() {
+                    let wrow = format!("wrow_{j}");
+                    scales.write_load(w, (&weight_binding(mat), &prefix(mat, j), &wrow));
+                }
             }
+            w.open(format_args!(
+                "for (var cj = 0u; cj < min({g}u, {chunks}u - cg * {g}u); cj += 1u) {{"
+            ));
+            wgsl!(w, "let ci = cg * {g}u + cj;");
+            write_chunk_body(w, cfg, skip_missing, true);
+            w.close();
+            w.close();
         }
-        if guarded {
+        None => {
+            w.open(format_args!(
+                "for (var ci = t; ci < {chunks}u; ci += {}u) {{",
+                cfg.tile.threads
+            ));
+            write_chunk_body(w, cfg, skip_missing, false);
             w.close();
         }
     }
-    w.close();
 }
 
-/// `x_{r}_{g}`: the `vec4` groups of row `r` of `a` matching the chunk. With
-/// one invocation per column and a subgroup size `S`, every lane of a
-/// subgroup is at the same chunk, so lane `l` loads group `l` (and `l + S`, …)
-/// and `subgroupBroadcast` hands each group to all lanes: on lavapipe, where
-/// every load is a per-lane loop, that divides `a`'s loads by `S`. Otherwise
-/// each invocation loads its groups itself.
-fn write_a_loads(w: &mut WgslWriter, tile: &QuantTile, r: u32, groups: u32) {
+/// One chunk `ci` (see [`write_chunk_loop`]); `hoisted`: scales from `{p}sv`.
+fn write_chunk_body(
+    w: &mut WgslWriter,
+    cfg: &QuantMatmulConfig,
+    skip_missing: bool,
+    hoisted: bool,
+) {
+    let groups = chunk_elems(cfg.format) / 4;
+    let nb = u64::from(cfg.k) / cfg.format.block_elems();
+    let guarded = |r: u32| skip_missing && r > 0;
+    for r in 0..cfg.tile.rows {
+        write_a_loads(w, &cfg.tile, r, groups, guarded(r));
+    }
+    let mats = cfg.epilogue.mats();
+    for j in 0..cfg.tile.col_reps {
+        let wrow = format!("wrow_{j}");
+        let decoded: Vec<Vec<SubBlock>> = mats
+            .iter()
+            .map(|mat| {
+                let at = (weight_binding(mat), prefix(mat, j));
+                write_chunk(w, cfg.format, (&at.0, &at.1, &wrow), nb, hoisted)
+            })
+            .collect();
+        for r in 0..cfg.tile.rows {
+            if guarded(r) {
+                w.open(format_args!("if (ok_{r}) {{"));
+            }
+            for (mat, subs) in mats.iter().zip(&decoded) {
+                for sub in subs {
+                    let value = sub_block_dot(sub, &prefix(mat, j), r);
+                    wgsl!(w, "{} += {value};", acc(mat, r, j));
+                }
+            }
+            if guarded(r) {
+                w.close();
+            }
+        }
+    }
+}
+
+/// `x_{r}_{g}`: the `vec4` groups of row `r` of `a` matching the chunk —
+/// `var`s assigned under `if (ok_{r})` when `guarded`. With one invocation
+/// per column and a subgroup size `S`, every lane of a subgroup is at the
+/// same chunk, so lane `l` loads group `l` (and `l + S`, …) and
+/// `subgroupBroadcast` hands each group to all lanes: on lavapipe, where every
+/// load is a per-lane loop, that divides `a`'s loads by `S`. Otherwise each
+/// invocation loads its groups itself.
+fn write_a_loads(w: &mut WgslWriter, tile: &QuantTile, r: u32, groups: u32, guarded: bool) {
+    let bind = if guarded {
+        for g in 0..groups {
+            wgsl!(w, "var x_{r}_{g}: vec4<f32>;");
+        }
+        w.open(format_args!("if (ok_{r}) {{"));
+        ""
+    } else {
+        "let "
+    };
     wgsl!(w, "let ab_{r} = a_{r} + ci * {groups}u;");
     match broadcast_lanes(tile) {
         Some(sg) => {
@@ -257,7 +336,7 @@ fn write_a_loads(w: &mut WgslWriter, tile: &QuantTile, r: u32, groups: u32) {
             for g in 0..groups {
                 wgsl!(
                     w,
-                    "let x_{r}_{g} = subgroupBroadcast(av_{r}_{}, {}u);",
+                    "{bind}x_{r}_{g} = subgroupBroadcast(av_{r}_{}, {}u);",
                     g / sg,
                     g % sg
                 );
@@ -265,9 +344,12 @@ fn write_a_loads(w: &mut WgslWriter, tile: &QuantTile, r: u32, groups: u32) {
         }
         None => {
             for g in 0..groups {
-                wgsl!(w, "let x_{r}_{g} = a[ab_{r} + {g}u];");
+                wgsl!(w, "{bind}x_{r}_{g} = a[ab_{r} + {g}u];");
             }
         }
+    }
+    if guarded {
+        w.close();
     }
 }
 
@@ -276,9 +358,9 @@ fn broadcast_lanes(tile: &QuantTile) -> Option<u32> {
     tile.subgroup.filter(|_| tile.threads == 1)
 }
 
-/// The register prefix of right operand `mat`'s decoded groups.
-fn prefix(mat: &str) -> String {
-    format!("q{}_", weight_binding(mat))
+/// The register prefix of right operand `mat`'s decoded groups at column rep `j`.
+fn prefix(mat: &str, j: u32) -> String {
+    format!("q{}{j}_", weight_binding(mat))
 }
 
 /// `d·Σ a·q + m·Σ a` over one sub-block for row `r`.
@@ -299,22 +381,24 @@ fn sub_block_dot(sub: &SubBlock, p: &str, r: u32) -> String {
     value
 }
 
-/// The column's first invocation applies the epilogue and stores each row
+/// Each column's first invocation applies the epilogue and stores each row
 /// (gate‖up's padding rows store zeros).
 fn write_stores(w: &mut WgslWriter, cfg: &QuantMatmulConfig, grouping: &Grouping) {
-    w.open("if (t == 0u && col < N) {");
-    for r in 0..cfg.tile.rows {
-        let index = format!("o_{r} + col");
-        let addend = match cfg.epilogue {
-            Epilogue::AddResidual => index.clone(),
-            _ => "col".to_string(),
-        };
-        let value = cfg.epilogue.value(|mat| acc(mat, r, 0), false, &addend);
-        if grouping.pads_with_zeros() {
-            wgsl!(w, "out[{index}] = select(0.0, {value}, ok_{r});");
-        } else {
-            wgsl!(w, "if (ok_{r}) {{ out[{index}] = {value}; }}");
+    for j in 0..cfg.tile.col_reps {
+        w.open(format_args!("if (t == 0u && col_{j} < N) {{"));
+        for r in 0..cfg.tile.rows {
+            let index = format!("o_{r} + col_{j}");
+            let addend = match cfg.epilogue {
+                Epilogue::AddResidual => index.clone(),
+                _ => format!("col_{j}"),
+            };
+            let value = cfg.epilogue.value(|mat| acc(mat, r, j), false, &addend);
+            if grouping.pads_with_zeros() {
+                wgsl!(w, "out[{index}] = select(0.0, {value}, ok_{r});");
+            } else {
+                wgsl!(w, "if (ok_{r}) {{ out[{index}] = {value}; }}");
+            }
         }
+        w.close();
     }
-    w.close();
 }
