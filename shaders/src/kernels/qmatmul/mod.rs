@@ -220,9 +220,9 @@ fn write_setup(w: &mut WgslWriter, cfg: &QuantMatmulConfig, grouping: &Grouping,
     }
 }
 
-/// The loop over the row's chunks, `threads` apart: per row load `a`'s
-/// matching `vec4`s, then per column rep decode every weight's chunk and
-/// accumulate. With one invocation per column and a format whose scales lie
+/// The loop over the row's chunks, `threads` apart: decode every weight's
+/// chunk, load each row's matching `vec4`s of `a` and accumulate (see
+/// [`write_chunk_body`]). With one invocation per column and a format whose scales lie
 /// in a plane of their own, the loop runs over groups of the blocks one
 /// `vec4` of scales covers, loading that `vec4` once per group (a `q4_0`
 /// block then costs one load and an eighth instead of two). With
@@ -266,6 +266,9 @@ fn write_chunk_loop(w: &mut WgslWriter, cfg: &QuantMatmulConfig, skip_missing: b
 }
 
 /// One chunk `ci` (see [`write_chunk_loop`]); `hoisted`: scales from `{p}sv`.
+/// Per column rep, the weights' chunks are decoded, then each row loads its
+/// values of `a` (at the first rep: several reps only come with one row,
+/// whose loads then serve them all) and accumulates, under its guard.
 fn write_chunk_body(
     w: &mut WgslWriter,
     cfg: &QuantMatmulConfig,
@@ -274,10 +277,6 @@ fn write_chunk_body(
 ) {
     let groups = chunk_elems(cfg.format) / 4;
     let nb = u64::from(cfg.k) / cfg.format.block_elems();
-    let guarded = |r: u32| skip_missing && r > 0;
-    for r in 0..cfg.tile.rows {
-        write_a_loads(w, &cfg.tile, r, groups, guarded(r));
-    }
     let mats = cfg.epilogue.mats();
     for j in 0..cfg.tile.col_reps {
         let wrow = format!("wrow_{j}");
@@ -289,8 +288,12 @@ fn write_chunk_body(
             })
             .collect();
         for r in 0..cfg.tile.rows {
-            if guarded(r) {
+            let guarded = skip_missing && r > 0;
+            if guarded {
                 w.open(format_args!("if (ok_{r}) {{"));
+            }
+            if j == 0 {
+                write_a_loads(w, &cfg.tile, r, groups);
             }
             for (mat, subs) in mats.iter().zip(&decoded) {
                 for sub in subs {
@@ -298,30 +301,20 @@ fn write_chunk_body(
                     wgsl!(w, "{} += {value};", acc(mat, r, j));
                 }
             }
-            if guarded(r) {
+            if guarded {
                 w.close();
             }
         }
     }
 }
 
-/// `x_{r}_{g}`: the `vec4` groups of row `r` of `a` matching the chunk —
-/// `var`s assigned under `if (ok_{r})` when `guarded`. With one invocation
-/// per column and a subgroup size `S`, every lane of a subgroup is at the
-/// same chunk, so lane `l` loads group `l` (and `l + S`, …) and
-/// `subgroupBroadcast` hands each group to all lanes: on lavapipe, where every
-/// load is a per-lane loop, that divides `a`'s loads by `S`. Otherwise each
-/// invocation loads its groups itself.
-fn write_a_loads(w: &mut WgslWriter, tile: &QuantTile, r: u32, groups: u32, guarded: bool) {
-    let bind = if guarded {
-        for g in 0..groups {
-            wgsl!(w, "var x_{r}_{g}: vec4<f32>;");
-        }
-        w.open(format_args!("if (ok_{r}) {{"));
-        ""
-    } else {
-        "let "
-    };
+/// `x_{r}_{g}`: the `vec4` groups of row `r` of `a` matching the chunk. With
+/// one invocation per column and a subgroup size `S`, every lane of a
+/// subgroup is at the same chunk, so lane `l` loads group `l` (and `l + S`,
+/// …) and `subgroupBroadcast` hands each group to all lanes: on lavapipe,
+/// where every load is a per-lane loop, that divides `a`'s loads by `S`.
+/// Otherwise each invocation loads its groups itself.
+fn write_a_loads(w: &mut WgslWriter, tile: &QuantTile, r: u32, groups: u32) {
     wgsl!(w, "let ab_{r} = a_{r} + ci * {groups}u;");
     match broadcast_lanes(tile) {
         Some(sg) => {
@@ -336,7 +329,7 @@ fn write_a_loads(w: &mut WgslWriter, tile: &QuantTile, r: u32, groups: u32, guar
             for g in 0..groups {
                 wgsl!(
                     w,
-                    "{bind}x_{r}_{g} = subgroupBroadcast(av_{r}_{}, {}u);",
+                    "let x_{r}_{g} = subgroupBroadcast(av_{r}_{}, {}u);",
                     g / sg,
                     g % sg
                 );
@@ -344,12 +337,9 @@ fn write_a_loads(w: &mut WgslWriter, tile: &QuantTile, r: u32, groups: u32, guar
         }
         None => {
             for g in 0..groups {
-                wgsl!(w, "{bind}x_{r}_{g} = a[ab_{r} + {g}u];");
+                wgsl!(w, "let x_{r}_{g} = a[ab_{r} + {g}u];");
             }
         }
-    }
-    if guarded {
-        w.close();
     }
 }
 
