@@ -483,6 +483,7 @@ fn quant_tiles(lim: &DeviceLimits, format: WeightFormat, sweep: bool) -> Vec<Qua
                 threads,
                 cols,
                 col_reps,
+                one_row_reps: 1,
                 subgroup,
             });
         }

@@ -31,6 +31,7 @@ fn tiles(format: WeightFormat) -> Vec<QuantTile> {
             threads: 4,
             cols: 8,
             col_reps: 1,
+            one_row_reps: 1,
             subgroup: Some(8),
         },
         QuantTile {
@@ -38,6 +39,7 @@ fn tiles(format: WeightFormat) -> Vec<QuantTile> {
             threads: 1,
             cols: 16,
             col_reps: 1,
+            one_row_reps: 1,
             subgroup: None,
         },
         QuantTile {
@@ -45,6 +47,7 @@ fn tiles(format: WeightFormat) -> Vec<QuantTile> {
             threads: 1,
             cols: 16,
             col_reps: 8,
+            one_row_reps: 1,
             subgroup: None,
         },
     ]
@@ -134,6 +137,7 @@ fn quant_matmul_refuses_bad_configs() {
         threads: 3,
         cols: 4,
         col_reps: 1,
+        one_row_reps: 1,
         subgroup: None,
     };
     assert!(refused(&cfg));
@@ -143,6 +147,7 @@ fn quant_matmul_refuses_bad_configs() {
             threads: 1,
             cols: 4,
             col_reps,
+            one_row_reps: 1,
             subgroup: None,
         };
         assert!(
@@ -155,6 +160,7 @@ fn quant_matmul_refuses_bad_configs() {
         threads: 256,
         cols: 4,
         col_reps: 1,
+        one_row_reps: 1,
         subgroup: None,
     };
     assert!(refused(

@@ -47,7 +47,8 @@ fn ks(format: WeightFormat) -> [usize; 2] {
 /// broadcasts, several columns per invocation for most formats), one
 /// invocation per column without subgroups, a subgroup-shuffle reduction of
 /// 8 invocations per column, a workgroup tree of 4; then 3 columns per
-/// invocation sharing broadcasts and 2 per column of a workgroup tree.
+/// invocation sharing broadcasts, 2 per column of a workgroup tree, and a
+/// 4-row tile whose one-row path (M = 1) computes 2 columns per invocation.
 fn tiles(format: WeightFormat) -> Vec<QuantTile> {
     let lim = limits();
     let sg = lim.subgroup_size.expect("lavapipe has subgroups");
@@ -62,6 +63,7 @@ fn tiles(format: WeightFormat) -> Vec<QuantTile> {
             threads: 1,
             cols: 16,
             col_reps: 3,
+            one_row_reps: 1,
             subgroup: Some(sg),
         },
         QuantTile {
@@ -69,7 +71,16 @@ fn tiles(format: WeightFormat) -> Vec<QuantTile> {
             threads: 4,
             cols: 3,
             col_reps: 2,
+            one_row_reps: 1,
             subgroup: None,
+        },
+        QuantTile {
+            rows: 4,
+            threads: 1,
+            cols: 16,
+            col_reps: 1,
+            one_row_reps: 2,
+            subgroup: Some(sg),
         },
     ]);
     tiles
@@ -85,6 +96,7 @@ pub(crate) fn reduction_tiles() -> Vec<QuantTile> {
             threads: 1,
             cols: 16,
             col_reps: 1,
+            one_row_reps: 1,
             subgroup: None,
         },
         QuantTile {
@@ -92,6 +104,7 @@ pub(crate) fn reduction_tiles() -> Vec<QuantTile> {
             threads: sg,
             cols: 4,
             col_reps: 1,
+            one_row_reps: 1,
             subgroup: Some(sg),
         },
         QuantTile {
@@ -99,6 +112,7 @@ pub(crate) fn reduction_tiles() -> Vec<QuantTile> {
             threads: 4,
             cols: 3,
             col_reps: 1,
+            one_row_reps: 1,
             subgroup: None,
         },
     ]

@@ -47,6 +47,11 @@ pub struct QuantTile {
     /// values of `a` it loads for a chunk serve them all (1 to
     /// 8; more than 1 only with one row).
     pub col_reps: u32,
+    /// With more than one row and one invocation per column: when `M` is 1
+    /// at run time (one sequence decoding through a batched entry point), the
+    /// kernel takes the one-row path of [`QuantTile::one_row`], whose
+    /// invocations each compute this many columns. 1: no such path.
+    pub one_row_reps: u32,
     /// The device's subgroup size (every subgroup exactly this many
     /// consecutive invocations). With `threads > 1` the column's partial sums
     /// are reduced with subgroup shuffles when `threads` does not exceed it,
@@ -66,7 +71,9 @@ impl QuantTile {
     /// measured: `a` indexed by the loop counter instead of broadcasts took
     /// the q4_0 GEMV below from 6.6 to 22.5 ms), so loads, not bytes, set the
     /// speed. At one row each invocation also computes 4 columns 32 apart
-    /// (128 per workgroup), so each `a` load serves four weight rows, except
+    /// (128 per workgroup), so each `a` load serves four weight rows (a tile
+    /// of several rows keeps that as its one-row path: 16 invocations of its
+    /// 64 compute its 64 columns when `M` is 1), except
     /// for `q8_0` and `q4_k`, whose larger decoded chunks then run out of
     /// registers (`q8_0` 3.1 → 2.3–2.9 GB/s, `q4_k` 1.9 → 1.3 GB/s). Measured
     /// with `SEAM_BENCH_SWEEP=1 cargo bench -p seam-runtime --bench kernels`
@@ -100,6 +107,7 @@ impl QuantTile {
                     threads: 1,
                     cols: if reps > 1 { 32 } else { 64 },
                     col_reps: reps,
+                    one_row_reps: if rows > 1 { cpu_col_reps(format, 1) } else { 1 },
                     subgroup,
                 }
             }
@@ -110,10 +118,25 @@ impl QuantTile {
                     threads,
                     cols: (128 / threads).max(1),
                     col_reps: 1,
+                    one_row_reps: 1,
                     subgroup,
                 }
             }
         }
+    }
+
+    /// The tile of the one-row path (see [`QuantTile::one_row_reps`]): the
+    /// workgroup's columns over `cols / one_row_reps` invocations computing
+    /// `one_row_reps` columns each; the other invocations return at once.
+    pub fn one_row(&self) -> Option<QuantTile> {
+        (self.one_row_reps > 1).then(|| QuantTile {
+            rows: 1,
+            threads: 1,
+            cols: self.cols / self.one_row_reps,
+            col_reps: self.one_row_reps,
+            one_row_reps: 1,
+            subgroup: self.subgroup,
+        })
     }
 
     /// Invocations per workgroup.

@@ -64,10 +64,14 @@ fn generate(
     let mats = cfg.epilogue.mats();
     let reduction = Reduction::of(&tile);
     let subgroup = tile.subgroup.map(|s| format!("s{s}")).unwrap_or_default();
-    let reps = match tile.col_reps {
-        1 => String::new(),
-        n => format!("x{n}"),
+    let tag = |n: u32, t: &str| {
+        if n > 1 {
+            format!("{t}{n}")
+        } else {
+            String::new()
+        }
     };
+    let reps = tag(tile.col_reps, "x") + &tag(tile.one_row_reps, "o");
     let name = format!(
         "{prefix}_{}_r{}t{}c{}{reps}{subgroup}{}",
         cfg.format.name(),
@@ -103,20 +107,47 @@ fn generate(
     if let Some(item) = reduction.item(&tile, accs.len() as u32) {
         kb.item(item);
     }
-    if broadcast_lanes(&tile).is_some() {
+    let one_row = tile.one_row().filter(|_| grouping.skips_missing_rows());
+    if broadcast_lanes(&tile)
+        .or(one_row.and_then(|t| broadcast_lanes(&t)))
+        .is_some()
+    {
         kb.subgroups();
     }
     let mut w = WgslWriter::new();
-    write_setup(&mut w, cfg, grouping, row_words);
-    write_chunk_loop(&mut w, cfg, grouping.skips_missing_rows());
-    reduction.write(&mut w, &tile, &accs);
-    write_stores(&mut w, cfg, grouping);
+    if let Some(one) = one_row {
+        let one_cfg = QuantMatmulConfig {
+            tile: one,
+            ..cfg.clone()
+        };
+        w.open("if (M == 1u) {");
+        wgsl!(w, "if (lidx >= {}u) {{ return; }}", one.workgroup());
+        write_body(&mut w, &one_cfg, grouping, row_words, &[]);
+        wgsl!(w, "return;");
+        w.close();
+    }
+    write_body(&mut w, cfg, grouping, row_words, &accs);
     let grid = Grid::xyz(
         GridDim::ceil("n", tile.cols * tile.col_reps),
         grouping.grid_y(tile.rows),
         GridDim::one(),
     );
     Ok(kb.finish(&w.finish(), grid))
+}
+
+/// The kernel's body for `cfg`'s tile: set-up, the chunk loop, the reduction
+/// of `accs` (the tile's accumulators, when it has one) and the stores.
+fn write_body(
+    w: &mut WgslWriter,
+    cfg: &QuantMatmulConfig,
+    grouping: &Grouping,
+    row_words: u64,
+    accs: &[String],
+) {
+    write_setup(w, cfg, grouping, row_words);
+    write_chunk_loop(w, cfg, grouping.skips_missing_rows());
+    Reduction::of(&cfg.tile).write(w, &cfg.tile, accs);
+    write_stores(w, cfg, grouping);
 }
 
 /// The binding of right operand `mat` (`b`, `b_gate`, `b_up` in the shared
@@ -162,6 +193,23 @@ fn check(cfg: &QuantMatmulConfig, matrices: u64) -> Result<u64, ShaderError> {
     }
     if let Some(sg) = tile.subgroup.filter(|s| !s.is_power_of_two()) {
         return bad(format!("subgroup size {sg} is not a power of two"));
+    }
+    if let Some(one) = tile.one_row() {
+        let whole = |n: u32| tile.subgroup.is_none_or(|sg| n % sg == 0);
+        if tile.rows == 1
+            || tile.threads != 1
+            || !(2..=MAX_COL_REPS).contains(&tile.one_row_reps)
+            || tile.cols % tile.one_row_reps != 0
+            || !whole(one.cols)
+        {
+            return bad(format!(
+                "one_row_reps = {} needs more than one row, one thread per column and \
+                 cols = {} a multiple of it in whole subgroups",
+                tile.one_row_reps, tile.cols
+            ));
+        }
+    } else if tile.one_row_reps != 1 {
+        return bad("one_row_reps = 0".into());
     }
     let accs = tile.rows * cfg.epilogue.mats().len() as u32;
     let shared = Reduction::of(&tile).workgroup_bytes(&tile, accs);
