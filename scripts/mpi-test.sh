@@ -39,10 +39,11 @@ print("%.3e" % (max(abs(x - y) for x, y in zip(a, b)) / scale))
 PY
 }
 
-check_forward() { # MODEL RANKS
-    local name=$(basename "$1" .seam)
-    $seam compile "$1" -o "$tmp/$name.seamb" --random-weights 3 --force >/dev/null
-    $seam compile "$1" -o "$tmp/${name}_tp.seamb" --random-weights 3 --tensor-parallel "$2" --force >/dev/null
+check_forward() { # MODEL RANKS: a .seam file (random weights) or a checkpoint folder (its own)
+    local name=$(basename "$1" .seam) weights=()
+    [[ "$1" == *.seam ]] && weights=(--random-weights 3)
+    $seam compile "$1" -o "$tmp/$name.seamb" "${weights[@]}" --force >/dev/null
+    $seam compile "$1" -o "$tmp/${name}_tp.seamb" "${weights[@]}" --tensor-parallel "$2" --force >/dev/null
     $seam run "$tmp/$name.seamb" --tokens 1,2,3,4,5,6,7 --out "$tmp/one.npy" --force >/dev/null
     mpi "$2" $seam run "$tmp/${name}_tp.seamb" --tokens 1,2,3,4,5,6,7 --out "$tmp/tp.npy" --force >/dev/null
     local err=$(compare "$tmp/tp.npy" "$tmp/one.npy")
@@ -64,6 +65,11 @@ check_generate() { # MODEL RANKS
 check_forward examples/ladder_residual.seam 2
 check_forward examples/ladder_residual.seam 4
 check_forward examples/mixtral_tiny.seam 2
+# The Hugging Face fixtures with their own weights: dense, and MoE expert-parallel.
+for fixture in llama mixtral qwen2_moe; do
+    check_forward tests/fixtures/hf/$fixture 2
+    check_forward tests/fixtures/hf/$fixture 4
+done
 check_generate examples/mixtral_tiny_kv.seam 2
 check_generate examples/mixtral_tiny_kv.seam 4
 
