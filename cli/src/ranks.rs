@@ -4,7 +4,10 @@
 //! they run one set — its identity, rank count and their ranks — before any
 //! work (one failing rank fails them all, none hangs), and rank 0 alone
 //! prints and writes files. Every reduction waits at most 60 s for the
-//! other ranks (`SEAM_COLLECTIVE_TIMEOUT_S` to change it), then fails.
+//! other ranks (`SEAM_COLLECTIVE_TIMEOUT_S` to change it), then fails; a
+//! rank that fails ends them all ([`abort_all`]). Under `seam serve`, rank
+//! 0 serves and the others follow its engine, kept waiting while it idles
+//! ([`keep_alive_interval`]).
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
