@@ -159,7 +159,12 @@ if out=$(mpi 2 $seam run "$tmp/set.seamb" --tokens 1,2 2>&1); then
     echo "mpi-test: ranks of different compiles ran together" >&2; exit 1
 fi
 grep -q "different shard sets" <<<"$out" || { echo "mpi-test: unexpected error: $out" >&2; exit 1; }
-echo "mpi-test: refusals ok (wrong rank count, mixed sets)"
+# A routing trace would hold rank-local expert ids: refused under mpirun.
+if out=$(mpi 2 $seam serve "$tmp/serve_tp.seamb" --port 0 --routing-trace "$tmp/trace.jsonl" 2>&1); then
+    echo "mpi-test: seam serve recorded a routing trace under mpirun" >&2; exit 1
+fi
+grep -q "routing-trace cannot be recorded under mpirun" <<<"$out" || { echo "mpi-test: unexpected error: $out" >&2; exit 1; }
+echo "mpi-test: refusals ok (wrong rank count, mixed sets, --routing-trace)"
 
 # Two emulated hosts (network namespaces over a 1 Gbit/s link, OpenMPI's TCP
 # transport between them): the 2-rank ladder set equals one device. Needs root.

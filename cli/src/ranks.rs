@@ -101,6 +101,21 @@ fn silence_stdout() {
 #[cfg(all(feature = "mpi", not(unix)))]
 fn silence_stdout() {}
 
+/// Refuses `--routing-trace` among several ranks: each rank's routing is
+/// read after its expert-parallel layers map every expert id into the
+/// rank's own stack, so the trace would hold rank-local ids, not the
+/// model's.
+pub fn refuse_routing_trace(trace: Option<&Path>) -> Result<(), CliError> {
+    match WORLD.get() {
+        Some(world) if trace.is_some() && world.size() > 1 => Err(CliError::Usage(
+            "--routing-trace cannot be recorded under mpirun: a rank reads its experts' \
+             rank-local ids, not the model's (record the trace on one device)"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Whether this process writes output files (rank 0, or a lone process).
 pub fn is_leader() -> bool {
     WORLD.get().is_none_or(|w| w.rank() == 0)

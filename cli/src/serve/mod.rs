@@ -47,6 +47,7 @@ use seam_runtime::serving::{Engine, EngineOptions, DEFAULT_MAX_SKIPS};
 /// serves, the other ranks follow its engine until it stops).
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     super::eval::refuse_existing(args.routing_trace.as_deref(), args.force)?;
+    ranks::refuse_routing_trace(args.routing_trace.as_deref())?;
     let (bundle, ranks) = ranks::open_bundle(&args.model.weights, &args.bundle)?;
     let origin = format!("embedded in `{}`", args.bundle.display());
     let tokenizer = bundle.tokenizer().ok_or_else(|| {
