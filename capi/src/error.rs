@@ -90,6 +90,7 @@ fn status_of(e: &Error) -> SeamStatus {
         | Error::GridBudget { .. }
         | Error::Buffer { .. }
         | Error::Collective(_)
+        | Error::Control(_)
         | Error::WeightBudget { .. } => SeamErrorDevice,
     }
 }

@@ -155,6 +155,7 @@ fn generation_of(done: Completion, prompt_tokens: usize) -> Generation {
 pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     refuse_existing(args.logits_out.as_deref(), args.force)?;
     refuse_existing(args.routing_trace.as_deref(), args.force)?;
+    ranks::refuse_routing_trace(args.routing_trace.as_deref())?;
     let sampling = args.sampling()?;
     let (bundle, ranks) = ranks::open_bundle(&args.model.weights, &args.bundle)?;
     let tokenizer = args.tokenizer(&bundle)?;
@@ -211,7 +212,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
         let before = engine.stats().experts;
         engine.record_routing(args.routing_trace.is_some());
         let done = complete_all(&mut engine, 0, vec![request])?.remove(0);
-        if let Some(path) = args.routing_trace.as_ref().filter(|_| ranks::is_leader()) {
+        if let Some(path) = &args.routing_trace {
             let records = from_decisions(&engine.take_routing());
             write_atomic(path, to_json_lines(&records).as_bytes(), args.force)?;
             println!(

@@ -104,6 +104,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}", e.render().trim_end());
+            // A failed rank under mpirun ends them all: none waits for it.
+            ranks::abort_all(e.exit_code());
             ExitCode::from(e.exit_code())
         }
     }

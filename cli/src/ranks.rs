@@ -4,10 +4,14 @@
 //! they run one set — its identity, rank count and their ranks — before any
 //! work (one failing rank fails them all, none hangs), and rank 0 alone
 //! prints and writes files. Every reduction waits at most 60 s for the
-//! other ranks (`SEAM_COLLECTIVE_TIMEOUT_S` to change it), then fails.
+//! other ranks (`SEAM_COLLECTIVE_TIMEOUT_S` to change it), then fails; a
+//! rank that fails ends them all ([`abort_all`]). Under `seam serve`, rank
+//! 0 serves and the others follow its engine, kept waiting while it idles
+//! ([`keep_alive_interval`]).
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use seam_bundle::files::rank_path;
 use seam_runtime::bundle::Bundle;
@@ -19,15 +23,26 @@ use super::CliError;
 /// The ranks this process runs among (set once, by [`init`]).
 static WORLD: OnceLock<Arc<dyn Communicator>> = OnceLock::new();
 
+/// The same ranks, as MPI's (for [`abort_all`]).
+#[cfg(feature = "mpi")]
+static MPI_WORLD: OnceLock<Arc<seam_runtime::collective::MpiWorld>> = OnceLock::new();
+
 /// How long a reduction waits for the other ranks: 60 s, or
 /// `SEAM_COLLECTIVE_TIMEOUT_S` seconds.
-#[cfg(feature = "mpi")]
-pub fn collective_timeout() -> std::time::Duration {
+pub fn collective_timeout() -> Duration {
     let secs = std::env::var("SEAM_COLLECTIVE_TIMEOUT_S")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    std::time::Duration::from_secs(secs)
+    Duration::from_secs(secs)
+}
+
+/// How often an idle `seam serve` on rank 0 tells the other ranks it is
+/// alive: a quarter of [`collective_timeout`], so that a follower waiting
+/// for the next step never times out while rank 0 lives, and times out
+/// when it does not.
+pub fn keep_alive_interval() -> Duration {
+    (collective_timeout() / 4).max(Duration::from_millis(10))
 }
 
 /// Joins the ranks `mpirun` started, when this process is one of them and
@@ -45,9 +60,25 @@ pub fn init() -> Option<impl Drop> {
     if world.rank() != 0 {
         silence_stdout();
     }
-    let _ = WORLD.set(Arc::new(world));
+    let world = Arc::new(world);
+    let _ = WORLD.set(Arc::clone(&world) as Arc<dyn Communicator>);
+    let _ = MPI_WORLD.set(world);
     Some(universe)
 }
+
+/// Under `mpirun`, with other ranks: ends every rank with exit status
+/// `code` (`MPI_Abort`), so that none waits for this failed one in a
+/// reduction or in MPI's finalisation. Returns otherwise.
+#[cfg(feature = "mpi")]
+pub fn abort_all(code: u8) {
+    if let Some(world) = MPI_WORLD.get().filter(|w| w.size() > 1) {
+        world.abort(code.into());
+    }
+}
+
+/// Without MPI there are no other ranks to end.
+#[cfg(not(feature = "mpi"))]
+pub fn abort_all(_code: u8) {}
 
 /// Without MPI this process is never one of several ranks.
 #[cfg(not(feature = "mpi"))]
@@ -69,6 +100,21 @@ fn silence_stdout() {
 
 #[cfg(all(feature = "mpi", not(unix)))]
 fn silence_stdout() {}
+
+/// Refuses `--routing-trace` among several ranks: each rank's routing is
+/// read after its expert-parallel layers map every expert id into the
+/// rank's own stack, so the trace would hold rank-local ids, not the
+/// model's.
+pub fn refuse_routing_trace(trace: Option<&Path>) -> Result<(), CliError> {
+    match WORLD.get() {
+        Some(world) if trace.is_some() && world.size() > 1 => Err(CliError::Usage(
+            "--routing-trace cannot be recorded under mpirun: a rank reads its experts' \
+             rank-local ids, not the model's (record the trace on one device)"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// Whether this process writes output files (rank 0, or a lone process).
 pub fn is_leader() -> bool {

@@ -170,6 +170,10 @@ pub enum Error {
     /// A reduction across ranks failed (a rank timed out, disagreed or left).
     #[error("reduction across ranks: {0}")]
     Collective(#[from] crate::collective::CollectiveError),
+    /// A follower could not read rank 0's control message
+    /// ([`crate::serving::Engine::follow`]).
+    #[error("control message from rank 0: {0}")]
+    Control(#[from] crate::serving::ControlError),
     /// Sampling settings or logits are unusable.
     #[error(transparent)]
     Sampling(#[from] SamplingError),

@@ -7,7 +7,9 @@
 //! split into `all_reduce_start` / `all_reduce_wait` around a replicated
 //! product (which, as written, runs while the ranks sum), at -O0 and -O2; a rank that never joins
 //! is a timeout error on the others, not a hang, and ranks disagreeing on a
-//! reduction's size are refused.
+//! reduction's size are refused. A replicated serving engine over a 2-rank
+//! `mixtral_tiny` (rank 0 given the requests, rank 1 following) generates
+//! the single-device engine's greedy tokens.
 
 mod gpu_common;
 
@@ -222,4 +224,95 @@ fn a_missing_rank_times_out_and_a_mismatch_is_refused() {
     assert!(matches!(err, Error::Collective(_)), "{err}");
     assert!(err.to_string().contains("did not join"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// `mixtral_tiny` with a KV cache and the batched `step` (8 slots of 32
+/// positions), random weights.
+fn serving_model() -> (Model, Weights) {
+    let mut c = seam_frontends::examples::mixtral_tiny();
+    c.kv_cache = Some(32);
+    c.max_batch = Some(8);
+    c.max_tokens = 32;
+    let model = c.build().unwrap();
+    let weights = random_weights(&model, 9);
+    (model, weights)
+}
+
+/// Five greedy requests of different lengths.
+fn serving_requests() -> Vec<seam_runtime::serving::Request> {
+    (0..5)
+        .map(|k| seam_runtime::serving::Request {
+            prompt: (0..1 + 3 * k)
+                .map(|i| ((i * 13 + k * 7 + 1) % 50) as i32)
+                .collect(),
+            max_new_tokens: 3 + 2 * k,
+            sampling: seam_runtime::generate::Sampling::Greedy,
+            stop_ids: Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_replicated_engine_serves_a_shard_set_from_rank_zeros_requests() {
+    use seam_runtime::serving::{complete_all, Engine, EngineOptions};
+    let rt = runtime();
+    let (model, weights) = serving_model();
+    // One device.
+    let one = rt
+        .load_bundle(
+            BundleReader::from_bytes(bundle_bytes(&rt, &model, &weights, OptLevel::O2)).unwrap(),
+        )
+        .unwrap();
+    let options = || EngineOptions {
+        max_batch: Some(4),
+        ..EngineOptions::default()
+    };
+    let mut alone = Engine::new(&one, options()).unwrap();
+    let want = complete_all(&mut alone, 0, serving_requests()).unwrap();
+    // Replicating needs the ranks; rank 0 does not follow.
+    assert!(Engine::new(
+        &one,
+        EngineOptions {
+            replicate: true,
+            ..options()
+        }
+    )
+    .is_err());
+    assert!(alone.follow().is_err());
+    // Two ranks: only rank 0's engine gets the requests.
+    let set = seam_compiler::shard::shard_tensor_parallel(&model, &weights, 2).unwrap();
+    let threads: Vec<_> = LocalGroup::new(2, Duration::from_secs(60))
+        .into_iter()
+        .zip(set.weights)
+        .map(|(comm, w)| {
+            let bytes = bundle_bytes(&rt, &set.model, &w, OptLevel::O2);
+            std::thread::spawn(move || {
+                let rt = runtime();
+                let model = rt.load_bundle(BundleReader::from_bytes(bytes)?)?;
+                let rank = comm.rank();
+                let options = EngineOptions {
+                    communicator: Some(Arc::new(comm) as Arc<dyn Communicator>),
+                    replicate: true,
+                    ..options()
+                };
+                let mut engine = Engine::new(&model, options)?;
+                if rank == 0 {
+                    let done = complete_all(&mut engine, 0, serving_requests())?;
+                    engine.keep_followers()?;
+                    engine.release_followers()?;
+                    Ok(Some(done))
+                } else {
+                    engine.follow()?;
+                    Ok(None)
+                }
+            })
+        })
+        .collect();
+    let results: Vec<Result<_, Error>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let got = results[0].as_ref().unwrap().as_ref().unwrap();
+    assert!(matches!(results[1], Ok(None)), "{:?}", results[1]);
+    let tokens = |c: &[seam_runtime::serving::Completion]| -> Vec<Vec<i32>> {
+        c.iter().map(|c| c.tokens.clone()).collect()
+    };
+    assert_eq!(tokens(got), tokens(&want));
 }

@@ -1,4 +1,4 @@
-//! What the server needs of an engine: the five methods of
+//! What the server needs of an engine: seven methods of
 //! [`seam_runtime::serving::Engine`], as a trait so the router can be tested
 //! with a fake.
 
@@ -19,6 +19,12 @@ pub trait Backend: Send + 'static {
     fn stats(&self) -> EngineStats;
     /// Whether no request is waiting or running.
     fn is_idle(&self) -> bool;
+    /// Under `mpirun`: tells the other ranks, which follow this engine,
+    /// that it is alive while idle. A no-op otherwise.
+    fn keep_alive(&mut self) -> Result<(), seam_runtime::Error>;
+    /// Under `mpirun`: releases the other ranks (called once, as the engine
+    /// thread ends). A no-op otherwise.
+    fn release(&mut self) -> Result<(), seam_runtime::Error>;
 }
 
 impl Backend for Engine {
@@ -40,5 +46,13 @@ impl Backend for Engine {
 
     fn is_idle(&self) -> bool {
         Engine::is_idle(self)
+    }
+
+    fn keep_alive(&mut self) -> Result<(), seam_runtime::Error> {
+        self.keep_followers()
+    }
+
+    fn release(&mut self) -> Result<(), seam_runtime::Error> {
+        self.release_followers()
     }
 }

@@ -6,6 +6,11 @@
 //! runtime's batched [`seam_runtime::serving::Engine`] (continuous batching
 //! over the bundle's `step` entry point); `--max-batch 1` serves one
 //! sequence at a time.
+//!
+//! Under `mpirun` (a shard set, `seam` built with `--features mpi`) rank 0
+//! serves as above, its engine broadcasting each run of its session; the
+//! other ranks answer nothing and follow it ([`Engine::follow`]) until rank 0
+//! stops.
 
 mod args;
 mod backend;
@@ -30,6 +35,7 @@ use std::sync::Arc;
 pub use args::{Schedule, ServeArgs};
 
 use super::device::warming_up;
+use super::ranks;
 use super::tokenizer::TextTokenizer;
 use super::CliError;
 use chat_template::ChatTemplate;
@@ -37,10 +43,12 @@ use routes::{AppState, ModelInfo};
 use routing_trace::{create_trace, TracedEngine};
 use seam_runtime::serving::{Engine, EngineOptions, DEFAULT_MAX_SKIPS};
 
-/// Runs `seam serve` until Ctrl-C.
+/// Runs `seam serve` until Ctrl-C or SIGTERM (under `mpirun`: rank 0
+/// serves, the other ranks follow its engine until it stops).
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     super::eval::refuse_existing(args.routing_trace.as_deref(), args.force)?;
-    let bundle = args.model.weights.open(&args.bundle)?;
+    ranks::refuse_routing_trace(args.routing_trace.as_deref())?;
+    let (bundle, ranks) = ranks::open_bundle(&args.model.weights, &args.bundle)?;
     let origin = format!("embedded in `{}`", args.bundle.display());
     let tokenizer = bundle.tokenizer().ok_or_else(|| {
         CliError::Input(format!(
@@ -82,9 +90,19 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         max_batch: args.max_batch.map(|n| n as usize),
         step_batch: args.step_batch.map(|n| n as usize),
         policy: args.schedule.policy(DEFAULT_MAX_SKIPS),
+        replicate: ranks.is_some(),
+        communicator: ranks.clone(),
         ..EngineOptions::default()
     };
-    let backend = warming_up(|| Engine::new(&model, options))?;
+    let mut backend = warming_up(|| Engine::new(&model, options))?;
+    if !ranks::is_leader() {
+        tracing::info!("following rank 0's engine");
+        backend.follow()?;
+        tracing::info!("rank 0 stopped serving");
+        return Ok(());
+    }
+    // Rank 0 of several: the followers hear from it at least this often.
+    let lead = ranks.map(|_| ranks::keep_alive_interval());
     let stats = backend.stats();
     let max_seq_len = stats.max_seq_len;
     tracing::info!(
@@ -99,9 +117,9 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let spawned = match &args.routing_trace {
         Some(path) => {
             let file = create_trace(path, args.force)?;
-            engine_thread::spawn(TracedEngine::new(backend, file))
+            engine_thread::spawn(TracedEngine::new(backend, file), lead)
         }
-        None => engine_thread::spawn(backend),
+        None => engine_thread::spawn(backend, lead),
     };
     let (engine, thread) =
         spawned.map_err(|e| CliError::Input(format!("cannot start the engine thread: {e}")))?;
@@ -120,11 +138,15 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Input(format!("cannot start the async runtime: {e}")))?;
     let served = runtime.block_on(serve(args, state));
     drop(runtime);
-    let _ = thread.join();
-    served
+    let ended = thread
+        .join()
+        .map_err(|_| CliError::Input("the engine thread panicked".into()))?;
+    served?;
+    Ok(ended?)
 }
 
-/// Listens on the address `args` give and serves until Ctrl-C.
+/// Listens on the address `args` give and serves until Ctrl-C or SIGTERM,
+/// or until the engine thread ends (an engine error under `mpirun`).
 async fn serve(args: &ServeArgs, state: Arc<AppState>) -> Result<(), CliError> {
     let cannot = |e: std::io::Error| {
         CliError::Input(format!("cannot listen on {}:{}: {e}", args.host, args.port))
@@ -137,25 +159,33 @@ async fn serve(args: &ServeArgs, state: Arc<AppState>) -> Result<(), CliError> {
     // reads the line and interrupts at once stops it cleanly.
     let interrupted =
         interrupted().map_err(|e| CliError::Input(format!("cannot listen for Ctrl-C: {e}")))?;
+    let engine = state.engine.clone();
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();
     tracing::info!(%address, "serving");
     axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(async {
-            interrupted.await;
-            tracing::info!("Ctrl-C: finishing the requests in flight");
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = interrupted => tracing::info!("stopping: finishing the requests in flight"),
+                () = engine.stopped() => tracing::error!("the engine stopped: the server stops"),
+            }
         })
         .await
         .map_err(|e| CliError::Input(format!("the server failed: {e}")))
 }
 
-/// Resolves at Ctrl-C (SIGINT), which is caught from the moment this returns.
+/// Resolves at Ctrl-C (SIGINT) or SIGTERM (what `mpirun` sends its ranks
+/// when it is interrupted), caught from the moment this returns.
 #[cfg(unix)]
 fn interrupted() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut interrupts = signal(SignalKind::interrupt())?;
+    let mut terminations = signal(SignalKind::terminate())?;
     Ok(async move {
-        interrupts.recv().await;
+        tokio::select! {
+            _ = interrupts.recv() => {}
+            _ = terminations.recv() => {}
+        }
     })
 }
 

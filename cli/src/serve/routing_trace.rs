@@ -72,4 +72,12 @@ impl Backend for TracedEngine {
     fn is_idle(&self) -> bool {
         self.engine.is_idle()
     }
+
+    fn keep_alive(&mut self) -> Result<(), seam_runtime::Error> {
+        self.engine.keep_followers()
+    }
+
+    fn release(&mut self) -> Result<(), seam_runtime::Error> {
+        self.engine.release_followers()
+    }
 }

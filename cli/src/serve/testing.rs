@@ -4,6 +4,7 @@
 //! step fail, and (as the engine does) the failed step's requests are
 //! dropped and reported with `Finish::Failed` by the next step.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use seam_runtime::serving::{EngineStats, Finish, Request, RequestId, StepEvent};
@@ -20,6 +21,7 @@ pub struct FakeBackend {
     cancelled: Arc<Mutex<Vec<RequestId>>>,
     generated: u64,
     failed: Vec<RequestId>,
+    kept_alive: Arc<AtomicUsize>,
 }
 
 impl FakeBackend {
@@ -31,7 +33,13 @@ impl FakeBackend {
             cancelled: Arc::default(),
             generated: 0,
             failed: Vec::new(),
+            kept_alive: Arc::default(),
         }
+    }
+
+    /// How many times the engine thread called `keep_alive`.
+    pub fn kept_alive(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.kept_alive)
     }
 
     /// The ids cancelled so far.
@@ -106,5 +114,15 @@ impl Backend for FakeBackend {
 
     fn is_idle(&self) -> bool {
         self.running.is_empty() && self.failed.is_empty()
+    }
+
+    fn keep_alive(&mut self) -> Result<(), seam_runtime::Error> {
+        self.kept_alive
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn release(&mut self) -> Result<(), seam_runtime::Error> {
+        Ok(())
     }
 }

@@ -35,7 +35,7 @@ fn app(queue: u32, template: Option<&str>) -> App {
     let tokenizer = Arc::new(TextTokenizer::parse(TOKENIZER, "test".into()).unwrap());
     let fake = FakeBackend::new(CONTEXT);
     let cancelled = fake.cancelled();
-    let (engine, _thread) = engine_thread::spawn(fake).unwrap();
+    let (engine, _thread) = engine_thread::spawn(fake, None).unwrap();
     let model = ModelInfo {
         name: "tiny".into(),
         tokenizer: Arc::clone(&tokenizer),

@@ -30,6 +30,19 @@ pub enum CollectiveError {
     /// Another rank of the group is gone.
     #[error("the group is broken: {0}")]
     Broken(String),
+    /// Rank 0 broadcast more than [`super::MAX_BROADCAST`] bytes: refused on
+    /// every rank, none of which then waits for the payload.
+    #[error("a broadcast of {len} bytes exceeds the limit of {max} bytes")]
+    Oversized {
+        /// The length rank 0 announced.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// A broadcast's header or payload did not hold what rank 0 sends: the
+    /// ranks are out of step (one broadcasts while another reduces).
+    #[error("a broadcast arrived malformed ({0}): the ranks are out of step")]
+    Malformed(String),
 }
 
 /// A sum under way; [`PendingSum::wait`] blocks until every rank's partial
@@ -48,6 +61,17 @@ pub trait Communicator: Send + Sync {
     fn size(&self) -> usize;
     /// Starts summing `partial` across the ranks without waiting.
     fn start_sum(&self, partial: Vec<f32>) -> Result<Box<dyn PendingSum>, CollectiveError>;
+
+    /// Sends rank 0's `message` to every rank and returns it on each (the
+    /// `message` of other ranks is ignored). Every rank must call it at the
+    /// same point of its sequence of collectives. Built from two sums (a
+    /// header with the length, then the bytes, two to an element, other
+    /// ranks contributing zeros), so it waits at most the timeout of a
+    /// reduction, twice; a message over [`super::MAX_BROADCAST`] bytes is
+    /// refused on every rank ([`CollectiveError::Oversized`]).
+    fn broadcast(&self, message: &[u8]) -> Result<Vec<u8>, CollectiveError> {
+        super::broadcast::broadcast(self, message)
+    }
 }
 
 /// What a session's reductions cost, summed over its runs.

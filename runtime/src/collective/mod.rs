@@ -7,17 +7,21 @@
 //! writes the sum back. Without a communicator (one device) the reductions
 //! are the identity and cost nothing.
 //!
-//! - [`Communicator`]: rank, size and a non-blocking sum;
+//! - [`Communicator`]: rank, size, a non-blocking sum, and a broadcast from
+//!   rank 0 built from sums (how `seam serve` under `mpirun` sends each
+//!   engine step to the other ranks);
 //! - [`LocalGroup`]: the ranks of one process (threads), each with its own
 //!   device — for tests and for several devices of one machine;
 //! - `MpiWorld` (feature `mpi`): the ranks `mpirun` started, across
 //!   processes and hosts.
 
+mod broadcast;
 mod communicator;
 mod local;
 #[cfg(feature = "mpi")]
 mod mpi_world;
 
+pub use broadcast::MAX_BROADCAST;
 pub use communicator::{CollectiveError, CollectiveStats, Communicator, PendingSum};
 pub use local::LocalGroup;
 #[cfg(feature = "mpi")]

@@ -39,6 +39,17 @@ impl MpiWorld {
         };
         Some((universe, me))
     }
+
+    /// Ends every rank's process with exit status `code` (`MPI_Abort`):
+    /// what a rank that failed does, so that no other rank waits for it, in
+    /// a reduction or in `MPI_Finalize` (which waits for every rank).
+    pub fn abort(&self, code: i32) -> ! {
+        // SAFETY: MPI is initialised while this rank exists.
+        unsafe {
+            ffi::MPI_Abort(ffi::RSMPI_COMM_WORLD, code);
+        }
+        std::process::exit(code)
+    }
 }
 
 impl Communicator for MpiWorld {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::layout::StepLayout;
 use super::plan::{plan_step, StepPlan};
 use super::policy::{FirstComeFirstServed, Ready, SchedulePolicy, Waiting};
+use super::replica::Control;
 use super::request::{Finish, Request, RequestId, StepEvent};
 use super::routing::{RouteToken, Router};
 use super::routing_trace::{decisions, RoutingDecision};
@@ -42,8 +43,16 @@ pub struct EngineOptions {
     pub policy: Box<dyn SchedulePolicy>,
     /// The ranks of a shard set's bundle (see
     /// [`Session::set_communicator`]); every rank's engine must get the same
-    /// requests in the same order.
+    /// requests in the same order, unless [`EngineOptions::replicate`].
     pub communicator: Option<Arc<dyn Communicator>>,
+    /// With a `communicator`: only rank 0's engine is given requests and
+    /// stepped; before each run of its session it broadcasts the run (a
+    /// `step`'s inputs, a `route`'s tokens), and the other ranks' engines
+    /// run the same in [`Engine::follow`] until rank 0 calls
+    /// [`Engine::release_followers`]. Rank 0 calls
+    /// [`Engine::keep_followers`] while idle, more often than the
+    /// communicator's timeout, or the followers time out.
+    pub replicate: bool,
     /// Route every step's tokens with the bundle's [`super::ROUTE`] (when
     /// it has one) and count the experts they use in
     /// [`EngineStats::expert_pairs`], even for a policy that does not read
@@ -60,6 +69,7 @@ impl Default for EngineOptions {
             token_budget: None,
             policy: Box::new(FirstComeFirstServed),
             communicator: None,
+            replicate: false,
             count_experts: false,
         }
     }
@@ -93,6 +103,18 @@ pub struct Engine {
     stats: EngineStats,
     /// The routing decisions since they were last taken, when recording.
     routing: Option<Vec<RoutingDecision>>,
+    /// The ranks this engine leads or follows, when it replicates.
+    replica: Replica,
+}
+
+/// An engine's part in replicated serving ([`EngineOptions::replicate`]).
+enum Replica {
+    /// It runs alone, or every rank's engine is given the same requests.
+    None,
+    /// Rank 0: broadcasts each run of its session to the other ranks.
+    Leads(Arc<dyn Communicator>),
+    /// Another rank: runs what rank 0 broadcasts.
+    Follows(Arc<dyn Communicator>),
 }
 
 impl Engine {
@@ -128,9 +150,19 @@ impl Engine {
             );
         }
         let mut session = model.session()?;
-        if let Some(c) = options.communicator {
-            session.set_communicator(c);
+        if let Some(c) = &options.communicator {
+            session.set_communicator(Arc::clone(c));
         }
+        let replica = match options.communicator {
+            Some(c) if options.replicate && c.rank() == 0 => Replica::Leads(c),
+            Some(c) if options.replicate => Replica::Follows(c),
+            _ if options.replicate => {
+                return Err(Error::Input(
+                    "a replicated engine needs the ranks' communicator".into(),
+                ))
+            }
+            _ => Replica::None,
+        };
         if let Some(router) = &router {
             let token = RouteToken {
                 slot: 0,
@@ -169,6 +201,7 @@ impl Engine {
             policy: options.policy,
             arrivals: 0,
             routing: None,
+            replica,
         })
     }
 
@@ -273,10 +306,13 @@ impl Engine {
             plan.rows.push(0);
             picks.push((0, Draw::Greedy));
         }
-        let run = inputs(&plan).and_then(|inputs| {
-            self.session
-                .run_sampled_rows(&self.layout.entry, &inputs, |_| picks)
-        });
+        let run = self
+            .tell(|| Control::step(&plan))
+            .and_then(|()| inputs(&plan))
+            .and_then(|inputs| {
+                self.session
+                    .run_sampled_rows(&self.layout.entry, &inputs, |_| picks)
+            });
         let sampled = match run {
             Ok(sampled) => sampled,
             Err(e) => {
@@ -440,6 +476,7 @@ impl Engine {
         if tokens.is_empty() {
             return Ok(());
         }
+        self.tell(|| Control::Route(tokens.clone()))?;
         let routes = router.route(&mut self.session, &tokens)?;
         for (token, route) in tokens.iter().zip(routes) {
             if let Some(s) = self.running.iter_mut().find(|s| s.slot == token.slot) {
@@ -471,6 +508,66 @@ impl Engine {
             .flat_map(|t| t.iter().copied())
             .collect();
         Ok(Some(pairs.len()))
+    }
+
+    /// Rank 0 of a replicated engine: tells the followers it is alive while
+    /// it has nothing to run (a no-op for an engine that does not lead).
+    pub fn keep_followers(&mut self) -> Result<(), Error> {
+        self.tell(|| Control::KeepAlive)
+    }
+
+    /// Rank 0 of a replicated engine: ends the followers'
+    /// [`Engine::follow`]; the engine leads no more (a later step would
+    /// wait for ranks that left). A no-op for an engine that does not lead.
+    pub fn release_followers(&mut self) -> Result<(), Error> {
+        let told = self.tell(|| Control::Stop);
+        self.replica = Replica::None;
+        told
+    }
+
+    /// A rank other than 0 of a replicated engine: runs what rank 0's
+    /// engine broadcasts — each `step` on its inputs (sampling nothing that
+    /// matters: only rank 0's tokens are used), each `route` — until rank 0
+    /// releases it. Returns at the first error (a reduction or a broadcast
+    /// that failed or timed out, a control message it cannot read, a
+    /// device error): the ranks are then out of step. Refused on rank 0 and
+    /// on an engine that does not replicate.
+    pub fn follow(&mut self) -> Result<(), Error> {
+        let Replica::Follows(ranks) = &self.replica else {
+            return Err(Error::Input(
+                "only a rank other than 0 of a replicated engine follows".into(),
+            ));
+        };
+        let ranks = Arc::clone(ranks);
+        loop {
+            match Control::decode(&ranks.broadcast(&[])?)? {
+                Control::Step(plan) => {
+                    let picks = (0..plan.rows.len()).map(|b| (b, Draw::Greedy)).collect();
+                    self.session
+                        .run_sampled_rows(&self.layout.entry, &inputs(&plan)?, |_| picks)?;
+                }
+                Control::Route(tokens) => {
+                    let router = self.router.as_ref().ok_or_else(|| {
+                        Error::Input(
+                            "rank 0 routes, but this rank's engine has no router (run every rank with the same options)"
+                                .into(),
+                        )
+                    })?;
+                    router.route(&mut self.session, &tokens)?;
+                }
+                Control::KeepAlive => {}
+                Control::Stop => return Ok(()),
+            }
+        }
+    }
+
+    /// Rank 0 of a replicated engine: broadcasts `control` to the followers
+    /// (built only then).
+    fn tell(&self, control: impl FnOnce() -> Control) -> Result<(), Error> {
+        if let Replica::Leads(ranks) = &self.replica {
+            ranks.broadcast(&control().encode())?;
+        }
+        Ok(())
     }
 
     /// Whether request `id` is waiting or running.

@@ -10,6 +10,10 @@
 //! sequence's next token on the device with its own settings, streams it back
 //! as a [`StepEvent`], and retires finished sequences, freeing their slots.
 //!
+//! A shard set can be served from one rank's requests: rank 0's engine
+//! schedules and broadcasts each run of its session, the other ranks'
+//! engines follow it ([`EngineOptions::replicate`], [`Engine::follow`]).
+//!
 //! The runtime stays free of any network or async code: a server (such as
 //! `seam serve`) drives the engine from one thread.
 
@@ -19,6 +23,7 @@ mod expert_aware;
 mod layout;
 mod plan;
 mod policy;
+mod replica;
 mod request;
 mod routing;
 mod routing_trace;
@@ -31,6 +36,7 @@ pub use engine::{Engine, EngineOptions};
 pub use expert_aware::{ExpertAware, DEFAULT_MAX_SKIPS};
 pub use layout::{STEP, STEP_INPUTS};
 pub use policy::{FirstComeFirstServed, Ready, SchedulePolicy, Waiting};
+pub use replica::ControlError;
 pub use request::{Finish, Request, RequestId, StepEvent};
 pub use routing::{TokenRoute, ROUTE};
 pub use routing_trace::RoutingDecision;
