@@ -47,6 +47,7 @@ pub use kernels::qmatmul::{
     QuantMatmulConfig, QuantMoeConfig, QuantTile,
 };
 pub use kernels::rope::rope;
+pub use kernels::rotary_split::{rotary_split, PieceDest, PieceRope, SplitPiece};
 pub use kernels::route::{route, topk};
 pub use kernels::rowwise::{row_kernel, RowConfig, RowOp};
 pub use seam_core::{

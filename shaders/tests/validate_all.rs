@@ -90,6 +90,27 @@ fn all_kernels(lim: &DeviceLimits) -> Vec<Kernel> {
     v.push(slice_update(ScalarType::F32, lim).unwrap());
     v.push(gather(ScalarType::F32, Dim::Fixed(4096), lim).unwrap());
     v.push(rope(10000.0, Dim::Fixed(32), Dim::Fixed(128), lim).unwrap());
+    let rope128 = Some(PieceRope {
+        theta: 500000.0,
+        head_dim: 128,
+    });
+    for (k_dest, width) in [
+        (PieceDest::Tail, Dim::Fixed(6144)),
+        (PieceDest::Rows, Dim::Dynamic),
+    ] {
+        let piece = |start, len, rope, dest| SplitPiece {
+            start,
+            len,
+            rope,
+            dest,
+        };
+        let pieces = [
+            piece(0, 4096, rope128, PieceDest::Out),
+            piece(4096, 1024, rope128, k_dest),
+            piece(5120, 1024, None, k_dest),
+        ];
+        v.push(rotary_split(&pieces, width, lim).unwrap());
+    }
     for causal in [false, true] {
         v.push(
             attention(&AttentionConfig::new(

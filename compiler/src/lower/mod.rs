@@ -3,9 +3,11 @@
 //! (`reshape`) and reductions across ranks (`all_reduce` and its start/wait,
 //! recorded for a runtime with several ranks: see `collective.rs`) become
 //! aliases and cost no dispatch; a `cache` becomes a copy into its kept
-//! tensor, and the dispatches only it needs are marked (see `cache.rs`). The
-//! slices of one value along one axis are lowered together, at the first of
-//! them, as `split` dispatches.
+//! tensor, and the dispatches only it needs are marked (see `cache.rs`). Some
+//! instructions are lowered as a group: the slices of one value along one
+//! axis, at the first of them, as `split` dispatches; an attention layer's
+//! split, RoPE and KV-cache writes, at the last of them, as one
+//! `rotary_split` (see `ops/rotary_split.rs`).
 //!
 //! Every size a kernel needs is an [`SizeExpr`] over the symbolic dims, so one
 //! lowered function serves every size up to the declared bounds.
@@ -123,15 +125,10 @@ pub fn lower_function(
             (value.name.clone(), cx.value_tensor(v), value.ty.clone())
         })
         .collect::<Vec<_>>();
-    let splits = ops::slice_groups(func);
+    let groups = ops::groups(func);
     for (i, instr) in func.body.iter().enumerate() {
-        match splits.get(&i) {
-            Some(Some(group)) => {
-                let group: Vec<&Instr> = group.iter().map(|&j| &func.body[j]).collect();
-                ops::lower_split(&mut cx, &group)?;
-            }
-            // Lowered with the first slice of its group.
-            Some(None) => {}
+        match groups.get(&i) {
+            Some(group) => ops::lower_group(&mut cx, group)?,
             None => ops::lower_instr(&mut cx, instr)?,
         }
     }

@@ -8,5 +8,6 @@ pub mod movement;
 pub mod pooled_attention;
 pub mod qmatmul;
 pub mod rope;
+pub mod rotary_split;
 pub mod route;
 pub mod rowwise;

@@ -6,6 +6,7 @@ mod expert_record;
 mod linalg;
 mod moe;
 mod movement;
+mod rotary_split;
 mod routing;
 mod rows;
 
@@ -18,29 +19,56 @@ use seam_ir::{Function, Instr, Op, Operand};
 
 use super::{LowerCx, LowerError};
 
-/// The slices of one operand along one axis, when there are several: for the
-/// first slice of each group (by body index) the group's body indices, for the
-/// others `None` (lowered with the first).
-pub(crate) fn slice_groups(func: &Function) -> HashMap<usize, Option<Vec<usize>>> {
-    let mut groups: HashMap<(Operand, usize), Vec<usize>> = HashMap::new();
+/// How an instruction is lowered when it is lowered together with others.
+pub(crate) enum Grouped {
+    /// The first slice of several of one operand along one axis, with the
+    /// group's body indices: one `split` (see [`movement::split`]).
+    Split(Vec<usize>),
+    /// The last instruction of a rotary split (see [`rotary_split`]).
+    RotarySplit(rotary_split::RotarySplit),
+    /// Lowered with another instruction of its group.
+    Member,
+}
+
+/// The groups of instructions of `func` lowered together, by body index:
+/// rotary splits first, then the slices of one operand along one axis (when
+/// there are several) that no rotary split took.
+pub(crate) fn groups(func: &Function) -> HashMap<usize, Grouped> {
+    let mut out = HashMap::new();
+    for g in rotary_split::rotary_splits(func) {
+        for &m in &g.members {
+            out.insert(m, Grouped::Member);
+        }
+        out.insert(g.at(), Grouped::RotarySplit(g));
+    }
+    let mut slices: HashMap<(Operand, usize), Vec<usize>> = HashMap::new();
     for (i, instr) in func.body.iter().enumerate() {
         if let (Op::Slice { axis, .. }, [x]) = (&instr.op, instr.operands.as_slice()) {
-            groups.entry((*x, *axis)).or_default().push(i);
+            if !out.contains_key(&i) {
+                slices.entry((*x, *axis)).or_default().push(i);
+            }
         }
     }
-    let mut out = HashMap::new();
-    for group in groups.into_values().filter(|g| g.len() > 1) {
+    for group in slices.into_values().filter(|g| g.len() > 1) {
         for &j in &group[1..] {
-            out.insert(j, None);
+            out.insert(j, Grouped::Member);
         }
-        out.insert(group[0], Some(group));
+        out.insert(group[0], Grouped::Split(group));
     }
     out
 }
 
-/// Lowers slices of one operand along one axis (see [`slice_groups`]).
-pub(crate) fn lower_split(cx: &mut LowerCx<'_>, slices: &[&Instr]) -> Result<(), LowerError> {
-    movement::split(cx, slices)
+/// Lowers an instruction group (see [`groups`]); members other than its
+/// lowering point lower to nothing.
+pub(crate) fn lower_group(cx: &mut LowerCx<'_>, group: &Grouped) -> Result<(), LowerError> {
+    match group {
+        Grouped::Split(indices) => {
+            let slices: Vec<&Instr> = indices.iter().map(|&j| &cx.func.body[j]).collect();
+            movement::split(cx, &slices)
+        }
+        Grouped::RotarySplit(g) => rotary_split::lower(cx, g),
+        Grouped::Member => Ok(()),
+    }
 }
 
 /// Lowers one instruction into zero or more dispatches.
