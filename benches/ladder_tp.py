@@ -37,7 +37,7 @@ def bench(cmd, tokens, iters, env):
     """Mean ms per run by token count, and the per-run reduction line."""
     out = run(cmd + ["--tokens", ",".join(map(str, tokens)), "--iters", str(iters)], env=env)
     rows = {}
-    for m in re.finditer(r"^\S+\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+\d+\s+\d+\n(  per run: (.*)\n)?", out, re.M):
+    for m in re.finditer(r"^\S+\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+\d+\s+\d+[^\n]*\n(  per run: (.*)\n)?", out, re.M):
         rows[int(m.group(1))] = (float(m.group(4)), m.group(6) or "")
     return rows
 

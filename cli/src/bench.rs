@@ -1,5 +1,7 @@
-//! `seam bench`: forward latency of a bundle, with dispatches and submits per
-//! forward, and optionally where the time goes per kernel.
+//! `seam bench`: forward latency of bundles measured side by side (rounds
+//! that run each bundle once in turn), with dispatches and submits per
+//! forward, the ratio to the first bundle, and optionally where the time goes
+//! per kernel.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ use clap::Args;
 
 use crate::model_args::ModelArgs;
 use seam_core::DType;
-use seam_runtime::{Entry, HostTensor, Timing};
+use seam_runtime::{Entry, HostTensor, RunTiming, Session, Timing};
 
 use super::run::input_id_bounds;
 use super::CliError;
@@ -18,7 +20,10 @@ use crate::ranks;
 /// Arguments of `seam bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The bundle (`.seamb`).
+    /// The bundles (`.seamb`). With several, each round of `--iters` runs
+    /// every bundle once in turn, and `vs first` is the median over the rounds
+    /// of each round's time over the first bundle's (robust to the machine's
+    /// speed changing while it measures).
     pub bundles: Vec<PathBuf>,
     /// Token counts to measure (a forward over that many tokens each).
     #[arg(long, value_delimiter = ',', default_value = "1,64")]
@@ -27,10 +32,11 @@ pub struct BenchArgs {
     /// KV cache is reset before every run, so each `prefill` starts a sequence.
     #[arg(long, value_name = "NAME")]
     pub entry: Option<String>,
-    /// Timed runs per measurement (after one warm-up run).
+    /// Timed rounds per measurement (after one warm-up run of each bundle).
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
-    /// Also time every dispatch on its own and print the slowest kernels.
+    /// Also time every dispatch on its own (each submitted alone, so its time
+    /// includes a submission's overhead) and print the slowest kernels.
     #[arg(long)]
     pub profile: bool,
     /// External weights, the device, the experts kept on it.
@@ -38,24 +44,25 @@ pub struct BenchArgs {
     pub model: ModelArgs,
 }
 
-/// Runs `seam bench`.
-pub fn run(args: &BenchArgs) -> Result<(), CliError> {
-    if args.bundles.is_empty() {
-        return Err(CliError::Usage("give at least one bundle".into()));
-    }
-    let rt = args.model.device.open()?;
-    println!(
-        "device: {} ({:?})",
-        rt.gpu().adapter().name,
-        rt.gpu().adapter().backend
-    );
-    println!(
-        "{:<28} {:>7} {:>11} {:>11} {:>12} {:>10} {:>7}",
-        "bundle", "tokens", "mean ms", "min ms", "wall mean ms", "dispatches", "submits"
-    );
-    for path in &args.bundles {
+/// One bundle under measurement: its loaded model, entry point and session.
+struct Bench {
+    name: String,
+    entry: Entry,
+    session: Session,
+    bounds: HashMap<String, u64>,
+    ranked: bool,
+    stateful: bool,
+}
+
+impl Bench {
+    /// Opens `path` on `rt` with the entry point `entry` (default: its first).
+    fn open(
+        args: &BenchArgs,
+        rt: &seam_runtime::Runtime,
+        path: &std::path::Path,
+    ) -> Result<Bench, CliError> {
         let (bundle, ranks) = ranks::open_bundle(&args.model.weights, path)?;
-        let model = args.model.load(&rt, bundle)?;
+        let model = args.model.load(rt, bundle)?;
         let first = model
             .manifest()
             .entry_points
@@ -73,61 +80,125 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             session.set_communicator(c);
         }
         let stateful = session.length_dim().is_some();
-        for &n in &args.tokens {
-            let inputs = synthetic_inputs(&entry, n, &bounds)?;
-            if stateful {
-                session.reset()?;
-            }
-            session.run(&entry, &inputs)?;
-            let before = session.collective_stats();
-            let mut times = Vec::with_capacity(args.iters);
-            let mut walls = Vec::with_capacity(args.iters);
-            let mut last = None;
-            for _ in 0..args.iters.max(1) {
-                if stateful {
-                    session.reset()?;
-                }
-                let t = session.run_with(&entry, &inputs, Timing::Device)?.timing;
-                times.push(t.device.unwrap_or(t.wall));
-                walls.push(t.wall);
-                last = Some(t);
-            }
-            let mean = times.iter().sum::<Duration>() / times.len() as u32;
-            let wall = walls.iter().sum::<Duration>() / walls.len() as u32;
-            let min = times.iter().min().copied().unwrap_or_default();
-            let t = last.ok_or_else(|| CliError::Input("no run".into()))?;
-            let name = path
+        Ok(Bench {
+            name: path
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
+                .unwrap_or_default(),
+            entry,
+            session,
+            bounds,
+            ranked,
+            stateful,
+        })
+    }
+
+    /// One timed run (after a reset of a stateful session).
+    fn time(&mut self, inputs: &[HostTensor], timing: Timing) -> Result<RunTiming, CliError> {
+        if self.stateful {
+            self.session.reset()?;
+        }
+        Ok(self.session.run_with(&self.entry, inputs, timing)?.timing)
+    }
+}
+
+/// Runs `seam bench`. Bundles are measured side by side: every round runs
+/// each bundle once in turn, so a change in the machine's speed during the
+/// measurement (common on shared machines) falls on all of them alike, and
+/// the ratio to the first bundle is the median of the rounds' ratios.
+pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    if args.bundles.is_empty() {
+        return Err(CliError::Usage("give at least one bundle".into()));
+    }
+    let rt = args.model.device.open()?;
+    println!(
+        "device: {} ({:?})",
+        rt.gpu().adapter().name,
+        rt.gpu().adapter().backend
+    );
+    let mut benches = args
+        .bundles
+        .iter()
+        .map(|path| Bench::open(args, &rt, path))
+        .collect::<Result<Vec<_>, _>>()?;
+    println!(
+        "{:<28} {:>7} {:>11} {:>11} {:>12} {:>10} {:>7} {:>11} {:>9}",
+        "bundle",
+        "tokens",
+        "mean ms",
+        "min ms",
+        "wall mean ms",
+        "dispatches",
+        "submits",
+        "median ms",
+        "vs first"
+    );
+    for &n in &args.tokens {
+        let mut inputs = Vec::with_capacity(benches.len());
+        let mut before = Vec::with_capacity(benches.len());
+        for b in &mut benches {
+            let x = synthetic_inputs(&b.entry, n, &b.bounds)?;
+            b.time(&x, Timing::Device)?;
+            before.push(b.session.collective_stats());
+            inputs.push(x);
+        }
+        let rounds = args.iters.max(1);
+        let mut runs: Vec<Vec<RunTiming>> = vec![Vec::with_capacity(rounds); benches.len()];
+        for _ in 0..rounds {
+            for (i, b) in benches.iter_mut().enumerate() {
+                runs[i].push(b.time(&inputs[i], Timing::Device)?);
+            }
+        }
+        let device = |t: &RunTiming| t.device.unwrap_or(t.wall);
+        for (i, b) in benches.iter().enumerate() {
+            let times: Vec<Duration> = runs[i].iter().map(device).collect();
+            let ratios: Vec<f64> = runs[i]
+                .iter()
+                .zip(&runs[0])
+                .map(|(t, t0)| device(t).as_secs_f64() / device(t0).as_secs_f64().max(1e-12))
+                .collect();
+            let wall = runs[i].iter().map(|t| t.wall).sum::<Duration>() / rounds as u32;
+            let last = runs[i]
+                .last()
+                .ok_or_else(|| CliError::Input("no run".into()))?;
+            let vs_first = if benches.len() > 1 {
+                format!("{:.3}x", median(ratios))
+            } else {
+                "-".into()
+            };
             println!(
-                "{name:<28} {n:>7} {:>11.3} {:>11.3} {:>12.3} {:>10} {:>7}",
-                mean.as_secs_f64() * 1e3,
-                min.as_secs_f64() * 1e3,
-                wall.as_secs_f64() * 1e3,
-                t.dispatches,
-                t.submits
+                "{:<28} {n:>7} {:>11.3} {:>11.3} {:>12.3} {:>10} {:>7} {:>11.3} {:>9}",
+                b.name,
+                ms(times.iter().sum::<Duration>() / rounds as u32),
+                ms(times.iter().min().copied().unwrap_or_default()),
+                ms(wall),
+                last.dispatches,
+                last.submits,
+                median(times.iter().map(|t| ms(*t)).collect()),
+                vs_first,
             );
-            if ranked {
-                let mut c = session.collective_stats();
-                c.reductions -= before.reductions;
-                let runs = times.len() as u32;
-                let ms = |d: Duration| (d / runs).as_secs_f64() * 1e3;
+            if b.ranked {
+                let c = b.session.collective_stats();
+                let runs = rounds as u32;
+                let per = |d: Duration| ms(d / runs);
                 println!(
                     "  per run: {} reductions, read back {:.3} ms, overlapped {:.3} ms, blocked {:.3} ms",
-                    c.reductions / u64::from(runs),
-                    ms(c.read_back - before.read_back),
-                    ms(c.overlapped - before.overlapped),
-                    ms(c.blocked - before.blocked)
+                    (c.reductions - before[i].reductions) / u64::from(runs),
+                    per(c.read_back - before[i].read_back),
+                    per(c.overlapped - before[i].overlapped),
+                    per(c.blocked - before[i].blocked)
                 );
             }
-            if args.profile {
+        }
+        if args.profile {
+            for (i, b) in benches.iter_mut().enumerate() {
+                let run = b.time(&inputs[i], Timing::PerDispatch)?;
+                println!(
+                    "  {} at {n} tokens, each dispatch timed on its own:",
+                    b.name
+                );
                 let mut per_kernel: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
-                if stateful {
-                    session.reset()?;
-                }
-                let run = session.run_with(&entry, &inputs, Timing::PerDispatch)?;
-                for d in run.timing.per_dispatch {
+                for d in run.per_dispatch {
                     let e = per_kernel.entry(d.kernel).or_default();
                     e.0 += d.device.unwrap_or(d.wall);
                     e.1 += 1;
@@ -135,12 +206,27 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                 let mut rows: Vec<_> = per_kernel.into_iter().collect();
                 rows.sort_by_key(|r| std::cmp::Reverse(r.1 .0));
                 for (k, (d, count)) in rows.iter().take(12) {
-                    println!("    {:>9.3} ms  {count:>3}×  {k}", d.as_secs_f64() * 1e3);
+                    println!("    {:>9.3} ms  {count:>3}×  {k}", ms(*d));
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Milliseconds.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The median (the mean of the middle two for an even count; 0 when empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 /// Inputs of the right shape for `tokens` tokens: ids `i mod 1000` (`i mod

@@ -418,4 +418,22 @@ fn mot_runs_with_a_modality_input_and_refuses_an_unknown_modality() {
     // `seam bench` makes modality ids in range itself.
     let o = seam(&["bench", &bundle, "--tokens", "3", "--iters", "1"]);
     assert!(o.status.success(), "{}", text(&o));
+    // Two bundles side by side: a row each, the first the reference of `vs first`.
+    let o = seam(&["bench", &bundle, &bundle, "--tokens", "3", "--iters", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: Vec<&str> = bench_rows(&o);
+    assert_eq!(rows.len(), 2, "{}", text(&o));
+    assert!(rows[0].trim_end().ends_with("1.000x"), "{}", text(&o));
+    assert!(rows[1].trim_end().ends_with('x'), "{}", text(&o));
+}
+
+/// The result rows of `seam bench` (after its device and header lines).
+fn bench_rows(o: &Output) -> Vec<&str> {
+    std::str::from_utf8(&o.stdout)
+        .unwrap_or_default()
+        .lines()
+        .skip_while(|l| !l.starts_with("bundle "))
+        .skip(1)
+        .filter(|l| !l.starts_with(' '))
+        .collect()
 }
