@@ -182,3 +182,30 @@ fn quant_matmul_refuses_bad_configs() {
     );
     assert!(quant_matmul(&q).is_ok());
 }
+
+/// A one-row lavapipe tile takes 3 or 2 columns per invocation where that
+/// leaves fewer columns in a partly empty last workgroup; ties, other tiles
+/// and a dynamic N keep theirs.
+#[test]
+fn one_row_cpu_tiles_fit_their_columns() {
+    let lav = DeviceLimits::lavapipe();
+    let reps = |format, rows, n| {
+        QuantMatmulConfig::new(format, (Dim::Dynamic, n, 576), rows, &lav)
+            .tile
+            .col_reps
+    };
+    let q4 = WeightFormat::Q4_0;
+    assert_eq!(reps(q4, 1, Dim::Dynamic), 4);
+    // 128 per workgroup: 576 = 4.5 and 960 = 7.5 workgroups; of 96: 6 and 10.
+    assert_eq!(reps(q4, 1, Dim::Fixed(576)), 3);
+    assert_eq!(reps(q4, 1, Dim::Fixed(960)), 3);
+    // Whole workgroups of 128 already: kept.
+    assert_eq!(reps(q4, 1, Dim::Fixed(1536)), 4);
+    assert_eq!(reps(q4, 1, Dim::Fixed(11008)), 4);
+    // 64 = 2 columns of 32 fills its only workgroup.
+    assert_eq!(reps(q4, 1, Dim::Fixed(64)), 2);
+    assert_eq!(reps(WeightFormat::F16, 1, Dim::Fixed(576)), 3);
+    // One column per invocation (q8_0), several rows: unchanged.
+    assert_eq!(reps(WeightFormat::Q8_0, 1, Dim::Fixed(576)), 1);
+    assert_eq!(reps(q4, 8, Dim::Fixed(576)), 1);
+}

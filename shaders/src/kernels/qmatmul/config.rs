@@ -125,6 +125,32 @@ impl QuantTile {
         }
     }
 
+    /// The tile for `n` output columns: a one-row CPU tile computing 4
+    /// columns per invocation (128 per workgroup) takes 3 or 2 instead where
+    /// that leaves fewer columns in a partly empty last workgroup (ties keep
+    /// more): SmolLM2's N = 576 and 960 are whole workgroups of 96 but 4.5 and
+    /// 7.5 of 128, and on lavapipe a workgroup is a task for one of few
+    /// threads. Measured on SmolLM2-135M q4_0, `seam bench --entry decode`
+    /// side by side (interleaved rounds, this VM's speed drifting up to 2×):
+    /// every one-row product at 3 columns per invocation took 0.90–1.06× the
+    /// time of 4 (median of eleven runs 0.945×), at 2 columns 0.94–0.98×.
+    /// Other tiles, and a dynamic `n`, are kept.
+    pub fn fit_columns(self, n: Dim) -> Self {
+        let Some(n) = n.fixed() else { return self };
+        if self.rows != 1 || self.threads != 1 || self.col_reps != 4 {
+            return self;
+        }
+        let padded = |reps: u32| {
+            let per = u64::from(self.cols * reps);
+            u64::from(n).div_ceil(per) * per
+        };
+        let col_reps = [4, 3, 2]
+            .into_iter()
+            .min_by_key(|&reps| (padded(reps), std::cmp::Reverse(reps)))
+            .unwrap_or(self.col_reps);
+        QuantTile { col_reps, ..self }
+    }
+
     /// The tile of the one-row path (see [`QuantTile::one_row_reps`]): the
     /// workgroup's columns over `cols / one_row_reps` invocations computing
     /// `one_row_reps` columns each; the other invocations return at once.
@@ -171,7 +197,8 @@ pub struct QuantMatmulConfig {
 
 impl QuantMatmulConfig {
     /// The product with the tile [`QuantTile::for_device`] chooses for
-    /// `max_rows` rows and no epilogue.
+    /// `max_rows` rows, fitted to its `n` ([`QuantTile::fit_columns`]), and no
+    /// epilogue.
     pub fn new(
         format: WeightFormat,
         (m, n, k): (Dim, Dim, u32),
@@ -184,7 +211,7 @@ impl QuantMatmulConfig {
             n,
             k,
             epilogue: Epilogue::None,
-            tile: QuantTile::for_device(limits, format, max_rows),
+            tile: QuantTile::for_device(limits, format, max_rows).fit_columns(n),
             max_binding_bytes: limits.max_storage_buffer_binding_size,
         }
     }
