@@ -50,14 +50,19 @@ impl Heads {
             .0
     }
 
+    /// The types of q and of k (and v) rows, and the RoPE base.
+    fn types(&self) -> (String, String, f32) {
+        (
+            format!("f32[t, {}, {}]", self.hq, self.dh),
+            format!("f32[t, {}, {}]", self.hkv, self.dh),
+            self.theta,
+        )
+    }
+
     /// Appends to `write_tail` states; returns attention, rotated q, new rows.
     fn cache_model(&self) -> Model {
-        let Heads { hq, hkv, dh, theta } = *self;
-        let (qt, kt, ct) = (
-            format!("f32[t, {hq}, {dh}]"),
-            format!("f32[t, {hkv}, {dh}]"),
-            format!("f32[kv_len, {hkv}, {dh}]"),
-        );
+        let (qt, kt, theta) = self.types();
+        let ct = format!("f32[kv_len, {}, {}]", self.hkv, self.dh);
         let sig = format!(
             "%x: f32[t, 32], state %kc: {ct}, state %vc: {ct}) -> ({qt}, {qt}, {kt}, {kt}, state {ct}, state {ct})"
         );
@@ -76,12 +81,8 @@ impl Heads {
 
     /// Writes `write_rows` pools of 3 slots of 6; returns attention and rotated q.
     fn pool_model(&self) -> Model {
-        let Heads { hq, hkv, dh, theta } = *self;
-        let (qt, kt, pt) = (
-            format!("f32[t, {hq}, {dh}]"),
-            format!("f32[t, {hkv}, {dh}]"),
-            format!("f32[3, 6, {hkv}, {dh}]"),
-        );
+        let (qt, kt, theta) = self.types();
+        let pt = format!("f32[3, 6, {}, {}]", self.hkv, self.dh);
         let sig = format!(
             "%x: f32[t, 32], %slot: i32[t], %pos: i32[t], state %kp: {pt}, state %vp: {pt}) -> ({qt}, {qt}, state {pt}, state {pt})"
         );
