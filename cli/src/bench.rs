@@ -50,6 +50,8 @@ struct Bench {
     entry: Entry,
     session: Session,
     bounds: HashMap<String, u64>,
+    /// The bundle's symbolic dims and their bounds.
+    dims: HashMap<String, u64>,
     ranked: bool,
     stateful: bool,
 }
@@ -74,6 +76,12 @@ impl Bench {
             })?;
         let entry = model.entry(&name)?;
         let bounds = input_id_bounds(model.manifest(), &name)?;
+        let dims = model
+            .manifest()
+            .dims
+            .iter()
+            .map(|d| (d.name.clone(), d.max))
+            .collect();
         let mut session = model.session()?;
         let ranked = ranks.is_some();
         if let Some(c) = ranks {
@@ -88,6 +96,7 @@ impl Bench {
             entry,
             session,
             bounds,
+            dims,
             ranked,
             stateful,
         })
@@ -137,7 +146,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         let mut inputs = Vec::with_capacity(benches.len());
         let mut before = Vec::with_capacity(benches.len());
         for b in &mut benches {
-            let x = synthetic_inputs(&b.entry, n, &b.bounds)?;
+            let x = synthetic_inputs(&b.entry, n, &b.bounds, &b.dims)?;
             b.time(&x, Timing::Device)?;
             before.push(b.session.collective_stats());
             inputs.push(x);
@@ -229,13 +238,33 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Inputs of the right shape for `tokens` tokens: ids `i mod 1000` (`i mod
-/// bound` for an input with a bound in `bounds`, such as a modality id), floats 0.5.
+/// Inputs of the right shape for `tokens` tokens (every symbolic dim
+/// `tokens`; a dim the first input does not have, such as a batched `step`'s
+/// `batch` rows, at most its bound in `dims`): ids `i mod 1000` (`i mod bound` for an input with a bound in
+/// `bounds`, such as a modality id or a pool slot), floats 0.5.
 fn synthetic_inputs(
     entry: &Entry,
     tokens: usize,
     bounds: &HashMap<String, u64>,
+    dims: &HashMap<String, u64>,
 ) -> Result<Vec<HostTensor>, CliError> {
+    // The first input's dims are the tokens measured (beyond their bound is
+    // an error, named by the session); any other dim is at most its bound.
+    let leading: Vec<String> = entry
+        .inputs()
+        .first()
+        .map(|io| {
+            io.shape
+                .iter()
+                .flat_map(|e| e.dims())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let size = |dim: &str| {
+        let bound = dims.get(dim).filter(|_| !leading.iter().any(|l| l == dim));
+        Some(bound.map_or(tokens as u64, |&b| b.min(tokens as u64)))
+    };
     entry
         .inputs()
         .iter()
@@ -246,7 +275,7 @@ fn synthetic_inputs(
             let shape: Vec<usize> = io
                 .shape
                 .iter()
-                .map(|e| e.eval(&|_| Some(tokens as u64)).map(|v| v as usize))
+                .map(|e| e.eval(&size).map(|v| v as usize))
                 .collect::<Result<_, _>>()?;
             let n: usize = shape.iter().product();
             let t = match io.dtype {

@@ -255,3 +255,28 @@ fn bundles_without_a_cache_and_models_without_states_are_refused() {
     assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
     assert!(text_of(&o).contains("no KV cache"), "{}", text_of(&o));
 }
+
+/// `seam bench` of the batched `step` at more tokens than its `batch` bound
+/// (4): the sampled rows are capped at the bound, the tokens are not; past
+/// the tokens' own bound it is a named error.
+#[test]
+fn bench_of_the_batched_step_caps_its_rows_at_the_bound() {
+    let dir = scratch("bench_step");
+    let bundle = compiled(&dir);
+    let o = seam(&[
+        "bench", &bundle, "--entry", "step", "--tokens", "1,10", "--iters", "1",
+    ]);
+    assert!(o.status.success(), "{}", text_of(&o));
+    let out = text_of(&o);
+    let rows = out.lines().filter(|l| l.starts_with("m.seamb")).count();
+    assert_eq!(rows, 2, "{out}");
+    let o = seam(&[
+        "bench", &bundle, "--entry", "step", "--tokens", "100000", "--iters", "1",
+    ]);
+    assert!(!o.status.success(), "{}", text_of(&o));
+    assert!(
+        text_of(&o).contains("`tokens` is 100000, outside 1..="),
+        "{}",
+        text_of(&o)
+    );
+}
