@@ -32,7 +32,8 @@ pub struct BenchArgs {
     /// KV cache is reset before every run, so each `prefill` starts a sequence.
     #[arg(long, value_name = "NAME")]
     pub entry: Option<String>,
-    /// Timed rounds per measurement (after one warm-up run of each bundle).
+    /// Timed rounds per measurement (after one warm-up run of each bundle; at
+    /// most 100000).
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
     /// Also time every dispatch on its own (each submitted alone, so its time
@@ -43,6 +44,9 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub model: ModelArgs,
 }
+
+/// The most rounds `--iters` asks for (every round's timings are kept).
+const MAX_ITERS: usize = 100_000;
 
 /// One bundle under measurement: its loaded model, entry point and session.
 struct Bench {
@@ -119,6 +123,12 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     if args.bundles.is_empty() {
         return Err(CliError::Usage("give at least one bundle".into()));
     }
+    if args.iters > MAX_ITERS {
+        return Err(CliError::Usage(format!(
+            "--iters {} is more than {MAX_ITERS} rounds",
+            args.iters
+        )));
+    }
     let rt = args.model.device.open()?;
     println!(
         "device: {} ({:?})",
@@ -143,8 +153,8 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         "vs first"
     );
     for &n in &args.tokens {
-        let mut inputs = Vec::with_capacity(benches.len());
-        let mut before = Vec::with_capacity(benches.len());
+        let mut inputs = Vec::new();
+        let mut before = Vec::new();
         for b in &mut benches {
             let x = synthetic_inputs(&b.entry, n, &b.bounds, &b.dims)?;
             b.time(&x, Timing::Device)?;
@@ -152,7 +162,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             inputs.push(x);
         }
         let rounds = args.iters.max(1);
-        let mut runs: Vec<Vec<RunTiming>> = vec![Vec::with_capacity(rounds); benches.len()];
+        let mut runs: Vec<Vec<RunTiming>> = vec![Vec::new(); benches.len()];
         for _ in 0..rounds {
             for (i, b) in benches.iter_mut().enumerate() {
                 runs[i].push(b.time(&inputs[i], Timing::Device)?);

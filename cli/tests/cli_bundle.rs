@@ -425,6 +425,10 @@ fn mot_runs_with_a_modality_input_and_refuses_an_unknown_modality() {
     assert_eq!(rows.len(), 2, "{}", text(&o));
     assert!(rows[0].trim_end().ends_with("1.000x"), "{}", text(&o));
     assert!(rows[1].trim_end().ends_with('x'), "{}", text(&o));
+    // Every round's timings are kept: an absurd count is refused up front.
+    let o = seam(&["bench", &bundle, "--iters", "1000000"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("more than 100000 rounds"), "{}", text(&o));
 }
 
 /// The result rows of `seam bench` (after its device and header lines).
