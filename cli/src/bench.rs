@@ -36,8 +36,10 @@ pub struct BenchArgs {
     /// most 100000).
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
-    /// Also time every dispatch on its own (each submitted alone, so its time
-    /// includes a submission's overhead) and print the slowest kernels.
+    /// Also time every dispatch and print the slowest kernels: with
+    /// timestamps between the dispatches of the run's one pass where the
+    /// device writes them (Vulkan, so lavapipe), else each dispatch submitted
+    /// alone (then its time includes a submission's overhead).
     #[arg(long)]
     pub profile: bool,
     /// External weights, the device, the experts kept on it.
@@ -212,10 +214,12 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         if args.profile {
             for (i, b) in benches.iter_mut().enumerate() {
                 let run = b.time(&inputs[i], Timing::PerDispatch)?;
-                println!(
-                    "  {} at {n} tokens, each dispatch timed on its own:",
-                    b.name
-                );
+                let how = if run.submits == 1 {
+                    "timed between dispatches inside the run's one pass"
+                } else {
+                    "each dispatch submitted and timed on its own"
+                };
+                println!("  {} at {n} tokens, {how}:", b.name);
                 let mut per_kernel: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
                 for d in run.per_dispatch {
                     let e = per_kernel.entry(d.kernel).or_default();

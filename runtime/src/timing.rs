@@ -14,8 +14,12 @@ pub enum Timing {
     /// Also the device time of the compute pass, where the device supports
     /// timestamps.
     Device,
-    /// Each dispatch submitted and timed on its own: where the time goes.
-    /// Slower than one submission; for profiling only.
+    /// Each dispatch timed: where the time goes. Where the device writes
+    /// timestamps inside a compute pass, the run is one submission as usual
+    /// with a timestamp between dispatches (each timed where it runs among
+    /// the others); otherwise each dispatch is submitted and timed on its own
+    /// (then every dispatch also pays a submission: [`RunTiming::submits`]
+    /// is the dispatch count). For profiling only.
     PerDispatch,
 }
 
@@ -44,12 +48,13 @@ pub struct RunTiming {
     pub per_dispatch: Vec<DispatchTiming>,
 }
 
-/// What one dispatch took, submitted on its own ([`Timing::PerDispatch`]).
+/// What one dispatch took ([`Timing::PerDispatch`]).
 #[derive(Clone, Debug)]
 pub struct DispatchTiming {
     /// The kernel's name.
     pub kernel: String,
-    /// Wall time of its submission and wait.
+    /// Wall time of its submission and wait when it was submitted on its
+    /// own; its device time when it was timed inside the run's pass.
     pub wall: Duration,
     /// Device time of its compute pass, where timestamps are supported.
     pub device: Option<Duration>,

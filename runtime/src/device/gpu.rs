@@ -34,13 +34,16 @@ impl std::fmt::Debug for Gpu {
 
 impl Gpu {
     /// Picks an adapter per `options` and creates a device with all of the
-    /// adapter's limits, plus `TIMESTAMP_QUERY`, `SHADER_F16` and `SUBGROUP` where offered.
+    /// adapter's limits, plus `TIMESTAMP_QUERY`, `TIMESTAMP_QUERY_INSIDE_PASSES`,
+    /// `SHADER_F16` and `SUBGROUP` where offered.
     pub fn new(options: &DeviceOptions) -> Result<Gpu, Error> {
         let adapter = pick_adapter(options)?;
         let info = adapter.get_info();
         let offered = adapter.features();
-        let wanted =
-            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP;
         let features = offered & wanted;
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
@@ -125,6 +128,16 @@ impl Gpu {
     /// Whether GPU timestamps are available ([`super::Recorded`] timing).
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Whether timestamps can also be written between the dispatches of one
+    /// compute pass (each dispatch timed where it runs, for
+    /// [`crate::Timing::PerDispatch`]).
+    pub fn has_timestamps_inside_passes(&self) -> bool {
+        self.has_timestamps()
+            && self
+                .features
+                .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
     }
 
     /// The limits the kernel generators should respect on this device.

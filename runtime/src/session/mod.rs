@@ -390,16 +390,31 @@ impl Session {
             Timing::Wall => gpu.run(recorded)?,
             Timing::Device => measured.device = gpu.run_timed(recorded)?,
             Timing::PerDispatch => {
-                let point = &self.model.loaded.manifest.entry_points[index];
+                let manifest = &self.model.loaded.manifest;
+                let point = &manifest.entry_points[index];
+                let kernel = |d: &seam_bundle::Dispatch| {
+                    manifest.kernels[d.kernel as usize].kernel.name.clone()
+                };
                 let run = point.dispatches.iter().filter(|d| runs(d, skip));
+                if let Some(times) = gpu.run_each_timed(recorded)? {
+                    // One submission, each dispatch timed where it ran.
+                    measured.per_dispatch = run
+                        .zip(times)
+                        .map(|(d, t)| DispatchTiming {
+                            kernel: kernel(d),
+                            wall: t,
+                            device: Some(t),
+                        })
+                        .collect();
+                    measured.device =
+                        Some(measured.per_dispatch.iter().filter_map(|d| d.device).sum());
+                    return Ok(measured);
+                }
                 for (i, d) in run.enumerate() {
                     let started = Instant::now();
                     let device = gpu.run_dispatch_timed(recorded, i)?;
                     measured.per_dispatch.push(DispatchTiming {
-                        kernel: self.model.loaded.manifest.kernels[d.kernel as usize]
-                            .kernel
-                            .name
-                            .clone(),
+                        kernel: kernel(d),
                         wall: started.elapsed(),
                         device,
                     });
